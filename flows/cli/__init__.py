@@ -1,0 +1,26 @@
+"""`lakehouse` command line. Each area lives in its own module exposing `register(app)`."""
+
+from __future__ import annotations
+
+import importlib
+
+import flows  # noqa: F401  (configures Prefect's environment first)
+import typer
+
+app = typer.Typer(
+    name="lakehouse",
+    help="Lakehouse: typed modes, YAML workflows on Prefect, Iceberg tables, DuckDB SQL, HNSW search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# One module per area; each exposes `register(app)`.
+_COMMAND_MODULES = ("main_job", "workflow", "ops", "server", "modes_cmd")
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"flows.cli.{_name}").register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,143 @@
+"""Settings: defaults < lakehouse.toml < LH_* environment.
+
+The TOML file is `./lakehouse.toml`, or the path in `LH_CONFIG`. Nested tables use `__` in the
+environment (`LH_MODELS__DEFAULT=local_fast`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class ModelTier(BaseModel):
+    """A named model: what litellm calls it and, for a trusted local endpoint, where it lives."""
+
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None  # name of the environment variable holding the key
+
+
+class ModelsSettings(BaseModel):
+    default: str | None = None
+    tiers: dict[str, ModelTier] = Field(default_factory=dict)
+    weak_models: list[str] = Field(default_factory=list)
+    # Hosts a request-supplied api_base may point to; settings-supplied tiers are trusted.
+    api_base_allow: list[str] = Field(default_factory=list)
+
+
+def _config_path() -> Path:
+    return Path(os.environ.get("LH_CONFIG", "lakehouse.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LH_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    home: Path = Path(".lakehouse")
+
+    # storage and tables
+    objects_url: str | None = None  # default: file://<home>/objects
+    catalog_url: str | None = None  # default: sqlite:///<home>/catalog.db
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_secure: bool = True
+    put_cap_bytes: int = 256 * MiB
+    put_cap_vectors_bytes: int = 4 * GiB
+
+    # sql
+    sql_timeout_s: float = 30.0
+    sql_row_cap: int = 10_000
+
+    # embeddings, vectors, matrix
+    embed_model: str = "minilm"
+    embed_cache_size: int = 20_000
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef: int = 64
+    matrix_top_k: int = 6
+    matrix_top_n: int = 8
+    relevance_filter: bool = True
+    relevance_threshold: float = 0.25
+    relevance_margin: float = 0.25
+    playbook_half_life_days: float = 30.0
+
+    # observer
+    ops_ring_size: int = 10_000
+    ops_summary_chars: int = 2_000
+
+    # llm
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+
+    # http api
+    api_token: str | None = None
+    api_allow: list[str] = Field(default_factory=list)
+    api_trusted_proxies: list[str] = Field(default_factory=list)
+    api_max_body_bytes: int = 32 * MiB
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    # derived locations -------------------------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def objects(self) -> str:
+        return self.objects_url or (self.home_dir / "objects").as_uri()
+
+    @property
+    def catalog(self) -> str:
+        return self.catalog_url or f"sqlite:///{self.home_dir / 'catalog.db'}"
+
+    @property
+    def ops_log(self) -> Path:
+        return self.home_dir / "ops.jsonl"
+
+    @property
+    def user_workflows(self) -> Path:
+        return self.home_dir / "workflows"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with secrets masked, for display and logs."""
+        data = self.model_dump(mode="json")
+        for key in ("s3_secret_key", "s3_access_key", "api_token"):
+            if data.get(key):
+                data[key] = "***"
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and CLI options that change the environment)."""
+    get_settings.cache_clear()

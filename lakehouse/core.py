@@ -1,0 +1,36 @@
+"""The `Lakehouse` handle: every substrate service, built lazily from settings.
+
+Each service is a cached property so that a mode which only needs SQL never loads the embedding
+model, and a CLI command that lists ops never opens the catalog.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from lakehouse.config import Settings, get_settings
+
+
+class Lakehouse:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+
+    @cached_property
+    def observer(self):
+        from lakehouse.observer import Observer
+
+        return Observer(self.settings.ops_log, ring_size=self.settings.ops_ring_size)
+
+    @cached_property
+    def chat(self):
+        from lakehouse.chat import ChatClient
+
+        return ChatClient(self.settings.models)
+
+    def close(self) -> None:
+        """Release open handles (DuckDB connections, files). Safe to call twice."""
+        for name in list(self.__dict__):
+            closer = getattr(self.__dict__[name], "close", None)
+            if callable(closer) and name != "settings":
+                closer()

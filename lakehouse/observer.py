@@ -1,0 +1,191 @@
+"""ObservedOps: one audit row per node attempt (or direct mode call, or external event).
+
+Kept twice: a bounded in-memory ring for this process (a full ring evicts the oldest, never
+refuses) and the append-only JSONL log (`LH_HOME/ops.jsonl`) that every process shares. A failed
+log write is logged and counted; it never fails the run that produced the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections import Counter, deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from lakehouse.jsonl import AppendLog
+
+log = logging.getLogger(__name__)
+
+Source = Literal["workflow", "mode", "event", "http"]
+Status = Literal["completed", "failed", "skipped"]
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def summarize(value: Any, cap: int) -> tuple[Any, str | None]:
+    """(JSON-safe summary capped at `cap` characters, sha256 of the full canonical JSON)."""
+    if value is None:
+        return None, None
+    text = canonical_json(value)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if len(text) <= cap:
+        return json.loads(text), digest
+    return {"truncated": True, "chars": len(text), "head": text[:cap]}, digest
+
+
+class ObservedOp(BaseModel):
+    op_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ts_start: datetime
+    ts_end: datetime
+    duration_ms: float
+    source: Source
+    workflow: str | None = None
+    run_id: str | None = None
+    node_id: str | None = None
+    mode: str | None = None
+    attempt: int = 1
+    status: Status
+    error: str | None = None
+    input: Any = None
+    output: Any = None
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    model: str | None = None
+    tokens: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        ts_start: datetime,
+        ts_end: datetime | None = None,
+        input: Any = None,
+        output: Any = None,
+        summary_chars: int = 2000,
+        **fields: Any,
+    ) -> "ObservedOp":
+        ts_end = ts_end or now_utc()
+        inp, inp_sha = summarize(input, summary_chars)
+        out, out_sha = summarize(output, summary_chars)
+        return cls(
+            ts_start=ts_start,
+            ts_end=ts_end,
+            duration_ms=round((ts_end - ts_start).total_seconds() * 1000, 3),
+            input=inp,
+            output=out,
+            input_sha256=inp_sha,
+            output_sha256=out_sha,
+            **fields,
+        )
+
+
+class Observer:
+    def __init__(self, log_path: Path | str, ring_size: int = 10_000) -> None:
+        self.log = AppendLog(log_path)
+        self.ring: deque[ObservedOp] = deque(maxlen=max(1, ring_size))
+        self.write_failures = 0
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self.log.path
+
+    def record(self, op: ObservedOp) -> ObservedOp:
+        with self._lock:
+            self.ring.append(op)
+        try:
+            self.log.append(op.model_dump(mode="json"))
+        except OSError as exc:
+            with self._lock:
+                self.write_failures += 1
+            log.error("could not write op %s to %s: %s", op.op_id, self.path, exc)
+        return op
+
+    # reading -----------------------------------------------------------------------------
+    def ops(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Ops from the shared log (all processes), oldest first; `limit` keeps the newest."""
+        rows = [
+            r
+            for r in self.log.records()
+            if (run_id is None or r.get("run_id") == run_id)
+            and (workflow is None or r.get("workflow") == workflow)
+        ]
+        return rows[-limit:] if limit else rows
+
+    def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
+        rows = list(self.ops() if rows is None else rows)
+        durations = np.array([r["duration_ms"] for r in rows if r.get("status") != "skipped"], dtype=float)
+        pct = (lambda q: round(float(np.percentile(durations, q)), 3)) if durations.size else (lambda q: None)
+        return {
+            "total": len(rows),
+            "by_status": dict(Counter(r.get("status") for r in rows).most_common()),
+            "by_mode": dict(Counter(r.get("mode") or "-" for r in rows).most_common()),
+            "by_source": dict(Counter(r.get("source") for r in rows).most_common()),
+            "duration_ms": {"p50": pct(50), "p95": pct(95)},
+            "ring": {"size": len(self.ring), "capacity": self.ring.maxlen},
+            "write_failures": self.write_failures,
+            "corrupt_lines": [str(c) for c in self.log.report.corrupt],
+            "repairs": list(self.log.report.repairs),
+        }
+
+    def sql(self, query: str) -> tuple[list[str], list[tuple]]:
+        """Run one read-only SELECT over the log, exposed as the table `ops`."""
+        import duckdb
+        import pyarrow as pa
+
+        rows = self.ops()
+        for r in rows:  # nested JSON stays queryable as text
+            for key in ("input", "output"):
+                if r.get(key) is not None:
+                    r[key] = canonical_json(r[key])
+        schema = pa.schema(
+            [(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()]
+        )
+        table = pa.Table.from_pylist(
+            [{k: r.get(k) for k in schema.names} for r in rows], schema=schema
+        )
+        from lakehouse.sqlguard import check_read_only
+
+        check_read_only(query)
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("ops", table)
+            con.execute("SET enable_external_access=false")
+            con.execute("SET lock_configuration=true")
+            cur = con.execute(query)
+            return [d[0] for d in cur.description], cur.fetchall()
+        finally:
+            con.close()
+
+
+def _arrow_type(annotation: Any):
+    import pyarrow as pa
+
+    text = str(annotation)
+    if "datetime" in text:
+        return pa.string()
+    if "float" in text:
+        return pa.float64()
+    if "int" in text:
+        return pa.int64()
+    return pa.string()

@@ -1,0 +1,23 @@
+"""The mode catalog. Every module in this package registers its modes with `@mode` at import."""
+
+from modes.context import ModeContext
+from modes.registry import (
+    ModeDefinitionError,
+    ModeSpec,
+    UnknownModeError,
+    all_modes,
+    get_mode,
+    load_modes,
+    mode,
+)
+
+__all__ = [
+    "ModeContext",
+    "ModeDefinitionError",
+    "ModeSpec",
+    "UnknownModeError",
+    "all_modes",
+    "get_mode",
+    "load_modes",
+    "mode",
+]

@@ -1,0 +1,50 @@
+"""Run one mode and record it as an ObservedOp: the single path for workflow nodes and direct
+(HTTP or CLI) calls, so every call leaves the same audit row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakehouse.observer import ObservedOp, now_utc
+from modes.context import ModeContext
+from modes.registry import get_mode
+
+
+def _model_and_tokens(payload: dict[str, Any], output: dict[str, Any] | None) -> tuple[Any, Any]:
+    out = output or {}
+    return out.get("model") or payload.get("model"), (out.get("usage") or {}).get("total_tokens")
+
+
+def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> dict[str, Any]:
+    """Validate, run and record; returns the output as a JSON-ready dict, re-raises on failure."""
+    spec = get_mode(name)
+    started = now_utc()
+    observer = ctx.lakehouse.observer
+    common = dict(
+        source=ctx.source,
+        workflow=ctx.workflow,
+        run_id=ctx.run_id,
+        node_id=ctx.node_id,
+        mode=name,
+        attempt=ctx.attempt,
+        summary_chars=ctx.lakehouse.settings.ops_summary_chars,
+    )
+    try:
+        output = spec(payload, ctx).model_dump(mode="json")
+    except BaseException as exc:
+        model, _ = _model_and_tokens(payload, None)
+        observer.record(
+            ObservedOp.build(
+                ts_start=started, input=payload, status="failed",
+                error=f"{type(exc).__name__}: {exc}", model=model, **common,
+            )
+        )
+        raise
+    model, tokens = _model_and_tokens(payload, output)
+    observer.record(
+        ObservedOp.build(
+            ts_start=started, input=payload, output=output, status="completed",
+            model=model, tokens=tokens, **common,
+        )
+    )
+    return output

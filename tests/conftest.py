@@ -1,0 +1,54 @@
+"""Test-wide isolation: every test session gets its own LH_HOME, Prefect home and offline env.
+
+Area fixtures live in `tests/fixtures/<area>.py` and are listed in `pytest_plugins` below.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports prefect or litellm: keep everything offline and under a temp home.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="lakehouse-test-"))
+os.environ["LH_HOME"] = str(_SESSION_HOME / "home")
+os.environ["LH_CONFIG"] = str(_SESSION_HOME / "no-lakehouse.toml")
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.pop("PREFECT_API_URL", None)
+for _key in [k for k in os.environ if k.startswith("LH_") and k not in ("LH_HOME", "LH_CONFIG")]:
+    del os.environ[_key]
+
+import pytest  # noqa: E402
+
+from lakehouse.config import Settings, reset_settings  # noqa: E402
+from lakehouse.core import Lakehouse  # noqa: E402
+
+pytest_plugins = [
+    "tests.fixtures.prefect",
+    "tests.fixtures.llm_server",
+]
+
+
+@pytest.fixture
+def lh_home(tmp_path, monkeypatch) -> Path:
+    """A fresh LH_HOME for one test; settings are re-read from the environment."""
+    home = tmp_path / "lh"
+    monkeypatch.setenv("LH_HOME", str(home))
+    reset_settings()
+    yield home
+    reset_settings()
+
+
+@pytest.fixture
+def settings(lh_home) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def lakehouse(settings) -> Lakehouse:
+    lh = Lakehouse(settings)
+    yield lh
+    lh.close()

@@ -39,10 +39,13 @@ def configure_prefect_environment() -> None:
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+        # Our CLI reports node errors itself; Prefect still ships every log line to its API (UI).
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     if "PREFECT_API_URL" not in os.environ:
         url = running_server_url(home)
         if url:

@@ -116,6 +116,11 @@ class Observer:
         return op
 
     # reading -----------------------------------------------------------------------------
+    def ring_ops(self, run_id: str) -> list[dict[str, Any]]:
+        """This process's ops of one run, from the ring (no log scan)."""
+        with self._lock:
+            return [op.model_dump(mode="json") for op in self.ring if op.run_id == run_id]
+
     def ops(
         self,
         *,

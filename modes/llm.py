@@ -24,6 +24,8 @@ class ChatIn(BaseModel):
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
+    # Only hosts in [models] api_base_allow are accepted, and no configured key is sent there.
+    api_base: str | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> "ChatIn":
@@ -54,5 +56,6 @@ def chat(inp: ChatIn, ctx: ModeContext) -> ChatOut:
         inp.model or ctx.model,
         temperature=inp.temperature,
         max_tokens=inp.max_tokens,
+        api_base=inp.api_base,
     )
     return ChatOut(text=result.content, model=result.model, finish_reason=result.finish_reason, usage=result.usage)

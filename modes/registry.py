@@ -139,7 +139,7 @@ def get_mode(name: str) -> ModeSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModeError(name, difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)) from None
+        raise UnknownModeError(name, difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.6)) from None
 
 
 def all_modes() -> dict[str, ModeSpec]:

@@ -1,0 +1,71 @@
+"""Direct mode calls from HTTP: in-process, through `invoke_mode`, recorded with `source: http`.
+
+`mode_route` publishes one mode as one endpoint whose request body is the mode's own input model,
+so `/docs` shows the real schema and FastAPI's validation names the wrong field. A mode that is
+not registered (yet) still gets its endpoint, taking any JSON object; calling it answers 404.
+"""
+
+from typing import Any, Callable
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, ValidationError
+
+from flows.http.errors import ApiError, validation_details
+from lakehouse.core import Lakehouse
+from modes.context import ModeContext
+from modes.invoke import invoke_mode
+from modes.registry import UnknownModeError, get_mode
+
+
+def lakehouse_of(request: Request) -> Lakehouse:
+    return request.app.state.lakehouse
+
+
+def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run mode `name` for this request; a bad payload is a 422 naming the field."""
+    spec = get_mode(name)
+    ctx = ModeContext(lakehouse=lakehouse_of(request), source="http")
+    try:
+        return invoke_mode(name, payload, ctx)
+    except ValidationError as exc:
+        if exc.title != spec.input_model.__name__:
+            raise  # the mode's output or internals, not the caller's input: a bug
+        message, fields = validation_details(exc.errors(), spec.input_model, strip=())
+        raise ApiError(422, "invalid_request", f"{name}: {message}", {"mode": name, "fields": fields}) from None
+
+
+def _input_model(name: str) -> type[BaseModel] | None:
+    try:
+        return get_mode(name).input_model
+    except UnknownModeError:
+        return None
+
+
+def mode_route(
+    router: APIRouter,
+    path: str,
+    name: str,
+    *,
+    summary: str,
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """POST `path` runs mode `name` with the request body as its input and answers its output."""
+    model = _input_model(name)
+
+    if model is not None:
+
+        def endpoint(request: Request, body: model = Body(...)) -> dict[str, Any]:  # type: ignore[valid-type]
+            payload = body.model_dump(mode="json", exclude_unset=True, by_alias=True)
+            return call_mode(request, name, adapt(payload) if adapt else payload)
+
+    else:
+
+        def endpoint(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+            return call_mode(request, name, adapt(body) if adapt else body)
+
+    endpoint.__name__ = "mode_" + name.replace(".", "_")
+    doc = (get_mode(name).description if model is not None else "") or ""
+    router.add_api_route(
+        path, endpoint, methods=["POST"], summary=summary,
+        description=f"Runs mode `{name}` in-process (recorded as an ObservedOp with source `http`). {doc}",
+    )

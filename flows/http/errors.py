@@ -1,0 +1,281 @@
+"""One error shape for every 4xx/5xx: `{"error": {"type", "message", "details"}}`.
+
+Domain errors raised by our own packages are classified by what they are (a `LookupError` is a
+404, a `ValueError` a 400, a chat configuration problem a 4xx, a provider failure a 502); anything
+else is a 500 whose body names only an error id, never the exception text, so no secret can leak.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import traceback
+import typing
+import uuid
+from typing import Any, Callable, Iterable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lakehouse.chat import ApiBaseRefused, ChatError, ChatNotConfigured, ProviderError, UnknownModel
+from modes.registry import UnknownModeError
+
+log = logging.getLogger("lakehouse.http")
+
+_OUR_PACKAGES = ("lakehouse.", "modes.", "flows.")
+_STATUS_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    500: "internal_error",
+    502: "provider_error",
+}
+
+
+class ApiError(Exception):
+    """An error answer chosen by an endpoint."""
+
+    def __init__(self, status: int, type_: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.details = details if details is not None else {}
+
+
+def error_body(type_: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "details": details if details is not None else {}}}
+
+
+def error_response(status: int, type_: str, message: str, details: Any = None, headers=None) -> JSONResponse:
+    return JSONResponse(error_body(type_, message, details), status_code=status, headers=headers)
+
+
+class Redactor:
+    """Replaces known secret values (read fresh each time, so rotated keys are covered too)."""
+
+    def __init__(self, secrets: Callable[[], Iterable[str | None]]) -> None:
+        self._secrets = secrets
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets():
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+# ------------------------------------------------------------------------------- classification
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:  # KeyError's str() adds quotes
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def _is_ours(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(_OUR_PACKAGES)
+
+
+def classify(exc: BaseException) -> ApiError | None:
+    """The answer for a known error, or None for a bug (500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, UnknownModeError):
+        return ApiError(404, "unknown_mode", str(exc), {"mode": exc.name, "suggestions": exc.suggestions})
+    if isinstance(exc, ApiBaseRefused):
+        return ApiError(403, "api_base_refused", str(exc))
+    if isinstance(exc, UnknownModel):
+        return ApiError(400, "unknown_model", str(exc))
+    if isinstance(exc, ChatNotConfigured):
+        return ApiError(400, "model_not_configured", str(exc))
+    if isinstance(exc, ProviderError):
+        return ApiError(502, "provider_error", str(exc), {"provider_status": exc.status})
+    if isinstance(exc, ChatError):
+        return ApiError(400, "chat_error", str(exc))
+    if not _is_ours(exc):
+        return None
+    name = type(exc).__name__
+    if isinstance(exc, LookupError):
+        return ApiError(404, _snake(name), _message(exc))
+    if isinstance(exc, (ValueError, TypeError)):
+        return ApiError(400, _snake(name), _message(exc))
+    if isinstance(exc, PermissionError):
+        return ApiError(403, _snake(name), _message(exc))
+    return None
+
+
+def _snake(name: str) -> str:
+    out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return out or "error"
+
+
+# ------------------------------------------------------------------------------- validation details
+def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _unwrap_models(arg)]
+
+
+def _fields_at(model: type[BaseModel] | None, path: tuple[Any, ...]) -> list[str]:
+    """Field names (and aliases) of the model found by walking `path` through `model`."""
+    models = [model] if model else []
+    for part in path:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for m in models:
+            info = m.model_fields.get(str(part))
+            if info is not None:
+                nxt.extend(_unwrap_models(info.annotation))
+        models = nxt
+    names: list[str] = []
+    for m in models:
+        for name, info in m.model_fields.items():
+            names.append(info.alias or name)
+    return names
+
+
+def _field_label(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(body)"
+
+
+def validation_details(
+    errors: list[dict[str, Any]], model: type[BaseModel] | None, strip: tuple[str, ...] = ("body",)
+) -> tuple[str, list[dict[str, Any]]]:
+    """(one-line message, per-field details); unknown fields get a "did you mean" from the model."""
+    locs = [tuple(e.get("loc", ())) for e in errors]
+    locs = [loc[1:] if loc[:1] and loc[0] in strip else loc for loc in locs]
+    missing_by_parent: dict[tuple, list[str]] = {}
+    for err, loc in zip(errors, locs):
+        if err.get("type") == "missing" and loc:
+            missing_by_parent.setdefault(loc[:-1], []).append(str(loc[-1]))
+    fields: list[dict[str, Any]] = []
+    for err, loc in zip(errors, locs):
+        item = {"field": _field_label(loc), "loc": list(loc), "type": err.get("type"), "message": err.get("msg")}
+        if err.get("type") == "extra_forbidden" and loc:
+            name, parent = str(loc[-1]), loc[:-1]
+            candidates = missing_by_parent.get(parent) or _fields_at(model, parent)
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+            if not close and len(missing_by_parent.get(parent, [])) == 1:
+                close = missing_by_parent[parent]
+            item["message"] = f"unknown field {name!r}"
+            if close:
+                item["suggestion"] = close[0]
+                item["message"] += f"; did you mean {close[0]!r}?"
+            elif candidates:
+                item["message"] += f" (allowed: {', '.join(sorted(candidates))})"
+        fields.append(item)
+    message = "invalid request: " + "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return message, fields
+
+
+def _route_body_model(request: Request) -> type[BaseModel] | None:
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    for param in getattr(dependant, "body_params", []) or []:
+        models = _unwrap_models(getattr(param.field_info, "annotation", None))
+        if models:
+            return models[0]
+    return None
+
+
+def _line_col(text: Any, pos: int) -> tuple[int, int]:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return 1, pos + 1
+    before = text[:pos]
+    return before.count("\n") + 1, pos - (before.rfind("\n") + 1) + 1
+
+
+# ------------------------------------------------------------------------------- handlers
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        pos = bad_json["loc"][-1] if isinstance(bad_json["loc"][-1], int) else 0
+        line, col = _line_col(exc.body, pos)
+        reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
+        return error_response(
+            400, "malformed_json", f"request body is not valid JSON: {reason} at line {line}, column {col}",
+            {"line": line, "column": col, "position": pos},
+        )
+    message, fields = validation_details(errors, _route_body_model(request), strip=("body", "query", "path"))
+    return error_response(422, "invalid_request", message, {"fields": fields})
+
+
+async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail
+    message = detail if isinstance(detail, str) else _STATUS_TYPES.get(exc.status_code, "error")
+    if exc.status_code == 404 and detail == "Not Found":
+        message = f"no endpoint {request.method} {request.url.path}; see /docs"
+    details = detail if isinstance(detail, dict) else {}
+    return error_response(
+        exc.status_code, _STATUS_TYPES.get(exc.status_code, "http_error"), message, details,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    redact: Redactor = request.app.state.redact
+    return error_response(exc.status, exc.type, redact(exc.message), exc.details)
+
+
+class CatchAll:
+    """Innermost guard: classified errors get their 4xx/502; anything else a bare 500 with an id.
+
+    The traceback is logged (redacted) here, so the exception never reaches the server's own
+    logger, which would print its text unfiltered.
+    """
+
+    def __init__(self, app: ASGIApp, redact: Redactor) -> None:
+        self.app = app
+        self.redact = redact
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_wrapper(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            known = classify(exc)
+            if known is not None:
+                response = error_response(known.status, known.type, self.redact(known.message), known.details)
+            else:
+                error_id = uuid.uuid4().hex[:12]
+                text = "".join(traceback.format_exception(exc))
+                log.error("error %s on %s %s\n%s", error_id, scope.get("method"), scope.get("path"), self.redact(text))
+                response = error_response(
+                    500, "internal_error",
+                    f"internal error {error_id} ({type(exc).__name__}); the server log has the details",
+                    {"error_id": error_id},
+                )
+            if started:  # too late for a clean answer: the server drops the connection
+                return
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(ApiError, _on_api_error)

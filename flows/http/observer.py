@@ -1,0 +1,145 @@
+"""`/v1/observer/*`: submit, validate and list workflows; follow runs; read ops and stats; events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.http.calls import lakehouse_of
+from flows.http.errors import ApiError
+from flows.http.runs import WorkflowRequest, load_request, run_loaded
+from lakehouse.observer import ObservedOp, Status, now_utc
+
+router = APIRouter(prefix="/v1/observer", tags=["observer"])
+
+
+class EventIn(BaseModel):
+    """An external event for the op ring and log (recorded with `source: event`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: str | None = Field(default=None, description="what happened, e.g. `deploy.finished`")
+    status: Status = "completed"
+    workflow: str | None = None
+    run_id: str | None = None
+    node_id: str | None = None
+    attempt: int = Field(default=1, ge=0)
+    error: str | None = None
+    input: Any = None
+    output: Any = None
+    model: str | None = None
+    tokens: int | None = Field(default=None, ge=0)
+    ts_start: datetime | None = None
+    ts_end: datetime | None = None
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    """A timestamp without a zone is taken as UTC (the log is all UTC)."""
+    return ts.replace(tzinfo=timezone.utc) if ts is not None and ts.tzinfo is None else ts
+
+
+@router.post("/workflow/run", summary="Run a workflow (YAML text or a name) through Prefect")
+def submit_workflow(request: Request, body: WorkflowRequest, wait: bool = Query(True, description="wait for the result")):
+    """Answers the per-node results and the run's ObservedOps (`lakehouse workflow run --json` plus
+    `ops`). With `?wait=false` it answers 202 with a run id at once; poll `/v1/observer/runs/{id}`."""
+    loaded = load_request(body)
+    if not wait:
+        run = request.app.state.runs.submit(loaded)
+        return JSONResponse(
+            {"run_id": run.run_id, "workflow": run.workflow, "status": run.status,
+             "url": f"/v1/observer/runs/{run.run_id}"},
+            status_code=202,
+        )
+    return run_loaded(loaded, lakehouse_of(request))
+
+
+@router.get("/runs/{run_id}", summary="Status and results of a submitted run")
+def get_run(request: Request, run_id: str) -> dict[str, Any]:
+    """A run submitted with `?wait=false` (by the id it returned), or any run by its Prefect flow-run
+    id (then answered from its recorded ops)."""
+    tracked = request.app.state.runs.get(run_id)
+    if tracked is not None:
+        view = tracked.view()
+        if view["error"]:
+            view["error"] = request.app.state.redact(view["error"])
+        return view
+    ops = lakehouse_of(request).observer.ops(run_id=run_id)
+    if not ops:
+        raise ApiError(404, "unknown_run", f"no run {run_id!r}: not submitted here and no ops recorded for it",
+                       {"run_id": run_id})
+    failed = any(op.get("status") == "failed" for op in ops)
+    return {"run_id": run_id, "workflow": ops[0].get("workflow"), "status": "failed" if failed else "completed",
+            "flow_run_id": run_id, "result": None, "ops": ops}
+
+
+@router.get("/workflow/list", summary="Shipped and saved workflows")
+def list_workflows() -> dict[str, Any]:
+    from flows.loader import find_workflows
+
+    workflows = []
+    for name, path in sorted(find_workflows().items()):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            description = doc.get("description") if isinstance(doc, dict) else None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            description = None  # `validate` reports what is wrong with it
+        workflows.append({"name": name, "path": str(path), "description": description})
+    return {"workflows": workflows, "count": len(workflows)}
+
+
+@router.post("/workflow/validate", summary="Check a workflow without running it")
+def validate_workflow(body: WorkflowRequest) -> dict[str, Any]:
+    """Every problem at once (422 `workflow_invalid` with `details.issues`), or the checked plan."""
+    loaded = load_request(body)
+    return {
+        "valid": True,
+        "workflow": loaded.name,
+        "nodes": loaded.order,
+        "layers": loaded.layers,
+        "inputs": loaded.inputs,
+    }
+
+
+@router.get("/ops", summary="Recorded ObservedOps, newest last")
+def list_ops(
+    request: Request,
+    run_id: str | None = None,
+    workflow: str | None = None,
+    source: str | None = Query(None, description="workflow | mode | event | http"),
+    mode: str | None = None,
+    status: str | None = Query(None, description="completed | failed | skipped"),
+    limit: int = Query(100, ge=1, le=10_000, description="keep the newest N"),
+) -> dict[str, Any]:
+    rows = lakehouse_of(request).observer.ops(run_id=run_id, workflow=workflow)
+    rows = [
+        r for r in rows
+        if (source is None or r.get("source") == source)
+        and (mode is None or r.get("mode") == mode)
+        and (status is None or r.get("status") == status)
+    ][-limit:]
+    return {"ops": rows, "count": len(rows)}
+
+
+@router.get("/stats", summary="Counts and latency percentiles over the op log")
+def stats(request: Request) -> dict[str, Any]:
+    return lakehouse_of(request).observer.stats()
+
+
+@router.post("/event", summary="Record an external event as an ObservedOp")
+def record_event(request: Request, body: EventIn) -> dict[str, Any]:
+    """A full ring evicts its oldest op and still accepts; the log keeps everything."""
+    lakehouse = lakehouse_of(request)
+    fields = body.model_dump(exclude={"ts_start", "ts_end", "input", "output"})
+    started = _aware(body.ts_start) or now_utc()
+    ended = _aware(body.ts_end) or started
+    if ended < started:
+        raise ApiError(422, "invalid_request", "ts_end is before ts_start", {"fields": [{"field": "ts_end"}]})
+    op = ObservedOp.build(
+        ts_start=started, ts_end=ended, input=body.input, output=body.output, source="event",
+        summary_chars=lakehouse.settings.ops_summary_chars, **fields,
+    )
+    return lakehouse.observer.record(op).model_dump(mode="json")

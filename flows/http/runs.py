@@ -1,0 +1,144 @@
+"""Workflow runs submitted over HTTP: resolved, checked, run through Prefect, answered with ops.
+
+`?wait=false` runs go to a small worker pool and are tracked under an id returned at once; the
+tracker keeps the newest `keep` runs (a long-lived server must not grow without bound).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from flows.http.errors import ApiError
+from lakehouse.core import Lakehouse
+from lakehouse.observer import now_utc
+
+
+class WorkflowRequest(BaseModel):
+    """A workflow given as YAML text or by the name of a shipped or saved workflow."""
+
+    model_config = ConfigDict(extra="forbid")
+    yaml: str | None = Field(default=None, description="the workflow file's text")
+    workflow: str | None = Field(default=None, description="name of a shipped or saved workflow")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="values for the workflow's inputs")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "WorkflowRequest":
+        if (self.yaml is None) == (self.workflow is None):
+            raise ValueError("give exactly one of `yaml` (workflow text) or `workflow` (a name)")
+        return self
+
+
+def workflow_error(exc: Exception) -> ApiError:
+    issues = [
+        {"file": i.file, "node": i.node, "field": i.field, "message": i.message}
+        for i in getattr(exc, "issues", [])
+    ]
+    count = len(issues)
+    return ApiError(
+        422, "workflow_invalid",
+        f"the workflow has {count} problem{'s' if count != 1 else ''}: " + "; ".join(
+            f"{i['node'] or '-'}.{i['field']}: {i['message']}" if i["field"] else f"{i['node'] or '-'}: {i['message']}"
+            for i in issues
+        ),
+        {"issues": issues},
+    )
+
+
+def load_request(req: WorkflowRequest):
+    """Check the workflow and its inputs; a name must be one `find_workflows` knows (never a path)."""
+    from flows.loader import WorkflowError, find_workflows, load_workflow, load_workflow_text, suggest
+
+    try:
+        if req.yaml is not None:
+            return load_workflow_text(req.yaml, "<request>", req.inputs)
+        known = find_workflows()
+        if req.workflow not in known:
+            raise ApiError(
+                404, "unknown_workflow",
+                f"unknown workflow {req.workflow!r}{suggest(req.workflow, set(known))} "
+                f"(known: {', '.join(sorted(known)) or 'none'})",
+                {"workflow": req.workflow, "known": sorted(known)},
+            )
+        return load_workflow(known[req.workflow], req.inputs)
+    except WorkflowError as exc:
+        raise workflow_error(exc) from None
+
+
+def run_loaded(loaded, lakehouse: Lakehouse) -> dict[str, Any]:
+    """Run through Prefect (blocking); the CLI's `--json` object plus the run's ObservedOps."""
+    from flows.runner import run_workflow
+
+    result = run_workflow(loaded).model_dump(mode="json")
+    result["ops"] = lakehouse.observer.ops(run_id=result["run_id"])
+    return result
+
+
+RunStatus = Literal["queued", "running", "completed", "failed", "crashed"]
+
+
+@dataclass
+class TrackedRun:
+    run_id: str
+    workflow: str
+    submitted_at: datetime
+    status: RunStatus = "queued"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = field(default=None, repr=False)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "flow_run_id": (self.result or {}).get("run_id"),
+            "submitted_at": self.submitted_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "error": self.error,
+            "result": self.result,
+        }
+
+
+class RunTracker:
+    def __init__(self, lakehouse: Lakehouse, workers: int = 2, keep: int = 1000) -> None:
+        self.lakehouse = lakehouse
+        self.keep = keep
+        self._runs: OrderedDict[str, TrackedRun] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehouse-run")
+
+    def submit(self, loaded) -> TrackedRun:
+        run = TrackedRun(run_id=uuid.uuid4().hex, workflow=loaded.name, submitted_at=now_utc())
+        with self._lock:
+            self._runs[run.run_id] = run
+            while len(self._runs) > self.keep:
+                self._runs.popitem(last=False)
+        self._pool.submit(self._execute, run, loaded)
+        return run
+
+    def _execute(self, run: TrackedRun, loaded) -> None:
+        run.status, run.started_at = "running", now_utc()
+        try:
+            run.result = run_loaded(loaded, self.lakehouse)
+            run.status = run.result["status"]
+        except Exception as exc:  # the flow itself broke; keep the reason for the poller
+            run.status, run.error = "crashed", f"{type(exc).__name__}: {exc}"
+        finally:
+            run.finished_at = now_utc()
+
+    def get(self, run_id: str) -> TrackedRun | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,317 @@
+"""Load a workflow file and check everything before any node runs.
+
+Every problem is collected and reported together (like Kedro's and Hamilton's graph checks), each
+with file, node id, field and a "did you mean" suggestion where one exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from flows.checks import check_node_payload, check_refs
+from flows.spec import NODE_KEYS, WORKFLOW_KEYS, InputSpec, NodeSpec, WorkflowSpec
+from flows.when import WhenSyntaxError, compile_when
+from lakehouse.config import get_settings
+from modes.registry import UnknownModeError, get_mode
+
+SHIPPED_WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+
+
+@dataclass(frozen=True)
+class WorkflowIssue:
+    file: str
+    node: str | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.node or '-'}:"
+        return f"{where} {self.field}: {self.message}" if self.field else f"{where} {self.message}"
+
+
+class WorkflowError(ValueError):
+    """A workflow file (or its inputs) is invalid; `issues` holds every problem found."""
+
+    def __init__(self, issues: list[WorkflowIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def suggest(word: str, choices: list[str] | set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+@dataclass
+class LoadedWorkflow:
+    spec: WorkflowSpec
+    nodes: dict[str, NodeSpec]
+    graph: nx.DiGraph
+    source: str
+    text: str
+    inputs: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def order(self) -> list[str]:
+        return list(nx.topological_sort(self.graph))
+
+    @property
+    def layers(self) -> list[list[str]]:
+        return [sorted(layer) for layer in nx.topological_generations(self.graph)]
+
+    def payload(self, node_id: str) -> dict[str, Any]:
+        return node_payload(self.spec, self.nodes[node_id])
+
+
+def node_payload(spec: WorkflowSpec, node: NodeSpec) -> dict[str, Any]:
+    """The mode input of a node before references are resolved (prompt nodes become llm.chat)."""
+    payload = dict(node.with_)
+    if node.prompt is not None:
+        payload.setdefault("prompt", node.prompt)
+        if node.system is not None:
+            payload.setdefault("system", node.system)
+        model = node.model or spec.model
+        provider = node.provider or spec.provider
+        if model and provider and "/" not in model and model not in get_settings().models.tiers:
+            model = f"{provider}/{model}"
+        if model:
+            payload.setdefault("model", model)
+    return payload
+
+
+# --------------------------------------------------------------------------------- finding files
+def find_workflows() -> dict[str, Path]:
+    """Shipped workflows (`workflows/`) and the user's (`LH_HOME/workflows`); the user's win."""
+    found: dict[str, Path] = {}
+    for folder in (SHIPPED_WORKFLOWS, get_settings().user_workflows):
+        if folder.is_dir():
+            for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+                found[path.stem] = path
+    return found
+
+
+def resolve_workflow_path(source: str | Path) -> Path:
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(source):
+        if not path.is_file():
+            raise WorkflowError([WorkflowIssue(str(source), None, None, "no such workflow file")])
+        return path
+    known = find_workflows()
+    if str(source) in known:
+        return known[str(source)]
+    raise WorkflowError(
+        [WorkflowIssue(str(source), None, None, f"unknown workflow name{suggest(str(source), set(known))}"
+                       f" (known: {', '.join(sorted(known)) or 'none'})")]
+    )
+
+
+def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> LoadedWorkflow:
+    path = resolve_workflow_path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkflowError([WorkflowIssue(str(path), None, None, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    except OSError as exc:
+        raise WorkflowError([WorkflowIssue(str(path), None, None, f"cannot read: {exc.strerror}")]) from None
+    return load_workflow_text(text, str(path), inputs)
+
+
+def load_workflow_text(
+    text: str, source_name: str = "<string>", inputs: dict[str, Any] | None = None
+) -> LoadedWorkflow:
+    return _Checker(source_name).load(text, inputs)
+
+
+# --------------------------------------------------------------------------------- the checker
+class _Checker:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.issues: list[WorkflowIssue] = []
+
+    def add(self, node: str | None, field: str | None, message: str) -> None:
+        self.issues.append(WorkflowIssue(self.file, node, field, message))
+
+    def fail(self) -> None:
+        if self.issues:
+            raise WorkflowError(self.issues)
+
+    def pydantic_issues(self, exc: ValidationError, node: str | None, keys: list[str], prefix: str = "") -> None:
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or None)
+            if err["type"] == "extra_forbidden":
+                allowed = keys if len(loc) == 1 else []
+                self.add(node, field, f"unknown key {loc[-1]!r}{suggest(loc[-1], allowed)}")
+            else:
+                got = err.get("input")
+                shown = f" (got {got!r})" if not isinstance(got, (dict, list)) and got is not None else ""
+                self.add(node, field, f"{err['msg']}{shown}")
+
+    def load(self, text: str, inputs: dict[str, Any] | None) -> LoadedWorkflow:
+        doc = self.parse_yaml(text)
+        self.fail()
+        spec = self.check_top(doc)
+        self.fail()
+        assert spec is not None
+        nodes = self.check_nodes(spec)
+        graph = self.check_graph(nodes)
+        self.check_modes_and_refs(spec, nodes, graph)
+        resolved = self.check_inputs(spec, inputs) if inputs is not None else {}
+        self.fail()
+        return LoadedWorkflow(spec, nodes, graph, self.file, text, resolved)
+
+    def parse_yaml(self, text: str) -> Any:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            self.add(None, None, f"unsafe or unknown YAML tag{where}: {exc.problem}; only plain YAML is allowed")
+            return None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.add(None, None, f"YAML syntax error{where}: {problem}")
+            return None
+        if doc is None:
+            self.add(None, None, "the workflow file is empty: it needs a name and at least one node")
+        elif not isinstance(doc, dict):
+            self.add(None, None, f"the top level must be a mapping with name and nodes, not a {type(doc).__name__}")
+        return doc
+
+    def check_top(self, doc: dict[str, Any]) -> WorkflowSpec | None:
+        try:
+            return WorkflowSpec.model_validate(doc)
+        except ValidationError as exc:
+            for err in exc.errors():
+                if err["loc"][:1] == ("nodes",) and err["type"] in ("too_short", "missing"):
+                    self.add(None, "nodes", "the workflow has no nodes: add at least one")
+                    break
+            else:
+                self.pydantic_issues(exc, None, WORKFLOW_KEYS)
+            return None
+
+    def check_nodes(self, spec: WorkflowSpec) -> dict[str, NodeSpec]:
+        nodes: dict[str, NodeSpec] = {}
+        for index, raw in enumerate(spec.nodes, start=1):
+            label = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else f"#{index}"
+            if not isinstance(raw, dict):
+                self.add(label, None, f"a node must be a mapping, not a {type(raw).__name__}")
+                continue
+            try:
+                node = NodeSpec.model_validate(raw)
+            except ValidationError as exc:
+                self.pydantic_issues(exc, label, NODE_KEYS)
+                node = _salvage(raw, exc)  # keep checking the rest of the node and the graph
+                if node is None:
+                    continue
+            if node.mode is not None and node.prompt is not None:
+                self.add(node.id, "mode", "give either `mode:` or `prompt:` (an llm.chat node), not both")
+            elif node.mode_name is None:
+                self.add(node.id, "mode", "the node needs a `mode:` (or a `prompt:` for an LLM node)")
+            if node.id in nodes:
+                self.add(node.id, "id", f"duplicate node id {node.id!r}")
+                continue
+            nodes[node.id] = node
+        return nodes
+
+    def check_graph(self, nodes: dict[str, NodeSpec]) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(nodes)
+        for node in nodes.values():
+            for dep in node.depends_on:
+                if dep in nodes:
+                    graph.add_edge(dep, node.id)
+                else:
+                    self.add(node.id, "depends_on", f"unknown node {dep!r}{suggest(dep, set(nodes))}")
+        for cycle in list(nx.simple_cycles(graph))[:5]:
+            path = " -> ".join([*cycle, cycle[0]])
+            self.add(cycle[0], "depends_on", f"cycle: {path}")
+        return graph
+
+    def check_modes_and_refs(self, spec: WorkflowSpec, nodes: dict[str, NodeSpec], graph: nx.DiGraph) -> None:
+        acyclic = nx.is_directed_acyclic_graph(graph)
+        output_models: dict[str, type[BaseModel]] = {}
+        for node in nodes.values():
+            if node.mode_name is None:
+                continue
+            try:
+                output_models[node.id] = get_mode(node.mode_name).output_model
+            except UnknownModeError as exc:
+                self.add(node.id, "mode", str(exc))
+        for node in nodes.values():
+            if node.mode_name is None:
+                continue
+            ancestors = nx.ancestors(graph, node.id) if acyclic else set(nodes) - {node.id}
+            payload = node_payload(spec, node)
+            if node.id in output_models:
+                for field, message in check_node_payload(get_mode(node.mode_name).input_model, payload):
+                    self.add(node.id, field, message)
+            for field, value in [("with", payload), ("when", node.when)]:
+                for message in check_refs(value, spec.inputs, nodes, ancestors, output_models, node.id):
+                    self.add(node.id, field, message)
+            if node.when is not None:
+                try:
+                    compile_when(node.when)
+                except WhenSyntaxError as exc:
+                    self.add(node.id, "when", f"bad when expression {node.when!r}: {exc}")
+
+    def check_inputs(self, spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
+        resolved: dict[str, Any] = {}
+        for name in given:
+            if name not in spec.inputs:
+                self.add(None, f"inputs.{name}", f"unknown input{suggest(name, set(spec.inputs))} "
+                         f"(declared: {', '.join(spec.inputs) or 'none'})")
+        for name, declared in spec.inputs.items():
+            if name in given:
+                value, problem = coerce_input(declared, given[name])
+                if problem:
+                    self.add(None, f"inputs.{name}", problem)
+                resolved[name] = value
+            elif declared.required:
+                self.add(None, f"inputs.{name}", f"missing required input {name!r}: pass --input {name}=VALUE")
+            else:
+                resolved[name] = declared.default
+        return resolved
+
+
+def _salvage(raw: dict[str, Any], exc: ValidationError) -> NodeSpec | None:
+    bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    if "id" in bad:
+        return None
+    try:
+        return NodeSpec.model_validate({k: v for k, v in raw.items() if k not in bad})
+    except ValidationError:
+        return None
+
+
+_INPUT_TYPES: dict[str, Any] = {
+    "string": str, "integer": int, "number": float, "boolean": bool, "object": dict, "array": list, "any": Any,
+}
+
+
+@lru_cache(maxsize=None)
+def _adapter(kind: str) -> TypeAdapter:
+    return TypeAdapter(_INPUT_TYPES[kind])
+
+
+def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
+    if declared.type == "string" and isinstance(value, (int, float, bool)):
+        return str(value), None  # `--input zip=60601` means the text 60601
+    try:
+        return _adapter(declared.type).validate_python(value, strict=declared.type != "number"), None
+    except ValidationError as exc:
+        return value, f"expected {declared.type}, got {value!r} ({exc.errors()[0]['msg']})"

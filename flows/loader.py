@@ -147,8 +147,8 @@ class _Checker:
         if self.issues:
             raise WorkflowError(self.issues)
 
-    def pydantic_issues(self, exc: ValidationError, node: str | None, keys: list[str], prefix: str = "") -> None:
-        for err in exc.errors():
+    def pydantic_issues(self, errors: list[dict[str, Any]], node: str | None, keys: list[str], prefix: str = "") -> None:
+        for err in errors:
             loc = [str(p) for p in err["loc"]]
             field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or None)
             if err["type"] == "extra_forbidden":
@@ -197,11 +197,10 @@ class _Checker:
             return WorkflowSpec.model_validate(doc)
         except ValidationError as exc:
             for err in exc.errors():
-                if err["loc"][:1] == ("nodes",) and err["type"] in ("too_short", "missing"):
+                if err["loc"] == ("nodes",) and err["type"] in ("too_short", "missing"):
                     self.add(None, "nodes", "the workflow has no nodes: add at least one")
-                    break
-            else:
-                self.pydantic_issues(exc, None, WORKFLOW_KEYS)
+                else:
+                    self.pydantic_issues([err], None, WORKFLOW_KEYS)
             return None
 
     def check_nodes(self, spec: WorkflowSpec) -> dict[str, NodeSpec]:
@@ -214,7 +213,7 @@ class _Checker:
             try:
                 node = NodeSpec.model_validate(raw)
             except ValidationError as exc:
-                self.pydantic_issues(exc, label, NODE_KEYS)
+                self.pydantic_issues(exc.errors(), label, NODE_KEYS)
                 node = _salvage(raw, exc)  # keep checking the rest of the node and the graph
                 if node is None:
                     continue
@@ -238,6 +237,8 @@ class _Checker:
                 else:
                     self.add(node.id, "depends_on", f"unknown node {dep!r}{suggest(dep, set(nodes))}")
         for cycle in list(nx.simple_cycles(graph))[:5]:
+            start = cycle.index(min(cycle))  # a stable rotation, so the message is reproducible
+            cycle = cycle[start:] + cycle[:start]
             path = " -> ".join([*cycle, cycle[0]])
             self.add(cycle[0], "depends_on", f"cycle: {path}")
         return graph

@@ -6,14 +6,16 @@ environment (`LH_MODELS__DEFAULT=local_fast`).
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -29,6 +31,7 @@ class ModelTier(BaseModel):
     model: str
     api_base: str | None = None
     api_key_env: str | None = None  # name of the environment variable holding the key
+    api_key_file: str | None = None  # or a secret file holding it (owner-only: mode 0600 or 0400)
 
 
 class ModelsSettings(BaseModel):
@@ -53,6 +56,7 @@ class Settings(BaseSettings):
     # storage and tables
     objects_url: str | None = None  # default: file://<home>/objects
     catalog_url: str | None = None  # default: sqlite:///<home>/catalog.db
+    warehouse_url: str | None = None  # Iceberg data + metadata; default: file://<home>/warehouse
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
@@ -77,6 +81,18 @@ class Settings(BaseSettings):
     relevance_threshold: float = 0.25
     relevance_margin: float = 0.25
     playbook_half_life_days: float = 30.0
+    embed_batch_size: int = 64
+    hnsw_threads: int = 0  # 0 = one per CPU core (index builds); single queries always use one
+    playbook_min_similarity: float = 0.6  # a recorded query this similar to the new one counts
+    playbook_boost: float = 0.8  # largest fraction of a hit's distance a playbook can remove
+
+    # learning loop: distillation and drift
+    distill_scorer: str = "v2"  # scorer version used when a command does not name one
+    distill_ngram: int = 3  # word n-gram size of the contamination firewall
+    distill_overlap_threshold: float = 0.5  # shared n-gram fraction above which a record is refused
+    drift_alpha: float = 0.05  # significance level of the embedding-drift KS tests
+    drift_evidence: str = "evidence.jsonl"  # nightly scorer drift re-scores this history (under home)
+    lift_top_k: int = 10  # the playbook-lift judge picks among this many cold hits
 
     # observer
     ops_ring_size: int = 10_000
@@ -87,9 +103,20 @@ class Settings(BaseSettings):
 
     # http api
     api_token: str | None = None
-    api_allow: list[str] = Field(default_factory=list)
-    api_trusted_proxies: list[str] = Field(default_factory=list)
+    # CIDR lists; in the environment a JSON list or comma-separated (LH_API_ALLOW=10.0.0.0/8,::1)
+    api_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = 32 * MiB
+
+    @field_validator("api_allow", "api_trusted_proxies", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -117,8 +144,20 @@ class Settings(BaseSettings):
         return self.catalog_url or f"sqlite:///{self.home_dir / 'catalog.db'}"
 
     @property
+    def warehouse(self) -> str:
+        return self.warehouse_url or (self.home_dir / "warehouse").as_uri()
+
+    @property
     def ops_log(self) -> Path:
         return self.home_dir / "ops.jsonl"
+
+    @property
+    def pathway_log(self) -> Path:
+        return self.home_dir / "pathway.jsonl"
+
+    @property
+    def playbook_log(self) -> Path:
+        return self.home_dir / "playbooks.jsonl"
 
     @property
     def user_workflows(self) -> Path:

@@ -23,10 +23,52 @@ class Lakehouse:
         return Observer(self.settings.ops_log, ring_size=self.settings.ops_ring_size)
 
     @cached_property
+    def store(self):
+        from lakehouse.storage import open_store
+
+        return open_store(self.settings.objects, self.settings)
+
+    @cached_property
+    def pathway(self):
+        from lakehouse.pathway import PathwayMemory, settings_embedder
+
+        return PathwayMemory(self.settings.pathway_log, embed=settings_embedder(self.settings))
+
+    @cached_property
     def chat(self):
         from lakehouse.chat import ChatClient
 
         return ChatClient(self.settings.models)
+
+    @cached_property
+    def tables(self):
+        from lakehouse.tables import Tables
+
+        return Tables(self.settings)
+
+    @cached_property
+    def sql(self):
+        from lakehouse.sql import SqlEngine
+
+        return SqlEngine(self.settings, self.tables)
+
+    @cached_property
+    def corpora(self):
+        from lakehouse.vectors import CorpusManager
+
+        return CorpusManager(self)
+
+    @cached_property
+    def playbooks(self):
+        from lakehouse.matrix import open_playbooks
+
+        return open_playbooks(self)
+
+    @cached_property
+    def matrix(self):
+        from lakehouse.matrix import open_matrix
+
+        return open_matrix(self)
 
     def close(self) -> None:
         """Release open handles (DuckDB connections, files). Safe to call twice."""

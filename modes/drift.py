@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lakehouse.distill import EvidenceRecord
@@ -20,7 +21,7 @@ from lakehouse.drift import (
 )
 from lakehouse.recordfile import read_records, resolve_under
 from modes.context import ModeContext
-from modes.registry import get_mode, mode
+from modes.registry import mode
 
 
 class ScorerDriftIn(BaseModel):
@@ -41,22 +42,35 @@ class ScorerDriftIn(BaseModel):
 class PlaybookDriftIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entries: list[PlaybookEntry] | None = None
-    entries_path: str | None = None  # JSONL: {"query", "answer_id", "corpus"?, "score"?}
+    entries_path: str | None = None  # JSONL of playbook records: {"query", "answer", "corpus"?, ...}
     corpora: list[str] = Field(min_length=1)
     top_k: int = Field(default=10, ge=1, le=1000)
 
     @model_validator(mode="after")
-    def _one_source(self):
-        if (self.entries is None) == (self.entries_path is None):
-            raise ValueError("give exactly one of `entries` (playbook entries) or `entries_path` (a JSONL file)")
+    def _at_most_one_source(self):
+        if self.entries is not None and self.entries_path is not None:
+            raise ValueError("give `entries` or `entries_path`, not both (neither: the recorded playbooks)")
         return self
 
 
 class EmbeddingDriftIn(BaseModel):
+    """Two snapshots: two vector files, or two Iceberg snapshots of a corpus's table."""
+
     model_config = ConfigDict(extra="forbid")
-    a_path: str  # the reference snapshot: .npy (2-D) or .jsonl ({"vector": [...]} per line)
-    b_path: str
+    a_path: str | None = None  # the reference: .npy (2-D) or .jsonl ({"vector": [...]} per line)
+    b_path: str | None = None
+    corpus: str | None = None
+    snapshot_a: int | None = None  # snapshot id of the corpus table (the reference)
+    snapshot_b: int | None = None  # default: the current snapshot
     alpha: float | None = Field(default=None, gt=0, lt=1)  # default: settings.drift_alpha
+
+    @model_validator(mode="after")
+    def _one_pair(self):
+        files = self.a_path is not None and self.b_path is not None
+        snaps = self.corpus is not None and self.snapshot_a is not None
+        if files == snaps:
+            raise ValueError("give either `a_path` and `b_path`, or `corpus` and `snapshot_a` (and `snapshot_b`)")
+        return self
 
 
 @mode("drift.scorer")
@@ -70,35 +84,58 @@ def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
 
 
 def matrix_search_fn(ctx: ModeContext, corpora: list[str]):
-    """Today's ranking from `matrix.search`, with playbook boosting off (else a recorded answer is
-    boosted into the top k by the very playbook whose drift we measure)."""
-    spec = get_mode("matrix.search")
-    fields = spec.input_model.model_fields
-    switch = next((f for f in ("use_playbooks", "playbooks", "playbook") if f in fields), None)
+    """Today's ranking from the matrix with playbook boosting and the relevance filter off: a
+    recorded answer must not be lifted by the very playbook whose drift is measured, and the
+    question is where it ranks, not whether it clears a threshold."""
+    matrix = ctx.lakehouse.matrix
 
     def search(query: str, top_k: int) -> list[dict[str, Any]]:
-        payload: dict[str, Any] = {"query": query, "corpora": corpora, "top_k": top_k}
-        if switch:
-            payload[switch] = False
-        out = spec(payload, ctx).model_dump(mode="json")
-        return out["hits"]
+        result = matrix.search(query, corpora, top_k=top_k, top_n=top_k, use_playbooks=False,
+                               relevance=False, force_mode=True)
+        return [{"id": hit.id, "corpus": hit.corpus} for hit in result.hits]
 
     return search
+
+
+def recorded_entries(ctx: ModeContext, corpora: list[str]) -> list[PlaybookEntry]:
+    """The positively judged playbooks of these corpora, as recorded by `playbook.record`."""
+    return [
+        PlaybookEntry(query=p.query, answer=p.answer, corpus=p.corpus, score=p.score)
+        for p in ctx.lakehouse.playbooks.entries()
+        if p.corpus in corpora and p.score > 0
+    ]
 
 
 @mode("drift.playbook")
 def playbook(inp: PlaybookDriftIn, ctx: ModeContext) -> PlaybookDrift:
     """Recorded good matches whose answer is no longer in today's top k."""
     entries = inp.entries
-    if entries is None:
+    if inp.entries_path is not None:
         entries = read_records(resolve_under(ctx.lakehouse.settings.home_dir, inp.entries_path), PlaybookEntry)
+    elif entries is None:
+        entries = recorded_entries(ctx, inp.corpora)
     return playbook_drift(entries, matrix_search_fn(ctx, inp.corpora), top_k=inp.top_k)
+
+
+def corpus_vectors(ctx: ModeContext, corpus: str, snapshot_id: int | None) -> np.ndarray:
+    """The live vectors of a corpus as its table stood at `snapshot_id` (None: now)."""
+    from lakehouse.vectors.manifest import corpus_table_name
+
+    table = ctx.lakehouse.tables.read_arrow(corpus_table_name(corpus), columns=["vector", "deleted"],
+                                            snapshot_id=snapshot_id)
+    live = [not deleted for deleted in table.column("deleted").to_pylist()]
+    vectors = table.column("vector").to_pylist()
+    return np.asarray([v for v, keep in zip(vectors, live) if keep], dtype=np.float64)
 
 
 @mode("drift.embedding")
 def embedding(inp: EmbeddingDriftIn, ctx: ModeContext) -> EmbeddingDrift:
     """Two-sample KS tests between two vector snapshots (a 1-D projection and per dimension)."""
     settings = ctx.lakehouse.settings
-    a = load_vectors(resolve_under(settings.home_dir, inp.a_path))
-    b = load_vectors(resolve_under(settings.home_dir, inp.b_path))
+    if inp.corpus is not None:
+        a = corpus_vectors(ctx, inp.corpus, inp.snapshot_a)
+        b = corpus_vectors(ctx, inp.corpus, inp.snapshot_b)
+    else:
+        a = load_vectors(resolve_under(settings.home_dir, inp.a_path))
+        b = load_vectors(resolve_under(settings.home_dir, inp.b_path))
     return embedding_drift(a, b, alpha=inp.alpha or settings.drift_alpha)

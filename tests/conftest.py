@@ -29,6 +29,12 @@ from lakehouse.core import Lakehouse  # noqa: E402
 pytest_plugins = [
     "tests.fixtures.prefect",
     "tests.fixtures.llm_server",
+    "tests.fixtures.learning",
+    "tests.fixtures.s3",
+    "tests.fixtures.http",
+    "tests.fixtures.tables",
+    "tests.fixtures.vectors",
+    "tests.fixtures.lift",
 ]
 
 

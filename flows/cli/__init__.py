@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 # One module per area; each exposes `register(app)`.
-_COMMAND_MODULES = ("main_job", "workflow", "ops", "server", "modes_cmd", "api")
+_COMMAND_MODULES = ("main_job", "workflow", "ops", "server", "modes_cmd", "api", "tables", "search", "learning", "lift", "serve")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}").register(app)

@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     parse_networks(settings.api_trusted_proxies, "LH_API_TRUSTED_PROXIES")
     load_modes()
     lakehouse = Lakehouse(settings)
-    runs = RunTracker(lakehouse)
+    runs = RunTracker()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

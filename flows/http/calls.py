@@ -5,6 +5,8 @@ so `/docs` shows the real schema and FastAPI's validation names the wrong field.
 not registered (yet) still gets its endpoint, taking any JSON object; calling it answers 404.
 """
 
+# No `from __future__ import annotations` here: a route's body annotation must be the mode's real
+# input model class, which FastAPI cannot resolve from a string naming a local variable.
 from typing import Any, Callable
 
 from fastapi import APIRouter, Body, Request

@@ -106,7 +106,7 @@ def classify(exc: BaseException) -> ApiError | None:
     name = type(exc).__name__
     if isinstance(exc, LookupError):
         return ApiError(404, _snake(name), _message(exc))
-    if isinstance(exc, (ValueError, TypeError)):
+    if isinstance(exc, ValueError):
         return ApiError(400, _snake(name), _message(exc))
     if isinstance(exc, PermissionError):
         return ApiError(403, _snake(name), _message(exc))
@@ -212,6 +212,16 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
             400, "malformed_json", f"request body is not valid JSON: {reason} at line {line}, column {col}",
             {"line": line, "column": col, "position": pos},
         )
+    whole_body = [e for e in errors if tuple(e.get("loc", ())) == ("body",)]
+    content_type = request.headers.get("content-type", "")
+    if whole_body and content_type and "json" not in content_type and "form" not in content_type:
+        return error_response(
+            415, "unsupported_media_type",
+            f"the request body must be JSON (Content-Type: application/json), not {content_type!r}",
+        )
+    if whole_body and whole_body[0].get("type") == "missing":
+        return error_response(422, "invalid_request", "the request needs a body: a JSON object",
+                              {"fields": [{"field": "(body)", "loc": [], "type": "missing", "message": "Field required"}]})
     message, fields = validation_details(errors, _route_body_model(request), strip=("body", "query", "path"))
     return error_response(422, "invalid_request", message, {"fields": fields})
 

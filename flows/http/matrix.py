@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from flows.http.calls import lakehouse_of, mode_route
+from flows.http.calls import call_mode, lakehouse_of, mode_route
+
+
+class BulkPlaybooksIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[dict[str, Any]] = Field(
+        min_length=1, description="each {query, answer, corpus, score[, ts]}; each succeeds or fails alone"
+    )
 
 
 def build_router() -> APIRouter:
@@ -14,8 +22,11 @@ def build_router() -> APIRouter:
     mode_route(router, "/search", "matrix.search", summary="Search several corpora at once")
     mode_route(router, "/relevance", "matrix.relevance", summary="Keep the hits relevant to a query")
     mode_route(router, "/playbooks", "playbook.record", summary="Record a judged match (a playbook)")
-    mode_route(router, "/playbooks/bulk", "playbook.record_bulk",
-               summary="Record many playbooks; one bad entry never aborts the batch")
+
+    @router.post("/playbooks/bulk", summary="Record many playbooks; one bad entry never aborts the batch")
+    def record_bulk(request: Request, body: BulkPlaybooksIn) -> dict[str, Any]:
+        """Answers `{recorded, failed, results: [{index, id | error}]}` (mode `playbook.record`)."""
+        return call_mode(request, "playbook.record", {"entries": body.entries})
 
     @router.get("/corpora", summary="The corpora and their manifests")
     def list_corpora(request: Request) -> dict[str, Any]:

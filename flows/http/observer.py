@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.http.calls import lakehouse_of
 from flows.http.errors import ApiError
-from flows.http.runs import WorkflowRequest, load_request, run_loaded
+from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops
 from lakehouse.observer import ObservedOp, Status, now_utc
 
 router = APIRouter(prefix="/v1/observer", tags=["observer"])
@@ -54,7 +54,7 @@ def submit_workflow(request: Request, body: WorkflowRequest, wait: bool = Query(
              "url": f"/v1/observer/runs/{run.run_id}"},
             status_code=202,
         )
-    return run_loaded(loaded, lakehouse_of(request))
+    return run_loaded(loaded)
 
 
 @router.get("/runs/{run_id}", summary="Status and results of a submitted run")
@@ -67,7 +67,7 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
         if view["error"]:
             view["error"] = request.app.state.redact(view["error"])
         return view
-    ops = lakehouse_of(request).observer.ops(run_id=run_id)
+    ops = run_ops(run_id)
     if not ops:
         raise ApiError(404, "unknown_run", f"no run {run_id!r}: not submitted here and no ops recorded for it",
                        {"run_id": run_id})

@@ -6,6 +6,7 @@ tracker keeps the newest `keep` runs (a long-lived server must not grow without 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import uuid
 from collections import OrderedDict
@@ -17,7 +18,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.http.errors import ApiError
-from lakehouse.core import Lakehouse
 from lakehouse.observer import now_utc
 
 
@@ -72,12 +72,21 @@ def load_request(req: WorkflowRequest):
         raise workflow_error(exc) from None
 
 
-def run_loaded(loaded, lakehouse: Lakehouse) -> dict[str, Any]:
+def run_ops(run_id: str) -> list[dict[str, Any]]:
+    """The ops of a run, from the observer the runner records into: its ring for runs of this
+    process (no log scan), else the shared log."""
+    from flows.runner import current_lakehouse
+
+    observer = current_lakehouse().observer
+    return observer.ring_ops(run_id) or observer.ops(run_id=run_id)
+
+
+def run_loaded(loaded) -> dict[str, Any]:
     """Run through Prefect (blocking); the CLI's `--json` object plus the run's ObservedOps."""
     from flows.runner import run_workflow
 
     result = run_workflow(loaded).model_dump(mode="json")
-    result["ops"] = lakehouse.observer.ops(run_id=result["run_id"])
+    result["ops"] = run_ops(result["run_id"])
     return result
 
 
@@ -110,8 +119,7 @@ class TrackedRun:
 
 
 class RunTracker:
-    def __init__(self, lakehouse: Lakehouse, workers: int = 2, keep: int = 1000) -> None:
-        self.lakehouse = lakehouse
+    def __init__(self, workers: int = 2, keep: int = 1000) -> None:
         self.keep = keep
         self._runs: OrderedDict[str, TrackedRun] = OrderedDict()
         self._lock = threading.Lock()
@@ -123,13 +131,14 @@ class RunTracker:
             self._runs[run.run_id] = run
             while len(self._runs) > self.keep:
                 self._runs.popitem(last=False)
-        self._pool.submit(self._execute, run, loaded)
+        # The worker runs in the submitter's context, so Prefect settings in force here apply there.
+        self._pool.submit(contextvars.copy_context().run, self._execute, run, loaded)
         return run
 
     def _execute(self, run: TrackedRun, loaded) -> None:
         run.status, run.started_at = "running", now_utc()
         try:
-            run.result = run_loaded(loaded, self.lakehouse)
+            run.result = run_loaded(loaded)
             run.status = run.result["status"]
         except Exception as exc:  # the flow itself broke; keep the reason for the poller
             run.status, run.error = "crashed", f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,196 @@
+"""HTTP load: concurrent clients against `POST /v1/matrix/search` on a 3-corpus setup.
+
+    .venv/bin/python -m bench.http_load [--duration 30] [--clients 50] [--rows 0]
+
+Setup (same run): the O*NET occupations (`examples/data/occupations.tsv`) ingested and embedded
+with MiniLM into three corpora split by SOC major group. The server is `lakehouse api` in its own
+process on 127.0.0.1 (uvicorn, one worker); the clients are httpx async tasks in this process,
+each sending one search after another for --duration seconds. The same searches are then called
+in-process through `invoke_mode("matrix.search", ...)` (what the endpoint runs, minus HTTP) for the
+baseline. Every answer must be a 200 with hits; any error fails the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ONET = REPO / "examples" / "data" / "occupations.tsv"
+CORPORA = {  # SOC major groups: management/professional, service/sales/office, production/trades
+    "professional": "\"O*NET-SOC Code\" < '31'",
+    "service": "\"O*NET-SOC Code\" >= '31' AND \"O*NET-SOC Code\" < '45'",
+    "trades": "\"O*NET-SOC Code\" >= '45'",
+}
+QUERIES = [
+    "forklift operator for a warehouse night shift", "registered nurse for intensive care",
+    "truck driver with a commercial licence", "line cook for a busy restaurant",
+    "payroll clerk with accounting software experience", "electrician for commercial wiring",
+    "software developer for web applications", "home health aide for elderly clients",
+    "welder for structural steel", "customer service representative for a call centre",
+    "pharmacy technician", "crane operator at a port", "bookkeeper for a small firm",
+    "security guard for night patrols", "machinist operating CNC lathes", "teacher for middle school math",
+]
+
+
+def setup(home: Path, rows: int) -> None:
+    """Ingest O*NET and build the three corpora with the matrix helper's API."""
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+    from lakehouse.ingest import ingest_file
+
+    lh = Lakehouse(Settings(home=home))
+    try:
+        ingest_file(lh.tables, ONET, "onet")
+        for name, where in CORPORA.items():
+            if rows:
+                where = f"{where} AND \"O*NET-SOC Code\" IN (SELECT \"O*NET-SOC Code\" FROM onet LIMIT {rows * 3})"
+            result = lh.corpora.build(name, "onet", ["Title", "Description"], "O*NET-SOC Code",
+                                      metadata_cols=["Title"], where=where)
+            print(f"corpus {name}: {result.count} rows", flush=True)
+    finally:
+        lh.close()
+
+
+def payload(i: int) -> dict:
+    return {"query": QUERIES[i % len(QUERIES)], "corpora": list(CORPORA), "top_n": 8}
+
+
+def in_process(home: Path, seconds: float) -> list[float]:
+    """Latencies (s) of the same searches through the mode, sequentially, in this process."""
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    lh = Lakehouse(Settings(home=home))
+    ctx = ModeContext(lakehouse=lh, source="mode")
+    try:
+        for i in range(len(QUERIES)):  # warm: model, indexes, embedding cache
+            invoke_mode("matrix.search", payload(i), ctx)
+        latencies, i, end = [], 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            out = invoke_mode("matrix.search", payload(i), ctx)
+            latencies.append(time.perf_counter() - t0)
+            assert out["hits"], "in-process search returned no hits"
+            i += 1
+        return latencies
+    finally:
+        lh.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
+    env.update(LH_HOME=str(home), LH_CONFIG=str(home / "none.toml"))
+    return subprocess.Popen(
+        [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", str(port), "--log-level", "error"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the API server exited: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"{url}/v1/observer/stats", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit("the API server did not come up")
+
+
+async def load(url: str, clients: int, seconds: float) -> tuple[list[float], list[str]]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        end = time.perf_counter() + seconds
+
+        async def worker(k: int) -> None:
+            i = k
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post("/v1/matrix/search", json=payload(i))
+                    if response.status_code != 200 or not response.json().get("hits"):
+                        errors.append(f"{response.status_code}: {response.text[:200]}")
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                latencies.append(time.perf_counter() - t0)
+                i += clients
+
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+    return latencies, errors
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent HTTP clients (default 50)")
+    parser.add_argument("--rows", type=int, default=0, help="cap rows per corpus (0 = all of O*NET)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        home = Path(tmp) / "home"
+        t0 = time.perf_counter()
+        setup(home, args.rows)
+        print(f"setup (ingest + 3 corpora): {time.perf_counter() - t0:.1f} s", flush=True)
+
+        baseline = in_process(home, min(args.duration, 10.0))
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_server(home, port)
+        try:
+            wait_ready(url, proc)
+            asyncio.run(load(url, 1, 3.0))  # warm the server: model, indexes, embedding cache
+            single, single_errors = asyncio.run(load(url, 1, min(args.duration, 10.0)))
+            latencies, errors = asyncio.run(load(url, args.clients, args.duration))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    rate = len(latencies) / args.duration
+    base_rate = len(baseline) / sum(baseline)
+    print()
+    print("| path | callers | calls | errors | p50 ms | p99 ms | calls/s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| in-process `invoke_mode` | 1 | {len(baseline)} | 0 | {pct(baseline, 50):.2f} | {pct(baseline, 99):.2f} | {base_rate:.0f} |")
+    print(f"| HTTP `/v1/matrix/search` | 1 | {len(single)} | {len(single_errors)} | {pct(single, 50):.2f} | "
+          f"{pct(single, 99):.2f} | {len(single) / sum(single):.0f} |")
+    print(f"| HTTP `/v1/matrix/search` | {args.clients} | {len(latencies)} | {len(errors)} | {pct(latencies, 50):.2f} | "
+          f"{pct(latencies, 99):.2f} | {rate:.0f} |")
+    print()
+    print(f"HTTP p50 (1 client) / in-process p50: {pct(single, 50) / pct(baseline, 50):.2f}x; "
+          f"HTTP throughput ({args.clients} clients) / in-process throughput: {rate / base_rate:.2f}x")
+    all_errors = single_errors + errors
+    if all_errors:
+        print(f"\n{len(all_errors)} errors, first: {all_errors[0]}")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""`lakehouse lift run`: the playbook-lift quality test from the command line.
+
+Runs the `lift.run` mode (so it leaves the same audit row as a workflow node) with a progress bar
+per pass. A missing or malformed query file is reported with the file and line, exit code 1.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows.cli.common import console, err_console, fail, print_json
+
+lift_app = typer.Typer(help="The playbook-lift quality test: do recorded judgements lift later searches?",
+                       no_args_is_help=True)
+
+
+@contextmanager
+def _progress() -> Iterator[None]:
+    """One bar per stage (cold pass, judging, recording, warm pass) on stderr."""
+    from lakehouse.lift import PROGRESS
+
+    if not err_console.is_terminal:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total or 1)
+            bars.update(tasks[stage], completed=done, total=total or 1)
+
+        token = PROGRESS.set(report)
+        try:
+            yield
+        finally:
+            PROGRESS.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )
+
+
+def _path(value: Optional[Path]) -> Optional[str]:
+    return None if value is None else str(value.expanduser())
+
+
+def _show(out: dict[str, Any]) -> None:
+    table = Table(title=f"playbook lift ({out['kind']})", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in out["report"].items():
+        table.add_row(key, "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@lift_app.command("run")
+def lift_run(
+    corpus: str = typer.Option(..., "--corpus", help="Corpus name(s) to search, comma-separated."),
+    queries: Optional[Path] = typer.Option(None, "--queries", help="Verbatim replay: JSONL, one {\"query\", \"expected\"} per line (expected: optional list of ids)."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Paraphrase pass: JSONL whose judged picks are recorded."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Paraphrase pass: labelled JSONL measured cold vs warm (never recorded)."),
+    judge: str = typer.Option("labels", "--judge", help="`labels` (best-ranked expected id) or a model: tier name or provider/model."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, max=1000, help="The judge picks among this many cold hits (default: LH_LIFT_TOP_K, 10)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the JSON, Markdown and PNG reports (default: LH_HOME/lift/<run id>)."),
+    boost: Optional[float] = typer.Option(None, "--boost", help="Override playbook_boost (0, 1] for this run."),
+    min_similarity: Optional[float] = typer.Option(None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report dict as JSON on stdout (report paths go to stderr)."),
+) -> None:
+    """Cold pass (playbooks off), judge, record each pick as a playbook, warm pass (playbooks on).
+
+    Each run records into its own fresh playbook store; the lakehouse's playbooks are untouched."""
+    from lakehouse.chat import ChatError
+    from lakehouse.core import Lakehouse
+    from lakehouse.lift import LiftError
+    from lakehouse.recordfile import InputFileError
+    from lakehouse.vectors import CorpusError
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    if queries is None and train is None and test is None:
+        fail("give --queries FILE (verbatim replay) or --train FILE --test FILE (paraphrase pass)")
+    payload = {"corpora": [c.strip() for c in corpus.split(",") if c.strip()], "queries_path": _path(queries),
+               "train_path": _path(train), "test_path": _path(test), "judge": judge, "top_k": top_k,
+               "out_dir": _path(out), "boost": boost, "min_similarity": min_similarity}
+    lakehouse = Lakehouse()
+    try:
+        with _progress():
+            result = invoke_mode("lift.run", payload, ModeContext.standalone(lakehouse))
+    except ValidationError as exc:
+        fail(f"lift run: {_describe(exc)}")
+    except (InputFileError, LiftError, CorpusError, ChatError, ValueError, LookupError) as exc:
+        fail(str(exc).strip("'\""))
+    finally:
+        lakehouse.close()
+    paths = result["paths"]
+    if as_json:
+        print_json(result["report"])
+        err_console.print(f"reports: {paths['markdown']} {paths['json']} {paths['chart']}", highlight=False, soft_wrap=True)
+        return
+    _show(result)
+    console.print(f"report: {paths['markdown']}\nchart:  {paths['chart']}\nJSON:   {paths['json']}", highlight=False,
+                  soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lift_app, name="lift")

@@ -1,0 +1,376 @@
+"""`lakehouse corpus …`, `lakehouse search …`, `lakehouse playbook …`: vector corpora and matrix search."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from flows.cli.common import console, err_console, fail, print_json
+
+corpus_app = typer.Typer(help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True)
+playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
+
+JSON_HELP = "Print JSON instead of a table."
+
+
+def _lakehouse():
+    from lakehouse.core import Lakehouse
+
+    return Lakehouse()
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user can fix: reported in one line, exit 1, no traceback."""
+    from pydantic import ValidationError
+
+    from lakehouse.embed import EmbedderError
+    from lakehouse.matrix import MatrixError
+    from lakehouse.playbooks import PlaybookError
+    from lakehouse.storage import StorageError
+    from lakehouse.tables import TableError
+    from lakehouse.vectors import CorpusError
+
+    return (CorpusError, TableError, MatrixError, PlaybookError, EmbedderError, StorageError, ValidationError)
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    try:
+        yield
+    except _user_errors() as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Any]:
+    """A progress callback `(done, total)`; the bar appears on stderr only for large batches."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal task
+            if total < 64:
+                return
+            if task is None:
+                task = bar.add_task(description, total=total)
+            bar.update(task, completed=done)
+
+        yield update
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _print_dict(data: dict[str, Any], title: str) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value))
+    console.print(table)
+
+
+# corpus ---------------------------------------------------------------------------------------
+@corpus_app.command("build")
+def corpus_build(
+    name: str = typer.Argument(..., help="Corpus name (lower-case letters, digits, '_')."),
+    table: str = typer.Option(..., "--table", help="Source table (`name` or `namespace.name`)."),
+    text: str = typer.Option(..., "--text", help="Text column(s) to embed, comma separated."),
+    id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
+    metadata: Optional[str] = typer.Option(None, "--metadata", help="Columns kept as hit metadata, comma separated."),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
+    model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Embed a table into a new corpus persisted under _vectors/NAME/."""
+    lh = _lakehouse()
+    with _guard(), _progress(f"embedding {name}") as progress:
+        result = lh.corpora.build(name, table, _split(text), id_col, _split(metadata), where=where,
+                                  model=model, replace=replace, progress=progress)
+    _print_build(result, json_out)
+
+
+def _print_build(result, json_out: bool) -> None:
+    data = {"corpus": result.corpus, "status": result.status, "added": result.added, "count": result.count,
+            "skipped": len(result.skipped_ids), "skipped_ids": result.skipped_ids[:20]}
+    if json_out:
+        print_json({**data, "manifest": result.manifest})
+    else:
+        console.print(f"[green]{result.status}[/] corpus {result.corpus}: +{result.added} rows, {result.count} searchable"
+                      + (f", {len(result.skipped_ids)} rows without text skipped" if result.skipped_ids else ""))
+
+
+@corpus_app.command("add")
+def corpus_add(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Index the source table's rows whose ids the corpus has not seen yet."""
+    lh = _lakehouse()
+    with _guard(), _progress(f"embedding {name}") as progress:
+        result = lh.corpora.add(name, progress=progress)
+    _print_build(result, json_out)
+
+
+@corpus_app.command("delete")
+def corpus_delete(
+    name: str = typer.Argument(..., help="Corpus name."),
+    ids: str = typer.Option(..., "--ids", help="Ids to remove from search, comma separated."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Remove rows from search (marked deleted in the index; `rebuild` compacts)."""
+    with _guard():
+        data = _lakehouse().corpora.delete(name, _split(ids))
+    print_json(data) if json_out else console.print(f"deleted {data['deleted']} from {name}; {data['count']} searchable")
+
+
+@corpus_app.command("rebuild")
+def corpus_rebuild(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rebuild the index from the stored vectors with the current HNSW settings."""
+    with _guard():
+        result = _lakehouse().corpora.rebuild(name)
+    _print_build(result, json_out)
+
+
+@corpus_app.command("list")
+def corpus_list(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List corpora with their size, model and source table."""
+    with _guard():
+        rows = _lakehouse().corpora.list()
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"corpora ({len(rows)})")
+    for column in ("name", "count", "model", "dims", "table", "updated_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("name", "count", "model", "dims", "table", "updated_at")))
+    console.print(table)
+
+
+@corpus_app.command("show")
+def corpus_show(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count."""
+    with _guard():
+        data = _lakehouse().corpora.show(name)
+    print_json(data) if json_out else _print_dict(data, f"corpus {name}")
+
+
+@corpus_app.command("drop")
+def corpus_drop(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Delete a corpus: index files, manifest and corpus table (the source table stays)."""
+    with _guard():
+        data = _lakehouse().corpora.drop(name)
+    print_json(data) if json_out else console.print(f"dropped corpus {name} ({data['count']} rows)")
+
+
+# search ---------------------------------------------------------------------------------------
+def _parse_filters(pairs: list[str] | None) -> dict[str, Any] | None:
+    """`KEY=VALUE` pairs; a repeated key is OR (`state=IL --filter state=WI`); a JSON list too."""
+    flt: dict[str, list[Any]] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--filter {pair!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        flt.setdefault(key.strip(), []).extend(value if isinstance(value, list) else [value])
+    return {k: v[0] if len(v) == 1 else v for k, v in flt.items()} or None
+
+
+def _read_queries(path: Path) -> list[str]:
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    queries = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            fail(f"{path} line {number} column {exc.colno}: not valid JSON ({exc.msg})")
+        if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
+            fail(f"{path} line {number}: expected an object with a non-empty string \"query\"")
+        queries.append(item["query"])
+    if not queries:
+        fail(f"{path}: no queries (one {{\"query\": \"...\"}} object per line)")
+    return queries
+
+
+def _public(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("corpus", "id", "text", "score", "distance", "metadata", "boosted_by")
+    return {
+        "query": result["query"],
+        "hits": [{k: hit[k] for k in keys} for hit in result["hits"]],
+        "count": result["count"],
+        "metadata_filter_dropped": result["metadata_filter_dropped"],
+        "relevance_dropped": result["relevance_dropped"],
+        "downgrade": result["downgrade"],
+    }
+
+
+def _print_hits(result: dict[str, Any]) -> None:
+    table = Table(title=f"{result['count']} hits for {result['query']!r}")
+    for column in ("#", "score", "corpus", "id", "text", "boosted"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(result["hits"], start=1):
+        text = hit["text"].split("\n")[0][:80]
+        table.add_row(str(rank), f"{hit['score']:.3f}", hit["corpus"], hit["id"], text, ",".join(hit["boosted_by"]))
+    console.print(table)
+    notes = [f"metadata filter dropped {result['metadata_filter_dropped']}",
+             f"relevance filter dropped {result['relevance_dropped']}", result["downgrade"]["reason"]]
+    err_console.print("; ".join(notes), highlight=False)
+
+
+def search(
+    text: Optional[str] = typer.Argument(None, help="What to search for (omit with --batch)."),
+    corpus: str = typer.Option(..., "--corpus", help="Corpus name(s), comma separated."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Hits to return (default Settings.matrix_top_n)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Hits taken from each corpus (default Settings.matrix_top_k)."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="Metadata KEY=VALUE; repeat a key for OR, keys are ANDed."),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL condition on the source table (pre-filter)."),
+    playbook: bool = typer.Option(True, "--playbook/--no-playbook", help="Boost answers recorded for similar queries."),
+    relevance: Optional[bool] = typer.Option(None, "--relevance/--no-relevance", help="Apply the relevance filter (default: Settings.relevance_filter)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model that will read the hits (downgrade gate)."),
+    force_mode: bool = typer.Option(False, "--force-mode", help="Keep composed retrieval whatever the model."),
+    batch: Optional[Path] = typer.Option(None, "--batch", help="JSONL file of {\"query\": ...}; prints one JSON result per line."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Search one or more corpora (matrix search) and print the merged, filtered, ranked hits."""
+    if (text is None) == (batch is None):
+        fail("give either TEXT or --batch FILE (one of them)")
+    corpora = _split(corpus)
+    if not corpora:
+        fail("--corpus needs at least one corpus name")
+    options = dict(top_k=top_k, top_n=top, filter=_parse_filters(filters), where=where, relevance=relevance,
+                   model=model, force_mode=force_mode)
+    lh = _lakehouse()
+    if batch is not None:
+        queries = _read_queries(batch)
+        with _guard():
+            for start in range(0, len(queries), 256):
+                chunk = queries[start : start + 256]
+                for result in lh.matrix.search_many(chunk, corpora, use_playbooks=playbook, **options):
+                    print_json(_public(result.as_dict()))
+        return
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    payload = {k: v for k, v in dict(query=text, corpora=corpora, playbooks=playbook, **options).items() if v is not None}
+    with _guard():
+        result = invoke_mode("matrix.search", payload, ModeContext(lakehouse=lh, source="mode"))
+    print_json(_public(result)) if json_out else _print_hits(result)
+
+
+# playbook -------------------------------------------------------------------------------------
+def _record(items: list[Any], json_out: bool) -> None:
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    lh = _lakehouse()
+    with _guard():
+        report = invoke_mode("playbook.record", {"entries": items}, ModeContext(lakehouse=lh, source="mode"))
+    if json_out:
+        print_json(report)
+    else:
+        for row in report["results"]:
+            line = f"[green]recorded[/] {row['id']}" if row.get("id") else f"[red]failed[/] {row['error']}"
+            console.print(f"entry {row['index']}: {line}", highlight=False)
+        console.print(f"{report['recorded']} recorded, {report['failed']} failed")
+    if report["failed"]:
+        err_console.print(f"[bold red]error:[/] {report['failed']} of {len(items)} entries failed", highlight=False)
+        raise typer.Exit(1)
+
+
+@playbook_app.command("record")
+def playbook_record(
+    query: str = typer.Option(..., "--query", help="The query the answer was judged for."),
+    answer: str = typer.Option(..., "--answer", help="Id of the judged hit."),
+    corpus: str = typer.Option(..., "--corpus", help="Corpus holding the answer."),
+    score: float = typer.Option(..., "--score", help="Judgement in [-1, 1]; negative demotes."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Record one judged answer."""
+    _record([{"query": query, "answer": answer, "corpus": corpus, "score": score}], json_out)
+
+
+@playbook_app.command("import")
+def playbook_import(
+    file: Path = typer.Argument(..., help="JSONL file: one {query, answer, corpus, score[, ts]} per line."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Record many entries; invalid ones are reported per line and the rest are kept.
+
+    A line that is not JSON makes the whole file unreadable: nothing is recorded."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    items = []
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                fail(f"{file} line {number} column {exc.colno}: not valid JSON ({exc.msg}); nothing was recorded")
+    if not items:
+        fail(f"{file}: no entries")
+    _record(items, json_out)
+
+
+@playbook_app.command("lookup")
+def playbook_lookup(
+    query: str = typer.Argument(..., help="Query to match against recorded queries."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", help="Only these corpora, comma separated."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show recorded entries whose query is similar to QUERY."""
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    payload: dict[str, Any] = {"query": query}
+    if corpus:
+        payload["corpora"] = _split(corpus)
+    with _guard():
+        out = invoke_mode("playbook.lookup", payload, ModeContext(lakehouse=_lakehouse(), source="mode"))
+    if json_out:
+        print_json(out)
+        return
+    table = Table(title=f"{out['count']} playbook matches")
+    for column in ("similarity", "weight", "corpus", "answer", "score", "query", "id"):
+        table.add_column(column, overflow="fold")
+    for m in out["matches"]:
+        table.add_row(f"{m['similarity']:.3f}", f"{m['weight']:.3f}", m["corpus"], m["answer"], str(m["score"]), m["query"], m["id"])
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(corpus_app, name="corpus")
+    app.add_typer(playbook_app, name="playbook")
+    app.command("search")(search)

@@ -1,0 +1,65 @@
+"""`lakehouse serve`: the three deployments of `prefect.yaml` served from this one process.
+
+`flow.to_deployment(...)` + `prefect.serve(...)`: no work pool or worker needed; scheduled and
+triggered runs execute here until the process stops (Ctrl-C pauses the schedules). Against a
+server from `lakehouse server start` (or `PREFECT_API_URL`) the runs show up in its UI.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from flows.cli.common import console, fail, print_json
+
+
+def build_deployments() -> list:
+    """One RunnerDeployment per entry of `flows.jobs.DEPLOYMENTS` (module entrypoints, so the
+    runs load the installed package whatever the working directory)."""
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.jobs import DEPLOYMENTS
+
+    return [
+        spec.load_flow().to_deployment(
+            name=spec.name, cron=spec.cron, parameters=spec.parameters, description=spec.description,
+            tags=list(spec.tags), entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        for spec in DEPLOYMENTS
+    ]
+
+
+def serve(
+    list_only: bool = typer.Option(False, "--list", help="Show the deployments that would be served, then exit."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many flow runs at once."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: print the deployments as JSON."),
+) -> None:
+    """Serve drift-nightly, playbook-lift-weekly and run-workflow in this process (Ctrl-C stops)."""
+    from flows.jobs import DEPLOYMENTS
+
+    if list_only:
+        rows = [{"name": s.name, "entrypoint": s.entrypoint, "cron": s.cron, "parameters": s.parameters}
+                for s in DEPLOYMENTS]
+        if as_json:
+            print_json(rows)
+            return
+        table = Table(title="deployments", title_justify="left")
+        for column in ("name", "entrypoint", "cron", "parameters"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["name"], row["entrypoint"], row["cron"] or "-", str(row["parameters"] or "-"))
+        console.print(table)
+        return
+    from prefect import serve as prefect_serve
+
+    try:
+        deployments = build_deployments()
+    except Exception as exc:  # a flow that cannot be loaded is a setup problem, not a traceback
+        fail(f"could not build the deployments: {type(exc).__name__}: {exc}")
+    prefect_serve(*deployments, limit=limit)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

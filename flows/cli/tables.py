@@ -1,0 +1,171 @@
+"""`lakehouse ingest|tables|table|sql`: load files into Iceberg tables and query them.
+
+`ingest` and `sql` run through `invoke_mode`, so a CLI call leaves the same ObservedOp audit row
+as a workflow node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows.cli.common import console, err_console, fail, print_json
+from lakehouse.core import Lakehouse
+from lakehouse.ingest import PROGRESS, PROGRESS_MIN_BYTES, IngestError
+from lakehouse.sql import SqlError, SqlRejected
+from lakehouse.table_schema import SchemaConflict
+from lakehouse.tables import TableError
+from modes.context import ModeContext
+from modes.invoke import invoke_mode
+
+_USER_ERRORS = (IngestError, TableError, SchemaConflict, SqlError, SqlRejected)
+
+
+class SourceFormat(str, Enum):
+    csv = "csv"
+    tsv = "tsv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+@contextlib.contextmanager
+def _lakehouse() -> Iterator[Lakehouse]:
+    lh = Lakehouse()
+    try:
+        yield lh
+    except _USER_ERRORS as exc:
+        fail(str(exc))
+    finally:
+        lh.close()
+
+
+@contextlib.contextmanager
+def _progress_bar(path: Path, enabled: bool) -> Iterator[None]:
+    """A rich progress bar fed by ingest's progress hook, for big files on a terminal."""
+    if not enabled or not path.is_file() or path.stat().st_size < PROGRESS_MIN_BYTES:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(f"ingest {path.name}", total=1.0)
+        token = PROGRESS.set(lambda stage, fraction: bar.update(task, completed=fraction, description=f"{path.name}: {stage}"))
+        try:
+            yield
+        finally:
+            PROGRESS.reset(token)
+
+
+def _cell(value: Any) -> str:
+    return "NULL" if value is None else str(value)
+
+
+def ingest(
+    file: Path = typer.Argument(..., help="CSV, TSV, JSON-lines or Parquet file to load."),
+    table: str = typer.Option(..., "--table", "-t", help="Target table: `name` or `namespace.name`."),
+    key: Optional[str] = typer.Option(None, "--key", help="Upsert on this column: incoming rows replace rows with the same key."),
+    fmt: Optional[SourceFormat] = typer.Option(None, "--format", help="Source format (default: from the extension, else sniffed)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the ingest result as JSON."),
+) -> None:
+    """Load FILE into an Iceberg table: create, append, or upsert with --key. Re-ingesting the same
+    content is reported as already ingested and writes nothing."""
+    payload = {"path": str(file), "table": table, "key": key, "format": fmt.value if fmt else None}
+    with _lakehouse() as lh, _progress_bar(file, enabled=not json_out):
+        result = invoke_mode("ingest", payload, ModeContext.standalone(lh))
+    if json_out:
+        print_json(result)
+        return
+    extra = ""
+    if result["status"] == "upserted":
+        extra = f" ({result['rows_updated']} updated, {result['rows_inserted']} new)"
+    console.print(
+        f"[bold]{result['table']}[/]: {result['status'].replace('_', ' ')}{extra}; "
+        f"{result['rows_in']} rows in, {result['rows_total']} rows total, snapshot {result['snapshot_id']}",
+        highlight=False,
+    )
+
+
+def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON list of tables.")) -> None:
+    """List the tables with their row counts and current snapshots."""
+    with _lakehouse() as lh:
+        rows = []
+        for name in lh.tables.list():
+            info = lh.tables.describe(name)
+            last = info["snapshots"][-1]["timestamp"] if info["snapshots"] else None
+            rows.append({"name": name, "rows": info["rows"], "columns": len(info["schema"]),
+                         "snapshots": len(info["snapshots"]),
+                         "current_snapshot_id": info["current_snapshot_id"], "updated": last})
+    if json_out:
+        print_json(rows)
+        return
+    view = Table(title=f"tables ({len(rows)})")
+    for column in ("name", "rows", "columns", "snapshots", "current snapshot", "updated"):
+        view.add_column(column, overflow="fold")
+    for r in rows:
+        view.add_row(r["name"], str(r["rows"]), str(r["columns"]), str(r["snapshots"]),
+                     _cell(r["current_snapshot_id"]), _cell(r["updated"]))
+    console.print(view)
+
+
+def table(
+    name: str = typer.Argument(..., help="Table name: `name` or `namespace.name`."),
+    json_out: bool = typer.Option(False, "--json", help="Print schema, snapshots and row count as JSON."),
+) -> None:
+    """Show one table: schema, snapshots (ids, times, operations) and row count."""
+    with _lakehouse() as lh:
+        info = lh.tables.describe(name)
+    if json_out:
+        print_json(info)
+        return
+    console.print(f"[bold]{info['name']}[/]: {info['rows']} rows, current snapshot "
+                  f"{info['current_snapshot_id']}\n{info['location']}", highlight=False)
+    schema = Table(title="schema")
+    for column in ("id", "name", "type", "required"):
+        schema.add_column(column)
+    for f in info["schema"]:
+        schema.add_row(str(f["id"]), f["name"], f["type"], "yes" if f["required"] else "no")
+    console.print(schema)
+    snaps = Table(title="snapshots")
+    for column in ("snapshot id", "time", "operation", "added rows", "total rows", "source"):
+        snaps.add_column(column, overflow="fold")
+    for s in info["snapshots"]:
+        summary = s["summary"]
+        snaps.add_row(str(s["snapshot_id"]), s["timestamp"], _cell(s["operation"]),
+                      _cell(summary.get("added-records")), _cell(summary.get("total-records")),
+                      summary.get("lakehouse.source-file", ""))
+    console.print(snaps)
+
+
+def sql(
+    query: str = typer.Argument(..., help='One read-only statement, e.g. "SELECT count(*) FROM my_table".'),
+    snapshot: Optional[int] = typer.Option(None, "--snapshot", help="Read the table holding this snapshot id as of that snapshot."),
+    row_cap: Optional[int] = typer.Option(None, "--row-cap", min=0, help="Return at most N rows (default: setting sql_row_cap)."),
+    json_out: bool = typer.Option(False, "--json", help='Print {"columns": [...], "rows": [[...]]}.'),
+) -> None:
+    """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
+    payload = {"sql": query, "snapshot": snapshot, "row_cap": row_cap}
+    with _lakehouse() as lh:
+        result = invoke_mode("sql.query", payload, ModeContext.standalone(lh))
+    if result["truncated"]:
+        err_console.print(f"[yellow]note:[/] only the first {result['row_count']} rows are shown (row cap)")
+    if json_out:
+        print_json({"columns": result["columns"], "rows": result["rows"]})
+        return
+    view = Table()
+    for column in result["columns"]:
+        view.add_column(column, overflow="fold")
+    for row in result["rows"]:
+        view.add_row(*[_cell(v) for v in row])
+    console.print(view)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.command("tables")(tables)
+    app.command("table")(table)
+    app.command("sql")(sql)

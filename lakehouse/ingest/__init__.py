@@ -1,0 +1,150 @@
+"""Ingest a CSV/TSV, JSON-lines or Parquet file into an Iceberg table.
+
+Create or append; with `key`, upsert (incoming rows win) as one overwrite snapshot. The source
+content's sha256 is kept in the snapshot summary: the same content again is reported as
+`already_ingested` and writes nothing. Every check runs before the single commit, so a bad file
+leaves the table at the snapshot it had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Callable, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel
+
+from lakehouse.ingest.errors import IngestError
+from lakehouse.ingest.readers import FORMATS, detect_format, read_source
+from lakehouse.table_schema import SchemaConflict, fit_to_table, plain_arrow_schema, to_storable
+from lakehouse.tables import SOURCE_SHA_KEY, Tables, qualified
+
+__all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
+
+Status = Literal["created", "appended", "upserted", "already_ingested"]
+Progress = Callable[[str, float], None]  # (stage, overall fraction done 0..1)
+
+# Files at least this big get a progress bar in the CLI.
+PROGRESS_MIN_BYTES = 4 * 1024 * 1024
+# A caller that cannot pass `progress` (a mode run through invoke_mode) sets it here instead.
+PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_ingest_progress", default=None)
+_HASH_CHUNK = 8 * 1024 * 1024
+
+
+class IngestResult(BaseModel):
+    table: str
+    rows_in: int
+    rows_total: int
+    snapshot_id: int | None
+    status: Status
+    rows_updated: int = 0  # upsert: existing rows replaced by incoming ones
+    rows_inserted: int = 0  # upsert: incoming rows with a new key
+    source_sha256: str = ""
+
+
+def _map_file(path: Path) -> memoryview:
+    if not path.exists():
+        raise IngestError(str(path), "no such file")
+    if not path.is_file():
+        raise IngestError(str(path), "not a regular file")
+    if path.stat().st_size == 0:
+        raise IngestError(str(path), "the file is empty")
+    return memoryview(pa.memory_map(str(path)).read_buffer())
+
+
+def _sha256(data: memoryview, report: Progress) -> str:
+    digest = hashlib.sha256()
+    for start in range(0, len(data), _HASH_CHUNK):
+        digest.update(data[start : start + _HASH_CHUNK])
+        report("hashing", 0.3 * min(start + _HASH_CHUNK, len(data)) / len(data))
+    return digest.hexdigest()
+
+
+def _check_keys(path: str, data: pa.Table, key: str) -> None:
+    if key not in data.column_names:
+        raise IngestError(path, f"key column {key!r} is not in the file (columns: {', '.join(data.column_names)})")
+    keys = data.column(key)
+    if keys.null_count:
+        row = pc.index(pc.is_null(keys), True).as_py()
+        raise IngestError(path, f"the key is empty in data row {row + 1}", column=key)
+    counts = pc.value_counts(keys)
+    dupes = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(dupes):
+        value = dupes[0]["values"].as_py()
+        rows = [i + 1 for i, v in enumerate(keys.to_pylist()) if v == value][:3]
+        raise IngestError(path, f"key {value!r} appears more than once (data rows {rows})", column=key)
+
+
+def ingest_file(
+    tables: Tables,
+    path: str | Path,
+    table: str,
+    key: str | None = None,
+    format: str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    path = Path(path)
+    name = qualified(table)
+    report = progress or PROGRESS.get() or (lambda stage, fraction: None)
+    data = _map_file(path)
+    fmt = detect_format(path, data, format)
+    sha = _sha256(data, report)
+    if not tables.exists(name):
+        report("parsing", 0.35)
+        return _write(tables, name, path, fmt, sha, read_source(str(path), data, fmt, {}), key, None, report)
+    if tables.source_already_ingested(name, sha) is not None:
+        report("already ingested", 1.0)
+        return IngestResult(
+            table=name, rows_in=0, rows_total=tables.describe(name)["rows"],
+            snapshot_id=tables.current_snapshot_id(name), status="already_ingested",
+            source_sha256=sha,
+        )
+    iceberg_schema = tables.load(name).schema()
+    typed = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)}
+    report("parsing", 0.35)
+    incoming = read_source(str(path), data, fmt, typed)
+    return _write(tables, name, path, fmt, sha, incoming, key, iceberg_schema, report)
+
+
+def _write(tables, name, path, fmt, sha, incoming, key, iceberg_schema, report) -> IngestResult:
+    """Check the parsed rows against the key and the table, then commit one snapshot."""
+    exists = iceberg_schema is not None
+    if key:
+        _check_keys(str(path), incoming, key)
+        if iceberg_schema is not None and key not in iceberg_schema.column_names:
+            raise IngestError(str(path), f"key column {key!r} is not in table {name!r}")
+    try:
+        incoming = to_storable(incoming, str(path))
+        if iceberg_schema is not None:
+            incoming = fit_to_table(incoming, iceberg_schema, str(path)).data
+    except SchemaConflict as exc:
+        raise IngestError(str(path), exc.detail, column=exc.column) from None
+    report("writing", 0.7)
+    props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
+    updated = 0
+    if key and exists:
+        props["lakehouse.upsert-key"] = key
+        current = to_storable(tables.read_arrow(name), name)
+        replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
+        updated = pc.sum(replaced).as_py() or 0
+        kept = current.filter(pc.invert(replaced))
+        merged = pa.concat_tables([kept, incoming], promote_options="default")
+        snapshot_id = tables.write_arrow(name, merged, mode="overwrite", properties=props)
+        status: Status = "upserted"
+    else:
+        snapshot_id = tables.write_arrow(name, incoming, mode="append", properties=props)
+        status = "appended" if exists else "created"
+    report("done", 1.0)
+    return IngestResult(
+        table=name,
+        rows_in=len(incoming),
+        rows_total=tables.describe(name)["rows"],
+        snapshot_id=snapshot_id,
+        status=status,
+        rows_updated=updated,
+        rows_inserted=len(incoming) - updated if key else 0,
+        source_sha256=sha,
+    )

@@ -1,0 +1,94 @@
+"""Read JSON-lines input files of typed records, failing with the file, line, column and field.
+
+Input files (evidence, evaluation sets, playbook entries, trace batches) are written by people and
+other tools, so every problem is reported in terms a person can fix: `evidence.jsonl line 3,
+column 12: Expecting ',' delimiter` or `evidence.jsonl line 4, field 'judge_score': Input should
+be a valid number`. Reading never writes anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class InputFileError(ValueError):
+    """An input file is missing, unreadable or malformed; the message names file and line."""
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<record>"
+
+
+def describe_validation(where: str, exc: ValidationError) -> str:
+    """One line per problem: `<where>, field 'x': message`."""
+    parts = [f"{where}, field {_field(err['loc'])!r}: {err['msg']}" for err in exc.errors()]
+    return "; ".join(parts)
+
+
+def resolve_under(home: Path, path: str | Path) -> Path:
+    """An absolute path as given; a relative one under `home` (modes run where LH_HOME is, not
+    where a caller's shell happens to be)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else home / path
+
+
+def read_json_lines(path: Path | str) -> list[tuple[int, Any]]:
+    """(line number, parsed value) for every non-blank line; the first malformed line raises."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputFileError(f"{path}: not a regular file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{path} line {line}: not valid UTF-8 (byte offset {exc.start})") from exc
+    rows: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path} line {number}, column {exc.colno}: {exc.msg}") from exc
+    return rows
+
+
+def read_records(path: Path | str, model: type[M], *, allow_empty: bool = False) -> list[M]:
+    """Every line of a JSONL file validated as `model`; the first bad line raises InputFileError."""
+    records: list[M] = []
+    rows = read_json_lines(path)
+    for number, value in rows:
+        where = f"{path} line {number}"
+        if not isinstance(value, dict):
+            raise InputFileError(f"{where}: expected a JSON object, got {type(value).__name__}")
+        try:
+            records.append(model.model_validate(value))
+        except ValidationError as exc:
+            raise InputFileError(describe_validation(where, exc)) from exc
+    if not records and not allow_empty:
+        raise InputFileError(f"{path}: no records (the file is empty)")
+    return records
+
+
+def write_json_lines_atomic(path: Path | str, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSONL via a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    tmp.replace(path)
+    return path

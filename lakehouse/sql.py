@@ -1,0 +1,218 @@
+"""Read-only SQL over the Iceberg tables, in an in-process DuckDB.
+
+Each table the query names is registered as a pyarrow dataset over the data files of its current
+(or requested) snapshot, so DuckDB pushes projections and filters into the Parquet scan. The
+connection is then locked: no file access, no extension loading, no Python variable lookup, no
+configuration changes. A timer thread interrupts a query that runs past its time limit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+import duckdb
+from pyiceberg.exceptions import NoSuchTableError
+
+from lakehouse.config import Settings
+from lakehouse.sql_sources import PLACEHOLDER, ScanSource, quote, snapshot_source
+from lakehouse.sqlguard import SqlRejected, check_read_only
+from lakehouse.tables import DEFAULT_NAMESPACE, TableError, Tables, split_name
+
+__all__ = ["SqlEngine", "SqlResult", "SqlError", "SqlTimeout", "SqlRejected"]
+
+_LOCK_DOWN = (
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET enable_external_access = false",
+    "SET python_enable_replacements = false",
+    "SET lock_configuration = true",
+)
+
+
+class SqlError(ValueError):
+    """The query was allowed but failed (unknown table or column, type error, …)."""
+
+
+class SqlTimeout(SqlError):
+    pass
+
+
+@dataclass
+class SqlResult:
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+
+class SqlEngine:
+    def __init__(self, settings: Settings, tables: Tables, cache_size: int = 64) -> None:
+        self.settings = settings
+        self.tables = tables
+        self._sources: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._shared: duckdb.DuckDBPyConnection | None = None
+        warehouse = urlparse(settings.warehouse)
+        # DuckDB may read Parquet files under a local warehouse and nothing else.
+        self._local_root = Path(warehouse.path).resolve() if warehouse.scheme == "file" else None
+
+    def query(
+        self,
+        sql: str,
+        snapshot: int | None = None,
+        row_cap: int | None = None,
+        timeout_s: float | None = None,
+    ) -> SqlResult:
+        """Run one read-only query; at most `row_cap` rows come back (`truncated` says so)."""
+        shape = check_read_only(sql)
+        cap = self.settings.sql_row_cap if row_cap is None else row_cap
+        timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s
+        if cap < 0:
+            raise SqlError(f"row_cap must be 0 or more, got {cap}")
+        if timeout <= 0:
+            raise SqlError(f"timeout_s must be positive, got {timeout}")
+        con = self._open(self._bindings(shape.tables, snapshot))
+        try:
+            return self._run(con, sql, cap, timeout)
+        finally:
+            con.close()
+
+    def connect(self, tables: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
+        """A locked-down connection with `tables` registered, for callers that run several
+        queries over the same data; the caller closes it. Statements are not guarded here."""
+        for name in tables:
+            self.tables.load(name)  # unknown names: TableNotFound with suggestions
+        refs = {(None, t) if "." not in t else tuple(t.split(".", 1)) for t in tables}
+        return self._open(self._bindings(refs, None))
+
+    def _open(self, bindings: list[tuple]) -> duckdb.DuckDBPyConnection:
+        """Bare table names: a cursor (its own session, temp views) on one locked database, which
+        costs ~1 ms instead of ~15 ms for a new database. `namespace.name` needs a real schema,
+        so those queries get a private database, locked after registering."""
+        private = any(schema is not None for schema, *_ in bindings)
+        con = duckdb.connect(":memory:") if private else self._shared_cursor()
+        try:
+            self._register(con, bindings)
+            if private:
+                self._lock_down(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _shared_cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._shared is None:
+                db = duckdb.connect(":memory:")
+                self._lock_down(db)
+                self._shared = db
+            return self._shared.cursor()
+
+    # which tables, which snapshot ----------------------------------------------------------
+    def _bindings(self, refs: set[tuple[str | None, str]], snapshot: int | None) -> list[tuple]:
+        """(schema or None, name as written, loaded table, snapshot id or None) per reference to
+        a Lakehouse table; other names (CTEs, typos) are left for DuckDB to resolve or report."""
+        found, known = [], None
+        for schema, name in sorted(refs, key=str):
+            target = f"{schema or DEFAULT_NAMESPACE}.{name}"
+            try:
+                found.append((schema, name, self.tables.catalog.load_table(split_name(target))))
+                continue
+            except (NoSuchTableError, TableError):  # not a table (a CTE?) or not this spelling
+                pass
+            known = self.tables.list() if known is None else known  # SQL names ignore case
+            match = next((k for k in known if k.lower() == target.lower()), None)
+            if match:
+                found.append((schema, name, self.tables.load(match)))
+        if snapshot is None:
+            return [(s, n, t, None) for s, n, t in found]
+        owners = {id(t) for _, _, t in found if t.snapshot_by_id(snapshot) is not None}
+        if not owners:
+            named = ", ".join(sorted({".".join(t.name()) for _, _, t in found})) or "none"
+            raise SqlError(f"no table in the query has snapshot {snapshot} (tables in the query: {named})")
+        return [(s, n, t, snapshot if id(t) in owners else None) for s, n, t in found]
+
+    def _source(self, tbl, snapshot_id: int | None) -> ScanSource:
+        snap = self.tables.snapshot(tbl, snapshot_id)
+        schema_id = snap.schema_id if snap is not None and snap.schema_id is not None else tbl.metadata.current_schema_id
+        key = (tbl.metadata.table_uuid, snap.snapshot_id if snap else None, schema_id)
+        with self._lock:
+            if key in self._sources:
+                self._sources.move_to_end(key)
+                return self._sources[key]
+        source = snapshot_source(tbl, snap, tbl.metadata.schema_by_id(schema_id) or tbl.schema(), self._local_root)
+        with self._lock:
+            self._sources[key] = source
+            while len(self._sources) > self._cache_size:
+                self._sources.popitem(last=False)
+        return source
+
+    def _register(self, con: duckdb.DuckDBPyConnection, bindings: list[tuple]) -> None:
+        for schema, name, tbl, snapshot_id in bindings:
+            source = self._source(tbl, snapshot_id)
+            select = source.select
+            if source.arrow is not None:
+                internal = f"__lakehouse__{'.'.join(tbl.name())}"
+                con.register(internal, source.arrow)
+                select = select.replace(PLACEHOLDER, quote(internal))
+            if schema is None:
+                con.execute(f"CREATE TEMP VIEW {quote(name)} AS {select}")
+            else:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+                con.execute(f"CREATE VIEW {quote(schema)}.{quote(name)} AS {select}")
+
+    # running -------------------------------------------------------------------------------
+    def _run(self, con: duckdb.DuckDBPyConnection, sql: str, cap: int, timeout: float) -> SqlResult:
+        timer = threading.Timer(timeout, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            cursor = con.execute(sql)
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchmany(cap + 1)
+        except duckdb.InterruptException:
+            raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout:g} s") from None
+        except duckdb.PermissionException as exc:
+            raise SqlRejected(f"not allowed: {exc}") from None
+        except duckdb.CatalogException as exc:
+            raise SqlError(f"{exc}{self._table_hint(str(exc))}") from None
+        except duckdb.Error as exc:
+            raise SqlError(str(exc)) from None
+        finally:
+            timer.cancel()
+        return SqlResult(columns, [list(r) for r in rows[:cap]], truncated=len(rows) > cap)
+
+    def _table_hint(self, message: str) -> str:
+        if "Table with name" not in message:
+            return ""
+        known = self.tables.list()
+        missing = message.split("Table with name", 1)[1].split()[0]
+        bare = [k.split(".", 1)[1] for k in known if k.startswith(f"{DEFAULT_NAMESPACE}.")]
+        close = difflib.get_close_matches(missing, bare + known, n=3, cutoff=0.5)
+        tail = f"; did you mean {' or '.join(close)}?" if close else ""
+        return f"\nLakehouse tables: {', '.join(known) or 'none'}{tail}"
+
+    def _lock_down(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._local_root is not None:
+            con.execute("SET allowed_directories = [?]", [str(self._local_root)])
+        for statement in _LOCK_DOWN:  # lock_configuration last: it forbids the others
+            con.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            self._sources.clear()
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
+
+

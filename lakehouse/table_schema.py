@@ -1,0 +1,127 @@
+"""Arrow data against Iceberg tables: which Arrow types Iceberg can store, and fitting incoming
+data to an existing table's schema (safe widening, new columns, missing columns as nulls).
+
+Kept apart from `tables.py` because ingest uses it before any table is touched: every check here
+runs before a write, so a conflict never leaves a half-written table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+
+class SchemaConflict(ValueError):
+    """Incoming data does not fit the table's schema; names the column and both types."""
+
+    def __init__(self, where: str, detail: str, column: str | None = None) -> None:
+        self.where, self.detail, self.column = where, detail, column
+        super().__init__(f"{where}: column {column!r}: {detail}" if column else f"{where}: {detail}")
+
+
+def iceberg_storable_type(t: pa.DataType) -> pa.DataType:
+    """The Arrow type Iceberg can store for `t` (e.g. CSV's timestamp[s] -> timestamp[us])."""
+    if pa.types.is_null(t):
+        return pa.string()  # an all-empty column: text is the least surprising guess
+    if pa.types.is_dictionary(t):
+        return iceberg_storable_type(t.value_type)
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC" if t.tz else None)
+    if pa.types.is_time(t):
+        return pa.time64("us")
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if t in (pa.int8(), pa.int16(), pa.uint8(), pa.uint16()):
+        return pa.int32()
+    if t in (pa.uint32(), pa.uint64()):
+        return pa.int64()
+    if t == pa.float16():
+        return pa.float32()
+    return t
+
+
+def check_column_names(names: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for position, name in enumerate(names, start=1):
+        if not name or not name.strip():
+            raise SchemaConflict(where, f"column {position} has an empty name")
+        if name in seen:
+            raise SchemaConflict(where, f"column name {name!r} appears more than once")
+        seen.add(name)
+
+
+def to_storable(data: pa.Table, where: str = "data") -> pa.Table:
+    """`data` with every column cast to a type Iceberg stores."""
+    check_column_names(data.column_names, where)
+    target = pa.schema([pa.field(f.name, iceberg_storable_type(f.type)) for f in data.schema])
+    return data if target == data.schema.remove_metadata() else data.cast(target)
+
+
+def plain_arrow_schema(iceberg_schema) -> pa.Schema:
+    """The table's schema as Arrow, without field-id metadata and with small string types."""
+    fields = []
+    for f in iceberg_schema.as_arrow():
+        fields.append(pa.field(f.name, iceberg_storable_type(f.type), nullable=f.nullable))
+    return pa.schema(fields)
+
+
+def _widens(have: pa.DataType, want: pa.DataType) -> bool:
+    """Casts that keep every value (checked again by a safe cast)."""
+    if pa.types.is_null(have):
+        return True
+    if pa.types.is_integer(have) and (pa.types.is_integer(want) or pa.types.is_floating(want)):
+        return True
+    if pa.types.is_floating(have) and pa.types.is_floating(want):
+        return pa.types.is_float64(want) or have == want
+    if pa.types.is_decimal(have) and pa.types.is_decimal(want):
+        return want.scale == have.scale and want.precision >= have.precision
+    if pa.types.is_date(have) and pa.types.is_date(want):
+        return True
+    if pa.types.is_timestamp(have) and pa.types.is_timestamp(want):
+        return (have.tz is None) == (want.tz is None)
+    return False
+
+
+@dataclass
+class Fitted:
+    data: pa.Table
+    new_columns: list[str] = field(default_factory=list)
+
+
+def fit_to_table(data: pa.Table, iceberg_schema, where: str) -> Fitted:
+    """Cast `data` to the table's types; new columns are kept (schema evolution), missing ones
+    become nulls. Raises SchemaConflict naming the column and both types."""
+    table_fields = {f.name: f for f in iceberg_schema.fields}
+    arrow_types = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)}
+    columns, fields, new_columns = [], [], []
+    for f in data.schema:
+        column = data.column(f.name)
+        if f.name not in table_fields:
+            new_columns.append(f.name)
+        elif f.type != arrow_types[f.name]:
+            want = arrow_types[f.name]
+            conflict = f"the table has type {table_fields[f.name].field_type}, the incoming data has {f.type}"
+            if not _widens(f.type, want):
+                raise SchemaConflict(where, conflict, f.name)
+            try:
+                column = column.cast(want, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SchemaConflict(where, f"{conflict} ({exc})", f.name) from None
+            f = pa.field(f.name, want)
+        columns.append(column)
+        fields.append(pa.field(f.name, column.type))
+    for name, tf in table_fields.items():
+        if name in data.column_names:
+            continue
+        if tf.required:
+            raise SchemaConflict(where, "required by the table but missing", name)
+        columns.append(pa.nulls(len(data), arrow_types[name]))
+        fields.append(pa.field(name, arrow_types[name]))
+    order = list(table_fields) + new_columns
+    fitted = pa.Table.from_arrays(columns, schema=pa.schema(fields)).select(order)
+    return Fitted(fitted, new_columns)

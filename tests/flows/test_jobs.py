@@ -1,0 +1,144 @@
+"""The scheduled jobs as real deployments: `prefect.yaml` deployed to a real Prefect server with
+`prefect deploy`, a drift-nightly run picked up by a real process worker, and `lakehouse serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.jobs import DEPLOYMENTS, WORK_POOL
+
+pytestmark = pytest.mark.prefect
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def test_prefect_yaml_mirrors_the_deployments_lakehouse_serve_builds():
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    deployed = {d["name"]: d for d in spec["deployments"]}
+    assert list(deployed) == [d.name for d in DEPLOYMENTS]
+    for wanted in DEPLOYMENTS:
+        got = deployed[wanted.name]
+        assert got["entrypoint"] == wanted.entrypoint
+        assert [s["cron"] for s in got.get("schedules", [])] == ([wanted.cron] if wanted.cron else [])
+        assert (got.get("parameters") or {}) == wanted.parameters
+        assert got["work_pool"]["name"] == WORK_POOL
+        assert got["description"] == wanted.description
+
+
+def test_serve_builds_the_same_three_deployments():
+    from flows.cli.serve import build_deployments
+
+    built = {d.name: d for d in build_deployments()}
+    assert set(built) == {"drift-nightly", "playbook-lift-weekly", "run-workflow"}
+    assert built["drift-nightly"].entrypoint == "flows.jobs.drift_nightly_flow"
+    assert built["run-workflow"].entrypoint == "flows.runner.run_workflow_flow"
+    assert built["playbook-lift-weekly"].schedules[0].schedule.cron == "0 3 * * 1"
+    assert built["playbook-lift-weekly"].parameters["queries"] == "examples/lift/onet_dev.jsonl"
+
+
+# against the real server ---------------------------------------------------------------------
+def _env(api_url: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
+    env.update(PREFECT_API_URL=api_url, LH_HOME=str(home), LH_EMBED_MODEL="wordllama",
+               LH_CONFIG=str(home / "no-lakehouse.toml"), PREFECT_LOGGING_LEVEL="WARNING")
+    return env
+
+
+def _wait_final(client, run_id, timeout: float = 240.0):
+    deadline = time.monotonic() + timeout
+    run = client.read_flow_run(run_id)
+    while run.state.type.value not in FINAL and time.monotonic() < deadline:
+        time.sleep(1)
+        run = client.read_flow_run(run_id)
+    return run
+
+
+def _artifacts(client, run_id) -> dict[str, object]:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return {a.key: a for a in found}
+
+
+def _check_drift_run(client, run_id, home: Path) -> None:
+    run = _wait_final(client, run_id)
+    assert run.state.type.value == "COMPLETED", run.state
+    artifacts = _artifacts(client, run_id)
+    assert {"drift-nightly", "drift-nightly-checks"} <= set(artifacts)
+    markdown = artifacts["drift-nightly"].data
+    assert "| scorer |" in markdown and "8 of 20 records change category (v1 -> v2)" in markdown
+    assert "| playbook | jobs | ok | no |" in markdown and "| embedding | jobs | ok |" in markdown
+    assert (home / "drift" / f"nightly-{run_id}.json").exists()
+
+
+def test_prefect_yaml_deploys_and_a_process_worker_runs_drift_nightly(prefect_server, jobs_home):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectAlreadyExists
+
+    env = _env(prefect_server, jobs_home)
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
+        except ObjectAlreadyExists:
+            pass
+    deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    with get_client(sync_client=True) as client:
+        names = {d.name for d in client.read_deployments()}
+        assert {"drift-nightly", "playbook-lift-weekly", "run-workflow"} <= names
+        lift = client.read_deployment_by_name("playbook-lift/playbook-lift-weekly")
+        assert lift.work_pool_name == WORK_POOL and lift.parameters["corpora"] == ["onet"]
+    flow_run = run_deployment("drift-nightly/drift-nightly", timeout=0)
+    worker = subprocess.run([PREFECT, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--run-once"],
+                            cwd=jobs_home, env=env, capture_output=True, text=True, timeout=400)
+    with get_client(sync_client=True) as client:
+        run = _wait_final(client, flow_run.id, timeout=30)
+        assert run.state.type.value == "COMPLETED", worker.stdout[-3000:] + worker.stderr[-3000:]
+        _check_drift_run(client, flow_run.id, jobs_home)
+
+
+def test_lakehouse_serve_runs_a_triggered_drift_nightly(prefect_server, jobs_home):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    env = _env(prefect_server, jobs_home)
+    log = jobs_home / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([LAKEHOUSE, "serve"], cwd=jobs_home, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        with get_client(sync_client=True) as client:
+            deadline = time.monotonic() + 180
+            deployment = None
+            while deployment is None and time.monotonic() < deadline and server.poll() is None:
+                try:
+                    deployment = client.read_deployment_by_name("drift-nightly/drift-nightly")
+                    if deployment.work_pool_name:  # still the worker-pool deployment of the test above
+                        deployment = None
+                except ObjectNotFound:
+                    pass
+                time.sleep(1)
+            assert deployment is not None, log.read_text()[-3000:]
+            flow_run = run_deployment("drift-nightly/drift-nightly", timeout=0)
+            _check_drift_run(client, flow_run.id, jobs_home)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

@@ -142,6 +142,14 @@ async def load(url: str, clients: int, seconds: float) -> tuple[list[float], lis
     return latencies, errors
 
 
+def warm(url: str) -> None:
+    """Each query once, so the server has loaded the model and indexes and cached the embeddings
+    (as the in-process baseline has)."""
+    with httpx.Client(base_url=url, timeout=300) as client:
+        for i in range(len(QUERIES)):
+            client.post("/v1/matrix/search", json=payload(i)).raise_for_status()
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values) * 1000, q))
 
@@ -166,7 +174,7 @@ def main() -> None:
         proc = start_server(home, port)
         try:
             wait_ready(url, proc)
-            asyncio.run(load(url, 1, 3.0))  # warm the server: model, indexes, embedding cache
+            warm(url)
             single, single_errors = asyncio.run(load(url, 1, min(args.duration, 10.0)))
             latencies, errors = asyncio.run(load(url, args.clients, args.duration))
         finally:

@@ -26,9 +26,10 @@ from lakehouse.vectors.loaded import LoadedCorpus
 K = 10
 
 
-def sphere_mixture(n: int, dims: int, rng: np.random.Generator, topics: int = 50, clusters: int = 2000) -> np.ndarray:
-    """Unit vectors in nested clusters; spreads chosen so that neighbour cosines look like MiniLM's
-    (a point's nearest neighbours at ~0.6-0.8, unrelated points near 0)."""
+def sphere_mixture(n: int, dims: int, rng: np.random.Generator, topics: int = 100, clusters: int = 10_000) -> np.ndarray:
+    """Unit vectors in nested clusters (topics -> clusters -> points), each point with its own
+    spread. Tuned so the neighbour profile matches MiniLM on the real O*NET occupations: cosine to
+    the 1st / 10th nearest neighbour and between random pairs (printed by `main`)."""
 
     def unit(x: np.ndarray) -> np.ndarray:
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
@@ -38,13 +39,14 @@ def sphere_mixture(n: int, dims: int, rng: np.random.Generator, topics: int = 50
     common = unit(rng.standard_normal((1, dims)))
     topic_centres = unit(rng.standard_normal((topics, dims)))
     cluster_topic = rng.integers(0, topics, clusters)
-    cluster_centres = unit(topic_centres[cluster_topic] + 0.9 * unit(rng.standard_normal((clusters, dims))))
+    cluster_centres = unit(topic_centres[cluster_topic] + unit(rng.standard_normal((clusters, dims))))
     members = rng.integers(0, clusters, n)
     out = np.empty((n, dims), dtype=np.float32)
     for start in range(0, n, 20_000):  # in chunks: keep peak memory small
         idx = members[start : start + 20_000]
+        spread = rng.uniform(0.6, 1.4, (len(idx), 1)).astype(np.float32)
         noise = unit(rng.standard_normal((len(idx), dims)))
-        out[start : start + len(idx)] = unit(unit(cluster_centres[idx] + 0.8 * noise) + 0.47 * common)
+        out[start : start + len(idx)] = unit(unit(cluster_centres[idx] + spread * noise) + 0.47 * common)
     return out
 
 
@@ -73,11 +75,13 @@ def time_each(fn, items) -> list[float]:
     return out
 
 
-def build(data: np.ndarray, params: HnswParams) -> tuple[VectorIndex, float]:
-    start = time.perf_counter()
+def build(data: np.ndarray, params: HnswParams) -> tuple[VectorIndex, float, float]:
+    """The index, wall seconds and CPU seconds (all threads): on a shared machine the wall time
+    also counts waiting for a core, the CPU time does not."""
+    start, cpu = time.perf_counter(), time.process_time()
     index = VectorIndex(data.shape[1], params, capacity=len(data))
     index.add(data, range(len(data)))
-    return index, time.perf_counter() - start
+    return index, time.perf_counter() - start, time.process_time() - cpu
 
 
 class InMemoryCorpora:
@@ -126,7 +130,8 @@ def main() -> None:
     print(f"structure: query->1st neighbour cosine {nn_cos:.3f}, ->10th {tenth_cos:.3f}, random pair {mean_cos:.3f} "
           "(MiniLM on the 1,016 O*NET occupations: 0.686, 0.508, 0.185)")
 
-    index, build_s = build(data, params)
+    index, build_s, build_cpu = build(data, params)
+    load = os.getloadavg()[0]
 
     # ef sweep: the smallest ef with recall@10 >= 0.95 is the one to ship.
     sweep = []
@@ -161,7 +166,7 @@ def main() -> None:
         for name in ("c1", "c2"):
             start = time.perf_counter()
             if args.distinct_corpora:
-                other_index, _ = build(sphere_mixture(args.n, args.dims, rng), params)
+                other_index, _, _ = build(sphere_mixture(args.n, args.dims, rng), params)
             else:
                 other_index = VectorIndex.load(path, args.dims, params)
             other_index.set_ef(chosen[0])
@@ -180,7 +185,8 @@ def main() -> None:
 
     ef, recall, p50, p99 = chosen
     rows = [
-        ("build 100k (s)" if args.n == 100_000 else f"build {args.n:,} (s)", f"{build_s:.1f}", "—", "< 60", build_s < 60),
+        (f"build {args.n:,} (s, wall)", f"{build_s:.1f}", "—", "< 60", build_s < 60),
+        (f"build {args.n:,} (s, CPU of {threads} threads)", f"{build_cpu:.1f}", "—", f"/ {threads} = {build_cpu / threads:.1f}", True),
         (f"recall@10 (ef={ef})", f"{recall:.4f}", "1.0000 (exact)", ">= 0.95", recall >= 0.95),
         ("single query p50 (ms)", f"{p50:.3f}", f"{exact_p50:.3f}", "< 1 ms", p50 < 1),
         ("single query p99 (ms)", f"{p99:.3f}", f"{exact_p99:.3f}", "—", True),
@@ -191,6 +197,7 @@ def main() -> None:
     how = "built from fresh data" if args.distinct_corpora else "loaded from corpus 1's index file"
     print(f"\n### vectors ({args.n:,} x {args.dims}; corpora 2 and 3 {how} in "
           f"{', '.join(f'{s:.1f}' for s in extra)} s; smallest ef with recall@10 >= 0.95: {smallest[0]})\n")
+    print(f"1-minute load average when the build finished: {load:.1f} on {os.cpu_count()} cores\n")
     print("| measure | HNSW (lakehouse) | exact numpy | target | met |")
     print("|---|---:|---:|---|---|")
     for name, ours, base, target, met in rows:

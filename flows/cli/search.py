@@ -271,11 +271,12 @@ def search(
     lh = _lakehouse()
     if batch is not None:
         queries = _read_queries(batch)
-        with _guard():
+        with _guard(), _progress("searching") as progress:
             for start in range(0, len(queries), 256):
                 chunk = queries[start : start + 256]
                 for result in lh.matrix.search_many(chunk, corpora, use_playbooks=playbook, **options):
                     print_json(_public(result.as_dict()))
+                progress(start + len(chunk), len(queries))
         return
     from modes.context import ModeContext
     from modes.invoke import invoke_mode

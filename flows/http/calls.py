@@ -10,6 +10,7 @@ not registered (yet) still gets its endpoint, taking any JSON object; calling it
 from typing import Any, Callable
 
 from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from flows.http.errors import ApiError, validation_details
@@ -24,7 +25,9 @@ def lakehouse_of(request: Request) -> Lakehouse:
 
 
 def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run mode `name` for this request; a bad payload is a 422 naming the field."""
+    """Run mode `name` for this request; a bad payload is a 422 naming the field. The output is
+    already JSON-ready (`model_dump(mode="json")`), so routes answer it as a JSONResponse and skip
+    FastAPI's re-encoding."""
     spec = get_mode(name)
     ctx = ModeContext(lakehouse=lakehouse_of(request), source="http")
     try:
@@ -56,14 +59,14 @@ def mode_route(
 
     if model is not None:
 
-        def endpoint(request: Request, body: model = Body(...)) -> dict[str, Any]:  # type: ignore[valid-type]
+        def endpoint(request: Request, body: model = Body(...)) -> JSONResponse:  # type: ignore[valid-type]
             payload = body.model_dump(mode="json", exclude_unset=True, by_alias=True)
-            return call_mode(request, name, adapt(payload) if adapt else payload)
+            return JSONResponse(call_mode(request, name, adapt(payload) if adapt else payload))
 
     else:
 
-        def endpoint(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-            return call_mode(request, name, adapt(body) if adapt else body)
+        def endpoint(request: Request, body: dict[str, Any] = Body(...)) -> JSONResponse:
+            return JSONResponse(call_mode(request, name, adapt(body) if adapt else body))
 
     endpoint.__name__ = "mode_" + name.replace(".", "_")
     doc = (get_mode(name).description if model is not None else "") or ""

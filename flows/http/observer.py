@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.http.calls import lakehouse_of
 from flows.http.errors import ApiError
 from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops
-from lakehouse.observer import ObservedOp, Status, now_utc
+from lakehouse.observer import ObservedOp, Source, Status, now_utc
 
 router = APIRouter(prefix="/v1/observer", tags=["observer"])
 
@@ -109,9 +109,9 @@ def list_ops(
     request: Request,
     run_id: str | None = None,
     workflow: str | None = None,
-    source: str | None = Query(None, description="workflow | mode | event | http"),
+    source: Source | None = Query(None, description="workflow | mode | event | http"),
     mode: str | None = None,
-    status: str | None = Query(None, description="completed | failed | skipped"),
+    status: Status | None = Query(None, description="completed | failed | skipped"),
     limit: int = Query(100, ge=1, le=10_000, description="keep the newest N"),
 ) -> dict[str, Any]:
     rows = lakehouse_of(request).observer.ops(run_id=run_id, workflow=workflow)

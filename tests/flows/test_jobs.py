@@ -116,6 +116,11 @@ def test_lakehouse_serve_runs_a_triggered_drift_nightly(prefect_server, jobs_hom
     from prefect.exceptions import ObjectNotFound
 
     env = _env(prefect_server, jobs_home)
+    with get_client(sync_client=True) as client:  # a deployment left by `prefect deploy` is not the served one
+        try:
+            client.delete_deployment(client.read_deployment_by_name("drift-nightly/drift-nightly").id)
+        except ObjectNotFound:
+            pass
     log = jobs_home / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen([LAKEHOUSE, "serve"], cwd=jobs_home, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -127,8 +132,6 @@ def test_lakehouse_serve_runs_a_triggered_drift_nightly(prefect_server, jobs_hom
             while deployment is None and time.monotonic() < deadline and server.poll() is None:
                 try:
                     deployment = client.read_deployment_by_name("drift-nightly/drift-nightly")
-                    if deployment.work_pool_name:  # still the worker-pool deployment of the test above
-                        deployment = None
                 except ObjectNotFound:
                     pass
                 time.sleep(1)
@@ -142,3 +145,79 @@ def test_lakehouse_serve_runs_a_triggered_drift_nightly(prefect_server, jobs_hom
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+# the flows in process, against the same server ------------------------------------------------
+@pytest.fixture
+def job_settings(monkeypatch):
+    from lakehouse.config import reset_settings
+
+    def point_at(home: Path) -> Path:
+        monkeypatch.setenv("LH_HOME", str(home))
+        monkeypatch.setenv("LH_EMBED_MODEL", "wordllama")
+        reset_settings()
+        return home
+
+    yield point_at
+    reset_settings()
+
+
+def _has_corpus(home: Path, name: str) -> bool:
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+
+    lh = Lakehouse(Settings(home=home))
+    try:
+        return lh.corpora.exists(name)
+    finally:
+        lh.close()
+
+
+def test_playbook_lift_flow_builds_its_corpus_and_attaches_the_report(prefect_server, job_settings, tmp_path):
+    import csv
+
+    from prefect.client.orchestration import get_client
+
+    from flows.jobs import playbook_lift_flow
+    from tests.fixtures.lift import write_queries
+    from tests.fixtures.vectors import JOBS
+
+    home = job_settings(tmp_path / "home")
+    source = tmp_path / "jobs.csv"
+    with open(source, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["job_id", "title", "description", "city", "state", "shift"])
+        writer.writerows(JOBS)
+    queries = write_queries(tmp_path / "q.jsonl", [{"query": "stainless TIG welding", "expected": ["J-105"]},
+                                                   {"query": "night shift forklift", "expected": ["J-101"]}])
+    state = playbook_lift_flow(
+        corpora=["jobs"], queries=str(queries), top_k=5, out_dir=str(tmp_path / "out"), return_state=True,
+        source={"corpus": "jobs", "path": str(source), "table": "jobs", "text_cols": ["title", "description"],
+                "id_col": "job_id"},
+    )
+    assert state.is_completed(), state
+    report = state.result()
+    assert report["queries"] == 2 and report["recall_at_1_warm"] == 1.0
+    with get_client(sync_client=True) as client:
+        artifacts = _artifacts(client, state.state_details.flow_run_id)
+    markdown = artifacts["playbook-lift-verbatim"].data
+    assert "# Playbook lift: verbatim replay" in markdown and str(tmp_path / "out" / "lift-chart.png") in markdown
+    assert (tmp_path / "out" / "lift-chart.png").exists()
+    assert "playbook-lift-verbatim-metrics" in artifacts
+    assert _has_corpus(home, "jobs")
+
+
+def test_a_broken_drift_check_fails_the_flow_run_but_keeps_the_artifact(prefect_server, job_settings, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.jobs import drift_nightly_flow
+
+    home = job_settings(tmp_path / "home")
+    home.mkdir()
+    (home / "evidence.jsonl").write_text('{"query": "welder"}\n')
+    state = drift_nightly_flow(return_state=True)
+    assert state.is_failed()
+    assert "scorer drift on" in state.message and "field 'answer'" in state.message
+    with get_client(sync_client=True) as client:
+        artifacts = _artifacts(client, state.state_details.flow_run_id)
+    assert "| scorer |" in artifacts["drift-nightly"].data and "| failed |" in artifacts["drift-nightly"].data

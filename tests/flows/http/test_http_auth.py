@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flows.http import auth
 from flows.http.auth import AccessConfigError, check_bind
@@ -103,3 +106,23 @@ def test_bad_allowlist_entry_fails_at_start(tmp_path):
 
     with pytest.raises(AccessConfigError, match=r"LH_API_ALLOW: '10\.0\.0\.0/33' is not an IP address or CIDR"):
         create_app(Settings(home=tmp_path, api_allow=["10.0.0.0/33"]))
+
+
+_ips = st.ip_addresses(v=4).map(str)
+
+
+@given(chain=st.lists(_ips, max_size=6), peer_trusted=st.booleans())
+def test_client_address_is_the_rightmost_untrusted_hop(chain, peer_trusted):
+    from flows.http.auth import AccessControl
+
+    proxies = ["198.51.100.0/24"]
+    control = AccessControl(app=None, settings=Settings(home=Path("/nonexistent"), api_trusted_proxies=proxies))
+    peer = "198.51.100.7" if peer_trusted else "192.0.2.1"
+    headers = [(b"x-forwarded-for", ", ".join(chain).encode())] if chain else []
+    found = str(control.client_address({"type": "http", "client": (peer, 5000), "headers": headers}))
+    if not peer_trusted:
+        assert found == peer  # an untrusted peer's header is never read
+    else:
+        untrusted = [ip for ip in chain if not ip.startswith("198.51.100.")]
+        expected = untrusted[-1] if untrusted else (chain[0] if chain else peer)
+        assert found == expected

@@ -62,9 +62,11 @@ def test_ops_filters_and_limit(http_client):
     assert all(op["source"] == "http" for op in ops["ops"])
 
 
-def test_ops_bad_limit_is_422(http_client):
+def test_ops_bad_limit_or_status_is_422(http_client):
     assert_error(http_client.get("/v1/observer/ops", params={"limit": 0}), 422, "invalid_request",
                  match=r"limit: Input should be greater than or equal to 1")
+    assert_error(http_client.get("/v1/observer/ops", params={"status": "done"}), 422, "invalid_request",
+                 match=r"status: Input should be 'completed', 'failed' or 'skipped'")
 
 
 def test_stats_counts_http_calls(http_client):

@@ -7,7 +7,8 @@ with MiniLM into three corpora split by SOC major group. The server is `lakehous
 process on 127.0.0.1 (uvicorn, one worker); the clients are httpx async tasks in this process,
 each sending one search after another for --duration seconds. The same searches are then called
 in-process through `invoke_mode("matrix.search", ...)` (what the endpoint runs, minus HTTP) for the
-baseline. Every answer must be a 200 with hits; any error fails the run.
+baseline. Every answer must be a 200 with a hits list; any error fails the run. The table also
+shows CPU per call in the server and in the client: on 2 cores the client competes with the server.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def setup(home: Path, rows: int) -> None:
         ingest_file(lh.tables, ONET, "onet")
         for name, where in CORPORA.items():
             if rows:
-                where = f"{where} AND \"O*NET-SOC Code\" IN (SELECT \"O*NET-SOC Code\" FROM onet LIMIT {rows * 3})"
+                where = f"\"O*NET-SOC Code\" IN (SELECT \"O*NET-SOC Code\" FROM onet WHERE {where} LIMIT {rows})"
             result = lh.corpora.build(name, "onet", ["Title", "Description"], "O*NET-SOC Code",
                                       metadata_cols=["Title"], where=where)
             print(f"corpus {name}: {result.count} rows", flush=True)
@@ -66,8 +67,9 @@ def payload(i: int) -> dict:
     return {"query": QUERIES[i % len(QUERIES)], "corpora": list(CORPORA), "top_n": 8}
 
 
-def in_process(home: Path, seconds: float) -> list[float]:
-    """Latencies (s) of the same searches through the mode, sequentially, in this process."""
+def in_process(home: Path, seconds: float) -> tuple[list[float], float]:
+    """Latencies (s) of the same searches through the mode, sequentially, in this process, and
+    the CPU seconds they used."""
     from lakehouse.config import Settings
     from lakehouse.core import Lakehouse
     from modes.context import ModeContext
@@ -78,14 +80,14 @@ def in_process(home: Path, seconds: float) -> list[float]:
     try:
         for i in range(len(QUERIES)):  # warm: model, indexes, embedding cache
             invoke_mode("matrix.search", payload(i), ctx)
-        latencies, i, end = [], 0, time.perf_counter() + seconds
+        latencies, i, end, cpu0 = [], 0, time.perf_counter() + seconds, time.process_time()
         while time.perf_counter() < end:
             t0 = time.perf_counter()
             out = invoke_mode("matrix.search", payload(i), ctx)
             latencies.append(time.perf_counter() - t0)
-            assert out["hits"], "in-process search returned no hits"
+            assert "hits" in out, "in-process search answered no hits list"
             i += 1
-        return latencies
+        return latencies, time.process_time() - cpu0
     finally:
         lh.close()
 
@@ -131,7 +133,7 @@ async def load(url: str, clients: int, seconds: float) -> tuple[list[float], lis
                 t0 = time.perf_counter()
                 try:
                     response = await client.post("/v1/matrix/search", json=payload(i))
-                    if response.status_code != 200 or not response.json().get("hits"):
+                    if response.status_code != 200 or "hits" not in response.json():
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                 except httpx.HTTPError as exc:
                     errors.append(f"{type(exc).__name__}: {exc}")
@@ -148,6 +150,20 @@ def warm(url: str) -> None:
     with httpx.Client(base_url=url, timeout=300) as client:
         for i in range(len(QUERIES)):
             client.post("/v1/matrix/search", json=payload(i)).raise_for_status()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, pid: int, clients: int, seconds: float) -> dict:
+    """Latencies and errors of `clients` clients for `seconds`, with server and client CPU used."""
+    server0, client0 = process_cpu(pid), time.process_time()
+    latencies, errors = asyncio.run(load(url, clients, seconds))
+    return {"latencies": latencies, "errors": errors, "seconds": seconds,
+            "server_cpu": process_cpu(pid) - server0, "client_cpu": time.process_time() - client0}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -167,7 +183,7 @@ def main() -> None:
         setup(home, args.rows)
         print(f"setup (ingest + 3 corpora): {time.perf_counter() - t0:.1f} s", flush=True)
 
-        baseline = in_process(home, min(args.duration, 10.0))
+        baseline, baseline_cpu = in_process(home, min(args.duration, 10.0))
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -175,26 +191,33 @@ def main() -> None:
         try:
             wait_ready(url, proc)
             warm(url)
-            single, single_errors = asyncio.run(load(url, 1, min(args.duration, 10.0)))
-            latencies, errors = asyncio.run(load(url, args.clients, args.duration))
+            single = measure(url, proc.pid, 1, min(args.duration, 10.0))
+            loaded = measure(url, proc.pid, args.clients, args.duration)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
-    rate = len(latencies) / args.duration
+    def ms_per_call(cpu: float, calls: int) -> str:
+        return f"{1000 * cpu / max(calls, 1):.2f}"
+
     base_rate = len(baseline) / sum(baseline)
     print()
-    print("| path | callers | calls | errors | p50 ms | p99 ms | calls/s |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| in-process `invoke_mode` | 1 | {len(baseline)} | 0 | {pct(baseline, 50):.2f} | {pct(baseline, 99):.2f} | {base_rate:.0f} |")
-    print(f"| HTTP `/v1/matrix/search` | 1 | {len(single)} | {len(single_errors)} | {pct(single, 50):.2f} | "
-          f"{pct(single, 99):.2f} | {len(single) / sum(single):.0f} |")
-    print(f"| HTTP `/v1/matrix/search` | {args.clients} | {len(latencies)} | {len(errors)} | {pct(latencies, 50):.2f} | "
-          f"{pct(latencies, 99):.2f} | {rate:.0f} |")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print()
-    print(f"HTTP p50 (1 client) / in-process p50: {pct(single, 50) / pct(baseline, 50):.2f}x; "
+    print("| path | callers | calls | errors | p50 ms | p99 ms | calls/s | server CPU ms/call | client CPU ms/call |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| in-process `invoke_mode` | 1 | {len(baseline)} | 0 | {pct(baseline, 50):.2f} | {pct(baseline, 99):.2f} | "
+          f"{base_rate:.0f} | {ms_per_call(baseline_cpu, len(baseline))} | - |")
+    for run, callers in ((single, 1), (loaded, args.clients)):
+        calls = len(run["latencies"])
+        print(f"| HTTP `/v1/matrix/search` | {callers} | {calls} | {len(run['errors'])} | {pct(run['latencies'], 50):.2f} | "
+              f"{pct(run['latencies'], 99):.2f} | {calls / run['seconds']:.0f} | {ms_per_call(run['server_cpu'], calls)} | "
+              f"{ms_per_call(run['client_cpu'], calls)} |")
+    rate = len(loaded["latencies"]) / loaded["seconds"]
+    print()
+    print(f"HTTP p50 (1 client) / in-process p50: {pct(single['latencies'], 50) / pct(baseline, 50):.2f}x; "
           f"HTTP throughput ({args.clients} clients) / in-process throughput: {rate / base_rate:.2f}x")
-    all_errors = single_errors + errors
+    all_errors = single["errors"] + loaded["errors"]
     if all_errors:
         print(f"\n{len(all_errors)} errors, first: {all_errors[0]}")
         raise SystemExit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from datetime import datetime, timezone
 from typing import Any, Iterable, Literal
 
@@ -65,16 +66,27 @@ class Tables:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._catalog = None
+        self._catalog_lock = threading.RLock()
 
     # catalog -----------------------------------------------------------------------------
     @property
     def catalog(self):
-        if self._catalog is None:
-            from pyiceberg.catalog.sql import SqlCatalog
+        # Workflow nodes run in threads: two first uses at once must not both create the catalog's
+        # own tables ("table iceberg_tables already exists" on a fresh LH_HOME).
+        with self._catalog_lock:
+            if self._catalog is None:
+                self._catalog = self._open_catalog()
+            return self._catalog
 
-            self.settings.home_dir.mkdir(parents=True, exist_ok=True)
-            self._catalog = SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
-        return self._catalog
+    def _open_catalog(self):
+        from pyiceberg.catalog.sql import SqlCatalog
+        from sqlalchemy.exc import DatabaseError
+
+        self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
+        except DatabaseError:  # another process created the catalog tables at the same moment
+            return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
 
     def catalog_properties(self) -> dict[str, str]:
         s = self.settings
@@ -235,8 +247,20 @@ class Tables:
         try:
             return self.catalog.load_table(split_name(name))
         except NoSuchTableError:
+            pass
+        from sqlalchemy.exc import IntegrityError
+
+        # "if not exists" is check-then-insert in pyiceberg: serialise it here, and let a losing
+        # racer from another process load what the winner created.
+        def create() -> Table:
             self.catalog.create_namespace_if_not_exists(namespace)
             return self.catalog.create_table_if_not_exists(split_name(name), schema=schema)
+
+        with self._catalog_lock:
+            try:
+                return create()
+            except IntegrityError:
+                return create()
 
     def drop(self, name: str) -> None:
         """Drop the table and delete its data and metadata files."""

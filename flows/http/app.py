@@ -56,9 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        import anyio.to_thread
-        n = int(os.environ.get("XX_THREADS", "40"))
-        anyio.to_thread.current_default_thread_limiter().total_tokens = n
         yield
         runs.close()
         lakehouse.close()

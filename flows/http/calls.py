@@ -7,7 +7,7 @@ not registered (yet) still gets its endpoint, taking any JSON object; calling it
 
 # No `from __future__ import annotations` here: a route's body annotation must be the mode's real
 # input model class, which FastAPI cannot resolve from a string naming a local variable.
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
@@ -52,7 +52,6 @@ def mode_route(
     name: str,
     *,
     summary: str,
-    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
     """POST `path` runs mode `name` with the request body as its input and answers its output."""
     model = _input_model(name)
@@ -61,16 +60,19 @@ def mode_route(
 
         def endpoint(request: Request, body: model = Body(...)) -> JSONResponse:  # type: ignore[valid-type]
             payload = body.model_dump(mode="json", exclude_unset=True, by_alias=True)
-            return JSONResponse(call_mode(request, name, adapt(payload) if adapt else payload))
+            return JSONResponse(call_mode(request, name, payload))
 
     else:
 
         def endpoint(request: Request, body: dict[str, Any] = Body(...)) -> JSONResponse:
-            return JSONResponse(call_mode(request, name, adapt(body) if adapt else body))
+            return JSONResponse(call_mode(request, name, body))
 
     endpoint.__name__ = "mode_" + name.replace(".", "_")
-    doc = (get_mode(name).description if model is not None else "") or ""
+    spec = get_mode(name) if model is not None else None
     router.add_api_route(
         path, endpoint, methods=["POST"], summary=summary,
-        description=f"Runs mode `{name}` in-process (recorded as an ObservedOp with source `http`). {doc}",
+        description=f"Runs mode `{name}` in-process (recorded as an ObservedOp with source `http`). "
+        f"{spec.description if spec else ''}",
+        # documents the answer's schema; the output was already validated by the mode
+        responses={200: {"model": spec.output_model}} if spec else None,
     )

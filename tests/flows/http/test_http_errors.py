@@ -160,3 +160,20 @@ def test_oversized_upload_is_413_and_ingests_nothing(small):
         response = c.post("/v1/ingest", data={"table": "big"}, files={"file": ("big.csv", b"a,b\n" + b"1,2\n" * 600)})
         assert_error(response, 413, "body_too_large", match="1024 bytes")
         assert "lakehouse.big" not in c.get("/v1/tables").json()["tables"]
+
+
+def test_docs_and_openapi_cover_the_whole_surface(http_client):
+    assert http_client.get("/docs").status_code == 200
+    paths = http_client.get("/openapi.json").json()["paths"]
+    expected = {
+        "/v1/observer/workflow/run": "post", "/v1/observer/runs/{run_id}": "get", "/v1/observer/workflow/list": "get",
+        "/v1/observer/workflow/validate": "post", "/v1/observer/ops": "get", "/v1/observer/stats": "get",
+        "/v1/observer/event": "post", "/v1/matrix/search": "post", "/v1/matrix/corpora": "get",
+        "/v1/matrix/relevance": "post", "/v1/matrix/playbooks": "post", "/v1/matrix/playbooks/bulk": "post",
+        "/v1/sql": "post", "/v1/ingest": "post", "/v1/tables": "get", "/v1/chat": "post", "/v1/chat/providers": "get",
+        **{f"/v1/pathway/{a}": "post" for a in ("add", "update", "revise", "retire", "history", "search")},
+    }
+    for path, method in expected.items():
+        assert method in paths.get(path, {}), path
+    search = paths["/v1/matrix/search"]["post"]
+    assert search["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("SearchIn")

@@ -25,7 +25,7 @@ from flows.refs import ReferenceLookupError, resolve
 from flows.when import WhenSyntaxError, evaluate_when
 from lakehouse.config import get_settings
 from lakehouse.core import Lakehouse
-from lakehouse.observer import ObservedOp, now_utc
+from lakehouse.observer import ObservedOp, now_utc, scrub
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 
@@ -101,6 +101,7 @@ class _Run:
             ts_start=started, source="workflow", workflow=self.loaded.name, run_id=self.run_id,
             node_id=node_id, mode=self.loaded.nodes[node_id].mode_name, attempt=attempt, status=status,
             error=error, input=payload, summary_chars=self.lakehouse.settings.ops_summary_chars,
+            secrets=self.lakehouse.settings.secret_values(),
         ))
         self.results[node_id] = NodeResult(status=status, error=error, attempts=attempt)
 
@@ -148,6 +149,7 @@ class _Run:
             self.results[node_id] = NodeResult(status="completed", output=value, attempts=attempts)
         else:
             error = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else (state.message or "failed")
+            error = scrub(error, self.lakehouse.settings.secret_values())
             self.results[node_id] = NodeResult(status="failed", error=error, attempts=attempts)
 
     def execute(self) -> RunResult:

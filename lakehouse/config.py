@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     put_cap_bytes: int = 256 * MiB
     put_cap_vectors_bytes: int = 4 * GiB
 
+    table_target_file_bytes: int = Field(default=32 * MiB, ge=MiB)  # Iceberg write.target-file-size-bytes
+
     # sql
     sql_timeout_s: float = 30.0
     sql_row_cap: int = 10_000
@@ -162,6 +164,14 @@ class Settings(BaseSettings):
     @property
     def user_workflows(self) -> Path:
         return self.home_dir / "workflows"
+
+    def secret_values(self) -> list[str]:
+        """Values that must never reach a log, an error body or an ObservedOp: our own secrets and
+        any environment variable whose name says it holds one."""
+        values = [self.api_token, self.s3_access_key, self.s3_secret_key]
+        values += [v for k, v in os.environ.items()
+                   if any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))]
+        return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for display and logs."""

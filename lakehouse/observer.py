@@ -36,12 +36,23 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
-def summarize(value: Any, cap: int) -> tuple[Any, str | None]:
-    """(JSON-safe summary capped at `cap` characters, sha256 of the full canonical JSON)."""
+def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
+    """`text` with every secret value masked."""
+    if not text:
+        return text
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def summarize(value: Any, cap: int, secrets: Iterable[str] = ()) -> tuple[Any, str | None]:
+    """(JSON-safe summary capped at `cap` characters with secrets masked, sha256 of the full
+    canonical JSON)."""
     if value is None:
         return None, None
     text = canonical_json(value)
     digest = hashlib.sha256(text.encode()).hexdigest()
+    text = scrub(text, secrets)
     if len(text) <= cap:
         return json.loads(text), digest
     return {"truncated": True, "chars": len(text), "head": text[:cap]}, digest
@@ -76,12 +87,17 @@ class ObservedOp(BaseModel):
         input: Any = None,
         output: Any = None,
         summary_chars: int = 2000,
+        secrets: Iterable[str] = (),
+        error: str | None = None,
         **fields: Any,
     ) -> "ObservedOp":
+        """An op with capped summaries; every value in `secrets` is masked in them and in `error`."""
         ts_end = ts_end or now_utc()
-        inp, inp_sha = summarize(input, summary_chars)
-        out, out_sha = summarize(output, summary_chars)
+        secrets = list(secrets)
+        inp, inp_sha = summarize(input, summary_chars, secrets)
+        out, out_sha = summarize(output, summary_chars, secrets)
         return cls(
+            error=scrub(error, secrets),
             ts_start=ts_start,
             ts_end=ts_end,
             duration_ms=round((ts_end - ts_start).total_seconds() * 1000, 3),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -34,7 +35,17 @@ class QueryShape:
 
 
 def check_read_only(query: str) -> QueryShape:
-    if not isinstance(query, str) or not query.strip():
+    """The tables a single read-only query reads; `SqlRejected` for anything else."""
+    if not isinstance(query, str):
+        raise SqlRejected("empty SQL: give one SELECT statement")
+    shape = _checked(query)
+    # A copy: the verdict is cached per text (dashboards repeat queries), callers may not alter it.
+    return QueryShape(set(shape.tables), set(shape.ctes))
+
+
+@lru_cache(maxsize=512)
+def _checked(query: str) -> QueryShape:
+    if not query.strip():
         raise SqlRejected("empty SQL: give one SELECT statement")
     try:
         statements = duckdb.extract_statements(query)

@@ -28,6 +28,7 @@ def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> dict[st
         mode=name,
         attempt=ctx.attempt,
         summary_chars=ctx.lakehouse.settings.ops_summary_chars,
+        secrets=ctx.lakehouse.settings.secret_values(),
     )
     try:
         output = spec(payload, ctx).model_dump(mode="json")

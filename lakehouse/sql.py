@@ -1,9 +1,10 @@
 """Read-only SQL over the Iceberg tables, in an in-process DuckDB.
 
-Each table the query names is registered as a pyarrow dataset over the data files of its current
-(or requested) snapshot, so DuckDB pushes projections and filters into the Parquet scan. The
-connection is then locked: no file access, no extension loading, no Python variable lookup, no
-configuration changes. A timer thread interrupts a query that runs past its time limit.
+Each table the query names becomes a view over the data files of its current (or requested)
+snapshot: on a local warehouse DuckDB's own `read_parquet` with Iceberg field-id mapping, elsewhere
+a pyarrow dataset (see `sql_sources`), so projections and filters are pushed into the Parquet scan.
+The connection is locked: no file access outside the warehouse, no extension loading, no Python
+variable lookup, no configuration changes. A timer thread interrupts a query past its time limit.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SqlEngine:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._shared: duckdb.DuckDBPyConnection | None = None
+        self._shared_views: dict[str, tuple] = {}  # view name (lower) -> source key it shows
         warehouse = urlparse(settings.warehouse)
         # DuckDB may read Parquet files under a local warehouse and nothing else.
         self._local_root = Path(warehouse.path).resolve() if warehouse.scheme == "file" else None
@@ -81,7 +83,9 @@ class SqlEngine:
             raise SqlError(f"row_cap must be 0 or more, got {cap}")
         if timeout <= 0:
             raise SqlError(f"timeout_s must be positive, got {timeout}")
-        con = self._open(self._bindings(shape.tables, snapshot))
+        bindings = self._bindings(shape.tables, snapshot)
+        self._forget_views({n.lower() for sch, n in shape.tables if sch is None} - {b[1].lower() for b in bindings})
+        con = self._open(bindings)
         try:
             return self._run(con, sql, cap, timeout)
         finally:
@@ -102,7 +106,7 @@ class SqlEngine:
         private = any(schema is not None for schema, *_ in bindings)
         con = duckdb.connect(":memory:") if private else self._shared_cursor()
         try:
-            self._register(con, bindings)
+            self._register(con, bindings, shared=not private)
             if private:
                 self._lock_down(con)
         except BaseException:
@@ -142,25 +146,56 @@ class SqlEngine:
             raise SqlError(f"no table in the query has snapshot {snapshot} (tables in the query: {named})")
         return [(s, n, t, snapshot if id(t) in owners else None) for s, n, t in found]
 
-    def _source(self, tbl, snapshot_id: int | None) -> ScanSource:
+    def _source(self, tbl, snapshot_id: int | None) -> tuple[tuple, ScanSource]:
         snap = self.tables.snapshot(tbl, snapshot_id)
         schema_id = snap.schema_id if snap is not None and snap.schema_id is not None else tbl.metadata.current_schema_id
         key = (tbl.metadata.table_uuid, snap.snapshot_id if snap else None, schema_id)
         with self._lock:
             if key in self._sources:
                 self._sources.move_to_end(key)
-                return self._sources[key]
+                return key, self._sources[key]
         source = snapshot_source(tbl, snap, tbl.metadata.schema_by_id(schema_id) or tbl.schema(), self._local_root)
         with self._lock:
             self._sources[key] = source
             while len(self._sources) > self._cache_size:
                 self._sources.popitem(last=False)
-        return source
+        return key, source
 
-    def _register(self, con: duckdb.DuckDBPyConnection, bindings: list[tuple]) -> None:
+    def _shared_view(self, con: duckdb.DuckDBPyConnection, name: str, key: tuple, select: str) -> None:
+        """Views of current snapshots live in the shared database and are rebuilt only when the
+        snapshot changes: binding a view reads the Parquet footers (~2.5 ms a query)."""
+        with self._lock:
+            if self._shared_views.get(name.lower()) == key:
+                return
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW main.{quote(name)} AS {select}")
+        except duckdb.TransactionException:  # another cursor replaced it at this moment
+            con.execute(f"CREATE TEMP VIEW {quote(name)} AS {select}")
+            return
+        with self._lock:
+            self._shared_views[name.lower()] = key
+
+    def _forget_views(self, names: set[str]) -> None:
+        """Drop shared views whose table is gone, so a dropped table never answers from a view."""
+        with self._lock:
+            stale = [n for n in names if n in self._shared_views]
+            for n in stale:
+                del self._shared_views[n]
+        if stale and self._shared is not None:
+            cursor = self._shared_cursor()
+            try:
+                for n in stale:
+                    cursor.execute(f"DROP VIEW IF EXISTS main.{quote(n)}")
+            finally:
+                cursor.close()
+
+    def _register(self, con: duckdb.DuckDBPyConnection, bindings: list[tuple], shared: bool = False) -> None:
         for schema, name, tbl, snapshot_id in bindings:
-            source = self._source(tbl, snapshot_id)
+            key, source = self._source(tbl, snapshot_id)
             select = source.select
+            if shared and schema is None and snapshot_id is None and source.arrow is None:
+                self._shared_view(con, name, key, select)
+                continue
             if source.arrow is not None:
                 internal = f"__lakehouse__{'.'.join(tbl.name())}"
                 con.register(internal, source.arrow)
@@ -211,6 +246,7 @@ class SqlEngine:
     def close(self) -> None:
         with self._lock:
             self._sources.clear()
+            self._shared_views.clear()
             if self._shared is not None:
                 self._shared.close()
                 self._shared = None

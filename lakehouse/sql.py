@@ -130,7 +130,7 @@ class SqlEngine:
         for schema, name in sorted(refs, key=str):
             target = f"{schema or DEFAULT_NAMESPACE}.{name}"
             try:
-                found.append((schema, name, self.tables.catalog.load_table(split_name(target))))
+                found.append((schema, name, self.tables.load_current(target)))
                 continue
             except (NoSuchTableError, TableError):  # not a table (a CTE?) or not this spelling
                 pass

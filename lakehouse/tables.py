@@ -67,6 +67,7 @@ class Tables:
         self.settings = settings
         self._catalog = None
         self._catalog_lock = threading.RLock()
+        self._current: dict[tuple[str, str], Table] = {}  # parsed tables by identifier, see load_current
 
     # catalog -----------------------------------------------------------------------------
     @property
@@ -87,6 +88,30 @@ class Tables:
             return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
         except DatabaseError:  # another process created the catalog tables at the same moment
             return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
+
+    def load_current(self, name: str) -> Table:
+        """The table at its current metadata, like `catalog.load_table`, but the parsed metadata is
+        reused while the catalog still points at the same metadata file: one indexed SELECT per
+        call instead of an ORM load and a JSON parse (~3 ms of every SQL query)."""
+        from sqlalchemy import text
+
+        namespace, table = split_name(name)
+        with self.catalog.engine.connect() as conn:
+            location = conn.execute(
+                text("SELECT metadata_location FROM iceberg_tables WHERE catalog_name = :c "
+                     "AND table_namespace = :n AND table_name = :t"),
+                {"c": self.catalog.name, "n": namespace, "t": table},
+            ).scalar()
+        if location is None:
+            raise NoSuchTableError(f"Table does not exist: {namespace}.{table}")
+        with self._catalog_lock:
+            cached = self._current.get((namespace, table))
+        if cached is not None and cached.metadata_location == location:
+            return cached
+        loaded = self.catalog.load_table((namespace, table))
+        with self._catalog_lock:
+            self._current[(namespace, table)] = loaded
+        return loaded
 
     def catalog_properties(self) -> dict[str, str]:
         s = self.settings
@@ -278,6 +303,7 @@ class Tables:
         if engine is not None:
             engine.dispose()
         self._catalog = None
+        self._current.clear()
 
 
 SOURCE_SHA_KEY = "lakehouse.source-sha256"

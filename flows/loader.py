@@ -135,15 +135,22 @@ def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> L
 def load_workflow_text(
     text: str, source_name: str = "<string>", inputs: dict[str, Any] | None = None
 ) -> LoadedWorkflow:
-    key = (text, source_name, json.dumps(inputs, sort_keys=True, default=str))
+    key = _cache_key(text, source_name, inputs)
     if key in _checked:  # the CLI checks a file, then the flow gets the same text: check once
         _checked.move_to_end(key)
         return _checked[key]
     loaded = _Checker(source_name).load(text, inputs)
-    _checked[key] = loaded
+    # The flow receives the resolved inputs (defaults filled in): they check to the same result.
+    keys = {key, _cache_key(text, source_name, loaded.inputs)} if inputs is not None else {key}
+    for k in keys:
+        _checked[k] = loaded
     while len(_checked) > 32:
         _checked.popitem(last=False)
     return loaded
+
+
+def _cache_key(text: str, source_name: str, inputs: dict[str, Any] | None) -> tuple[str, str, str]:
+    return text, source_name, json.dumps(inputs, sort_keys=True, default=str)
 
 
 _checked: OrderedDict[tuple[str, str, str], LoadedWorkflow] = OrderedDict()

@@ -3,7 +3,6 @@ against the graph and the producers' output models."""
 
 from __future__ import annotations
 
-import difflib
 import typing
 from functools import lru_cache
 from typing import Any, Iterator
@@ -12,11 +11,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from flows.refs import ReferenceSyntaxError, find_refs
 from flows.spec import InputSpec, NodeSpec
+from lakehouse.suggest import did_you_mean
 
 
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=2, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+def suggest(word: str, choices) -> str:
+    """The workflow checks' hint: at most two close names."""
+    return did_you_mean(word, choices, n=2, cutoff=0.6)
 
 
 def _has_refs(value: Any) -> bool:
@@ -39,7 +39,7 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
     forbid = model.model_config.get("extra") == "forbid"
     for key in payload:
         if key not in fields and forbid:
-            problems.append((f"with.{key}", f"unknown field {key!r} for this mode{_suggest(key, fields)}"
+            problems.append((f"with.{key}", f"unknown field {key!r} for this mode{suggest(key, fields)}"
                              f" (fields: {', '.join(fields)})"))
     for name, field in fields.items():
         if field.is_required() and name not in payload:
@@ -85,7 +85,7 @@ def _walk_output(model: type[BaseModel], path: tuple[str, ...]) -> str | None:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             if part not in current.model_fields:
-                return (f"{walked} has no field {part!r}{_suggest(part, current.model_fields)}"
+                return (f"{walked} has no field {part!r}{suggest(part, current.model_fields)}"
                         f" (fields: {', '.join(current.model_fields)})")
             current = current.model_fields[part].annotation
         elif typing.get_origin(current) in (list, tuple) and part.isdigit():
@@ -114,10 +114,10 @@ def check_refs(
         if ref.is_input:
             name = ref.path[0]
             if name not in declared_inputs:
-                yield (f"{ref.text} refers to undeclared input {name!r}{_suggest(name, declared_inputs)}"
+                yield (f"{ref.text} refers to undeclared input {name!r}{suggest(name, declared_inputs)}"
                        f" (declared: {', '.join(declared_inputs) or 'none'})")
         elif ref.node not in nodes:
-            yield f"{ref.text} refers to unknown node {ref.node!r}{_suggest(ref.node, nodes)}"
+            yield f"{ref.text} refers to unknown node {ref.node!r}{suggest(ref.node, nodes)}"
         elif ref.node == node_id:
             yield f"{ref.text} refers to the node itself"
         elif ref.node not in ancestors:

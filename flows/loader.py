@@ -6,7 +6,6 @@ with file, node id, field and a "did you mean" suggestion where one exists.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import networkx as nx
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from flows.checks import check_node_payload, check_refs
+from flows.checks import check_node_payload, check_refs, suggest
 from flows.spec import NODE_KEYS, WORKFLOW_KEYS, InputSpec, NodeSpec, WorkflowSpec
 from flows.when import WhenSyntaxError, compile_when
 from lakehouse.config import get_settings
@@ -47,11 +46,6 @@ class WorkflowError(ValueError):
     def __init__(self, issues: list[WorkflowIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
-
-
-def suggest(word: str, choices: list[str] | set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=2, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 @dataclass

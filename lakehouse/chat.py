@@ -8,7 +8,6 @@ configured key is sent with it. litellm is imported lazily (it takes seconds) an
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import stat
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from lakehouse.config import ModelsSettings, ModelTier
+from lakehouse.suggest import did_you_mean
 
 
 class ChatError(RuntimeError):
@@ -207,8 +207,7 @@ class ChatClient:
         elif "/" in name:
             resolved = ResolvedModel(None, name)
         else:
-            close = difflib.get_close_matches(name, list(self.models.tiers), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            hint = did_you_mean(name, self.models.tiers)
             raise UnknownModel(
                 f"unknown model {name!r}: use a tier from [models.tiers] "
                 f"({', '.join(sorted(self.models.tiers)) or 'none configured'}) or a provider-prefixed "

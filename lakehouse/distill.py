@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from typing import Callable, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.recordfile import write_json_lines_atomic
+from lakehouse.suggest import did_you_mean
 
 Category = Literal["gold", "silver", "needs_review", "reject"]
 CATEGORIES: tuple[str, ...] = ("gold", "silver", "needs_review", "reject")
@@ -60,9 +60,8 @@ class ScoredRecord(BaseModel):
 
 class UnknownScorerError(LookupError):
     def __init__(self, version: str) -> None:
-        close = difflib.get_close_matches(version, SCORERS, n=3, cutoff=0.4)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        super().__init__(f"unknown scorer version {version!r} (known: {', '.join(SCORERS)}){hint}")
+        super().__init__(f"unknown scorer version {version!r} (known: {', '.join(SCORERS)})"
+                         f"{did_you_mean(version, SCORERS, cutoff=0.4)}")
 
 
 # scorers -----------------------------------------------------------------------------------

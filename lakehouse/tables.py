@@ -8,7 +8,6 @@ at the snapshot it had.
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from pyiceberg.table.snapshots import ancestors_of
 
 from lakehouse.config import Settings
 from lakehouse.table_schema import SchemaConflict, fit_to_table, plain_arrow_schema, to_storable
+from lakehouse.suggest import close_matches, hint
 
 DEFAULT_NAMESPACE = "lakehouse"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,8 +37,7 @@ class TableNotFound(TableError, LookupError):
     def __init__(self, name: str, suggestions: list[str]) -> None:
         self.name = name
         self.suggestions = suggestions
-        hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"table {name!r} not found{hint}")
+        super().__init__(f"table {name!r} not found{hint(suggestions)}")
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -136,7 +135,7 @@ class Tables:
     def _close_matches(self, name: str) -> list[str]:
         known = self.list()
         bare = {n.split(".", 1)[1]: n for n in known if n.startswith(f"{DEFAULT_NAMESPACE}.")}
-        hits = difflib.get_close_matches(name, known + list(bare), n=3, cutoff=0.5)
+        hits = close_matches(name, known + list(bare))
         return list(dict.fromkeys(bare.get(h, h) for h in hits))
 
     # reading -----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import rather than in the middle of a run.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import logging
@@ -21,6 +20,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from lakehouse.suggest import close_matches, hint
 from modes.context import ModeContext
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,7 @@ class UnknownModeError(LookupError):
     def __init__(self, name: str, suggestions: list[str]) -> None:
         self.name = name
         self.suggestions = suggestions
-        hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown mode {name!r}{hint}")
+        super().__init__(f"unknown mode {name!r}{hint(suggestions)}")
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def get_mode(name: str) -> ModeSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModeError(name, difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.6)) from None
+        raise UnknownModeError(name, close_matches(name, _REGISTRY, cutoff=0.6)) from None
 
 
 def all_modes() -> dict[str, ModeSpec]:

@@ -10,7 +10,6 @@ work on the same corpus is serialised.
 
 from __future__ import annotations
 
-import difflib
 import tempfile
 import threading
 import time
@@ -41,6 +40,7 @@ from lakehouse.vectors.manifest import (
     now_iso,
 )
 from lakehouse.vectors.source import candidate_ids, read_source
+from lakehouse.suggest import did_you_mean
 
 VECTOR_TYPE = pa.large_list(pa.field("element", pa.float32()))  # what Iceberg reads back
 ROW_COLUMNS = ["label", "id", "text", "metadata", "deleted"]
@@ -160,8 +160,7 @@ class CorpusManager:
         try:
             data = self.store.get(key)
         except ObjectNotFound:
-            close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(name, self.names())
             raise CorpusNotFound(f"corpus {name!r} not found{hint} (build it with `lakehouse corpus build`)") from None
         return Manifest.from_json(data, key)
 

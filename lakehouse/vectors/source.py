@@ -6,13 +6,13 @@ corpus file or table is written.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.vectors.manifest import CorpusError, SourceSpec
+from lakehouse.suggest import did_you_mean
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_CANDIDATES = 10_000_000
@@ -44,8 +44,7 @@ def _check_columns(spec: SourceSpec, available: list[str]) -> None:
     wanted += [("--metadata", c) for c in spec.metadata_cols]
     for option, column in wanted:
         if column not in available:
-            close = difflib.get_close_matches(column, available, n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(column, available)
             raise CorpusError(
                 f"table {spec.table!r} has no column {column!r} (given as {option}){hint} "
                 f"Columns: {', '.join(available)}"

@@ -198,21 +198,27 @@ def _parse_filters(pairs: list[str] | None) -> dict[str, Any] | None:
     return {k: v[0] if len(v) == 1 else v for k, v in flt.items()} or None
 
 
-def _read_queries(path: Path) -> list[str]:
+def _json_lines(path: Path, after_error: str = "") -> list[tuple[int, Any]]:
+    """(line number, value) per non-blank line; a missing file or a bad line fails the command."""
     if not path.is_file():
         fail(f"{path}: no such file")
-    queries = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    items = []
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            fail(f"{path} line {number} column {exc.colno}: not valid JSON ({exc.msg})")
+        if line.strip():
+            try:
+                items.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                fail(f"{path} line {number} column {exc.colno}: not valid JSON ({exc.msg}){after_error}")
+    return items
+
+
+def _read_queries(path: Path) -> list[str]:
+    queries = []
+    for number, item in _json_lines(path):
         if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
             fail(f"{path} line {number}: expected an object with a non-empty string \"query\"")
         queries.append(item["query"])
@@ -327,19 +333,7 @@ def playbook_import(
     """Record many entries; invalid ones are reported per line and the rest are kept.
 
     A line that is not JSON makes the whole file unreadable: nothing is recorded."""
-    if not file.is_file():
-        fail(f"{file}: no such file")
-    items = []
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                fail(f"{file} line {number} column {exc.colno}: not valid JSON ({exc.msg}); nothing was recorded")
+    items = [item for _, item in _json_lines(file, after_error="; nothing was recorded")]
     if not items:
         fail(f"{file}: no entries")
     _record(items, json_out)

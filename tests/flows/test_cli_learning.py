@@ -7,25 +7,16 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from flows.cli import app
 from tests.fixtures.learning import history_records, write_jsonl
+from tests.fixtures.cli import invoke_cli
 
 
 @pytest.fixture
 def cli(lh_home, monkeypatch, tmp_path):
     monkeypatch.setenv("LH_EMBED_MODEL", "wordllama")  # a real model that loads in under a second
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0):
-        result = runner.invoke(app, list(args))
-        assert "Traceback" not in result.output + result.stderr
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
+    return invoke_cli
 
 
 def test_pathway_commands(cli, lh_home):

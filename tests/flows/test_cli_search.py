@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from flows.cli import app
 from tests.fixtures.vectors import jobs_table, workers_table
+from tests.fixtures.cli import invoke_cli
 
 BUILD_JOBS = ["corpus", "build", "jobs", "--table", "jobs", "--text", "title,description", "--id", "job_id",
               "--metadata", "city,state,shift"]
@@ -22,15 +21,7 @@ def cli(lakehouse, minilm, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     lakehouse.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
     lakehouse.tables.write_arrow("workers", workers_table(), mode="overwrite")
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0):
-        result = runner.invoke(app, list(args))
-        assert "Traceback" not in result.output + result.stderr
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
+    return invoke_cli
 
 
 @pytest.fixture

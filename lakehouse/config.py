@@ -166,12 +166,24 @@ class Settings(BaseSettings):
         return self.home_dir / "workflows"
 
     def secret_values(self) -> list[str]:
-        """Values that must never reach a log, an error body or an ObservedOp: our own secrets and
-        any environment variable whose name says it holds one."""
-        values = [self.api_token, self.s3_access_key, self.s3_secret_key]
-        values += [v for k, v in os.environ.items()
-                   if any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))]
-        return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
+        """Values that must never reach a log, an error body or an ObservedOp, longest first: our
+        own secrets, the model tiers' keys (environment or file), and any environment variable whose
+        name says it holds one. Read fresh on each call, so rotated keys are covered too."""
+        configured = [self.api_token, self.s3_access_key, self.s3_secret_key]
+        for tier in self.models.tiers.values():
+            if tier.api_key_env:
+                configured.append(os.environ.get(tier.api_key_env))
+            if tier.api_key_file:
+                try:
+                    configured.append(Path(tier.api_key_file).expanduser().read_text(encoding="utf-8").strip())
+                except (OSError, UnicodeDecodeError):
+                    pass  # an unreadable key file holds nothing that could leak
+        named = [v for k, v in os.environ.items()
+                 if any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))]
+        # Values found only by a variable's name must be long: a short one ("true") is no secret
+        # and masking it would mangle ordinary text.
+        found = {v for v in configured if v and len(v) >= 4} | {v for v in named if len(v) >= 8}
+        return sorted(found, key=len, reverse=True)
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for display and logs."""

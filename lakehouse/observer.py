@@ -52,7 +52,13 @@ def summarize(value: Any, cap: int, secrets: Iterable[str] = ()) -> tuple[Any, s
         return None, None
     text = canonical_json(value)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    text = scrub(text, secrets)
+    masked = scrub(text, secrets)
+    if masked != text:
+        text = masked
+        try:
+            json.loads(text)
+        except ValueError:  # a mask landed inside JSON syntax: keep it as plain text
+            return {"redacted": True, "head": text[:cap]}, digest
     if len(text) <= cap:
         return json.loads(text), digest
     return {"truncated": True, "chars": len(text), "head": text[:cap]}, digest

@@ -6,10 +6,8 @@ FastAPI (validation, routers). Rejections happen before any body byte is read.
 
 from __future__ import annotations
 
-import os
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Iterator
 
 from fastapi import FastAPI
 
@@ -18,24 +16,9 @@ from flows.http.auth import AccessControl, parse_networks
 from flows.http.errors import CatchAll, Redactor, install_error_handlers
 from flows.http.limits import BodyLimit
 from flows.http.runs import RunTracker
-from lakehouse.chat import ChatNotConfigured, read_secret_file
 from lakehouse.config import Settings, get_settings
 from lakehouse.core import Lakehouse
 from modes.registry import load_modes
-
-
-def _secrets(settings: Settings) -> Iterator[str | None]:
-    yield settings.api_token
-    yield settings.s3_secret_key
-    yield settings.s3_access_key
-    for tier in settings.models.tiers.values():
-        if tier.api_key_env:
-            yield os.environ.get(tier.api_key_env)
-        if tier.api_key_file:
-            try:
-                yield read_secret_file(tier.api_key_file)
-            except ChatNotConfigured:
-                pass
 
 
 def _version() -> str:
@@ -70,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.lakehouse = lakehouse
     app.state.runs = runs
-    app.state.redact = Redactor(lambda: _secrets(settings))
+    app.state.redact = Redactor(settings.secret_values)
     install_error_handlers(app)
     app.include_router(observer.router)
     app.include_router(matrix.build_router())

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lakehouse.chat import ApiBaseRefused, ChatError, ChatNotConfigured, ProviderError, UnknownModel
 from modes.registry import UnknownModeError
+from lakehouse.observer import scrub
 
 log = logging.getLogger("lakehouse.http")
 
@@ -64,14 +65,11 @@ def error_response(status: int, type_: str, message: str, details: Any = None, h
 class Redactor:
     """Replaces known secret values (read fresh each time, so rotated keys are covered too)."""
 
-    def __init__(self, secrets: Callable[[], Iterable[str | None]]) -> None:
+    def __init__(self, secrets: Callable[[], Iterable[str]]) -> None:
         self._secrets = secrets
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets():
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets())
 
 
 # ------------------------------------------------------------------------------- classification

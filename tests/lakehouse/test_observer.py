@@ -106,3 +106,9 @@ def test_ops_sql_is_read_only(tmp_path, query):
 def test_ops_sql_rejects_empty(tmp_path):
     with pytest.raises(SqlRejected, match="empty SQL"):
         Observer(tmp_path / "ops.jsonl").sql("  ")
+
+
+def test_a_mask_inside_json_syntax_keeps_the_summary_as_text():
+    op = _op("a", input={"flag": True, "n": 12345678}, secrets=["12345678"])
+    assert op.input == {"redacted": True, "head": '{"flag":true,"n":***}'}
+    assert len(op.input_sha256) == 64

@@ -24,15 +24,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def parse_pair(pair: str, what: str) -> tuple[str, Any]:
+    """`KEY=VALUE`; a VALUE that parses as JSON keeps its type (`n=3`, `tags=["a"]`)."""
+    key, sep, raw = pair.partition("=")
+    if not sep or not key.strip():
+        fail(f"{what} {pair!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
 def parse_key_values(pairs: list[str] | None, what: str = "--input") -> dict[str, Any]:
-    """`KEY=VALUE` pairs; a VALUE that parses as JSON keeps its type (`n=3`, `tags=["a"]`)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            fail(f"{what} {pair!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
+    return dict(parse_pair(pair, what) for pair in pairs or [])

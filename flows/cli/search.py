@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, print_json
+from flows.cli.common import console, err_console, fail, parse_pair, print_json
 
 corpus_app = typer.Typer(help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True)
 playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
@@ -187,13 +187,7 @@ def _parse_filters(pairs: list[str] | None) -> dict[str, Any] | None:
     """`KEY=VALUE` pairs; a repeated key is OR (`state=IL --filter state=WI`); a JSON list too."""
     flt: dict[str, list[Any]] = {}
     for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"--filter {pair!r}: expected KEY=VALUE")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        key, value = parse_pair(pair, "--filter")
         flt.setdefault(key.strip(), []).extend(value if isinstance(value, list) else [value])
     return {k: v[0] if len(v) == 1 else v for k, v in flt.items()} or None
 

@@ -63,16 +63,6 @@ def current_lakehouse() -> Lakehouse:
         return _lakehouse
 
 
-def close_current_lakehouse() -> None:
-    """Close the shared handle (DuckDB connections, catalog) before the process exits; duckdb 2.0
-    prints nanobind leak reports at exit for connections left open."""
-    global _lakehouse
-    with _lakehouse_lock:
-        if _lakehouse is not None:
-            _lakehouse.close()
-            _lakehouse = None
-
-
 def _execute_node(node_id: str, mode: str, payload: dict[str, Any], workflow: str, run_id: str,
                   default_model: str | None) -> dict[str, Any]:
     attempt = task_run.run_count or 1

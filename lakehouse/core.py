@@ -6,15 +6,30 @@ model, and a CLI command that lists ops never opens the catalog.
 
 from __future__ import annotations
 
+import atexit
+import gc
+import weakref
 from functools import cached_property
 
 from lakehouse.config import Settings, get_settings
+
+# Handles still open when the interpreter exits are closed first: duckdb 2.0 prints nanobind
+# "leaked instance" reports for connections left open at exit.
+_open_handles: "weakref.WeakSet[Lakehouse]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_handles() -> None:
+    for handle in list(_open_handles):
+        handle.close()
+    gc.collect()  # closed connections still alive at teardown are reported as leaks too
 
 
 class Lakehouse:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+        _open_handles.add(self)
 
     @cached_property
     def observer(self):
@@ -71,8 +86,10 @@ class Lakehouse:
         return open_matrix(self)
 
     def close(self) -> None:
-        """Release open handles (DuckDB connections, files). Safe to call twice."""
-        for name in list(self.__dict__):
-            closer = getattr(self.__dict__[name], "close", None)
-            if callable(closer) and name != "settings":
+        """Close and let go of every service built so far (DuckDB connections, catalog, files);
+        they are built again if used again. Safe to call twice."""
+        for name in [n for n in self.__dict__ if n != "settings"]:
+            service = self.__dict__.pop(name)
+            closer = getattr(service, "close", None)
+            if callable(closer):
                 closer()

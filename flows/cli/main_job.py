@@ -43,7 +43,7 @@ def main_job(
     request: str = typer.Option(None, help="Staffing request for the search step (default: the workflow's)."),
 ) -> None:
     """Run the main job end to end and print where its results and run records are."""
-    from flows.runner import WorkflowCrashed, close_current_lakehouse, current_lakehouse, run_workflow
+    from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
     from flows.cli.workflow import _print_result
 
     known = find_workflows()
@@ -69,7 +69,6 @@ def main_job(
         console.print(f"result: {saved}\n")
         if result.status != "completed":
             failed.append(name)
-    close_current_lakehouse()
     console.print(f"[bold]done[/]: {len(names) - len(failed)}/{len(names)} workflow(s) completed")
     console.print(f"results: {runs_dir}")
     console.print(f"run records (ObservedOps): {lakehouse.observer.path}  — `lakehouse ops list`, `lakehouse ops stats`")

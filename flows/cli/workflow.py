@@ -85,7 +85,7 @@ def run(
     except WorkflowError as exc:
         _report(exc)
         raise typer.Exit(1)
-    from flows.runner import WorkflowCrashed, close_current_lakehouse, current_lakehouse, run_workflow
+    from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
 
     try:
         if json_out:
@@ -99,7 +99,6 @@ def run(
         print_json(result.model_dump(mode="json"))
     else:
         _print_result(result, current_lakehouse().observer.path)
-    close_current_lakehouse()
     raise typer.Exit(0 if result.status == "completed" else 1)
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = 32 * MiB
 
+    _env_secrets: set[str] | None = PrivateAttr(default=None)
+
     @field_validator("api_allow", "api_trusted_proxies", mode="before")
     @classmethod
     def _split_cidrs(cls, value: Any) -> Any:
@@ -178,12 +180,19 @@ class Settings(BaseSettings):
                     configured.append(Path(tier.api_key_file).expanduser().read_text(encoding="utf-8").strip())
                 except (OSError, UnicodeDecodeError):
                     pass  # an unreadable key file holds nothing that could leak
-        named = [v for k, v in os.environ.items()
-                 if any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))]
-        # Values found only by a variable's name must be long: a short one ("true") is no secret
-        # and masking it would mangle ordinary text.
-        found = {v for v in configured if v and len(v) >= 4} | {v for v in named if len(v) >= 8}
+        found = {v for v in configured if v and len(v) >= 4} | self._named_env_secrets()
         return sorted(found, key=len, reverse=True)
+
+    def _named_env_secrets(self) -> set[str]:
+        """Environment values whose variable's name says they are secret, scanned once per
+        settings object (on every mode call it was most of the call's cost). Values found only by
+        name must be long: a short one ("true") is no secret and masking it would mangle text."""
+        if self._env_secrets is None:
+            self._env_secrets = {
+                v for k, v in os.environ.items()
+                if len(v) >= 8 and any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
+            }
+        return self._env_secrets
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for display and logs."""

@@ -4,9 +4,11 @@ against the graph and the producers' output models."""
 from __future__ import annotations
 
 import typing
+from collections import deque
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 
+import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from flows.refs import ReferenceSyntaxError, find_refs
@@ -17,6 +19,93 @@ from lakehouse.suggest import did_you_mean
 def suggest(word: str, choices) -> str:
     """The workflow checks' hint: at most two close names."""
     return did_you_mean(word, choices, n=2, cutoff=0.6)
+
+
+def short_repr(value: Any, limit: int = 120) -> str:
+    """repr(value) cut to `limit` characters: a message never echoes a megabyte of user data."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def value_shape_problem(value: Any, max_depth: int, max_values: int) -> str | None:
+    """Why a (JSON-like) value is too deep or too big, or None. Iterative: a value nested 100,000
+    deep or shared with itself costs at most `max_values` steps, never a RecursionError."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > max_values:
+            return f"holds more than {max_values:,} values (setting workflow_max_values)"
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= max_depth and children:
+            return f"is nested deeper than {max_depth} levels (setting workflow_max_depth)"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def find_cycles(graph: nx.DiGraph) -> list[list[str]]:
+    """One shortest cycle through the smallest node of each cyclic strongly connected component,
+    starting at that node. O(nodes + edges): at most one cycle per component is ever looked at."""
+    cycles = []
+    for component in nx.strongly_connected_components(graph):
+        start = min(component)
+        if len(component) == 1 and not graph.has_edge(start, start):
+            continue
+        parent: dict[str, str | None] = {start: None}
+        queue = deque([start])
+        found: str | None = None
+        while queue and found is None:  # breadth first inside the component, back to `start`
+            current = queue.popleft()
+            for nxt in graph.successors(current):
+                if nxt == start:
+                    found = current
+                    break
+                if nxt in component and nxt not in parent:
+                    parent[nxt] = current
+                    queue.append(nxt)
+        path = []
+        at: str | None = found
+        while at is not None:
+            path.append(at)
+            at = parent[at]
+        cycles.append(path[::-1])
+    return sorted(cycles)
+
+
+class AncestorSet:
+    """`name in ancestors`: a bit set over the graph's nodes (or every other node, given a cycle)."""
+
+    def __init__(self, bits: int, index: dict[str, int]) -> None:
+        self.bits = bits
+        self.index = index
+
+    def __contains__(self, name: object) -> bool:
+        position = self.index.get(name)  # type: ignore[call-overload]
+        return position is not None and bool(self.bits >> position & 1)
+
+    @classmethod
+    def all_of(cls, graph: nx.DiGraph) -> dict[str, AncestorSet]:
+        """Every node's ancestors in one pass in topological order: O(edges × nodes / 64) word
+        operations, where one `nx.ancestors` per node is O(nodes × edges)."""
+        index = {name: i for i, name in enumerate(graph)}
+        if not nx.is_directed_acyclic_graph(graph):
+            everyone = (1 << len(index)) - 1
+            return {name: cls(everyone & ~(1 << i), index) for name, i in index.items()}
+        bits: dict[str, int] = {}
+        for name in nx.topological_sort(graph):
+            acc = 0
+            for pred in graph.predecessors(name):
+                acc |= bits[pred] | (1 << index[pred])
+            bits[name] = acc
+        return {name: cls(bits[name], index) for name in graph}
 
 
 def _has_refs(value: Any) -> bool:
@@ -39,7 +128,7 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
     forbid = model.model_config.get("extra") == "forbid"
     for key in payload:
         if key not in fields and forbid:
-            problems.append((f"with.{key}", f"unknown field {key!r} for this mode{suggest(key, fields)}"
+            problems.append((f"with.{key}", f"unknown field {short_repr(key)} for this mode{suggest(key, fields)}"
                              f" (fields: {', '.join(fields)})"))
     for name, field in fields.items():
         if field.is_required() and name not in payload:
@@ -55,7 +144,7 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
             _field_adapter(model, key).validate_python(value)
         except ValidationError as exc:
             err = exc.errors()[0]
-            problems.append((f"with.{key}", f"{err['msg']} (got {value!r})"))
+            problems.append((f"with.{key}", f"{err['msg']} (got {short_repr(value)})"))
     if literal_only and not problems:
         try:  # model-level rules (e.g. "exactly one of prompt or messages")
             model.model_validate(payload)
@@ -101,7 +190,7 @@ def check_refs(
     value: Any,
     declared_inputs: dict[str, InputSpec],
     nodes: dict[str, NodeSpec],
-    ancestors: set[str],
+    ancestors: Container[str],
     output_models: dict[str, type[BaseModel]],
     node_id: str,
 ) -> Iterator[str]:

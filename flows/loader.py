@@ -17,14 +17,24 @@ import networkx as nx
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from flows.checks import check_node_payload, check_refs, suggest
+from flows.checks import (
+    AncestorSet,
+    check_node_payload,
+    check_refs,
+    find_cycles,
+    short_repr,
+    suggest,
+    value_shape_problem,
+)
 from flows.spec import NODE_KEYS, WORKFLOW_KEYS, InputSpec, NodeSpec, WorkflowSpec
 from flows.when import WhenSyntaxError, compile_when
 from lakehouse.config import get_settings
 from modes.registry import UnknownModeError, get_mode
 
 SHIPPED_WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
-# libyaml's safe loader when present: the same safe subset as yaml.safe_load, ~20x faster.
+# libyaml's safe loader when present: the same safe subset as yaml.safe_load, ~20x faster. Its
+# composer recurses on the C stack (50,000 levels crash the process), so every text is first
+# scanned as an event stream (iterative) for size, depth and alias limits: see `yaml_limits`.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -100,6 +110,23 @@ def find_workflows() -> dict[str, Path]:
     return found
 
 
+def read_description(path: Path) -> str | None:
+    """A workflow file's `description` for listings, read within the same limits as a load (None if
+    the file is unreadable, too big, too deep or not a mapping: `validate` says what is wrong)."""
+    limit = get_settings().workflow_max_bytes
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        text = data.decode("utf-8")
+        if len(data) > limit or yaml_limits(text):
+            return None
+        doc = yaml.load(text, Loader=_SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError):
+        return None
+    description = doc.get("description") if isinstance(doc, dict) else None
+    return str(description) if description is not None else None
+
+
 def resolve_workflow_path(source: str | Path) -> Path:
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(source):
@@ -117,8 +144,13 @@ def resolve_workflow_path(source: str | Path) -> Path:
 
 def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> LoadedWorkflow:
     path = resolve_workflow_path(source)
+    limit = get_settings().workflow_max_bytes
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # never more than the limit is read (a FIFO, /dev/zero, ...)
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise WorkflowError([WorkflowIssue(str(path), None, None, _too_big(limit))])
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WorkflowError([WorkflowIssue(str(path), None, None, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except OSError as exc:
@@ -129,6 +161,9 @@ def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> L
 def load_workflow_text(
     text: str, source_name: str = "<string>", inputs: dict[str, Any] | None = None
 ) -> LoadedWorkflow:
+    problems = input_shape_problems(inputs) if inputs else []
+    if problems:  # before anything walks the values (the cache key is their JSON)
+        raise WorkflowError([WorkflowIssue(source_name, None, field, message) for field, message in problems])
     key = _cache_key(text, source_name, inputs)
     if key in _checked:  # the CLI checks a file, then the flow gets the same text: check once
         _checked.move_to_end(key)
@@ -150,6 +185,78 @@ def _cache_key(text: str, source_name: str, inputs: dict[str, Any] | None) -> tu
 _checked: OrderedDict[tuple[str, str, str], LoadedWorkflow] = OrderedDict()
 
 
+# --------------------------------------------------------------------------------- limits
+def _too_big(limit: int) -> str:
+    return f"the workflow file is larger than the limit of {limit:,} bytes (setting workflow_max_bytes)"
+
+
+def _at(event: yaml.Event) -> str:
+    mark = event.start_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+_OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def yaml_limits(text: str) -> str | None:
+    """The first limit the YAML text breaks, or None; raises yaml.YAMLError on bad syntax.
+
+    The size is checked before anything is parsed; nesting depth, alias uses, recursive aliases and
+    the number of values (aliases expanded, so a "billion laughs" file is refused, never expanded)
+    while the parser's events stream by. Iterative, and it stops at the first problem: a file
+    nested 50,000 deep costs the first 65 levels.
+    """
+    settings = get_settings()
+    limit = settings.workflow_max_bytes
+    if len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit):
+        return _too_big(limit)
+    max_depth, max_aliases = settings.workflow_max_depth, settings.workflow_max_aliases
+    max_values = settings.workflow_max_values
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, value count when it opened)
+    sizes: dict[str, int] = {}  # anchor -> values it stands for, its own aliases expanded
+    values = aliases = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.ScalarEvent):
+            values += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, _OPEN):
+            values += 1
+            open_nodes.append((event.anchor, values))
+            if len(open_nodes) > max_depth:
+                return f"YAML nested deeper than {max_depth} levels at {_at(event)} (setting workflow_max_depth)"
+        elif isinstance(event, _CLOSE):
+            anchor, opened = open_nodes.pop()
+            if anchor is not None:
+                sizes[anchor] = values - opened + 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > max_aliases:
+                return (f"YAML uses more than {max_aliases} aliases (*name) at {_at(event)} "
+                        f"(setting workflow_max_aliases)")
+            if any(anchor == event.anchor for anchor, _ in open_nodes):
+                return f"recursive YAML alias *{event.anchor} at {_at(event)}: a value cannot contain itself"
+            values += sizes.get(event.anchor, 1)
+        else:
+            continue
+        if values > max_values:
+            return (f"the YAML holds more than {max_values:,} values, aliases expanded, at {_at(event)} "
+                    f"(setting workflow_max_values)")
+    return None
+
+
+def input_shape_problems(inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for input values nested deeper or holding more values than a workflow file may."""
+    settings = get_settings()
+    problems = []
+    for name, value in inputs.items():
+        problem = value_shape_problem(value, settings.workflow_max_depth, settings.workflow_max_values)
+        if problem:
+            problems.append((f"inputs.{name}", problem))
+    return problems
+
+
 # --------------------------------------------------------------------------------- the checker
 class _Checker:
     def __init__(self, file: str) -> None:
@@ -169,10 +276,10 @@ class _Checker:
             field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or None)
             if err["type"] == "extra_forbidden":
                 allowed = keys if len(loc) == 1 else []
-                self.add(node, field, f"unknown key {loc[-1]!r}{suggest(loc[-1], allowed)}")
+                self.add(node, field, f"unknown key {short_repr(loc[-1])}{suggest(loc[-1], allowed)}")
             else:
                 got = err.get("input")
-                shown = f" (got {got!r})" if not isinstance(got, (dict, list)) and got is not None else ""
+                shown = f" (got {short_repr(got)})" if not isinstance(got, (dict, list)) and got is not None else ""
                 self.add(node, field, f"{err['msg']}{shown}")
 
     def load(self, text: str, inputs: dict[str, Any] | None) -> LoadedWorkflow:
@@ -190,6 +297,10 @@ class _Checker:
 
     def parse_yaml(self, text: str) -> Any:
         try:
+            problem = yaml_limits(text)
+            if problem:
+                self.add(None, None, problem)
+                return None
             doc = yaml.load(text, Loader=_SafeLoader)
         except yaml.constructor.ConstructorError as exc:
             mark = exc.problem_mark
@@ -202,6 +313,12 @@ class _Checker:
             problem = getattr(exc, "problem", None) or str(exc)
             self.add(None, None, f"YAML syntax error{where}: {problem}")
             return None
+        except RecursionError:  # not expected after yaml_limits; never a crash or a 500
+            self.add(None, None, "the YAML is nested too deeply to load")
+            return None
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # e.g. `2020-13-45`, `!!int 0b`
+            self.add(None, None, f"YAML value error: {str(exc)[:200]}")
+            return None
         if doc is None:
             self.add(None, None, "the workflow file is empty: it needs a name and at least one node")
         elif not isinstance(doc, dict):
@@ -209,6 +326,11 @@ class _Checker:
         return doc
 
     def check_top(self, doc: dict[str, Any]) -> WorkflowSpec | None:
+        limit = get_settings().workflow_max_nodes
+        if isinstance(doc.get("nodes"), list) and len(doc["nodes"]) > limit:
+            self.add(None, "nodes", f"the workflow has {len(doc['nodes']):,} nodes, more than the limit of "
+                     f"{limit:,} (setting workflow_max_nodes)")
+            return None
         try:
             return WorkflowSpec.model_validate(doc)
         except ValidationError as exc:
@@ -251,16 +373,17 @@ class _Checker:
                 if dep in nodes:
                     graph.add_edge(dep, node.id)
                 else:
-                    self.add(node.id, "depends_on", f"unknown node {dep!r}{suggest(dep, set(nodes))}")
-        for cycle in list(nx.simple_cycles(graph))[:5]:
-            start = cycle.index(min(cycle))  # a stable rotation, so the message is reproducible
-            cycle = cycle[start:] + cycle[:start]
+                    self.add(node.id, "depends_on", f"unknown node {short_repr(dep)}{suggest(dep, set(nodes))}")
+        # One shortest cycle through the smallest node of each strongly connected component: linear
+        # work, where listing every simple cycle is exponential (11 nodes that all depend on each
+        # other have millions).
+        for cycle in find_cycles(graph):
             path = " -> ".join([*cycle, cycle[0]])
             self.add(cycle[0], "depends_on", f"cycle: {path}")
         return graph
 
     def check_modes_and_refs(self, spec: WorkflowSpec, nodes: dict[str, NodeSpec], graph: nx.DiGraph) -> None:
-        acyclic = nx.is_directed_acyclic_graph(graph)
+        ancestors_of = AncestorSet.all_of(graph)  # one pass in topological order (or everyone, given a cycle)
         output_models: dict[str, type[BaseModel]] = {}
         for node in nodes.values():
             if node.mode_name is None:
@@ -272,7 +395,7 @@ class _Checker:
         for node in nodes.values():
             if node.mode_name is None:
                 continue
-            ancestors = nx.ancestors(graph, node.id) if acyclic else set(nodes) - {node.id}
+            ancestors = ancestors_of[node.id]
             payload = node_payload(spec, node)
             if node.id in output_models:
                 for field, message in check_node_payload(get_mode(node.mode_name).input_model, payload):
@@ -284,7 +407,7 @@ class _Checker:
                 try:
                     compile_when(node.when)
                 except WhenSyntaxError as exc:
-                    self.add(node.id, "when", f"bad when expression {node.when!r}: {exc}")
+                    self.add(node.id, "when", f"bad when expression {short_repr(node.when)}: {exc}")
 
     def check_inputs(self, spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
         resolved: dict[str, Any] = {}
@@ -331,4 +454,4 @@ def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
     try:
         return _adapter(declared.type).validate_python(value, strict=declared.type != "number"), None
     except ValidationError as exc:
-        return value, f"expected {declared.type}, got {value!r} ({exc.errors()[0]['msg']})"
+        return value, f"expected {declared.type}, got {short_repr(value)} ({exc.errors()[0]['msg']})"

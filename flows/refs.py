@@ -2,6 +2,10 @@
 
 A value that is one whole reference keeps its type; a reference inside a longer string is rendered
 as text (JSON for lists and dicts). `$$` is a literal dollar sign.
+
+What references bring into one node's input is bounded (`workflow_max_input_chars`, counted as
+JSON text): a few bytes of workflow that repeat a reference, or chain nodes that each render their
+upstream's output several times, would otherwise grow a node's input geometrically.
 """
 
 from __future__ import annotations
@@ -20,6 +24,17 @@ class ReferenceSyntaxError(ValueError):
 
 class ReferenceLookupError(LookupError):
     pass
+
+
+class InputTooLarge(ReferenceLookupError):
+    """What the references of one node's input bring in is above `workflow_max_input_chars`."""
+
+    def __init__(self, field: str, limit: int, seen: int) -> None:
+        self.field, self.limit, self.seen = field, limit, seen
+        super().__init__(
+            f"{field}: the references in this node's input bring in more than the limit of {limit:,} "
+            f"characters (over {seen:,} so far; setting workflow_max_input_chars): pass less data"
+        )
 
 
 @dataclass(frozen=True)
@@ -89,25 +104,68 @@ def lookup(ref: Ref, inputs: dict[str, Any], outputs: dict[str, Any]) -> Any:
     return current
 
 
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+def _as_text(value: Any, ref: Ref | None = None) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (RecursionError, ValueError) as exc:  # nested too deeply, or contains itself
+        name = ref.text if ref is not None else "a value"
+        raise ReferenceLookupError(f"{name}: cannot be rendered as text ({type(exc).__name__})") from None
 
 
-def resolve(value: Any, inputs: dict[str, Any], outputs: dict[str, Any]) -> Any:
-    """Replace references with values; whole references keep their type."""
+class _Budget:
+    """Characters the references of one node's input have brought in so far."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, chars: int, field: str) -> None:
+        self.used += chars
+        if self.used > self.limit:
+            raise InputTooLarge(field, self.limit, self.used)
+
+
+def _default_limit() -> int:
+    from lakehouse.config import get_settings
+
+    return get_settings().workflow_max_input_chars
+
+
+def resolve(value: Any, inputs: dict[str, Any], outputs: dict[str, Any], *,
+            max_chars: int | None = None, field: str = "with") -> Any:
+    """Replace references with values; whole references keep their type.
+
+    Everything the references bring in (a whole reference's value, measured as JSON, and every
+    rendered reference inside a string) counts against one budget of `max_chars` (default: the
+    setting `workflow_max_input_chars`); past it, InputTooLarge names the field (`with.KEY...`).
+    """
+    budget = _Budget(_default_limit() if max_chars is None else max_chars)
+    return _resolve(value, inputs, outputs, budget, field)
+
+
+def _resolve(value: Any, inputs: dict[str, Any], outputs: dict[str, Any], budget: _Budget, field: str) -> Any:
     if isinstance(value, str):
         ref = whole_ref(value)
         if ref is not None:
-            return lookup(ref, inputs, outputs)
+            found = lookup(ref, inputs, outputs)
+            # a whole reference passes the object itself; its size still counts (each use would be
+            # copied on into the mode's output, the run's result and the ops)
+            budget.take(len(found) if isinstance(found, str) else len(_as_text(found, ref)), field)
+            return found
 
         def render(match: re.Match) -> str:
             if match.group(0) == "$$":
                 return "$"
-            return _as_text(lookup(_parse(match), inputs, outputs))
+            ref = _parse(match)
+            text = _as_text(lookup(ref, inputs, outputs), ref)
+            budget.take(len(text), field)  # checked per piece: a string repeating a reference stops early
+            return text
 
         return _REF.sub(render, value)
     if isinstance(value, dict):
-        return {k: resolve(v, inputs, outputs) for k, v in value.items()}
+        return {k: _resolve(v, inputs, outputs, budget, f"{field}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, inputs, outputs) for v in value]
+        return [_resolve(v, inputs, outputs, budget, f"{field}.{i}") for i, v in enumerate(value)]
     return value

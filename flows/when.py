@@ -2,6 +2,8 @@
 
 Grammar (Python syntax, parsed with `ast`, never `eval`): comparisons (== != < <= > >= in, not in),
 `and`, `or`, `not`, literals (numbers, strings, true/false/null, lists), references, and `len(x)`.
+A condition is at most MAX_WHEN_CHARS long and nested at most MAX_WHEN_DEPTH levels (`not not …`,
+`- - 1`, brackets), so neither parsing nor evaluating it can exhaust the stack.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import operator
 from typing import Any
 
 from flows.refs import ReferenceSyntaxError, Ref, _REF, _parse, lookup
+
+
+MAX_WHEN_CHARS = 1_000
+MAX_WHEN_DEPTH = 64  # syntax-tree levels
 
 
 class WhenSyntaxError(ValueError):
@@ -32,6 +38,10 @@ _NAMES = {"true": True, "false": False, "null": None, "True": True, "False": Fal
 
 def compile_when(text: str) -> tuple[ast.Expression, dict[str, Ref]]:
     """Parse and check a condition; returns the tree and its references by placeholder name."""
+    if len(text) > MAX_WHEN_CHARS:
+        raise WhenSyntaxError(
+            f"the condition is {len(text):,} characters long, more than the limit of {MAX_WHEN_CHARS:,}"
+        )
     refs: dict[str, Ref] = {}
 
     def placeholder(match) -> str:
@@ -48,10 +58,26 @@ def compile_when(text: str) -> tuple[ast.Expression, dict[str, Ref]]:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        raise WhenSyntaxError(f"not a valid condition ({exc.msg} at column {exc.offset})") from None
+        where = f" at column {exc.offset}" if exc.offset is not None else ""
+        raise WhenSyntaxError(f"not a valid condition ({exc.msg}{where})") from None
+    except ValueError as exc:  # e.g. a NUL character
+        raise WhenSyntaxError(f"not a valid condition ({exc})") from None
+    except (RecursionError, MemoryError):
+        raise WhenSyntaxError(f"the condition is nested more than {MAX_WHEN_DEPTH} levels deep") from None
+    _check_depth(tree)
     for node in ast.walk(tree):
         _check(node, refs)
     return tree, refs
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Iteratively: evaluation recurses once per level, so the levels are bounded first."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_WHEN_DEPTH:
+            raise WhenSyntaxError(f"the condition is nested more than {MAX_WHEN_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _check(node: ast.AST, refs: dict[str, Ref]) -> None:

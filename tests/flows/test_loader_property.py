@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -56,3 +57,54 @@ def test_any_yaml_value_raises_only_workflow_error(value):
 @given(st.text(alphabet=st.sampled_from(list("name:nodes-{}[]!&*|>'\"#%@`\n\t :$.,?ab12")), max_size=120))
 def test_arbitrary_text_raises_only_workflow_error(text):
     _check(text)
+
+
+# ------------------------------------------------------------------------------------ bounds (issue 9)
+def _nested(depth: int, style: str) -> str:
+    """A `with.value` nested `depth` levels (the file around it adds four: top, nodes, node, with)."""
+    head = "name: wf\nnodes:\n  - id: a\n    mode: fixture.echo\n    with:\n      value:"
+    if style == "flow-list":
+        return f"{head} {'[' * depth}1{']' * depth}\n"
+    if style == "flow-map":
+        return f"{head} {'{k: ' * depth}1{'}' * depth}\n"
+    if style == "block-list":
+        return f"{head}\n        {'- ' * depth}1\n"
+    return head + "\n" + "".join(" " * (8 + 2 * i) + "k:\n" for i in range(depth)) + " " * (8 + 2 * depth) + "1\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 150), st.sampled_from(["flow-list", "flow-map", "block-list", "block-map"]))
+def test_nesting_is_refused_exactly_past_the_depth_limit(depth, style):
+    text = _nested(depth, style)
+    if depth + 4 <= 64:
+        assert load_workflow_text(text, "prop.yaml").name == "wf"
+    else:
+        with pytest.raises(WorkflowError, match=r"^prop.yaml:-: YAML nested deeper than 64 levels at line \d+") as info:
+            load_workflow_text(text, "prop.yaml")
+        assert len(info.value.issues) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12))
+def test_alias_expansion_is_refused_past_the_value_limit(levels, width):
+    lines = ["name: wf", "nodes:", "  - id: a", "    mode: fixture.echo", "    with:", "      value:", "        - &l0 lol"]
+    lines += [f"        - &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+    text = "\n".join(lines) + "\n"
+    aliases = levels * width
+    # values: the `with` list itself, then each anchor stands for 1 + width × the one before it
+    expanded, size = 1, 1
+    for _ in range(levels + 1):
+        expanded += size
+        size = 1 + width * size
+    try:
+        loaded = load_workflow_text(text, "prop.yaml")
+    except WorkflowError as exc:
+        assert len(exc.issues) == 1
+        too_many_aliases = "uses more than 100 aliases" in str(exc)
+        too_many_values = "holds more than 100,000 values, aliases expanded" in str(exc)
+        assert too_many_aliases or too_many_values, str(exc)
+        assert (aliases > 100) >= too_many_aliases and (expanded > 100_000) >= too_many_values  # the first one hit
+        assert aliases > 100 or expanded > 100_000
+    else:
+        assert aliases <= 100 and expanded <= 100_000
+        assert len(loaded.nodes["a"].with_["value"]) == levels + 1

@@ -79,3 +79,58 @@ def test_when_rejects(expr, message):
 def test_when_comparison_of_incompatible_types_is_clear():
     with pytest.raises(WhenSyntaxError, match="cannot compare"):
         evaluate_when("$a.output.text > 1", INPUTS, OUTPUTS)
+
+
+# ------------------------------------------------------------------------------------ bounds (issue 9)
+def test_input_budget_counts_whole_references_and_rendered_text():
+    from flows.refs import InputTooLarge
+
+    big = {"big": {"text": "x" * 1_000}}
+    assert resolve({"a": "$big.output.text"}, INPUTS, big, max_chars=1_000) == {"a": "x" * 1_000}
+    with pytest.raises(InputTooLarge, match=r"^with.b: the references in this node's input bring in more than the "
+                                            r"limit of 1,500 characters \(over 2,000 so far; setting workflow_max_input_chars\)"):
+        resolve({"a": "$big.output.text", "b": "$big.output.text"}, INPUTS, big, max_chars=1_500)
+    # a string repeating a reference stops at the first piece past the budget, naming the nested field
+    with pytest.raises(InputTooLarge, match=r"^with.q.1: .* \(over 3,000 so far"):
+        resolve({"q": ["ok", "$big.output.text " * 1_000]}, INPUTS, big, max_chars=2_500)
+    # a whole reference to a list or dict is measured as JSON
+    with pytest.raises(InputTooLarge, match="^with.hits:"):
+        resolve({"hits": "$search.output"}, INPUTS, OUTPUTS, max_chars=10)
+    assert issubclass(InputTooLarge, ReferenceLookupError)  # the runner fails the node with it
+
+
+def test_input_budget_defaults_to_the_setting(monkeypatch, lh_home):
+    from lakehouse.config import reset_settings
+
+    monkeypatch.setenv("LH_WORKFLOW_MAX_INPUT_CHARS", "5")
+    reset_settings()
+    with pytest.raises(ReferenceLookupError, match="limit of 5 characters"):
+        resolve("$a.output.text and $a.output.text and $a.output.text", INPUTS, OUTPUTS)
+
+
+def test_rendering_a_self_containing_value_is_an_error_not_a_crash():
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ReferenceLookupError, match=r"\$a.output.v: cannot be rendered as text"):
+        resolve("see $a.output.v", INPUTS, {"a": {"v": loop}})
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("not " * 100 + "$a.output.text", "nested more than 64 levels"),
+        ("not " * 50_000 + "true", "200,004 characters long, more than the limit of 1,000"),
+        ("-" * 500 + "1", "nested more than 64 levels"),
+        ("(" * 300 + "1" + ")" * 300, "too many nested parentheses"),
+        ("$a.output.text == 'x'\x00", "null bytes"),
+    ],
+)
+def test_when_is_bounded(expr, message):
+    with pytest.raises(WhenSyntaxError, match=message):
+        compile_when(expr)
+    with pytest.raises(WhenSyntaxError, match=message):
+        evaluate_when(expr, INPUTS, OUTPUTS)
+
+
+def test_when_at_a_reasonable_depth_still_works():
+    assert evaluate_when("not " * 20 + "$search.output.count", INPUTS, OUTPUTS) is True

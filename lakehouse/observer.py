@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import uuid
 from collections import Counter, deque
@@ -23,6 +24,8 @@ from pydantic import BaseModel, Field
 from lakehouse.jsonl import AppendLog
 
 log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Source = Literal["workflow", "mode", "event", "http"]
 Status = Literal["completed", "failed", "skipped"]
@@ -45,13 +48,32 @@ def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
     return text
 
 
+def _escape_surrogates(text: str) -> str:
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def text_safe(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) written as its escape
+    (`"\\ud800"`), so it encodes as UTF-8; everything else is unchanged."""
+    if isinstance(value, str):
+        return _escape_surrogates(value)
+    if isinstance(value, dict):
+        return {text_safe(k): text_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [text_safe(v) for v in value]
+    return value
+
+
 def summarize(value: Any, cap: int, secrets: Iterable[str] = ()) -> tuple[Any, str | None]:
     """(JSON-safe summary capped at `cap` characters with secrets masked, sha256 of the full
     canonical JSON)."""
     if value is None:
         return None, None
     text = canonical_json(value)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    # surrogatepass: a lone surrogate (from JSON `"\\ud800"`) must not break the digest
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     masked = scrub(text, secrets)
     if masked != text:
         text = masked
@@ -120,6 +142,7 @@ class Observer:
         self.log = AppendLog(log_path)
         self.ring: deque[ObservedOp] = deque(maxlen=max(1, ring_size))
         self.write_failures = 0
+        self.last_write_error: dict[str, str] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -127,14 +150,26 @@ class Observer:
         return self.log.path
 
     def record(self, op: ObservedOp) -> ObservedOp:
+        """Keep `op` in the ring and append it to the log. A write that fails for any reason is
+        counted in `write_failures` and logged (with the op id and an error id), never raised."""
         with self._lock:
             self.ring.append(op)
         try:
-            self.log.append(op.model_dump(mode="json"))
-        except OSError as exc:
+            row = op.model_dump(mode="json")
+            try:
+                self.log.append(row)
+            except UnicodeEncodeError:
+                # Text that is not valid Unicode (a lone surrogate) cannot be UTF-8: keep the record,
+                # with each such character written as its escape (`\\ud800`), rather than lose it.
+                self.log.append(text_safe(row))
+                log.warning("op %s: invalid Unicode (lone surrogates) escaped in %s", op.op_id, self.path)
+        except Exception as exc:  # noqa: BLE001 - a failed write must never fail the run
+            error_id = uuid.uuid4().hex[:12]
             with self._lock:
                 self.write_failures += 1
-            log.error("could not write op %s to %s: %s", op.op_id, self.path, exc)
+                reason = _escape_surrogates(f"{type(exc).__name__}: {exc}")
+                self.last_write_error = {"error_id": error_id, "op_id": op.op_id, "error": reason}
+            log.error("error %s: could not write op %s to %s: %s", error_id, op.op_id, self.path, reason)
         return op
 
     # reading -----------------------------------------------------------------------------
@@ -171,12 +206,14 @@ class Observer:
             "duration_ms": {"p50": pct(50), "p95": pct(95)},
             "ring": {"size": len(self.ring), "capacity": self.ring.maxlen},
             "write_failures": self.write_failures,
+            "last_write_error": self.last_write_error,
             "corrupt_lines": [str(c) for c in self.log.report.corrupt],
             "repairs": list(self.log.report.repairs),
         }
 
-    def sql(self, query: str) -> tuple[list[str], list[tuple]]:
-        """Run one read-only SELECT over the log, exposed as the table `ops`."""
+    def sql(self, query: str, settings: Any = None) -> tuple[list[str], list[tuple]]:
+        """Run one read-only SELECT over the log, exposed as the table `ops`; DuckDB's memory,
+        threads and spill files are bounded by `settings` (default: `get_settings()`)."""
         import duckdb
         import pyarrow as pa
 
@@ -191,12 +228,14 @@ class Observer:
         table = pa.Table.from_pylist(
             [{k: r.get(k) for k in schema.names} for r in rows], schema=schema
         )
-        from lakehouse.sqlguard import check_read_only
+        from lakehouse.config import get_settings
+        from lakehouse.sqlguard import apply_resource_limits, check_read_only
 
         check_read_only(query)
         con = duckdb.connect(":memory:")
         try:
             con.register("ops", table)
+            apply_resource_limits(con, settings or get_settings())
             con.execute("SET enable_external_access=false")
             con.execute("SET lock_configuration=true")
             cur = con.execute(query)

@@ -4,7 +4,10 @@ Each table the query names becomes a view over the data files of its current (or
 snapshot: on a local warehouse DuckDB's own `read_parquet` with Iceberg field-id mapping, elsewhere
 a pyarrow dataset (see `sql_sources`), so projections and filters are pushed into the Parquet scan.
 The connection is locked: no file access outside the warehouse, no extension loading, no Python
-variable lookup, no configuration changes. A timer thread interrupts a query past its time limit.
+variable lookup, no configuration changes. Each database is bounded: `sql_memory_limit` (a query
+past it spills under LH_HOME/tmp/duckdb or fails), `sql_threads`. A timer thread interrupts a query
+past its time limit; rows are fetched in small chunks and a result larger than
+`sql_result_max_bytes` is refused while fetching, so an oversized answer is never materialised.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import difflib
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,10 +26,10 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from lakehouse.config import Settings
 from lakehouse.sql_sources import PLACEHOLDER, ScanSource, quote, snapshot_source
-from lakehouse.sqlguard import SqlRejected, check_read_only
+from lakehouse.sqlguard import SqlRejected, apply_resource_limits, check_read_only
 from lakehouse.tables import DEFAULT_NAMESPACE, TableError, Tables, split_name
 
-__all__ = ["SqlEngine", "SqlResult", "SqlError", "SqlTimeout", "SqlRejected"]
+__all__ = ["SqlEngine", "SqlResult", "SqlError", "SqlTimeout", "SqlResultTooLarge", "SqlRejected"]
 
 _LOCK_DOWN = (
     "SET autoinstall_known_extensions = false",
@@ -42,6 +46,47 @@ class SqlError(ValueError):
 
 class SqlTimeout(SqlError):
     pass
+
+
+class SqlResultTooLarge(SqlError):
+    """The answer is larger than `sql_result_max_bytes`; refused while fetching."""
+
+
+_MiB = 1 << 20
+_CHUNK_BYTES = _MiB  # aim for about this much per fetched chunk, so the cap is checked often
+_FIRST_CHUNK_ROWS = 16
+
+
+_SCALAR_BYTES = {type(None): 8, bool: 8, int: 8, float: 8}
+
+
+def _row_size(row: tuple) -> int:
+    """About how many bytes a row takes in the answer: strings by length, numbers as 8."""
+    total = 2
+    for value in row:
+        kind = type(value)
+        if kind is str:
+            total += len(value) + 2
+        else:
+            total += _SCALAR_BYTES.get(kind) or _size(value)
+    return total
+
+
+def _size(value: Any) -> int:
+    """About how many bytes `value` takes in the answer (its JSON text, roughly)."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return len(value) + 2
+    if value is None or isinstance(value, (bool, int, float)):
+        return 8
+    if isinstance(value, Mapping):
+        return 2 + sum(_size(k) + _size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return 2 + sum(_size(v) for v in value)
+    return len(str(value)) + 2  # decimals, dates, times, UUIDs, intervals
+
+
+def _mib(n: int) -> str:
+    return f"{n / _MiB:g} MiB" if n >= _MiB else f"{n} bytes"
 
 
 @dataclass
@@ -74,20 +119,25 @@ class SqlEngine:
         snapshot: int | None = None,
         row_cap: int | None = None,
         timeout_s: float | None = None,
+        max_bytes: int | None = None,
     ) -> SqlResult:
-        """Run one read-only query; at most `row_cap` rows come back (`truncated` says so)."""
+        """Run one read-only query; at most `row_cap` rows come back (`truncated` says so). More
+        than `max_bytes` (default `sql_result_max_bytes`) in those rows is a `SqlResultTooLarge`."""
         shape = check_read_only(sql)
         cap = self.settings.sql_row_cap if row_cap is None else row_cap
         timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s
+        byte_cap = self.settings.sql_result_max_bytes if max_bytes is None else max_bytes
         if cap < 0:
             raise SqlError(f"row_cap must be 0 or more, got {cap}")
+        if byte_cap <= 0:
+            raise SqlError(f"max_bytes must be positive, got {byte_cap}")
         if timeout <= 0:
             raise SqlError(f"timeout_s must be positive, got {timeout}")
         bindings = self._bindings(shape.tables, snapshot)
         self._forget_views({n.lower() for sch, n in shape.tables if sch is None} - {b[1].lower() for b in bindings})
         con = self._open(bindings)
         try:
-            return self._run(con, sql, cap, timeout)
+            return self._run(con, sql, cap, timeout, byte_cap)
         finally:
             con.close()
 
@@ -118,7 +168,11 @@ class SqlEngine:
         with self._lock:
             if self._shared is None:
                 db = duckdb.connect(":memory:")
-                self._lock_down(db)
+                try:
+                    self._lock_down(db)
+                except BaseException:
+                    db.close()
+                    raise
                 self._shared = db
             return self._shared.cursor()
 
@@ -207,25 +261,54 @@ class SqlEngine:
                 con.execute(f"CREATE VIEW {quote(schema)}.{quote(name)} AS {select}")
 
     # running -------------------------------------------------------------------------------
-    def _run(self, con: duckdb.DuckDBPyConnection, sql: str, cap: int, timeout: float) -> SqlResult:
+    def _run(self, con: duckdb.DuckDBPyConnection, sql: str, cap: int, timeout: float, byte_cap: int) -> SqlResult:
         timer = threading.Timer(timeout, con.interrupt)
         timer.daemon = True
         timer.start()
         try:
-            cursor = con.execute(sql)
+            cursor = con.execute(sql)  # lazy: rows are computed as they are fetched
             columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchmany(cap + 1)
+            rows = self._fetch(cursor, cap + 1, byte_cap)
         except duckdb.InterruptException:
             raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout:g} s") from None
         except duckdb.PermissionException as exc:
             raise SqlRejected(f"not allowed: {exc}") from None
+        except duckdb.OutOfMemoryException as exc:
+            limit = self.settings.sql_memory_limit
+            raise SqlError(
+                f"query stopped: it needs more memory than the limit sql_memory_limit "
+                f"(LH_SQL_MEMORY_LIMIT={limit}), even spilling to disk ({str(exc).splitlines()[0]}); "
+                "filter earlier, aggregate fewer groups or sort fewer rows"
+            ) from None
         except duckdb.CatalogException as exc:
             raise SqlError(f"{exc}{self._table_hint(str(exc))}") from None
         except duckdb.Error as exc:
             raise SqlError(str(exc)) from None
         finally:
             timer.cancel()
-        return SqlResult(columns, [list(r) for r in rows[:cap]], truncated=len(rows) > cap)
+        return SqlResult(columns, rows[:cap], truncated=len(rows) > cap)
+
+    @staticmethod
+    def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list[list[Any]]:
+        """Up to `limit` rows, in chunks sized to about `_CHUNK_BYTES` from the rows seen so far;
+        `SqlResultTooLarge` as soon as they add up to more than `byte_cap`."""
+        rows: list[list[Any]] = []
+        total, size = 0, _FIRST_CHUNK_ROWS
+        while len(rows) < limit:
+            chunk = cursor.fetchmany(min(size, limit - len(rows)))
+            if not chunk:
+                break
+            for row in chunk:
+                total += _row_size(row)
+                if total > byte_cap:
+                    raise SqlResultTooLarge(
+                        f"result too large: its first {len(rows) + 1} rows are already more than {_mib(byte_cap)}, "
+                        f"the limit sql_result_max_bytes (LH_SQL_RESULT_MAX_BYTES={byte_cap}); add a LIMIT, "
+                        "select fewer or narrower columns, or aggregate in SQL"
+                    )
+                rows.append(list(row))
+            size = max(1, min(4096, _CHUNK_BYTES * len(rows) // max(total, 1)))
+        return rows
 
     def _table_hint(self, message: str) -> str:
         if "Table with name" not in message:
@@ -238,6 +321,7 @@ class SqlEngine:
         return f"\nLakehouse tables: {', '.join(known) or 'none'}{tail}"
 
     def _lock_down(self, con: duckdb.DuckDBPyConnection) -> None:
+        apply_resource_limits(con, self.settings)
         if self._local_root is not None:
             con.execute("SET allowed_directories = [?]", [str(self._local_root)])
         for statement in _LOCK_DOWN:  # lock_configuration last: it forbids the others

@@ -4,12 +4,15 @@ that reads only tables — no file readers, no reading files by name, no environ
 The guard is one of three walls; the connection itself also runs with
 `enable_external_access=false`, no extension autoload and `lock_configuration=true`. The guard
 exists so that a refusal says *why* in plain words, before any connection is opened.
+`apply_resource_limits` bounds what an allowed query may use (memory, threads, spill files).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -24,6 +27,26 @@ DENIED_FUNCTIONS = frozenset({"getenv", "read_text", "read_blob"})
 
 class SqlRejected(ValueError):
     """The statement is not a single read-only query."""
+
+
+def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Any) -> None:
+    """Bound a database's memory (`sql_memory_limit`: past it a query spills to disk or fails with
+    an out-of-memory error instead of growing the process), its worker threads (`sql_threads`) and
+    its spill files (`sql_temp_max_size`, in a directory of its own under LH_HOME/tmp/duckdb, which
+    DuckDB removes when the database closes). Run before `lock_configuration`."""
+    temp = settings.home_dir / "tmp" / "duckdb" / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    temp.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, on first spill
+    for name, setting, value in (
+        ("memory_limit", "sql_memory_limit", settings.sql_memory_limit),
+        ("threads", "sql_threads", settings.sql_threads),
+        ("max_temp_directory_size", "sql_temp_max_size", settings.sql_temp_max_size),
+        ("temp_directory", None, str(temp)),
+    ):
+        try:
+            con.execute(f"SET {name} = ?", [value])
+        except duckdb.Error as exc:
+            where = f"{setting} (LH_{setting.upper()})" if setting else name
+            raise ValueError(f"bad SQL setting {where} = {value!r}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass

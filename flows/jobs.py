@@ -4,9 +4,11 @@
   to the flow run as a Markdown artifact (with the PNG chart's path) and a table artifact.
 - `drift_nightly_flow`: every drift check (`modes/drift_nightly.py`), one task per check, and a
   report artifact; a broken check ends the run Failed (the artifact is still written).
+- `tables_gc_flow`: the `tables.gc` mode (warehouse files no table references, older than a
+  window); summary artifact.
 
-Both are module-level flows (a flow built by a factory cannot be deployed) and return the report
-dict. `DEPLOYMENTS` is the one description of the three deployments: `prefect.yaml` mirrors it
+All are module-level flows (a flow built by a factory cannot be deployed) and return the report
+dict. `DEPLOYMENTS` is the one description of the deployments: `prefect.yaml` mirrors it
 (a test keeps them equal) and `lakehouse serve` builds them with `flow.to_deployment`.
 """
 
@@ -59,7 +61,7 @@ class CorpusSource(BaseModel):
 
 def _context(node_id: str, workflow: str) -> ModeContext:
     return ModeContext(lakehouse=current_lakehouse(), workflow=workflow, run_id=str(flow_run.id or ""),
-                       node_id=node_id, source="workflow")
+                       node_id=node_id, source="workflow", trusted_paths=True)  # operator-defined jobs
 
 
 def _artifact_key(text: str) -> str:
@@ -167,6 +169,26 @@ def drift_nightly_flow(
     return data
 
 
+# table garbage collection --------------------------------------------------------------------
+@task(name="tables-gc", cache_policy=NO_CACHE, persist_result=False)
+def tables_gc_task(payload: dict[str, Any]) -> dict[str, Any]:
+    return invoke_mode("tables.gc", payload, _context("tables-gc", "tables-gc"))
+
+
+@flow(name="tables-gc", persist_result=False, log_prints=False)
+def tables_gc_flow(older_than: str = "1h", dry_run: bool = False) -> dict[str, Any]:
+    """Remove warehouse files no table references (crashed or lost writes) older than `older_than`;
+    the summary is attached as a Markdown artifact."""
+    out = tables_gc_task({"older_than": older_than, "dry_run": dry_run})
+    lines = ["# Table garbage collection", "", out["summary"], ""]
+    lines += [f"- `{f['path']}` ({f['bytes']} bytes)" for f in out["removed"][:100]]
+    lines += [f"- error: {e}" for e in out["errors"]]
+    create_markdown_artifact("\n".join(lines) + "\n", key="tables-gc", description=out["summary"])
+    if out["errors"]:
+        return Failed(message=f"tables-gc: {len(out['errors'])} error(s): {out['errors'][0]}", data=out)
+    return out
+
+
 # deployments ---------------------------------------------------------------------------------
 ONET_SOURCE = {
     "corpus": "onet", "path": "examples/data/occupations.tsv", "table": "onet_occupations",
@@ -201,4 +223,7 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec("run-workflow", "flows/runner.py:run_workflow_flow",
                    "Run a YAML workflow by name with inputs (trigger it with parameters).",
                    parameters={"workflow": "hello-lakehouse", "inputs": {}}),
+    DeploymentSpec("tables-gc", "flows/jobs.py:tables_gc_flow",
+                   "Remove table files no snapshot references, older than 1 hour, every night.",
+                   cron="30 4 * * *"),
 )

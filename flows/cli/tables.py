@@ -1,4 +1,5 @@
-"""`lakehouse ingest|tables|table|sql`: load files into Iceberg tables and query them.
+"""`lakehouse ingest|tables|table|sql|gc`: load files into Iceberg tables, query them, and remove
+the files no table references any more.
 
 `ingest` and `sql` run through `invoke_mode`, so a CLI call leaves the same ObservedOp audit row
 as a workflow node.
@@ -76,7 +77,7 @@ def ingest(
     content is reported as already ingested and writes nothing."""
     payload = {"path": str(file), "table": table, "key": key, "format": fmt.value if fmt else None}
     with _lakehouse() as lh, _progress_bar(file, enabled=not json_out):
-        result = invoke_mode("ingest", payload, ModeContext.standalone(lh))
+        result = invoke_mode("ingest", payload, ModeContext.standalone(lh, trusted_paths=True))
     if json_out:
         print_json(result)
         return
@@ -150,7 +151,7 @@ def sql(
     """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
     payload = {"sql": query, "snapshot": snapshot, "row_cap": row_cap}
     with _lakehouse() as lh:
-        result = invoke_mode("sql.query", payload, ModeContext.standalone(lh))
+        result = invoke_mode("sql.query", payload, ModeContext.standalone(lh, trusted_paths=True))
     if result["truncated"]:
         err_console.print(f"[yellow]note:[/] only the first {result['row_count']} rows are shown (row cap)")
     if json_out:
@@ -164,8 +165,58 @@ def sql(
     console.print(view)
 
 
+def gc(
+    older_than: Optional[str] = typer.Option(None, "--older-than", help="Only files older than this (90s, 30m, 1h, 2d, or "
+                                             "seconds; default: setting table_gc_older_than_s, 1h): younger ones may "
+                                             "belong to a write still in flight."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+    json_out: bool = typer.Option(False, "--json", help="Print the gc report as JSON."),
+) -> None:
+    """Remove table data and metadata files under the warehouse that no table references any more
+    (left by crashed or lost writes), older than --older-than."""
+    from lakehouse.tables import parse_duration
+
+    with _lakehouse() as lh:
+        payload = {"older_than": None if older_than is None else parse_duration(older_than), "dry_run": dry_run}
+        with _gc_progress(enabled=not json_out):
+            result = invoke_mode("tables.gc", payload, ModeContext.standalone(lh))
+    if json_out:
+        print_json(result)
+    else:
+        shown = result["removed"] if dry_run else result["removed"][:20]
+        for f in shown:
+            console.print(f"{'would remove' if dry_run else 'removed'} {f['path']} ({f['bytes']} bytes, "
+                          f"{f['age_s']:.0f} s old)", highlight=False, soft_wrap=True)
+        if len(shown) < len(result["removed"]):
+            console.print(f"... and {len(result['removed']) - len(shown)} more", highlight=False)
+        console.print(result["summary"], highlight=False, soft_wrap=True)
+    for error in result["errors"]:
+        err_console.print(f"[yellow]gc:[/] {error}", highlight=False, soft_wrap=True)
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _gc_progress(enabled: bool) -> Iterator[None]:
+    from lakehouse.tables import GC_PROGRESS
+
+    if not enabled or not err_console.is_terminal:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("gc", total=1)
+        token = GC_PROGRESS.set(lambda stage, done, total: bar.update(
+            task, completed=done, total=max(total, 1), description=f"gc: {stage}"))
+        try:
+            yield
+        finally:
+            GC_PROGRESS.reset(token)
+
+
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("tables")(tables)
     app.command("table")(table)
     app.command("sql")(sql)
+    app.command("gc")(gc)

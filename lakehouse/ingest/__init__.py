@@ -1,9 +1,10 @@
 """Ingest a CSV/TSV, JSON-lines or Parquet file into an Iceberg table.
 
 Create or append; with `key`, upsert (incoming rows win) as one overwrite snapshot. The source
-content's sha256 is kept in the snapshot summary: the same content again is reported as
-`already_ingested` and writes nothing. Every check runs before the single commit, so a bad file
-leaves the table at the snapshot it had.
+content's sha256 is kept in the summary of the snapshot that holds its rows (never in a separate
+commit): the same content again is reported as `already_ingested` and writes nothing. Every check
+runs before the single commit, so a bad file leaves the table at the snapshot it had; a commit that
+loses a race with another writer is planned again on the new snapshot (see Tables.write_planned).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from lakehouse.ingest.errors import IngestError
 from lakehouse.ingest.readers import FORMATS, detect_format, read_source
 from lakehouse.table_schema import SchemaConflict, fit_to_table, plain_arrow_schema, to_storable
-from lakehouse.tables import SOURCE_SHA_KEY, Tables, qualified
+from lakehouse.tables import SOURCE_SHA_KEY, Tables, Write, qualified
 
 __all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
 
@@ -43,6 +44,7 @@ class IngestResult(BaseModel):
     rows_updated: int = 0  # upsert: existing rows replaced by incoming ones
     rows_inserted: int = 0  # upsert: incoming rows with a new key
     source_sha256: str = ""
+    commit_attempts: int = 1  # >1: the commit lost races with other writers and was planned again
 
 
 def _map_file(path: Path) -> memoryview:
@@ -86,32 +88,77 @@ def ingest_file(
     format: str | None = None,
     progress: Progress | None = None,
 ) -> IngestResult:
+    """Load `path` into `table`. The write is planned on the table as it is at commit time: if
+    another writer commits first, the idempotency check, the schema fit and (for an upsert) the
+    merge with the current rows run again on the new snapshot before the retry."""
     path = Path(path)
     name = qualified(table)
     report = progress or PROGRESS.get() or (lambda stage, fraction: None)
     data = _map_file(path)
     fmt = detect_format(path, data, format)
     sha = _sha256(data, report)
-    if not tables.exists(name):
-        report("parsing", 0.35)
-        return _write(tables, name, path, fmt, sha, read_source(str(path), data, fmt, {}), key, None, report)
-    if tables.source_already_ingested(name, sha) is not None:
+    parsed: dict[tuple, pa.Table] = {}  # by the column types the table asks for (re-parse if they change)
+    planned: dict[str, object] = {}
+
+    def parse(iceberg_schema) -> pa.Table:
+        typed = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)} if iceberg_schema is not None else {}
+        wanted = tuple((n, str(t)) for n, t in typed.items())
+        if wanted not in parsed:
+            report("parsing", 0.35)
+            parsed.clear()
+            parsed[wanted] = read_source(str(path), data, fmt, typed)
+        return parsed[wanted]
+
+    def plan(tbl) -> Write | None:
+        planned.clear()
+        if tbl is not None and Tables.ingested_snapshot(tbl, sha) is not None:
+            return None
+        iceberg_schema = tbl.schema() if tbl is not None else None
+        incoming = _checked(name, path, parse(iceberg_schema), key, iceberg_schema)
+        report("writing", 0.7)
+        props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
+        planned.update(rows_in=len(incoming), updated=0, upsert=bool(key and tbl is not None))
+        if not planned["upsert"]:
+            return Write(incoming, properties=props)
+        props["lakehouse.upsert-key"] = key
+        current_snapshot = tbl.current_snapshot()
+        if current_snapshot is None:
+            current = plain_arrow_schema(tbl.schema()).empty_table()
+        else:  # the rows of the very snapshot this write commits on top of
+            current = to_storable(tbl.scan(snapshot_id=current_snapshot.snapshot_id).to_arrow(), name)
+        replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
+        planned["updated"] = pc.sum(replaced).as_py() or 0
+        kept = current.filter(pc.invert(replaced))
+        merged = pa.concat_tables([kept, incoming], promote_options="default")
+        return Write(merged, replace=True, properties=props)
+
+    done = tables.write_planned(name, plan)
+    if done.skipped:
         report("already ingested", 1.0)
+        current = done.table.current_snapshot()
         return IngestResult(
-            table=name, rows_in=0, rows_total=tables.describe(name)["rows"],
-            snapshot_id=tables.current_snapshot_id(name), status="already_ingested",
-            source_sha256=sha,
+            table=name, rows_in=0, rows_total=Tables.row_count(current),
+            snapshot_id=current.snapshot_id if current else None, status="already_ingested",
+            source_sha256=sha, commit_attempts=done.attempts,
         )
-    iceberg_schema = tables.load(name).schema()
-    typed = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)}
-    report("parsing", 0.35)
-    incoming = read_source(str(path), data, fmt, typed)
-    return _write(tables, name, path, fmt, sha, incoming, key, iceberg_schema, report)
+    report("done", 1.0)
+    status: Status = "created" if done.created else ("upserted" if planned["upsert"] else "appended")
+    rows_in, updated = int(planned["rows_in"]), int(planned["updated"])
+    return IngestResult(
+        table=name,
+        rows_in=rows_in,
+        rows_total=Tables.row_count(done.table.metadata.snapshot_by_id(done.snapshot_id)),
+        snapshot_id=done.snapshot_id,
+        status=status,
+        rows_updated=updated,
+        rows_inserted=rows_in - updated if key else 0,
+        source_sha256=sha,
+        commit_attempts=done.attempts,
+    )
 
 
-def _write(tables, name, path, fmt, sha, incoming, key, iceberg_schema, report) -> IngestResult:
-    """Check the parsed rows against the key and the table, then commit one snapshot."""
-    exists = iceberg_schema is not None
+def _checked(name, path, incoming, key, iceberg_schema) -> pa.Table:
+    """The parsed rows checked against the key and fitted to the table (raises IngestError)."""
     if key:
         _check_keys(str(path), incoming, key)
         if iceberg_schema is not None and key not in iceberg_schema.column_names:
@@ -122,29 +169,4 @@ def _write(tables, name, path, fmt, sha, incoming, key, iceberg_schema, report) 
             incoming = fit_to_table(incoming, iceberg_schema, str(path)).data
     except SchemaConflict as exc:
         raise IngestError(str(path), exc.detail, column=exc.column) from None
-    report("writing", 0.7)
-    props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
-    updated = 0
-    if key and exists:
-        props["lakehouse.upsert-key"] = key
-        current = to_storable(tables.read_arrow(name), name)
-        replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
-        updated = pc.sum(replaced).as_py() or 0
-        kept = current.filter(pc.invert(replaced))
-        merged = pa.concat_tables([kept, incoming], promote_options="default")
-        snapshot_id = tables.write_arrow(name, merged, mode="overwrite", properties=props)
-        status: Status = "upserted"
-    else:
-        snapshot_id = tables.write_arrow(name, incoming, mode="append", properties=props)
-        status = "appended" if exists else "created"
-    report("done", 1.0)
-    return IngestResult(
-        table=name,
-        rows_in=len(incoming),
-        rows_total=tables.describe(name)["rows"],
-        snapshot_id=snapshot_id,
-        status=status,
-        rows_updated=updated,
-        rows_inserted=len(incoming) - updated if key else 0,
-        source_sha256=sha,
-    )
+    return incoming

@@ -91,8 +91,8 @@ def test_an_unknown_corpus_is_a_clear_error(jobs_env, tmp_path):
     assert "corpus 'job' not found; did you mean 'jobs'?" in " ".join(result.stderr.split())
 
 
-def test_serve_list_shows_the_three_deployments():
+def test_serve_list_shows_the_deployments():
     result = CliRunner().invoke(app, ["serve", "--list", "--json"])
     assert result.exit_code == 0, result.output
     names = [d["name"] for d in json.loads(result.stdout)]
-    assert names == ["drift-nightly", "playbook-lift-weekly", "run-workflow"]
+    assert names == ["drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc"]

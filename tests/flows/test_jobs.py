@@ -35,11 +35,12 @@ def test_prefect_yaml_mirrors_the_deployments_lakehouse_serve_builds():
         assert got["description"] == wanted.description
 
 
-def test_serve_builds_the_same_three_deployments():
+def test_serve_builds_the_same_deployments():
     from flows.cli.serve import build_deployments
 
     built = {d.name: d for d in build_deployments()}
-    assert set(built) == {"drift-nightly", "playbook-lift-weekly", "run-workflow"}
+    assert set(built) == {"drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc"}
+    assert built["tables-gc"].entrypoint == "flows.jobs.tables_gc_flow"
     assert built["drift-nightly"].entrypoint == "flows.jobs.drift_nightly_flow"
     assert built["run-workflow"].entrypoint == "flows.runner.run_workflow_flow"
     assert built["playbook-lift-weekly"].schedules[0].schedule.cron == "0 3 * * 1"
@@ -98,7 +99,7 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_drift_nightly(prefect_se
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments()}
-        assert {"drift-nightly", "playbook-lift-weekly", "run-workflow"} <= names
+        assert {"drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc"} <= names
         lift = client.read_deployment_by_name("playbook-lift/playbook-lift-weekly")
         assert lift.work_pool_name == WORK_POOL and lift.parameters["corpora"] == ["onet"]
     flow_run = run_deployment("drift-nightly/drift-nightly", timeout=0)

@@ -5,14 +5,21 @@
 - On open, a torn last line (no trailing newline) is truncated away and reported in `repairs`.
 - A corrupt line elsewhere is reported in `corrupt` (line number and reason) and skipped when
   reading; it is never silently dropped from the report, and never rewritten.
+- A long-running reader keeps a `LogCursor` and calls `read_since(cursor)`: one `stat` when nothing
+  changed, otherwise only the bytes appended since (by any process) are read. A file that was
+  replaced (another inode) or shrank below what was read is read again from the start (`reset`).
+- `exclusive()` holds an advisory lock (`flock`) on the log across processes, for writers that
+  must check the log and append as one step (idempotent imports).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,6 +37,17 @@ class CorruptLine:
         return f"line {self.line}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class LogCursor:
+    """How far a reader got: the file it read (device, inode), the end of the last complete line
+    it consumed, the file size it saw, and how many lines it consumed (to number corrupt lines)."""
+
+    ident: tuple[int, int] | None = None
+    offset: int = 0
+    size: int = 0
+    lines: int = 0
+
+
 @dataclass
 class LogReport:
     repairs: list[str] = field(default_factory=list)
@@ -40,21 +58,29 @@ class AppendLog:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.report = LogReport()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self.bytes_read = 0  # by read_since: how much a long-running reader re-reads
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_tail()
+
+    @staticmethod
+    def _torn(fh) -> bool:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        fh.seek(size - 1)
+        return fh.read(1) != b"\n"
 
     def _repair_tail(self) -> None:
         if not self.path.exists():
             return
         with open(self.path, "rb+") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            if size == 0:
+            if not self._torn(fh):
                 return
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # not under an `exclusive()` writer's feet
+            if not self._torn(fh):
                 return
+            size = fh.seek(0, os.SEEK_END)
             # Walk back to the last newline; everything after it is the torn line.
             chunk = 64 * 1024
             pos = size
@@ -85,6 +111,35 @@ class AppendLog:
             finally:
                 os.close(fd)
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the log's advisory lock (threads of this process and other processes that ask for
+        it): check-then-append inside stays one step. Plain `append` does not wait for it."""
+        with self._lock:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
+    def _parse(self, number: int, raw: bytes, seen_corrupt: set[int]) -> dict[str, Any] | None:
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            return None
+        try:
+            record = json.loads(text)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if number not in seen_corrupt:
+                bad = CorruptLine(number, str(exc).split(":")[0], text[:200])
+                self.report.corrupt.append(bad)
+                seen_corrupt.add(number)
+                log.warning("%s: corrupt %s", self.path, bad)
+            return None
+        return record
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Every well-formed record in order. Corrupt lines are reported (once per open), not raised."""
         if not self.path.exists():
@@ -95,17 +150,44 @@ class AppendLog:
                 if not raw.endswith(b"\n"):
                     # A writer is mid-append in another process: not ours to judge yet.
                     break
-                text = raw.decode("utf-8", errors="replace").strip()
-                if not text:
-                    continue
-                try:
-                    record = json.loads(text)
-                    if not isinstance(record, dict):
-                        raise ValueError("not a JSON object")
-                except ValueError as exc:
-                    if number not in seen_corrupt:
-                        bad = CorruptLine(number, str(exc).split(":")[0], text[:200])
-                        self.report.corrupt.append(bad)
-                        log.warning("%s: corrupt %s", self.path, bad)
-                    continue
-                yield record
+                record = self._parse(number, raw, seen_corrupt)
+                if record is not None:
+                    yield record
+
+    def changed(self, cursor: LogCursor | None) -> bool:
+        """One `stat`: has the file changed since `cursor` (grown, shrunk, replaced, created)?"""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return cursor is not None and cursor.ident is not None
+        return cursor is None or cursor.ident != (st.st_dev, st.st_ino) or cursor.size != st.st_size
+
+    def read_since(self, cursor: LogCursor | None) -> tuple[list[dict[str, Any]], LogCursor, bool]:
+        """`(records, cursor, reset)`: the complete records appended since `cursor` and where the next
+        read starts. `reset` says the file was replaced, removed or cut below `cursor` (or there was
+        no cursor): the records are then the whole log, and whatever was built from it is stale.
+        An unfinished last line (a writer mid-append) is left for a later call."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return [], LogCursor(), cursor is None or cursor.ident is not None
+        ident = (st.st_dev, st.st_ino)
+        reset = cursor is None or (cursor.ident is not None and cursor.ident != ident) or st.st_size < cursor.offset
+        if not reset and cursor.ident == ident and cursor.size == st.st_size:
+            return [], cursor, False
+        start = LogCursor(ident) if reset else cursor
+        with open(self.path, "rb") as fh:
+            if (os.fstat(fh.fileno()).st_dev, os.fstat(fh.fileno()).st_ino) != ident:
+                return self.read_since(None)  # replaced between stat and open: read it whole
+            fh.seek(start.offset)
+            data = fh.read()
+        self.bytes_read += len(data)
+        complete = data.rfind(b"\n") + 1
+        seen_corrupt = {c.line for c in self.report.corrupt}
+        records, number = [], start.lines
+        for raw in data[:complete].split(b"\n")[:-1]:
+            number += 1
+            record = self._parse(number, raw, seen_corrupt)
+            if record is not None:
+                records.append(record)
+        return records, LogCursor(ident, start.offset + complete, start.offset + len(data), number), reset

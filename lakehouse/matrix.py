@@ -5,6 +5,10 @@ Pipeline (DESIGN "Embeddings, vectors, matrix"):
   -> merge by score -> metadata filter -> playbook boost -> relevance filter -> top N.
 With playbooks on, an answer recorded (positively) on a similar query joins the candidates even
 when the HNSW walk did not reach it, so a judged answer can be lifted, then ranked like the rest.
+
+Freshness: a search takes each corpus once from `corpora.get` (which reloads a corpus another
+process or handle changed) and finishes on those objects; the playbook lookup first reads any
+entries appended to the log since the last search. A long-running API needs no restart.
 """
 
 from __future__ import annotations

@@ -9,23 +9,34 @@ The log follows the observer log's rules (`lakehouse.jsonl.AppendLog`): a torn l
 truncated on open and reported, a corrupt line elsewhere is reported and the rest still loads. An
 event that cannot apply (say, an update of an unknown trace in a hand-merged log) is reported in
 `problems` and skipped the same way.
+
+A long-running process (the API) sees what other processes append: every read checks the log with
+one `stat` and folds only the events appended since (`AppendLog.read_since`); a log that was
+replaced is folded again from the start. Writes hold the log's cross-process lock between their
+check ("does this id exist?") and their append.
+
+`add_many` is the idempotent bulk import: an entry's id is its `id`, else a hash of its text and
+metadata; an entry whose id is already in the log with the same text and metadata is skipped as a
+`duplicate`, so re-running an import that a crash cut short adds every trace exactly once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from lakehouse.jsonl import AppendLog
+from lakehouse.jsonl import AppendLog, LogCursor
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 Status = Literal["active", "retired", "superseded"]
@@ -78,6 +89,7 @@ class _State:
     traces: dict[str, Trace] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     events: int = 0
+    digests: dict[str, str] = field(default_factory=dict)  # id -> digest of the text/metadata it was added with
 
 
 def _now() -> str:
@@ -104,6 +116,20 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
                 f"metadata key {key!r}: values must be strings, numbers, booleans or lists of them"
             )
     return dict(metadata)
+
+
+def digest(text: str, metadata: Mapping[str, Any]) -> str:
+    """What defines a trace as added: its text and metadata (key order does not matter)."""
+    key = json.dumps([text, dict(metadata)], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_id(trace_id: Any) -> str:
+    if not isinstance(trace_id, str) or not _ID.match(trace_id):
+        raise PathwayError(
+            f"trace id {trace_id!r}: use 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+        )
+    return trace_id
 
 
 def matches(metadata: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
@@ -140,6 +166,7 @@ def _apply(state: _State, event: dict[str, Any]) -> None:
             state.problems.append(f"{label}: {exc}; skipped")
             return
         traces[tid] = trace
+        state.digests[tid] = digest(trace.text, trace.metadata)
         old = traces.get(trace.revises) if op == "revise" and trace.revises else None
         if old is not None:
             old.status, old.superseded_by, old.updated = "superseded", tid, ts
@@ -174,7 +201,7 @@ class PathwayMemory:
         self.log = AppendLog(path)
         self._embed = embed
         self._state = _State()
-        self._seen: tuple[int, int] | None = None
+        self._cursor: LogCursor | None = None  # how far the log has been folded
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
         # One handle may serve many threads (the HTTP API): check-then-append must not interleave.
         self._lock = threading.RLock()
@@ -184,20 +211,26 @@ class PathwayMemory:
         return self.log.path
 
     # state ---------------------------------------------------------------------------------
-    def _file_key(self) -> tuple[int, int]:
-        stat = self.path.stat() if self.path.exists() else None
-        return (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
-
     def _fold(self) -> _State:
-        """Re-fold when the file changed (another process may have appended)."""
+        """The state, brought up to date with the log: one `stat` when nothing changed, else only
+        the events appended since the last fold (by this process or another) are applied; a log
+        that was replaced or cut is folded again from the start."""
         with self._lock:
-            key = self._file_key()
-            if key != self._seen:
-                state = _State()
-                for event in self.log.records():
-                    _apply(state, event)
-                self._state, self._seen = state, key
+            if self._cursor is not None and not self.log.changed(self._cursor):
+                return self._state
+            events, cursor, reset = self.log.read_since(self._cursor)
+            if reset:
+                self._state = _State()
+            for event in events:
+                _apply(self._state, event)
+            self._cursor = cursor
             return self._state
+
+    @contextmanager
+    def _writing(self) -> Iterator[_State]:
+        """Check-then-append as one step, against this process's threads and other processes."""
+        with self._lock, self.log.exclusive():
+            yield self._fold()
 
     @property
     def problems(self) -> list[str]:
@@ -230,39 +263,73 @@ class PathwayMemory:
         return trace
 
     def _append(self, event: dict[str, Any]) -> Trace:
-        self._fold()
-        start = self._seen[0] if self._seen else 0
+        """Append one event (the caller holds `_writing`) and fold it, with whatever else was
+        appended meanwhile, by reading the log's new tail: bulk adds stay linear."""
         event = {"ts": _now(), **event}
         self.log.append(event)
-        # Fast path: when the only new bytes are our own line, fold just that event instead of
-        # re-reading the log (bulk adds stay linear). Anything else forces a full re-fold.
-        key = self._file_key()  # before reading: a later append by someone else changes the key
-        with open(self.path, "rb") as fh:
-            fh.seek(start)
-            tail = fh.read(key[0] - start)
-        ours = json.loads(json.dumps(event, default=str))
-        if tail.count(b"\n") == 1 and tail.endswith(b"\n") and json.loads(tail) == ours:
-            _apply(self._state, ours)
-            self._seen = key
-        else:
-            self._seen = None
+        self._fold()
         return self.get(event["id"])
 
     def _new_id(self, trace_id: str | None) -> str:
         if trace_id is None:
             return uuid.uuid4().hex
-        if not isinstance(trace_id, str) or not _ID.match(trace_id):
-            raise PathwayError(
-                f"trace id {trace_id!r}: use 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
-            )
+        check_id(trace_id)
         if trace_id in self._fold().traces:
             raise PathwayError(f"trace id {trace_id!r} already exists")
         return trace_id
 
     def add(self, text: str, metadata: Mapping[str, Any] | None = None, trace_id: str | None = None) -> Trace:
         event = {"op": "add", "text": _check_text(text), "metadata": _check_metadata(metadata)}
-        with self._lock:
+        with self._writing():
             return self._append({**event, "id": self._new_id(trace_id), "version": 1})
+
+    def add_many(self, items: Sequence[Any]) -> dict[str, Any]:
+        """Idempotent bulk add: `{added, skipped, failed, results: [{index, id, status}]}` with
+        status `added`, `duplicate` (the id is already in the log with this text and metadata:
+        nothing written) or `failed` (with `error`; the other entries still go in).
+
+        An entry is `{text, metadata?, id?}`; without an id its id is `tr-` + a hash of its text
+        and metadata, so re-running an import adds nothing twice. An id already in the log with
+        other text or metadata is a failure, never an overwrite."""
+        results: list[dict[str, Any]] = []
+        with self._writing() as state:
+            batch: dict[str, str] = {}
+            pending: list[tuple[int, dict[str, Any]]] = []
+            for index, raw in enumerate(items):
+                try:
+                    if not isinstance(raw, Mapping):
+                        raise PathwayError(f"expected an object with text, metadata, id; got {type(raw).__name__}")
+                    unknown = sorted(set(raw) - {"text", "metadata", "id"})
+                    if unknown:
+                        raise PathwayError(f"unknown field(s) {unknown}: an entry has text, metadata and id")
+                    text, metadata = _check_text(raw.get("text")), _check_metadata(raw.get("metadata"))
+                    key = digest(text, metadata)
+                    tid = check_id(raw["id"]) if raw.get("id") is not None else f"tr-{key[:24]}"
+                    have = state.digests.get(tid, batch.get(tid))
+                    if have is None and tid in state.traces:
+                        have = ""
+                    if have == key:
+                        results.append({"index": index, "id": tid, "status": "duplicate"})
+                        continue
+                    if have is not None:
+                        raise PathwayError(f"trace id {tid!r} already exists with other text or metadata; not added")
+                except PathwayError as exc:
+                    results.append({"index": index, "id": None, "status": "failed", "error": str(exc)})
+                    continue
+                batch[tid] = key
+                pending.append((index, {"op": "add", "id": tid, "text": text, "metadata": metadata, "version": 1}))
+            for index, event in pending:
+                try:
+                    self.log.append({"ts": _now(), **event})
+                except OSError as exc:
+                    results.append({"index": index, "id": None, "status": "failed",
+                                    "error": f"could not store the trace: {exc}"})
+                    continue
+                results.append({"index": index, "id": event["id"], "status": "added"})
+            self._fold()
+        results.sort(key=lambda r: r["index"])
+        counts = {s: sum(r["status"] == s for r in results) for s in ("added", "duplicate", "failed")}
+        return {"added": counts["added"], "skipped": counts["duplicate"], "failed": counts["failed"], "results": results}
 
     def update(self, trace_id: str, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> Trace:
         """Change a trace in place (no new version); `metadata` keys are merged."""
@@ -273,7 +340,7 @@ class PathwayMemory:
             event["text"] = _check_text(text)
         if metadata is not None:
             event["metadata"] = _check_metadata(metadata)
-        with self._lock:
+        with self._writing():
             self._writable(trace_id, "update")
             return self._append(event)
 
@@ -282,7 +349,7 @@ class PathwayMemory:
     ) -> Trace:
         """A new version linked to `trace_id`; metadata defaults to the old version's."""
         _check_text(text)
-        with self._lock:
+        with self._writing():
             old = self._writable(trace_id, "revise")
             meta = old.metadata if metadata is None else _check_metadata(metadata)
             return self._append(
@@ -291,7 +358,7 @@ class PathwayMemory:
             )
 
     def retire(self, trace_id: str, reason: str | None = None) -> Trace:
-        with self._lock:
+        with self._writing():
             self._writable(trace_id, "retire")
             return self._append({"op": "retire", "id": trace_id, "reason": reason})
 

@@ -9,14 +9,25 @@ A later query similar to Q gets A's distance reduced (positive S) or increased (
     net < 0: distance -> distance + boost * |net| * (2 - distance)   (towards 2, the farthest)
 
 Entries are stored in an append-only JSONL log (`lakehouse/jsonl.py` torn-tail rules) with the
-query embedding, so a restart does not re-embed history.
+query embedding, so a restart does not re-embed history. A long-running process (the API) sees
+entries other processes append: every read checks the log with one `stat` and reads only the new
+tail (`AppendLog.read_since`).
+
+Every entry has an id: the one it was given, else (in an idempotent batch, e.g. an import) a
+content hash of its defining fields (query, answer, corpus, score, ts), else a random one. An entry
+whose id is already in the log is not stored again but reported as a `duplicate`, so re-running an
+import that a crash cut short stores every entry exactly once.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
+import os
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,17 +37,25 @@ from typing import Any, Callable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lakehouse.jsonl import AppendLog
+from lakehouse.jsonl import AppendLog, LogCursor
 
 
 class PlaybookError(ValueError):
     pass
 
 
+ENTRY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+# Test hook (fault injection): after this many appends in one batch, the process sleeps, so a test
+# can SIGKILL an import at a known point. Unset in normal use.
+PAUSE_ENV = "LH_FAULT_PLAYBOOK_PAUSE_AFTER"
+
+
 class PlaybookInput(BaseModel):
-    """One entry to record; `ts` (ISO 8601) back-dates it, e.g. when importing history."""
+    """One entry to record; `ts` (ISO 8601) back-dates it, e.g. when importing history; `id` makes
+    recording it idempotent (an id already in the log is reported as a duplicate)."""
 
     model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, pattern=ENTRY_ID)
     query: str = Field(min_length=1)
     answer: str = Field(min_length=1)
     corpus: str = Field(min_length=1)
@@ -52,6 +71,19 @@ class PlaybookInput(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def content_id(item: PlaybookInput) -> str:
+    """The id of an entry that came without one, in an idempotent batch: a hash of what defines it."""
+    ts = item.ts.astimezone(timezone.utc).isoformat() if item.ts is not None else None
+    key = json.dumps([item.query, item.answer, item.corpus, float(item.score), ts], ensure_ascii=False)
+    return "pb-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _pause_for_tests(appended: int) -> None:
+    after = os.environ.get(PAUSE_ENV)
+    if after and appended == int(after):
+        time.sleep(600)
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -121,58 +153,89 @@ class PlaybookStore:
         self._validate = validate
         self.half_life_days = half_life_days
         self.min_similarity = min_similarity
-        self._entries: list[Playbook] | None = None
-        self._matrix: np.ndarray | None = None
-        self._lock = threading.Lock()
+        self._entries: list[Playbook] = []
+        self._ids: set[str] = set()
+        self._matrix: np.ndarray | None = None  # one row per entry: a view of `_buffer`
+        self._buffer = np.zeros((0, 0), np.float32)
+        self._cursor: LogCursor | None = None  # how far the log has been read
+        self._lock = threading.RLock()
 
     @property
     def embedder(self):
         return self._embedder_factory()
 
     # loading -----------------------------------------------------------------------------
+    def _parse(self, raw: dict[str, Any], number: int) -> Playbook | None:
+        try:
+            ts = datetime.fromisoformat(raw["ts"])
+            vector = np.frombuffer(base64.b64decode(raw.get("vector") or ""), dtype="<f4")
+            return Playbook(str(raw["id"]), ts, raw["query"], str(raw["answer"]), raw["corpus"],
+                            float(raw["score"]), raw.get("model") or "", vector.astype(np.float32))
+        except (KeyError, ValueError, TypeError) as exc:
+            self.log.report.repairs.append(f"{self.log.path}: record {number} skipped ({type(exc).__name__}: {exc})")
+            return None
+
     def _load(self) -> list[Playbook]:
-        if self._entries is not None:
+        """The entries, brought up to date with the log (the caller holds the lock): one `stat`
+        when nothing changed; otherwise only what was appended since the last read (by this
+        process or any other) is parsed, and only entries recorded under another model are
+        embedded again."""
+        if self._matrix is not None and not self.log.changed(self._cursor):
             return self._entries
+        records, cursor, reset = self.log.read_since(self._cursor)
         embedder = self.embedder
-        entries, stale = [], []
-        for number, raw in enumerate(self.log.records(), start=1):
-            try:
-                ts = datetime.fromisoformat(raw["ts"])
-                vector = np.frombuffer(base64.b64decode(raw.get("vector") or ""), dtype="<f4")
-                entry = Playbook(str(raw["id"]), ts, raw["query"], str(raw["answer"]), raw["corpus"],
-                                 float(raw["score"]), raw.get("model") or "", vector.astype(np.float32))
-            except (KeyError, ValueError, TypeError) as exc:
-                self.log.report.repairs.append(f"{self.log.path}: record {number} skipped ({type(exc).__name__}: {exc})")
-                continue
+        if reset or self._matrix is None:
+            self._entries, self._ids = [], set()
+            self._buffer = np.zeros((64, embedder.dims), np.float32)
+            self._matrix = self._buffer[:0]
+        start = self._cursor.lines if self._cursor is not None and not reset else 0
+        fresh, stale = [], []
+        for number, raw in enumerate(records, start=start + 1):
+            entry = self._parse(raw, number)
+            if entry is None or entry.id in self._ids:
+                continue  # a duplicate line (two writers raced outside `exclusive`): first wins
             if entry.model != embedder.name or entry.vector.shape != (embedder.dims,):
                 stale.append(entry)  # recorded under another model: embed the query again
-            entries.append(entry)
+            fresh.append(entry)
+            self._ids.add(entry.id)
         if stale:
             for entry, vector in zip(stale, embedder.embed([e.query for e in stale])):
                 entry.vector = vector
-        self._entries = entries
-        self._matrix = np.stack([e.vector for e in entries]) if entries else np.zeros((0, embedder.dims), np.float32)
-        return entries
+        if fresh:
+            # Rows go into a buffer that doubles when full: appending one entry does not copy them all.
+            have, need = len(self._entries), len(self._entries) + len(fresh)
+            if need > len(self._buffer):
+                grown = np.zeros((max(need, 2 * len(self._buffer)), embedder.dims), np.float32)
+                grown[:have] = self._buffer[:have]
+                self._buffer = grown
+            self._buffer[have:need] = np.stack([e.vector for e in fresh])
+            self._entries.extend(fresh)
+            self._matrix = self._buffer[:need]
+        self._cursor = cursor
+        return self._entries
 
     def entries(self) -> list[Playbook]:
         with self._lock:
             return list(self._load())
 
     def reload(self) -> None:
+        """Forget what was read: the next use reads the whole log again."""
         with self._lock:
-            self._entries = self._matrix = None
+            self._entries, self._ids, self._matrix, self._cursor = [], set(), None, None
 
     # recording ---------------------------------------------------------------------------
-    def _check(self, raw: Any) -> PlaybookInput:
+    def _parse_input(self, raw: Any) -> PlaybookInput:
         if isinstance(raw, PlaybookInput):
-            item = raw
-        elif not isinstance(raw, dict):
+            return raw
+        if not isinstance(raw, dict):
             raise PlaybookError(f"expected an object with query, answer, corpus, score; got {type(raw).__name__}")
-        else:
-            try:
-                item = PlaybookInput.model_validate(raw)
-            except ValidationError as exc:
-                raise PlaybookError(describe_validation(exc)) from None
+        try:
+            return PlaybookInput.model_validate(raw)
+        except ValidationError as exc:
+            raise PlaybookError(describe_validation(exc)) from None
+
+    def _check(self, raw: Any) -> PlaybookInput:
+        item = self._parse_input(raw)
         if self._validate is not None:
             self._validate(item.corpus, item.answer)
         return item
@@ -185,36 +248,58 @@ class PlaybookStore:
             raise PlaybookError(first["error"])
         return next(e for e in self.entries() if e.id == first["id"])
 
-    def record_many(self, items: list[Any]) -> dict[str, Any]:
-        """Record a batch: `{recorded, failed, results: [{index, id} | {index, error}]}`.
+    def record_many(self, items: list[Any], idempotent: bool = False) -> dict[str, Any]:
+        """Record a batch: `{recorded, skipped, failed, results: [{index, id} | {index, id, status:
+        "duplicate"} | {index, error}]}`.
 
-        Each entry stands alone: an invalid one is reported and the others are still stored."""
+        Each entry stands alone: an invalid one is reported and the others are still stored. An
+        entry's id is its `id`, else (with `idempotent`) a content hash, else a new random id; an
+        id already in the log (or earlier in the batch) is skipped as a duplicate. The check and
+        the appends run under the log's cross-process lock, so two importers never both store it."""
         results: list[dict[str, Any]] = []
-        valid: list[tuple[int, PlaybookInput]] = []
-        for index, raw in enumerate(items):
-            try:
-                valid.append((index, self._check(raw)))
-            except (PlaybookError, LookupError, ValueError) as exc:
-                results.append({"index": index, "error": str(exc)})
-        embedder = self.embedder
-        vectors = embedder.embed([item.query for _, item in valid]) if valid else []
-        now = datetime.now(timezone.utc)
+        pending: list[tuple[int, str, PlaybookInput]] = []
+        batch_ids: set[str] = set()
         with self._lock:
             self._load()
-            for (index, item), vector in zip(valid, vectors):
-                entry = Playbook(f"pb-{uuid.uuid4().hex[:16]}", item.ts or now, item.query, item.answer,
+            known = set(self._ids)
+        for index, raw in enumerate(items):
+            try:
+                item = self._parse_input(raw)
+                entry_id = item.id or (content_id(item) if idempotent else f"pb-{uuid.uuid4().hex[:16]}")
+                if entry_id in known or entry_id in batch_ids:
+                    results.append({"index": index, "id": entry_id, "status": "duplicate"})
+                    continue
+                self._check(item)
+            except (PlaybookError, LookupError, ValueError) as exc:
+                results.append({"index": index, "error": str(exc)})
+                continue
+            batch_ids.add(entry_id)
+            pending.append((index, entry_id, item))
+        embedder = self.embedder
+        vectors = embedder.embed([item.query for _, _, item in pending]) if pending else []
+        now = datetime.now(timezone.utc)
+        appended = 0
+        with self._lock, self.log.exclusive():
+            self._load()  # entries other processes stored since the check above
+            for (index, entry_id, item), vector in zip(pending, vectors):
+                if entry_id in self._ids:
+                    results.append({"index": index, "id": entry_id, "status": "duplicate"})
+                    continue
+                entry = Playbook(entry_id, item.ts or now, item.query, item.answer,
                                  item.corpus, float(item.score), embedder.name, np.asarray(vector, np.float32))
                 try:
                     self.log.append(entry.record())
                 except OSError as exc:
                     results.append({"index": index, "error": f"could not store the entry: {exc}"})
                     continue
-                self._entries.append(entry)
-                self._matrix = np.vstack([self._matrix, entry.vector[None, :]])
                 results.append({"index": index, "id": entry.id})
+                appended += 1
+                _pause_for_tests(appended)
+            self._load()  # our own lines: read back through the cursor, like anyone else's
         results.sort(key=lambda r: r["index"])
         failed = sum("error" in r for r in results)
-        return {"recorded": len(results) - failed, "failed": failed, "results": results}
+        skipped = sum(r.get("status") == "duplicate" for r in results)
+        return {"recorded": len(results) - failed - skipped, "skipped": skipped, "failed": failed, "results": results}
 
     # lookup ------------------------------------------------------------------------------
     def decay(self, ts: datetime, now: datetime) -> float:
@@ -234,7 +319,7 @@ class PlaybookStore:
         floor = self.min_similarity if min_similarity is None else min_similarity
         now = now or datetime.now(timezone.utc)
         with self._lock:
-            entries = self._load()
+            entries = list(self._load())
             if not entries:
                 return []
             sims = self._matrix @ np.asarray(query_vector, dtype=np.float32)

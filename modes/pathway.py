@@ -1,8 +1,8 @@
-"""Pathway memory modes: add, update, revise, retire, history and search of versioned traces."""
+"""Pathway memory modes: add, import, update, revise, retire, history and search of versioned traces."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,24 @@ class AddIn(_In):
     text: str = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
+
+
+class ImportIn(_In):
+    entries: list[Any] = Field(min_length=1, description="each {text, metadata?, id?}; each succeeds or fails alone")
+
+
+class ImportResult(BaseModel):
+    index: int
+    id: str | None = None
+    status: Literal["added", "duplicate", "failed"]
+    error: str | None = None
+
+
+class ImportOut(BaseModel):
+    added: int
+    skipped: int = Field(description="entries already in memory (duplicates): nothing written")
+    failed: int
+    results: list[ImportResult]
 
 
 class UpdateIn(_In):
@@ -66,6 +84,14 @@ class SearchOut(BaseModel):
 def add(inp: AddIn, ctx: ModeContext) -> TraceOut:
     """Add a trace (version 1) to pathway memory."""
     return TraceOut(trace=ctx.lakehouse.pathway.add(inp.text, inp.metadata, trace_id=inp.id))
+
+
+@mode("pathway.import")
+def import_(inp: ImportIn, ctx: ModeContext) -> ImportOut:
+    """Add many traces, idempotently: an entry without `id` gets a hash of its text and metadata as
+    id, and an id already in memory with the same content is skipped (`duplicate`), so re-running
+    an import that was cut short adds every trace exactly once."""
+    return ImportOut.model_validate(ctx.lakehouse.pathway.add_many(inp.entries))
 
 
 @mode("pathway.update")

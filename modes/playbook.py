@@ -7,14 +7,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lakehouse.playbooks import ENTRY_ID
 from modes.context import ModeContext
 from modes.registry import mode
 
 
 class RecordIn(BaseModel):
-    """Either one entry (query, answer, corpus, score) or `entries`, a list of such objects."""
+    """Either one entry (query, answer, corpus, score) or `entries`, a list of such objects.
+
+    A batch is idempotent: an entry's id is its `id`, else a hash of query, answer, corpus, score
+    and ts, and an id already recorded is skipped (`status: duplicate`), so a batch re-sent after a
+    crash or a timeout stores each entry once. One entry with an `id` is idempotent too."""
 
     model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, pattern=ENTRY_ID)
     query: str | None = None
     answer: str | None = None
     corpus: str | None = None
@@ -37,11 +43,14 @@ class RecordResult(BaseModel):
     index: int
     id: str | None = None
     error: str | None = None
+    status: str | None = Field(default=None, exclude_if=lambda v: v is None,
+                               description="`duplicate`: the id was already recorded; nothing stored")
 
 
 class RecordOut(BaseModel):
     recorded: int
     failed: int
+    skipped: int = Field(default=0, description="entries already recorded (duplicates), not stored again")
     results: list[RecordResult]
 
 
@@ -52,7 +61,7 @@ def playbook_record(inp: RecordIn, ctx: ModeContext) -> RecordOut:
         items = inp.entries
     else:
         items = [{k: v for k, v in inp.model_dump(exclude={"entries"}).items() if v is not None}]
-    return RecordOut.model_validate(ctx.lakehouse.playbooks.record_many(items))
+    return RecordOut.model_validate(ctx.lakehouse.playbooks.record_many(items, idempotent=inp.entries is not None))
 
 
 class LookupIn(BaseModel):

@@ -283,7 +283,7 @@ def search(
 
     payload = {k: v for k, v in dict(query=text, corpora=corpora, playbooks=playbook, **options).items() if v is not None}
     with _guard():
-        result = invoke_mode("matrix.search", payload, ModeContext(lakehouse=lh, source="mode"))
+        result = invoke_mode("matrix.search", payload, ModeContext(lakehouse=lh, source="mode", trusted_paths=True))
     print_json(_public(result)) if json_out else _print_hits(result)
 
 
@@ -294,14 +294,21 @@ def _record(items: list[Any], json_out: bool) -> None:
 
     lh = _lakehouse()
     with _guard():
-        report = invoke_mode("playbook.record", {"entries": items}, ModeContext(lakehouse=lh, source="mode"))
+        report = invoke_mode("playbook.record", {"entries": items}, ModeContext(lakehouse=lh, source="mode", trusted_paths=True))
     if json_out:
         print_json(report)
     else:
         for row in report["results"]:
-            line = f"[green]recorded[/] {row['id']}" if row.get("id") else f"[red]failed[/] {row['error']}"
+            if row.get("status") == "duplicate":
+                line = f"[yellow]skipped[/] {row['id']} (duplicate: already recorded)"
+            elif row.get("id"):
+                line = f"[green]recorded[/] {row['id']}"
+            else:
+                line = f"[red]failed[/] {row['error']}"
             console.print(f"entry {row['index']}: {line}", highlight=False)
-        console.print(f"{report['recorded']} recorded, {report['failed']} failed")
+        skipped = report.get("skipped", 0)
+        console.print(f"{report['recorded']} recorded, {report['failed']} failed"
+                      + (f", {skipped} skipped (already recorded)" if skipped else ""), highlight=False)
     if report["failed"]:
         err_console.print(f"[bold red]error:[/] {report['failed']} of {len(items)} entries failed", highlight=False)
         raise typer.Exit(1)
@@ -321,12 +328,15 @@ def playbook_record(
 
 @playbook_app.command("import")
 def playbook_import(
-    file: Path = typer.Argument(..., help="JSONL file: one {query, answer, corpus, score[, ts]} per line."),
+    file: Path = typer.Argument(..., help="JSONL file: one {query, answer, corpus, score[, ts][, id]} per line."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Record many entries; invalid ones are reported per line and the rest are kept.
 
-    A line that is not JSON makes the whole file unreadable: nothing is recorded."""
+    A line that is not JSON makes the whole file unreadable: nothing is recorded. Importing is
+    idempotent: each entry's id is its "id", else a hash of query, answer, corpus, score and ts, and
+    an entry already recorded is skipped as a duplicate, so re-running an import that was cut
+    short (a crash, a kill) stores every entry exactly once."""
     items = [item for _, item in _json_lines(file, after_error="; nothing was recorded")]
     if not items:
         fail(f"{file}: no entries")
@@ -347,7 +357,7 @@ def playbook_lookup(
     if corpus:
         payload["corpora"] = _split(corpus)
     with _guard():
-        out = invoke_mode("playbook.lookup", payload, ModeContext(lakehouse=_lakehouse(), source="mode"))
+        out = invoke_mode("playbook.lookup", payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True))
     if json_out:
         print_json(out)
         return

@@ -13,7 +13,9 @@ from flows.http.calls import call_mode, lakehouse_of, mode_route
 class BulkPlaybooksIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entries: list[dict[str, Any]] = Field(
-        min_length=1, description="each {query, answer, corpus, score[, ts]}; each succeeds or fails alone"
+        min_length=1, max_length=10_000,
+        description="each {query, answer, corpus, score[, ts][, id]}; each succeeds or fails alone; an entry "
+                    "already recorded (same id, else same content) is skipped as a duplicate",
     )
 
 
@@ -25,7 +27,8 @@ def build_router() -> APIRouter:
 
     @router.post("/playbooks/bulk", summary="Record many playbooks; one bad entry never aborts the batch")
     def record_bulk(request: Request, body: BulkPlaybooksIn) -> dict[str, Any]:
-        """Answers `{recorded, failed, results: [{index, id | error}]}` (mode `playbook.record`)."""
+        """Answers `{recorded, skipped, failed, results: [{index, id | error, status?}]}` (mode
+        `playbook.record`). Idempotent: re-sending a batch (after a timeout, say) stores nothing twice."""
         return call_mode(request, "playbook.record", {"entries": body.entries})
 
     @router.get("/corpora", summary="The corpora and their manifests")

@@ -1,4 +1,4 @@
-"""`/v1/pathway/*`: versioned traces (add, update, revise, retire, history, search)."""
+"""`/v1/pathway/*`: versioned traces (add, import, update, revise, retire, history, search)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flows.http.calls import mode_route
 
 ACTIONS = {
     "add": "Add a trace",
+    "import": "Add many traces idempotently (an entry already in memory is skipped as a duplicate)",
     "update": "Update a trace's text or metadata in place",
     "revise": "Revise a trace: a new version linked to the old",
     "retire": "Retire a trace (excluded from search)",

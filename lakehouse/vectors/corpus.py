@@ -6,10 +6,17 @@ file under `_vectors/<name>/`, and the manifest there that commits both (see `ma
 
 Each corpus has its own lock, so builds and adds into different corpora run side by side; only
 work on the same corpus is serialised.
+
+Freshness: `get` checks the stored manifest on every call (one `stat` on a local store while it is
+unchanged; otherwise its few hundred bytes are read) against the one the in-memory copy was loaded
+from; when another process or handle has rebuilt, replaced, added to or deleted from the corpus,
+the new version is loaded. A caller keeps the `LoadedCorpus`
+it got, so a search in flight finishes on the index it started with.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -39,6 +46,7 @@ from lakehouse.vectors.manifest import (
     manifest_key,
     now_iso,
 )
+from lakehouse.storage import ObjectNotFound
 from lakehouse.vectors.source import candidate_ids, read_source
 from lakehouse.suggest import did_you_mean
 
@@ -99,6 +107,7 @@ class CorpusManager:
         self.settings = lakehouse.settings
         self._embedder_factory = embedder_factory
         self._loaded: dict[str, LoadedCorpus] = {}
+        self._stats: dict[str, tuple] = {}  # name -> (manifest file stat, token) last seen matching
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()  # guards the dict only, never held during work
         self.activity: deque[Activity] = deque(maxlen=1000)
@@ -153,16 +162,27 @@ class CorpusManager:
     def exists(self, name: str) -> bool:
         return self.store.exists(manifest_key(name))
 
-    def manifest(self, name: str) -> Manifest:
-        from lakehouse.storage import ObjectNotFound
-
-        key = manifest_key(name)
+    def _local_stat(self, name: str) -> tuple[int, int, int] | None:
+        """(inode, size, mtime ns) of the manifest file on a local store: a commit replaces the file
+        (a new inode), so an unchanged stat means an unchanged manifest. None on other stores."""
+        root = getattr(self.store, "root", None)
+        if not isinstance(root, Path):
+            return None
         try:
-            data = self.store.get(key)
+            st = os.stat(root / manifest_key(name))
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _manifest_bytes(self, name: str) -> bytes:
+        try:
+            return self.store.get(manifest_key(name))
         except ObjectNotFound:
             hint = did_you_mean(name, self.names())
             raise CorpusNotFound(f"corpus {name!r} not found{hint} (build it with `lakehouse corpus build`)") from None
-        return Manifest.from_json(data, key)
+
+    def manifest(self, name: str) -> Manifest:
+        return Manifest.from_json(self._manifest_bytes(name), manifest_key(name))
 
     def show(self, name: str) -> dict[str, Any]:
         return self.manifest(name).summary()
@@ -176,15 +196,37 @@ class CorpusManager:
         return out
 
     def get(self, name: str) -> LoadedCorpus:
-        """The corpus in memory, loaded from storage on first use."""
+        """The corpus in memory as storage has it now: loaded on first use, and again whenever the
+        stored manifest differs from the one the copy in memory came from (another process or
+        handle committed a new version). A dropped corpus is forgotten (CorpusNotFound)."""
+        check_corpus_name(name)
         loaded = self._loaded.get(name)
-        if loaded is not None:
+        seen = self._local_stat(name)
+        if loaded is not None and seen is not None and self._stats.get(name) == (seen, loaded.token):
+            return loaded  # one stat, on a local store, when nothing changed
+        try:
+            data = self._manifest_bytes(name)
+        except CorpusNotFound:
+            self._loaded.pop(name, None)
+            raise
+        if loaded is not None and loaded.token == data:
+            if seen is not None and seen == self._local_stat(name):
+                self._stats[name] = (seen, loaded.token)
             return loaded
-        with self.lock(check_corpus_name(name)):
-            loaded = self._loaded.get(name)
-            if loaded is None:
-                loaded = self._loaded[name] = self._load(self.manifest(name))
-            return loaded
+        with self.lock(name):
+            for attempt in range(3):
+                if attempt:
+                    data = self._manifest_bytes(name)
+                loaded = self._loaded.get(name)
+                if loaded is not None and loaded.token == data:
+                    return loaded  # a writer in this process got there while we waited
+                try:
+                    loaded = self._load(Manifest.from_json(data, manifest_key(name)), data)
+                except ObjectNotFound:
+                    continue  # the index was replaced (and removed) after we read the manifest
+                self._loaded[name] = loaded
+                return loaded
+            raise CorpusError(f"corpus {name!r} changed three times while loading it; try again")
 
     def candidates(self, name: str, where: str) -> set[str]:
         """Ids of the corpus's source rows matching the SQL condition `where` (SQL pre-filter)."""
@@ -198,14 +240,14 @@ class CorpusManager:
         else:
             self._loaded.pop(name, None)
 
-    def _load(self, manifest: Manifest) -> LoadedCorpus:
+    def _load(self, manifest: Manifest, token: bytes | None = None) -> LoadedCorpus:
         params = HnswParams(m=manifest.params["M"], ef_construction=manifest.params["ef_construction"],
                             ef=manifest.params["ef"], threads=self.settings.hnsw_threads)
         with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
             path = Path(tmp) / "index.hnsw"
             self.store.get_file(manifest.index_key, path)
             index = VectorIndex.load(path, manifest.dims, params, deleted=manifest.deleted_labels)
-        loaded = LoadedCorpus(manifest.name, index, manifest)
+        loaded = LoadedCorpus(manifest.name, index, manifest, token)
         rows = self._rows(manifest, ROW_COLUMNS)
         live = [not d for d in rows.column("deleted").to_pylist()]
         rows = rows.filter(pa.array(live, type=pa.bool_()))
@@ -216,16 +258,22 @@ class CorpusManager:
         return self.tables.read_arrow(manifest.corpus_table, columns=columns, snapshot_id=manifest.corpus_snapshot_id)
 
     # writing -------------------------------------------------------------------------------
-    def _commit(self, manifest: Manifest, index: VectorIndex, old_key: str | None) -> None:
-        """Store the index under a new versioned key, then the manifest that points to it."""
+    def _commit(self, manifest: Manifest, index: VectorIndex, old_key: str | None) -> bytes:
+        """Store the index under a new versioned key, then the manifest that points to it; returns
+        the manifest as stored (the token of the copy in memory)."""
         with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
             path = Path(tmp) / "index.hnsw"
             index.save(path)
             self.store.put_file(manifest.index_key, path)
         manifest.updated_at = now_iso()
-        self.store.put(manifest_key(manifest.name), manifest.to_json())
+        data = manifest.to_json()
+        self.store.put(manifest_key(manifest.name), data)
         if old_key and old_key != manifest.index_key and self.store.exists(old_key):
-            self.store.delete(old_key)
+            try:
+                self.store.delete(old_key)
+            except ObjectNotFound:
+                pass  # another process removed it first
+        return data
 
     def _write_rows(self, manifest: Manifest | None, name: str, new_rows: pa.Table) -> int:
         """Append rows to the corpus table, repairing it first if a crashed write left rows the
@@ -277,8 +325,8 @@ class CorpusManager:
                 next_label=len(labels), version=version, index_key=index_key(name, version),
                 skipped=len(rows.skipped_ids),
             )
-            self._commit(manifest, index, old.index_key if old else None)
-            loaded = LoadedCorpus(name, index, manifest)
+            token = self._commit(manifest, index, old.index_key if old else None)
+            loaded = LoadedCorpus(name, index, manifest, token)
             loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
             self._loaded[name] = loaded
             status = "replaced" if old else "created"
@@ -287,8 +335,8 @@ class CorpusManager:
     def add(self, name: str, progress: ProgressFn | None = None) -> BuildResult:
         """Embed and index the source rows whose ids the corpus has never seen."""
         with self._operation(name, "add"):
-            manifest = self.manifest(name)
-            loaded = self.get(name)
+            loaded = self.get(name)  # up to date with storage, whoever wrote last
+            manifest = Manifest.from_json(loaded.token, manifest_key(name))
             known = set(self._rows(manifest, ["id"]).column("id").to_pylist())  # deleted ids too
             rows = read_source(self.lakehouse, manifest.source, skip_ids=known)
             if not rows.ids:
@@ -305,17 +353,17 @@ class CorpusManager:
             old_key = manifest.index_key
             manifest.version += 1
             manifest.index_key = index_key(name, manifest.version)
-            self._commit(manifest, loaded.index, old_key)
+            token = self._commit(manifest, loaded.index, old_key)
             loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
-            loaded.manifest = manifest
+            loaded.manifest, loaded.token = manifest, token
             return BuildResult(name, "added", len(labels), manifest.count, rows.skipped_ids, manifest.summary())
 
     def delete(self, name: str, ids: Iterable[str]) -> dict[str, Any]:
         """Remove ids from search (hnswlib `mark_deleted`; the rows stay as tombstones)."""
         ids = list(dict.fromkeys(str(i) for i in ids))
         with self._operation(name, "delete"):
-            manifest = self.manifest(name)
             loaded = self.get(name)
+            manifest = Manifest.from_json(loaded.token, manifest_key(name))
             unknown = [i for i in ids if not loaded.has(i)]
             if unknown:
                 raise CorpusError(f"corpus {name!r} has no live row with id(s) {unknown[:20]}; nothing was deleted")
@@ -333,8 +381,8 @@ class CorpusManager:
             old_key = manifest.index_key
             manifest.version += 1
             manifest.index_key = index_key(name, manifest.version)
-            self._commit(manifest, loaded.index, old_key)
-            loaded.manifest = manifest
+            token = self._commit(manifest, loaded.index, old_key)
+            loaded.manifest, loaded.token = manifest, token
             return {"corpus": name, "deleted": len(labels), "count": manifest.count}
 
     def rebuild(self, name: str) -> BuildResult:
@@ -354,8 +402,8 @@ class CorpusManager:
             manifest.params = params.as_dict()
             manifest.deleted_labels = []
             manifest.count = index.count
-            self._commit(manifest, index, old_key)
-            loaded = LoadedCorpus(name, index, manifest)
+            token = self._commit(manifest, index, old_key)
+            loaded = LoadedCorpus(name, index, manifest, token)
             loaded.remember(labels, *(rows.column(c).to_pylist() for c in ("id", "text", "metadata")))
             self._loaded[name] = loaded
             return BuildResult(name, "rebuilt", 0, index.count, [], manifest.summary())

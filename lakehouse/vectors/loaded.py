@@ -27,10 +27,13 @@ class RawHit:
 
 
 class LoadedCorpus:
-    def __init__(self, name: str, index: VectorIndex, manifest=None) -> None:
+    def __init__(self, name: str, index: VectorIndex, manifest=None, token: bytes | None = None) -> None:
         self.name = name
         self.index = index
         self.manifest = manifest
+        # The stored manifest (its bytes) this copy reflects: when storage holds another one, a
+        # process or handle committed a new version and the corpus is loaded again.
+        self.token = token
         self._rows: dict[int, tuple[str, str, dict[str, Any]]] = {}  # label -> (id, text, metadata)
         self._labels: dict[str, int] = {}  # id -> label
         self._lock = threading.Lock()

@@ -223,3 +223,51 @@ def test_threads_sharing_one_handle_lose_nothing(memory):
         list(pool.map(work, range(4)))
     assert len(memory.traces()) == 1 + 80 + 1
     assert [t.model_dump() for t in PathwayMemory(memory.path).traces()] == [t.model_dump() for t in memory.traces()]
+
+
+def test_a_bulk_import_run_twice_adds_each_trace_once(memory):
+    entries = [{"text": f"note {i}: restack pallets in aisle {i}", "metadata": {"aisle": i}} for i in range(100)]
+    entries[7]["id"] = "aisle-7"
+    # A crash cut the first run short after 30 entries; the re-run gets the whole file.
+    first = memory.add_many(entries[:30])
+    assert (first["added"], first["skipped"], first["failed"]) == (30, 0, 0)
+    assert first["results"][7] == {"index": 7, "id": "aisle-7", "status": "added"}
+    assert first["results"][0]["id"].startswith("tr-")
+    rerun = memory.add_many(entries + [
+        {"id": "aisle-7", "text": "other text under a taken id"},
+        {"text": "note 0: restack pallets in aisle 0", "metadata": {"aisle": 0}, "colour": "red"},
+        "not an object",
+    ])
+    assert (rerun["added"], rerun["skipped"], rerun["failed"]) == (70, 30, 3)
+    assert [r["status"] for r in rerun["results"][:31]] == ["duplicate"] * 30 + ["added"]
+    errors = [r["error"] for r in rerun["results"][100:]]
+    assert errors == [
+        "trace id 'aisle-7' already exists with other text or metadata; not added",
+        "unknown field(s) ['colour']: an entry has text, metadata and id",
+        "expected an object with text, metadata, id; got str",
+    ]
+    lines = memory.path.read_text().splitlines()
+    assert len(lines) == 100 and len({json.loads(line)["id"] for line in lines}) == 100
+    assert len(memory.traces("active")) == 100
+    # The same text under metadata keys in another order is the same trace.
+    again = PathwayMemory(memory.path).add_many([{"metadata": {"aisle": 3}, "text": "note 3: restack pallets in aisle 3"}])
+    assert again["skipped"] == 1 and len(memory.path.read_text().splitlines()) == 100
+
+
+def test_the_import_mode_reports_duplicates(tmp_path):
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    lh = Lakehouse(Settings(home=tmp_path / "home"))
+    try:
+        ctx = ModeContext(lakehouse=lh)
+        body = {"entries": [{"text": "forklift night shift", "id": "f1"}, {"text": "welding bay", "metadata": {"bay": 2}}]}
+        assert invoke_mode("pathway.import", body, ctx)["added"] == 2
+        out = invoke_mode("pathway.import", body, ctx)
+        assert (out["added"], out["skipped"], out["failed"]) == (0, 2, 0)
+        assert [r["status"] for r in out["results"]] == ["duplicate", "duplicate"]
+        assert lh.pathway.get("f1").text == "forklift night shift"
+    finally:
+        lh.close()

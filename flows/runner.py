@@ -5,6 +5,10 @@ node id. Nodes are submitted as soon as their dependencies are done, so independ
 concurrently. A failed node's dependents are skipped (`upstream failed: <id>`), independent
 branches go on, and the run ends Failed. Every attempt and every skip is an ObservedOp, written by
 our own code as it happens (Prefect's ephemeral server may drop task-run records at exit).
+
+`trusted_paths` says whether the nodes may name files outside the lakehouse's roots: the CLI runs
+as the user (trusted); a workflow submitted over HTTP or triggered with deployment parameters is
+not (the default), see `lakehouse/paths.py`.
 """
 
 from __future__ import annotations
@@ -64,11 +68,11 @@ def current_lakehouse() -> Lakehouse:
 
 
 def _execute_node(node_id: str, mode: str, payload: dict[str, Any], workflow: str, run_id: str,
-                  default_model: str | None) -> dict[str, Any]:
+                  default_model: str | None, trusted_paths: bool = False) -> dict[str, Any]:
     attempt = task_run.run_count or 1
     _attempts[(run_id, node_id)] = attempt
     ctx = ModeContext(lakehouse=current_lakehouse(), workflow=workflow, run_id=run_id, node_id=node_id,
-                      attempt=attempt, source="workflow", model=default_model)
+                      attempt=attempt, source="workflow", model=default_model, trusted_paths=trusted_paths)
     return invoke_mode(mode, payload, ctx)
 
 
@@ -78,9 +82,10 @@ node_task = task(_execute_node, name="node", cache_policy=NO_CACHE, persist_resu
 class _Run:
     """The state of one flow run: which nodes are done, their outputs, and their results."""
 
-    def __init__(self, loaded: LoadedWorkflow, run_id: str) -> None:
+    def __init__(self, loaded: LoadedWorkflow, run_id: str, trusted_paths: bool = False) -> None:
         self.loaded = loaded
         self.run_id = run_id
+        self.trusted_paths = trusted_paths
         self.results: dict[str, NodeResult] = {}
         self.outputs: dict[str, Any] = {}
         self.lakehouse = current_lakehouse()
@@ -126,7 +131,8 @@ class _Run:
         if node.timeout_s:
             options["timeout_seconds"] = node.timeout_s
         return node_task.with_options(**options).submit(
-            node_id, node.mode_name, payload, self.loaded.name, self.run_id, self.loaded.spec.model
+            node_id, node.mode_name, payload, self.loaded.name, self.run_id, self.loaded.spec.model,
+            self.trusted_paths,
         )
 
     def collect(self, node_id: str, future) -> None:
@@ -174,10 +180,12 @@ class _Run:
 
 
 @flow(name="lakehouse-workflow", persist_result=False, log_prints=False)
-def run_workflow_flow(workflow: str, inputs: dict[str, Any] | None = None, yaml_text: str | None = None):
-    """Run a workflow by name or path (or from its YAML text); the deployable entry point."""
+def run_workflow_flow(workflow: str, inputs: dict[str, Any] | None = None, yaml_text: str | None = None,
+                      trusted_paths: bool = False):
+    """Run a workflow by name or path (or from its YAML text); the deployable entry point. Its
+    nodes' paths stay under the lakehouse's roots unless `trusted_paths` (the CLI's runs)."""
     loaded = load_workflow_text(yaml_text, workflow, inputs or {}) if yaml_text else load_workflow(workflow, inputs or {})
-    run = _Run(loaded, str(flow_run.id))
+    run = _Run(loaded, str(flow_run.id), trusted_paths)
     result = run.execute()
     run.attach_ops_artifact()
     data = result.model_dump(mode="json")
@@ -187,12 +195,15 @@ def run_workflow_flow(workflow: str, inputs: dict[str, Any] | None = None, yaml_
     return data
 
 
-def run_workflow(loaded: LoadedWorkflow, inputs: dict[str, Any] | None = None) -> RunResult:
-    """Run a checked workflow through Prefect and wait for it. Inputs are checked before it starts."""
+def run_workflow(loaded: LoadedWorkflow, inputs: dict[str, Any] | None = None, *,
+                 trusted_paths: bool = False) -> RunResult:
+    """Run a checked workflow through Prefect and wait for it. Inputs are checked before it starts.
+    `trusted_paths=True` only for the user's own process (the CLI): nodes may then name any file."""
     if inputs is not None:
         loaded = load_workflow_text(loaded.text, loaded.source, inputs)
     named = run_workflow_flow.with_options(name=loaded.name)
-    state = named(workflow=loaded.source, inputs=loaded.inputs, yaml_text=loaded.text, return_state=True)
+    state = named(workflow=loaded.source, inputs=loaded.inputs, yaml_text=loaded.text,
+                  trusted_paths=trusted_paths, return_state=True)
     data = state.result(raise_on_failure=False)
     if isinstance(data, BaseException):
         raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {type(data).__name__}: {data}") from data

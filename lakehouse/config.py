@@ -66,10 +66,16 @@ class Settings(BaseSettings):
     put_cap_vectors_bytes: int = 4 * GiB
 
     table_target_file_bytes: int = Field(default=32 * MiB, ge=MiB)  # Iceberg write.target-file-size-bytes
+    table_commit_attempts: int = Field(default=8, ge=1)  # a write losing this many commit races fails
+    table_gc_older_than_s: float = Field(default=3600.0, ge=0)  # `lakehouse gc` leaves younger files alone
 
     # sql
     sql_timeout_s: float = 30.0
     sql_row_cap: int = 10_000
+    sql_result_max_bytes: int = Field(default=16 * MiB, ge=1)  # a query answering more is refused
+    sql_memory_limit: str = "1GB"  # DuckDB memory_limit per database; past it queries spill or fail
+    sql_threads: int = Field(default=2, ge=1)  # DuckDB threads per database
+    sql_temp_max_size: str = "10GB"  # DuckDB max_temp_directory_size (spill files, LH_HOME/tmp/duckdb)
 
     # embeddings, vectors, matrix
     embed_model: str = "minilm"
@@ -96,6 +102,14 @@ class Settings(BaseSettings):
     drift_evidence: str = "evidence.jsonl"  # nightly scorer drift re-scores this history (under home)
     lift_top_k: int = 10  # the playbook-lift judge picks among this many cold hits
 
+    # workflow files: parsing, checks and reference rendering are bounded (issue 9)
+    workflow_max_bytes: int = Field(default=MiB, ge=1)  # a larger workflow file is refused unread
+    workflow_max_depth: int = Field(default=64, ge=2)  # YAML (and input value) nesting levels
+    workflow_max_aliases: int = Field(default=100, ge=0)  # YAML alias uses (`*name`) per file
+    workflow_max_values: int = Field(default=100_000, ge=1)  # YAML values, aliases expanded
+    workflow_max_nodes: int = Field(default=1_000, ge=1)  # nodes per workflow
+    workflow_max_input_chars: int = Field(default=MiB, ge=1)  # referenced data in one node's input
+
     # observer
     ops_ring_size: int = 10_000
     ops_summary_chars: int = 2_000
@@ -110,11 +124,15 @@ class Settings(BaseSettings):
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = 32 * MiB
 
+    # paths: besides LH_HOME and LH_HOME/inbox, the roots HTTP, MCP and HTTP-submitted workflows may
+    # read and write under; in the environment a JSON list or comma-separated (LH_ALLOWED_ROOTS=/data,/srv/in)
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
     _env_secrets: set[str] | None = PrivateAttr(default=None)
 
-    @field_validator("api_allow", "api_trusted_proxies", mode="before")
+    @field_validator("api_allow", "api_trusted_proxies", "allowed_roots", mode="before")
     @classmethod
-    def _split_cidrs(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

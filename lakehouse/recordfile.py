@@ -9,6 +9,7 @@ be a valid number`. Reading never writes anything.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,13 +30,6 @@ def describe_validation(where: str, exc: ValidationError) -> str:
     """One line per problem: `<where>, field 'x': message`."""
     parts = [f"{where}, field {_field(err['loc'])!r}: {err['msg']}" for err in exc.errors()]
     return "; ".join(parts)
-
-
-def resolve_under(home: Path, path: str | Path) -> Path:
-    """An absolute path as given; a relative one under `home` (modes run where LH_HOME is, not
-    where a caller's shell happens to be)."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else home / path
 
 
 def read_json_lines(path: Path | str) -> list[tuple[int, Any]]:
@@ -83,11 +77,18 @@ def read_records(path: Path | str, model: type[M], *, allow_empty: bool = False)
 
 
 def write_json_lines_atomic(path: Path | str, rows: list[dict[str, Any]]) -> Path:
-    """Write rows as JSONL via a temporary file and rename, so readers never see half a file."""
+    """Write rows as JSONL via a temporary file and rename, so readers never see half a file.
+    The temporary file is never opened through a symlink (the rename replaces a link at `path`
+    itself, never its target)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    try:
+        os.unlink(tmp)  # a stale temporary file, or a link planted there: removed, never followed
+    except FileNotFoundError:
+        pass
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(tmp, flags, 0o666), "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
     tmp.replace(path)

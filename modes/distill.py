@@ -1,7 +1,8 @@
 """Distillation modes: score evidence with a versioned scorer; export SFT data behind the firewall.
 
 Evidence comes inline (`evidence`) or from a JSONL file (`evidence_path`); relative paths are
-under LH_HOME. A bad file fails the mode with the file, line and field in the message.
+under LH_HOME, and every path must lie under an allowed root unless the caller is trusted (the
+CLI). A bad file fails the mode with the file, line and field in the message.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lakehouse.distill import (
     export_sft,
     score_all,
 )
-from lakehouse.recordfile import read_records, resolve_under, write_json_lines_atomic
+from lakehouse.recordfile import read_records, write_json_lines_atomic
 from modes.context import ModeContext
 from modes.registry import mode
 
@@ -38,10 +39,15 @@ class EvidenceSource(BaseModel):
             raise ValueError("give exactly one of `evidence` (records) or `evidence_path` (a JSONL file)")
         return self
 
-    def records(self, ctx: ModeContext) -> list[EvidenceRecord]:
+    def evidence_file(self, ctx: ModeContext) -> Path | None:
+        if self.evidence_path is None:
+            return None
+        return ctx.path(self.evidence_path, field="evidence_path")
+
+    def records(self, ctx: ModeContext, path: Path | None = None) -> list[EvidenceRecord]:
         if self.evidence is not None:
             return self.evidence
-        return read_records(resolve_under(ctx.lakehouse.settings.home_dir, self.evidence_path), EvidenceRecord)
+        return read_records(path or self.evidence_file(ctx), EvidenceRecord)
 
 
 class ScoreIn(EvidenceSource):
@@ -83,10 +89,12 @@ def score(inp: ScoreIn, ctx: ModeContext) -> ScoreOut:
     """Categorise evidence records (gold/silver/needs_review/reject) with a versioned scorer."""
     settings = ctx.lakehouse.settings
     version = inp.scorer_version or settings.distill_scorer
-    scored = score_all(inp.records(ctx), version)
+    # every path is checked before anything is read or written
+    source = inp.evidence_file(ctx)
+    target = ctx.path(inp.out_path, field="out_path", for_write=True) if inp.out_path else None
+    scored = score_all(inp.records(ctx, source), version)
     out_path = None
-    if inp.out_path:
-        target = resolve_under(settings.home_dir, inp.out_path)
+    if target is not None:
         out_path = str(write_json_lines_atomic(target, [s.model_dump(mode="json") for s in scored]))
     return ScoreOut(
         scorer_version=version, total=len(scored), counts=category_counts(scored),
@@ -98,18 +106,21 @@ def score(inp: ScoreIn, ctx: ModeContext) -> ScoreOut:
 def export(inp: ExportIn, ctx: ModeContext) -> ExportReport:
     """Write the kept records as SFT chat JSONL; evaluation-set overlaps are refused and counted."""
     settings = ctx.lakehouse.settings
-    home = settings.home_dir
-    records = inp.records(ctx)  # read every input before writing anything
+    # every path is checked before anything is read, and every input read before anything is written
+    source = inp.evidence_file(ctx)
+    eval_file = ctx.path(inp.eval_path, field="eval_path") if inp.eval_path else None
+    target = ctx.path(inp.out_path, field="out_path", for_write=True)
+    records = inp.records(ctx, source)
     queries = list(inp.eval_queries or [])
-    if inp.eval_path:
-        queries += [item.query for item in read_records(resolve_under(home, inp.eval_path), EvalItem)]
+    if eval_file is not None:
+        queries += [item.query for item in read_records(eval_file, EvalItem)]
     firewall = Firewall(
         queries,
         n=inp.ngram or settings.distill_ngram,
         threshold=inp.threshold or settings.distill_overlap_threshold,
     )
     return export_sft(
-        records, Path(resolve_under(home, inp.out_path)), firewall=firewall,
+        records, target, firewall=firewall,
         scorer_version=inp.scorer_version or settings.distill_scorer,
         categories=inp.categories, system_prompt=inp.system_prompt,
     )

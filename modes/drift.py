@@ -1,5 +1,6 @@
 """Drift modes: scorer drift over a history, playbook drift against today's index, embedding drift
-between two snapshots. Relative paths are under LH_HOME; bad files name the file and line."""
+between two snapshots. Relative paths are under LH_HOME and must lie under an allowed root unless the
+caller is trusted (the CLI); bad files name the file and line."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lakehouse.drift import (
     playbook_drift,
     scorer_drift,
 )
-from lakehouse.recordfile import read_records, resolve_under
+from lakehouse.recordfile import read_records
 from modes.context import ModeContext
 from modes.registry import mode
 
@@ -79,7 +80,7 @@ def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     settings = ctx.lakehouse.settings
     history = inp.history
     if history is None:
-        history = read_records(resolve_under(settings.home_dir, inp.history_path), EvidenceRecord)
+        history = read_records(ctx.path(inp.history_path, field="history_path"), EvidenceRecord)
     return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
 
 
@@ -111,7 +112,7 @@ def playbook(inp: PlaybookDriftIn, ctx: ModeContext) -> PlaybookDrift:
     """Recorded good matches whose answer is no longer in today's top k."""
     entries = inp.entries
     if inp.entries_path is not None:
-        entries = read_records(resolve_under(ctx.lakehouse.settings.home_dir, inp.entries_path), PlaybookEntry)
+        entries = read_records(ctx.path(inp.entries_path, field="entries_path"), PlaybookEntry)
     elif entries is None:
         entries = recorded_entries(ctx, inp.corpora)
     return playbook_drift(entries, matrix_search_fn(ctx, inp.corpora), top_k=inp.top_k)
@@ -136,6 +137,7 @@ def embedding(inp: EmbeddingDriftIn, ctx: ModeContext) -> EmbeddingDrift:
         a = corpus_vectors(ctx, inp.corpus, inp.snapshot_a)
         b = corpus_vectors(ctx, inp.corpus, inp.snapshot_b)
     else:
-        a = load_vectors(resolve_under(settings.home_dir, inp.a_path))
-        b = load_vectors(resolve_under(settings.home_dir, inp.b_path))
+        a_file = ctx.path(inp.a_path, field="a_path")
+        b_file = ctx.path(inp.b_path, field="b_path")
+        a, b = load_vectors(a_file), load_vectors(b_file)
     return embedding_drift(a, b, alpha=inp.alpha or settings.drift_alpha)

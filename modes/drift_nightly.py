@@ -19,7 +19,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.distill import SCORERS
-from lakehouse.recordfile import resolve_under
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from modes.registry import mode
@@ -84,7 +83,8 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
     """What tonight's run will check (PlannedCheck) and what it cannot (skipped CheckResult)."""
     lh, settings = ctx.lakehouse, ctx.lakehouse.settings
     plan: list[PlannedCheck | CheckResult] = []
-    evidence = resolve_under(settings.home_dir, inp.evidence_path or settings.drift_evidence)
+    evidence = ctx.path(inp.evidence_path or settings.drift_evidence,
+                        field="evidence_path" if inp.evidence_path else "drift_evidence")
     new = inp.new_scorer or settings.distill_scorer
     old = inp.old_scorer or _older_scorer(new)
     if not evidence.exists():

@@ -1,6 +1,8 @@
 """`lift.run`: the playbook-lift quality test (verbatim replay or paraphrase pass) as a mode.
 
-Relative file paths are relative to the working directory (like `ingest`). Each run records into
+Paths follow `ingest`: from the CLI (a trusted caller) any file, relative paths from the working
+directory; otherwise relative paths are under LH_HOME and every path (the query files and
+`out_dir`) must lie under an allowed root (LH_HOME, LH_HOME/inbox, `allowed_roots`). Each run records into
 its own fresh playbook store under its output directory; the lakehouse's playbooks are untouched.
 """
 
@@ -47,9 +49,16 @@ class LiftRunOut(BaseModel):
 @mode("lift.run")
 def lift_run(inp: LiftRunIn, ctx: ModeContext) -> LiftRunOut:
     """Cold pass, judge, record playbooks, warm pass: how much do recorded judgements lift search?"""
+    def checked(value: str | None, field: str, for_write: bool = False) -> str | None:
+        return None if value is None else str(ctx.path(value, field=field, for_write=for_write, cwd_relative=True))
+
+    # every path is checked before any file is read or any search runs
+    queries, train, test = (checked(inp.queries_path, "queries_path"), checked(inp.train_path, "train_path"),
+                            checked(inp.test_path, "test_path"))
+    out_dir = checked(inp.out_dir, "out_dir", for_write=True)
     result, paths = run_lift(
-        ctx.lakehouse, inp.corpora, queries=inp.queries_path, train=inp.train_path, test=inp.test_path,
-        judge=inp.judge, top_k=inp.top_k, out_dir=inp.out_dir, boost=inp.boost, min_similarity=inp.min_similarity,
+        ctx.lakehouse, inp.corpora, queries=queries, train=train, test=test,
+        judge=inp.judge, top_k=inp.top_k, out_dir=out_dir, boost=inp.boost, min_similarity=inp.min_similarity,
     )
     meta = {k: v for k, v in result.meta.items() if k != "train"}  # per-query picks stay in the files
     return LiftRunOut(kind=result.kind, report=result.report, meta=meta, paths=paths)

@@ -68,7 +68,7 @@ def _run(name: str, payload: dict[str, Any], message: str | None = None) -> dict
     lakehouse = Lakehouse()
     try:
         with _working(message or f"{name}…"):
-            return invoke_mode(name, payload, ModeContext.standalone(lakehouse))
+            return invoke_mode(name, payload, ModeContext.standalone(lakehouse, trusted_paths=True))
     except ValidationError as exc:
         fail(f"{name}: {_describe(exc)}")
     except (InputFileError, PathwayError, UnknownScorerError, ValueError, LookupError) as exc:

@@ -97,7 +97,7 @@ def lift_run(
     lakehouse = Lakehouse()
     try:
         with _progress():
-            result = invoke_mode("lift.run", payload, ModeContext.standalone(lakehouse))
+            result = invoke_mode("lift.run", payload, ModeContext.standalone(lakehouse, trusted_paths=True))
     except ValidationError as exc:
         fail(f"lift run: {_describe(exc)}")
     except (InputFileError, LiftError, CorpusError, ChatError, ValueError, LookupError) as exc:

@@ -57,7 +57,7 @@ def main_job(
             loaded = load_workflow(name)
             inputs = {"request": request} if request and "request" in loaded.spec.inputs else {}
             with console.status(f"running [bold]{name}[/] through Prefect…"):
-                result = run_workflow(loaded, inputs)
+                result = run_workflow(loaded, inputs, trusted_paths=True)
         except (WorkflowError, WorkflowCrashed) as exc:
             fail(f"{name}: {exc}")
         _print_result(result, lakehouse.observer.path)

@@ -89,10 +89,10 @@ def run(
 
     try:
         if json_out:
-            result = run_workflow(loaded)
+            result = run_workflow(loaded, trusted_paths=True)
         else:
             with console.status(f"running [bold]{loaded.name}[/] ({len(loaded.nodes)} nodes) through Prefect…"):
-                result = run_workflow(loaded)
+                result = run_workflow(loaded, trusted_paths=True)
     except WorkflowCrashed as exc:
         fail(str(exc))
     if json_out:

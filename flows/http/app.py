@@ -9,12 +9,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from flows.http import catalog, chat, data, matrix, observer, pathway
 from flows.http.auth import AccessControl, parse_networks
-from flows.http.errors import CatchAll, Redactor, install_error_handlers
-from flows.http.limits import BodyLimit
+from flows.http.errors import CatchAll, Redactor, declare_error_responses, install_error_handlers
+from flows.http.limits import BodyLimit, check_body
 from flows.http.runs import RunTracker
 from lakehouse.config import Settings, get_settings
 from lakehouse.core import Lakehouse
@@ -26,6 +26,22 @@ def _version() -> str:
         return version("lakehouse")
     except PackageNotFoundError:
         return "0"
+
+
+def _declare_bearer(app: FastAPI) -> None:
+    """The OpenAPI document says what AccessControl enforces: a bearer token on every path."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        if "bearerAuth" not in schemes:
+            schemes["bearerAuth"] = {"type": "http", "scheme": "bearer",
+                                     "description": "LH_API_TOKEN, as `Authorization: Bearer <token>`"}
+            schema["security"] = [{"bearerAuth": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,8 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Lakehouse",
         version=_version(),
         description="Workflows, modes, matrix search, SQL, ingest, chat and pathway memory over HTTP. "
-        "Every error answers `{\"error\": {\"type\", \"message\", \"details\"}}`.",
+        "Every error answers `{\"error\": {\"type\", \"message\", \"details\"}}`. Text must be valid "
+        "Unicode (a lone surrogate is a 422 naming the field); strings are capped (a search `query` at "
+        "4,096 characters, names and ids at 1,024, other text at 1,000,000; see `maxLength`); JSON types "
+        "are strict (`false` is not a number, `0` is not a timestamp).",
         lifespan=lifespan,
+        dependencies=[Depends(check_body)],
     )
     app.state.settings = settings
     app.state.lakehouse = lakehouse
@@ -61,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.build_router())
     app.include_router(pathway.build_router())
     app.include_router(catalog.router)
+    declare_error_responses(app, token=bool(settings.api_token), allowlist=bool(settings.api_allow))
+    if settings.api_token:
+        _declare_bearer(app)
     # add_middleware wraps what is already there: the last added is the outermost.
     app.add_middleware(CatchAll, redact=app.state.redact)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)

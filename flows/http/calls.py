@@ -29,7 +29,7 @@ def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str,
     already JSON-ready (`model_dump(mode="json")`), so routes answer it as a JSONResponse and skip
     FastAPI's re-encoding."""
     spec = get_mode(name)
-    ctx = ModeContext(lakehouse=lakehouse_of(request), source="http")
+    ctx = ModeContext(lakehouse=lakehouse_of(request), source="http", trusted_paths=False)  # never the caller's files
     try:
         return invoke_mode(name, payload, ctx)
     except ValidationError as exc:
@@ -40,8 +40,11 @@ def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str,
 
 
 def _input_model(name: str) -> type[BaseModel] | None:
+    """The mode's input model as an HTTP body (text limits and one-of rules in its schema)."""
+    from flows.http.limits import http_model
+
     try:
-        return get_mode(name).input_model
+        return http_model(get_mode(name).input_model)
     except UnknownModeError:
         return None
 

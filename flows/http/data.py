@@ -6,12 +6,13 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from flows.http.calls import call_mode, lakehouse_of, mode_route
 from flows.http.errors import ApiError, classify
+from lakehouse.paths import INBOX
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -35,14 +36,15 @@ def build_router() -> APIRouter:
     def ingest(
         request: Request,
         file: UploadFile = File(..., description="the data file; its extension names the format"),
-        table: str = Form(..., description="target table (`name` or `namespace.name`)"),
+        table: str = Form(..., min_length=1, max_length=1_024, description="target table (`name` or `namespace.name`)"),
         key: str | None = Form(None, description="merge on this column: incoming rows win (upsert)"),
-        format: str | None = Form(None, description="override the format: csv, tsv, jsonl or parquet"),
+        # not nullable in the schema: a multipart field cannot carry a JSON null (leave it out instead)
+        format: Literal["csv", "tsv", "jsonl", "parquet"] = Form(None, description="override the format"),  # type: ignore[assignment]
     ) -> dict[str, Any]:
         """Runs mode `ingest` on the uploaded file (recorded as an ObservedOp with source `http`)."""
-        home = lakehouse_of(request).settings.home_dir
-        (home / "uploads").mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=home / "uploads") as tmp:
+        inbox = lakehouse_of(request).settings.home_dir / INBOX  # uploads land here, nowhere else
+        inbox.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=inbox) as tmp:
             path = Path(tmp) / _upload_name(file.filename)
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out)

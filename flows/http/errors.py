@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -54,8 +54,118 @@ class ApiError(Exception):
         self.details = details if details is not None else {}
 
 
+MESSAGE_MAX_CHARS = 8_192  # an error message is cut here: a huge input is never echoed back whole
+DETAIL_TEXT_MAX_CHARS = 1_024  # each string in `details` likewise
+
+
+def _cap(text: str, limit: int) -> str:
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # never a lone surrogate
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _cap_details(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _cap(value, DETAIL_TEXT_MAX_CHARS)
+    if depth > 8:
+        return None
+    if isinstance(value, dict):
+        return {_cap(str(k), DETAIL_TEXT_MAX_CHARS): _cap_details(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cap_details(v, depth + 1) for v in value[:1000]]
+    return value
+
+
 def error_body(type_: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"type": type_, "message": message, "details": details if details is not None else {}}}
+    return {"error": {
+        "type": type_,
+        "message": _cap(message, MESSAGE_MAX_CHARS),
+        "details": _cap_details(details) if details is not None else {},
+    }}
+
+
+class ErrorInfo(BaseModel):
+    type: str = Field(description="a stable machine-readable kind, e.g. `invalid_request`, `not_found`")
+    message: str = Field(description="what is wrong and where, for people")
+    details: dict[str, Any] = Field(
+        description="structured context: `fields` (each with `field`, a JSON path like `entries[0].query`), "
+        "`error_id` (500: the id in the server log), ..."
+    )
+
+
+class ErrorEnvelope(BaseModel):
+    """Every 4xx/5xx answer."""
+
+    error: ErrorInfo
+
+
+_STATUS_TEXT = {
+    400: "Bad request: malformed JSON, an unreadable Content-Length, or input the mode refuses",
+    401: "Missing or invalid bearer token",
+    403: "Client address not allowed, or a path / api_base outside what is allowed",
+    404: "Not found (mode, run, workflow, corpus, trace, ...)",
+    413: "Request body larger than LH_API_MAX_BODY_BYTES",
+    415: "The body must be JSON (Content-Type: application/json)",
+    422: "Invalid request: each wrong field is named in `details.fields`",
+    500: "Internal error: the body names an `error_id` that is in the server log",
+    502: "The model provider failed",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these status codes, all with the error envelope."""
+    return {code: {"model": ErrorEnvelope, "description": _STATUS_TEXT.get(code, "Error")} for code in codes}
+
+
+_NO_MODE = frozenset({"/v1/observer/event"})  # POST routes that run no mode and look nothing up
+
+
+def declare_error_responses(app: FastAPI, *, token: bool, allowlist: bool) -> None:
+    """Declare on every route each error status it can answer (what `/openapi.json` promises).
+
+    Every route: 400 (unreadable Content-Length), 500; with a token 401, with an allowlist 403.
+    Parameters or a body: 422. A JSON body: 413, 415. A path parameter or a mode run: 404.
+    A mode run: 400 and 403 too (its own checks), 502 for chat.
+    """
+    from fastapi.routing import APIRoute
+    from fastapi.utils import create_model_field
+
+    def api_routes(routes):
+        for route in routes:
+            included = getattr(route, "original_router", None)  # FastAPI >= 0.150 keeps routers whole
+            if included is not None:
+                yield from api_routes(included.routes)
+            elif isinstance(route, APIRoute):
+                yield route
+
+    for route in api_routes(app.router.routes):
+        codes = {400, 500}
+        if token:
+            codes.add(401)
+        if allowlist:
+            codes.add(403)
+        dependant = route.dependant
+        has_params = bool(dependant.query_params or dependant.path_params or dependant.body_params)
+        if has_params or route.body_field is not None:
+            codes.add(422)
+        if route.body_field is not None:
+            codes.update({413, 415})
+        if dependant.path_params:
+            codes.add(404)
+        runs_mode = "POST" in route.methods and route.body_field is not None and route.path not in _NO_MODE
+        if runs_mode:
+            codes.update({400, 403, 404})
+        if route.path in ("/v1/chat", "/v1/modes/{name}"):
+            codes.add(502)
+        for code, entry in error_responses(*sorted(codes)).items():
+            if code in route.responses:
+                continue
+            route.responses[code] = entry
+            # what APIRoute builds for `responses=` given at construction (the schema comes from it)
+            route.response_fields[code] = create_model_field(
+                name=f"Response_{code}_{route.unique_id}", type_=ErrorEnvelope, mode="serialization"
+            )
 
 
 def error_response(status: int, type_: str, message: str, details: Any = None, headers=None) -> JSONResponse:
@@ -272,7 +382,9 @@ class CatchAll:
             else:
                 error_id = uuid.uuid4().hex[:12]
                 text = "".join(traceback.format_exception(exc))
-                log.error("error %s on %s %s\n%s", error_id, scope.get("method"), scope.get("path"), self.redact(text))
+                # escaped: a lone surrogate in the text must not make the handler drop the record
+                log.error("error %s on %s %s\n%s", error_id, scope.get("method"), _cap(str(scope.get("path")), 2048),
+                          _cap(self.redact(text), 200_000))
                 response = error_response(
                     500, "internal_error",
                     f"internal error {error_id} ({type(exc).__name__}); the server log has the details",

@@ -1,12 +1,205 @@
-"""Request body cap (`Settings.api_max_body_bytes`): 413 before the body is read when the length
-is declared, and as soon as the running count passes the cap when it is streamed (chunked)."""
+"""Request limits.
+
+- Body cap (`Settings.api_max_body_bytes`): 413 before the body is read when the length is
+  declared, and as soon as the running count passes the cap when it is streamed (chunked).
+- Text limits on every typed request body (`http_model`): a search query at most `QUERY_MAX_CHARS`,
+  names and ids at most `NAME_MAX_CHARS`, any other text at most `TEXT_MAX_CHARS`; declared as
+  `maxLength` in the OpenAPI document and answered with a 422 naming the field (the value is never
+  echoed back).
+- `check_body`, one dependency on every route: text must be valid Unicode (a lone surrogate such
+  as JSON `"\\ud800"`, in a key or a value at any depth, is a 422 naming its JSON path), and typed
+  bodies are validated strictly as JSON (`{"margin": false}` for a number, `{"ts_start": 0}` for a
+  timestamp string are 422, not coerced).
+"""
 
 from __future__ import annotations
 
-from fastapi import HTTPException
+import json
+import re
+import types
+import typing
+from typing import Annotated, Any, Union
+
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.http.errors import error_response
+
+QUERY_MAX_CHARS = 4_096
+NAME_MAX_CHARS = 1_024
+TEXT_MAX_CHARS = 1_000_000
+QUERY_FIELDS = frozenset({"query"})
+NAME_FIELDS = frozenset({
+    "id", "new_id", "answer", "corpus", "corpora", "model", "table", "key", "workflow", "run_id",
+    "node_id", "mode", "api_base", "role", "format",
+})
+
+
+def text_cap(field: str) -> int:
+    """The most characters a string in request field `field` may have."""
+    if field in QUERY_FIELDS:
+        return QUERY_MAX_CHARS
+    if field in NAME_FIELDS:
+        return NAME_MAX_CHARS
+    return TEXT_MAX_CHARS
+
+
+# ------------------------------------------------------------------------------- typed bodies
+_TWINS: dict[type[BaseModel], type[BaseModel]] = {}
+# "Exactly one of" rules that pydantic checks in a model validator, stated for the JSON schema.
+_ONE_OF: dict[str, list[dict[str, Any]]] = {
+    "modes.llm.ChatIn": [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}}},
+        {"required": ["messages"], "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}}},
+    ],
+    "modes.playbook.RecordIn": [
+        {"required": ["query", "answer", "corpus", "score"],
+         "properties": {"query": {"type": "string"}, "answer": {"type": "string"}, "corpus": {"type": "string"},
+                        "score": {"type": "number"}, "entries": {"type": "null"}}},
+        {"required": ["entries"],
+         "properties": {"entries": {"type": "array"}, "query": {"type": "null"}, "answer": {"type": "null"},
+                        "corpus": {"type": "null"}, "score": {"type": "null"}}},
+    ],
+}
+
+
+def _capped(annotation: Any, field: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if annotation is str:
+        return Annotated[str, StringConstraints(max_length=text_cap(field))]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return http_model(annotation)
+    if origin is Annotated:
+        base, *meta = typing.get_args(annotation)
+        new = _capped(base, field)
+        return annotation if new is base else Annotated[(new, *meta)]
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(annotation)
+        new_args = tuple(_capped(a, field) for a in args)
+        return annotation if new_args == args else Union[new_args]
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        new = _capped(item, field)
+        return annotation if new is item else list[new]
+    if origin is dict:
+        key, value = typing.get_args(annotation) or (str, Any)
+        new = _capped(value, field)
+        return annotation if new is value else dict[key, new]
+    return annotation
+
+
+def http_model(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` as an HTTP request body: the same fields, validators and name, with the text limits
+    (and any "exactly one of" rule) in its schema. The mode itself still validates its own input."""
+    if model in _TWINS:
+        return _TWINS[model]
+    _TWINS[model] = model  # a self-referencing model stops here
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        new = _capped(info.annotation, info.alias or name)
+        if new is not info.annotation:
+            fields[name] = (new, info)
+    one_of = _ONE_OF.get(f"{model.__module__}.{model.__qualname__}")
+    if not fields and not one_of:
+        return model
+    extra: dict[str, Any] = {"__module__": model.__module__, "__doc__": model.__doc__}
+    twin = create_model(model.__name__, __base__=model, **extra, **fields)  # type: ignore[call-overload]
+    if one_of:
+        twin.model_config["json_schema_extra"] = {"oneOf": one_of}
+        twin.model_rebuild(force=True)
+    twin.__qualname__ = model.__qualname__
+    _TWINS[model] = twin
+    return twin
+
+
+# ------------------------------------------------------------------------------- the body check
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a surrogate (pairs too)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def find_invalid_text(value: Any, loc: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], str, int] | None:
+    """(JSON path, the offending character, its index) of the first lone surrogate in `value`'s
+    strings, keys included; None when all text is valid Unicode."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return (loc, found.group(), found.start()) if found else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _SURROGATE.search(key)
+            if found:
+                return (*loc, _printable(key)), found.group(), found.start()
+            hit = find_invalid_text(item, (*loc, key))
+            if hit:
+                return hit
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            hit = find_invalid_text(item, (*loc, index))
+            if hit:
+                return hit
+    return None
+
+
+def _body_model(request: Request) -> type[BaseModel] | None:
+    route = request.scope.get("route")
+    if getattr(route, "path", None) == "/v1/modes/{name}":
+        from modes.registry import UnknownModeError, get_mode
+
+        try:
+            return http_model(get_mode(request.path_params.get("name", "")).input_model)
+        except UnknownModeError:
+            return None  # the endpoint answers 404 with suggestions
+    dependant = getattr(route, "dependant", None)
+    for param in getattr(dependant, "body_params", None) or []:
+        annotation = getattr(param.field_info, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+    return None
+
+
+async def check_body(request: Request) -> None:
+    """The checks every JSON request body passes before FastAPI's own validation (a dependency of
+    the app, so it runs on every route): valid Unicode text, then strict JSON types."""
+    if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
+        return
+    raw = await request.body()  # already read (and capped) by FastAPI: this is the cached copy
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return  # FastAPI has answered malformed JSON already
+        found = find_invalid_text(document)
+        if found is not None:
+            loc, char, index = found
+            raise RequestValidationError([{
+                "type": "string_unicode", "loc": ("body", *loc),
+                "msg": f"invalid Unicode: lone surrogate U+{ord(char):04X} at character {index} "
+                       "(text must be valid Unicode: send a surrogate pair or U+FFFD)",
+            }])
+    model = _body_model(request)
+    if model is None:
+        return
+    try:
+        model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return
+        # JSON Schema counts 3.0 as an integer, so the lax reading of it stands; the input itself
+        # is never carried further (an error body does not echo what was sent).
+        # A body that is not an object at all is FastAPI's to answer (the same words as ever).
+        errors = [
+            {k: v for k, v in e.items() if k != "input"} for e in errors
+            if not (e.get("type") == "int_type" and isinstance(e.get("input"), float) and e["input"].is_integer())
+            and not (e.get("type") == "model_type" and not e.get("loc"))
+        ]
+        if errors:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
 def _too_large(limit: int) -> str:

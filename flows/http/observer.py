@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.http.calls import lakehouse_of
 from flows.http.errors import ApiError
+from flows.http.limits import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops
 from lakehouse.observer import ObservedOp, Source, Status, now_utc
 
@@ -22,19 +23,20 @@ class EventIn(BaseModel):
     """An external event for the op ring and log (recorded with `source: event`)."""
 
     model_config = ConfigDict(extra="forbid")
-    mode: str | None = Field(default=None, description="what happened, e.g. `deploy.finished`")
+    mode: str | None = Field(default=None, max_length=NAME_MAX_CHARS, description="what happened, e.g. `deploy.finished`")
     status: Status = "completed"
-    workflow: str | None = None
-    run_id: str | None = None
-    node_id: str | None = None
-    attempt: int = Field(default=1, ge=0)
-    error: str | None = None
+    workflow: str | None = Field(default=None, max_length=NAME_MAX_CHARS)
+    run_id: str | None = Field(default=None, max_length=NAME_MAX_CHARS)
+    node_id: str | None = Field(default=None, max_length=NAME_MAX_CHARS)
+    attempt: int = Field(default=1, ge=0, le=1_000_000)
+    error: str | None = Field(default=None, max_length=TEXT_MAX_CHARS)
     input: Any = None
     output: Any = None
-    model: str | None = None
-    tokens: int | None = Field(default=None, ge=0)
-    ts_start: datetime | None = None
-    ts_end: datetime | None = None
+    model: str | None = Field(default=None, max_length=NAME_MAX_CHARS)
+    tokens: int | None = Field(default=None, ge=0, le=2**53)
+    # a timestamp is an ISO 8601 string; a number (`0`) is refused (check_body validates strictly)
+    ts_start: datetime | None = Field(default=None, description="ISO 8601; no zone means UTC")
+    ts_end: datetime | None = Field(default=None, description="ISO 8601; no zone means UTC")
 
 
 def _aware(ts: datetime | None) -> datetime | None:
@@ -134,8 +136,9 @@ def record_event(request: Request, body: EventIn) -> dict[str, Any]:
     """A full ring evicts its oldest op and still accepts; the log keeps everything."""
     lakehouse = lakehouse_of(request)
     fields = body.model_dump(exclude={"ts_start", "ts_end", "input", "output"})
-    started = _aware(body.ts_start) or now_utc()
-    ended = _aware(body.ts_end) or started
+    ended = _aware(body.ts_end)
+    started = _aware(body.ts_start) or ended or now_utc()  # only an end: an instant event
+    ended = ended or started
     if ended < started:
         raise ApiError(422, "invalid_request", "ts_end is before ts_start", {"fields": [{"field": "ts_end"}]})
     op = ObservedOp.build(

@@ -24,9 +24,12 @@ from lakehouse.observer import now_utc
 class WorkflowRequest(BaseModel):
     """A workflow given as YAML text or by the name of a shipped or saved workflow."""
 
-    model_config = ConfigDict(extra="forbid")
-    yaml: str | None = Field(default=None, description="the workflow file's text")
-    workflow: str | None = Field(default=None, description="name of a shipped or saved workflow")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [  # exactly one source
+        {"required": ["yaml"], "properties": {"yaml": {"type": "string"}, "workflow": {"type": "null"}}},
+        {"required": ["workflow"], "properties": {"workflow": {"type": "string"}, "yaml": {"type": "null"}}},
+    ]})
+    yaml: str | None = Field(default=None, description="the workflow file's text (at most workflow_max_bytes)")
+    workflow: str | None = Field(default=None, max_length=1_024, description="name of a shipped or saved workflow")
     inputs: dict[str, Any] = Field(default_factory=dict, description="values for the workflow's inputs")
 
     @model_validator(mode="after")
@@ -85,7 +88,8 @@ def run_loaded(loaded) -> dict[str, Any]:
     """Run through Prefect (blocking); the CLI's `--json` object plus the run's ObservedOps."""
     from flows.runner import run_workflow
 
-    result = run_workflow(loaded).model_dump(mode="json")
+    # submitted over HTTP: the nodes' paths must stay under the lakehouse's roots
+    result = run_workflow(loaded, trusted_paths=False).model_dump(mode="json")
     result["ops"] = run_ops(result["run_id"])
     return result
 

@@ -115,7 +115,7 @@ def pathway_add(
     text: Optional[str] = typer.Argument(None, help="The trace text (omit when using --file)."),
     meta: Optional[list[str]] = typer.Option(None, "--meta", help="Metadata KEY=VALUE (repeatable; JSON values keep their type)."),
     trace_id: Optional[str] = typer.Option(None, "--id", help="Use this id instead of a generated one."),
-    file: Optional[Path] = typer.Option(None, "--file", help="Add many: a JSONL file of {\"text\", \"metadata\"?, \"id\"?}; all or nothing."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Add many: a JSONL file of {\"text\", \"metadata\"?, \"id\"?}; a bad line adds nothing, a re-run skips traces already added."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Add a trace (or a file of traces) to pathway memory."""
@@ -134,11 +134,17 @@ def pathway_add(
     ids = [line.id for line in lines if line.id]
     if len(ids) != len(set(ids)):
         fail(f"{file}: duplicate ids in the file: {sorted({i for i in ids if ids.count(i) > 1})}")
-    added = [_run("pathway.add", line.model_dump())["trace"] for line in lines]
+    # one idempotent import: a re-run after a crash skips what is already in memory
+    out = _run("pathway.import", {"entries": [line.model_dump(exclude_none=True) for line in lines]})
     if as_json:
-        print_json({"added": len(added), "traces": added})
+        print_json(out)
     else:
-        console.print(f"added {len(added)} traces from {file}", highlight=False)
+        for failed in (r for r in out["results"] if r["status"] == "failed"):
+            err_console.print(f"line {failed['index'] + 1}: {failed['error']}", highlight=False, markup=False)
+        console.print(f"added {out['added']} traces from {file}, skipped {out['skipped']} already in memory, "
+                      f"{out['failed']} failed", highlight=False, markup=False)
+    if out["failed"]:
+        raise typer.Exit(1)
 
 
 @pathway_app.command("update")

@@ -125,15 +125,12 @@ def _short(value, limit: int = 160) -> str:
 @workflow_app.command("list")
 def list_workflows(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """List shipped workflows (workflows/) and the user's (LH_HOME/workflows)."""
-    import yaml
+    from flows.loader import read_description
 
     rows = []
     for name, path in find_workflows().items():
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            description = " ".join(str(doc.get("description") or "").split())
-        except (yaml.YAMLError, OSError, UnicodeDecodeError, AttributeError):
-            description = "(unreadable: run `lakehouse workflow validate`)"
+        text = read_description(path)
+        description = " ".join(text.split()) if text is not None else "(unreadable: run `lakehouse workflow validate`)"
         rows.append({"name": name, "path": str(path), "description": description})
     if json_out:
         print_json(rows)

@@ -103,7 +103,7 @@ class ErrorEnvelope(BaseModel):
 _STATUS_TEXT = {
     400: "Bad request: malformed JSON, an unreadable Content-Length, or input the mode refuses",
     401: "Missing or invalid bearer token",
-    403: "Client address not allowed, or a path / api_base outside what is allowed",
+    403: "Client address not allowed, or an api_base outside what is allowed",
     404: "Not found (mode, run, workflow, corpus, trace, ...)",
     413: "Request body larger than LH_API_MAX_BODY_BYTES",
     415: "The body must be JSON (Content-Type: application/json)",

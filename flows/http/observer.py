@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,15 +79,11 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
 
 @router.get("/workflow/list", summary="Shipped and saved workflows")
 def list_workflows() -> dict[str, Any]:
-    from flows.loader import find_workflows
+    from flows.loader import find_workflows, read_description
 
     workflows = []
     for name, path in sorted(find_workflows().items()):
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            description = doc.get("description") if isinstance(doc, dict) else None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            description = None  # `validate` reports what is wrong with it
+        description = read_description(path)  # None when unreadable: `validate` says why
         workflows.append({"name": name, "path": str(path), "description": description})
     return {"workflows": workflows, "count": len(workflows)}
 

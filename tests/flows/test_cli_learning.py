@@ -53,6 +53,16 @@ def test_pathway_add_from_a_file_is_all_or_nothing(cli, lh_home, tmp_path):
     assert "not both and not neither" in cli("pathway", "add", code=1).stderr
 
 
+def test_pathway_add_from_a_file_run_twice_adds_each_trace_once(cli, lh_home, tmp_path):
+    traces = write_jsonl(tmp_path / "traces.jsonl", [{"text": "one", "id": "a"}, {"text": "two"}])
+    assert "added 2 traces" in cli("pathway", "add", "--file", str(traces)).stdout
+    log = lh_home / "pathway.jsonl"
+    before = log.read_bytes()
+    again = cli("pathway", "add", "--file", str(traces)).stdout
+    assert "added 0 traces" in again and "skipped 2 already in memory" in again
+    assert log.read_bytes() == before
+
+
 def test_a_corrupt_pathway_log_is_reported_and_the_rest_works(cli, lh_home):
     cli("pathway", "add", "first", "--id", "one")
     with open(lh_home / "pathway.jsonl", "a") as fh:

@@ -55,7 +55,7 @@ def test_ragged_upload_is_400_naming_the_uploaded_file_and_line(people, http_cli
     bad = b"id,name,score\n5,Eve,1.0\n6,Fay\n"
     response = http_client.post("/v1/ingest", data={"table": "people"}, files={"file": ("ragged.csv", bad)})
     error = assert_error(response, 400, "ingest_error", match=r"ragged\.csv.*line 3")
-    assert "uploads" not in error["message"]  # our temporary path is not shown
+    assert "inbox" not in error["message"]  # our temporary path is not shown
     assert table_snapshot(http_api, "people") == before
 
 

@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test bench install clean
+.PHONY: run test lint bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,7 +17,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/lakehouse main
 
-test: $(STAMP)
+# The lint gate runs first: ruff (lint + import order + format, 120 columns) and mypy on the packages.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lakehouse modes flows tests bench
+	$(VENV)/bin/ruff format --check --quiet lakehouse modes flows tests bench
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

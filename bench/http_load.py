@@ -36,13 +36,22 @@ CORPORA = {  # SOC major groups: management/professional, service/sales/office, 
     "trades": "\"O*NET-SOC Code\" >= '45'",
 }
 QUERIES = [
-    "forklift operator for a warehouse night shift", "registered nurse for intensive care",
-    "truck driver with a commercial licence", "line cook for a busy restaurant",
-    "payroll clerk with accounting software experience", "electrician for commercial wiring",
-    "software developer for web applications", "home health aide for elderly clients",
-    "welder for structural steel", "customer service representative for a call centre",
-    "pharmacy technician", "crane operator at a port", "bookkeeper for a small firm",
-    "security guard for night patrols", "machinist operating CNC lathes", "teacher for middle school math",
+    "forklift operator for a warehouse night shift",
+    "registered nurse for intensive care",
+    "truck driver with a commercial licence",
+    "line cook for a busy restaurant",
+    "payroll clerk with accounting software experience",
+    "electrician for commercial wiring",
+    "software developer for web applications",
+    "home health aide for elderly clients",
+    "welder for structural steel",
+    "customer service representative for a call centre",
+    "pharmacy technician",
+    "crane operator at a port",
+    "bookkeeper for a small firm",
+    "security guard for night patrols",
+    "machinist operating CNC lathes",
+    "teacher for middle school math",
 ]
 
 
@@ -50,16 +59,17 @@ def setup(home: Path, rows: int) -> None:
     """Ingest O*NET and build the three corpora with the matrix helper's API."""
     from lakehouse.config import Settings
     from lakehouse.core import Lakehouse
-    from lakehouse.ingest import ingest_file
+    from lakehouse.data.ingest import ingest_file
 
     lh = Lakehouse(Settings(home=home))
     try:
         ingest_file(lh.tables, ONET, "onet")
         for name, where in CORPORA.items():
             if rows:
-                where = f"\"O*NET-SOC Code\" IN (SELECT \"O*NET-SOC Code\" FROM onet WHERE {where} LIMIT {rows})"
-            result = lh.corpora.build(name, "onet", ["Title", "Description"], "O*NET-SOC Code",
-                                      metadata_cols=["Title"], where=where)
+                where = f'"O*NET-SOC Code" IN (SELECT "O*NET-SOC Code" FROM onet WHERE {where} LIMIT {rows})'
+            result = lh.corpora.build(
+                name, "onet", ["Title", "Description"], "O*NET-SOC Code", metadata_cols=["Title"], where=where
+            )
             print(f"corpus {name}: {result.count} rows", flush=True)
     finally:
         lh.close()
@@ -104,8 +114,21 @@ def start_server(home: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
     env.update(LH_HOME=str(home), LH_CONFIG=str(home / "none.toml"))
     return subprocess.Popen(
-        [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", str(port), "--log-level", "error"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from flows.cli import main; main()",
+            "api",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -179,8 +202,13 @@ def measure(port: int, pid: int, clients: int, seconds: float) -> dict:
     """Latencies and errors of `clients` clients for `seconds`, with server and client CPU used."""
     server0, client0 = process_cpu(pid), time.process_time()
     latencies, errors = load(port, clients, seconds)
-    return {"latencies": latencies, "errors": errors, "seconds": seconds,
-            "server_cpu": process_cpu(pid) - server0, "client_cpu": time.process_time() - client0}
+    return {
+        "latencies": latencies,
+        "errors": errors,
+        "seconds": seconds,
+        "server_cpu": process_cpu(pid) - server0,
+        "client_cpu": time.process_time() - client0,
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -223,17 +251,25 @@ def main() -> None:
     print()
     print("| path | callers | calls | errors | p50 ms | p99 ms | calls/s | server CPU ms/call | client CPU ms/call |")
     print("|---|---|---|---|---|---|---|---|---|")
-    print(f"| in-process `invoke_mode` | 1 | {len(baseline)} | 0 | {pct(baseline, 50):.2f} | {pct(baseline, 99):.2f} | "
-          f"{base_rate:.0f} | {ms_per_call(baseline_cpu, len(baseline))} | - |")
+    print(
+        f"| in-process `invoke_mode` | 1 | {len(baseline)} | 0 | {pct(baseline, 50):.2f} | {pct(baseline, 99):.2f} | "
+        f"{base_rate:.0f} | {ms_per_call(baseline_cpu, len(baseline))} | - |"
+    )
     for run, callers in ((single, 1), (loaded, args.clients)):
         calls = len(run["latencies"])
-        print(f"| HTTP `/v1/matrix/search` | {callers} | {calls} | {len(run['errors'])} | {pct(run['latencies'], 50):.2f} | "
-              f"{pct(run['latencies'], 99):.2f} | {calls / run['seconds']:.0f} | {ms_per_call(run['server_cpu'], calls)} | "
-              f"{ms_per_call(run['client_cpu'], calls)} |")
+        print(
+            f"| HTTP `/v1/matrix/search` | {callers} | {calls} | {len(run['errors'])} | "
+            f"{pct(run['latencies'], 50):.2f} | "
+            f"{pct(run['latencies'], 99):.2f} | {calls / run['seconds']:.0f} | "
+            f"{ms_per_call(run['server_cpu'], calls)} | "
+            f"{ms_per_call(run['client_cpu'], calls)} |"
+        )
     rate = len(loaded["latencies"]) / loaded["seconds"]
     print()
-    print(f"HTTP p50 (1 client) / in-process p50: {pct(single['latencies'], 50) / pct(baseline, 50):.2f}x; "
-          f"HTTP throughput ({args.clients} clients) / in-process throughput: {rate / base_rate:.2f}x")
+    print(
+        f"HTTP p50 (1 client) / in-process p50: {pct(single['latencies'], 50) / pct(baseline, 50):.2f}x; "
+        f"HTTP throughput ({args.clients} clients) / in-process throughput: {rate / base_rate:.2f}x"
+    )
     all_errors = single["errors"] + loaded["errors"]
     if all_errors:
         print(f"\n{len(all_errors)} errors, first: {all_errors[0]}")

@@ -4,7 +4,7 @@
 
 Builds (once per `--home`; a temporary one by default) the `onet` corpus from
 `examples/data/occupations.tsv` with the default embedding model, then runs the harness of
-`lakehouse/lift.py` with the labels judge on the shipped development set:
+`lakehouse/learning/lift/harness.py` with the labels judge on the shipped development set:
 - verbatim replay of `examples/lift/onet_dev.jsonl`;
 - paraphrase pass: record `onet_train.jsonl`, measure `onet_test.jsonl` (never recorded).
 The baseline is the cold pass of the same run (playbooks off). `--sweep` repeats both at other
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
-from lakehouse.ingest import ingest_file
-from lakehouse.lift import run_lift
+from lakehouse.data.ingest import ingest_file
+from lakehouse.learning.lift.harness import run_lift
 
 REPO = Path(__file__).resolve().parents[1]
 LIFT = REPO / "examples" / "lift"
@@ -41,10 +41,15 @@ def one_setting(lh: Lakehouse, out: Path, min_similarity: float | None, boost: f
     knobs = {"min_similarity": min_similarity, "boost": boost}
     started = time.perf_counter()
     verbatim, _ = run_lift(lh, ["onet"], queries=LIFT / "onet_dev.jsonl", out_dir=out, **knobs)
-    paraphrase, _ = run_lift(lh, ["onet"], train=LIFT / "onet_train.jsonl", test=LIFT / "onet_test.jsonl",
-                             out_dir=out, **knobs)
-    return {"verbatim": verbatim.report, "paraphrase": paraphrase.report, "seconds": time.perf_counter() - started,
-            "settings": (verbatim.meta["playbook_min_similarity"], verbatim.meta["playbook_boost"])}
+    paraphrase, _ = run_lift(
+        lh, ["onet"], train=LIFT / "onet_train.jsonl", test=LIFT / "onet_test.jsonl", out_dir=out, **knobs
+    )
+    return {
+        "verbatim": verbatim.report,
+        "paraphrase": paraphrase.report,
+        "seconds": time.perf_counter() - started,
+        "settings": (verbatim.meta["playbook_min_similarity"], verbatim.meta["playbook_boost"]),
+    }
 
 
 def main() -> None:
@@ -61,9 +66,15 @@ def main() -> None:
         runs += [one_setting(lh, out, ms, b) for ms, b in SWEEP]
     first = runs[0]
     v, p = first["verbatim"], first["paraphrase"]
-    print(f"corpus onet: {lh.corpora.get('onet').count} occupations (built in {build:.0f} s)" if build else
-          f"corpus onet: {lh.corpora.get('onet').count} occupations (reused from {home})")
-    print(f"\nverbatim replay, {v['queries']} queries (min_similarity {first['settings'][0]}, boost {first['settings'][1]}):\n")
+    print(
+        f"corpus onet: {lh.corpora.get('onet').count} occupations (built in {build:.0f} s)"
+        if build
+        else f"corpus onet: {lh.corpora.get('onet').count} occupations (reused from {home})"
+    )
+    print(
+        f"\nverbatim replay, {v['queries']} queries "
+        f"(min_similarity {first['settings'][0]}, boost {first['settings'][1]}):\n"
+    )
     print("| metric | value |\n|---|---:|")
     for key, value in v.items():
         print(f"| {key} | {value} |")
@@ -75,13 +86,18 @@ def main() -> None:
     print(f"| test queries improved / worsened at top-1 | | | {p['improved']} / {p['worsened']} |")
     print(f"\nharness time per setting (both passes, model loaded): {first['seconds']:.1f} s")
     if args.sweep:
-        print("\n| min_similarity | boost | verbatim lift_rate | verbatim recall@1 warm | paraphrase recall@1 cold -> warm "
-              "| recall@10 cold -> warm | improved / worsened |\n|---:|---:|---:|---:|---|---|---|")
+        print(
+            "\n| min_similarity | boost | verbatim lift_rate | verbatim recall@1 warm "
+            "| paraphrase recall@1 cold -> warm "
+            "| recall@10 cold -> warm | improved / worsened |\n|---:|---:|---:|---:|---|---|---|"
+        )
         for run in runs:
             v, p = run["verbatim"], run["paraphrase"]
-            print(f"| {run['settings'][0]} | {run['settings'][1]} | {v['lift_rate']} | {v['recall_at_1_warm']:.3f} | "
-                  f"{p['recall_at_1_cold']:.3f} -> {p['recall_at_1_warm']:.3f} | "
-                  f"{p['recall_at_10_cold']:.3f} -> {p['recall_at_10_warm']:.3f} | {p['improved']} / {p['worsened']} |")
+            print(
+                f"| {run['settings'][0]} | {run['settings'][1]} | {v['lift_rate']} | {v['recall_at_1_warm']:.3f} | "
+                f"{p['recall_at_1_cold']:.3f} -> {p['recall_at_1_warm']:.3f} | "
+                f"{p['recall_at_10_cold']:.3f} -> {p['recall_at_10_warm']:.3f} | {p['improved']} / {p['worsened']} |"
+            )
     lh.close()
 
 

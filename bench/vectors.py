@@ -19,14 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from lakehouse.config import Settings
-from lakehouse.matrix import MatrixSearcher
-from lakehouse.vectors.index import HnswParams, VectorIndex
-from lakehouse.vectors.loaded import LoadedCorpus
+from lakehouse.search.matrix import MatrixSearcher
+from lakehouse.search.vectors.index import HnswParams, VectorIndex
+from lakehouse.search.vectors.loaded import LoadedCorpus
 
 K = 10
 
 
-def sphere_mixture(n: int, dims: int, rng: np.random.Generator, topics: int = 100, clusters: int = 10_000) -> np.ndarray:
+def sphere_mixture(
+    n: int, dims: int, rng: np.random.Generator, topics: int = 100, clusters: int = 10_000
+) -> np.ndarray:
     """Unit vectors in nested clusters (topics -> clusters -> points), each point with its own
     spread. Tuned so the neighbour profile matches MiniLM on the real O*NET occupations: cosine to
     the 1st / 10th nearest neighbour and between random pairs (printed by `main`)."""
@@ -58,7 +60,7 @@ def exact_topk(data: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=False)]))
 
 
 def percentiles(samples_s: list[float]) -> tuple[float, float]:
@@ -116,10 +118,14 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     settings = Settings()
     threads = settings.hnsw_threads or os.cpu_count() or 1
-    params = HnswParams(m=settings.hnsw_m, ef_construction=settings.hnsw_ef_construction, ef=settings.hnsw_ef, threads=threads)
+    params = HnswParams(
+        m=settings.hnsw_m, ef_construction=settings.hnsw_ef_construction, ef=settings.hnsw_ef, threads=threads
+    )
 
-    print(f"data: {args.n:,} x {args.dims} clustered unit vectors, {args.queries} held-out queries; "
-          f"M={params.m} ef_construction={params.ef_construction}, {threads} build threads, cores={os.cpu_count()}")
+    print(
+        f"data: {args.n:,} x {args.dims} clustered unit vectors, {args.queries} held-out queries; "
+        f"M={params.m} ef_construction={params.ef_construction}, {threads} build threads, cores={os.cpu_count()}"
+    )
     everything = sphere_mixture(args.n + args.queries, args.dims, rng)
     data, queries = everything[: args.n], everything[args.n :]
     truth = exact_topk(data, queries)
@@ -127,8 +133,10 @@ def main() -> None:
     tenth_cos = float(np.mean(np.sum(data[truth[:, -1]] * queries, axis=1)))
     pairs = rng.integers(0, args.n, (2, 2000))
     mean_cos = float(np.mean(np.sum(data[pairs[0]] * data[pairs[1]], axis=1)))
-    print(f"structure: query->1st neighbour cosine {nn_cos:.3f}, ->10th {tenth_cos:.3f}, random pair {mean_cos:.3f} "
-          "(MiniLM on the 1,016 O*NET occupations: 0.686, 0.508, 0.185)")
+    print(
+        f"structure: query->1st neighbour cosine {nn_cos:.3f}, ->10th {tenth_cos:.3f}, random pair {mean_cos:.3f} "
+        "(MiniLM on the 1,016 O*NET occupations: 0.686, 0.508, 0.185)"
+    )
 
     index, build_s, build_cpu = build(data, params)
     load = os.getloadavg()[0]
@@ -175,18 +183,32 @@ def main() -> None:
     stacked = np.vstack([data] + [corpora[n].index.vectors(range(args.n)) for n in ("c1", "c2")])
     searcher = MatrixSearcher(InMemoryCorpora(corpora), settings, embedder_for=None, playbooks=None)
     matrix_lat = time_each(
-        lambda q: searcher.search("q", list(corpora), query_vectors={settings.embed_model: q[None, :]},
-                                  use_playbooks=False, relevance=True, force_mode=True),
+        lambda q: searcher.search(
+            "q",
+            list(corpora),
+            query_vectors={settings.embed_model: q[None, :]},
+            use_playbooks=False,
+            relevance=True,
+            force_mode=True,
+        ),
         queries,
     )
     matrix_p50, matrix_p99 = percentiles(matrix_lat)
-    exact3_lat = time_each(lambda q: exact_topk(stacked, q[None, :], settings.matrix_top_n), queries[: args.exact_queries])
+    exact3_lat = time_each(
+        lambda q: exact_topk(stacked, q[None, :], settings.matrix_top_n), queries[: args.exact_queries]
+    )
     exact3_p50, exact3_p99 = percentiles(exact3_lat)
 
     ef, recall, p50, p99 = chosen
     rows = [
         (f"build {args.n:,} (s, wall)", f"{build_s:.1f}", "—", "< 60", build_s < 60),
-        (f"build {args.n:,} (s, CPU of {threads} threads)", f"{build_cpu:.1f}", "—", f"/ {threads} = {build_cpu / threads:.1f}", True),
+        (
+            f"build {args.n:,} (s, CPU of {threads} threads)",
+            f"{build_cpu:.1f}",
+            "—",
+            f"/ {threads} = {build_cpu / threads:.1f}",
+            True,
+        ),
         (f"recall@10 (ef={ef})", f"{recall:.4f}", "1.0000 (exact)", ">= 0.95", recall >= 0.95),
         ("single query p50 (ms)", f"{p50:.3f}", f"{exact_p50:.3f}", "< 1 ms", p50 < 1),
         ("single query p99 (ms)", f"{p99:.3f}", f"{exact_p99:.3f}", "—", True),
@@ -195,8 +217,10 @@ def main() -> None:
         ("matrix search, 3 corpora, p99 (ms)", f"{matrix_p99:.3f}", f"{exact3_p99:.3f}", "—", True),
     ]
     how = "built from fresh data" if args.distinct_corpora else "loaded from corpus 1's index file"
-    print(f"\n### vectors ({args.n:,} x {args.dims}; corpora 2 and 3 {how} in "
-          f"{', '.join(f'{s:.1f}' for s in extra)} s; smallest ef with recall@10 >= 0.95: {smallest[0]})\n")
+    print(
+        f"\n### vectors ({args.n:,} x {args.dims}; corpora 2 and 3 {how} in "
+        f"{', '.join(f'{s:.1f}' for s in extra)} s; smallest ef with recall@10 >= 0.95: {smallest[0]})\n"
+    )
     print(f"1-minute load average when the build finished: {load:.1f} on {os.cpu_count()} cores\n")
     print("| measure | HNSW (lakehouse) | exact numpy | target | met |")
     print("|---|---:|---:|---|---|")

@@ -26,12 +26,12 @@ import time
 os.environ.setdefault("LH_HOME", tempfile.mkdtemp(prefix="lakehouse-bench-"))
 os.environ.setdefault("PREFECT_HOME", os.path.join(os.environ["LH_HOME"], "prefect"))
 
-import flows  # noqa: E402,F401  (Prefect environment first)
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from flows.loader import load_workflow_text  # noqa: E402
+import flows  # noqa: E402,F401  (Prefect environment first)
 from flows import runner  # noqa: E402
+from flows.loader import load_workflow_text  # noqa: E402
 from flows.runner import run_workflow  # noqa: E402
 from modes import ModeContext, get_mode  # noqa: E402
 
@@ -89,6 +89,7 @@ def _timed_body(method):
             return method(self, *args, **kwargs)
         finally:
             BODY[-1] += time.perf_counter() - start
+
     return wrapper
 
 
@@ -148,16 +149,21 @@ def main() -> None:
     lakehouse("chain", 2)  # warm-up: starts Prefect's temporary server
     prefect_bare("chain", 2)
     SUBMITTED[0] = 4
-    print("| shape | nodes | plain µs/node | prefect ms/node | lakehouse ms/node | lakehouse / prefect | "
-          "prefect run s | lakehouse run s |")
+    print(
+        "| shape | nodes | plain µs/node | prefect ms/node | lakehouse ms/node | lakehouse / prefect | "
+        "prefect run s | lakehouse run s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for shape in ("chain", "fanout"):
         for n in sizes:
             _, p = measure(plain, shape, n, args.repeats)
             b_run, b = measure(prefect_bare, shape, n, args.repeats)
             lh_run, lh = measure(lakehouse, shape, n, args.repeats)
-            print(f"| {shape} | {n} | {p / n * 1e6:.1f} | {b / n * 1e3:.2f} | {lh / n * 1e3:.2f} | "
-                  f"{lh / b:.2f}x | {b_run:.2f} | {lh_run:.2f} |", flush=True)
+            print(
+                f"| {shape} | {n} | {p / n * 1e6:.1f} | {b / n * 1e3:.2f} | {lh / n * 1e3:.2f} | "
+                f"{lh / b:.2f}x | {b_run:.2f} | {lh_run:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

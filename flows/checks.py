@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import typing
 from collections import deque
-from functools import lru_cache
-from typing import Any, Container, Iterator
+from collections.abc import Container, Iterator
+from functools import cache
+from typing import Any
 
 import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from flows.refs import ReferenceSyntaxError, find_refs
 from flows.spec import InputSpec, NodeSpec
-from lakehouse.suggest import did_you_mean
+from lakehouse.common.suggest import did_you_mean
 
 
 def suggest(word: str, choices) -> str:
@@ -115,7 +116,7 @@ def _has_refs(value: Any) -> bool:
         return True  # reported by check_refs
 
 
-@lru_cache(maxsize=None)
+@cache
 def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter:
     field = model.model_fields[name]
     return TypeAdapter(typing.Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
@@ -128,8 +129,13 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
     forbid = model.model_config.get("extra") == "forbid"
     for key in payload:
         if key not in fields and forbid:
-            problems.append((f"with.{key}", f"unknown field {short_repr(key)} for this mode{suggest(key, fields)}"
-                             f" (fields: {', '.join(fields)})"))
+            problems.append(
+                (
+                    f"with.{key}",
+                    f"unknown field {short_repr(key)} for this mode{suggest(key, fields)}"
+                    f" (fields: {', '.join(fields)})",
+                )
+            )
     for name, field in fields.items():
         if field.is_required() and name not in payload:
             problems.append((f"with.{name}", f"missing required field {name!r}"))
@@ -174,8 +180,10 @@ def _walk_output(model: type[BaseModel], path: tuple[str, ...]) -> str | None:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             if part not in current.model_fields:
-                return (f"{walked} has no field {part!r}{suggest(part, current.model_fields)}"
-                        f" (fields: {', '.join(current.model_fields)})")
+                return (
+                    f"{walked} has no field {part!r}{suggest(part, current.model_fields)}"
+                    f" (fields: {', '.join(current.model_fields)})"
+                )
             current = current.model_fields[part].annotation
         elif typing.get_origin(current) in (list, tuple) and part.isdigit():
             args = typing.get_args(current)
@@ -203,15 +211,18 @@ def check_refs(
         if ref.is_input:
             name = ref.path[0]
             if name not in declared_inputs:
-                yield (f"{ref.text} refers to undeclared input {name!r}{suggest(name, declared_inputs)}"
-                       f" (declared: {', '.join(declared_inputs) or 'none'})")
+                yield (
+                    f"{ref.text} refers to undeclared input {name!r}{suggest(name, declared_inputs)}"
+                    f" (declared: {', '.join(declared_inputs) or 'none'})"
+                )
         elif ref.node not in nodes:
             yield f"{ref.text} refers to unknown node {ref.node!r}{suggest(ref.node, nodes)}"
         elif ref.node == node_id:
             yield f"{ref.text} refers to the node itself"
         elif ref.node not in ancestors:
-            yield (f"{ref.text} refers to node {ref.node!r}, which is not upstream of {node_id!r}: "
-                   f"add it to depends_on")
+            yield (
+                f"{ref.text} refers to node {ref.node!r}, which is not upstream of {node_id!r}: add it to depends_on"
+            )
         elif ref.node in output_models:
             problem = _walk_output(output_models[ref.node], ref.path)
             if problem:

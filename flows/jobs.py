@@ -1,8 +1,8 @@
 """Built-in scheduled jobs as deployable Prefect flows, and the deployments that run them.
 
-- `playbook_lift_flow`: the playbook-lift quality test (`lakehouse.lift`); the report is attached
+- `playbook_lift_flow`: the playbook-lift quality test (`lakehouse.learning.lift.harness`); the report is attached
   to the flow run as a Markdown artifact (with the PNG chart's path) and a table artifact.
-- `drift_nightly_flow`: every drift check (`modes/drift_nightly.py`), one task per check, and a
+- `drift_nightly_flow`: every drift check (`modes/catalog/drift_nightly.py`), one task per check, and a
   report artifact; a broken check ends the run Failed (the artifact is still written).
 - `tables_gc_flow`: the `tables.gc` mode (warehouse files no table references, older than a
   window); summary artifact.
@@ -60,8 +60,14 @@ class CorpusSource(BaseModel):
 
 
 def _context(node_id: str, workflow: str) -> ModeContext:
-    return ModeContext(lakehouse=current_lakehouse(), workflow=workflow, run_id=str(flow_run.id or ""),
-                       node_id=node_id, source="workflow", trusted_paths=True)  # operator-defined jobs
+    return ModeContext(
+        lakehouse=current_lakehouse(),
+        workflow=workflow,
+        run_id=str(flow_run.id or ""),
+        node_id=node_id,
+        source="workflow",
+        trusted_paths=True,
+    )  # operator-defined jobs
 
 
 def _artifact_key(text: str) -> str:
@@ -77,8 +83,13 @@ def ensure_corpus(source: CorpusSource) -> dict[str, Any]:
         return {"corpus": source.corpus, "status": "exists"}
     ingest = {"path": resolve_path(source.path), "table": source.table, "format": source.format}
     invoke_mode("ingest", ingest, ctx)
-    build = {"name": source.corpus, "table": source.table, "text_cols": source.text_cols,
-             "id_col": source.id_col, "metadata_cols": source.metadata_cols}
+    build = {
+        "name": source.corpus,
+        "table": source.table,
+        "text_cols": source.text_cols,
+        "id_col": source.id_col,
+        "metadata_cols": source.metadata_cols,
+    }
     return invoke_mode("corpus.build", build, ctx)
 
 
@@ -88,15 +99,19 @@ def lift_task(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def attach_lift_artifacts(out: dict[str, Any]) -> None:
-    from lakehouse.lift_report import TITLES
+    from lakehouse.learning.lift.report import TITLES
 
     markdown = Path(out["paths"]["markdown"]).read_text()
-    create_markdown_artifact(markdown, key=_artifact_key(f"playbook-lift-{out['kind']}"),
-                             description=f"{TITLES[out['kind']]}; chart: {out['paths']['chart']}")
+    create_markdown_artifact(
+        markdown,
+        key=_artifact_key(f"playbook-lift-{out['kind']}"),
+        description=f"{TITLES[out['kind']]}; chart: {out['paths']['chart']}",
+    )
     rows = [{"metric": key, "value": value} for key, value in out["report"].items()]
     rows.append({"metric": "chart_png", "value": out["paths"]["chart"]})
-    create_table_artifact(rows, key=_artifact_key(f"playbook-lift-{out['kind']}-metrics"),
-                          description="Playbook-lift report")
+    create_table_artifact(
+        rows, key=_artifact_key(f"playbook-lift-{out['kind']}-metrics"), description="Playbook-lift report"
+    )
 
 
 @flow(name="playbook-lift", persist_result=False, log_prints=False)
@@ -113,8 +128,15 @@ def playbook_lift_flow(
     """Playbook-lift test: verbatim replay (`queries`) or paraphrase pass (`train` + `test`)."""
     if source is not None:
         ensure_corpus(source)
-    payload = {"corpora": corpora, "queries_path": resolve_path(queries), "train_path": resolve_path(train),
-               "test_path": resolve_path(test), "judge": judge, "top_k": top_k, "out_dir": out_dir}
+    payload = {
+        "corpora": corpora,
+        "queries_path": resolve_path(queries),
+        "train_path": resolve_path(train),
+        "test_path": resolve_path(test),
+        "judge": judge,
+        "top_k": top_k,
+        "out_dir": out_dir,
+    }
     out = lift_task({k: v for k, v in payload.items() if v is not None})
     attach_lift_artifacts(out)
     return out["report"]
@@ -123,15 +145,20 @@ def playbook_lift_flow(
 # nightly drift -------------------------------------------------------------------------------
 @task(name="drift-check", cache_policy=NO_CACHE, persist_result=False)
 def drift_check(planned) -> Any:
-    from modes.drift_nightly import run_check
+    from modes.catalog.drift_nightly import run_check
 
     return run_check(planned, _context(f"drift-{planned.check}", "drift-nightly"))
 
 
 def drift_markdown(report, saved: Path) -> str:
-    lines = ["# Nightly drift checks", "",
-             f"{report.drifted} drifted, {report.skipped} skipped, {report.failed} failed; JSON: `{saved}`", "",
-             "| check | target | status | drifted | summary |", "|---|---|---|---|---|"]
+    lines = [
+        "# Nightly drift checks",
+        "",
+        f"{report.drifted} drifted, {report.skipped} skipped, {report.failed} failed; JSON: `{saved}`",
+        "",
+        "| check | target | status | drifted | summary |",
+        "|---|---|---|---|---|",
+    ]
     for r in report.checks:
         drifted = "" if r.drifted is None else ("**yes**" if r.drifted else "no")
         lines.append(f"| {r.check} | {r.target} | {r.status} | {drifted} | {r.summary} |")
@@ -148,22 +175,36 @@ def drift_nightly_flow(
 ):
     """Scorer drift on the evidence history, playbook drift per corpus, embedding drift between
     the two newest snapshots of each corpus table; a report artifact either way."""
-    from modes.drift_nightly import CheckResult, NightlyIn, assemble, failure_message, plan_checks
+    from modes.catalog.drift_nightly import (
+        CheckResult,
+        NightlyIn,
+        assemble,
+        failure_message,
+        plan_checks,
+    )
 
-    inp = NightlyIn(evidence_path=evidence_path, old_scorer=old_scorer, new_scorer=new_scorer,
-                    corpora=corpora, top_k=top_k)
+    inp = NightlyIn(
+        evidence_path=evidence_path, old_scorer=old_scorer, new_scorer=new_scorer, corpora=corpora, top_k=top_k
+    )
     ctx = _context("drift-plan", "drift-nightly")
     plan = plan_checks(inp, ctx)
-    report = assemble([p if isinstance(p, CheckResult) else
-                       drift_check.with_options(task_run_name=f"{p.check}-{p.target}")(p) for p in plan])
+    report = assemble(
+        [
+            p if isinstance(p, CheckResult) else drift_check.with_options(task_run_name=f"{p.check}-{p.target}")(p)
+            for p in plan
+        ]
+    )
     data = report.model_dump(mode="json")
     out_dir = ctx.lakehouse.settings.home_dir / "drift"
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = out_dir / f"nightly-{flow_run.id or 'local'}.json"
     saved.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     create_markdown_artifact(drift_markdown(report, saved), key="drift-nightly", description="Nightly drift checks")
-    create_table_artifact([{k: r[k] for k in ("check", "target", "status", "drifted", "summary")} for r in data["checks"]],
-                          key="drift-nightly-checks", description="Nightly drift checks")
+    create_table_artifact(
+        [{k: r[k] for k in ("check", "target", "status", "drifted", "summary")} for r in data["checks"]],
+        key="drift-nightly-checks",
+        description="Nightly drift checks",
+    )
     if report.failed:
         return Failed(message=failure_message(report), data=data)
     return data
@@ -191,8 +232,13 @@ def tables_gc_flow(older_than: str = "1h", dry_run: bool = False) -> dict[str, A
 
 # deployments ---------------------------------------------------------------------------------
 ONET_SOURCE = {
-    "corpus": "onet", "path": "examples/data/occupations.tsv", "table": "onet_occupations",
-    "text_cols": ["Title", "Description"], "id_col": "O*NET-SOC Code", "metadata_cols": ["Title"], "format": "tsv",
+    "corpus": "onet",
+    "path": "examples/data/occupations.tsv",
+    "table": "onet_occupations",
+    "text_cols": ["Title", "Description"],
+    "id_col": "O*NET-SOC Code",
+    "metadata_cols": ["Title"],
+    "format": "tsv",
 }
 
 
@@ -214,16 +260,34 @@ class DeploymentSpec:
 
 
 DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
-    DeploymentSpec("drift-nightly", "flows/jobs.py:drift_nightly_flow",
-                   "All drift checks every night; report artifact.", cron="0 2 * * *"),
-    DeploymentSpec("playbook-lift-weekly", "flows/jobs.py:playbook_lift_flow",
-                   "Playbook-lift test on the O*NET development set every Monday.", cron="0 3 * * 1",
-                   parameters={"corpora": ["onet"], "queries": "examples/lift/onet_dev.jsonl", "judge": "labels",
-                               "source": ONET_SOURCE}),
-    DeploymentSpec("run-workflow", "flows/runner.py:run_workflow_flow",
-                   "Run a YAML workflow by name with inputs (trigger it with parameters).",
-                   parameters={"workflow": "hello-lakehouse", "inputs": {}}),
-    DeploymentSpec("tables-gc", "flows/jobs.py:tables_gc_flow",
-                   "Remove table files no snapshot references, older than 1 hour, every night.",
-                   cron="30 4 * * *"),
+    DeploymentSpec(
+        "drift-nightly",
+        "flows/jobs.py:drift_nightly_flow",
+        "All drift checks every night; report artifact.",
+        cron="0 2 * * *",
+    ),
+    DeploymentSpec(
+        "playbook-lift-weekly",
+        "flows/jobs.py:playbook_lift_flow",
+        "Playbook-lift test on the O*NET development set every Monday.",
+        cron="0 3 * * 1",
+        parameters={
+            "corpora": ["onet"],
+            "queries": "examples/lift/onet_dev.jsonl",
+            "judge": "labels",
+            "source": ONET_SOURCE,
+        },
+    ),
+    DeploymentSpec(
+        "run-workflow",
+        "flows/runner.py:run_workflow_flow",
+        "Run a YAML workflow by name with inputs (trigger it with parameters).",
+        parameters={"workflow": "hello-lakehouse", "inputs": {}},
+    ),
+    DeploymentSpec(
+        "tables-gc",
+        "flows/jobs.py:tables_gc_flow",
+        "Remove table files no snapshot references, older than 1 hour, every night.",
+        cron="30 4 * * *",
+    ),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +137,15 @@ def resolve_workflow_path(source: str | Path) -> Path:
     if str(source) in known:
         return known[str(source)]
     raise WorkflowError(
-        [WorkflowIssue(str(source), None, None, f"unknown workflow name{suggest(str(source), set(known))}"
-                       f" (known: {', '.join(sorted(known)) or 'none'})")]
+        [
+            WorkflowIssue(
+                str(source),
+                None,
+                None,
+                f"unknown workflow name{suggest(str(source), set(known))}"
+                f" (known: {', '.join(sorted(known)) or 'none'})",
+            )
+        ]
     )
 
 
@@ -152,7 +159,9 @@ def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> L
             raise WorkflowError([WorkflowIssue(str(path), None, None, _too_big(limit))])
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise WorkflowError([WorkflowIssue(str(path), None, None, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+        raise WorkflowError(
+            [WorkflowIssue(str(path), None, None, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+        ) from None
     except OSError as exc:
         raise WorkflowError([WorkflowIssue(str(path), None, None, f"cannot read: {exc.strerror}")]) from None
     return load_workflow_text(text, str(path), inputs)
@@ -233,16 +242,19 @@ def yaml_limits(text: str) -> str | None:
         elif isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > max_aliases:
-                return (f"YAML uses more than {max_aliases} aliases (*name) at {_at(event)} "
-                        f"(setting workflow_max_aliases)")
+                return (
+                    f"YAML uses more than {max_aliases} aliases (*name) at {_at(event)} (setting workflow_max_aliases)"
+                )
             if any(anchor == event.anchor for anchor, _ in open_nodes):
                 return f"recursive YAML alias *{event.anchor} at {_at(event)}: a value cannot contain itself"
             values += sizes.get(event.anchor, 1)
         else:
             continue
         if values > max_values:
-            return (f"the YAML holds more than {max_values:,} values, aliases expanded, at {_at(event)} "
-                    f"(setting workflow_max_values)")
+            return (
+                f"the YAML holds more than {max_values:,} values, aliases expanded, at {_at(event)} "
+                f"(setting workflow_max_values)"
+            )
     return None
 
 
@@ -270,7 +282,9 @@ class _Checker:
         if self.issues:
             raise WorkflowError(self.issues)
 
-    def pydantic_issues(self, errors: list[dict[str, Any]], node: str | None, keys: list[str], prefix: str = "") -> None:
+    def pydantic_issues(
+        self, errors: list[dict[str, Any]], node: str | None, keys: list[str], prefix: str = ""
+    ) -> None:
         for err in errors:
             loc = [str(p) for p in err["loc"]]
             field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or None)
@@ -328,8 +342,12 @@ class _Checker:
     def check_top(self, doc: dict[str, Any]) -> WorkflowSpec | None:
         limit = get_settings().workflow_max_nodes
         if isinstance(doc.get("nodes"), list) and len(doc["nodes"]) > limit:
-            self.add(None, "nodes", f"the workflow has {len(doc['nodes']):,} nodes, more than the limit of "
-                     f"{limit:,} (setting workflow_max_nodes)")
+            self.add(
+                None,
+                "nodes",
+                f"the workflow has {len(doc['nodes']):,} nodes, more than the limit of "
+                f"{limit:,} (setting workflow_max_nodes)",
+            )
             return None
         try:
             return WorkflowSpec.model_validate(doc)
@@ -413,8 +431,11 @@ class _Checker:
         resolved: dict[str, Any] = {}
         for name in given:
             if name not in spec.inputs:
-                self.add(None, f"inputs.{name}", f"unknown input{suggest(name, set(spec.inputs))} "
-                         f"(declared: {', '.join(spec.inputs) or 'none'})")
+                self.add(
+                    None,
+                    f"inputs.{name}",
+                    f"unknown input{suggest(name, set(spec.inputs))} (declared: {', '.join(spec.inputs) or 'none'})",
+                )
         for name, declared in spec.inputs.items():
             if name in given:
                 value, problem = coerce_input(declared, given[name])
@@ -439,11 +460,17 @@ def _salvage(raw: dict[str, Any], exc: ValidationError) -> NodeSpec | None:
 
 
 _INPUT_TYPES: dict[str, Any] = {
-    "string": str, "integer": int, "number": float, "boolean": bool, "object": dict, "array": list, "any": Any,
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "any": Any,
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(kind: str) -> TypeAdapter:
     return TypeAdapter(_INPUT_TYPES[kind])
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 _REF = re.compile(r"\$\$|\$([A-Za-z_][A-Za-z0-9_-]*)((?:\.[A-Za-z0-9_]+)*)")
 
@@ -56,9 +57,7 @@ def _parse(match: re.Match) -> Ref:
             raise ReferenceSyntaxError(f"{match.group(0)!r} names no input: use $inputs.NAME")
         return Ref(match.group(0), None, parts)
     if not parts or parts[0] != "output":
-        raise ReferenceSyntaxError(
-            f"{match.group(0)!r} is not a reference: use ${head}.output or ${head}.output.FIELD"
-        )
+        raise ReferenceSyntaxError(f"{match.group(0)!r} is not a reference: use ${head}.output or ${head}.output.FIELD")
     return Ref(match.group(0), head, parts[1:])
 
 
@@ -133,8 +132,9 @@ def _default_limit() -> int:
     return get_settings().workflow_max_input_chars
 
 
-def resolve(value: Any, inputs: dict[str, Any], outputs: dict[str, Any], *,
-            max_chars: int | None = None, field: str = "with") -> Any:
+def resolve(
+    value: Any, inputs: dict[str, Any], outputs: dict[str, Any], *, max_chars: int | None = None, field: str = "with"
+) -> Any:
     """Replace references with values; whole references keep their type.
 
     Everything the references bring in (a whole reference's value, measured as JSON, and every

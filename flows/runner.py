@@ -8,7 +8,7 @@ our own code as it happens (Prefect's ephemeral server may drop task-run records
 
 `trusted_paths` says whether the nodes may name files outside the lakehouse's roots: the CLI runs
 as the user (trusted); a workflow submitted over HTTP or triggered with deployment parameters is
-not (the default), see `lakehouse/paths.py`.
+not (the default), see `lakehouse/common/paths.py`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from flows.refs import ReferenceLookupError, resolve
 from flows.when import WhenSyntaxError, evaluate_when
 from lakehouse.config import get_settings
 from lakehouse.core import Lakehouse
-from lakehouse.observer import ObservedOp, now_utc, scrub
+from lakehouse.observe.observer import ObservedOp, now_utc, scrub
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 
@@ -67,12 +67,27 @@ def current_lakehouse() -> Lakehouse:
         return _lakehouse
 
 
-def _execute_node(node_id: str, mode: str, payload: dict[str, Any], workflow: str, run_id: str,
-                  default_model: str | None, trusted_paths: bool = False) -> dict[str, Any]:
+def _execute_node(
+    node_id: str,
+    mode: str,
+    payload: dict[str, Any],
+    workflow: str,
+    run_id: str,
+    default_model: str | None,
+    trusted_paths: bool = False,
+) -> dict[str, Any]:
     attempt = task_run.run_count or 1
     _attempts[(run_id, node_id)] = attempt
-    ctx = ModeContext(lakehouse=current_lakehouse(), workflow=workflow, run_id=run_id, node_id=node_id,
-                      attempt=attempt, source="workflow", model=default_model, trusted_paths=trusted_paths)
+    ctx = ModeContext(
+        lakehouse=current_lakehouse(),
+        workflow=workflow,
+        run_id=run_id,
+        node_id=node_id,
+        attempt=attempt,
+        source="workflow",
+        model=default_model,
+        trusted_paths=trusted_paths,
+    )
     return invoke_mode(mode, payload, ctx)
 
 
@@ -92,12 +107,22 @@ class _Run:
 
     def record(self, node_id: str, status: str, error: str, attempt: int, payload: Any = None) -> None:
         started = now_utc()
-        self.lakehouse.observer.record(ObservedOp.build(
-            ts_start=started, source="workflow", workflow=self.loaded.name, run_id=self.run_id,
-            node_id=node_id, mode=self.loaded.nodes[node_id].mode_name, attempt=attempt, status=status,
-            error=error, input=payload, summary_chars=self.lakehouse.settings.ops_summary_chars,
-            secrets=self.lakehouse.settings.secret_values(),
-        ))
+        self.lakehouse.observer.record(
+            ObservedOp.build(
+                ts_start=started,
+                source="workflow",
+                workflow=self.loaded.name,
+                run_id=self.run_id,
+                node_id=node_id,
+                mode=self.loaded.nodes[node_id].mode_name,
+                attempt=attempt,
+                status=status,
+                error=error,
+                input=payload,
+                summary_chars=self.lakehouse.settings.ops_summary_chars,
+                secrets=self.lakehouse.settings.secret_values(),
+            )
+        )
         self.results[node_id] = NodeResult(status=status, error=error, attempts=attempt)
 
     def decide(self, node_id: str) -> dict[str, Any] | None:
@@ -131,7 +156,12 @@ class _Run:
         if node.timeout_s:
             options["timeout_seconds"] = node.timeout_s
         return node_task.with_options(**options).submit(
-            node_id, node.mode_name, payload, self.loaded.name, self.run_id, self.loaded.spec.model,
+            node_id,
+            node.mode_name,
+            payload,
+            self.loaded.name,
+            self.run_id,
+            self.loaded.spec.model,
             self.trusted_paths,
         )
 
@@ -144,7 +174,9 @@ class _Run:
             self.outputs[node_id] = value
             self.results[node_id] = NodeResult(status="completed", output=value, attempts=attempts)
         else:
-            error = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else (state.message or "failed")
+            error = (
+                f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else (state.message or "failed")
+            )
             error = scrub(error, self.lakehouse.settings.secret_values())
             self.results[node_id] = NodeResult(status="failed", error=error, attempts=attempts)
 
@@ -180,11 +212,14 @@ class _Run:
 
 
 @flow(name="lakehouse-workflow", persist_result=False, log_prints=False)
-def run_workflow_flow(workflow: str, inputs: dict[str, Any] | None = None, yaml_text: str | None = None,
-                      trusted_paths: bool = False):
+def run_workflow_flow(
+    workflow: str, inputs: dict[str, Any] | None = None, yaml_text: str | None = None, trusted_paths: bool = False
+):
     """Run a workflow by name or path (or from its YAML text); the deployable entry point. Its
     nodes' paths stay under the lakehouse's roots unless `trusted_paths` (the CLI's runs)."""
-    loaded = load_workflow_text(yaml_text, workflow, inputs or {}) if yaml_text else load_workflow(workflow, inputs or {})
+    loaded = (
+        load_workflow_text(yaml_text, workflow, inputs or {}) if yaml_text else load_workflow(workflow, inputs or {})
+    )
     run = _Run(loaded, str(flow_run.id), trusted_paths)
     result = run.execute()
     run.attach_ops_artifact()
@@ -195,15 +230,21 @@ def run_workflow_flow(workflow: str, inputs: dict[str, Any] | None = None, yaml_
     return data
 
 
-def run_workflow(loaded: LoadedWorkflow, inputs: dict[str, Any] | None = None, *,
-                 trusted_paths: bool = False) -> RunResult:
+def run_workflow(
+    loaded: LoadedWorkflow, inputs: dict[str, Any] | None = None, *, trusted_paths: bool = False
+) -> RunResult:
     """Run a checked workflow through Prefect and wait for it. Inputs are checked before it starts.
     `trusted_paths=True` only for the user's own process (the CLI): nodes may then name any file."""
     if inputs is not None:
         loaded = load_workflow_text(loaded.text, loaded.source, inputs)
     named = run_workflow_flow.with_options(name=loaded.name)
-    state = named(workflow=loaded.source, inputs=loaded.inputs, yaml_text=loaded.text,
-                  trusted_paths=trusted_paths, return_state=True)
+    state = named(
+        workflow=loaded.source,
+        inputs=loaded.inputs,
+        yaml_text=loaded.text,
+        trusted_paths=trusted_paths,
+        return_state=True,
+    )
     data = state.result(raise_on_failure=False)
     if isinstance(data, BaseException):
         raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {type(data).__name__}: {data}") from data

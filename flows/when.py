@@ -12,8 +12,7 @@ import ast
 import operator
 from typing import Any
 
-from flows.refs import ReferenceSyntaxError, Ref, _REF, _parse, lookup
-
+from flows.refs import _REF, Ref, ReferenceSyntaxError, _parse, lookup
 
 MAX_WHEN_CHARS = 1_000
 MAX_WHEN_DEPTH = 64  # syntax-tree levels
@@ -82,15 +81,26 @@ def _check_depth(tree: ast.AST) -> None:
 
 def _check(node: ast.AST, refs: dict[str, Ref]) -> None:
     allowed = (
-        ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare,
-        ast.Constant, ast.List, ast.Tuple, ast.Load, ast.Name, ast.Call, *_COMPARE,
+        ast.Expression,
+        ast.BoolOp,
+        ast.And,
+        ast.Or,
+        ast.UnaryOp,
+        ast.Not,
+        ast.USub,
+        ast.Compare,
+        ast.Constant,
+        ast.List,
+        ast.Tuple,
+        ast.Load,
+        ast.Name,
+        ast.Call,
+        *_COMPARE,
     )
     if not isinstance(node, allowed):
         raise WhenSyntaxError(f"{type(node).__name__} is not allowed in a condition")
     if isinstance(node, ast.Name) and node.id not in refs and node.id not in _NAMES and node.id != "len":
-        raise WhenSyntaxError(
-            f"unknown name {node.id!r}: use a reference like $node.output.field, or true/false/null"
-        )
+        raise WhenSyntaxError(f"unknown name {node.id!r}: use a reference like $node.output.field, or true/false/null")
     if isinstance(node, ast.Call) and not (
         isinstance(node.func, ast.Name) and node.func.id == "len" and len(node.args) == 1 and not node.keywords
     ):
@@ -120,7 +130,7 @@ def _eval(node: ast.AST, values: dict[str, Any]) -> Any:
         return len(_eval(node.args[0], values))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, values)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=False):
             right = _eval(comparator, values)
             try:
                 if not _COMPARE[type(op)](left, right):

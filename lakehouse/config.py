@@ -207,7 +207,8 @@ class Settings(BaseSettings):
         name must be long: a short one ("true") is no secret and masking it would mangle text."""
         if self._env_secrets is None:
             self._env_secrets = {
-                v for k, v in os.environ.items()
+                v
+                for k, v in os.environ.items()
                 if len(v) >= 8 and any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
             }
         return self._env_secrets

@@ -15,7 +15,7 @@ from lakehouse.config import Settings, get_settings
 
 # Handles still open when the interpreter exits are closed first: duckdb 2.0 prints nanobind
 # "leaked instance" reports for connections left open at exit.
-_open_handles: "weakref.WeakSet[Lakehouse]" = weakref.WeakSet()
+_open_handles: weakref.WeakSet[Lakehouse] = weakref.WeakSet()
 
 
 @atexit.register
@@ -33,55 +33,55 @@ class Lakehouse:
 
     @cached_property
     def observer(self):
-        from lakehouse.observer import Observer
+        from lakehouse.observe.observer import Observer
 
         return Observer(self.settings.ops_log, ring_size=self.settings.ops_ring_size)
 
     @cached_property
     def store(self):
-        from lakehouse.storage import open_store
+        from lakehouse.data.storage import open_store
 
         return open_store(self.settings.objects, self.settings)
 
     @cached_property
     def pathway(self):
-        from lakehouse.pathway import PathwayMemory, settings_embedder
+        from lakehouse.learning.pathway import PathwayMemory, settings_embedder
 
         return PathwayMemory(self.settings.pathway_log, embed=settings_embedder(self.settings))
 
     @cached_property
     def chat(self):
-        from lakehouse.chat import ChatClient
+        from lakehouse.llm.chat import ChatClient
 
         return ChatClient(self.settings.models)
 
     @cached_property
     def tables(self):
-        from lakehouse.tables import Tables
+        from lakehouse.data.tables import Tables
 
         return Tables(self.settings)
 
     @cached_property
     def sql(self):
-        from lakehouse.sql import SqlEngine
+        from lakehouse.data.sql.engine import SqlEngine
 
         return SqlEngine(self.settings, self.tables)
 
     @cached_property
     def corpora(self):
-        from lakehouse.vectors import CorpusManager
+        from lakehouse.search.vectors import CorpusManager
 
         return CorpusManager(self)
 
     @cached_property
     def playbooks(self):
-        from lakehouse.matrix import open_playbooks
+        from lakehouse.search.matrix import open_playbooks
 
         return open_playbooks(self)
 
     @cached_property
     def matrix(self):
-        from lakehouse.matrix import open_matrix
+        from lakehouse.search.matrix import open_matrix
 
         return open_matrix(self)
 

@@ -1,4 +1,5 @@
-"""The mode catalog. Every module in this package registers its modes with `@mode` at import."""
+"""Modes: the registry machinery (`registry`, `context`, `invoke`) and the catalog (`modes.catalog`,
+one module per mode family, each registering its modes with `@mode` at import)."""
 
 from modes.context import ModeContext
 from modes.registry import (

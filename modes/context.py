@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lakehouse.common.paths import resolve_path
 from lakehouse.core import Lakehouse
-from lakehouse.paths import resolve_path
 
 
 @dataclass
@@ -28,7 +28,7 @@ class ModeContext:
     @classmethod
     def standalone(
         cls, lakehouse: Lakehouse | None = None, source: str = "mode", *, trusted_paths: bool = True
-    ) -> "ModeContext":
+    ) -> ModeContext:
         """A context for the caller's own process (CLI, notebook): its paths are trusted."""
         return cls(lakehouse=lakehouse or Lakehouse(), source=source, trusted_paths=trusted_paths)
 
@@ -37,6 +37,10 @@ class ModeContext:
         PathNotAllowed names `field`. A relative path is under LH_HOME; `cwd_relative` modes
         (ingest, lift) take it from the working directory when the caller is trusted."""
         return resolve_path(
-            value, self.lakehouse.settings, field=field, for_write=for_write, trusted=self.trusted_paths,
+            value,
+            self.lakehouse.settings,
+            field=field,
+            for_write=for_write,
+            trusted=self.trusted_paths,
             base=Path.cwd() if cwd_relative else None,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.observer import ObservedOp, now_utc
+from lakehouse.observe.observer import ObservedOp, now_utc
 from modes.context import ModeContext
 from modes.registry import get_mode
 
@@ -36,16 +36,25 @@ def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> dict[st
         model, _ = _model_and_tokens(payload, None)
         observer.record(
             ObservedOp.build(
-                ts_start=started, input=payload, status="failed",
-                error=f"{type(exc).__name__}: {exc}", model=model, **common,
+                ts_start=started,
+                input=payload,
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}",
+                model=model,
+                **common,
             )
         )
         raise
     model, tokens = _model_and_tokens(payload, output)
     observer.record(
         ObservedOp.build(
-            ts_start=started, input=payload, output=output, status="completed",
-            model=model, tokens=tokens, **common,
+            ts_start=started,
+            input=payload,
+            output=output,
+            status="completed",
+            model=model,
+            tokens=tokens,
+            **common,
         )
     )
     return output

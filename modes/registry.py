@@ -14,20 +14,20 @@ import logging
 import pkgutil
 import re
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 
-from lakehouse.suggest import close_matches, hint
+from lakehouse.common.suggest import close_matches, hint
 from modes.context import ModeContext
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "lakehouse.modes"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-_NOT_MODE_MODULES = {"registry", "context", "invoke"}
 
 
 class ModeDefinitionError(TypeError):
@@ -91,18 +91,15 @@ def mode(name: str, *, description: str | None = None) -> Callable:
         inp_t, ret_t = hints.get(params[0]), hints.get("return")
         if not _is_model(inp_t):
             raise ModeDefinitionError(
-                f"{where}: annotate the first parameter with a pydantic BaseModel "
-                f"(e.g. `inp: EchoIn`); got {inp_t!r}"
+                f"{where}: annotate the first parameter with a pydantic BaseModel (e.g. `inp: EchoIn`); got {inp_t!r}"
             )
         if not _is_model(ret_t):
             raise ModeDefinitionError(
-                f"{where}: annotate the return type with a pydantic BaseModel (e.g. `-> EchoOut`); "
-                f"got {ret_t!r}"
+                f"{where}: annotate the return type with a pydantic BaseModel (e.g. `-> EchoOut`); got {ret_t!r}"
             )
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             raise ModeDefinitionError(
-                f"{where}: mode {name!r} is already registered by {_where(_REGISTRY[name].func)}; "
-                "pick another name"
+                f"{where}: mode {name!r} is already registered by {_where(_REGISTRY[name].func)}; pick another name"
             )
         doc = description or inspect.getdoc(func) or ""
         _REGISTRY[name] = ModeSpec(name, func, inp_t, ret_t, doc.split("\n\n")[0])
@@ -116,15 +113,15 @@ _loaded = False
 
 
 def load_modes() -> None:
-    """Import every module of the `modes` package and every `lakehouse.modes` entry point."""
+    """Import every module of the catalog (`modes.catalog`) and every `lakehouse.modes` entry point."""
     global _loaded
     if _loaded:
         return
-    import modes as package
+    import modes.catalog as catalog
 
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_MODE_MODULES and not info.name.startswith("_"):
-            importlib.import_module(f"modes.{info.name}")
+    for info in pkgutil.iter_modules(catalog.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"modes.catalog.{info.name}")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-import flows  # noqa: F401  (configures Prefect's environment first)
 import typer
+
+import flows  # noqa: F401  (configures Prefect's environment first)
 
 app = typer.Typer(
     name="lakehouse",
@@ -16,7 +17,19 @@ app = typer.Typer(
 )
 
 # One module per area; each exposes `register(app)`.
-_COMMAND_MODULES = ("main_job", "workflow", "ops", "server", "modes_cmd", "api", "tables", "search", "learning", "lift", "serve")
+_COMMAND_MODULES = (
+    "main_job",
+    "workflow",
+    "ops",
+    "server",
+    "modes_cmd",
+    "api",
+    "tables",
+    "search",
+    "learning",
+    "lift",
+    "serve",
+)
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}").register(app)

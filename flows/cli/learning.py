@@ -8,9 +8,10 @@ input file with the file and line and exit code 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,10 +20,12 @@ from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, parse_key_values, print_json
 
-pathway_app = typer.Typer(help="Pathway memory: versioned traces (add, revise, retire, history, search).",
-                          no_args_is_help=True)
-distill_app = typer.Typer(help="Distillation: score evidence, export SFT data behind the firewall.",
-                          no_args_is_help=True)
+pathway_app = typer.Typer(
+    help="Pathway memory: versioned traces (add, revise, retire, history, search).", no_args_is_help=True
+)
+distill_app = typer.Typer(
+    help="Distillation: score evidence, export SFT data behind the firewall.", no_args_is_help=True
+)
 drift_app = typer.Typer(help="Drift checks: scorer, playbook and embedding drift.", no_args_is_help=True)
 
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
@@ -50,18 +53,19 @@ def _working(message: str) -> Iterator[None]:
     if not err_console.is_terminal:  # scripts and logs get no spinner residue
         yield
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as progress:
         progress.add_task(message, total=None)
         yield
 
 
 def _run(name: str, payload: dict[str, Any], message: str | None = None) -> dict[str, Any]:
     """Run a mode as the CLI; known failures become a clean `error:` line and exit 1."""
+    from lakehouse.common.recordfile import InputFileError
     from lakehouse.core import Lakehouse
-    from lakehouse.distill import UnknownScorerError
-    from lakehouse.pathway import PathwayError
-    from lakehouse.recordfile import InputFileError
+    from lakehouse.learning.distill import UnknownScorerError
+    from lakehouse.learning.pathway import PathwayError
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
@@ -105,17 +109,25 @@ def _show_trace(verb: str, trace: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(trace)
     else:
-        console.print(f"{verb} trace [bold]{trace['id']}[/] (version {trace['version']}, {trace['status']})",
-                      highlight=False)
+        console.print(
+            f"{verb} trace [bold]{trace['id']}[/] (version {trace['version']}, {trace['status']})", highlight=False
+        )
 
 
 # pathway -----------------------------------------------------------------------------------
 @pathway_app.command("add")
 def pathway_add(
     text: Optional[str] = typer.Argument(None, help="The trace text (omit when using --file)."),
-    meta: Optional[list[str]] = typer.Option(None, "--meta", help="Metadata KEY=VALUE (repeatable; JSON values keep their type)."),
+    meta: Optional[list[str]] = typer.Option(
+        None, "--meta", help="Metadata KEY=VALUE (repeatable; JSON values keep their type)."
+    ),
     trace_id: Optional[str] = typer.Option(None, "--id", help="Use this id instead of a generated one."),
-    file: Optional[Path] = typer.Option(None, "--file", help="Add many: a JSONL file of {\"text\", \"metadata\"?, \"id\"?}; a bad line adds nothing, a re-run skips traces already added."),
+    file: Optional[Path] = typer.Option(
+        None,
+        "--file",
+        help='Add many: a JSONL file of {"text", "metadata"?, "id"?}; a bad line adds nothing, '
+        "a re-run skips traces already added.",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Add a trace (or a file of traces) to pathway memory."""
@@ -125,7 +137,7 @@ def pathway_add(
         trace = _run("pathway.add", {"text": text, "metadata": parse_key_values(meta, "--meta"), "id": trace_id})
         _show_trace("added", trace["trace"], as_json)
         return
-    from lakehouse.recordfile import InputFileError, read_records
+    from lakehouse.common.recordfile import InputFileError, read_records
 
     try:  # validate the whole file before the first add, so a bad line adds nothing
         lines = read_records(file, TraceLine)
@@ -141,8 +153,12 @@ def pathway_add(
     else:
         for failed in (r for r in out["results"] if r["status"] == "failed"):
             err_console.print(f"line {failed['index'] + 1}: {failed['error']}", highlight=False, markup=False)
-        console.print(f"added {out['added']} traces from {file}, skipped {out['skipped']} already in memory, "
-                      f"{out['failed']} failed", highlight=False, markup=False)
+        console.print(
+            f"added {out['added']} traces from {file}, skipped {out['skipped']} already in memory, "
+            f"{out['failed']} failed",
+            highlight=False,
+            markup=False,
+        )
     if out["failed"]:
         raise typer.Exit(1)
 
@@ -163,7 +179,9 @@ def pathway_update(
 def pathway_revise(
     trace_id: str = typer.Argument(..., help="The trace to revise (its latest version)."),
     text: str = typer.Argument(..., help="The new version's text."),
-    meta: Optional[list[str]] = typer.Option(None, "--meta", help="Metadata KEY=VALUE for the new version (default: the old one's)."),
+    meta: Optional[list[str]] = typer.Option(
+        None, "--meta", help="Metadata KEY=VALUE for the new version (default: the old one's)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Write a new version linked to the old one; the old one leaves search."""
@@ -196,14 +214,17 @@ def pathway_history(
     if out["cycle"]:
         err_console.print(f"[yellow]warning:[/] the revise links loop: {' -> '.join(out['cycle'])}", highlight=False)
     if out["broken_link"]:
-        err_console.print(f"[yellow]warning:[/] revises {out['broken_link']!r}, which is not in the log",
-                          highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/] revises {out['broken_link']!r}, which is not in the log", highlight=False
+        )
 
 
 @pathway_app.command("search")
 def pathway_search(
     query: str = typer.Argument(..., help="What to look for (semantic)."),
-    where: Optional[list[str]] = typer.Option(None, "--where", help="Metadata KEY=VALUE to require (repeatable; a JSON list is OR)."),
+    where: Optional[list[str]] = typer.Option(
+        None, "--where", help="Metadata KEY=VALUE to require (repeatable; a JSON list is OR)."
+    ),
     top_k: int = typer.Option(5, "--top-k", min=1, help="How many traces to return."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -213,28 +234,41 @@ def pathway_search(
     if as_json:
         print_json(out)
         return
-    rows = [[f"{h['score']:.3f}", h["trace"]["id"], h["trace"]["text"], json.dumps(h["trace"]["metadata"])]
-            for h in out["hits"]]
+    rows = [
+        [f"{h['score']:.3f}", h["trace"]["id"], h["trace"]["text"], json.dumps(h["trace"]["metadata"])]
+        for h in out["hits"]
+    ]
     _table(f"{out['count']} trace(s) for {query!r}", ["score", "id", "text", "metadata"], rows)
 
 
 # distill -----------------------------------------------------------------------------------
 @distill_app.command("score")
 def distill_score(
-    evidence: Path = typer.Option(..., "--evidence", help="JSONL evidence records (query, answer, judge_score, success, latency_ms, flags, source_run)."),
+    evidence: Path = typer.Option(
+        ...,
+        "--evidence",
+        help="JSONL evidence records (query, answer, judge_score, success, latency_ms, flags, source_run).",
+    ),
     scorer: Optional[str] = typer.Option(None, "--scorer", help="Scorer version (default: LH_DISTILL_SCORER, v2)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write every scored record to this JSONL file."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Categorise evidence (gold / silver / needs_review / reject) with a versioned scorer."""
-    payload = {"evidence_path": _path(evidence), "scorer_version": scorer, "out_path": _path(out),
-               "include_results": as_json}
+    payload = {
+        "evidence_path": _path(evidence),
+        "scorer_version": scorer,
+        "out_path": _path(out),
+        "include_results": as_json,
+    }
     result = _run("distillation.score", payload)
     if as_json:
         print_json(result)
         return
-    _table(f"{result['total']} records, scorer {result['scorer_version']}", ["category", "count"],
-           [[c, n] for c, n in result["counts"].items()])
+    _table(
+        f"{result['total']} records, scorer {result['scorer_version']}",
+        ["category", "count"],
+        [[c, n] for c, n in result["counts"].items()],
+    )
     if result["out_path"]:
         console.print(f"scored records written to {result['out_path']}", highlight=False)
 
@@ -242,20 +276,33 @@ def distill_score(
 @distill_app.command("export")
 def distill_export(
     evidence: Path = typer.Option(..., "--evidence", help="JSONL evidence records."),
-    eval_file: Path = typer.Option(..., "--eval", help="The evaluation set: JSONL with a `query` per line (a lift query file works)."),
+    eval_file: Path = typer.Option(
+        ..., "--eval", help="The evaluation set: JSONL with a `query` per line (a lift query file works)."
+    ),
     out: Path = typer.Option(..., "--out", help="Where to write the SFT chat JSONL."),
     scorer: Optional[str] = typer.Option(None, "--scorer", help="Scorer version (default: LH_DISTILL_SCORER, v2)."),
     categories: str = typer.Option("gold", "--categories", help="Comma-separated categories to export."),
-    ngram: Optional[int] = typer.Option(None, "--ngram", min=1, help="Firewall word n-gram size (default: LH_DISTILL_NGRAM, 3)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Firewall overlap threshold in (0, 1] (default 0.5)."),
-    system_prompt: Optional[str] = typer.Option(None, "--system", help="System message of every example (default: the staffing prompt)."),
+    ngram: Optional[int] = typer.Option(
+        None, "--ngram", min=1, help="Firewall word n-gram size (default: LH_DISTILL_NGRAM, 3)."
+    ),
+    threshold: Optional[float] = typer.Option(
+        None, "--threshold", help="Firewall overlap threshold in (0, 1] (default 0.5)."
+    ),
+    system_prompt: Optional[str] = typer.Option(
+        None, "--system", help="System message of every example (default: the staffing prompt)."
+    ),
     no_system: bool = typer.Option(False, "--no-system", help="Write examples without a system message."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Export kept records as SFT chat JSONL; records overlapping the evaluation set are refused and counted."""
     payload: dict[str, Any] = {
-        "evidence_path": _path(evidence), "eval_path": _path(eval_file), "out_path": _path(out),
-        "scorer_version": scorer, "categories": _csv(categories), "ngram": ngram, "threshold": threshold,
+        "evidence_path": _path(evidence),
+        "eval_path": _path(eval_file),
+        "out_path": _path(out),
+        "scorer_version": scorer,
+        "categories": _csv(categories),
+        "ngram": ngram,
+        "threshold": threshold,
     }
     if no_system or system_prompt is not None:
         payload["system_prompt"] = None if no_system else system_prompt
@@ -265,11 +312,17 @@ def distill_export(
         return
     console.print(
         f"wrote {report['written']} of {report['considered']} records to {report['path']} "
-        f"(scorer {report['scorer_version']}, categories {', '.join(report['categories'])})", highlight=False)
-    console.print(f"firewall: {report['contaminated']} record(s) overlapping the evaluation set refused "
-                  f"{report['contaminated_by_reason']}", highlight=False)
-    console.print(f"excluded by category: {report['excluded_by_category']}; duplicates: {report['duplicates']}",
-                  highlight=False)
+        f"(scorer {report['scorer_version']}, categories {', '.join(report['categories'])})",
+        highlight=False,
+    )
+    console.print(
+        f"firewall: {report['contaminated']} record(s) overlapping the evaluation set refused "
+        f"{report['contaminated_by_reason']}",
+        highlight=False,
+    )
+    console.print(
+        f"excluded by category: {report['excluded_by_category']}; duplicates: {report['duplicates']}", highlight=False
+    )
 
 
 # drift -------------------------------------------------------------------------------------
@@ -285,15 +338,19 @@ def drift_scorer(
     if as_json:
         print_json(out)
         return
-    console.print(f"{out['drifted']} of {out['total']} records change category from "
-                  f"{out['old_version']} to {out['new_version']}", highlight=False)
+    console.print(
+        f"{out['drifted']} of {out['total']} records change category from {out['old_version']} to {out['new_version']}",
+        highlight=False,
+    )
     _table("shift matrix", ["from", "to", "count"], [[s["from"], s["to"], s["count"]] for s in out["shift_matrix"]])
 
 
 @drift_app.command("playbook")
 def drift_playbook(
     corpus: str = typer.Option(..., "--corpus", help="Corpus name(s), comma-separated."),
-    entries: Optional[Path] = typer.Option(None, "--entries", help="JSONL playbook entries (query, answer, corpus); default: the recorded playbooks."),
+    entries: Optional[Path] = typer.Option(
+        None, "--entries", help="JSONL playbook entries (query, answer, corpus); default: the recorded playbooks."
+    ),
     top_k: int = typer.Option(10, "--top-k", min=1, help="A recorded answer outside today's top k has drifted."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -303,8 +360,7 @@ def drift_playbook(
     if as_json:
         print_json(out)
         return
-    console.print(f"{out['drifted']} of {out['checked']} playbook answers left the top {out['top_k']}",
-                  highlight=False)
+    console.print(f"{out['drifted']} of {out['checked']} playbook answers left the top {out['top_k']}", highlight=False)
     if out["drifted_entries"]:
         rows = [[e["query"], e["answer"], e["corpus"], ", ".join(e["top_ids"][:3])] for e in out["drifted_entries"]]
         _table("drifted", ["query", "answer", "corpus", "today's top 3"], rows)
@@ -312,28 +368,45 @@ def drift_playbook(
 
 @drift_app.command("embedding")
 def drift_embedding(
-    a: Optional[Path] = typer.Option(None, "--a", help="Reference snapshot: .npy (2-D) or .jsonl ({\"vector\": [...]} per line)."),
+    a: Optional[Path] = typer.Option(
+        None, "--a", help='Reference snapshot: .npy (2-D) or .jsonl ({"vector": [...]} per line).'
+    ),
     b: Optional[Path] = typer.Option(None, "--b", help="The snapshot to compare with the reference."),
-    corpus: Optional[str] = typer.Option(None, "--corpus", help="Compare two snapshots of this corpus's table instead of files."),
+    corpus: Optional[str] = typer.Option(
+        None, "--corpus", help="Compare two snapshots of this corpus's table instead of files."
+    ),
     snapshot_a: Optional[int] = typer.Option(None, "--snapshot-a", help="Reference snapshot id of the corpus table."),
     snapshot_b: Optional[int] = typer.Option(None, "--snapshot-b", help="Snapshot id to compare (default: current)."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Significance level (default: LH_DRIFT_ALPHA, 0.05)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Two-sample KS tests between two snapshots of embeddings (a 1-D projection and per dimension)."""
-    payload = {"a_path": _path(a), "b_path": _path(b), "corpus": corpus, "snapshot_a": snapshot_a,
-               "snapshot_b": snapshot_b, "alpha": alpha}
+    payload = {
+        "a_path": _path(a),
+        "b_path": _path(b),
+        "corpus": corpus,
+        "snapshot_a": snapshot_a,
+        "snapshot_b": snapshot_b,
+        "alpha": alpha,
+    }
     out = _run("drift.embedding", payload)
     if as_json:
         print_json(out)
         return
     verdict = "[bold red]drifted[/]" if out["drifted"] else "[green]no drift[/]"
     console.print(f"{verdict} at alpha {out['alpha']} ({out['n_a']} vs {out['n_b']} vectors, {out['dim']} dims)")
-    _table("KS tests", ["test", "statistic", "p-value"], [
-        [out["projection"], out["statistic"], f"{out['p_value']:.3g}"],
-        [f"dimension {out['dimension']} (max, Bonferroni)", out["dimension_max_statistic"],
-         f"{out['dimension_p_value']:.3g}"],
-    ])
+    _table(
+        "KS tests",
+        ["test", "statistic", "p-value"],
+        [
+            [out["projection"], out["statistic"], f"{out['p_value']:.3g}"],
+            [
+                f"dimension {out['dimension']} (max, Bonferroni)",
+                out["dimension_max_statistic"],
+                f"{out['dimension_p_value']:.3g}",
+            ],
+        ],
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,25 +6,33 @@ per pass. A missing or malformed query file is reported with the file and line, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, print_json
 
-lift_app = typer.Typer(help="The playbook-lift quality test: do recorded judgements lift later searches?",
-                       no_args_is_help=True)
+lift_app = typer.Typer(
+    help="The playbook-lift quality test: do recorded judgements lift later searches?", no_args_is_help=True
+)
 
 
 @contextmanager
 def _progress() -> Iterator[None]:
     """One bar per stage (cold pass, judging, recording, warm pass) on stderr."""
-    from lakehouse.lift import PROGRESS
+    from lakehouse.learning.lift.harness import PROGRESS
 
     if not err_console.is_terminal:
         yield
@@ -68,32 +76,58 @@ def _show(out: dict[str, Any]) -> None:
 @lift_app.command("run")
 def lift_run(
     corpus: str = typer.Option(..., "--corpus", help="Corpus name(s) to search, comma-separated."),
-    queries: Optional[Path] = typer.Option(None, "--queries", help="Verbatim replay: JSONL, one {\"query\", \"expected\"} per line (expected: optional list of ids)."),
-    train: Optional[Path] = typer.Option(None, "--train", help="Paraphrase pass: JSONL whose judged picks are recorded."),
-    test: Optional[Path] = typer.Option(None, "--test", help="Paraphrase pass: labelled JSONL measured cold vs warm (never recorded)."),
-    judge: str = typer.Option("labels", "--judge", help="`labels` (best-ranked expected id) or a model: tier name or provider/model."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, max=1000, help="The judge picks among this many cold hits (default: LH_LIFT_TOP_K, 10)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the JSON, Markdown and PNG reports (default: LH_HOME/lift/<run id>)."),
+    queries: Optional[Path] = typer.Option(
+        None,
+        "--queries",
+        help='Verbatim replay: JSONL, one {"query", "expected"} per line (expected: optional list of ids).',
+    ),
+    train: Optional[Path] = typer.Option(
+        None, "--train", help="Paraphrase pass: JSONL whose judged picks are recorded."
+    ),
+    test: Optional[Path] = typer.Option(
+        None, "--test", help="Paraphrase pass: labelled JSONL measured cold vs warm (never recorded)."
+    ),
+    judge: str = typer.Option(
+        "labels", "--judge", help="`labels` (best-ranked expected id) or a model: tier name or provider/model."
+    ),
+    top_k: Optional[int] = typer.Option(
+        None, "--top-k", min=1, max=1000, help="The judge picks among this many cold hits (default: LH_LIFT_TOP_K, 10)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Directory for the JSON, Markdown and PNG reports (default: LH_HOME/lift/<run id>)."
+    ),
     boost: Optional[float] = typer.Option(None, "--boost", help="Override playbook_boost (0, 1] for this run."),
-    min_similarity: Optional[float] = typer.Option(None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report dict as JSON on stdout (report paths go to stderr)."),
+    min_similarity: Optional[float] = typer.Option(
+        None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report dict as JSON on stdout (report paths go to stderr)."
+    ),
 ) -> None:
     """Cold pass (playbooks off), judge, record each pick as a playbook, warm pass (playbooks on).
 
     Each run records into its own fresh playbook store; the lakehouse's playbooks are untouched."""
-    from lakehouse.chat import ChatError
+    from lakehouse.common.recordfile import InputFileError
     from lakehouse.core import Lakehouse
-    from lakehouse.lift import LiftError
-    from lakehouse.recordfile import InputFileError
-    from lakehouse.vectors import CorpusError
+    from lakehouse.learning.lift.harness import LiftError
+    from lakehouse.llm.chat import ChatError
+    from lakehouse.search.vectors import CorpusError
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
     if queries is None and train is None and test is None:
         fail("give --queries FILE (verbatim replay) or --train FILE --test FILE (paraphrase pass)")
-    payload = {"corpora": [c.strip() for c in corpus.split(",") if c.strip()], "queries_path": _path(queries),
-               "train_path": _path(train), "test_path": _path(test), "judge": judge, "top_k": top_k,
-               "out_dir": _path(out), "boost": boost, "min_similarity": min_similarity}
+    payload = {
+        "corpora": [c.strip() for c in corpus.split(",") if c.strip()],
+        "queries_path": _path(queries),
+        "train_path": _path(train),
+        "test_path": _path(test),
+        "judge": judge,
+        "top_k": top_k,
+        "out_dir": _path(out),
+        "boost": boost,
+        "min_similarity": min_similarity,
+    }
     lakehouse = Lakehouse()
     try:
         with _progress():
@@ -107,11 +141,16 @@ def lift_run(
     paths = result["paths"]
     if as_json:
         print_json(result["report"])
-        err_console.print(f"reports: {paths['markdown']} {paths['json']} {paths['chart']}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"reports: {paths['markdown']} {paths['json']} {paths['chart']}", highlight=False, soft_wrap=True
+        )
         return
     _show(result)
-    console.print(f"report: {paths['markdown']}\nchart:  {paths['chart']}\nJSON:   {paths['json']}", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"report: {paths['markdown']}\nchart:  {paths['chart']}\nJSON:   {paths['json']}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -34,8 +34,9 @@ def _show_output(node_id: str, output) -> None:
         for column in ("corpus", "id", "score", "text"):
             table.add_column(column, overflow="fold")
         for hit in output["hits"][:10]:
-            table.add_row(str(hit.get("corpus")), str(hit.get("id")), f"{hit.get('score', 0):.3f}",
-                          str(hit.get("text", ""))[:90])
+            table.add_row(
+                str(hit.get("corpus")), str(hit.get("id")), f"{hit.get('score', 0):.3f}", str(hit.get("text", ""))[:90]
+            )
         console.print(table)
 
 
@@ -43,8 +44,8 @@ def main_job(
     request: str = typer.Option(None, help="Staffing request for the search step (default: the workflow's)."),
 ) -> None:
     """Run the main job end to end and print where its results and run records are."""
-    from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
     from flows.cli.workflow import _print_result
+    from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
 
     known = find_workflows()
     names = [n for n in MAIN_WORKFLOWS if n in known] or [FALLBACK]
@@ -71,7 +72,9 @@ def main_job(
             failed.append(name)
     console.print(f"[bold]done[/]: {len(names) - len(failed)}/{len(names)} workflow(s) completed")
     console.print(f"results: {runs_dir}")
-    console.print(f"run records (ObservedOps): {lakehouse.observer.path}  — `lakehouse ops list`, `lakehouse ops stats`")
+    console.print(
+        f"run records (ObservedOps): {lakehouse.observer.path}  — `lakehouse ops list`, `lakehouse ops stats`"
+    )
     console.print("Prefect UI: `lakehouse server start`, then re-run to see the runs there")
     raise typer.Exit(1 if failed else 0)
 

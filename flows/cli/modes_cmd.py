@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.table import Table
 
@@ -35,8 +33,14 @@ def show(name: str = typer.Argument(..., help="Mode name, e.g. matrix.search."))
         spec = get_mode(name)
     except UnknownModeError as exc:
         fail(str(exc))
-    print_json({"name": spec.name, "description": spec.description,
-                "input": spec.input_model.model_json_schema(), "output": spec.output_model.model_json_schema()})
+    print_json(
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "input": spec.input_model.model_json_schema(),
+            "output": spec.output_model.model_json_schema(),
+        }
+    )
 
 
 def register(app: typer.Typer) -> None:

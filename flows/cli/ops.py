@@ -10,7 +10,7 @@ from rich.table import Table
 
 from flows.cli.common import console, fail, print_json
 from lakehouse.config import get_settings
-from lakehouse.observer import Observer
+from lakehouse.observe.observer import Observer
 
 ops_app = typer.Typer(help="Read the ObservedOp audit log (one row per node attempt).", no_args_is_help=True)
 
@@ -36,9 +36,16 @@ def list_ops(
     for column in ("time", "workflow", "node", "mode", "attempt", "status", "ms", "error"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        table.add_row(str(r.get("ts_start", ""))[:19], r.get("workflow") or "", r.get("node_id") or "",
-                      r.get("mode") or "", str(r.get("attempt")), r.get("status") or "",
-                      f"{r.get('duration_ms', 0):.1f}", (r.get("error") or "")[:80])
+        table.add_row(
+            str(r.get("ts_start", ""))[:19],
+            r.get("workflow") or "",
+            r.get("node_id") or "",
+            r.get("mode") or "",
+            str(r.get("attempt")),
+            r.get("status") or "",
+            f"{r.get('duration_ms', 0):.1f}",
+            (r.get("error") or "")[:80],
+        )
     console.print(table)
 
 
@@ -58,9 +65,9 @@ def sql(
     json_out: bool = typer.Option(False, "--json", help='Print {"columns": [...], "rows": [[...]]}.'),
 ) -> None:
     """Query the ops log with DuckDB SQL (read-only), e.g. SELECT mode, count(*) FROM ops GROUP BY 1."""
-    from lakehouse.sqlguard import SqlRejected
-
     import duckdb
+
+    from lakehouse.data.sql.guard import SqlRejected
 
     try:
         columns, rows = _observer().sql(query)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, parse_pair, print_json
@@ -29,12 +36,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can fix: reported in one line, exit 1, no traceback."""
     from pydantic import ValidationError
 
-    from lakehouse.embed import EmbedderError
-    from lakehouse.matrix import MatrixError
-    from lakehouse.playbooks import PlaybookError
-    from lakehouse.storage import StorageError
-    from lakehouse.tables import TableError
-    from lakehouse.vectors import CorpusError
+    from lakehouse.data.storage import StorageError
+    from lakehouse.data.tables import TableError
+    from lakehouse.search.embed import EmbedderError
+    from lakehouse.search.matrix import MatrixError
+    from lakehouse.search.playbooks import PlaybookError
+    from lakehouse.search.vectors import CorpusError
 
     return (CorpusError, TableError, MatrixError, PlaybookError, EmbedderError, StorageError, ValidationError)
 
@@ -50,8 +57,14 @@ def _guard() -> Iterator[None]:
 @contextmanager
 def _progress(description: str) -> Iterator[Any]:
     """A progress callback `(done, total)`; the bar appears on stderr only for large batches."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = None
 
         def update(done: int, total: int) -> None:
@@ -94,19 +107,36 @@ def corpus_build(
     """Embed a table into a new corpus persisted under _vectors/NAME/."""
     lh = _lakehouse()
     with _guard(), _progress(f"embedding {name}") as progress:
-        result = lh.corpora.build(name, table, _split(text), id_col, _split(metadata), where=where,
-                                  model=model, replace=replace, progress=progress)
+        result = lh.corpora.build(
+            name,
+            table,
+            _split(text),
+            id_col,
+            _split(metadata),
+            where=where,
+            model=model,
+            replace=replace,
+            progress=progress,
+        )
     _print_build(result, json_out)
 
 
 def _print_build(result, json_out: bool) -> None:
-    data = {"corpus": result.corpus, "status": result.status, "added": result.added, "count": result.count,
-            "skipped": len(result.skipped_ids), "skipped_ids": result.skipped_ids[:20]}
+    data = {
+        "corpus": result.corpus,
+        "status": result.status,
+        "added": result.added,
+        "count": result.count,
+        "skipped": len(result.skipped_ids),
+        "skipped_ids": result.skipped_ids[:20],
+    }
     if json_out:
         print_json({**data, "manifest": result.manifest})
     else:
-        console.print(f"[green]{result.status}[/] corpus {result.corpus}: +{result.added} rows, {result.count} searchable"
-                      + (f", {len(result.skipped_ids)} rows without text skipped" if result.skipped_ids else ""))
+        console.print(
+            f"[green]{result.status}[/] corpus {result.corpus}: +{result.added} rows, {result.count} searchable"
+            + (f", {len(result.skipped_ids)} rows without text skipped" if result.skipped_ids else "")
+        )
 
 
 @corpus_app.command("add")
@@ -130,7 +160,9 @@ def corpus_delete(
     """Remove rows from search (marked deleted in the index; `rebuild` compacts)."""
     with _guard():
         data = _lakehouse().corpora.delete(name, _split(ids))
-    print_json(data) if json_out else console.print(f"deleted {data['deleted']} from {name}; {data['count']} searchable")
+    print_json(data) if json_out else console.print(
+        f"deleted {data['deleted']} from {name}; {data['count']} searchable"
+    )
 
 
 @corpus_app.command("rebuild")
@@ -214,10 +246,10 @@ def _read_queries(path: Path) -> list[str]:
     queries = []
     for number, item in _json_lines(path):
         if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
-            fail(f"{path} line {number}: expected an object with a non-empty string \"query\"")
+            fail(f'{path} line {number}: expected an object with a non-empty string "query"')
         queries.append(item["query"])
     if not queries:
-        fail(f"{path}: no queries (one {{\"query\": \"...\"}} object per line)")
+        fail(f'{path}: no queries (one {{"query": "..."}} object per line)')
     return queries
 
 
@@ -241,8 +273,11 @@ def _print_hits(result: dict[str, Any]) -> None:
         text = hit["text"].split("\n")[0][:80]
         table.add_row(str(rank), f"{hit['score']:.3f}", hit["corpus"], hit["id"], text, ",".join(hit["boosted_by"]))
     console.print(table)
-    notes = [f"metadata filter dropped {result['metadata_filter_dropped']}",
-             f"relevance filter dropped {result['relevance_dropped']}", result["downgrade"]["reason"]]
+    notes = [
+        f"metadata filter dropped {result['metadata_filter_dropped']}",
+        f"relevance filter dropped {result['relevance_dropped']}",
+        result["downgrade"]["reason"],
+    ]
     err_console.print("; ".join(notes), highlight=False)
 
 
@@ -250,14 +285,22 @@ def search(
     text: Optional[str] = typer.Argument(None, help="What to search for (omit with --batch)."),
     corpus: str = typer.Option(..., "--corpus", help="Corpus name(s), comma separated."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Hits to return (default Settings.matrix_top_n)."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Hits taken from each corpus (default Settings.matrix_top_k)."),
-    filters: Optional[list[str]] = typer.Option(None, "--filter", help="Metadata KEY=VALUE; repeat a key for OR, keys are ANDed."),
+    top_k: Optional[int] = typer.Option(
+        None, "--top-k", min=1, help="Hits taken from each corpus (default Settings.matrix_top_k)."
+    ),
+    filters: Optional[list[str]] = typer.Option(
+        None, "--filter", help="Metadata KEY=VALUE; repeat a key for OR, keys are ANDed."
+    ),
     where: Optional[str] = typer.Option(None, "--where", help="SQL condition on the source table (pre-filter)."),
     playbook: bool = typer.Option(True, "--playbook/--no-playbook", help="Boost answers recorded for similar queries."),
-    relevance: Optional[bool] = typer.Option(None, "--relevance/--no-relevance", help="Apply the relevance filter (default: Settings.relevance_filter)."),
+    relevance: Optional[bool] = typer.Option(
+        None, "--relevance/--no-relevance", help="Apply the relevance filter (default: Settings.relevance_filter)."
+    ),
     model: Optional[str] = typer.Option(None, "--model", help="Model that will read the hits (downgrade gate)."),
     force_mode: bool = typer.Option(False, "--force-mode", help="Keep composed retrieval whatever the model."),
-    batch: Optional[Path] = typer.Option(None, "--batch", help="JSONL file of {\"query\": ...}; prints one JSON result per line."),
+    batch: Optional[Path] = typer.Option(
+        None, "--batch", help='JSONL file of {"query": ...}; prints one JSON result per line.'
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search one or more corpora (matrix search) and print the merged, filtered, ranked hits."""
@@ -266,8 +309,15 @@ def search(
     corpora = _split(corpus)
     if not corpora:
         fail("--corpus needs at least one corpus name")
-    options = dict(top_k=top_k, top_n=top, filter=_parse_filters(filters), where=where, relevance=relevance,
-                   model=model, force_mode=force_mode)
+    options = dict(
+        top_k=top_k,
+        top_n=top,
+        filter=_parse_filters(filters),
+        where=where,
+        relevance=relevance,
+        model=model,
+        force_mode=force_mode,
+    )
     lh = _lakehouse()
     if batch is not None:
         queries = _read_queries(batch)
@@ -281,7 +331,9 @@ def search(
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
-    payload = {k: v for k, v in dict(query=text, corpora=corpora, playbooks=playbook, **options).items() if v is not None}
+    payload = {
+        k: v for k, v in dict(query=text, corpora=corpora, playbooks=playbook, **options).items() if v is not None
+    }
     with _guard():
         result = invoke_mode("matrix.search", payload, ModeContext(lakehouse=lh, source="mode", trusted_paths=True))
     print_json(_public(result)) if json_out else _print_hits(result)
@@ -294,7 +346,9 @@ def _record(items: list[Any], json_out: bool) -> None:
 
     lh = _lakehouse()
     with _guard():
-        report = invoke_mode("playbook.record", {"entries": items}, ModeContext(lakehouse=lh, source="mode", trusted_paths=True))
+        report = invoke_mode(
+            "playbook.record", {"entries": items}, ModeContext(lakehouse=lh, source="mode", trusted_paths=True)
+        )
     if json_out:
         print_json(report)
     else:
@@ -307,8 +361,11 @@ def _record(items: list[Any], json_out: bool) -> None:
                 line = f"[red]failed[/] {row['error']}"
             console.print(f"entry {row['index']}: {line}", highlight=False)
         skipped = report.get("skipped", 0)
-        console.print(f"{report['recorded']} recorded, {report['failed']} failed"
-                      + (f", {skipped} skipped (already recorded)" if skipped else ""), highlight=False)
+        console.print(
+            f"{report['recorded']} recorded, {report['failed']} failed"
+            + (f", {skipped} skipped (already recorded)" if skipped else ""),
+            highlight=False,
+        )
     if report["failed"]:
         err_console.print(f"[bold red]error:[/] {report['failed']} of {len(items)} entries failed", highlight=False)
         raise typer.Exit(1)
@@ -357,7 +414,9 @@ def playbook_lookup(
     if corpus:
         payload["corpora"] = _split(corpus)
     with _guard():
-        out = invoke_mode("playbook.lookup", payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True))
+        out = invoke_mode(
+            "playbook.lookup", payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True)
+        )
     if json_out:
         print_json(out)
         return
@@ -365,7 +424,15 @@ def playbook_lookup(
     for column in ("similarity", "weight", "corpus", "answer", "score", "query", "id"):
         table.add_column(column, overflow="fold")
     for m in out["matches"]:
-        table.add_row(f"{m['similarity']:.3f}", f"{m['weight']:.3f}", m["corpus"], m["answer"], str(m["score"]), m["query"], m["id"])
+        table.add_row(
+            f"{m['similarity']:.3f}",
+            f"{m['weight']:.3f}",
+            m["corpus"],
+            m["answer"],
+            str(m["score"]),
+            m["query"],
+            m["id"],
+        )
     console.print(table)
 
 

@@ -24,8 +24,12 @@ def build_deployments() -> list:
 
     return [
         spec.load_flow().to_deployment(
-            name=spec.name, cron=spec.cron, parameters=spec.parameters, description=spec.description,
-            tags=list(spec.tags), entrypoint_type=EntrypointType.MODULE_PATH,
+            name=spec.name,
+            cron=spec.cron,
+            parameters=spec.parameters,
+            description=spec.description,
+            tags=list(spec.tags),
+            entrypoint_type=EntrypointType.MODULE_PATH,
         )
         for spec in DEPLOYMENTS
     ]
@@ -40,8 +44,10 @@ def serve(
     from flows.jobs import DEPLOYMENTS
 
     if list_only:
-        rows = [{"name": s.name, "entrypoint": s.entrypoint, "cron": s.cron, "parameters": s.parameters}
-                for s in DEPLOYMENTS]
+        rows = [
+            {"name": s.name, "entrypoint": s.entrypoint, "cron": s.cron, "parameters": s.parameters}
+            for s in DEPLOYMENTS
+        ]
         if as_json:
             print_json(rows)
             return

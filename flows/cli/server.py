@@ -53,8 +53,9 @@ def start(
     prefect = Path(sys.executable).with_name("prefect")
     command = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     api_url = f"http://127.0.0.1:{port}/api"
     server_file(home).write_text(json.dumps({"pid": process.pid, "api_url": api_url, "log": str(log_path)}))
     deadline = time.monotonic() + timeout
@@ -96,8 +97,12 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print the status
     home = get_settings().home_dir
     url = running_server_url(home)
     healthy = bool(url and _healthy(url))
-    data = {"running": bool(url), "healthy": healthy, "api_url": url,
-            "ui_url": url.removesuffix("/api") if url else None}
+    data = {
+        "running": bool(url),
+        "healthy": healthy,
+        "api_url": url,
+        "ui_url": url.removesuffix("/api") if url else None,
+    }
     if json_out:
         print_json(data)
     else:

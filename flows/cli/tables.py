@@ -8,20 +8,27 @@ as a workflow node.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, print_json
 from lakehouse.core import Lakehouse
-from lakehouse.ingest import PROGRESS, PROGRESS_MIN_BYTES, IngestError
-from lakehouse.sql import SqlError, SqlRejected
-from lakehouse.table_schema import SchemaConflict
-from lakehouse.tables import TableError
+from lakehouse.data.ingest import PROGRESS, PROGRESS_MIN_BYTES, IngestError
+from lakehouse.data.sql.engine import SqlError, SqlRejected
+from lakehouse.data.table_schema import SchemaConflict
+from lakehouse.data.tables import TableError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 
@@ -55,7 +62,9 @@ def _progress_bar(path: Path, enabled: bool) -> Iterator[None]:
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(f"ingest {path.name}", total=1.0)
-        token = PROGRESS.set(lambda stage, fraction: bar.update(task, completed=fraction, description=f"{path.name}: {stage}"))
+        token = PROGRESS.set(
+            lambda stage, fraction: bar.update(task, completed=fraction, description=f"{path.name}: {stage}")
+        )
         try:
             yield
         finally:
@@ -69,8 +78,12 @@ def _cell(value: Any) -> str:
 def ingest(
     file: Path = typer.Argument(..., help="CSV, TSV, JSON-lines or Parquet file to load."),
     table: str = typer.Option(..., "--table", "-t", help="Target table: `name` or `namespace.name`."),
-    key: Optional[str] = typer.Option(None, "--key", help="Upsert on this column: incoming rows replace rows with the same key."),
-    fmt: Optional[SourceFormat] = typer.Option(None, "--format", help="Source format (default: from the extension, else sniffed)."),
+    key: Optional[str] = typer.Option(
+        None, "--key", help="Upsert on this column: incoming rows replace rows with the same key."
+    ),
+    fmt: Optional[SourceFormat] = typer.Option(
+        None, "--format", help="Source format (default: from the extension, else sniffed)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the ingest result as JSON."),
 ) -> None:
     """Load FILE into an Iceberg table: create, append, or upsert with --key. Re-ingesting the same
@@ -98,9 +111,16 @@ def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON lis
         for name in lh.tables.list():
             info = lh.tables.describe(name)
             last = info["snapshots"][-1]["timestamp"] if info["snapshots"] else None
-            rows.append({"name": name, "rows": info["rows"], "columns": len(info["schema"]),
-                         "snapshots": len(info["snapshots"]),
-                         "current_snapshot_id": info["current_snapshot_id"], "updated": last})
+            rows.append(
+                {
+                    "name": name,
+                    "rows": info["rows"],
+                    "columns": len(info["schema"]),
+                    "snapshots": len(info["snapshots"]),
+                    "current_snapshot_id": info["current_snapshot_id"],
+                    "updated": last,
+                }
+            )
     if json_out:
         print_json(rows)
         return
@@ -108,8 +128,14 @@ def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON lis
     for column in ("name", "rows", "columns", "snapshots", "current snapshot", "updated"):
         view.add_column(column, overflow="fold")
     for r in rows:
-        view.add_row(r["name"], str(r["rows"]), str(r["columns"]), str(r["snapshots"]),
-                     _cell(r["current_snapshot_id"]), _cell(r["updated"]))
+        view.add_row(
+            r["name"],
+            str(r["rows"]),
+            str(r["columns"]),
+            str(r["snapshots"]),
+            _cell(r["current_snapshot_id"]),
+            _cell(r["updated"]),
+        )
     console.print(view)
 
 
@@ -123,8 +149,11 @@ def table(
     if json_out:
         print_json(info)
         return
-    console.print(f"[bold]{info['name']}[/]: {info['rows']} rows, current snapshot "
-                  f"{info['current_snapshot_id']}\n{info['location']}", highlight=False)
+    console.print(
+        f"[bold]{info['name']}[/]: {info['rows']} rows, current snapshot "
+        f"{info['current_snapshot_id']}\n{info['location']}",
+        highlight=False,
+    )
     schema = Table(title="schema")
     for column in ("id", "name", "type", "required"):
         schema.add_column(column)
@@ -136,16 +165,25 @@ def table(
         snaps.add_column(column, overflow="fold")
     for s in info["snapshots"]:
         summary = s["summary"]
-        snaps.add_row(str(s["snapshot_id"]), s["timestamp"], _cell(s["operation"]),
-                      _cell(summary.get("added-records")), _cell(summary.get("total-records")),
-                      summary.get("lakehouse.source-file", ""))
+        snaps.add_row(
+            str(s["snapshot_id"]),
+            s["timestamp"],
+            _cell(s["operation"]),
+            _cell(summary.get("added-records")),
+            _cell(summary.get("total-records")),
+            summary.get("lakehouse.source-file", ""),
+        )
     console.print(snaps)
 
 
 def sql(
     query: str = typer.Argument(..., help='One read-only statement, e.g. "SELECT count(*) FROM my_table".'),
-    snapshot: Optional[int] = typer.Option(None, "--snapshot", help="Read the table holding this snapshot id as of that snapshot."),
-    row_cap: Optional[int] = typer.Option(None, "--row-cap", min=0, help="Return at most N rows (default: setting sql_row_cap)."),
+    snapshot: Optional[int] = typer.Option(
+        None, "--snapshot", help="Read the table holding this snapshot id as of that snapshot."
+    ),
+    row_cap: Optional[int] = typer.Option(
+        None, "--row-cap", min=0, help="Return at most N rows (default: setting sql_row_cap)."
+    ),
     json_out: bool = typer.Option(False, "--json", help='Print {"columns": [...], "rows": [[...]]}.'),
 ) -> None:
     """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
@@ -166,15 +204,19 @@ def sql(
 
 
 def gc(
-    older_than: Optional[str] = typer.Option(None, "--older-than", help="Only files older than this (90s, 30m, 1h, 2d, or "
-                                             "seconds; default: setting table_gc_older_than_s, 1h): younger ones may "
-                                             "belong to a write still in flight."),
+    older_than: Optional[str] = typer.Option(
+        None,
+        "--older-than",
+        help="Only files older than this (90s, 30m, 1h, 2d, or "
+        "seconds; default: setting table_gc_older_than_s, 1h): younger ones may "
+        "belong to a write still in flight.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print the gc report as JSON."),
 ) -> None:
     """Remove table data and metadata files under the warehouse that no table references any more
     (left by crashed or lost writes), older than --older-than."""
-    from lakehouse.tables import parse_duration
+    from lakehouse.data.tables import parse_duration
 
     with _lakehouse() as lh:
         payload = {"older_than": None if older_than is None else parse_duration(older_than), "dry_run": dry_run}
@@ -185,8 +227,11 @@ def gc(
     else:
         shown = result["removed"] if dry_run else result["removed"][:20]
         for f in shown:
-            console.print(f"{'would remove' if dry_run else 'removed'} {f['path']} ({f['bytes']} bytes, "
-                          f"{f['age_s']:.0f} s old)", highlight=False, soft_wrap=True)
+            console.print(
+                f"{'would remove' if dry_run else 'removed'} {f['path']} ({f['bytes']} bytes, {f['age_s']:.0f} s old)",
+                highlight=False,
+                soft_wrap=True,
+            )
         if len(shown) < len(result["removed"]):
             console.print(f"... and {len(result['removed']) - len(shown)} more", highlight=False)
         console.print(result["summary"], highlight=False, soft_wrap=True)
@@ -198,7 +243,7 @@ def gc(
 
 @contextlib.contextmanager
 def _gc_progress(enabled: bool) -> Iterator[None]:
-    from lakehouse.tables import GC_PROGRESS
+    from lakehouse.data.tables import GC_PROGRESS
 
     if not enabled or not err_console.is_terminal:
         yield
@@ -206,8 +251,9 @@ def _gc_progress(enabled: bool) -> Iterator[None]:
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("gc", total=1)
-        token = GC_PROGRESS.set(lambda stage, done, total: bar.update(
-            task, completed=done, total=max(total, 1), description=f"gc: {stage}"))
+        token = GC_PROGRESS.set(
+            lambda stage, done, total: bar.update(task, completed=done, total=max(total, 1), description=f"gc: {stage}")
+        )
         try:
             yield
         finally:

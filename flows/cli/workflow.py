@@ -57,7 +57,7 @@ def plan(
         loaded = load_workflow(source)
     except WorkflowError as exc:
         _report(exc)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     layers = loaded.layers
     if json_out:
         print_json({"workflow": loaded.name, "layers": layers})
@@ -75,7 +75,9 @@ def plan(
 @workflow_app.command("run")
 def run(
     source: str = typer.Argument(..., help="Workflow file or shipped/saved name (see `workflow list`)."),
-    inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="KEY=VALUE (VALUE may be JSON). Repeatable."),
+    inputs: Optional[list[str]] = typer.Option(
+        None, "--input", "-i", help="KEY=VALUE (VALUE may be JSON). Repeatable."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: run_id, workflow, status, nodes."),
 ) -> None:
     """Run a workflow through Prefect. Exit 0 only if the run completed."""
@@ -84,7 +86,7 @@ def run(
         loaded = load_workflow(source, given)
     except WorkflowError as exc:
         _report(exc)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
 
     try:

@@ -13,7 +13,12 @@ from fastapi import Depends, FastAPI
 
 from flows.http import catalog, chat, data, matrix, observer, pathway
 from flows.http.auth import AccessControl, parse_networks
-from flows.http.errors import CatchAll, Redactor, declare_error_responses, install_error_handlers
+from flows.http.errors import (
+    CatchAll,
+    Redactor,
+    declare_error_responses,
+    install_error_handlers,
+)
 from flows.http.limits import BodyLimit, check_body
 from flows.http.runs import RunTracker
 from lakehouse.config import Settings, get_settings
@@ -36,8 +41,11 @@ def _declare_bearer(app: FastAPI) -> None:
         schema = build()
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
         if "bearerAuth" not in schemes:
-            schemes["bearerAuth"] = {"type": "http", "scheme": "bearer",
-                                     "description": "LH_API_TOKEN, as `Authorization: Bearer <token>`"}
+            schemes["bearerAuth"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "LH_API_TOKEN, as `Authorization: Bearer <token>`",
+            }
             schema["security"] = [{"bearerAuth": []}]
         return schema
 
@@ -63,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Lakehouse",
         version=_version(),
         description="Workflows, modes, matrix search, SQL, ingest, chat and pathway memory over HTTP. "
-        "Every error answers `{\"error\": {\"type\", \"message\", \"details\"}}`. Text must be valid "
+        'Every error answers `{"error": {"type", "message", "details"}}`. Text must be valid '
         "Unicode (a lone surrogate is a 422 naming the field); strings are capped (a search `query` at "
         "4,096 characters, names and ids at 1,024, other text at 1,000,000; see `maxLength`); JSON types "
         "are strict (`false` is not a number, `0` is not a timestamp).",

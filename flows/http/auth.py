@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -123,7 +123,9 @@ class AccessControl:
                 )
         if refusal is None and self.token_digest is not None and not self._token_ok(scope):
             refusal = error_response(
-                401, "unauthorized", "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
+                401,
+                "unauthorized",
+                "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if refusal is None:

@@ -73,7 +73,10 @@ def mode_route(
     endpoint.__name__ = "mode_" + name.replace(".", "_")
     spec = get_mode(name) if model is not None else None
     router.add_api_route(
-        path, endpoint, methods=["POST"], summary=summary,
+        path,
+        endpoint,
+        methods=["POST"],
+        summary=summary,
         description=f"Runs mode `{name}` in-process (recorded as an ObservedOp with source `http`). "
         f"{spec.description if spec else ''}",
         # documents the answer's schema; the output was already validated by the mode

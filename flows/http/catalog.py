@@ -28,5 +28,7 @@ def list_modes() -> dict[str, Any]:
 
 
 @router.post("/{name}", summary="Run one mode by name (in-process, recorded with source `http`)")
-def run_mode(request: Request, name: str, body: dict[str, Any] = Body(..., description="the mode's input")) -> dict[str, Any]:
+def run_mode(
+    request: Request, name: str, body: dict[str, Any] = Body(..., description="the mode's input")
+) -> dict[str, Any]:
     return call_mode(request, name, body)

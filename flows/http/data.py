@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from flows.http.calls import call_mode, lakehouse_of, mode_route
 from flows.http.errors import ApiError, classify
-from lakehouse.paths import INBOX
+from lakehouse.common.paths import INBOX
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -12,7 +12,8 @@ import logging
 import traceback
 import typing
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,9 +22,15 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lakehouse.chat import ApiBaseRefused, ChatError, ChatNotConfigured, ProviderError, UnknownModel
+from lakehouse.llm.chat import (
+    ApiBaseRefused,
+    ChatError,
+    ChatNotConfigured,
+    ProviderError,
+    UnknownModel,
+)
+from lakehouse.observe.observer import scrub
 from modes.registry import UnknownModeError
-from lakehouse.observer import scrub
 
 log = logging.getLogger("lakehouse.http")
 
@@ -78,11 +85,13 @@ def _cap_details(value: Any, depth: int = 0) -> Any:
 
 
 def error_body(type_: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {
-        "type": type_,
-        "message": _cap(message, MESSAGE_MAX_CHARS),
-        "details": _cap_details(details) if details is not None else {},
-    }}
+    return {
+        "error": {
+            "type": type_,
+            "message": _cap(message, MESSAGE_MAX_CHARS),
+            "details": _cap_details(details) if details is not None else {},
+        }
+    }
 
 
 class ErrorInfo(BaseModel):
@@ -266,11 +275,11 @@ def validation_details(
     locs = [tuple(e.get("loc", ())) for e in errors]
     locs = [loc[1:] if loc[:1] and loc[0] in strip else loc for loc in locs]
     missing_by_parent: dict[tuple, list[str]] = {}
-    for err, loc in zip(errors, locs):
+    for err, loc in zip(errors, locs, strict=False):
         if err.get("type") == "missing" and loc:
             missing_by_parent.setdefault(loc[:-1], []).append(str(loc[-1]))
     fields: list[dict[str, Any]] = []
-    for err, loc in zip(errors, locs):
+    for err, loc in zip(errors, locs, strict=False):
         item = {"field": _field_label(loc), "loc": list(loc), "type": err.get("type"), "message": err.get("msg")}
         if err.get("type") == "extra_forbidden" and loc:
             name, parent = str(loc[-1]), loc[:-1]
@@ -317,19 +326,26 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
         line, col = _line_col(exc.body, pos)
         reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
         return error_response(
-            400, "malformed_json", f"request body is not valid JSON: {reason} at line {line}, column {col}",
+            400,
+            "malformed_json",
+            f"request body is not valid JSON: {reason} at line {line}, column {col}",
             {"line": line, "column": col, "position": pos},
         )
     whole_body = [e for e in errors if tuple(e.get("loc", ())) == ("body",)]
     content_type = request.headers.get("content-type", "")
     if whole_body and content_type and "json" not in content_type and "form" not in content_type:
         return error_response(
-            415, "unsupported_media_type",
+            415,
+            "unsupported_media_type",
             f"the request body must be JSON (Content-Type: application/json), not {content_type!r}",
         )
     if whole_body and whole_body[0].get("type") == "missing":
-        return error_response(422, "invalid_request", "the request needs a body: a JSON object",
-                              {"fields": [{"field": "(body)", "loc": [], "type": "missing", "message": "Field required"}]})
+        return error_response(
+            422,
+            "invalid_request",
+            "the request needs a body: a JSON object",
+            {"fields": [{"field": "(body)", "loc": [], "type": "missing", "message": "Field required"}]},
+        )
     message, fields = validation_details(errors, _route_body_model(request), strip=("body", "query", "path"))
     return error_response(422, "invalid_request", message, {"fields": fields})
 
@@ -341,7 +357,10 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> J
         message = f"no endpoint {request.method} {request.url.path}; see /docs"
     details = detail if isinstance(detail, dict) else {}
     return error_response(
-        exc.status_code, _STATUS_TYPES.get(exc.status_code, "http_error"), message, details,
+        exc.status_code,
+        _STATUS_TYPES.get(exc.status_code, "http_error"),
+        message,
+        details,
         headers=getattr(exc, "headers", None),
     )
 
@@ -383,10 +402,16 @@ class CatchAll:
                 error_id = uuid.uuid4().hex[:12]
                 text = "".join(traceback.format_exception(exc))
                 # escaped: a lone surrogate in the text must not make the handler drop the record
-                log.error("error %s on %s %s\n%s", error_id, scope.get("method"), _cap(str(scope.get("path")), 2048),
-                          _cap(self.redact(text), 200_000))
+                log.error(
+                    "error %s on %s %s\n%s",
+                    error_id,
+                    scope.get("method"),
+                    _cap(str(scope.get("path")), 2048),
+                    _cap(self.redact(text), 200_000),
+                )
                 response = error_response(
-                    500, "internal_error",
+                    500,
+                    "internal_error",
                     f"internal error {error_id} ({type(exc).__name__}); the server log has the details",
                     {"error_id": error_id},
                 )

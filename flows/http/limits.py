@@ -31,10 +31,25 @@ QUERY_MAX_CHARS = 4_096
 NAME_MAX_CHARS = 1_024
 TEXT_MAX_CHARS = 1_000_000
 QUERY_FIELDS = frozenset({"query"})
-NAME_FIELDS = frozenset({
-    "id", "new_id", "answer", "corpus", "corpora", "model", "table", "key", "workflow", "run_id",
-    "node_id", "mode", "api_base", "role", "format",
-})
+NAME_FIELDS = frozenset(
+    {
+        "id",
+        "new_id",
+        "answer",
+        "corpus",
+        "corpora",
+        "model",
+        "table",
+        "key",
+        "workflow",
+        "run_id",
+        "node_id",
+        "mode",
+        "api_base",
+        "role",
+        "format",
+    }
+)
 
 
 def text_cap(field: str) -> int:
@@ -50,17 +65,31 @@ def text_cap(field: str) -> int:
 _TWINS: dict[type[BaseModel], type[BaseModel]] = {}
 # "Exactly one of" rules that pydantic checks in a model validator, stated for the JSON schema.
 _ONE_OF: dict[str, list[dict[str, Any]]] = {
-    "modes.llm.ChatIn": [
+    "modes.catalog.llm.ChatIn": [
         {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}}},
         {"required": ["messages"], "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}}},
     ],
-    "modes.playbook.RecordIn": [
-        {"required": ["query", "answer", "corpus", "score"],
-         "properties": {"query": {"type": "string"}, "answer": {"type": "string"}, "corpus": {"type": "string"},
-                        "score": {"type": "number"}, "entries": {"type": "null"}}},
-        {"required": ["entries"],
-         "properties": {"entries": {"type": "array"}, "query": {"type": "null"}, "answer": {"type": "null"},
-                        "corpus": {"type": "null"}, "score": {"type": "null"}}},
+    "modes.catalog.playbook.RecordIn": [
+        {
+            "required": ["query", "answer", "corpus", "score"],
+            "properties": {
+                "query": {"type": "string"},
+                "answer": {"type": "string"},
+                "corpus": {"type": "string"},
+                "score": {"type": "number"},
+                "entries": {"type": "null"},
+            },
+        },
+        {
+            "required": ["entries"],
+            "properties": {
+                "entries": {"type": "array"},
+                "query": {"type": "null"},
+                "answer": {"type": "null"},
+                "corpus": {"type": "null"},
+                "score": {"type": "null"},
+            },
+        },
     ],
 }
 
@@ -176,11 +205,16 @@ async def check_body(request: Request) -> None:
         found = find_invalid_text(document)
         if found is not None:
             loc, char, index = found
-            raise RequestValidationError([{
-                "type": "string_unicode", "loc": ("body", *loc),
-                "msg": f"invalid Unicode: lone surrogate U+{ord(char):04X} at character {index} "
-                       "(text must be valid Unicode: send a surrogate pair or U+FFFD)",
-            }])
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "string_unicode",
+                        "loc": ("body", *loc),
+                        "msg": f"invalid Unicode: lone surrogate U+{ord(char):04X} at character {index} "
+                        "(text must be valid Unicode: send a surrogate pair or U+FFFD)",
+                    }
+                ]
+            )
     model = _body_model(request)
     if model is None:
         return
@@ -194,7 +228,8 @@ async def check_body(request: Request) -> None:
         # is never carried further (an error body does not echo what was sent).
         # A body that is not an object at all is FastAPI's to answer (the same words as ever).
         errors = [
-            {k: v for k, v in e.items() if k != "input"} for e in errors
+            {k: v for k, v in e.items() if k != "input"}
+            for e in errors
             if not (e.get("type") == "int_type" and isinstance(e.get("input"), float) and e["input"].is_integer())
             and not (e.get("type") == "model_type" and not e.get("loc"))
         ]

@@ -13,9 +13,10 @@ from flows.http.calls import call_mode, lakehouse_of, mode_route
 class BulkPlaybooksIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entries: list[dict[str, Any]] = Field(
-        min_length=1, max_length=10_000,
+        min_length=1,
+        max_length=10_000,
         description="each {query, answer, corpus, score[, ts][, id]}; each succeeds or fails alone; an entry "
-                    "already recorded (same id, else same content) is skipped as a duplicate",
+        "already recorded (same id, else same content) is skipped as a duplicate",
     )
 
 

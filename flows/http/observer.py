@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +13,7 @@ from flows.http.calls import lakehouse_of
 from flows.http.errors import ApiError
 from flows.http.limits import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops
-from lakehouse.observer import ObservedOp, Source, Status, now_utc
+from lakehouse.observe.observer import ObservedOp, Source, Status, now_utc
 
 router = APIRouter(prefix="/v1/observer", tags=["observer"])
 
@@ -22,7 +22,9 @@ class EventIn(BaseModel):
     """An external event for the op ring and log (recorded with `source: event`)."""
 
     model_config = ConfigDict(extra="forbid")
-    mode: str | None = Field(default=None, max_length=NAME_MAX_CHARS, description="what happened, e.g. `deploy.finished`")
+    mode: str | None = Field(
+        default=None, max_length=NAME_MAX_CHARS, description="what happened, e.g. `deploy.finished`"
+    )
     status: Status = "completed"
     workflow: str | None = Field(default=None, max_length=NAME_MAX_CHARS)
     run_id: str | None = Field(default=None, max_length=NAME_MAX_CHARS)
@@ -40,19 +42,25 @@ class EventIn(BaseModel):
 
 def _aware(ts: datetime | None) -> datetime | None:
     """A timestamp without a zone is taken as UTC (the log is all UTC)."""
-    return ts.replace(tzinfo=timezone.utc) if ts is not None and ts.tzinfo is None else ts
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
 @router.post("/workflow/run", summary="Run a workflow (YAML text or a name) through Prefect")
-def submit_workflow(request: Request, body: WorkflowRequest, wait: bool = Query(True, description="wait for the result")):
+def submit_workflow(
+    request: Request, body: WorkflowRequest, wait: bool = Query(True, description="wait for the result")
+):
     """Answers the per-node results and the run's ObservedOps (`lakehouse workflow run --json` plus
     `ops`). With `?wait=false` it answers 202 with a run id at once; poll `/v1/observer/runs/{id}`."""
     loaded = load_request(body)
     if not wait:
         run = request.app.state.runs.submit(loaded)
         return JSONResponse(
-            {"run_id": run.run_id, "workflow": run.workflow, "status": run.status,
-             "url": f"/v1/observer/runs/{run.run_id}"},
+            {
+                "run_id": run.run_id,
+                "workflow": run.workflow,
+                "status": run.status,
+                "url": f"/v1/observer/runs/{run.run_id}",
+            },
             status_code=202,
         )
     return run_loaded(loaded)
@@ -70,11 +78,18 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
         return view
     ops = run_ops(run_id)
     if not ops:
-        raise ApiError(404, "unknown_run", f"no run {run_id!r}: not submitted here and no ops recorded for it",
-                       {"run_id": run_id})
+        raise ApiError(
+            404, "unknown_run", f"no run {run_id!r}: not submitted here and no ops recorded for it", {"run_id": run_id}
+        )
     failed = any(op.get("status") == "failed" for op in ops)
-    return {"run_id": run_id, "workflow": ops[0].get("workflow"), "status": "failed" if failed else "completed",
-            "flow_run_id": run_id, "result": None, "ops": ops}
+    return {
+        "run_id": run_id,
+        "workflow": ops[0].get("workflow"),
+        "status": "failed" if failed else "completed",
+        "flow_run_id": run_id,
+        "result": None,
+        "ops": ops,
+    }
 
 
 @router.get("/workflow/list", summary="Shipped and saved workflows")
@@ -113,7 +128,8 @@ def list_ops(
 ) -> dict[str, Any]:
     rows = lakehouse_of(request).observer.ops(run_id=run_id, workflow=workflow)
     rows = [
-        r for r in rows
+        r
+        for r in rows
         if (source is None or r.get("source") == source)
         and (mode is None or r.get("mode") == mode)
         and (status is None or r.get("status") == status)
@@ -137,7 +153,12 @@ def record_event(request: Request, body: EventIn) -> dict[str, Any]:
     if ended < started:
         raise ApiError(422, "invalid_request", "ts_end is before ts_start", {"fields": [{"field": "ts_end"}]})
     op = ObservedOp.build(
-        ts_start=started, ts_end=ended, input=body.input, output=body.output, source="event",
-        summary_chars=lakehouse.settings.ops_summary_chars, **fields,
+        ts_start=started,
+        ts_end=ended,
+        input=body.input,
+        output=body.output,
+        source="event",
+        summary_chars=lakehouse.settings.ops_summary_chars,
+        **fields,
     )
     return lakehouse.observer.record(op).model_dump(mode="json")

@@ -18,22 +18,27 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.http.errors import ApiError
-from lakehouse.observer import now_utc
+from lakehouse.observe.observer import now_utc
 
 
 class WorkflowRequest(BaseModel):
     """A workflow given as YAML text or by the name of a shipped or saved workflow."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [  # exactly one source
-        {"required": ["yaml"], "properties": {"yaml": {"type": "string"}, "workflow": {"type": "null"}}},
-        {"required": ["workflow"], "properties": {"workflow": {"type": "string"}, "yaml": {"type": "null"}}},
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [  # exactly one source
+                {"required": ["yaml"], "properties": {"yaml": {"type": "string"}, "workflow": {"type": "null"}}},
+                {"required": ["workflow"], "properties": {"workflow": {"type": "string"}, "yaml": {"type": "null"}}},
+            ]
+        },
+    )
     yaml: str | None = Field(default=None, description="the workflow file's text (at most workflow_max_bytes)")
     workflow: str | None = Field(default=None, max_length=1_024, description="name of a shipped or saved workflow")
     inputs: dict[str, Any] = Field(default_factory=dict, description="values for the workflow's inputs")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "WorkflowRequest":
+    def _one_source(self) -> WorkflowRequest:
         if (self.yaml is None) == (self.workflow is None):
             raise ValueError("give exactly one of `yaml` (workflow text) or `workflow` (a name)")
         return self
@@ -41,13 +46,14 @@ class WorkflowRequest(BaseModel):
 
 def workflow_error(exc: Exception) -> ApiError:
     issues = [
-        {"file": i.file, "node": i.node, "field": i.field, "message": i.message}
-        for i in getattr(exc, "issues", [])
+        {"file": i.file, "node": i.node, "field": i.field, "message": i.message} for i in getattr(exc, "issues", [])
     ]
     count = len(issues)
     return ApiError(
-        422, "workflow_invalid",
-        f"the workflow has {count} problem{'s' if count != 1 else ''}: " + "; ".join(
+        422,
+        "workflow_invalid",
+        f"the workflow has {count} problem{'s' if count != 1 else ''}: "
+        + "; ".join(
             f"{i['node'] or '-'}.{i['field']}: {i['message']}" if i["field"] else f"{i['node'] or '-'}: {i['message']}"
             for i in issues
         ),
@@ -57,7 +63,13 @@ def workflow_error(exc: Exception) -> ApiError:
 
 def load_request(req: WorkflowRequest):
     """Check the workflow and its inputs; a name must be one `find_workflows` knows (never a path)."""
-    from flows.loader import WorkflowError, find_workflows, load_workflow, load_workflow_text, suggest
+    from flows.loader import (
+        WorkflowError,
+        find_workflows,
+        load_workflow,
+        load_workflow_text,
+        suggest,
+    )
 
     try:
         if req.yaml is not None:
@@ -65,7 +77,8 @@ def load_request(req: WorkflowRequest):
         known = find_workflows()
         if req.workflow not in known:
             raise ApiError(
-                404, "unknown_workflow",
+                404,
+                "unknown_workflow",
                 f"unknown workflow {req.workflow!r}{suggest(req.workflow, set(known))} "
                 f"(known: {', '.join(sorted(known)) or 'none'})",
                 {"workflow": req.workflow, "known": sorted(known)},

@@ -37,7 +37,9 @@ def test_architect_review_chains_each_answer_into_the_next_prompt(prefect_server
     assert first["model"] == "fake-model"
     assert "temperature" not in first, "temperature must only be sent when set"
     ops = [o for o in current_lakehouse().observer.ops(run_id=result.run_id)]
-    assert {o["node_id"]: o["model"] for o in ops} == {n: "openai/fake-model" for n in ("shape", "weakness", "improvement")}
+    assert {o["node_id"]: o["model"] for o in ops} == {
+        n: "openai/fake-model" for n in ("shape", "weakness", "improvement")
+    }
     assert all(o["tokens"] and o["tokens"] > 0 for o in ops)
 
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.fixtures.learning import history_records, write_jsonl
 from tests.fixtures.cli import invoke_cli
+from tests.fixtures.learning import history_records, write_jsonl
 
 
 @pytest.fixture
@@ -20,8 +20,9 @@ def cli(lh_home, monkeypatch, tmp_path):
 
 
 def test_pathway_commands(cli, lh_home):
-    first = json.loads(cli("pathway", "add", "placed ICU nurses in Chicago", "--meta", "state=IL",
-                           "--id", "p1", "--json").stdout)
+    first = json.loads(
+        cli("pathway", "add", "placed ICU nurses in Chicago", "--meta", "state=IL", "--id", "p1", "--json").stdout
+    )
     assert first["id"] == "p1" and first["metadata"] == {"state": "IL"}
     second = json.loads(cli("pathway", "revise", "p1", "placed ICU and ER nurses in Chicago", "--json").stdout)
     cli("pathway", "update", second["id"], "--meta", "owner=ana")
@@ -48,7 +49,9 @@ def test_pathway_add_from_a_file_is_all_or_nothing(cli, lh_home, tmp_path):
     assert "missing.jsonl: no such file" in cli("pathway", "add", "--file", "missing.jsonl", code=1).stderr
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "five"}\n{"text": \n')
-    assert "broken.jsonl line 2, column 10: Expecting value" in cli("pathway", "add", "--file", str(broken), code=1).stderr
+    assert (
+        "broken.jsonl line 2, column 10: Expecting value" in cli("pathway", "add", "--file", str(broken), code=1).stderr
+    )
     assert log.read_bytes() == before
     assert "not both and not neither" in cli("pathway", "add", code=1).stderr
 
@@ -77,12 +80,36 @@ def test_distill_score_and_export(cli, evidence_file, eval_file, tmp_path):
     assert scored["counts"] == {"gold": 6, "silver": 2, "needs_review": 3, "reject": 2}
     assert {r["scorer_version"] for r in scored["results"]} == {"v1"}
     assert "gold" in cli("distill", "score", "--evidence", str(evidence_file)).stdout
-    report = json.loads(cli("distill", "export", "--evidence", str(evidence_file), "--eval", str(eval_file),
-                            "--out", "sft.jsonl", "--scorer", "v1", "--categories", "gold,silver", "--json").stdout)
+    report = json.loads(
+        cli(
+            "distill",
+            "export",
+            "--evidence",
+            str(evidence_file),
+            "--eval",
+            str(eval_file),
+            "--out",
+            "sft.jsonl",
+            "--scorer",
+            "v1",
+            "--categories",
+            "gold,silver",
+            "--json",
+        ).stdout
+    )
     assert report["contaminated"] == 3 and report["written"] == 5
     assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 5
-    human = cli("distill", "export", "--evidence", str(evidence_file), "--eval", str(eval_file),
-                "--out", "sft2.jsonl", "--no-system").stdout
+    human = cli(
+        "distill",
+        "export",
+        "--evidence",
+        str(evidence_file),
+        "--eval",
+        str(eval_file),
+        "--out",
+        "sft2.jsonl",
+        "--no-system",
+    ).stdout
     assert "firewall: 3 record(s) overlapping the evaluation set refused" in human
 
 
@@ -93,8 +120,9 @@ def test_drift_scorer_json_is_byte_identical_across_runs(cli, tmp_path):
     assert first.encode() == second.encode()
     assert json.loads(first)["drifted"] == 12
     assert "12 of 30 records change category" in cli("drift", "scorer", "--history", str(history), "--old", "v1").stdout
-    assert "unknown scorer version 'v7'" in cli("drift", "scorer", "--history", str(history), "--old", "v7",
-                                                code=1).stderr
+    assert (
+        "unknown scorer version 'v7'" in cli("drift", "scorer", "--history", str(history), "--old", "v7", code=1).stderr
+    )
 
 
 def test_drift_embedding_from_files(cli, tmp_path):
@@ -116,10 +144,14 @@ def test_drift_playbook_bad_entry_files(cli, tmp_path):
 
 BAD_FILES = {
     "missing": (None, "no such file"),
-    "malformed": ('{"query": "q", "answer": "a", "success": true, "latency_ms": 1}\n{oops}\n',
-                  "line 2, column 2: Expecting property name enclosed in double quotes"),
-    "invalid": ('{"query": "q", "answer": "a", "success": true, "latency_ms": -4}\n',
-                "line 1, field 'latency_ms': Input should be greater than or equal to 0"),
+    "malformed": (
+        '{"query": "q", "answer": "a", "success": true, "latency_ms": 1}\n{oops}\n',
+        "line 2, column 2: Expecting property name enclosed in double quotes",
+    ),
+    "invalid": (
+        '{"query": "q", "answer": "a", "success": true, "latency_ms": -4}\n',
+        "line 1, field 'latency_ms': Input should be greater than or equal to 0",
+    ),
 }
 COMMANDS = {
     "distill score": ["distill", "score", "--evidence", "{f}"],

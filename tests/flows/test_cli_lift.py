@@ -38,14 +38,20 @@ def _run(*args: str):
 
 def test_lift_run_prints_the_report_and_writes_the_files(jobs_env, tmp_path):
     queries = write_queries(tmp_path / "q.jsonl", QUERIES)
-    result = _run("--queries", str(queries), "--corpus", "jobs", "--top-k", "5", "--out", str(tmp_path / "out"), "--json")
+    result = _run(
+        "--queries", str(queries), "--corpus", "jobs", "--top-k", "5", "--out", str(tmp_path / "out"), "--json"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["queries"] == 4 and report["out_of_domain"] == 1
     assert report["lifts"] == report["discoveries"]
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert [n for n in written if not n.startswith("playbooks-")] == [
-        "lift-chart.png", "lift-queries.jsonl", "lift-report.json", "lift-report.md"]
+        "lift-chart.png",
+        "lift-queries.jsonl",
+        "lift-report.json",
+        "lift-report.md",
+    ]
     assert not (jobs_env / "lift").exists()
 
     table = _run("--queries", str(queries), "--corpus", "jobs", "--top-k", "5", "--out", str(tmp_path / "again"))
@@ -59,23 +65,45 @@ def _bad(tmp_path, name: str, content: str):
     return path
 
 
-@pytest.mark.parametrize("args, message", [
-    (lambda t: ["--queries", str(t / "missing.jsonl")], r"missing\.jsonl: no such file"),
-    (lambda t: ["--queries", str(_bad(t, "broken.jsonl", '{"query": "welder"}\n{"query": \n'))],
-     r"broken\.jsonl line 2, column 11: Expecting value"),
-    (lambda t: ["--queries", str(_bad(t, "field.jsonl", '{"query": "welder", "expected": ["J-104"], "weight": 2}\n'))],
-     r"field\.jsonl line 1, field 'weight': Extra inputs are not permitted"),
-    (lambda t: ["--queries", str(_bad(t, "type.jsonl", '{"query": 7}\n'))],
-     r"type\.jsonl line 1, field 'query': Input should be a valid string"),
-    (lambda t: ["--queries", str(_bad(t, "label.jsonl", '{"query": "welder", "expected": ["J-999"]}\n'))],
-     r"label\.jsonl line 1, field 'expected': id 'J-999' is in none of the corpora jobs"),
-    (lambda t: ["--train", str(_bad(t, "train.jsonl", '{"query": "welder"}\n'))],
-     r"the paraphrase pass needs both `train_path` and `test_path`"),
-    (lambda t: ["--train", str(_bad(t, "train.jsonl", '{"query": "welder"}\n')),
-                "--test", str(_bad(t, "test.jsonl", '{"query": "nurse", "expected": ["J-107"]}\n{"query": "cook"}\n'))],
-     r"test\.jsonl line 2, field 'expected': required here"),
-    (lambda t: [], r"give --queries FILE \(verbatim replay\) or --train FILE --test FILE"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (lambda t: ["--queries", str(t / "missing.jsonl")], r"missing\.jsonl: no such file"),
+        (
+            lambda t: ["--queries", str(_bad(t, "broken.jsonl", '{"query": "welder"}\n{"query": \n'))],
+            r"broken\.jsonl line 2, column 11: Expecting value",
+        ),
+        (
+            lambda t: [
+                "--queries",
+                str(_bad(t, "field.jsonl", '{"query": "welder", "expected": ["J-104"], "weight": 2}\n')),
+            ],
+            r"field\.jsonl line 1, field 'weight': Extra inputs are not permitted",
+        ),
+        (
+            lambda t: ["--queries", str(_bad(t, "type.jsonl", '{"query": 7}\n'))],
+            r"type\.jsonl line 1, field 'query': Input should be a valid string",
+        ),
+        (
+            lambda t: ["--queries", str(_bad(t, "label.jsonl", '{"query": "welder", "expected": ["J-999"]}\n'))],
+            r"label\.jsonl line 1, field 'expected': id 'J-999' is in none of the corpora jobs",
+        ),
+        (
+            lambda t: ["--train", str(_bad(t, "train.jsonl", '{"query": "welder"}\n'))],
+            r"the paraphrase pass needs both `train_path` and `test_path`",
+        ),
+        (
+            lambda t: [
+                "--train",
+                str(_bad(t, "train.jsonl", '{"query": "welder"}\n')),
+                "--test",
+                str(_bad(t, "test.jsonl", '{"query": "nurse", "expected": ["J-107"]}\n{"query": "cook"}\n')),
+            ],
+            r"test\.jsonl line 2, field 'expected': required here",
+        ),
+        (lambda t: [], r"give --queries FILE \(verbatim replay\) or --train FILE --test FILE"),
+    ],
+)
 def test_bad_input_files_fail_with_file_line_and_exit_1(jobs_env, tmp_path, args, message):
     result = _run(*args(tmp_path), "--corpus", "jobs", "--out", str(tmp_path / "out"))
     assert result.exit_code == 1, result.output

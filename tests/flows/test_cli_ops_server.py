@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from lakehouse.config import get_settings
-from lakehouse.observer import ObservedOp, Observer, now_utc
+from lakehouse.observe.observer import ObservedOp, Observer, now_utc
 
 
 @pytest.fixture
@@ -21,9 +21,18 @@ def logged_ops(lh_home):
     observer = Observer(get_settings().ops_log)
     start = now_utc()
     for i, (wf, status) in enumerate([("a", "completed"), ("a", "failed"), ("b", "completed")]):
-        observer.record(ObservedOp.build(ts_start=start, ts_end=start + timedelta(milliseconds=5 * (i + 1)),
-                                         source="workflow", workflow=wf, run_id=f"run-{wf}", node_id=f"n{i}",
-                                         mode="fixture.echo", status=status))
+        observer.record(
+            ObservedOp.build(
+                ts_start=start,
+                ts_end=start + timedelta(milliseconds=5 * (i + 1)),
+                source="workflow",
+                workflow=wf,
+                run_id=f"run-{wf}",
+                node_id=f"n{i}",
+                mode="fixture.echo",
+                status=status,
+            )
+        )
     return observer
 
 
@@ -74,8 +83,15 @@ def test_unknown_input_is_refused_before_running(lh_home):
 
 def test_every_command_has_help():
     runner = CliRunner()
-    for args in (["--help"], ["workflow", "--help"], ["workflow", "run", "--help"], ["ops", "sql", "--help"],
-                 ["server", "start", "--help"], ["modes", "list", "--help"], ["main", "--help"]):
+    for args in (
+        ["--help"],
+        ["workflow", "--help"],
+        ["workflow", "run", "--help"],
+        ["ops", "sql", "--help"],
+        ["server", "start", "--help"],
+        ["modes", "list", "--help"],
+        ["main", "--help"],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.stdout, args
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from lakehouse.common.paths import PathNotAllowed
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
-from lakehouse.paths import PathNotAllowed
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from tests.fixtures.cli import invoke_cli

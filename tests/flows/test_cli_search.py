@@ -7,13 +7,35 @@ import json
 
 import pytest
 
-from tests.fixtures.vectors import jobs_table, workers_table
 from tests.fixtures.cli import invoke_cli
+from tests.fixtures.vectors import jobs_table, workers_table
 
-BUILD_JOBS = ["corpus", "build", "jobs", "--table", "jobs", "--text", "title,description", "--id", "job_id",
-              "--metadata", "city,state,shift"]
-BUILD_WORKERS = ["corpus", "build", "workers", "--table", "workers", "--text", "headline,profile", "--id", "worker_id",
-                 "--metadata", "state,shift"]
+BUILD_JOBS = [
+    "corpus",
+    "build",
+    "jobs",
+    "--table",
+    "jobs",
+    "--text",
+    "title,description",
+    "--id",
+    "job_id",
+    "--metadata",
+    "city,state,shift",
+]
+BUILD_WORKERS = [
+    "corpus",
+    "build",
+    "workers",
+    "--table",
+    "workers",
+    "--text",
+    "headline,profile",
+    "--id",
+    "worker_id",
+    "--metadata",
+    "state,shift",
+]
 
 
 @pytest.fixture
@@ -48,9 +70,14 @@ def test_corpus_build_list_show_drop(cli, lakehouse):
 
 
 def test_corpus_errors_exit_1_and_store_nothing(cli, lakehouse):
-    assert "has no column 'titel' (given as --text); did you mean 'title'" in cli(
-        "corpus", "build", "jobs", "--table", "jobs", "--text", "titel", "--id", "job_id", code=1).stderr
-    assert "table 'jbos' not found" in cli("corpus", "build", "x", "--table", "jbos", "--text", "t", "--id", "i", code=1).stderr
+    assert (
+        "has no column 'titel' (given as --text); did you mean 'title'"
+        in cli("corpus", "build", "jobs", "--table", "jobs", "--text", "titel", "--id", "job_id", code=1).stderr
+    )
+    assert (
+        "table 'jbos' not found"
+        in cli("corpus", "build", "x", "--table", "jbos", "--text", "t", "--id", "i", code=1).stderr
+    )
     assert lakehouse.store.list("_vectors/") == []
     assert "corpus 'nope' not found" in cli("corpus", "show", "nope", code=1).stderr
     assert "corpus 'nope' not found" in cli("corpus", "drop", "nope", code=1).stderr
@@ -60,16 +87,52 @@ def test_corpus_errors_exit_1_and_store_nothing(cli, lakehouse):
 
 
 def test_search_json_shape_filters_and_attribution(built):
-    out = json.loads(built("search", "forklift operator for a night shift", "--corpus", "jobs,workers",
-                           "--top", "4", "--no-relevance", "--json").stdout)
+    out = json.loads(
+        built(
+            "search",
+            "forklift operator for a night shift",
+            "--corpus",
+            "jobs,workers",
+            "--top",
+            "4",
+            "--no-relevance",
+            "--json",
+        ).stdout
+    )
     assert set(out) >= {"hits", "metadata_filter_dropped"} and len(out["hits"]) == 4
     assert set(out["hits"][0]) == {"corpus", "id", "text", "score", "distance", "metadata", "boosted_by"}
     assert {h["corpus"] for h in out["hits"]} == {"jobs", "workers"}
-    il = json.loads(built("search", "forklift operator", "--corpus", "jobs,workers", "--filter", "state=IL",
-                          "--no-relevance", "--top", "20", "--json").stdout)
+    il = json.loads(
+        built(
+            "search",
+            "forklift operator",
+            "--corpus",
+            "jobs,workers",
+            "--filter",
+            "state=IL",
+            "--no-relevance",
+            "--top",
+            "20",
+            "--json",
+        ).stdout
+    )
     assert il["metadata_filter_dropped"] > 0 and all(h["metadata"]["state"] == "IL" for h in il["hits"])
-    both = json.loads(built("search", "forklift operator", "--corpus", "jobs,workers", "--filter", "state=IL",
-                            "--filter", "state=WI", "--no-relevance", "--top", "20", "--json").stdout)
+    both = json.loads(
+        built(
+            "search",
+            "forklift operator",
+            "--corpus",
+            "jobs,workers",
+            "--filter",
+            "state=IL",
+            "--filter",
+            "state=WI",
+            "--no-relevance",
+            "--top",
+            "20",
+            "--json",
+        ).stdout
+    )
     assert {h["metadata"]["state"] for h in both["hits"]} == {"IL", "WI"}
     where = json.loads(built("search", "welder", "--corpus", "jobs", "--where", "state = 'WI'", "--json").stdout)
     assert where["hits"] and all(h["metadata"]["state"] == "WI" for h in where["hits"])
@@ -79,7 +142,10 @@ def test_search_json_shape_filters_and_attribution(built):
 
 def test_search_errors(built):
     assert "corpus 'job' not found; did you mean 'jobs'" in built("search", "x", "--corpus", "job", code=1).stderr
-    assert "--filter 'state': expected KEY=VALUE" in built("search", "x", "--corpus", "jobs", "--filter", "state", code=1).stderr
+    assert (
+        "--filter 'state': expected KEY=VALUE"
+        in built("search", "x", "--corpus", "jobs", "--filter", "state", code=1).stderr
+    )
     assert "give either TEXT or --batch FILE" in built("search", "--corpus", "jobs", code=1).stderr
     assert "failed" in built("search", "x", "--corpus", "jobs", "--where", "nope = 1", code=1).stderr
 
@@ -99,8 +165,14 @@ def test_search_batch_prints_one_result_per_line(built, tmp_path):
     "content, message",
     [
         (None, "queries.jsonl: no such file"),
-        ('{"query": "ok"}\n{"query": "broken"\n', "queries.jsonl line 2 column 19: not valid JSON (Expecting ',' delimiter)"),
-        ('{"query": "ok"}\n{"text": "no query"}\n', 'queries.jsonl line 2: expected an object with a non-empty string "query"'),
+        (
+            '{"query": "ok"}\n{"query": "broken"\n',
+            "queries.jsonl line 2 column 19: not valid JSON (Expecting ',' delimiter)",
+        ),
+        (
+            '{"query": "ok"}\n{"text": "no query"}\n',
+            'queries.jsonl line 2: expected an object with a non-empty string "query"',
+        ),
         ("\n\n", "queries.jsonl: no queries"),
         (b"\xff\xfe bad bytes", "queries.jsonl: not UTF-8 text"),
     ],
@@ -119,8 +191,11 @@ def test_playbook_record_import_and_boost(built, lakehouse, tmp_path):
     query = "forklift operator"
     cold = json.loads(built("search", query, "--corpus", "jobs", "--no-relevance", "--json").stdout)
     pick = cold["hits"][3]["id"]
-    recorded = json.loads(built("playbook", "record", "--query", query, "--answer", pick, "--corpus", "jobs",
-                                "--score", "1", "--json").stdout)
+    recorded = json.loads(
+        built(
+            "playbook", "record", "--query", query, "--answer", pick, "--corpus", "jobs", "--score", "1", "--json"
+        ).stdout
+    )
     assert recorded["recorded"] == 1
     warm = json.loads(built("search", query, "--corpus", "jobs", "--no-relevance", "--json").stdout)
     assert warm["hits"][0]["id"] == pick and warm["hits"][0]["boosted_by"] == [recorded["results"][0]["id"]]
@@ -128,11 +203,17 @@ def test_playbook_record_import_and_boost(built, lakehouse, tmp_path):
     assert off["hits"] == cold["hits"]
 
     path = tmp_path / "pb.jsonl"
-    path.write_text("\n".join(json.dumps(e) for e in [
-        {"query": "ICU nurse", "answer": "J-107", "corpus": "jobs", "score": 1},
-        {"query": "ICU nurse", "answer": "J-999", "corpus": "jobs", "score": 1},
-        {"query": "line cook", "answer": "J-112", "corpus": "jobs", "score": -0.5},
-    ]) + "\n")
+    path.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {"query": "ICU nurse", "answer": "J-107", "corpus": "jobs", "score": 1},
+                {"query": "ICU nurse", "answer": "J-999", "corpus": "jobs", "score": 1},
+                {"query": "line cook", "answer": "J-112", "corpus": "jobs", "score": -0.5},
+            ]
+        )
+        + "\n"
+    )
     result = built("playbook", "import", str(path), "--json", code=1)  # one entry failed
     report = json.loads(result.stdout)
     assert (report["recorded"], report["failed"]) == (2, 1)
@@ -146,8 +227,10 @@ def test_playbook_record_import_and_boost(built, lakehouse, tmp_path):
     "content, message",
     [
         (None, "pb.jsonl: no such file"),
-        ('{"query": "a", "answer": "J-101", "corpus": "jobs", "score": 1}\nnot json\n',
-         "pb.jsonl line 2 column 1: not valid JSON (Expecting value); nothing was recorded"),
+        (
+            '{"query": "a", "answer": "J-101", "corpus": "jobs", "score": 1}\nnot json\n',
+            "pb.jsonl line 2 column 1: not valid JSON (Expecting value); nothing was recorded",
+        ),
         ("", "pb.jsonl: no entries"),
     ],
 )
@@ -160,10 +243,17 @@ def test_bad_playbook_files_record_nothing(built, lakehouse, tmp_path, content, 
 
 
 def test_playbook_record_rejects_a_bad_score(built, lakehouse):
-    result = built("playbook", "record", "--query", "q", "--answer", "J-101", "--corpus", "jobs", "--score", "7", code=1)
+    result = built(
+        "playbook", "record", "--query", "q", "--answer", "J-101", "--corpus", "jobs", "--score", "7", code=1
+    )
     assert "Input should be less than or equal to 1" in result.stdout + result.stderr
 
 
 def test_every_command_has_help(cli):
-    for args in (["corpus", "--help"], ["corpus", "build", "--help"], ["search", "--help"], ["playbook", "import", "--help"]):
+    for args in (
+        ["corpus", "--help"],
+        ["corpus", "build", "--help"],
+        ["search", "--help"],
+        ["playbook", "import", "--help"],
+    ):
         assert "Usage" in cli(*args).stdout

@@ -50,8 +50,13 @@ def test_serve_builds_the_same_deployments():
 # against the real server ---------------------------------------------------------------------
 def _env(api_url: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
-    env.update(PREFECT_API_URL=api_url, LH_HOME=str(home), LH_EMBED_MODEL="wordllama",
-               LH_CONFIG=str(home / "no-lakehouse.toml"), PREFECT_LOGGING_LEVEL="WARNING")
+    env.update(
+        PREFECT_API_URL=api_url,
+        LH_HOME=str(home),
+        LH_EMBED_MODEL="wordllama",
+        LH_CONFIG=str(home / "no-lakehouse.toml"),
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
     return env
 
 
@@ -94,8 +99,9 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_drift_nightly(prefect_se
             client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
         except ObjectAlreadyExists:
             pass
-    deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    deploy = subprocess.run(
+        [PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments()}
@@ -103,8 +109,14 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_drift_nightly(prefect_se
         lift = client.read_deployment_by_name("playbook-lift/playbook-lift-weekly")
         assert lift.work_pool_name == WORK_POOL and lift.parameters["corpora"] == ["onet"]
     flow_run = run_deployment("drift-nightly/drift-nightly", timeout=0)
-    worker = subprocess.run([PREFECT, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--run-once"],
-                            cwd=jobs_home, env=env, capture_output=True, text=True, timeout=400)
+    worker = subprocess.run(
+        [PREFECT, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--run-once"],
+        cwd=jobs_home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     with get_client(sync_client=True) as client:
         run = _wait_final(client, flow_run.id, timeout=30)
         assert run.state.type.value == "COMPLETED", worker.stdout[-3000:] + worker.stderr[-3000:]
@@ -124,8 +136,9 @@ def test_lakehouse_serve_runs_a_triggered_drift_nightly(prefect_server, jobs_hom
             pass
     log = jobs_home / "serve.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([LAKEHOUSE, "serve"], cwd=jobs_home, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            [LAKEHOUSE, "serve"], cwd=jobs_home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         with get_client(sync_client=True) as client:
             deadline = time.monotonic() + 180
@@ -189,12 +202,26 @@ def test_playbook_lift_flow_builds_its_corpus_and_attaches_the_report(prefect_se
         writer = csv.writer(fh)
         writer.writerow(["job_id", "title", "description", "city", "state", "shift"])
         writer.writerows(JOBS)
-    queries = write_queries(tmp_path / "q.jsonl", [{"query": "stainless TIG welding", "expected": ["J-105"]},
-                                                   {"query": "night shift forklift", "expected": ["J-101"]}])
+    queries = write_queries(
+        tmp_path / "q.jsonl",
+        [
+            {"query": "stainless TIG welding", "expected": ["J-105"]},
+            {"query": "night shift forklift", "expected": ["J-101"]},
+        ],
+    )
     state = playbook_lift_flow(
-        corpora=["jobs"], queries=str(queries), top_k=5, out_dir=str(tmp_path / "out"), return_state=True,
-        source={"corpus": "jobs", "path": str(source), "table": "jobs", "text_cols": ["title", "description"],
-                "id_col": "job_id"},
+        corpora=["jobs"],
+        queries=str(queries),
+        top_k=5,
+        out_dir=str(tmp_path / "out"),
+        return_state=True,
+        source={
+            "corpus": "jobs",
+            "path": str(source),
+            "table": "jobs",
+            "text_cols": ["title", "description"],
+            "id_col": "job_id",
+        },
     )
     assert state.is_completed(), state
     report = state.result()

@@ -10,25 +10,69 @@ from hypothesis import strategies as st
 from flows.loader import LoadedWorkflow, WorkflowError, load_workflow_text
 from flows.spec import NODE_KEYS, WORKFLOW_KEYS
 
-KEYS = st.sampled_from([*WORKFLOW_KEYS, *NODE_KEYS, "type", "required", "default", "max_attempts", "delay_s",
-                        "value", "text", "seconds", "message", "x"])
+KEYS = st.sampled_from(
+    [
+        *WORKFLOW_KEYS,
+        *NODE_KEYS,
+        "type",
+        "required",
+        "default",
+        "max_attempts",
+        "delay_s",
+        "value",
+        "text",
+        "seconds",
+        "message",
+        "x",
+    ]
+)
 MODES = st.sampled_from(["fixture.echo", "fixture.upper", "fixture.sleep", "fixture.fail", "llm.chat", "nope"])
-REF_TEXT = st.sampled_from(["$inputs.a", "$a.output", "$a.output.text", "$b.output.value.0", "$x.y", "$$", "$",
-                            "len($a.output.text) > 0", "$a.output.text == 'x' and", "a b", "1 +"])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
-                    st.text(max_size=12), MODES, REF_TEXT)
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.one_of(KEYS, st.text(max_size=5)), inner, max_size=5)),
-                      max_leaves=25)
+REF_TEXT = st.sampled_from(
+    [
+        "$inputs.a",
+        "$a.output",
+        "$a.output.text",
+        "$b.output.value.0",
+        "$x.y",
+        "$$",
+        "$",
+        "len($a.output.text) > 0",
+        "$a.output.text == 'x' and",
+        "a b",
+        "1 +",
+    ]
+)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=12), MODES, REF_TEXT
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.one_of(KEYS, st.text(max_size=5)), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
 NODE = st.fixed_dictionaries(
     {"id": st.sampled_from(["a", "b", "c", "a b", ""])},
-    optional={"mode": MODES, "with": VALUES, "depends_on": st.lists(st.sampled_from(["a", "b", "c", "z"]), max_size=3),
-              "when": REF_TEXT, "prompt": REF_TEXT, "retry": VALUES, "timeout_s": SCALARS, "junk": SCALARS},
+    optional={
+        "mode": MODES,
+        "with": VALUES,
+        "depends_on": st.lists(st.sampled_from(["a", "b", "c", "z"]), max_size=3),
+        "when": REF_TEXT,
+        "prompt": REF_TEXT,
+        "retry": VALUES,
+        "timeout_s": SCALARS,
+        "junk": SCALARS,
+    },
 )
 DOC = st.fixed_dictionaries(
     {"name": st.one_of(st.just("wf"), SCALARS)},
-    optional={"nodes": st.one_of(st.lists(NODE, max_size=4), VALUES), "inputs": VALUES, "model": SCALARS,
-              "description": SCALARS},
+    optional={
+        "nodes": st.one_of(st.lists(NODE, max_size=4), VALUES),
+        "inputs": VALUES,
+        "model": SCALARS,
+        "description": SCALARS,
+    },
 )
 
 
@@ -87,7 +131,15 @@ def test_nesting_is_refused_exactly_past_the_depth_limit(depth, style):
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, 12), st.integers(1, 12))
 def test_alias_expansion_is_refused_past_the_value_limit(levels, width):
-    lines = ["name: wf", "nodes:", "  - id: a", "    mode: fixture.echo", "    with:", "      value:", "        - &l0 lol"]
+    lines = [
+        "name: wf",
+        "nodes:",
+        "  - id: a",
+        "    mode: fixture.echo",
+        "    with:",
+        "      value:",
+        "        - &l0 lol",
+    ]
     lines += [f"        - &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
     text = "\n".join(lines) + "\n"
     aliases = levels * width

@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.refs import ReferenceLookupError, ReferenceSyntaxError, find_refs, resolve, whole_ref
+from flows.refs import (
+    ReferenceLookupError,
+    ReferenceSyntaxError,
+    find_refs,
+    resolve,
+    whole_ref,
+)
 from flows.when import WhenSyntaxError, compile_when, evaluate_when
 
 OUTPUTS = {"search": {"hits": [{"id": "53-7051.00", "score": 0.9}], "count": 1}, "a": {"text": "HI"}}
@@ -87,8 +93,11 @@ def test_input_budget_counts_whole_references_and_rendered_text():
 
     big = {"big": {"text": "x" * 1_000}}
     assert resolve({"a": "$big.output.text"}, INPUTS, big, max_chars=1_000) == {"a": "x" * 1_000}
-    with pytest.raises(InputTooLarge, match=r"^with.b: the references in this node's input bring in more than the "
-                                            r"limit of 1,500 characters \(over 2,000 so far; setting workflow_max_input_chars\)"):
+    with pytest.raises(
+        InputTooLarge,
+        match=r"^with.b: the references in this node's input bring in more than the "
+        r"limit of 1,500 characters \(over 2,000 so far; setting workflow_max_input_chars\)",
+    ):
         resolve({"a": "$big.output.text", "b": "$big.output.text"}, INPUTS, big, max_chars=1_500)
     # a string repeating a reference stops at the first piece past the budget, naming the nested field
     with pytest.raises(InputTooLarge, match=r"^with.q.1: .* \(over 3,000 so far"):

@@ -41,8 +41,12 @@ def test_failing_branch_semantics_through_the_cli(prefect_server, lh_home):
     assert nodes["broken"]["status"] == "failed"
     assert nodes["broken"]["attempts"] == 2
     assert "intentional failure in the broken branch" in nodes["broken"]["error"]
-    assert nodes["after_broken"] == {"status": "skipped", "output": None,
-                                     "error": "upstream failed: broken", "attempts": 0}
+    assert nodes["after_broken"] == {
+        "status": "skipped",
+        "output": None,
+        "error": "upstream failed: broken",
+        "attempts": 0,
+    }
     assert nodes["shout"]["output"] == {"text": "HELLO LAKEHOUSE"}
     assert nodes["join"]["status"] == "completed"
     assert nodes["join"]["output"]["value"]["shout"] == "HELLO LAKEHOUSE"
@@ -64,7 +68,12 @@ def test_failing_branch_semantics_through_the_cli(prefect_server, lh_home):
 
 def test_flow_and_task_runs_are_read_back_from_prefect(prefect_server, lh_home):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
 
     loaded = load_workflow("hello-lakehouse")
     result = run_workflow(loaded, {"text": "read me back"})
@@ -74,12 +83,15 @@ def test_flow_and_task_runs_are_read_back_from_prefect(prefect_server, lh_home):
         assert flow_run.state.is_completed()
         assert client.read_flow(flow_run.flow_id).name == "hello-lakehouse"
         only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
-        task_runs = _wait_for(lambda: client.read_task_runs(flow_run_filter=only_this_run),
-                              lambda runs: len(runs) >= 3 and all(r.state and r.state.is_final() for r in runs))
+        task_runs = _wait_for(
+            lambda: client.read_task_runs(flow_run_filter=only_this_run),
+            lambda runs: len(runs) >= 3 and all(r.state and r.state.is_final() for r in runs),
+        )
         assert sorted(r.name for r in task_runs) == ["join", "shout", "start"]
         assert all(r.state.is_completed() for r in task_runs)
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
         assert [a.key for a in artifacts] == ["ops-hello-lakehouse"]
         assert "join" in json.dumps(artifacts[0].data)
 

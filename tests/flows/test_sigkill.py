@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.observer import Observer
+from lakehouse.observe.observer import Observer
 
 pytestmark = pytest.mark.prefect
 
@@ -38,8 +38,12 @@ def test_sigkill_mid_run_leaves_a_reopenable_log(prefect_server, tmp_path):
     workflow.write_text(WORKFLOW)
     env = {**os.environ, "LH_HOME": str(home), "PREFECT_API_URL": prefect_server}
     lakehouse_cli = Path(sys.executable).with_name("lakehouse")
-    process = subprocess.Popen([str(lakehouse_cli), "workflow", "run", str(workflow), "--json"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(lakehouse_cli), "workflow", "run", str(workflow), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     log = home / "ops.jsonl"
     deadline = time.monotonic() + 180
     try:

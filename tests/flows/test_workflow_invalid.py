@@ -76,8 +76,14 @@ def test_all_errors_are_reported_together(tmp_path: Path):
     with pytest.raises(WorkflowError) as info:
         load_workflow(path)
     text = str(info.value)
-    for fragment in ("unknown mode 'fixture.uppr'", "unknown node 'zz'", "unknown field 'txt'",
-                     "missing required field 'text'", "retry.max_attempts", "with.seconds"):
+    for fragment in (
+        "unknown mode 'fixture.uppr'",
+        "unknown node 'zz'",
+        "unknown field 'txt'",
+        "missing required field 'text'",
+        "retry.max_attempts",
+        "with.seconds",
+    ):
         assert fragment in text
     assert len(info.value.issues) >= 6
 

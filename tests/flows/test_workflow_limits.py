@@ -32,7 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 # ------------------------------------------------------------------------------------ texts
 def deep_block(depth: int) -> str:
     """Nested block sequences, `- - - … x`: block style, 2 bytes a level."""
-    return "name: deep\nnodes:\n  - id: a\n    mode: fixture.echo\n    with:\n      value:\n        " + "- " * depth + "x\n"
+    return (
+        "name: deep\nnodes:\n  - id: a\n    mode: fixture.echo\n    with:\n      value:\n        "
+        + "- " * depth
+        + "x\n"
+    )
 
 
 def deep_flow(depth: int) -> str:
@@ -41,7 +45,15 @@ def deep_flow(depth: int) -> str:
 
 def billion_laughs(levels: int = 9, width: int = 9) -> str:
     """The classic: 9 anchors of 9 aliases each stand for 9^9 (387 million) strings."""
-    lines = ["name: lol", "nodes:", "  - id: a", "    mode: fixture.echo", "    with:", "      value:", "        - &l0 lol"]
+    lines = [
+        "name: lol",
+        "nodes:",
+        "  - id: a",
+        "    mode: fixture.echo",
+        "    with:",
+        "      value:",
+        "        - &l0 lol",
+    ]
     lines += [f"        - &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
     return "\n".join(lines) + "\n"
 
@@ -87,8 +99,16 @@ def isolated_results() -> dict:
     env.update(LH_HOME=os.environ["LH_HOME"], LH_CONFIG=os.environ["LH_CONFIG"])
     texts = {name: text for name, (text, _) in ISOLATED.items()}
     try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(texts), capture_output=True, check=False,
-                              text=True, cwd=REPO, env=env, timeout=180)
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            input=json.dumps(texts),
+            capture_output=True,
+            check=False,
+            text=True,
+            cwd=REPO,
+            env=env,
+            timeout=180,
+        )
         returncode, stdout = proc.returncode, proc.stdout
     except subprocess.TimeoutExpired as exc:
         returncode, stdout = "timeout", exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -130,8 +150,10 @@ def test_depth_at_the_limit_is_fine():
 
 
 def test_anchors_and_a_few_aliases_still_work():
-    text = ("name: anchors\nnodes:\n  - {id: a, mode: fixture.echo, with: {value: &v {x: [1, 2]}}}\n"
-            "  - {id: b, mode: fixture.echo, depends_on: [a], with: {value: [*v, *v]}}\n")
+    text = (
+        "name: anchors\nnodes:\n  - {id: a, mode: fixture.echo, with: {value: &v {x: [1, 2]}}}\n"
+        "  - {id: b, mode: fixture.echo, depends_on: [a], with: {value: [*v, *v]}}\n"
+    )
     loaded = load_workflow_text(text, "anchors.yaml")
     assert loaded.nodes["b"].with_["value"] == [{"x": [1, 2]}, {"x": [1, 2]}]
 
@@ -141,8 +163,11 @@ def test_file_size_is_checked_before_reading(tmp_path, monkeypatch, lh_home):
     reset_settings()
     path = tmp_path / "big.yaml"
     path.write_text("name: big\nnodes:\n  - {id: a, mode: fixture.echo, with: {value: '" + "x" * 1000 + "'}}\n")
-    with pytest.raises(WorkflowError, match=r"big.yaml:-: the workflow file is larger than the limit of 1,000 bytes "
-                                            r"\(setting workflow_max_bytes\)"):
+    with pytest.raises(
+        WorkflowError,
+        match=r"big.yaml:-: the workflow file is larger than the limit of 1,000 bytes "
+        r"\(setting workflow_max_bytes\)",
+    ):
         load_workflow(path)
     # counted in bytes, not characters: 600 two-byte characters are 1,200 bytes
     with pytest.raises(WorkflowError, match="larger than the limit of 1,000 bytes"):
@@ -154,8 +179,11 @@ def test_node_count_and_value_count_limits(monkeypatch, lh_home):
     monkeypatch.setenv("LH_WORKFLOW_MAX_VALUES", "200")
     reset_settings()
     many = "name: many\nnodes:\n" + "".join(f"  - {{id: n{i}, mode: fixture.echo}}\n" for i in range(4))
-    with pytest.raises(WorkflowError, match=r"many.yaml:-: nodes: the workflow has 4 nodes, more than the limit of 3 "
-                                            r"\(setting workflow_max_nodes\)"):
+    with pytest.raises(
+        WorkflowError,
+        match=r"many.yaml:-: nodes: the workflow has 4 nodes, more than the limit of 3 "
+        r"\(setting workflow_max_nodes\)",
+    ):
         load_workflow_text(many, "many.yaml")
     big = "name: big\nnodes:\n  - {id: a, mode: fixture.echo, with: {value: [" + ", ".join(["1"] * 300) + "]}}\n"
     with pytest.raises(WorkflowError, match="holds more than 200 values"):
@@ -211,18 +239,21 @@ def test_cycles_reported_are_bounded_by_the_components():
     graph = nx.relabel_nodes(graph, {i: f"c{i:02d}" for i in graph})
     graph.add_edges_from([("x", "y"), ("y", "x"), ("self", "self"), ("x", "tail")])
     cycles = find_cycles(graph)
-    cyclic_components = [c for c in nx.strongly_connected_components(graph)
-                         if len(c) > 1 or any(graph.has_edge(n, n) for n in c)]
+    cyclic_components = [
+        c for c in nx.strongly_connected_components(graph) if len(c) > 1 or any(graph.has_edge(n, n) for n in c)
+    ]
     assert len(cycles) == len(cyclic_components) == 3
     assert cycles == [["c00", "c01"], ["self"], ["x", "y"]]
     for cycle in cycles:  # each is a real cycle of the graph
-        assert all(graph.has_edge(a, b) for a, b in zip(cycle, cycle[1:] + cycle[:1]))
+        assert all(graph.has_edge(a, b) for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=False))
 
 
 def test_several_cycles_are_each_reported(tmp_path):
-    text = ("name: cycles\nnodes:\n"
-            "  - {id: a, mode: fixture.echo, depends_on: [b]}\n  - {id: b, mode: fixture.echo, depends_on: [a]}\n"
-            "  - {id: c, mode: fixture.echo, depends_on: [c]}\n  - {id: d, mode: fixture.echo, depends_on: [a]}\n")
+    text = (
+        "name: cycles\nnodes:\n"
+        "  - {id: a, mode: fixture.echo, depends_on: [b]}\n  - {id: b, mode: fixture.echo, depends_on: [a]}\n"
+        "  - {id: c, mode: fixture.echo, depends_on: [c]}\n  - {id: d, mode: fixture.echo, depends_on: [a]}\n"
+    )
     with pytest.raises(WorkflowError) as info:
         load_workflow_text(text, "cycles.yaml")
     assert _cycle_issues(info.value) == ["cycle: a -> b -> a", "cycle: c -> c"]
@@ -236,7 +267,7 @@ def doubling_chain(nodes: int, repeat: int = 2) -> str:
     rows = ["  - {id: n0, mode: fixture.echo, with: {value: 'a \"quoted\" seed'}}\n"]
     for k in range(1, nodes):
         text = " ".join([ref.format(k=k - 1)] * repeat)
-        rows.append(f"  - {{id: n{k}, mode: fixture.echo, depends_on: [n{k - 1}], with: {{value: \"{text}\"}}}}\n")
+        rows.append(f'  - {{id: n{k}, mode: fixture.echo, depends_on: [n{k - 1}], with: {{value: "{text}"}}}}\n')
     return "name: doubling\nnodes:\n" + "".join(rows)
 
 
@@ -253,8 +284,10 @@ def test_rendering_amplification_fails_the_node_naming_the_field(prefect_server,
     assert [n for n, r in result.nodes.items() if r.status == "completed"] == ["n0", "n1", "n2", "n3", "n4"]
     error = result.nodes["n5"].error  # 40,880 characters of rendered input
     assert result.nodes["n5"].status == "failed"
-    assert error.startswith("InputTooLarge: with.value: the references in this node's input bring in more than "
-                            "the limit of 20,000 characters"), error
+    assert error.startswith(
+        "InputTooLarge: with.value: the references in this node's input bring in more than "
+        "the limit of 20,000 characters"
+    ), error
     assert result.nodes["n6"].error == "upstream failed: n5"
     assert result.nodes["n7"].status == "skipped"
     assert len(result.model_dump_json()) < 100_000
@@ -275,8 +308,21 @@ def api_process(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
     env.update(LH_HOME=str(home / "home"), LH_CONFIG=str(home / "none.toml"))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from flows.cli import main; main()",
+            "api",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -295,14 +341,17 @@ def api_process(tmp_path_factory):
         proc.communicate(timeout=30)
 
 
-@pytest.mark.parametrize(("name", "text", "match"), [
-    ("block-1000", deep_block(1_000), DEPTH),
-    ("flow-1000", deep_flow(1_000), DEPTH),
-    ("block-50000", deep_block(50_000), DEPTH),
-    ("flow-50000", deep_flow(50_000), DEPTH),
-    ("billion-laughs", billion_laughs(), VALUES),
-    ("dense-11", dense(11), r"n000.depends_on: cycle: n000 -> n001 -> n000"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("block-1000", deep_block(1_000), DEPTH),
+        ("flow-1000", deep_flow(1_000), DEPTH),
+        ("block-50000", deep_block(50_000), DEPTH),
+        ("flow-50000", deep_flow(50_000), DEPTH),
+        ("billion-laughs", billion_laughs(), VALUES),
+        ("dense-11", dense(11), r"n000.depends_on: cycle: n000 -> n001 -> n000"),
+    ],
+)
 def test_validate_over_http_answers_422_and_stays_up(api_process, name, text, match):
     url, proc = api_process
     try:
@@ -336,7 +385,8 @@ def test_deep_inputs_over_http_are_a_422(api_process):
     url, _ = api_process
     text = "name: inp\ninputs:\n  x: {type: any}\nnodes:\n  - {id: a, mode: fixture.echo, with: {value: $inputs.x}}\n"
     body = '{"yaml": ' + json.dumps(text) + ', "inputs": {"x": ' + "[" * 900 + "]" * 900 + "}}"
-    response = httpx.post(f"{url}/v1/observer/workflow/validate", content=body,
-                          headers={"content-type": "application/json"}, timeout=60)
+    response = httpx.post(
+        f"{url}/v1/observer/workflow/validate", content=body, headers={"content-type": "application/json"}, timeout=60
+    )
     assert response.status_code == 422, response.text[:300]  # it was a 500 (the answer echoed the value)
     assert "inputs.x: is nested deeper than 64 levels" in response.json()["error"]["message"]

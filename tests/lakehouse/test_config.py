@@ -6,8 +6,10 @@ from lakehouse.config import Settings
 def test_defaults_then_toml_then_environment(tmp_path, monkeypatch, lh_home):
     assert Settings().matrix_top_n == 8
     toml = tmp_path / "lakehouse.toml"
-    toml.write_text('matrix_top_n = 5\nsql_row_cap = 7\n[models]\ndefault = "local_fast"\n'
-                    '[models.tiers.local_fast]\nmodel = "ollama_chat/llama3"\n')
+    toml.write_text(
+        'matrix_top_n = 5\nsql_row_cap = 7\n[models]\ndefault = "local_fast"\n'
+        '[models.tiers.local_fast]\nmodel = "ollama_chat/llama3"\n'
+    )
     monkeypatch.setenv("LH_CONFIG", str(toml))
     settings = Settings()
     assert (settings.matrix_top_n, settings.sql_row_cap) == (5, 7)

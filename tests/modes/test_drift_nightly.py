@@ -9,8 +9,8 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
+from modes.catalog.drift_nightly import NightlyDriftFailed
 from modes.context import ModeContext
-from modes.drift_nightly import NightlyDriftFailed
 from modes.invoke import invoke_mode
 
 
@@ -57,8 +57,11 @@ def test_a_broken_history_fails_the_run_after_the_other_checks(jobs_home, tmp_pa
     lines[2] = '{"query": "welder", "answer": "x", "success": "maybe", "latency_ms": 1}'
     (home / "evidence.jsonl").write_text("\n".join(lines) + "\n")
     ctx = _ctx(home)
-    with pytest.raises(NightlyDriftFailed, match=r"scorer drift on .*evidence\.jsonl failed: InputFileError: "
-                                                  r".*evidence\.jsonl line 3, field 'success'"):
+    with pytest.raises(
+        NightlyDriftFailed,
+        match=r"scorer drift on .*evidence\.jsonl failed: InputFileError: "
+        r".*evidence\.jsonl line 3, field 'success'",
+    ):
         invoke_mode("drift.nightly", {}, ctx)
     completed = {op["mode"] for op in ctx.lakehouse.observer.ring_ops(None) if op["status"] == "completed"}
     assert {"drift.playbook", "drift.embedding"} <= completed  # the other checks still ran

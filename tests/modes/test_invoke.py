@@ -12,7 +12,12 @@ def test_completed_call_is_recorded_with_its_source(lakehouse):
     ctx = ModeContext(lakehouse=lakehouse, source="http")
     assert invoke_mode("fixture.upper", {"text": "abc"}, ctx) == {"text": "ABC"}
     (op,) = lakehouse.observer.ops()
-    assert (op["source"], op["mode"], op["status"], op["output"]) == ("http", "fixture.upper", "completed", {"text": "ABC"})
+    assert (op["source"], op["mode"], op["status"], op["output"]) == (
+        "http",
+        "fixture.upper",
+        "completed",
+        {"text": "ABC"},
+    )
 
 
 def test_failed_call_is_recorded_without_secrets(lakehouse, monkeypatch):

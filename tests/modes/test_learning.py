@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from lakehouse.common.recordfile import InputFileError
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
-from lakehouse.recordfile import InputFileError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from tests.fixtures.learning import EVAL_QUERIES, history_records, write_jsonl
@@ -26,8 +26,9 @@ def ctx(lh_home):
 
 
 def test_pathway_modes_round_trip(ctx):
-    first = invoke_mode("pathway.add", {"text": "placed ICU nurses at a Chicago hospital",
-                                        "metadata": {"state": "IL"}, "id": "p1"}, ctx)["trace"]
+    first = invoke_mode(
+        "pathway.add", {"text": "placed ICU nurses at a Chicago hospital", "metadata": {"state": "IL"}, "id": "p1"}, ctx
+    )["trace"]
     assert first["version"] == 1
     second = invoke_mode("pathway.revise", {"id": "p1", "text": "placed ICU and ER nurses in Chicago"}, ctx)["trace"]
     invoke_mode("pathway.update", {"id": second["id"], "metadata": {"owner": "ana"}}, ctx)
@@ -52,8 +53,11 @@ def test_pathway_mode_errors_name_the_trace(ctx):
 
 
 def test_distillation_score_inline_and_from_a_file(ctx, evidence_file):
-    inline = invoke_mode("distillation.score", {"evidence": [r.model_dump() for r in history_records(1)],
-                                                "scorer_version": "v1", "include_results": False}, ctx)
+    inline = invoke_mode(
+        "distillation.score",
+        {"evidence": [r.model_dump() for r in history_records(1)], "scorer_version": "v1", "include_results": False},
+        ctx,
+    )
     assert inline["counts"] == {"gold": 3, "silver": 2, "needs_review": 3, "reject": 2}
     assert inline["results"] == []
     out = invoke_mode("distillation.score", {"evidence_path": str(evidence_file), "out_path": "scored.jsonl"}, ctx)
@@ -63,10 +67,17 @@ def test_distillation_score_inline_and_from_a_file(ctx, evidence_file):
 
 
 def test_distillation_export_keeps_evaluation_copies_out(ctx, evidence_file, eval_file):
-    report = invoke_mode("distillation.export", {
-        "evidence_path": str(evidence_file), "eval_path": str(eval_file), "out_path": "sft/train.jsonl",
-        "scorer_version": "v1", "categories": ["gold", "silver"],
-    }, ctx)
+    report = invoke_mode(
+        "distillation.export",
+        {
+            "evidence_path": str(evidence_file),
+            "eval_path": str(eval_file),
+            "out_path": "sft/train.jsonl",
+            "scorer_version": "v1",
+            "categories": ["gold", "silver"],
+        },
+        ctx,
+    )
     assert report["contaminated"] == 3 and report["written"] == 5
     exported = (ctx.lakehouse.settings.home_dir / "sft" / "train.jsonl").read_text()
     assert not any(q.lower() in exported.lower() for q in EVAL_QUERIES)
@@ -75,13 +86,22 @@ def test_distillation_export_keeps_evaluation_copies_out(ctx, evidence_file, eva
 @pytest.mark.parametrize(
     ("payload", "error", "message"),
     [
-        ({"evidence_path": "nope.jsonl", "eval_queries": ["q"], "out_path": "o.jsonl"}, InputFileError,
-         r"nope.jsonl: no such file"),
-        ({"evidence": [], "evidence_path": "e.jsonl", "eval_queries": [], "out_path": "o.jsonl"}, ValidationError,
-         r"give exactly one of `evidence` \(records\) or `evidence_path`"),
+        (
+            {"evidence_path": "nope.jsonl", "eval_queries": ["q"], "out_path": "o.jsonl"},
+            InputFileError,
+            r"nope.jsonl: no such file",
+        ),
+        (
+            {"evidence": [], "evidence_path": "e.jsonl", "eval_queries": [], "out_path": "o.jsonl"},
+            ValidationError,
+            r"give exactly one of `evidence` \(records\) or `evidence_path`",
+        ),
         ({"evidence": [], "out_path": "o.jsonl"}, ValidationError, r"the firewall needs one"),
-        ({"evidence": [], "eval_queries": [], "out_path": "o.jsonl", "categories": ["platinum"]}, ValidationError,
-         r"unknown categories \['platinum'\]"),
+        (
+            {"evidence": [], "eval_queries": [], "out_path": "o.jsonl", "categories": ["platinum"]},
+            ValidationError,
+            r"unknown categories \['platinum'\]",
+        ),
     ],
 )
 def test_distillation_export_bad_inputs(ctx, payload, error, message):
@@ -126,7 +146,9 @@ def occupations(ctx):
     """A real corpus (Iceberg table + hnswlib index) of a few O*NET occupations."""
     pa = pytest.importorskip("pyarrow")
     lakehouse = ctx.lakehouse
-    lakehouse.tables.write_arrow("occupations", pa.table({"code": list(OCCUPATIONS), "title": list(OCCUPATIONS.values())}))
+    lakehouse.tables.write_arrow(
+        "occupations", pa.table({"code": list(OCCUPATIONS), "title": list(OCCUPATIONS.values())})
+    )
     lakehouse.corpora.build("occ", "occupations", ["title"], "code")
     return lakehouse
 

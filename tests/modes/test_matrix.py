@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from lakehouse.config import ModelsSettings, Settings
 from lakehouse.core import Lakehouse
-from lakehouse.vectors import CorpusError
+from lakehouse.search.vectors import CorpusError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from modes.registry import get_mode
@@ -22,7 +22,14 @@ def ctx(vector_world):
 
 
 def test_modes_are_registered_with_typed_io():
-    for name in ("corpus.build", "matrix.search", "matrix.relevance", "matrix.downgrade", "playbook.record", "playbook.lookup"):
+    for name in (
+        "corpus.build",
+        "matrix.search",
+        "matrix.relevance",
+        "matrix.downgrade",
+        "playbook.record",
+        "playbook.lookup",
+    ):
         spec = get_mode(name)
         assert spec.input_model.model_config.get("extra") == "forbid", name
     assert "hits" in get_mode("matrix.search").output_model.model_fields
@@ -31,7 +38,13 @@ def test_modes_are_registered_with_typed_io():
 def test_corpus_build_creates_then_only_adds_and_refuses_a_changed_source(lakehouse, minilm):
     lakehouse.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
     ctx = ModeContext(lakehouse=lakehouse)
-    args = {"name": "jobs", "table": "jobs", "text_cols": ["title", "description"], "id_col": "job_id", "metadata_cols": ["state"]}
+    args = {
+        "name": "jobs",
+        "table": "jobs",
+        "text_cols": ["title", "description"],
+        "id_col": "job_id",
+        "metadata_cols": ["state"],
+    }
     first = invoke_mode("corpus.build", args, ctx)
     assert (first["status"], first["count"], first["manifest"]["model"]) == ("created", 16, "minilm")
     again = invoke_mode("corpus.build", args, ctx)  # a second workflow run: nothing to embed
@@ -45,13 +58,27 @@ def test_corpus_build_creates_then_only_adds_and_refuses_a_changed_source(lakeho
 
 
 def test_search_output_is_typed_and_carries_the_decision(ctx):
-    out = invoke_mode("matrix.search", {"query": WELDER, "corpora": ["occupations", "jobs", "workers"], "top_n": 5,
-                                        "filter": {"state": ["IL", "WI"]}, "playbooks": False}, ctx)
+    out = invoke_mode(
+        "matrix.search",
+        {
+            "query": WELDER,
+            "corpora": ["occupations", "jobs", "workers"],
+            "top_n": 5,
+            "filter": {"state": ["IL", "WI"]},
+            "playbooks": False,
+        },
+        ctx,
+    )
     assert out["count"] == len(out["hits"]) <= 5
     assert all(h["metadata"]["state"] in ("IL", "WI") for h in out["hits"])
     assert out["metadata_filter_dropped"] > 0
-    assert out["downgrade"] == {"mode": "composed", "corpora": ["occupations", "jobs", "workers"],
-                                "reason": "no model given: composed retrieval", "model": None, "forced": False}
+    assert out["downgrade"] == {
+        "mode": "composed",
+        "corpora": ["occupations", "jobs", "workers"],
+        "reason": "no model given: composed retrieval",
+        "model": None,
+        "forced": False,
+    }
     assert set(out["hits"][0]) >= {"corpus", "id", "text", "score", "distance", "metadata", "boosted_by"}
 
 
@@ -65,13 +92,24 @@ def test_search_input_is_checked(ctx):
 
 
 def test_relevance_mode_filters_search_hits_and_scores_unscored_ones(ctx):
-    search = invoke_mode("matrix.search", {"query": WELDER, "corpora": ["occupations", "jobs", "workers"], "top_n": 18,
-                                           "relevance": False, "playbooks": False}, ctx)
+    search = invoke_mode(
+        "matrix.search",
+        {
+            "query": WELDER,
+            "corpora": ["occupations", "jobs", "workers"],
+            "top_n": 18,
+            "relevance": False,
+            "playbooks": False,
+        },
+        ctx,
+    )
     out = invoke_mode("matrix.relevance", {"query": WELDER, "hits": search["hits"]}, ctx)
     assert out["dropped"] > 0 and out["count"] == len(out["hits"]) == 18 - out["dropped"]
     assert (out["threshold"], out["margin"]) == (0.25, 0.25)
-    unscored = [{"corpus": "x", "id": "a", "text": "MIG welder for steel beams"},
-                {"corpus": "x", "id": "b", "text": "kindergarten teacher"}]
+    unscored = [
+        {"corpus": "x", "id": "a", "text": "MIG welder for steel beams"},
+        {"corpus": "x", "id": "b", "text": "kindergarten teacher"},
+    ]
     out = invoke_mode("matrix.relevance", {"query": WELDER, "hits": unscored}, ctx)
     assert [h["id"] for h in out["hits"]] == ["a"] and out["hits"][0]["score"] > 0.5
 
@@ -91,14 +129,21 @@ def test_playbook_record_and_lookup_modes(vector_world, tmp_path):
     lh = Lakehouse(Settings(home=tmp_path / "pb-home"))
     lh.__dict__["corpora"] = vector_world.corpora  # share the built corpora, keep playbooks private
     ctx = ModeContext(lakehouse=lh)
-    out = invoke_mode("playbook.record", {"entries": [
-        {"query": "night forklift driver", "answer": "53-7051.00", "corpus": "occupations", "score": 1},
-        {"query": "night forklift driver", "answer": "53-7051.00", "corpus": "occupations", "score": "high"},
-    ]}, ctx)
+    out = invoke_mode(
+        "playbook.record",
+        {
+            "entries": [
+                {"query": "night forklift driver", "answer": "53-7051.00", "corpus": "occupations", "score": 1},
+                {"query": "night forklift driver", "answer": "53-7051.00", "corpus": "occupations", "score": "high"},
+            ]
+        },
+        ctx,
+    )
     assert (out["recorded"], out["failed"]) == (1, 1)
     assert out["results"][1]["error"].startswith("field 'score': Input should be a valid number")
-    single = invoke_mode("playbook.record", {"query": "ICU nurse", "answer": "29-1141.03", "corpus": "occupations",
-                                             "score": 0.5}, ctx)
+    single = invoke_mode(
+        "playbook.record", {"query": "ICU nurse", "answer": "29-1141.03", "corpus": "occupations", "score": 0.5}, ctx
+    )
     assert single["recorded"] == 1
     with pytest.raises(ValidationError, match="missing score"):
         invoke_mode("playbook.record", {"query": "q", "answer": "a", "corpus": "occupations"}, ctx)

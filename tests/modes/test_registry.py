@@ -6,7 +6,14 @@ import textwrap
 import pytest
 from pydantic import BaseModel
 
-from modes import ModeContext, ModeDefinitionError, UnknownModeError, all_modes, get_mode, mode
+from modes import (
+    ModeContext,
+    ModeDefinitionError,
+    UnknownModeError,
+    all_modes,
+    get_mode,
+    mode,
+)
 from modes.registry import _REGISTRY
 
 
@@ -40,6 +47,7 @@ def test_registers_with_models_from_hints():
 
 def test_missing_hints_fail_at_definition_naming_the_function():
     with pytest.raises(ModeDefinitionError, match=r"test_registry.*no_hints: annotate the first parameter"):
+
         @mode("test.no_hints")
         def no_hints(inp, ctx) -> Out:
             return Out(y=1)
@@ -47,6 +55,7 @@ def test_missing_hints_fail_at_definition_naming_the_function():
 
 def test_missing_return_hint():
     with pytest.raises(ModeDefinitionError, match="annotate the return type"):
+
         @mode("test.no_return")
         def no_return(inp: In, ctx: ModeContext):
             return Out(y=1)
@@ -54,13 +63,17 @@ def test_missing_return_hint():
 
 def test_wrong_arity():
     with pytest.raises(ModeDefinitionError, match="takes 1 parameter"):
+
         @mode("test.arity")
         def arity(inp: In) -> Out:
             return Out(y=1)
 
 
 def test_duplicate_name_names_both_functions():
-    with pytest.raises(ModeDefinitionError, match=r"'fixture.echo' is already registered by modes.fixture.echo"):
+    with pytest.raises(
+        ModeDefinitionError, match=r"'fixture.echo' is already registered by modes.catalog.fixture.echo"
+    ):
+
         @mode("fixture.echo")
         def impostor(inp: In, ctx: ModeContext) -> Out:
             return Out(y=1)
@@ -91,7 +104,8 @@ def test_fixture_modes_do_what_they_say():
 def test_entry_point_plugins_are_loaded(tmp_path, monkeypatch):
     import modes.registry as registry
 
-    (tmp_path / "lh_plugin_demo.py").write_text(textwrap.dedent('''
+    (tmp_path / "lh_plugin_demo.py").write_text(
+        textwrap.dedent("""
         from pydantic import BaseModel
         from modes import mode, ModeContext
         class PIn(BaseModel):
@@ -101,7 +115,8 @@ def test_entry_point_plugins_are_loaded(tmp_path, monkeypatch):
         @mode("plugin.inc")
         def inc(inp: PIn, ctx: ModeContext) -> POut:
             return POut(n=inp.n + 1)
-    '''))
+    """)
+    )
     dist = tmp_path / "lh_plugin_demo-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lh-plugin-demo\nVersion: 1.0\n")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from lakehouse.ingest import IngestError
-from lakehouse.sqlguard import SqlRejected
+from lakehouse.data.ingest import IngestError
+from lakehouse.data.sql.guard import SqlRejected
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from tests.fixtures.tables import INGEST_CASES
@@ -24,8 +24,12 @@ def test_ingest_then_query(ctx):
     again = invoke_mode("ingest", {"path": str(INGEST_CASES / "base.csv"), "table": "people"}, ctx)
     assert again["status"] == "already_ingested" and again["snapshot_id"] == out["snapshot_id"]
     result = invoke_mode("sql.query", {"sql": "SELECT name, day FROM people ORDER BY id", "row_cap": 2}, ctx)
-    assert result == {"columns": ["name", "day"], "rows": [["Ada", "2024-01-02"], ["Bo", "2024-02-03"]],
-                      "truncated": True, "row_count": 2}
+    assert result == {
+        "columns": ["name", "day"],
+        "rows": [["Ada", "2024-01-02"], ["Bo", "2024-02-03"]],
+        "truncated": True,
+        "row_count": 2,
+    }
     ops = ctx.lakehouse.observer.ops()
     assert [(o["mode"], o["status"]) for o in ops] == [("ingest", "completed")] * 2 + [("sql.query", "completed")]
 

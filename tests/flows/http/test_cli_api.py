@@ -51,8 +51,21 @@ def test_serves_on_loopback_with_a_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
     env.update(LH_HOME=str(tmp_path / "home"), LH_CONFIG=str(tmp_path / "none.toml"), LH_API_TOKEN="cli-token-123")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from flows.cli import main; main()",
+            "api",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}/v1/observer/stats"
@@ -68,7 +81,10 @@ def test_serves_on_loopback_with_a_token(tmp_path):
         assert denied.status_code == 401
         allowed = httpx.get(url, headers={"Authorization": "Bearer cli-token-123"}, timeout=5)
         assert allowed.status_code == 200 and "total" in allowed.json()
-        assert httpx.get(f"http://127.0.0.1:{port}/docs", headers={"Authorization": "Bearer cli-token-123"}).status_code == 200
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/docs", headers={"Authorization": "Bearer cli-token-123"}).status_code
+            == 200
+        )
     finally:
         proc.terminate()
         output = proc.communicate(timeout=30)[0]

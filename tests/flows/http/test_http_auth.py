@@ -68,9 +68,7 @@ def test_peer_outside_allowlist_is_403_even_with_the_token(tmp_path):
 
 
 def test_forwarded_for_is_believed_only_from_a_trusted_proxy(tmp_path):
-    settings = make_settings(
-        tmp_path, api_allow=["203.0.113.0/24"], api_trusted_proxies=["127.0.0.1", "198.51.100.10"]
-    )
+    settings = make_settings(tmp_path, api_allow=["203.0.113.0/24"], api_trusted_proxies=["127.0.0.1", "198.51.100.10"])
     with serve(settings) as live, live.client() as c:
         assert c.get("/v1/observer/stats", headers={"X-Forwarded-For": "203.0.113.5"}).status_code == 200
         # chain: client, then another trusted proxy; the right-most untrusted hop is the client
@@ -80,8 +78,9 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy(tmp_path):
         prepended = c.get("/v1/observer/stats", headers={"X-Forwarded-For": "203.0.113.5, 192.0.2.44"})
         assert_error(prepended, 403, "forbidden", match=r"192\.0\.2\.44")
         assert_error(c.get("/v1/observer/stats"), 403, "forbidden", match=r"127\.0\.0\.1")
-        assert_error(c.get("/v1/observer/stats", headers={"X-Forwarded-For": "not-an-ip"}), 403, "forbidden",
-                     match="unknown")
+        assert_error(
+            c.get("/v1/observer/stats", headers={"X-Forwarded-For": "not-an-ip"}), 403, "forbidden", match="unknown"
+        )
 
 
 def test_open_loopback_server_needs_no_token(http_client):

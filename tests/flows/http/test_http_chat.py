@@ -19,7 +19,9 @@ def chat_api(tmp_path, fake_llm, monkeypatch):
     port = urlparse(fake_llm.url).port
     models = ModelsSettings(
         default="fake",
-        tiers={"fake": ModelTier(model="openai/fake-model", api_base=fake_llm.url, api_key_env="LH_TEST_HTTP_CHAT_KEY")},
+        tiers={
+            "fake": ModelTier(model="openai/fake-model", api_base=fake_llm.url, api_key_env="LH_TEST_HTTP_CHAT_KEY")
+        },
         api_base_allow=[f"127.0.0.1:{port + 1 if port < 65535 else port - 1}"],
     )
     with serve(make_settings(tmp_path, models=models)) as live, live.client() as c:
@@ -28,17 +30,31 @@ def chat_api(tmp_path, fake_llm, monkeypatch):
 
 def test_chat_with_openai_style_messages(chat_api, fake_llm):
     live, c = chat_api
-    response = c.post("/v1/chat", json={"model": "fake", "messages": [
-        {"role": "system", "content": "be brief"}, {"role": "user", "content": "which shift?"}]})
+    response = c.post(
+        "/v1/chat",
+        json={
+            "model": "fake",
+            "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "which shift?"}],
+        },
+    )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["text"], body["finish_reason"], body["model"]) == ("answer to: which shift?", "stop", "openai/fake-model")
+    assert (body["text"], body["finish_reason"], body["model"]) == (
+        "answer to: which shift?",
+        "stop",
+        "openai/fake-model",
+    )
     sent = fake_llm.requests[-1]
     assert [m["role"] for m in sent["body"]["messages"]] == ["system", "user"]
     assert "temperature" not in sent["body"]
     assert sent["headers"]["Authorization"] == f"Bearer {KEY}"  # the configured endpoint gets its key
     op = live.lakehouse.observer.ops(limit=1)[0]
-    assert (op["mode"], op["source"], op["status"], op["model"]) == ("llm.chat", "http", "completed", "openai/fake-model")
+    assert (op["mode"], op["source"], op["status"], op["model"]) == (
+        "llm.chat",
+        "http",
+        "completed",
+        "openai/fake-model",
+    )
     assert KEY not in live.lakehouse.observer.path.read_text()
 
 
@@ -86,12 +102,21 @@ def test_a_key_can_never_come_from_the_request(chat_api, fake_llm):
 def test_unknown_and_unconfigured_models_are_4xx(chat_api, fake_llm, monkeypatch):
     _, c = chat_api
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    assert_error(c.post("/v1/chat", json={"prompt": "x", "model": "fkae"}), 400, "unknown_model",
-                 match=r"did you mean 'fake'\?")
-    assert_error(c.post("/v1/chat", json={"prompt": "x", "model": "nosuch/model"}), 400, "unknown_model",
-                 match=r"unknown provider 'nosuch'")
-    assert_error(c.post("/v1/chat", json={"prompt": "x", "model": "anthropic/claude-3-haiku"}), 400,
-                 "model_not_configured", match=r"ANTHROPIC_API_KEY")
+    assert_error(
+        c.post("/v1/chat", json={"prompt": "x", "model": "fkae"}), 400, "unknown_model", match=r"did you mean 'fake'\?"
+    )
+    assert_error(
+        c.post("/v1/chat", json={"prompt": "x", "model": "nosuch/model"}),
+        400,
+        "unknown_model",
+        match=r"unknown provider 'nosuch'",
+    )
+    assert_error(
+        c.post("/v1/chat", json={"prompt": "x", "model": "anthropic/claude-3-haiku"}),
+        400,
+        "model_not_configured",
+        match=r"ANTHROPIC_API_KEY",
+    )
     assert fake_llm.requests == []
 
 
@@ -120,6 +145,10 @@ def test_providers_shows_why_a_tier_is_not_ready(tmp_path):
     with serve(make_settings(tmp_path / "home", models=models)) as live, live.client() as c:
         (tier,) = c.get("/v1/chat/providers").json()["tiers"]
         assert not tier["ready"] and "mode 0644" in tier["problem"]
-        error = assert_error(c.post("/v1/chat", json={"prompt": "x", "model": "cloud_judge"}), 400,
-                             "model_not_configured", match=r"chmod 600")
+        error = assert_error(
+            c.post("/v1/chat", json={"prompt": "x", "model": "cloud_judge"}),
+            400,
+            "model_not_configured",
+            match=r"chmod 600",
+        )
     assert "sk-loose-file-key" not in str(error)

@@ -35,8 +35,9 @@ def test_same_upload_again_is_a_reported_noop(people, http_client, http_api):
 
 def test_upsert_on_key(people, http_client):
     delta = b"id,name,score\n2,Bob,9.0\n4,Dee,4.5\n"
-    body = http_client.post("/v1/ingest", data={"table": "people", "key": "id"},
-                            files={"file": ("delta.csv", delta)}).json()
+    body = http_client.post(
+        "/v1/ingest", data={"table": "people", "key": "id"}, files={"file": ("delta.csv", delta)}
+    ).json()
     assert (body["status"], body["rows_total"]) == ("upserted", 4)
 
 
@@ -70,7 +71,13 @@ def test_ingest_bad_format_is_422(http_client):
 
 
 @pytest.mark.parametrize(
-    "sql", ["DROP TABLE people", "SELECT 1; SELECT 2", "COPY people TO '/tmp/x.csv'", "SELECT * FROM read_text('/etc/passwd')"]
+    "sql",
+    [
+        "DROP TABLE people",
+        "SELECT 1; SELECT 2",
+        "COPY people TO '/tmp/x.csv'",
+        "SELECT * FROM read_text('/etc/passwd')",
+    ],
 )
 def test_sql_that_is_not_one_read_only_select_is_refused(people, http_client, http_api, sql):
     before = table_snapshot(http_api, "people")
@@ -81,8 +88,12 @@ def test_sql_that_is_not_one_read_only_select_is_refused(people, http_client, ht
 
 
 def test_sql_wrong_field_name_suggests_sql(http_client):
-    assert_error(http_client.post("/v1/sql", json={"sq": "SELECT 1"}), 422, "invalid_request",
-                 match=r"unknown field 'sq'; did you mean 'sql'\?")
+    assert_error(
+        http_client.post("/v1/sql", json={"sq": "SELECT 1"}),
+        422,
+        "invalid_request",
+        match=r"unknown field 'sq'; did you mean 'sql'\?",
+    )
 
 
 def test_sql_unknown_table_is_an_error_naming_it(people, http_client):

@@ -53,8 +53,11 @@ def test_wrong_field_name_names_it_and_suggests_the_right_one(http_client):
     response = http_client.post("/v1/chat", json={"promt": "hi"})
     error = assert_error(response, 422, "invalid_request", match=r"unknown field 'promt'; did you mean 'prompt'\?")
     assert error["details"]["fields"][0] == {
-        "field": "promt", "loc": ["promt"], "type": "extra_forbidden",
-        "message": "unknown field 'promt'; did you mean 'prompt'?", "suggestion": "prompt",
+        "field": "promt",
+        "loc": ["promt"],
+        "type": "extra_forbidden",
+        "message": "unknown field 'promt'; did you mean 'prompt'?",
+        "suggestion": "prompt",
     }
 
 
@@ -116,8 +119,9 @@ def test_a_bug_is_a_bare_500_without_secrets(small, monkeypatch, caplog):
 
 
 def test_unknown_mode_is_404_with_suggestions(http_client):
-    error = assert_error(http_client.post("/v1/modes/fixture.ecko", json={}), 404, "unknown_mode",
-                         match=r"did you mean 'fixture\.echo'")
+    error = assert_error(
+        http_client.post("/v1/modes/fixture.ecko", json={}), 404, "unknown_mode", match=r"did you mean 'fixture\.echo'"
+    )
     assert "fixture.echo" in error["details"]["suggestions"]
 
 
@@ -126,7 +130,12 @@ def test_modes_catalog_and_direct_call_recorded_as_http(http_api, http_client):
     assert "fixture.upper" in names and "llm.chat" in names
     assert http_client.post("/v1/modes/fixture.upper", json={"text": "abc"}).json() == {"text": "ABC"}
     op = http_api.lakehouse.observer.ops(limit=1)[0]
-    assert (op["mode"], op["source"], op["status"], op["input"]) == ("fixture.upper", "http", "completed", {"text": "abc"})
+    assert (op["mode"], op["source"], op["status"], op["input"]) == (
+        "fixture.upper",
+        "http",
+        "completed",
+        {"text": "abc"},
+    )
 
 
 def test_body_that_is_not_json_is_415(http_client):
@@ -136,8 +145,12 @@ def test_body_that_is_not_json_is_415(http_client):
 
 def test_missing_body_and_non_object_body_are_422(http_client):
     assert_error(http_client.post("/v1/chat"), 422, "invalid_request", match="needs a body: a JSON object")
-    assert_error(http_client.post("/v1/chat", json=[1, 2]), 422, "invalid_request",
-                 match=r"\(body\): Input should be a valid dictionary")
+    assert_error(
+        http_client.post("/v1/chat", json=[1, 2]),
+        422,
+        "invalid_request",
+        match=r"\(body\): Input should be a valid dictionary",
+    )
 
 
 def test_endpoint_of_a_mode_that_is_not_registered_answers_404(tmp_path):
@@ -166,11 +179,23 @@ def test_docs_and_openapi_cover_the_whole_surface(http_client):
     assert http_client.get("/docs").status_code == 200
     paths = http_client.get("/openapi.json").json()["paths"]
     expected = {
-        "/v1/observer/workflow/run": "post", "/v1/observer/runs/{run_id}": "get", "/v1/observer/workflow/list": "get",
-        "/v1/observer/workflow/validate": "post", "/v1/observer/ops": "get", "/v1/observer/stats": "get",
-        "/v1/observer/event": "post", "/v1/matrix/search": "post", "/v1/matrix/corpora": "get",
-        "/v1/matrix/relevance": "post", "/v1/matrix/playbooks": "post", "/v1/matrix/playbooks/bulk": "post",
-        "/v1/sql": "post", "/v1/ingest": "post", "/v1/tables": "get", "/v1/chat": "post", "/v1/chat/providers": "get",
+        "/v1/observer/workflow/run": "post",
+        "/v1/observer/runs/{run_id}": "get",
+        "/v1/observer/workflow/list": "get",
+        "/v1/observer/workflow/validate": "post",
+        "/v1/observer/ops": "get",
+        "/v1/observer/stats": "get",
+        "/v1/observer/event": "post",
+        "/v1/matrix/search": "post",
+        "/v1/matrix/corpora": "get",
+        "/v1/matrix/relevance": "post",
+        "/v1/matrix/playbooks": "post",
+        "/v1/matrix/playbooks/bulk": "post",
+        "/v1/sql": "post",
+        "/v1/ingest": "post",
+        "/v1/tables": "get",
+        "/v1/chat": "post",
+        "/v1/chat/providers": "get",
         **{f"/v1/pathway/{a}": "post" for a in ("add", "update", "revise", "retire", "history", "search")},
     }
     for path, method in expected.items():

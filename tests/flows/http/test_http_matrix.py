@@ -34,12 +34,20 @@ def csv_of(rows) -> bytes:
 @pytest.fixture(scope="module")
 def corpora(http_client):
     for name, rows in CORPORA.items():
-        upload = http_client.post("/v1/ingest", data={"table": f"jobs_{name}"},
-                                  files={"file": (f"{name}.csv", csv_of(rows))})
+        upload = http_client.post(
+            "/v1/ingest", data={"table": f"jobs_{name}"}, files={"file": (f"{name}.csv", csv_of(rows))}
+        )
         assert upload.status_code == 200, upload.text
-        built = http_client.post("/v1/modes/corpus.build", json={
-            "name": name, "table": f"jobs_{name}", "text_cols": ["description"], "id_col": "id",
-            "metadata_cols": ["major_group"]})
+        built = http_client.post(
+            "/v1/modes/corpus.build",
+            json={
+                "name": name,
+                "table": f"jobs_{name}",
+                "text_cols": ["description"],
+                "id_col": "id",
+                "metadata_cols": ["major_group"],
+            },
+        )
         assert built.status_code == 200, built.text
     return list(CORPORA)
 
@@ -85,7 +93,9 @@ def test_search_of_an_unknown_corpus_is_404(corpora, http_client):
 
 def test_relevance_keeps_relevant_hits(corpora, http_client):
     hits = search(http_client, query="nurse for intensive care patients", relevance=False, top_n=9)["hits"]
-    body = http_client.post("/v1/matrix/relevance", json={"query": "nurse for intensive care patients", "hits": hits}).json()
+    body = http_client.post(
+        "/v1/matrix/relevance", json={"query": "nurse for intensive care patients", "hits": hits}
+    ).json()
     assert body["count"] + body["dropped"] == len(hits)
     assert body["hits"][0]["id"] == "c1"
 
@@ -102,29 +112,47 @@ def test_corpora_lists_the_three(corpora, http_client):
 
 
 def test_record_one_playbook(corpora, http_client):
-    body = http_client.post("/v1/matrix/playbooks", json={
-        "query": "reach truck driver", "answer": "t3", "corpus": "trades", "score": 1.0}).json()
+    body = http_client.post(
+        "/v1/matrix/playbooks", json={"query": "reach truck driver", "answer": "t3", "corpus": "trades", "score": 1.0}
+    ).json()
     assert body["recorded"] == 1 and body["failed"] == 0 and body["results"][0]["id"]
 
 
 def test_record_playbook_missing_fields_is_422(http_client):
-    assert_error(http_client.post("/v1/matrix/playbooks", json={"query": "x", "answer": "t3"}), 422,
-                 "invalid_request", match=r"missing corpus, score")
+    assert_error(
+        http_client.post("/v1/matrix/playbooks", json={"query": "x", "answer": "t3"}),
+        422,
+        "invalid_request",
+        match=r"missing corpus, score",
+    )
 
 
 def test_bulk_playbooks_report_each_entry(corpora, http_client):
-    body = http_client.post("/v1/matrix/playbooks/bulk", json={"entries": [
-        {"query": "icu nurse", "answer": "c1", "corpus": "care", "score": 1.0},
-        {"query": "icu nurse", "answer": "c1", "corpus": "care"},  # no score
-        {"query": "welder", "answer": "t2", "corpus": "trades", "score": 0.8},
-    ]}).json()
+    body = http_client.post(
+        "/v1/matrix/playbooks/bulk",
+        json={
+            "entries": [
+                {"query": "icu nurse", "answer": "c1", "corpus": "care", "score": 1.0},
+                {"query": "icu nurse", "answer": "c1", "corpus": "care"},  # no score
+                {"query": "welder", "answer": "t2", "corpus": "trades", "score": 0.8},
+            ]
+        },
+    ).json()
     assert (body["recorded"], body["failed"]) == (2, 1)
     assert [r["index"] for r in body["results"]] == [0, 1, 2]
     assert body["results"][1]["error"] and "score" in body["results"][1]["error"]
 
 
 def test_bulk_playbooks_need_a_non_empty_list(http_client):
-    assert_error(http_client.post("/v1/matrix/playbooks/bulk", json={"entries": []}), 422, "invalid_request",
-                 match=r"entries: List should have at least 1 item")
-    assert_error(http_client.post("/v1/matrix/playbooks/bulk", json={"entry": []}), 422, "invalid_request",
-                 match=r"unknown field 'entry'; did you mean 'entries'\?")
+    assert_error(
+        http_client.post("/v1/matrix/playbooks/bulk", json={"entries": []}),
+        422,
+        "invalid_request",
+        match=r"entries: List should have at least 1 item",
+    )
+    assert_error(
+        http_client.post("/v1/matrix/playbooks/bulk", json={"entry": []}),
+        422,
+        "invalid_request",
+        match=r"unknown field 'entry'; did you mean 'entries'\?",
+    )

@@ -16,8 +16,10 @@ def tiny_ring(tmp_path_factory):
 def test_events_into_a_full_ring_evict_the_oldest_and_are_still_accepted(tiny_ring):
     live, c = tiny_ring
     for i in range(5):
-        response = c.post("/v1/observer/event", json={"mode": "deploy.finished", "run_id": f"ev-{i}",
-                                                       "input": {"i": i}, "status": "completed"})
+        response = c.post(
+            "/v1/observer/event",
+            json={"mode": "deploy.finished", "run_id": f"ev-{i}", "input": {"i": i}, "status": "completed"},
+        )
         assert response.status_code == 200, response.text
         assert response.json()["source"] == "event"
     ring = [op.run_id for op in live.lakehouse.observer.ring]
@@ -31,9 +33,16 @@ def test_events_into_a_full_ring_evict_the_oldest_and_are_still_accepted(tiny_ri
 
 def test_event_with_timestamps_and_failure(tiny_ring):
     _, c = tiny_ring
-    body = c.post("/v1/observer/event", json={
-        "mode": "backup.nightly", "status": "failed", "error": "disk full",
-        "ts_start": "2026-01-02T03:04:05", "ts_end": "2026-01-02T03:04:07.500Z"}).json()
+    body = c.post(
+        "/v1/observer/event",
+        json={
+            "mode": "backup.nightly",
+            "status": "failed",
+            "error": "disk full",
+            "ts_start": "2026-01-02T03:04:05",
+            "ts_end": "2026-01-02T03:04:07.500Z",
+        },
+    ).json()
     assert (body["status"], body["error"], body["duration_ms"]) == ("failed", "disk full", 2500.0)
 
 
@@ -42,7 +51,10 @@ def test_event_with_timestamps_and_failure(tiny_ring):
     [
         ({"mode": "x", "status": "done"}, r"status: Input should be 'completed', 'failed' or 'skipped'"),
         ({"mode": "x", "source": "http"}, r"unknown field 'source'"),
-        ({"mode": "x", "ts_start": "2026-01-02T00:00:05Z", "ts_end": "2026-01-02T00:00:01Z"}, r"ts_end is before ts_start"),
+        (
+            {"mode": "x", "ts_start": "2026-01-02T00:00:05Z", "ts_end": "2026-01-02T00:00:01Z"},
+            r"ts_end is before ts_start",
+        ),
         ({"mode": "x", "tokens": -1}, r"tokens: Input should be greater than or equal to 0"),
     ],
 )
@@ -57,16 +69,26 @@ def test_ops_filters_and_limit(http_client):
     for text in ("a", "b", "c"):
         http_client.post("/v1/modes/fixture.upper", json={"text": text})
     http_client.post("/v1/modes/fixture.upper", json={"txt": "bad"})
-    ops = http_client.get("/v1/observer/ops", params={"mode": "fixture.upper", "status": "completed", "limit": 2}).json()
+    ops = http_client.get(
+        "/v1/observer/ops", params={"mode": "fixture.upper", "status": "completed", "limit": 2}
+    ).json()
     assert ops["count"] == 2 and [op["output"]["text"] for op in ops["ops"]] == ["B", "C"]
     assert all(op["source"] == "http" for op in ops["ops"])
 
 
 def test_ops_bad_limit_or_status_is_422(http_client):
-    assert_error(http_client.get("/v1/observer/ops", params={"limit": 0}), 422, "invalid_request",
-                 match=r"limit: Input should be greater than or equal to 1")
-    assert_error(http_client.get("/v1/observer/ops", params={"status": "done"}), 422, "invalid_request",
-                 match=r"status: Input should be 'completed', 'failed' or 'skipped'")
+    assert_error(
+        http_client.get("/v1/observer/ops", params={"limit": 0}),
+        422,
+        "invalid_request",
+        match=r"limit: Input should be greater than or equal to 1",
+    )
+    assert_error(
+        http_client.get("/v1/observer/ops", params={"status": "done"}),
+        422,
+        "invalid_request",
+        match=r"status: Input should be 'completed', 'failed' or 'skipped'",
+    )
 
 
 def test_stats_counts_http_calls(http_client):

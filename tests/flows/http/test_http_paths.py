@@ -52,15 +52,21 @@ def ops_lines(home: Path) -> int:
 def test_ingest_of_etc_passwd_is_400_naming_path_and_creates_no_table(world):
     live, c, home, _, _ = world
     response = mode(c, "ingest", {"path": "/etc/passwd", "table": "stolen", "format": "tsv"})
-    error = assert_error(response, 400, "path_not_allowed",
-                         match=rf"^path: '/etc/passwd' is outside the allowed roots; allowed roots: {home}, {home}/inbox")
+    assert_error(
+        response,
+        400,
+        "path_not_allowed",
+        match=rf"^path: '/etc/passwd' is outside the allowed roots; allowed roots: {home}, {home}/inbox",
+    )
     assert "lakehouse.stolen" not in tables(live)
 
 
 def test_ingest_through_the_mode_endpoint_of_the_router_is_refused_too(world):
     live, c, _, outside, _ = world
     response = mode(c, "ingest", {"path": str(outside / "people.csv"), "table": "outside_csv"})
-    assert_error(response, 400, "path_not_allowed", match=r"^path: '.*/outside/people\.csv' is outside the allowed roots")
+    assert_error(
+        response, 400, "path_not_allowed", match=r"^path: '.*/outside/people\.csv' is outside the allowed roots"
+    )
     assert "lakehouse.outside_csv" not in tables(live)
 
 
@@ -75,8 +81,9 @@ def test_dotdot_escape_is_refused(world):
 def test_symlink_inside_home_pointing_outside_is_refused(world, path):
     live, c, _, _, _ = world
     response = mode(c, "ingest", {"path": path, "table": "via_link"})
-    assert_error(response, 400, "path_not_allowed",
-                 match=rf"^path: '{path}' leads outside the allowed roots through a symlink")
+    assert_error(
+        response, 400, "path_not_allowed", match=rf"^path: '{path}' leads outside the allowed roots through a symlink"
+    )
     assert "lakehouse.via_link" not in tables(live)
 
 
@@ -90,7 +97,11 @@ def test_nul_byte_is_400_not_500(world):
     "name, body, field",
     [
         ("distillation.score", {"evidence_path": "/etc/passwd"}, "evidence_path"),
-        ("distillation.export", {"evidence": EVIDENCE, "eval_path": "/etc/passwd", "out_path": "sft.jsonl"}, "eval_path"),
+        (
+            "distillation.export",
+            {"evidence": EVIDENCE, "eval_path": "/etc/passwd", "out_path": "sft.jsonl"},
+            "eval_path",
+        ),
         ("drift.scorer", {"history_path": "/etc/passwd", "old_version": "v1"}, "history_path"),
         ("drift.playbook", {"entries_path": "/etc/passwd", "corpora": ["c"]}, "entries_path"),
         ("drift.embedding", {"a_path": "/etc/passwd", "b_path": "b.npy"}, "a_path"),
@@ -102,8 +113,12 @@ def test_nul_byte_is_400_not_500(world):
 def test_every_mode_that_reads_a_file_refuses_one_outside(world, name, body, field):
     _, c, home, _, _ = world
     response = mode(c, name, body)
-    assert_error(response, 400, "path_not_allowed",
-                 match=rf"^{field}: '/etc/passwd' is outside the allowed roots; allowed roots: {home}")
+    assert_error(
+        response,
+        400,
+        "path_not_allowed",
+        match=rf"^{field}: '/etc/passwd' is outside the allowed roots; allowed roots: {home}",
+    )
     assert not (home / "sft.jsonl").exists()
 
 
@@ -121,7 +136,9 @@ def test_score_out_path_outside_is_refused_and_the_target_untouched(world):
     target = outside / "precious.txt"
     target.write_text("keep me\n")
     response = mode(c, "distillation.score", {"evidence": EVIDENCE, "out_path": str(target)})
-    assert_error(response, 400, "path_not_allowed", match=r"^out_path: '.*/outside/precious\.txt' is outside the allowed roots")
+    assert_error(
+        response, 400, "path_not_allowed", match=r"^out_path: '.*/outside/precious\.txt' is outside the allowed roots"
+    )
     assert target.read_text() == "keep me\n"
     assert not (outside / ".precious.txt.tmp").exists()
 
@@ -129,16 +146,23 @@ def test_score_out_path_outside_is_refused_and_the_target_untouched(world):
 def test_export_out_path_outside_is_refused_and_nothing_written(world):
     _, c, _, outside, _ = world
     target = outside / "sft.jsonl"
-    response = mode(c, "distillation.export", {"evidence": EVIDENCE, "eval_queries": EVAL_QUERIES, "out_path": str(target)})
-    assert_error(response, 400, "path_not_allowed", match=r"^out_path: '.*/outside/sft\.jsonl' is outside the allowed roots")
+    response = mode(
+        c, "distillation.export", {"evidence": EVIDENCE, "eval_queries": EVAL_QUERIES, "out_path": str(target)}
+    )
+    assert_error(
+        response, 400, "path_not_allowed", match=r"^out_path: '.*/outside/sft\.jsonl' is outside the allowed roots"
+    )
     assert not target.exists()
 
 
 def test_export_through_a_symlinked_folder_is_refused(world):
     _, c, _, outside, _ = world
-    response = mode(c, "distillation.export", {"evidence": EVIDENCE, "eval_queries": EVAL_QUERIES,
-                                               "out_path": "escape/leak.jsonl"})
-    assert_error(response, 400, "path_not_allowed", match=r"^out_path: 'escape/leak\.jsonl' leads outside the allowed roots")
+    response = mode(
+        c, "distillation.export", {"evidence": EVIDENCE, "eval_queries": EVAL_QUERIES, "out_path": "escape/leak.jsonl"}
+    )
+    assert_error(
+        response, 400, "path_not_allowed", match=r"^out_path: 'escape/leak\.jsonl' leads outside the allowed roots"
+    )
     assert not (outside / "leak.jsonl").exists()
 
 
@@ -146,7 +170,9 @@ def test_lift_out_dir_outside_is_refused_and_not_created(world):
     _, c, _, outside, _ = world
     target = outside / "lift-reports"
     response = mode(c, "lift.run", {"corpora": ["c"], "queries_path": "queries.jsonl", "out_dir": str(target)})
-    assert_error(response, 400, "path_not_allowed", match=r"^out_dir: '.*/outside/lift-reports' is outside the allowed roots")
+    assert_error(
+        response, 400, "path_not_allowed", match=r"^out_dir: '.*/outside/lift-reports' is outside the allowed roots"
+    )
     assert not target.exists()
 
 
@@ -155,20 +181,26 @@ def test_write_over_the_ops_log_is_refused_and_the_log_kept(world):
     mode(c, "fixture.echo", {"value": 1})  # the log exists and has rows
     before = (home / "ops.jsonl").read_text()
     response = mode(c, "distillation.score", {"evidence": EVIDENCE, "out_path": "ops.jsonl"})
-    assert_error(response, 400, "path_not_allowed", match=r"^out_path: 'ops\.jsonl' would write over the lakehouse's own state")
+    assert_error(
+        response, 400, "path_not_allowed", match=r"^out_path: 'ops\.jsonl' would write over the lakehouse's own state"
+    )
     assert (home / "ops.jsonl").read_text().startswith(before)  # only appended to (the failed call's row)
 
 
 # inside the roots still works --------------------------------------------------------------------
 def test_relative_out_path_lands_under_home_and_the_same_name_outside_is_refused(world):
     _, c, home, outside, _ = world
-    response = mode(c, "distillation.score", {"evidence_path": "evidence.jsonl", "out_path": "scored/out.jsonl",
-                                              "include_results": False})
+    response = mode(
+        c,
+        "distillation.score",
+        {"evidence_path": "evidence.jsonl", "out_path": "scored/out.jsonl", "include_results": False},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["out_path"] == str(home / "scored" / "out.jsonl")
     assert len((home / "scored" / "out.jsonl").read_text().splitlines()) == len(EVIDENCE)
-    response = mode(c, "distillation.score", {"evidence_path": "evidence.jsonl",
-                                              "out_path": str(outside / "scored" / "out.jsonl")})
+    response = mode(
+        c, "distillation.score", {"evidence_path": "evidence.jsonl", "out_path": str(outside / "scored" / "out.jsonl")}
+    )
     assert_error(response, 400, "path_not_allowed", match=r"^out_path: .* is outside the allowed roots")
     assert not (outside / "scored").exists()
 
@@ -213,8 +245,10 @@ def test_workflow_over_http_cannot_leave_the_roots(prefect_server, tmp_path):
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
     with serve(Settings()) as live, live.client(timeout=300) as c:
-        response = c.post("/v1/observer/workflow/run", json={"yaml": STEAL.replace("OUT", str(target)).replace(
-            "EVIDENCE", json.dumps(EVIDENCE[:1]))})
+        response = c.post(
+            "/v1/observer/workflow/run",
+            json={"yaml": STEAL.replace("OUT", str(target)).replace("EVIDENCE", json.dumps(EVIDENCE[:1]))},
+        )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "failed"

@@ -10,6 +10,7 @@ from tests.fixtures.http import assert_error
 @pytest.fixture(scope="module")
 def traces(http_client):
     """A small memory: a forklift trace revised once, a nurse trace, a welder trace retired."""
+
     def post(action, body):
         response = http_client.post(f"/v1/pathway/{action}", json=body)
         assert response.status_code == 200, response.text
@@ -19,7 +20,9 @@ def traces(http_client):
     post("add", {"id": "nurse-1", "text": "registered nurse for intensive care nights", "metadata": {"team": "care"}})
     post("add", {"id": "welder-1", "text": "pipe welder for a shipyard", "metadata": {"team": "ops"}})
     post("update", {"id": "forklift-1", "metadata": {"shift": "night"}})
-    post("revise", {"id": "forklift-1", "new_id": "forklift-2", "text": "reach-truck forklift driver, freezer warehouse"})
+    post(
+        "revise", {"id": "forklift-1", "new_id": "forklift-2", "text": "reach-truck forklift driver, freezer warehouse"}
+    )
     post("retire", {"id": "welder-1", "reason": "role filled"})
     return post
 
@@ -30,8 +33,11 @@ def test_add_answers_the_trace(traces, http_client):
 
 
 def test_update_merges_metadata_in_place(traces, http_client):
-    (first,) = [t for t in http_client.post("/v1/pathway/history", json={"id": "forklift-2"}).json()["chain"]
-                if t["id"] == "forklift-1"]
+    (first,) = [
+        t
+        for t in http_client.post("/v1/pathway/history", json={"id": "forklift-2"}).json()["chain"]
+        if t["id"] == "forklift-1"
+    ]
     assert first["metadata"] == {"team": "ops", "shift": "night"} and first["status"] == "superseded"
 
 
@@ -51,15 +57,26 @@ def test_search_skips_retired_and_superseded_traces(traces, http_client):
 
 
 def test_retire_of_a_retired_trace_is_400(traces, http_client):
-    assert_error(http_client.post("/v1/pathway/retire", json={"id": "welder-1"}), 400, "pathway_error",
-                 match=r"cannot retire trace 'welder-1': it is retired")
+    assert_error(
+        http_client.post("/v1/pathway/retire", json={"id": "welder-1"}),
+        400,
+        "pathway_error",
+        match=r"cannot retire trace 'welder-1': it is retired",
+    )
 
 
 def test_unknown_trace_is_404(traces, http_client):
-    for action, body in [("update", {"id": "ghost", "text": "x"}), ("history", {"id": "ghost"}),
-                         ("revise", {"id": "ghost", "text": "x"})]:
-        assert_error(http_client.post(f"/v1/pathway/{action}", json=body), 404, "trace_not_found",
-                     match=r"no trace with id 'ghost'")
+    for action, body in [
+        ("update", {"id": "ghost", "text": "x"}),
+        ("history", {"id": "ghost"}),
+        ("revise", {"id": "ghost", "text": "x"}),
+    ]:
+        assert_error(
+            http_client.post(f"/v1/pathway/{action}", json=body),
+            404,
+            "trace_not_found",
+            match=r"no trace with id 'ghost'",
+        )
 
 
 @pytest.mark.parametrize(
@@ -78,8 +95,16 @@ def test_bad_pathway_requests_are_422_naming_the_field(http_client, action, body
 
 def test_bad_input_changes_nothing(traces, http_client, http_api):
     before = http_api.lakehouse.pathway.path.read_bytes()
-    assert_error(http_client.post("/v1/pathway/add", json={"id": "forklift-2", "text": "duplicate id"}), 400,
-                 "pathway_error", match=r"trace id 'forklift-2' already exists")
-    assert_error(http_client.post("/v1/pathway/update", json={"id": "nurse-1"}), 400, "pathway_error",
-                 match=r"give new text, metadata or both")
+    assert_error(
+        http_client.post("/v1/pathway/add", json={"id": "forklift-2", "text": "duplicate id"}),
+        400,
+        "pathway_error",
+        match=r"trace id 'forklift-2' already exists",
+    )
+    assert_error(
+        http_client.post("/v1/pathway/update", json={"id": "nurse-1"}),
+        400,
+        "pathway_error",
+        match=r"give new text, metadata or both",
+    )
     assert http_api.lakehouse.pathway.path.read_bytes() == before

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, Phase, settings
+from schemathesis.config import SchemathesisConfig
 
 import flows  # noqa: F401  (Prefect environment first)
 from flows.http import create_app
@@ -30,20 +30,27 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 _HOME = Path(tempfile.mkdtemp(prefix="lakehouse-schemathesis-"))
 # With a token, so the declared bearer scheme is checked too (`ignored_auth` sends requests without it).
 APP = create_app(Settings(home=_HOME / "home", api_token=TOKEN))
-CONFIG = SchemathesisConfig.from_dict({
-    "checks": {
-        # 400 is this API's answer to a schema-valid body that a mode's own rules refuse (SQL that does
-        # not parse, an empty corpus name, no model configured for chat): a client error, not a bug.
-        "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]},
-    },
-    "operations": [{
-        # Rules beyond what JSON Schema can say, answered 422 by design: a workflow's own checks
-        # (`workflow_invalid`: YAML, nodes, references) and an event whose ts_end is before ts_start.
-        "include-path": ["/v1/observer/workflow/run", "/v1/observer/workflow/validate", "/v1/observer/event"],
-        "checks": {"positive_data_acceptance": {
-            "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "429"]}},
-    }],
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            # 400 is this API's answer to a schema-valid body that a mode's own rules refuse (SQL that does
+            # not parse, an empty corpus name, no model configured for chat): a client error, not a bug.
+            "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]},
+        },
+        "operations": [
+            {
+                # Rules beyond what JSON Schema can say, answered 422 by design: a workflow's own checks
+                # (`workflow_invalid`: YAML, nodes, references) and an event whose ts_end is before ts_start.
+                "include-path": ["/v1/observer/workflow/run", "/v1/observer/workflow/validate", "/v1/observer/event"],
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "429"]
+                    }
+                },
+            }
+        ],
+    }
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, headers=AUTH, config=CONFIG)
 
 CALLS: Counter[str] = Counter()
@@ -74,7 +81,14 @@ def test_every_operation_was_exercised():
     assert operations <= set(CALLS), sorted(operations - set(CALLS))
     report = os.environ.get("SCHEMATHESIS_REPORT_FILE")  # figures for BENCHMARKS / RELIABILITY
     if report:
-        Path(report).write_text(json.dumps({
-            "operations": len(operations), "calls": sum(CALLS.values()), "per_operation": dict(CALLS),
-            "statuses": {f"{op} {code}": n for (op, code), n in sorted(STATUSES.items())},
-        }, indent=1))
+        Path(report).write_text(
+            json.dumps(
+                {
+                    "operations": len(operations),
+                    "calls": sum(CALLS.values()),
+                    "per_operation": dict(CALLS),
+                    "statuses": {f"{op} {code}": n for (op, code), n in sorted(STATUSES.items())},
+                },
+                indent=1,
+            )
+        )

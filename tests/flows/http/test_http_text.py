@@ -9,12 +9,11 @@ import time
 from datetime import timedelta
 
 import pytest
-
 from pydantic import BaseModel, ConfigDict
 
 from flows.http.errors import MESSAGE_MAX_CHARS, error_body
 from flows.http.limits import QUERY_MAX_CHARS
-from lakehouse.observer import ObservedOp, Observer, now_utc
+from lakehouse.observe.observer import ObservedOp, Observer, now_utc
 from modes.context import ModeContext
 from modes.registry import mode
 from tests.fixtures.http import assert_error, make_settings, serve
@@ -33,22 +32,55 @@ def _post_raw(client, path: str, raw: str):
 
 # ------------------------------------------------------------------------------- lone surrogates
 SURROGATE_CASES = [
-    pytest.param("/v1/modes/playbook.record",
-                 r'{"entries": [{"query": "fork\ud800lift", "answer": "53-7051.00", "corpus": "occupations", "score": 1}]}',
-                 r"entries\[0\]\.query", "U\\+D800", id="playbook.record-entries"),
-    pytest.param("/v1/modes/playbook.record",
-                 r'{"query": "x", "answer": "\udfff", "corpus": "occupations", "score": 1}',
-                 r"answer", "U\\+DFFF", id="playbook.record-one"),
-    pytest.param("/v1/observer/event", r'{"mode": "deploy.finished", "input": {"notes": ["ok", "bad\udc00"]}}',
-                 r"input\.notes\[1\]", "U\\+DC00", id="observer.event-value"),
-    pytest.param("/v1/observer/event", r'{"mode": "deploy.finished", "output": {"k\ud801": 1}}',
-                 r"output\.k\\ud801", "U\\+D801", id="observer.event-key"),
-    pytest.param("/v1/observer/workflow/run?wait=false", r'{"workflow": "hello-lakehouse", "inputs": {"text": "hi \ud800"}}',
-                 r"inputs\.text", "U\\+D800", id="workflow-inputs-run"),
-    pytest.param("/v1/observer/workflow/validate", r'{"workflow": "hello-lakehouse", "inputs": {"text": "\ud800"}}',
-                 r"inputs\.text", "U\\+D800", id="workflow-inputs-validate"),
-    pytest.param("/v1/modes/fixture.echo", r'{"value": [1, {"deep": {"er": "\udbff"}}]}',
-                 r"value\[1\]\.deep\.er", "U\\+DBFF", id="fixture.echo"),
+    pytest.param(
+        "/v1/modes/playbook.record",
+        r'{"entries": [{"query": "fork\ud800lift", "answer": "53-7051.00", "corpus": "occupations", "score": 1}]}',
+        r"entries\[0\]\.query",
+        "U\\+D800",
+        id="playbook.record-entries",
+    ),
+    pytest.param(
+        "/v1/modes/playbook.record",
+        r'{"query": "x", "answer": "\udfff", "corpus": "occupations", "score": 1}',
+        r"answer",
+        "U\\+DFFF",
+        id="playbook.record-one",
+    ),
+    pytest.param(
+        "/v1/observer/event",
+        r'{"mode": "deploy.finished", "input": {"notes": ["ok", "bad\udc00"]}}',
+        r"input\.notes\[1\]",
+        "U\\+DC00",
+        id="observer.event-value",
+    ),
+    pytest.param(
+        "/v1/observer/event",
+        r'{"mode": "deploy.finished", "output": {"k\ud801": 1}}',
+        r"output\.k\\ud801",
+        "U\\+D801",
+        id="observer.event-key",
+    ),
+    pytest.param(
+        "/v1/observer/workflow/run?wait=false",
+        r'{"workflow": "hello-lakehouse", "inputs": {"text": "hi \ud800"}}',
+        r"inputs\.text",
+        "U\\+D800",
+        id="workflow-inputs-run",
+    ),
+    pytest.param(
+        "/v1/observer/workflow/validate",
+        r'{"workflow": "hello-lakehouse", "inputs": {"text": "\ud800"}}',
+        r"inputs\.text",
+        "U\\+D800",
+        id="workflow-inputs-validate",
+    ),
+    pytest.param(
+        "/v1/modes/fixture.echo",
+        r'{"value": [1, {"deep": {"er": "\udbff"}}]}',
+        r"value\[1\]\.deep\.er",
+        "U\\+DBFF",
+        id="fixture.echo",
+    ),
 ]
 
 
@@ -57,25 +89,34 @@ def test_lone_surrogate_is_422_naming_the_field_and_nothing_is_written(http_api,
     observer = http_api.lakehouse.observer
     ops_before, ring_before, failures_before = _ops_written(http_api), len(observer.ring), observer.write_failures
     response = _post_raw(http_client, path, raw)
-    error = assert_error(response, 422, "invalid_request",
-                         match=rf"{field}: invalid Unicode: lone surrogate {char} at character \d+")
+    error = assert_error(
+        response, 422, "invalid_request", match=rf"{field}: invalid Unicode: lone surrogate {char} at character \d+"
+    )
     (item,) = error["details"]["fields"]
     assert item["type"] == "string_unicode"
     assert json.loads(response.content.decode("utf-8"))  # the answer itself is valid UTF-8 JSON
-    assert (_ops_written(http_api), len(observer.ring), observer.write_failures) == (ops_before, ring_before, failures_before)
+    assert (_ops_written(http_api), len(observer.ring), observer.write_failures) == (
+        ops_before,
+        ring_before,
+        failures_before,
+    )
 
 
 def test_valid_surrogate_pairs_and_non_ascii_text_pass(http_client):
     """A guard (passes before and after): the check refuses lone surrogates only."""
-    response = _post_raw(http_client, "/v1/modes/fixture.echo", r'{"value": {"emoji": "\ud83d\ude00", "\u00e9": "ünïcode"}}')
+    response = _post_raw(
+        http_client, "/v1/modes/fixture.echo", r'{"value": {"emoji": "\ud83d\ude00", "\u00e9": "ünïcode"}}'
+    )
     assert response.status_code == 200, response.text
-    assert response.json() == {"value": {"emoji": "\U0001F600", "é": "ünïcode"}}
+    assert response.json() == {"value": {"emoji": "\U0001f600", "é": "ünïcode"}}
 
 
 # ------------------------------------------------------------------------------- the op log write path
 def _op(**kw) -> ObservedOp:
     start = now_utc()
-    return ObservedOp.build(ts_start=start, ts_end=start + timedelta(milliseconds=3), source="event", status="completed", **kw)
+    return ObservedOp.build(
+        ts_start=start, ts_end=start + timedelta(milliseconds=3), source="event", status="completed", **kw
+    )
 
 
 def test_observer_writes_a_record_with_lone_surrogates_escaped_never_loses_it(tmp_path):
@@ -95,7 +136,7 @@ def test_observer_write_failure_of_any_kind_is_counted_and_logged_with_an_error_
         raise RuntimeError("disk controller on fire")
 
     monkeypatch.setattr(observer.log, "append", broken)
-    with caplog.at_level(logging.ERROR, logger="lakehouse.observer"):
+    with caplog.at_level(logging.ERROR, logger="lakehouse.observe.observer"):
         op = observer.record(_op(mode="x"))  # never raises
     assert observer.write_failures == 1 and [o.op_id for o in observer.ring] == [op.op_id]
     last = observer.stats(rows=[])["last_write_error"]
@@ -107,11 +148,12 @@ def test_observer_write_failure_of_any_kind_is_counted_and_logged_with_an_error_
 def test_unwritable_op_log_over_http_is_counted_and_its_error_id_logged(tmp_path, monkeypatch, caplog):
     settings = make_settings(tmp_path / "home")
     with serve(settings) as live, live.client() as c:
+
         def full_disk(record):
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(live.lakehouse.observer.log, "append", full_disk)
-        with caplog.at_level(logging.ERROR, logger="lakehouse.observer"):
+        with caplog.at_level(logging.ERROR, logger="lakehouse.observe.observer"):
             response = c.post("/v1/observer/event", json={"mode": "deploy.finished"})
         assert response.status_code == 200, response.text  # a failed write never fails the call
         op_id = response.json()["op_id"]
@@ -147,13 +189,29 @@ def test_500_error_id_is_logged_even_when_the_bug_text_is_not_valid_unicode(http
 @pytest.mark.parametrize(
     ("path", "body", "match"),
     [
-        ("/v1/matrix/relevance", {"query": "q", "hits": [], "margin": False}, r"margin: Input should be a valid number"),
-        ("/v1/modes/matrix.relevance", {"query": "q", "hits": [], "threshold": "0.5"}, r"threshold: Input should be a valid number"),
+        (
+            "/v1/matrix/relevance",
+            {"query": "q", "hits": [], "margin": False},
+            r"margin: Input should be a valid number",
+        ),
+        (
+            "/v1/modes/matrix.relevance",
+            {"query": "q", "hits": [], "threshold": "0.5"},
+            r"threshold: Input should be a valid number",
+        ),
         ("/v1/observer/event", {"mode": "x", "ts_start": 0}, r"ts_start: Input should be a valid datetime"),
         ("/v1/observer/event", {"mode": "x", "ts_end": 1700000000.5}, r"ts_end: Input should be a valid datetime"),
         ("/v1/observer/event", {"mode": "x", "attempt": True}, r"attempt: Input should be a valid integer"),
-        ("/v1/matrix/search", {"query": "q", "corpora": ["c"], "force_mode": 0}, r"force_mode: Input should be a valid boolean"),
-        ("/v1/matrix/search", {"query": "q", "corpora": ["c"], "top_k": "5"}, r"top_k: Input should be a valid integer"),
+        (
+            "/v1/matrix/search",
+            {"query": "q", "corpora": ["c"], "force_mode": 0},
+            r"force_mode: Input should be a valid boolean",
+        ),
+        (
+            "/v1/matrix/search",
+            {"query": "q", "corpora": ["c"], "top_k": "5"},
+            r"top_k: Input should be a valid integer",
+        ),
         ("/v1/chat", {"prompt": "hi", "temperature": True}, r"temperature: Input should be a valid number"),
     ],
 )
@@ -165,8 +223,9 @@ def test_coercion_that_would_hide_a_mistake_is_422(http_api, http_client, path, 
 
 def test_timestamps_as_iso_strings_are_still_accepted(http_client):
     """A guard (passes before and after): strict JSON still reads ISO 8601 strings as timestamps."""
-    op = http_client.post("/v1/observer/event", json={"mode": "x", "ts_start": "2026-01-02T03:04:05Z",
-                                                      "ts_end": "2026-01-02T03:04:06Z"}).json()
+    op = http_client.post(
+        "/v1/observer/event", json={"mode": "x", "ts_start": "2026-01-02T03:04:05Z", "ts_end": "2026-01-02T03:04:06Z"}
+    ).json()
     assert op["duration_ms"] == 1000.0
 
 
@@ -176,8 +235,9 @@ def test_30_mb_search_query_is_refused_fast_and_never_echoed(http_api, http_clie
     started = time.monotonic()
     response = http_client.post("/v1/matrix/search", json={"query": query, "corpora": ["occupations"]})
     elapsed = time.monotonic() - started
-    error = assert_error(response, 422, "invalid_request",
-                         match=rf"query: String should have at most {QUERY_MAX_CHARS} characters")
+    error = assert_error(
+        response, 422, "invalid_request", match=rf"query: String should have at most {QUERY_MAX_CHARS} characters"
+    )
     assert error["details"]["fields"][0]["field"] == "query"
     assert len(response.content) < 2_000 and "forklift forklift" not in response.text
     assert elapsed < 20, elapsed
@@ -186,8 +246,12 @@ def test_30_mb_search_query_is_refused_fast_and_never_echoed(http_api, http_clie
 def test_query_at_the_limit_is_accepted_one_more_is_not(http_client):
     ok = http_client.post("/v1/matrix/search", json={"query": "q" * QUERY_MAX_CHARS, "corpora": ["nope"]})
     assert ok.status_code == 404, ok.text  # past validation: the corpus is unknown
-    assert_error(http_client.post("/v1/matrix/search", json={"query": "q" * (QUERY_MAX_CHARS + 1), "corpora": ["nope"]}),
-                 422, "invalid_request", match="at most 4096 characters")
+    assert_error(
+        http_client.post("/v1/matrix/search", json={"query": "q" * (QUERY_MAX_CHARS + 1), "corpora": ["nope"]}),
+        422,
+        "invalid_request",
+        match="at most 4096 characters",
+    )
 
 
 def test_error_bodies_never_echo_huge_inputs():
@@ -245,6 +309,9 @@ def test_openapi_declares_the_bearer_scheme_when_a_token_is_set(tmp_path):
     with serve(settings) as live, live.client(headers={"Authorization": "Bearer tok-0123456789"}) as c:
         doc = c.get("/openapi.json").json()
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": "LH_API_TOKEN, as `Authorization: Bearer <token>`"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "LH_API_TOKEN, as `Authorization: Bearer <token>`",
+    }
     assert doc["security"] == [{"bearerAuth": []}]
     assert "401" in doc["paths"]["/v1/tables"]["get"]["responses"]

@@ -67,7 +67,9 @@ def test_yaml_workflow_runs_and_returns_its_ops(wf):
     assert body["workflow"] == "http-good" and body["status"] == "completed"
     assert body["nodes"]["shout"]["output"] == {"text": "NIGHT SHIFT"}
     assert {op["node_id"] for op in body["ops"]} == {"start", "shout"}
-    assert {(op["source"], op["run_id"], op["status"]) for op in body["ops"]} == {("workflow", body["run_id"], "completed")}
+    assert {(op["source"], op["run_id"], op["status"]) for op in body["ops"]} == {
+        ("workflow", body["run_id"], "completed")
+    }
     by_run = c.get("/v1/observer/ops", params={"run_id": body["run_id"]}).json()
     assert by_run["count"] == 2
 
@@ -80,7 +82,12 @@ def test_failing_workflow_returns_its_failed_node(wf):
     assert body["status"] == "failed"
     assert body["nodes"]["broken"]["status"] == "failed"
     assert "the broken node says no" in body["nodes"]["broken"]["error"]
-    assert body["nodes"]["after"] == {"status": "skipped", "output": None, "error": "upstream failed: broken", "attempts": 0}
+    assert body["nodes"]["after"] == {
+        "status": "skipped",
+        "output": None,
+        "error": "upstream failed: broken",
+        "attempts": 0,
+    }
     failed_ops = [op for op in body["ops"] if op["status"] == "failed"]
     assert [op["node_id"] for op in failed_ops] == ["broken"]
 
@@ -89,8 +96,9 @@ def test_failing_workflow_returns_its_failed_node(wf):
 @pytest.mark.prefect
 def test_no_wait_returns_a_run_id_to_follow(wf):
     _, c = wf
-    response = c.post("/v1/observer/workflow/run", params={"wait": "false"},
-                      json={"yaml": GOOD, "inputs": {"text": "later"}})
+    response = c.post(
+        "/v1/observer/workflow/run", params={"wait": "false"}, json={"yaml": GOOD, "inputs": {"text": "later"}}
+    )
     assert response.status_code == 202, response.text
     run_id = response.json()["run_id"]
     deadline = time.monotonic() + 240
@@ -113,36 +121,55 @@ def test_unknown_run_is_404(http_client):
 def test_invalid_workflow_is_422_with_every_issue(http_client):
     text = GOOD.replace("fixture.upper", "fixture.uper").replace("depends_on: [start]", "depends_on: [strat]")
     response = http_client.post("/v1/observer/workflow/run", json={"yaml": text, "inputs": {"text": "x"}})
-    error = assert_error(response, 422, "workflow_invalid", match=r"the workflow has \d+ problems: .*did you mean 'start'")
+    error = assert_error(
+        response, 422, "workflow_invalid", match=r"the workflow has \d+ problems: .*did you mean 'start'"
+    )
     fields = {(i["node"], i["field"]) for i in error["details"]["issues"]}
     assert {("shout", "mode"), ("shout", "depends_on")} <= fields
     assert all(i["file"] == "<request>" for i in error["details"]["issues"])
 
 
 def test_missing_required_input_is_422(http_client):
-    error = assert_error(http_client.post("/v1/observer/workflow/validate", json={"yaml": GOOD}), 422,
-                         "workflow_invalid", match=r"missing required input 'text'")
+    error = assert_error(
+        http_client.post("/v1/observer/workflow/validate", json={"yaml": GOOD}),
+        422,
+        "workflow_invalid",
+        match=r"missing required input 'text'",
+    )
     assert error["details"]["issues"][0]["field"] == "inputs.text"
 
 
 def test_unknown_workflow_name_is_404_with_suggestion(http_client):
-    error = assert_error(http_client.post("/v1/observer/workflow/run", json={"workflow": "fixture-branchs"}),
-                         404, "unknown_workflow", match=r"did you mean 'fixture-branches'")
+    error = assert_error(
+        http_client.post("/v1/observer/workflow/run", json={"workflow": "fixture-branchs"}),
+        404,
+        "unknown_workflow",
+        match=r"did you mean 'fixture-branches'",
+    )
     assert "fixture-branches" in error["details"]["known"]
 
 
 def test_a_path_is_not_a_workflow_name(http_client, tmp_path):
     path = tmp_path / "evil.yaml"
     path.write_text(GOOD)
-    assert_error(http_client.post("/v1/observer/workflow/validate", json={"workflow": str(path)}), 404,
-                 "unknown_workflow")
+    assert_error(
+        http_client.post("/v1/observer/workflow/validate", json={"workflow": str(path)}), 404, "unknown_workflow"
+    )
 
 
 def test_request_needs_exactly_one_of_yaml_or_workflow(http_client):
-    assert_error(http_client.post("/v1/observer/workflow/run", json={"inputs": {}}), 422, "invalid_request",
-                 match="exactly one of `yaml`")
-    assert_error(http_client.post("/v1/observer/workflow/run", json={"yml": GOOD}), 422, "invalid_request",
-                 match=r"unknown field 'yml'; did you mean 'yaml'\?")
+    assert_error(
+        http_client.post("/v1/observer/workflow/run", json={"inputs": {}}),
+        422,
+        "invalid_request",
+        match="exactly one of `yaml`",
+    )
+    assert_error(
+        http_client.post("/v1/observer/workflow/run", json={"yml": GOOD}),
+        422,
+        "invalid_request",
+        match=r"unknown field 'yml'; did you mean 'yaml'\?",
+    )
 
 
 def test_validate_by_name_and_list(http_client):

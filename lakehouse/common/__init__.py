@@ -1,0 +1,1 @@
+"""Shared leaf helpers: JSONL and record files, suggestions, path containment."""

@@ -1,0 +1,194 @@
+"""Append-only JSON-lines log with the torn-tail rules.
+
+- One `write()` per record on an `O_APPEND` descriptor, so concurrent writers never interleave
+  inside a line and a crash can only tear the last line.
+- On open, a torn last line (no trailing newline) is truncated away and reported in `repairs`.
+- A corrupt line elsewhere is reported in `corrupt` (line number and reason) and skipped when
+  reading; it is never silently dropped from the report, and never rewritten.
+- A long-running reader keeps a `LogCursor` and calls `read_since(cursor)`: one `stat` when nothing
+  changed, otherwise only the bytes appended since (by any process) are read. A file that was
+  replaced (another inode) or shrank below what was read is read again from the start (`reset`).
+- `exclusive()` holds an advisory lock (`flock`) on the log across processes, for writers that
+  must check the log and append as one step (idempotent imports).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CorruptLine:
+    line: int
+    reason: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class LogCursor:
+    """How far a reader got: the file it read (device, inode), the end of the last complete line
+    it consumed, the file size it saw, and how many lines it consumed (to number corrupt lines)."""
+
+    ident: tuple[int, int] | None = None
+    offset: int = 0
+    size: int = 0
+    lines: int = 0
+
+
+@dataclass
+class LogReport:
+    repairs: list[str] = field(default_factory=list)
+    corrupt: list[CorruptLine] = field(default_factory=list)
+
+
+class AppendLog:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.report = LogReport()
+        self._lock = threading.RLock()
+        self.bytes_read = 0  # by read_since: how much a long-running reader re-reads
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+
+    @staticmethod
+    def _torn(fh) -> bool:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        fh.seek(size - 1)
+        return fh.read(1) != b"\n"
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            if not self._torn(fh):
+                return
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # not under an `exclusive()` writer's feet
+            if not self._torn(fh):
+                return
+            size = fh.seek(0, os.SEEK_END)
+            # Walk back to the last newline; everything after it is the torn line.
+            chunk = 64 * 1024
+            pos = size
+            keep = 0
+            while pos > 0:
+                start = max(0, pos - chunk)
+                fh.seek(start)
+                data = fh.read(pos - start)
+                idx = data.rfind(b"\n")
+                if idx >= 0:
+                    keep = start + idx + 1
+                    break
+                pos = start
+            fh.truncate(keep)
+        message = f"{self.path}: truncated a torn last line ({size - keep} bytes) left by an interrupted write"
+        self.report.repairs.append(message)
+        log.warning(message)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record as one line. Raises OSError on failure (callers decide if it is fatal)."""
+        line = (json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
+            finally:
+                os.close(fd)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the log's advisory lock (threads of this process and other processes that ask for
+        it): check-then-append inside stays one step. Plain `append` does not wait for it."""
+        with self._lock:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
+    def _parse(self, number: int, raw: bytes, seen_corrupt: set[int]) -> dict[str, Any] | None:
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            return None
+        try:
+            record = json.loads(text)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if number not in seen_corrupt:
+                bad = CorruptLine(number, str(exc).split(":")[0], text[:200])
+                self.report.corrupt.append(bad)
+                seen_corrupt.add(number)
+                log.warning("%s: corrupt %s", self.path, bad)
+            return None
+        return record
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every well-formed record in order. Corrupt lines are reported (once per open), not raised."""
+        if not self.path.exists():
+            return
+        seen_corrupt = {c.line for c in self.report.corrupt}
+        with open(self.path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                if not raw.endswith(b"\n"):
+                    # A writer is mid-append in another process: not ours to judge yet.
+                    break
+                record = self._parse(number, raw, seen_corrupt)
+                if record is not None:
+                    yield record
+
+    def changed(self, cursor: LogCursor | None) -> bool:
+        """One `stat`: has the file changed since `cursor` (grown, shrunk, replaced, created)?"""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return cursor is not None and cursor.ident is not None
+        return cursor is None or cursor.ident != (st.st_dev, st.st_ino) or cursor.size != st.st_size
+
+    def read_since(self, cursor: LogCursor | None) -> tuple[list[dict[str, Any]], LogCursor, bool]:
+        """`(records, cursor, reset)`: the complete records appended since `cursor` and where the next
+        read starts. `reset` says the file was replaced, removed or cut below `cursor` (or there was
+        no cursor): the records are then the whole log, and whatever was built from it is stale.
+        An unfinished last line (a writer mid-append) is left for a later call."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return [], LogCursor(), cursor is None or cursor.ident is not None
+        ident = (st.st_dev, st.st_ino)
+        reset = cursor is None or (cursor.ident is not None and cursor.ident != ident) or st.st_size < cursor.offset
+        if not reset and cursor.ident == ident and cursor.size == st.st_size:
+            return [], cursor, False
+        start = LogCursor(ident) if reset else cursor
+        with open(self.path, "rb") as fh:
+            if (os.fstat(fh.fileno()).st_dev, os.fstat(fh.fileno()).st_ino) != ident:
+                return self.read_since(None)  # replaced between stat and open: read it whole
+            fh.seek(start.offset)
+            data = fh.read()
+        self.bytes_read += len(data)
+        complete = data.rfind(b"\n") + 1
+        seen_corrupt = {c.line for c in self.report.corrupt}
+        records, number = [], start.lines
+        for raw in data[:complete].split(b"\n")[:-1]:
+            number += 1
+            record = self._parse(number, raw, seen_corrupt)
+            if record is not None:
+                records.append(record)
+        return records, LogCursor(ident, start.offset + complete, start.offset + len(data), number), reset

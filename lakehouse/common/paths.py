@@ -1,0 +1,141 @@
+"""The one rule for every path a mode reads or writes.
+
+A path given by a caller is resolved (a relative one under LH_HOME, symlinks followed: the whole
+path when it exists, else its deepest existing parent) and must then lie under an allowed root:
+`LH_HOME`, `LH_HOME/inbox` (uploads) and the roots an operator lists in `allowed_roots`
+(`LH_ALLOWED_ROOTS`). `..` components and NUL bytes are refused outright; an untrusted caller may
+also neither read nor write the lakehouse's own state under LH_HOME (catalog, objects, warehouse,
+the ops log, Prefect's home, ...) nor a secret file (a model tier's key file, the settings file)
+wherever it is.
+
+Trust is the caller's to say: the CLI runs as the user, so it may name the user's own files
+(`trusted=True`: only NUL bytes are refused, the path is only made absolute); HTTP, MCP and workflows
+submitted over HTTP may not. Callers open the path this returns (already resolved), never the
+text they were given. What is left between check and open (a symlink swapped into the resolved
+path) needs a way to create links inside a root, which an untrusted caller does not have: uploads
+and mode outputs are regular files, and JSONL outputs are never written through a link
+(`recordfile.write_json_lines_atomic`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+INBOX = "inbox"
+
+# Entries of LH_HOME that hold the lakehouse's own state: an untrusted caller reaches them only
+# through the modes and endpoints made for them, never as a file to ingest, read or write over.
+RESERVED_NAMES = frozenset(
+    {
+        "objects",
+        "warehouse",
+        "catalog.db",
+        "catalog.db-journal",
+        "catalog.db-wal",
+        "catalog.db-shm",
+        "ops.jsonl",
+        "pathway.jsonl",
+        "playbooks.jsonl",
+        "workflows",
+        "prefect",
+        "prefect-server.json",
+        "prefect-server.log",
+    }
+)
+
+
+class PathNotAllowed(ValueError):
+    """A path names a place the caller may not use; the message names the field, the value given
+    and the allowed roots. A ValueError, so HTTP answers 4xx and the CLI exits 1."""
+
+    def __init__(self, field: str, value: Any, reason: str, roots: list[Path]) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        self.roots = [str(r) for r in roots]
+        shown = repr(str(value)) if isinstance(value, (str, os.PathLike)) else repr(value)
+        super().__init__(f"{field}: {shown} {reason}; allowed roots: {', '.join(self.roots) or '(none)'}")
+
+
+def _real(path: Path) -> Path:
+    """`realpath`: symlinks followed as far as the path exists; the rest is kept as written."""
+    return Path(os.path.realpath(path))
+
+
+def allowed_roots(settings: Any) -> list[Path]:
+    """LH_HOME, LH_HOME/inbox and the operator's `allowed_roots`, resolved, without duplicates.
+    A relative root is relative to the working directory, like `home` itself."""
+    home = _real(Path(settings.home_dir))
+    candidates = [home, _real(home / INBOX)]  # the inbox may be a link to a bigger disk
+    for root in getattr(settings, "allowed_roots", None) or []:
+        candidates.append(_real(Path(root).expanduser()))
+    roots: list[Path] = []
+    for root in candidates:
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def _secret_files(settings: Any) -> set[Path]:
+    """The model tiers' key files and the settings file (it may hold the S3 keys and the API token)."""
+    models = getattr(settings, "models", None)
+    tiers = getattr(models, "tiers", None) or {}
+    files = {Path(t.api_key_file).expanduser() for t in tiers.values() if getattr(t, "api_key_file", None)}
+    files.add(Path(os.environ.get("LH_CONFIG", "lakehouse.toml")).expanduser())
+    return {_real(f) for f in files}
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def resolve_path(
+    value: str | os.PathLike[str],
+    settings: Any,
+    *,
+    field: str = "path",
+    for_write: bool = False,
+    trusted: bool = False,
+    base: Path | str | None = None,
+) -> Path:
+    """The absolute, symlink-resolved path for `value`, or PathNotAllowed naming `field`.
+
+    A relative `value` is under LH_HOME; a trusted caller may give another `base` (the CLI's
+    working directory for the modes documented that way). Untrusted: no `..`, the result must
+    lie under an allowed root, and it may not be the lakehouse's own state or a secret file.
+    """
+    roots = allowed_roots(settings)
+    text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(text, str):
+        raise PathNotAllowed(field, value, "is not a path (expected a string)", roots)
+    if "\x00" in text:
+        raise PathNotAllowed(field, value, "contains a NUL byte", roots)
+    if not text.strip():
+        raise PathNotAllowed(field, value, "is empty; name a file", roots)
+    given = Path(text).expanduser()
+    home = _real(Path(settings.home_dir))
+    if trusted:
+        start = Path(base).expanduser() if base is not None else home
+        # the user's own process: made absolute, but a symlink is kept as named (its name may
+        # carry the format), since there is nothing to confine
+        return Path(os.path.abspath(given if given.is_absolute() else Path.cwd() / start / given))
+    if ".." in given.parts:
+        raise PathNotAllowed(field, value, "contains '..'; name the file inside an allowed root directly", roots)
+    lexical = given if given.is_absolute() else home / given
+    resolved = _real(lexical)
+    if not any(_inside(resolved, root) for root in roots):
+        if any(_inside(Path(os.path.abspath(lexical)), root) for root in roots):
+            reason = "leads outside the allowed roots through a symlink"
+        else:
+            reason = "is outside the allowed roots"
+        raise PathNotAllowed(field, value, reason, roots)
+    if resolved != home and _inside(resolved, home):
+        first = resolved.relative_to(home).parts[0]
+        if first in RESERVED_NAMES:
+            action = "would write over" if for_write else "is"
+            raise PathNotAllowed(field, value, f"{action} the lakehouse's own state ({first!r} in LH_HOME)", roots)
+    if resolved in _secret_files(settings):
+        raise PathNotAllowed(field, value, "is a secret file (a model key file or the settings file)", roots)
+    return resolved

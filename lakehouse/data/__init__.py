@@ -1,0 +1,1 @@
+"""The data wing: object storage, Iceberg tables, ingest, SQL."""

@@ -1,0 +1,182 @@
+"""Ingest a CSV/TSV, JSON-lines or Parquet file into an Iceberg table.
+
+Create or append; with `key`, upsert (incoming rows win) as one overwrite snapshot. The source
+content's sha256 is kept in the summary of the snapshot that holds its rows (never in a separate
+commit): the same content again is reported as `already_ingested` and writes nothing. Every check
+runs before the single commit, so a bad file leaves the table at the snapshot it had; a commit that
+loses a race with another writer is planned again on the new snapshot (see Tables.write_planned).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel
+
+from lakehouse.data.ingest.errors import IngestError
+from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
+from lakehouse.data.table_schema import (
+    SchemaConflict,
+    fit_to_table,
+    plain_arrow_schema,
+    to_storable,
+)
+from lakehouse.data.tables import SOURCE_SHA_KEY, Tables, Write, qualified
+
+__all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
+
+Status = Literal["created", "appended", "upserted", "already_ingested"]
+Progress = Callable[[str, float], None]  # (stage, overall fraction done 0..1)
+
+# Files at least this big get a progress bar in the CLI.
+PROGRESS_MIN_BYTES = 4 * 1024 * 1024
+# A caller that cannot pass `progress` (a mode run through invoke_mode) sets it here instead.
+PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_ingest_progress", default=None)
+_HASH_CHUNK = 8 * 1024 * 1024
+
+
+class IngestResult(BaseModel):
+    table: str
+    rows_in: int
+    rows_total: int
+    snapshot_id: int | None
+    status: Status
+    rows_updated: int = 0  # upsert: existing rows replaced by incoming ones
+    rows_inserted: int = 0  # upsert: incoming rows with a new key
+    source_sha256: str = ""
+    commit_attempts: int = 1  # >1: the commit lost races with other writers and was planned again
+
+
+def _map_file(path: Path) -> memoryview:
+    if not path.exists():
+        raise IngestError(str(path), "no such file")
+    if not path.is_file():
+        raise IngestError(str(path), "not a regular file")
+    if path.stat().st_size == 0:
+        raise IngestError(str(path), "the file is empty")
+    return memoryview(pa.memory_map(str(path)).read_buffer())
+
+
+def _sha256(data: memoryview, report: Progress) -> str:
+    digest = hashlib.sha256()
+    for start in range(0, len(data), _HASH_CHUNK):
+        digest.update(data[start : start + _HASH_CHUNK])
+        report("hashing", 0.3 * min(start + _HASH_CHUNK, len(data)) / len(data))
+    return digest.hexdigest()
+
+
+def _check_keys(path: str, data: pa.Table, key: str) -> None:
+    if key not in data.column_names:
+        raise IngestError(path, f"key column {key!r} is not in the file (columns: {', '.join(data.column_names)})")
+    keys = data.column(key)
+    if keys.null_count:
+        row = pc.index(pc.is_null(keys), True).as_py()
+        raise IngestError(path, f"the key is empty in data row {row + 1}", column=key)
+    counts = pc.value_counts(keys)
+    dupes = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(dupes):
+        value = dupes[0]["values"].as_py()
+        rows = [i + 1 for i, v in enumerate(keys.to_pylist()) if v == value][:3]
+        raise IngestError(path, f"key {value!r} appears more than once (data rows {rows})", column=key)
+
+
+def ingest_file(
+    tables: Tables,
+    path: str | Path,
+    table: str,
+    key: str | None = None,
+    format: str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Load `path` into `table`. The write is planned on the table as it is at commit time: if
+    another writer commits first, the idempotency check, the schema fit and (for an upsert) the
+    merge with the current rows run again on the new snapshot before the retry."""
+    path = Path(path)
+    name = qualified(table)
+    report = progress or PROGRESS.get() or (lambda stage, fraction: None)
+    data = _map_file(path)
+    fmt = detect_format(path, data, format)
+    sha = _sha256(data, report)
+    parsed: dict[tuple, pa.Table] = {}  # by the column types the table asks for (re-parse if they change)
+    planned: dict[str, object] = {}
+
+    def parse(iceberg_schema) -> pa.Table:
+        typed = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)} if iceberg_schema is not None else {}
+        wanted = tuple((n, str(t)) for n, t in typed.items())
+        if wanted not in parsed:
+            report("parsing", 0.35)
+            parsed.clear()
+            parsed[wanted] = read_source(str(path), data, fmt, typed)
+        return parsed[wanted]
+
+    def plan(tbl) -> Write | None:
+        planned.clear()
+        if tbl is not None and Tables.ingested_snapshot(tbl, sha) is not None:
+            return None
+        iceberg_schema = tbl.schema() if tbl is not None else None
+        incoming = _checked(name, path, parse(iceberg_schema), key, iceberg_schema)
+        report("writing", 0.7)
+        props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
+        planned.update(rows_in=len(incoming), updated=0, upsert=bool(key and tbl is not None))
+        if not planned["upsert"]:
+            return Write(incoming, properties=props)
+        props["lakehouse.upsert-key"] = key
+        current_snapshot = tbl.current_snapshot()
+        if current_snapshot is None:
+            current = plain_arrow_schema(tbl.schema()).empty_table()
+        else:  # the rows of the very snapshot this write commits on top of
+            current = to_storable(tbl.scan(snapshot_id=current_snapshot.snapshot_id).to_arrow(), name)
+        replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
+        planned["updated"] = pc.sum(replaced).as_py() or 0
+        kept = current.filter(pc.invert(replaced))
+        merged = pa.concat_tables([kept, incoming], promote_options="default")
+        return Write(merged, replace=True, properties=props)
+
+    done = tables.write_planned(name, plan)
+    if done.skipped:
+        report("already ingested", 1.0)
+        current = done.table.current_snapshot()
+        return IngestResult(
+            table=name,
+            rows_in=0,
+            rows_total=Tables.row_count(current),
+            snapshot_id=current.snapshot_id if current else None,
+            status="already_ingested",
+            source_sha256=sha,
+            commit_attempts=done.attempts,
+        )
+    report("done", 1.0)
+    status: Status = "created" if done.created else ("upserted" if planned["upsert"] else "appended")
+    rows_in, updated = int(planned["rows_in"]), int(planned["updated"])
+    return IngestResult(
+        table=name,
+        rows_in=rows_in,
+        rows_total=Tables.row_count(done.table.metadata.snapshot_by_id(done.snapshot_id)),
+        snapshot_id=done.snapshot_id,
+        status=status,
+        rows_updated=updated,
+        rows_inserted=rows_in - updated if key else 0,
+        source_sha256=sha,
+        commit_attempts=done.attempts,
+    )
+
+
+def _checked(name, path, incoming, key, iceberg_schema) -> pa.Table:
+    """The parsed rows checked against the key and fitted to the table (raises IngestError)."""
+    if key:
+        _check_keys(str(path), incoming, key)
+        if iceberg_schema is not None and key not in iceberg_schema.column_names:
+            raise IngestError(str(path), f"key column {key!r} is not in table {name!r}")
+    try:
+        incoming = to_storable(incoming, str(path))
+        if iceberg_schema is not None:
+            incoming = fit_to_table(incoming, iceberg_schema, str(path)).data
+    except SchemaConflict as exc:
+        raise IngestError(str(path), exc.detail, column=exc.column) from None
+    return incoming

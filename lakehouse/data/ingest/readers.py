@@ -1,0 +1,181 @@
+"""Source files -> Arrow: CSV/TSV (pyarrow's multi-threaded reader), JSON lines, Parquet.
+
+Columns the target table already has are read with the table's types, so a value that does not fit
+is an error at its line rather than a silent new type. New columns are inferred, except that a
+column whose values carry leading zeros (`0000000`, `01`) stays text: those are codes, not numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from lakehouse.data.ingest import diagnose
+from lakehouse.data.ingest.errors import IngestError
+from lakehouse.data.table_schema import SchemaConflict, check_column_names
+
+Format = Literal["csv", "tsv", "jsonl", "parquet"]
+FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+# What BLS, spreadsheets and databases write for "no value". Only non-text columns read these as
+# NULL; a text column keeps the characters.
+NULL_VALUES = ["", "-", "*", "**", "#", "NA", "N/A", "NULL", "null", "NaN", "nan"]
+_SAMPLE_BYTES = 1 << 20
+_LEADING_ZERO = r"^[+-]?0[0-9]"
+
+
+def detect_format(path: Path, data: memoryview, given: str | None) -> str:
+    if given is not None:
+        fmt = given.lower()
+        if fmt == "json":
+            fmt = "jsonl"
+        if fmt not in FORMATS:
+            raise IngestError(str(path), f"unknown format {given!r}: use one of {', '.join(FORMATS)}")
+        return fmt
+    if bytes(data[:4]) == b"PAR1":
+        return "parquet"
+    by_extension = _EXTENSIONS.get(path.suffix.lower())
+    if by_extension:
+        return by_extension
+    head = bytes(data[:64]).lstrip()
+    return "jsonl" if head[:1] in (b"{", b"[") else "csv"
+
+
+def _header_and_sample(data: memoryview) -> tuple[str, str]:
+    """(first line, the first ~1 MiB cut at a line end), decoded leniently for sniffing."""
+    sample = bytes(data[:_SAMPLE_BYTES])
+    if len(data) > _SAMPLE_BYTES and b"\n" in sample:
+        sample = sample[: sample.rfind(b"\n") + 1]
+    text = sample.decode("utf-8-sig", errors="replace")
+    return text.split("\n", 1)[0].rstrip("\r"), text
+
+
+def sniff_delimiter(first_line: str) -> str:
+    """The candidate that splits the header into the most fields (quotes respected)."""
+    best, best_count = ",", 1
+    for candidate in (",", "\t", ";", "|"):
+        count = len(next(csv.reader([first_line], delimiter=candidate), []))
+        if count > best_count:
+            best, best_count = candidate, count
+    return best
+
+
+def _parse_options(delimiter: str, quote: bool) -> pacsv.ParseOptions:
+    # RFC 4180 allows line breaks inside quoted fields; costs ~20% parse speed, worth being right.
+    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"' if quote else False, newlines_in_values=quote)
+
+
+def _code_columns(sample: str, delimiter: str, quote: bool, header: list[str]) -> dict[str, pa.DataType]:
+    """Columns whose sampled values have leading zeros: keep them as text."""
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(sample.encode()),
+            parse_options=_parse_options(delimiter, quote),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}),
+        )
+    except pa.ArrowInvalid:
+        return {}  # the full read reports what is wrong, with its line
+    return {
+        name: pa.string()
+        for name in table.column_names
+        if pc.any(pc.match_substring_regex(table.column(name), _LEADING_ZERO)).as_py()
+    }
+
+
+def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
+    first_line, sample = _header_and_sample(data)
+    if not first_line.strip():
+        raise IngestError(path, "the file is empty or starts with a blank line: expected a header", line=1)
+    delimiter = "\t" if fmt == "tsv" else sniff_delimiter(first_line)
+    quote = fmt != "tsv"  # TSV has no quoting: a '"' is an ordinary character
+    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    header = next(csv.reader([first_line], delimiter=delimiter, quoting=quoting))
+    try:
+        check_column_names(header, "header")
+    except SchemaConflict as exc:
+        raise IngestError(path, f"{exc.detail} in the header", line=1) from None
+    types = {**_code_columns(sample, delimiter, quote, header), **typed}
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            parse_options=_parse_options(delimiter, quote),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=NULL_VALUES, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        diagnose.check_utf8(path, data, delimiter, header)
+        diagnose.diagnose_csv(path, data, delimiter, quoting, typed, set(NULL_VALUES))
+        raise IngestError(path, f"cannot read as {fmt.upper()}: {exc}") from None
+    if any(pa.types.is_binary(t) for t in table.schema.types):  # inferred binary = not UTF-8
+        diagnose.check_utf8(path, data, delimiter, header)
+    return table
+
+
+def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa.Table:
+    if bytes(data[:64]).lstrip()[:1] == b"[":
+        return _read_json_array(path, data)
+    # JSON has no dates: such columns are read as text and cast, like CSV does.
+    as_read = {k: v if diagnose.json_native(v) else pa.string() for k, v in typed.items()}
+    schema = pa.schema([pa.field(k, v) for k, v in as_read.items()]) if typed else None
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(data),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        )
+        for name, target in typed.items():
+            if as_read[name] != target and name in table.column_names:
+                index = table.column_names.index(name)
+                table = table.set_column(index, name, table.column(name).cast(target, safe=True))
+        return table
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        diagnose.check_utf8(path, data)
+        diagnose.diagnose_jsonl(path, data, typed)
+        raise IngestError(path, f"cannot read as JSON lines: {exc}") from None
+
+
+def _read_json_array(path: str, data: memoryview) -> pa.Table:
+    diagnose.check_utf8(path, data)
+    try:
+        rows = json.loads(bytes(data))
+    except json.JSONDecodeError as exc:
+        raise IngestError(path, f"not valid JSON at character {exc.colno}: {exc.msg}", line=exc.lineno) from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise IngestError(path, "a JSON file must hold one object per line or an array of objects")
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise IngestError(path, f"the objects do not form a table: {exc}") from None
+
+
+def read_parquet(path: str, data: memoryview) -> pa.Table:
+    try:
+        return pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise IngestError(path, f"not a readable Parquet file: {exc}") from None
+
+
+def read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
+    if fmt in ("csv", "tsv"):
+        return read_csv(path, data, fmt, typed)
+    if fmt == "jsonl":
+        return read_jsonl(path, data, typed)
+    return read_parquet(path, data)

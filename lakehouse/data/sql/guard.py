@@ -1,0 +1,147 @@
+"""The read-only SQL guard: exactly one SELECT (or WITH … SELECT) statement, by DuckDB's own parser,
+that reads only tables — no file readers, no reading files by name, no environment.
+
+The guard is one of three walls; the connection itself also runs with
+`enable_external_access=false`, no extension autoload and `lock_configuration=true`. The guard
+exists so that a refusal says *why* in plain words, before any connection is opened.
+`apply_resource_limits` bounds what an allowed query may use (memory, threads, spill files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import duckdb
+
+# Table functions that only compute; every other one (read_csv, glob, query, …) is refused.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+# Scalar functions that reach outside the query.
+DENIED_FUNCTIONS = frozenset({"getenv", "read_text", "read_blob"})
+
+
+class SqlRejected(ValueError):
+    """The statement is not a single read-only query."""
+
+
+def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Any) -> None:
+    """Bound a database's memory (`sql_memory_limit`: past it a query spills to disk or fails with
+    an out-of-memory error instead of growing the process), its worker threads (`sql_threads`) and
+    its spill files (`sql_temp_max_size`, in a directory of its own under LH_HOME/tmp/duckdb, which
+    DuckDB removes when the database closes). Run before `lock_configuration`."""
+    temp = settings.home_dir / "tmp" / "duckdb" / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    temp.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, on first spill
+    for name, setting, value in (
+        ("memory_limit", "sql_memory_limit", settings.sql_memory_limit),
+        ("threads", "sql_threads", settings.sql_threads),
+        ("max_temp_directory_size", "sql_temp_max_size", settings.sql_temp_max_size),
+        ("temp_directory", None, str(temp)),
+    ):
+        try:
+            con.execute(f"SET {name} = ?", [value])
+        except duckdb.Error as exc:
+            where = f"{setting} (LH_{setting.upper()})" if setting else name
+            raise ValueError(f"bad SQL setting {where} = {value!r}: {str(exc).splitlines()[0]}") from None
+
+
+@dataclass
+class QueryShape:
+    """What a checked query reads: (schema or None, table) pairs, CTE names excluded."""
+
+    tables: set[tuple[str | None, str]] = field(default_factory=set)
+    ctes: set[str] = field(default_factory=set)
+
+
+def check_read_only(query: str) -> QueryShape:
+    """The tables a single read-only query reads; `SqlRejected` for anything else."""
+    if not isinstance(query, str):
+        raise SqlRejected("empty SQL: give one SELECT statement")
+    shape = _checked(query)
+    # A copy: the verdict is cached per text (dashboards repeat queries), callers may not alter it.
+    return QueryShape(set(shape.tables), set(shape.ctes))
+
+
+@lru_cache(maxsize=512)
+def _checked(query: str) -> QueryShape:
+    if not query.strip():
+        raise SqlRejected("empty SQL: give one SELECT statement")
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise SqlRejected(f"SQL does not parse: {exc}") from None
+    if len(statements) != 1:
+        raise SqlRejected(f"exactly one statement is allowed, got {len(statements)}: the SQL surface is read-only")
+    try:
+        kind = statements[0].type
+    except ValueError:  # a statement kind this duckdb build's Python enum does not name
+        raise SqlRejected("this statement is not allowed: the SQL surface is read-only (SELECT/WITH only)") from None
+    if kind != duckdb.StatementType.SELECT:
+        name = getattr(kind, "name", str(kind))
+        raise SqlRejected(f"{name} statements are not allowed: the SQL surface is read-only (SELECT/WITH only)")
+    shape = QueryShape()
+    for stmt in _syntax_tree(query):
+        _walk(stmt, shape)
+    shape.tables = {(s, t) for s, t in shape.tables if s is not None or t.lower() not in shape.ctes}
+    return shape
+
+
+_parser: duckdb.DuckDBPyConnection | None = None
+_parser_lock = threading.Lock()
+
+
+def _syntax_tree(query: str) -> list[dict[str, Any]]:
+    """DuckDB's own parse tree as JSON; one locked parser database per process (parsing reads
+    nothing, and a new database costs more than the parse)."""
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            _parser = duckdb.connect(":memory:")
+            for statement in ("SET enable_external_access = false", "SET lock_configuration = true"):
+                _parser.execute(statement)
+        text = _parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [query]).fetchone()[0]
+    tree = json.loads(text)
+    if tree.get("error"):
+        raise SqlRejected(f"SQL is not a plain query: {tree.get('error_message', 'unsupported statement')}")
+    return [s["node"] for s in tree["statements"]]
+
+
+def _walk(node: Any, shape: QueryShape) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _walk(item, shape)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "TABLE_FUNCTION":
+        function = node.get("function") or {}
+        name = str(function.get("function_name", "")).lower()
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            raise SqlRejected(
+                f"table function {name}() is not allowed: query tables by name "
+                f"(allowed functions in FROM: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))})"
+            )
+        _walk(function.get("arguments") or function.get("children"), shape)
+        return
+    if kind == "BASE_TABLE":
+        table = str(node.get("table_name", ""))
+        full = ".".join(p for p in (node.get("catalog_name"), node.get("schema_name"), table) if p)
+        if any(ch in table for ch in "/\\:.*?") or node.get("catalog_name"):
+            raise SqlRejected(f"reading {full!r} is not allowed: query Lakehouse tables by name")
+        shape.tables.add((node.get("schema_name") or None, table))
+        return
+    if node.get("class") == "FUNCTION":
+        name = str(node.get("function_name", "")).lower()
+        if name in DENIED_FUNCTIONS or name.startswith("read_"):
+            raise SqlRejected(f"function {name}() is not allowed in read-only SQL")
+    cte_map = node.get("cte_map")
+    if isinstance(cte_map, dict):
+        for entry in cte_map.get("map") or []:
+            shape.ctes.add(str(entry.get("key", "")).lower())
+    for value in node.values():
+        _walk(value, shape)

@@ -1,0 +1,229 @@
+"""The `ObjectStore` contract shared by every backend: errors, key rules, PUT caps.
+
+Backends implement a handful of primitives (`_write`, `_reader`, `_stat`, `_delete`, `_list`);
+everything a caller can get wrong (a bad key, an object over its cap, a short stream) is checked
+here once, before any backend I/O, so both backends refuse exactly the same things.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+MAX_KEY_BYTES = 1024  # S3's limit, applied to both backends so keys stay portable
+MAX_SEGMENT_BYTES = 255  # NAME_MAX of common filesystems
+TEMP_MARKER = ".lhtmp-"  # prefix of in-flight files; reserved so they never look like keys
+VECTORS_PREFIX = "_vectors/"
+
+
+class StorageError(Exception):
+    """Base of every object-store error."""
+
+
+class InvalidKey(StorageError, ValueError):
+    """A key (or list prefix) that breaks a key rule; raised before any I/O."""
+
+
+class ObjectNotFound(StorageError, LookupError):
+    """No object under this key."""
+
+
+class ObjectTooLarge(StorageError, ValueError):
+    """A PUT larger than the cap of its key's prefix; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    key: str
+    size: int
+    modified: datetime  # timezone-aware, UTC
+
+
+@dataclass(frozen=True)
+class PutCaps:
+    """Largest object a PUT may store: vector index files may be big, everything else less so."""
+
+    default: int
+    vectors: int
+
+    def for_key(self, key: str) -> int:
+        return self.vectors if key.startswith(VECTORS_PREFIX) else self.default
+
+
+def _segment_problem(segment: str) -> str | None:
+    if segment == "":
+        return "empty path segment (e.g. 'a//b', or a trailing '/')"
+    if segment in (".", ".."):
+        return f"'{segment}' path segment"
+    if segment.startswith(TEMP_MARKER):
+        return f"segment starting with the reserved temp marker '{TEMP_MARKER}'"
+    if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
+        return f"path segment longer than {MAX_SEGMENT_BYTES} bytes"
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "NUL byte"
+    if "\\" in text:
+        return "backslash (use '/' to separate segments)"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        return "control character"
+    if text.startswith("/"):
+        return "leading '/' (keys are relative to the store)"
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not encodable as UTF-8"
+    if size > MAX_KEY_BYTES:
+        return f"longer than {MAX_KEY_BYTES} bytes"
+    return None
+
+
+def check_key(key: str) -> str:
+    """Return `key` unchanged if it is a valid object key, else raise `InvalidKey` naming the rule."""
+    if not isinstance(key, str):
+        raise InvalidKey(f"invalid key {key!r}: must be a string, got {type(key).__name__}")
+    if key == "":
+        raise InvalidKey("invalid key '': empty key")
+    problem = _text_problem(key)
+    if problem is None:
+        problem = next(filter(None, map(_segment_problem, key.split("/"))), None)
+    if problem is not None:
+        raise InvalidKey(f"invalid key {key!r}: {problem}")
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """A list prefix follows the key rules, except that it may be empty, partial or end in '/'."""
+    if prefix == "":
+        return prefix
+    problem = _text_problem(prefix)
+    if problem is None:
+        segments = prefix.split("/")
+        if segments[-1] == "":
+            segments.pop()  # 'a/' names everything under a
+        problem = next(filter(None, map(_segment_problem, segments)), None)
+    if problem is not None:
+        raise InvalidKey(f"invalid list prefix {prefix!r}: {problem}")
+    return prefix
+
+
+def copy_stream(src: BinaryIO, dst: BinaryIO, *, key: str, length: int | None, cap: int) -> int:
+    """Copy `src` to `dst`: exactly `length` bytes, or (length unknown) at most `cap` bytes.
+
+    Raises `ObjectTooLarge` as soon as an unknown-length stream passes the cap and `StorageError`
+    if a stream ends before its announced length; the caller discards `dst` in both cases.
+    """
+    limit = cap if length is None else length
+    copied = 0
+    while copied < limit:
+        chunk = src.read(min(CHUNK, limit - copied))
+        if not chunk:
+            break
+        dst.write(chunk)
+        copied += len(chunk)
+    if length is None:
+        if src.read(1):
+            raise ObjectTooLarge(f"PUT {key!r} refused: the stream is over the {cap}-byte cap")
+    elif copied < length:
+        raise StorageError(f"PUT {key!r} failed: the stream ended after {copied} of {length} bytes")
+    return copied
+
+
+class ObjectStore(ABC):
+    """Flat key -> bytes storage. Keys are '/'-separated relative paths (see `check_key`)."""
+
+    url: str
+
+    def __init__(self, url: str, caps: PutCaps) -> None:
+        self.url = url
+        self.caps = caps
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # public contract ---------------------------------------------------------------------
+    def put(self, key: str, data: bytes | BinaryIO, length: int | None = None) -> ObjectStat:
+        """Store `data` under `key`, replacing any old value; readers see the old or the new one."""
+        check_key(key)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            if length is not None and length != len(data):
+                raise ValueError(f"PUT {key!r}: length={length} but the data has {len(data)} bytes")
+            length = len(data)
+            data = io.BytesIO(data)
+        elif not callable(getattr(data, "read", None)):
+            raise TypeError(f"PUT {key!r}: data must be bytes or a binary stream, got {type(data).__name__}")
+        if length is not None and length < 0:
+            raise ValueError(f"PUT {key!r}: length must be >= 0, got {length}")
+        cap = self.caps.for_key(key)
+        if length is not None and length > cap:
+            raise ObjectTooLarge(f"PUT {key!r} refused: {length} bytes is over the {cap}-byte cap")
+        return self._write(key, data, length, cap)
+
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> ObjectStat:
+        check_key(key)
+        with open(path, "rb") as src:
+            return self.put(key, src, os.fstat(src.fileno()).st_size)
+
+    def get(self, key: str) -> bytes:
+        with self._reader(check_key(key)) as src:
+            return src.read()
+
+    def get_file(self, key: str, path: str | os.PathLike[str]) -> None:
+        """Write the object to `path` atomically (temp file beside it, then rename)."""
+        target = Path(path)
+        with self._reader(check_key(key)) as src:
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as dst:
+                    while chunk := src.read(CHUNK):
+                        dst.write(chunk)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._stat(check_key(key))
+        except ObjectNotFound:
+            return False
+        return True
+
+    def stat(self, key: str) -> ObjectStat:
+        return self._stat(check_key(key))
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Sorted keys that start with `prefix` (plain string prefix, as in S3)."""
+        return sorted(self._list(check_prefix(prefix)))
+
+    def delete(self, key: str) -> None:
+        self._delete(check_key(key))
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to close
+        """Release client resources; the default backend holds none."""
+
+    # backend primitives: keys are already checked ----------------------------------------
+    @abstractmethod
+    def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat: ...
+
+    @abstractmethod
+    def _reader(self, key: str) -> AbstractContextManager[BinaryIO]: ...
+
+    @abstractmethod
+    def _stat(self, key: str) -> ObjectStat: ...
+
+    @abstractmethod
+    def _list(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def _delete(self, key: str) -> None: ...

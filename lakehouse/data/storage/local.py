@@ -1,0 +1,177 @@
+"""`file://` backend: one file per key under a root directory.
+
+A PUT writes a temp file in the target's own directory (same filesystem, so the rename is atomic),
+fsyncs it and `os.replace`s it over the old value: a reader sees the old bytes or the new ones,
+never a prefix. Every path is resolved and must stay under the root, so a symlink planted inside
+the store cannot redirect reads or writes elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from lakehouse.data.storage.base import (
+    TEMP_MARKER,
+    InvalidKey,
+    ObjectNotFound,
+    ObjectStat,
+    ObjectStore,
+    PutCaps,
+    StorageError,
+    check_key,
+    copy_stream,
+)
+
+_MKDIR_ATTEMPTS = 5  # a concurrent delete may prune a parent directory between mkdir and mkstemp
+
+
+def root_from_url(url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise StorageError(f"not a file:// URL: {url!r}")
+    if parts.netloc not in ("", "localhost"):
+        raise StorageError(f"file:// URL {url!r} names host {parts.netloc!r}; use file:///absolute/path")
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        raise StorageError(f"file:// URL {url!r} needs an absolute path (file:///absolute/path)")
+    return Path(path)
+
+
+def _stat_of(key: str, st: os.stat_result) -> ObjectStat:
+    return ObjectStat(key, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC))
+
+
+class LocalStore(ObjectStore):
+    def __init__(self, url: str, caps: PutCaps) -> None:
+        root = root_from_url(url)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create object store root {root}: {exc}") from exc
+        super().__init__(url, caps)
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = self.root / key
+        if not path.resolve().is_relative_to(self.root):
+            raise InvalidKey(f"invalid key {key!r}: resolves outside the store root {self.root} (symlink)")
+        return path
+
+    def _parent_dir(self, key: str, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StorageError(f"PUT {key!r} failed: a parent of it is an existing object ({exc.filename})") from exc
+        if path.is_dir():
+            try:
+                path.rmdir()  # an empty directory is a leftover, not an object
+            except OSError:
+                raise StorageError(f"PUT {key!r} failed: it is a directory holding other keys") from None
+
+    def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat:
+        path = self._path(key)
+        for attempt in range(_MKDIR_ATTEMPTS):
+            self._parent_dir(key, path)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=path.parent)
+                break
+            except FileNotFoundError:
+                if attempt == _MKDIR_ATTEMPTS - 1:
+                    raise
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                copy_stream(src, dst, key=key, length=length, cap=cap)
+                dst.flush()
+                os.fsync(dst.fileno())
+                written = _stat_of(key, os.fstat(dst.fileno()))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            self._prune_empty_parents(path.parent)
+            raise
+        self._fsync_dir(path.parent)
+        return written
+
+    @staticmethod
+    def _fsync_dir(directory: Path) -> None:
+        # Makes the rename itself durable; not every filesystem allows fsync on a directory.
+        try:
+            fd = os.open(directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _reader(self, key: str) -> Iterator[BinaryIO]:
+        try:
+            handle = open(self._path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"no object {key!r} in {self.url}") from exc
+        with handle:
+            yield handle
+
+    def _stat(self, key: str) -> ObjectStat:
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"no object {key!r} in {self.url}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"no object {key!r} in {self.url}")
+        return _stat_of(key, st)
+
+    def _list(self, prefix: str) -> list[str]:
+        # Walk only the deepest directory the prefix names, then filter by the string prefix.
+        start = self.root / prefix.rpartition("/")[0]
+        if not start.resolve().is_relative_to(self.root):
+            raise InvalidKey(f"invalid list prefix {prefix!r}: resolves outside the store root {self.root}")
+        keys = []
+        for directory, _dirs, files in os.walk(start):
+            rel_dir = Path(directory).relative_to(self.root).as_posix()
+            for name in files:
+                if name.startswith(TEMP_MARKER):
+                    continue
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix) and _is_valid_key(key):
+                    keys.append(key)
+        return keys
+
+    def _delete(self, key: str) -> None:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(f"no object {key!r} in {self.url}")
+        try:
+            path.unlink()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"no object {key!r} in {self.url}") from exc
+        self._prune_empty_parents(path.parent)
+
+    def _prune_empty_parents(self, directory: Path) -> None:
+        # S3 has no directories; removing empty ones keeps 'a' usable as a key after 'a/b' is gone.
+        while directory != self.root:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+
+def _is_valid_key(key: str) -> bool:
+    # Files placed in the root by hand may break the key rules; they are not objects.
+    try:
+        check_key(key)
+    except InvalidKey:
+        return False
+    return True

@@ -1,0 +1,163 @@
+"""`s3://bucket/optional/prefix` backend on the `minio` client (any S3 endpoint: MinIO, AWS, moto).
+
+An S3 PUT is atomic by itself: a single-part PUT or a completed multipart upload becomes visible
+at once, and minio aborts a multipart upload whose stream fails. A stream of unknown length is
+spooled to a local temp file first, so the cap is enforced before the first byte is sent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from minio import Minio
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError
+
+from lakehouse.data.storage.base import (
+    CHUNK,
+    ObjectNotFound,
+    ObjectStat,
+    ObjectStore,
+    PutCaps,
+    StorageError,
+    check_prefix,
+    copy_stream,
+)
+
+_MISSING_CODES = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+_SPOOL_IN_MEMORY = 8 * CHUNK
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/a/b` -> ("bucket", "a/b/"); the key prefix follows the key rules."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise StorageError(f"not an s3://bucket[/prefix] URL: {url!r}")
+    if parts.query or parts.fragment:
+        raise StorageError(f"s3 URL {url!r}: query strings and fragments are not supported")
+    prefix = parts.path.strip("/")
+    if prefix:
+        check_prefix(prefix)
+        prefix += "/"
+    return parts.netloc, prefix
+
+
+def parse_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
+    """`host:port` keeps `secure`; `http://host:port` / `https://host:port` decide it."""
+    if "://" not in endpoint:
+        return endpoint, secure
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or parts.path.strip("/") or not parts.netloc:
+        raise StorageError(f"S3 endpoint {endpoint!r} must be host:port or http(s)://host:port (no path)")
+    return parts.netloc, parts.scheme == "https"
+
+
+class _ExactReader:
+    """Hands minio at most `length` bytes and fails loudly if the stream ends early."""
+
+    def __init__(self, src: BinaryIO, key: str, length: int) -> None:
+        self.src, self.key, self.length, self.seen = src, key, length, 0
+
+    def read(self, size: int = -1) -> bytes:
+        left = self.length - self.seen
+        chunk = self.src.read(left if size is None or size < 0 else min(size, left))
+        self.seen += len(chunk)
+        if not chunk and left > 0:
+            raise StorageError(f"PUT {self.key!r} failed: the stream ended after {self.seen} of {self.length} bytes")
+        return chunk
+
+
+class S3Store(ObjectStore):
+    def __init__(
+        self,
+        url: str,
+        caps: PutCaps,
+        *,
+        endpoint: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        region: str,
+        secure: bool,
+    ) -> None:
+        super().__init__(url, caps)
+        self.bucket, self.prefix = parse_s3_url(url)
+        host, secure = parse_endpoint(endpoint or "s3.amazonaws.com", secure)
+        self.endpoint = host
+        try:
+            self.client = Minio(host, access_key=access_key, secret_key=secret_key, region=region, secure=secure)
+        except ValueError as exc:
+            raise StorageError(f"S3 endpoint {endpoint!r}: {exc}") from exc
+        self._ensure_bucket(region)
+
+    def _ensure_bucket(self, region: str) -> None:
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket, location=region)
+        except ValueError as exc:  # minio's bucket-name check
+            raise StorageError(f"s3 URL {self.url!r}: {exc}") from exc
+        except S3Error as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise StorageError(f"cannot open bucket {self.bucket!r} at {self.endpoint}: {exc}") from exc
+        except HTTPError as exc:
+            raise StorageError(f"cannot reach S3 endpoint {self.endpoint}: {exc}") from exc
+
+    def _name(self, key: str) -> str:
+        return self.prefix + key
+
+    @contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        try:
+            yield
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                raise ObjectNotFound(f"no object {key!r} in {self.url}") from exc
+            raise StorageError(f"S3 error on {key!r} in {self.url}: {exc.code}: {exc.message}") from exc
+        except HTTPError as exc:
+            raise StorageError(f"S3 endpoint {self.endpoint} failed on {key!r}: {exc}") from exc
+
+    def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat:
+        if length is None:
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+                length = copy_stream(src, spool, key=key, length=None, cap=cap)
+                spool.seek(0)
+                return self._upload(key, spool, length)
+        return self._upload(key, _ExactReader(src, key, length), length)
+
+    def _upload(self, key: str, src: BinaryIO, length: int) -> ObjectStat:
+        with self._errors(key):
+            self.client.put_object(self.bucket, self._name(key), src, length)
+        return self._stat(key)
+
+    @contextmanager
+    def _reader(self, key: str) -> Iterator[BinaryIO]:
+        with self._errors(key):
+            response = self.client.get_object(self.bucket, self._name(key))
+        try:
+            with self._errors(key):
+                yield response
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _stat(self, key: str) -> ObjectStat:
+        with self._errors(key):
+            info = self.client.stat_object(self.bucket, self._name(key))
+        return ObjectStat(key, info.size, info.last_modified)
+
+    def _list(self, prefix: str) -> list[str]:
+        start = len(self.prefix)
+        with self._errors(prefix):
+            return [
+                obj.object_name[start:]
+                for obj in self.client.list_objects(self.bucket, prefix=self.prefix + prefix, recursive=True)
+                if not obj.is_dir
+            ]
+
+    def _delete(self, key: str) -> None:
+        self._stat(key)  # S3 deletes of missing keys succeed silently; the contract says otherwise
+        with self._errors(key):
+            self.client.remove_object(self.bucket, self._name(key))

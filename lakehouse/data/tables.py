@@ -1,0 +1,689 @@
+"""Iceberg tables through a pyiceberg SQL catalog (SQLite under LH_HOME, or any SQLAlchemy URL such
+as PostgreSQL), with data and metadata in the warehouse (`file://` or `s3://`).
+
+Names are `name` or `namespace.name`; a bare name lives in the namespace `lakehouse`. Every write
+is one Iceberg transaction producing exactly one new snapshot, so a failed write leaves the table
+at the snapshot it had. Commits are optimistic: a write that loses a race with another writer (any
+process) is planned again on the new snapshot and retried a bounded number of times, else it fails
+with TableConflict and writes nothing. A new table appears in the catalog only with its first rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+    ValidationException,
+)
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.table import Table, TableProperties, Transaction
+from pyiceberg.table.snapshots import ancestors_of
+from sqlalchemy.exc import OperationalError
+
+from lakehouse.common.suggest import close_matches, hint
+from lakehouse.config import Settings
+from lakehouse.data.table_schema import (
+    SchemaConflict,
+    fit_to_table,
+    plain_arrow_schema,
+    to_storable,
+)
+
+DEFAULT_NAMESPACE = "lakehouse"
+_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+__all__ = [
+    "Tables",
+    "TableError",
+    "TableNotFound",
+    "TableConflict",
+    "SchemaConflict",
+    "Write",
+    "Committed",
+    "DEFAULT_NAMESPACE",
+    "split_name",
+]
+log = logging.getLogger(__name__)
+
+# Test hook: seconds to sleep after a write's data files are written and before its catalog commit
+# (the crash-safety tests SIGKILL a writer there). Unset in normal use.
+PAUSE_BEFORE_COMMIT_ENV = "LAKEHOUSE_TEST_PAUSE_BEFORE_COMMIT"
+# A caller that cannot pass `progress` to Tables.gc (the `tables.gc` mode) sets it here: (stage, done, total).
+GC_PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("lakehouse_gc_progress", default=None)
+
+
+class TableError(ValueError):
+    """A table operation was given something it cannot use (bad name, unknown snapshot, …)."""
+
+
+class TableNotFound(TableError, LookupError):
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        super().__init__(f"table {name!r} not found{hint(suggestions)}")
+
+
+class TableConflict(TableError):
+    """Other writers kept committing to the table while this write tried to; nothing was written."""
+
+    def __init__(self, name: str, attempts: int, cause: BaseException | None = None) -> None:
+        self.name, self.attempts, self.cause = name, attempts, cause
+        super().__init__(
+            f"table {name!r} was changed by another writer during each of {attempts} attempts to commit "
+            "this write; nothing was written: retry it"
+        )
+
+
+@dataclass
+class Write:
+    """One write, planned against one state of a table: `data` (Iceberg-storable Arrow) is added;
+    with `replace` it replaces every current row, in the same snapshot."""
+
+    data: pa.Table
+    replace: bool = False
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Committed:
+    """What `Tables.write_planned` did: the new snapshot (None when the plan skipped writing), the
+    table after it, whether this write created the table, and how many attempts it took."""
+
+    snapshot_id: int | None
+    table: Table | None
+    created: bool = False
+    attempts: int = 1
+    skipped: bool = False
+
+
+# A commit that lost a race: the catalog row moved on (CommitFailedException), the table was created
+# by someone else (TableAlreadyExistsError), pyiceberg's own conflict validation, or SQLite's
+# "database is locked" (OperationalError, the outcome of which _commit_write checks).
+_RETRYABLE = (CommitFailedException, TableAlreadyExistsError, ValidationException, OperationalError)
+_DEFINITELY_NOT_COMMITTED = (CommitFailedException, TableAlreadyExistsError, ValidationException)
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: exponential from 50 ms, capped at 2 s, jittered so two
+    racing writers do not collide again."""
+    return min(0.05 * 2 ** (attempt - 1), 2.0) * random.uniform(0.5, 1.5)
+
+
+def _test_pause_before_commit() -> None:
+    pause = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
+    if pause:
+        time.sleep(float(pause))
+
+
+def _delete_quietly(io, paths: list[str], producer) -> None:
+    """Remove the files of a commit that did not land (best effort: `lakehouse gc` finds the rest)."""
+    for path in paths:
+        try:
+            io.delete(path)
+        except Exception:
+            log.warning("could not delete uncommitted data file %s", path, exc_info=True)
+    clean = getattr(producer, "_clean_all_uncommitted", None)
+    if clean is not None:
+        try:
+            clean()
+        except Exception:
+            log.warning("could not delete uncommitted manifests", exc_info=True)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`name` -> (`lakehouse`, `name`); `ns.name` -> (`ns`, `name`); anything else is refused."""
+    parts = name.split(".") if isinstance(name, str) else []
+    if len(parts) == 1:
+        parts = [DEFAULT_NAMESPACE, parts[0]]
+    if len(parts) != 2 or not all(_PART.match(p) for p in parts):
+        raise TableError(
+            f"bad table name {name!r}: use `name` or `namespace.name` made of letters, digits "
+            "and '_' (not starting with a digit)"
+        )
+    return parts[0], parts[1]
+
+
+def qualified(name: str) -> str:
+    return ".".join(split_name(name))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class Tables:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._catalog = None
+        self._catalog_lock = threading.RLock()
+        self._current: dict[tuple[str, str], Table] = {}  # parsed tables by identifier, see load_current
+
+    # catalog -----------------------------------------------------------------------------
+    @property
+    def catalog(self):
+        # Workflow nodes run in threads: two first uses at once must not both create the catalog's
+        # own tables ("table iceberg_tables already exists" on a fresh LH_HOME).
+        with self._catalog_lock:
+            if self._catalog is None:
+                self._catalog = self._open_catalog()
+            return self._catalog
+
+    def _open_catalog(self):
+        from pyiceberg.catalog.sql import SqlCatalog
+        from sqlalchemy.exc import DatabaseError
+
+        self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
+        except DatabaseError:  # another process created the catalog tables at the same moment
+            return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
+
+    def load_current(self, name: str) -> Table:
+        """The table at its current metadata, like `catalog.load_table`, but the parsed metadata is
+        reused while the catalog still points at the same metadata file: one indexed SELECT per
+        call instead of an ORM load and a JSON parse (~3 ms of every SQL query)."""
+        from sqlalchemy import text
+
+        namespace, table = split_name(name)
+        with self.catalog.engine.connect() as conn:
+            location = conn.execute(
+                text(
+                    "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = :c "
+                    "AND table_namespace = :n AND table_name = :t"
+                ),
+                {"c": self.catalog.name, "n": namespace, "t": table},
+            ).scalar()
+        if location is None:
+            raise NoSuchTableError(f"Table does not exist: {namespace}.{table}")
+        with self._catalog_lock:
+            cached = self._current.get((namespace, table))
+        if cached is not None and cached.metadata_location == location:
+            return cached
+        loaded = self.catalog.load_table((namespace, table))
+        with self._catalog_lock:
+            self._current[(namespace, table)] = loaded
+        return loaded
+
+    def catalog_properties(self) -> dict[str, str]:
+        s = self.settings
+        props = {"uri": s.catalog, "warehouse": s.warehouse}
+        if s.warehouse.startswith("s3://"):
+            optional = {
+                "s3.endpoint": s.s3_endpoint,
+                "s3.access-key-id": s.s3_access_key,
+                "s3.secret-access-key": s.s3_secret_key,
+            }
+            props.update({k: v for k, v in optional.items() if v})
+            props["s3.region"] = s.s3_region
+        return props
+
+    def load(self, name: str) -> Table:
+        ident = split_name(name)
+        try:
+            return self.catalog.load_table(ident)
+        except NoSuchTableError:
+            raise TableNotFound(name, self._close_matches(name)) from None
+
+    def _close_matches(self, name: str) -> list[str]:
+        known = self.list()
+        bare = {n.split(".", 1)[1]: n for n in known if n.startswith(f"{DEFAULT_NAMESPACE}.")}
+        hits = close_matches(name, known + list(bare))
+        return list(dict.fromkeys(bare.get(h, h) for h in hits))
+
+    # reading -----------------------------------------------------------------------------
+    def list(self) -> list[str]:
+        """Qualified names (`namespace.name`) of every table, sorted."""
+        names = []
+        for ns in self.catalog.list_namespaces():
+            names += [".".join(ident) for ident in self.catalog.list_tables(ns)]
+        return sorted(names)
+
+    def exists(self, name: str) -> bool:
+        return self.catalog.table_exists(split_name(name))
+
+    def current_snapshot_id(self, name: str) -> int | None:
+        snap = self.load(name).current_snapshot()
+        return snap.snapshot_id if snap else None
+
+    def describe(self, name: str) -> dict[str, Any]:
+        tbl = self.load(name)
+        current = tbl.current_snapshot()
+        snapshots = [
+            {
+                "snapshot_id": s.snapshot_id,
+                "parent_id": s.parent_snapshot_id,
+                "timestamp_ms": s.timestamp_ms,
+                "timestamp": _iso(s.timestamp_ms),
+                "operation": s.summary.operation.value if s.summary else None,
+                "summary": dict(s.summary.additional_properties) if s.summary else {},
+            }
+            for s in tbl.snapshots()
+        ]
+        return {
+            "name": qualified(name),
+            "location": tbl.location(),
+            "metadata_location": tbl.metadata_location,
+            "format_version": tbl.format_version,
+            "current_snapshot_id": current.snapshot_id if current else None,
+            "rows": self.row_count(current),
+            "schema": [
+                {"id": f.field_id, "name": f.name, "type": str(f.field_type), "required": f.required}
+                for f in tbl.schema().fields
+            ],
+            "snapshots": snapshots,
+        }
+
+    @staticmethod
+    def row_count(snapshot) -> int:
+        if snapshot is None or snapshot.summary is None:
+            return 0
+        return int(snapshot.summary.get("total-records", 0))
+
+    def snapshot(self, tbl: Table, snapshot_id: int | None):
+        """The snapshot to read (current when `snapshot_id` is None); refuses unknown ids."""
+        if snapshot_id is None:
+            return tbl.current_snapshot()
+        snap = tbl.snapshot_by_id(snapshot_id)
+        if snap is None:
+            known = ", ".join(str(s.snapshot_id) for s in tbl.snapshots()) or "none"
+            raise TableError(f"table {'.'.join(tbl.name())!r} has no snapshot {snapshot_id} (its snapshots: {known})")
+        return snap
+
+    def read_arrow(
+        self,
+        name: str,
+        columns: Iterable[str] | None = None,
+        snapshot_id: int | None = None,
+        row_filter: str | BooleanExpression | None = None,
+    ) -> pa.Table:
+        tbl = self.load(name)
+        snap = self.snapshot(tbl, snapshot_id)
+        columns = list(columns or [])
+        unknown = [c for c in columns if c not in tbl.schema().column_names]
+        if unknown:
+            raise TableError(f"table {qualified(name)!r} has no column(s) {unknown}")
+        if snap is None:
+            empty = plain_arrow_schema(tbl.schema()).empty_table()
+            return empty.select(columns) if columns else empty
+        selected = tuple(columns) if columns else ("*",)
+        scan = tbl.scan(
+            row_filter=row_filter if row_filter is not None else AlwaysTrue(),
+            selected_fields=selected,
+            snapshot_id=snap.snapshot_id,
+        )
+        return scan.to_arrow()
+
+    def source_already_ingested(self, name: str, sha256: str) -> int | None:
+        """The snapshot id that ingested content `sha256` and whose data is still in the table.
+
+        Walks back from the current snapshot; a replace that did not come from ingest (an
+        overwrite by `write_arrow`) ends the walk, since the older data is gone."""
+        return self.ingested_snapshot(self.load(name), sha256)
+
+    @staticmethod
+    def ingested_snapshot(tbl: Table, sha256: str) -> int | None:
+        """`source_already_ingested` on an already loaded table (the state a write is planned on)."""
+        for snap in ancestors_of(tbl.current_snapshot(), tbl.metadata):
+            if snap.summary is None:
+                continue
+            source = snap.summary.additional_properties.get(SOURCE_SHA_KEY)
+            if source == sha256:
+                return snap.snapshot_id
+            if source is None and snap.summary.operation.value in ("overwrite", "delete"):
+                return None
+        return None
+
+    # writing -----------------------------------------------------------------------------
+    def write_arrow(
+        self,
+        name: str,
+        table: pa.Table,
+        mode: Literal["append", "overwrite"] = "append",
+        properties: dict[str, str] | None = None,
+    ) -> int:
+        """Append or replace the rows of `name` (created from the data's schema if absent) in one
+        new snapshot; returns its id. New columns are added to the schema in the same commit."""
+        if mode not in ("append", "overwrite"):
+            raise TableError(f"write mode must be 'append' or 'overwrite', got {mode!r}")
+        data = to_storable(table, f"table {qualified(name)!r}")
+        props = {k: str(v) for k, v in (properties or {}).items()}
+        done = self.write_planned(name, lambda tbl: Write(data, replace=mode == "overwrite", properties=props))
+        return done.snapshot_id
+
+    def write_planned(self, name: str, plan: Callable[[Table | None], Write | None]) -> Committed:
+        """Commit the write `plan` makes from the table as it is now, optimistically.
+
+        `plan(table)` gets the table at its current metadata (None when it does not exist yet) and
+        returns the rows to add (and whether they replace every current row), or None when there
+        is nothing to write. If another writer commits first, the table is reloaded and `plan`
+        runs again on it: an upsert re-reads the rows it merges, an idempotency check sees the
+        other writer's snapshot. After `settings.table_commit_attempts` lost races this raises
+        TableConflict; nothing of this write is in the table then. Creating a table and writing
+        its first rows is one catalog commit: a crash in between leaves no (empty) table."""
+        ident = split_name(name)
+        attempts = max(1, int(getattr(self.settings, "table_commit_attempts", 8)))
+        last: BaseException | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                tbl = self._load_for_write(ident)
+                write = plan(tbl)
+                if write is None:
+                    return Committed(None, tbl, created=False, attempts=attempt, skipped=True)
+                snapshot_id, committed = self._commit_write(ident, tbl, write)
+                return Committed(snapshot_id, committed, created=tbl is None, attempts=attempt)
+            except _RETRYABLE as exc:
+                last = exc
+                log.info("commit to %s lost a race (attempt %d of %d): %s", qualified(name), attempt, attempts, exc)
+                if attempt < attempts:
+                    time.sleep(_backoff(attempt))
+        raise TableConflict(qualified(name), attempts, last)
+
+    def _load_for_write(self, ident: tuple[str, str]) -> Table | None:
+        try:
+            tbl = self.catalog.load_table(ident)
+        except NoSuchTableError:
+            return None
+        # pyiceberg retries a conflicting commit itself by rebasing the same files on the new
+        # snapshot: right for a blind append, wrong for an upsert (its merge read the old rows)
+        # or an idempotent ingest (the other writer may have ingested the same content). Turn
+        # that off for this in-memory copy (never written back: a commit sends only its updates)
+        # and retry in write_planned, which plans the write again.
+        tbl.metadata = tbl.metadata.model_copy(
+            update={"properties": {**tbl.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}}
+        )
+        return tbl
+
+    def _ensure_namespace(self, namespace: str) -> None:
+        from sqlalchemy.exc import IntegrityError
+
+        with self._catalog_lock:
+            try:
+                self.catalog.create_namespace_if_not_exists(namespace)
+            except (IntegrityError, NamespaceAlreadyExistsError):  # created by another process just now
+                pass
+
+    def _commit_write(self, ident: tuple[str, str], tbl: Table | None, write: Write) -> tuple[int, Table]:
+        """One attempt: write the data files, then commit one snapshot (with the table's creation
+        when `tbl` is None). A definitely failed commit deletes the files it wrote."""
+        from pyiceberg.io.pyarrow import (
+            _check_pyarrow_schema_compatible,
+            _dataframe_to_data_files,
+        )
+
+        where = f"table {'.'.join(ident)!r}"
+        props = {k: str(v) for k, v in write.properties.items()}
+        if tbl is None:
+            self._ensure_namespace(ident[0])
+            # Smaller data files than Iceberg's 512 MiB default: pyiceberg writes them in parallel
+            # and DuckDB reads them in parallel (measured in bench/ingest_query.py on 2 cores).
+            table_props = {"write.target-file-size-bytes": str(self.settings.table_target_file_bytes)}
+            data = write.data
+            tx: Transaction = self.catalog.create_table_transaction(ident, schema=data.schema, properties=table_props)
+            io, old_files = tx._table.io, []
+        else:
+            fitted = fit_to_table(write.data, tbl.schema(), where)
+            data = fitted.data
+            tx = tbl.transaction()
+            if fitted.new_columns:
+                with tx.update_schema() as update:
+                    update.union_by_name(data.schema)
+            current = tbl.current_snapshot()
+            old_files = (
+                [task.file for task in tbl.scan(snapshot_id=current.snapshot_id).plan_files()]
+                if write.replace and current is not None
+                else []
+            )
+            io = tbl.io
+        _check_pyarrow_schema_compatible(
+            tx.table_metadata.schema(), provided_schema=data.schema, format_version=tx.table_metadata.format_version
+        )
+        snapshot = tx.update_snapshot(snapshot_properties=props)
+        # A replace is ONE overwrite snapshot (pyiceberg's `overwrite` commits a DELETE and then an
+        # APPEND snapshot, so time travel would see an empty table in between).
+        producer = snapshot.overwrite() if old_files else snapshot.fast_append()
+        written = []
+        try:
+            if len(data):
+                written = list(
+                    _dataframe_to_data_files(
+                        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=data, io=io
+                    )
+                )
+            with producer:
+                for data_file in old_files:
+                    producer.delete_data_file(data_file)
+                for data_file in written:
+                    producer.append_data_file(data_file)
+            _test_pause_before_commit()
+            committed = tx.commit_transaction()
+        except _DEFINITELY_NOT_COMMITTED:
+            _delete_quietly(io, [f.file_path for f in written], producer)
+            raise
+        except _RETRYABLE:
+            # Outcome unknown (e.g. the catalog database was locked at its COMMIT): look.
+            if self._landed(ident, producer.snapshot_id):
+                return producer.snapshot_id, self.catalog.load_table(ident)
+            _delete_quietly(io, [f.file_path for f in written], producer)
+            raise
+        return producer.snapshot_id, committed
+
+    def _landed(self, ident: tuple[str, str], snapshot_id: int) -> bool:
+        try:
+            return self.catalog.load_table(ident).metadata.snapshot_by_id(snapshot_id) is not None
+        except Exception:  # noqa: BLE001 - cannot tell: treat as not landed, the retry re-checks
+            return False
+
+    def drop(self, name: str) -> None:
+        """Drop the table and delete its data and metadata files."""
+        ident = split_name(name)
+        if not self.catalog.table_exists(ident):
+            raise TableNotFound(name, self._close_matches(name))
+        self.catalog.purge_table(ident)
+
+    # garbage collection ------------------------------------------------------------------
+    def gc(
+        self,
+        older_than_s: float | None = None,
+        dry_run: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> GcReport:
+        """Delete the files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
+        that no metadata of any table references (not the current metadata, its log of earlier
+        metadata files, any snapshot's manifest list, manifests and data files, nor statistics files)
+        and that are older than `older_than_s` seconds (default: setting table_gc_older_than_s).
+
+        These are what crashed or lost writes leave behind. The age window keeps files of writes
+        still in flight (written, not yet committed). A table whose metadata cannot be read keeps
+        every file under its directory. Files are listed before the references are read, so a
+        commit landing meanwhile is seen."""
+        from pyarrow import fs as pafs
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
+        window = float(self.settings.table_gc_older_than_s if older_than_s is None else older_than_s)
+        if window < 0:
+            raise TableError(f"gc: the age window must be 0 or more seconds, got {window}")
+        report = progress or (lambda stage, done, total: None)
+        io = PyArrowFileIO(self.catalog.properties)
+        scheme, netloc, root = io.parse_location(self.settings.warehouse.rstrip("/"))
+        filesystem = io.fs_by_scheme(scheme, netloc)
+        now = time.time()
+
+        report("listing files", 0, 1)
+        selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+        files = [i for i in filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
+        candidates = [i for i in files if _table_file(root, i.path)]
+        report("listing files", 1, 1)
+
+        names = self.list()
+        referenced: set[str] = set()
+        protected: list[str] = []  # table directories whose references could not be read
+        errors: list[str] = []
+        for done, name in enumerate(names):
+            report("reading table metadata", done, len(names))
+            try:
+                tbl = self.catalog.load_table(split_name(name))
+                referenced |= {_path_key(p) for p in _referenced_files(tbl)}
+            except Exception as exc:  # noqa: BLE001 - keep everything of a table we cannot read
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                namespace, table = split_name(name)
+                protected += [f"{root.rstrip('/')}/{namespace}{suffix}/{table}/" for suffix in ("", ".db")]
+        report("reading table metadata", len(names), len(names))
+
+        result = GcReport(
+            older_than_s=window,
+            dry_run=dry_run,
+            tables=len(names),
+            files_seen=len(candidates),
+            referenced=len(referenced),
+            errors=errors,
+        )
+        doomed = []
+        for info in candidates:
+            if info.path in referenced or any(info.path.startswith(p) for p in protected):
+                result.kept_referenced += 1
+                continue
+            age = now - info.mtime.timestamp() if info.mtime is not None else 0.0
+            if age < window:
+                result.kept_young += 1
+                continue
+            doomed.append((info, age))
+        for done, (info, age) in enumerate(doomed):
+            report("deleting" if not dry_run else "checking", done, len(doomed))
+            if not dry_run:
+                try:
+                    filesystem.delete_file(info.path)
+                except FileNotFoundError:
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    result.errors.append(f"{info.path}: {type(exc).__name__}: {exc}")
+                    continue
+            result.removed.append(
+                GcFile(path=f"{scheme}://{info.path}", bytes=int(info.size or 0), age_s=round(age, 1))
+            )
+        report("deleting" if not dry_run else "checking", len(doomed), len(doomed))
+        result.removed_bytes = sum(f.bytes for f in result.removed)
+        return result
+
+    def close(self) -> None:
+        engine = getattr(self._catalog, "engine", None)
+        if engine is not None:
+            engine.dispose()
+        self._catalog = None
+        self._current.clear()
+
+
+SOURCE_SHA_KEY = "lakehouse.source-sha256"
+
+
+# garbage collection -------------------------------------------------------------------------------
+@dataclass
+class GcFile:
+    path: str
+    bytes: int
+    age_s: float
+
+
+@dataclass
+class GcReport:
+    """What `Tables.gc` removed (or, with dry_run, would remove) and what it kept."""
+
+    older_than_s: float
+    dry_run: bool
+    tables: int = 0
+    files_seen: int = 0  # files under table directories
+    referenced: int = 0  # distinct files the tables' metadata references
+    kept_referenced: int = 0
+    kept_young: int = 0
+    removed: list[GcFile] = field(default_factory=list)
+    removed_bytes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        return (
+            f"gc: {verb} {len(self.removed)} unreferenced file(s), {_mib(self.removed_bytes)}, older than "
+            f"{format_duration(self.older_than_s)}; kept {self.kept_referenced} referenced and "
+            f"{self.kept_young} younger unreferenced file(s) of {self.tables} table(s)"
+            + (f"; {len(self.errors)} error(s)" if self.errors else "")
+        )
+
+
+def _mib(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+_TABLE_FILE = re.compile(r"^[^/]+/[^/]+/(data|metadata)/.+")  # <namespace>[.db]/<table>/...
+
+
+def _table_file(root: str, path: str) -> bool:
+    """Only files in Iceberg table directories are gc's business; anything else is left alone."""
+    prefix = root.rstrip("/") + "/"
+    return path.startswith(prefix) and bool(_TABLE_FILE.match(path[len(prefix) :]))
+
+
+def _path_key(location: str) -> str:
+    """A file location as the warehouse file system lists it (`/abs/path`, `bucket/key`)."""
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    return PyArrowFileIO.parse_location(location)[2]
+
+
+def _referenced_files(tbl: Table) -> Iterable[str]:
+    """Every file the table's metadata points at, in any snapshot."""
+    meta = tbl.metadata
+    yield tbl.metadata_location
+    for entry in meta.metadata_log:
+        yield entry.metadata_file
+    for stats in list(getattr(meta, "statistics", []) or []) + list(getattr(meta, "partition_statistics", []) or []):
+        yield stats.statistics_path
+    seen_manifests: set[str] = set()
+    for snap in meta.snapshots:
+        yield snap.manifest_list
+        for manifest in snap.manifests(tbl.io):
+            if manifest.manifest_path in seen_manifests:
+                continue
+            seen_manifests.add(manifest.manifest_path)
+            yield manifest.manifest_path
+            for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=False):
+                yield entry.data_file.file_path
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | float) -> float:
+    """`90`, `90s`, `30m`, `1h`, `2d`, `1w` -> seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise TableError(f"bad duration {text!r}: must be 0 or more")
+        return float(text)
+    match = _DURATION.match(str(text).lower())
+    if not match:
+        raise TableError(f"bad duration {text!r}: use a number of seconds or e.g. 90s, 30m, 1h, 2d, 1w")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,1 @@
+"""The learning wing: playbook lift, pathway memory, distillation, drift."""

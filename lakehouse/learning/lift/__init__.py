@@ -1,0 +1,1 @@
+"""The playbook-lift quality test: harness, judge, report."""

@@ -1,0 +1,433 @@
+"""The playbook-lift test: do recorded judgements make later searches better?
+
+Verbatim replay (`LiftRun.verbatim`):
+  1. cold pass, playbooks off: search every query; the judge picks the best of the top K hits
+     (nothing acceptable: out-of-domain);
+  2. record every pick as a playbook (score = the judge's confidence);
+  3. warm pass, playbooks on: the same queries again.
+  Report: queries, discoveries (the pick was not top-1 cold), lifts (discoveries top-1 warm),
+  lift_rate (lifts / discoveries), boosts (warm queries where a playbook lifted some hit),
+  mean_delta_top1_distance (warm minus cold top-1 distance over in-domain queries; negative is
+  closer), out_of_domain, recall_at_1_cold / recall_at_1_warm (top-1 in `expected`, over the
+  queries that have labels).
+
+Paraphrase pass (`LiftRun.paraphrase`): record picks for the train queries, then measure
+recall@1 and recall@10 on different test queries (never recorded) cold vs warm.
+
+Every run writes to its own fresh playbook store (a new file; the lakehouse's own store at
+`LH_HOME/playbooks.jsonl` is never read or written), so runs neither see nor leave behind each
+other's judgements. The ranking is the matrix's own (same code, same settings); only the
+relevance filter is off, because the question is where answers rank, not whether they clear a
+threshold. Boost strength and lookup similarity come from the `playbook_boost` and
+`playbook_min_similarity` settings, or per-run overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lakehouse.common.recordfile import (
+    InputFileError,
+    describe_validation,
+    read_json_lines,
+)
+from lakehouse.learning.lift.judge import Judge, Verdict
+
+RECALL_DEPTH = 10  # recall@10 of the paraphrase pass
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# A caller that runs `lift.run` through `invoke_mode` (the CLI) reports progress through this.
+PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_lift_progress", default=None)
+
+
+class LiftError(ValueError):
+    pass
+
+
+class LiftQuery(BaseModel):
+    """One line of a lift query file: `{"query": "...", "expected": ["id", ...]}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1)
+    expected: list[str] | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("expected", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+@dataclass
+class QueryLine:
+    path: Path
+    line: int
+    item: LiftQuery
+
+    @property
+    def where(self) -> str:
+        return f"{self.path} line {self.line}"
+
+
+def read_queries(path: Path | str, *, require_expected: bool = False) -> list[QueryLine]:
+    """Every query of a JSONL file, with its line number; the first bad line raises InputFileError."""
+    path = Path(path)
+    lines = []
+    for number, value in read_json_lines(path):
+        where = f"{path} line {number}"
+        if not isinstance(value, dict):
+            raise InputFileError(f'{where}: expected a JSON object like {{"query": ...}}, got {type(value).__name__}')
+        try:
+            item = LiftQuery.model_validate(value)
+        except ValidationError as exc:
+            raise InputFileError(describe_validation(where, exc)) from None
+        if require_expected and not item.expected:
+            raise InputFileError(f"{where}, field 'expected': required here (recall is measured against it)")
+        lines.append(QueryLine(path, number, item))
+    if not lines:
+        raise InputFileError(f"{path}: no queries (the file is empty)")
+    return lines
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def check_disjoint(train: list[QueryLine], test: list[QueryLine]) -> None:
+    """A test query that is also a train query (ignoring case and spacing) would be recorded."""
+    seen = {_normal(line.item.query): line for line in train}
+    for line in test:
+        if _normal(line.item.query) in seen:
+            raise InputFileError(
+                f"{line.where}, field 'query': {line.item.query!r} is also a train query "
+                f"({seen[_normal(line.item.query)].where}); test queries must never be recorded"
+            )
+
+
+@dataclass
+class LiftResult:
+    kind: str  # verbatim | paraphrase
+    report: dict[str, Any]
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def _top(hits, depth: int = 1) -> list[dict[str, Any]]:
+    return [{"corpus": h.corpus, "id": h.id, "distance": h.distance} for h in hits[:depth]]
+
+
+def _rank(hits, expected: list[str] | None) -> int | None:
+    wanted = set(expected or [])
+    return next((r for r, h in enumerate(hits, start=1) if h.id in wanted), None)
+
+
+class LiftRun:
+    """One lift run over some corpora with its own playbook store at `store_path` (must be new)."""
+
+    def __init__(
+        self,
+        lakehouse,
+        corpora: list[str],
+        judge: Judge,
+        store_path: Path | str,
+        top_k: int | None = None,
+        boost: float | None = None,
+        min_similarity: float | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        corpora = list(dict.fromkeys(c.strip() for c in corpora if c.strip()))
+        if not corpora:
+            raise LiftError("give at least one corpus to search")
+        top_k = top_k or lakehouse.settings.lift_top_k
+        if not 1 <= top_k <= 1000:
+            raise LiftError(f"top_k must be between 1 and 1000, got {top_k}")
+        if boost is not None and not 0 < boost <= 1:
+            raise LiftError(f"boost must be in (0, 1], got {boost}")
+        if min_similarity is not None and not -1 <= min_similarity < 1:
+            raise LiftError(f"min_similarity must be in [-1, 1), got {min_similarity}")
+        self.loaded = {name: lakehouse.corpora.get(name) for name in corpora}  # unknown corpus: fails here
+        self.store_path = Path(store_path)
+        if self.store_path.exists() and self.store_path.stat().st_size:
+            raise LiftError(f"{self.store_path} already holds playbooks; a lift run needs a fresh store")
+        overrides = {
+            k: v for k, v in (("playbook_boost", boost), ("playbook_min_similarity", min_similarity)) if v is not None
+        }
+        self.settings = lakehouse.settings.model_copy(update=overrides)
+        self.lakehouse = lakehouse
+        self.corpora, self.judge, self.top_k = corpora, judge, top_k
+        self.progress = progress or (lambda stage, done, total: None)
+
+    @cached_property
+    def store(self):
+        """The run's own playbook store; opened (and its directory made) only once the inputs passed."""
+        from lakehouse.search.embed import get_embedder
+        from lakehouse.search.playbooks import PlaybookStore
+
+        s = self.settings
+        return PlaybookStore(
+            self.store_path,
+            lambda: get_embedder(s.embed_model, s),
+            validate=self._answer_exists,
+            half_life_days=s.playbook_half_life_days,
+            min_similarity=s.playbook_min_similarity,
+        )
+
+    @cached_property
+    def searcher(self):
+        from lakehouse.search.embed import get_embedder
+        from lakehouse.search.matrix import MatrixSearcher
+
+        s = self.settings
+        return MatrixSearcher(self.lakehouse.corpora, s, lambda model: get_embedder(model, s), self.store)
+
+    def _answer_exists(self, corpus: str, answer: str) -> None:
+        if corpus not in self.loaded or not self.loaded[corpus].has(answer):
+            raise LiftError(f"corpus {corpus!r} has no id {answer!r}")
+
+    def meta(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "corpora": self.corpora,
+            "judge": self.judge.name,
+            "top_k": self.top_k,
+            "playbook_store": str(self.store_path),
+            "playbook_boost": s.playbook_boost,
+            "playbook_min_similarity": s.playbook_min_similarity,
+            "embed_model": s.embed_model,
+        }
+
+    def check_labels(self, lines: list[QueryLine]) -> None:
+        """An expected id that none of the corpora holds is a typo in the file, not a miss."""
+        for line in lines:
+            for answer in line.item.expected or []:
+                if not any(corpus.has(answer) for corpus in self.loaded.values()):
+                    raise InputFileError(
+                        f"{line.where}, field 'expected': id {answer!r} is in none of the "
+                        f"corpora {', '.join(self.corpora)}"
+                    )
+
+    # passes ------------------------------------------------------------------------------
+    def search(self, queries: list[str], warm: bool, depth: int, stage: str):
+        self.progress(stage, 0, len(queries))
+        results = self.searcher.search_many(
+            queries, self.corpora, top_k=depth, top_n=depth, use_playbooks=warm, relevance=False
+        )
+        self.progress(stage, len(queries), len(queries))
+        return results
+
+    def judge_all(self, lines: list[QueryLine], cold) -> list[Verdict]:
+        verdicts = []
+        for done, (line, result) in enumerate(zip(lines, cold, strict=False), start=1):
+            verdicts.append(self.judge.judge(line.item.query, line.item.expected, result.hits[: self.top_k]))
+            self.progress("judging", done, len(lines))
+        return verdicts
+
+    def record(self, lines: list[QueryLine], verdicts: list[Verdict]) -> int:
+        entries = [
+            {"query": line.item.query, "answer": v.pick.id, "corpus": v.pick.corpus, "score": v.pick.score}
+            for line, v in zip(lines, verdicts, strict=False)
+            if v.pick is not None
+        ]
+        self.progress("recording playbooks", 0, len(entries))
+        outcome = self.store.record_many(entries) if entries else {"recorded": 0, "failed": 0, "results": []}
+        if outcome["failed"]:
+            first = next(r for r in outcome["results"] if "error" in r)
+            raise LiftError(f"{outcome['failed']} playbook(s) could not be recorded: {first['error']}")
+        self.progress("recording playbooks", len(entries), len(entries))
+        return outcome["recorded"]
+
+    def verbatim(self, lines: list[QueryLine]) -> LiftResult:
+        self.check_labels(lines)
+        queries = [line.item.query for line in lines]
+        cold = self.search(queries, False, self.top_k, "cold pass")
+        verdicts = self.judge_all(lines, cold)
+        self.record(lines, verdicts)
+        warm = self.search(queries, True, self.top_k, "warm pass")
+        rows = [self._verbatim_row(line, v, c, w) for line, v, c, w in zip(lines, verdicts, cold, warm, strict=False)]
+        return LiftResult("verbatim", verbatim_report(rows), rows, self.meta())
+
+    def _verbatim_row(self, line: QueryLine, verdict: Verdict, cold, warm) -> dict[str, Any]:
+        pick = verdict.pick
+        key = (pick.corpus, pick.id) if pick else None
+        cold_top = (cold.hits[0].corpus, cold.hits[0].id) if cold.hits else None
+        warm_top = (warm.hits[0].corpus, warm.hits[0].id) if warm.hits else None
+        expected = line.item.expected
+        return {
+            "line": line.line,
+            "query": line.item.query,
+            "expected": expected,
+            "pick": pick.as_dict() if pick else None,
+            "judge_error": verdict.error,
+            "out_of_domain": pick is None and verdict.error is None,
+            "cold_top1": _top(cold.hits)[0] if cold.hits else None,
+            "warm_top1": _top(warm.hits)[0] if warm.hits else None,
+            "discovery": pick is not None and cold_top != key,
+            "pick_top1_cold": pick is not None and cold_top == key,
+            "pick_top1_warm": pick is not None and warm_top == key,
+            "boosted": any(h.boost > 0 for h in warm.hits),
+            "hit_at_1_cold": None if not expected else _rank(cold.hits[:1], expected) is not None,
+            "hit_at_1_warm": None if not expected else _rank(warm.hits[:1], expected) is not None,
+        }
+
+    def paraphrase(self, train: list[QueryLine], test: list[QueryLine]) -> LiftResult:
+        check_disjoint(train, test)
+        self.check_labels(train + test)
+        depth = max(self.top_k, RECALL_DEPTH)
+        cold_train = self.search([line.item.query for line in train], False, self.top_k, "cold pass (train)")
+        verdicts = self.judge_all(train, cold_train)
+        recorded = self.record(train, verdicts)
+        test_queries = [line.item.query for line in test]
+        cold = self.search(test_queries, False, depth, "cold pass (test)")
+        warm = self.search(test_queries, True, depth, "warm pass (test)")
+        rows = [
+            {
+                "line": line.line,
+                "query": line.item.query,
+                "expected": line.item.expected,
+                "cold_rank": _rank(c.hits[:RECALL_DEPTH], line.item.expected),
+                "warm_rank": _rank(w.hits[:RECALL_DEPTH], line.item.expected),
+                "cold_top1": _top(c.hits)[0] if c.hits else None,
+                "warm_top1": _top(w.hits)[0] if w.hits else None,
+                "boosted": any(h.boost > 0 for h in w.hits),
+            }
+            for line, c, w in zip(test, cold, warm, strict=False)
+        ]
+        ood = sum(v.pick is None and v.error is None for v in verdicts)
+        errors = sum(v.error is not None for v in verdicts)
+        report = paraphrase_report(rows, len(train), recorded, ood)
+        meta = {
+            **self.meta(),
+            "judge_errors": errors,
+            "train": [
+                {
+                    "line": item.line,
+                    "query": item.item.query,
+                    "pick": v.pick.as_dict() if v.pick else None,
+                    "judge_error": v.error,
+                }
+                for item, v in zip(train, verdicts, strict=False)
+            ],
+        }
+        return LiftResult("paraphrase", report, rows, meta)
+
+
+def verbatim_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report of issue 5, from per-query rows (exactly these keys, in this order)."""
+    discoveries = [r for r in rows if r["discovery"]]
+    lifts = [r for r in discoveries if r["pick_top1_warm"]]
+    judged = [r for r in rows if r["pick"] is not None and r["cold_top1"] and r["warm_top1"]]
+    deltas = [r["warm_top1"]["distance"] - r["cold_top1"]["distance"] for r in judged]
+    labelled = [r for r in rows if r["hit_at_1_cold"] is not None]
+    return {
+        "queries": len(rows),
+        "discoveries": len(discoveries),
+        "lifts": len(lifts),
+        "lift_rate": _ratio(len(lifts), len(discoveries)),
+        "boosts": sum(r["boosted"] for r in rows),
+        "mean_delta_top1_distance": round(sum(deltas) / len(deltas), 6) if deltas else None,
+        "out_of_domain": sum(r["out_of_domain"] for r in rows),
+        "recall_at_1_cold": _ratio(sum(r["hit_at_1_cold"] for r in labelled), len(labelled)),
+        "recall_at_1_warm": _ratio(sum(r["hit_at_1_warm"] for r in labelled), len(labelled)),
+    }
+
+
+def paraphrase_report(rows: list[dict[str, Any]], train: int, recorded: int, ood: int) -> dict[str, Any]:
+    def at(key: str, depth: int) -> float | None:
+        return _ratio(sum(r[key] is not None and r[key] <= depth for r in rows), len(rows))
+
+    hit_cold = [r["cold_rank"] == 1 for r in rows]
+    hit_warm = [r["warm_rank"] == 1 for r in rows]
+    return {
+        "train_queries": train,
+        "recorded": recorded,
+        "out_of_domain": ood,
+        "test_queries": len(rows),
+        "recall_at_1_cold": at("cold_rank", 1),
+        "recall_at_1_warm": at("warm_rank", 1),
+        "recall_at_10_cold": at("cold_rank", RECALL_DEPTH),
+        "recall_at_10_warm": at("warm_rank", RECALL_DEPTH),
+        "improved": sum(w and not c for c, w in zip(hit_cold, hit_warm, strict=False)),
+        "worsened": sum(c and not w for c, w in zip(hit_cold, hit_warm, strict=False)),
+        "boosts": sum(r["boosted"] for r in rows),
+    }
+
+
+# entry point -------------------------------------------------------------------------------
+def new_run_id() -> str:
+    import uuid
+    from datetime import datetime
+
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_lift(
+    lakehouse,
+    corpora: list[str],
+    *,
+    queries: Path | str | None = None,
+    train: Path | str | None = None,
+    test: Path | str | None = None,
+    judge: str = "labels",
+    top_k: int | None = None,
+    out_dir: Path | str | None = None,
+    boost: float | None = None,
+    min_similarity: float | None = None,
+    progress: Progress | None = None,
+) -> tuple[LiftResult, dict[str, str]]:
+    """Run the verbatim replay (`queries`) or the paraphrase pass (`train` + `test`) and write the
+    reports under `out_dir` (default `LH_HOME/lift/<run id>/`). Files are checked first: a bad file
+    stops the run before any search or any playbook is written."""
+    from lakehouse.learning.lift.judge import make_judge
+    from lakehouse.learning.lift.report import write_reports
+
+    if (queries is None) == (train is None and test is None):
+        raise LiftError("give either a queries file (verbatim replay) or a train and a test file (paraphrase pass)")
+    if queries is None and (train is None or test is None):
+        raise LiftError("the paraphrase pass needs both a train file and a test file")
+    if queries is not None:
+        lines = {"queries": read_queries(queries)}
+    else:
+        lines = {"train": read_queries(train), "test": read_queries(test, require_expected=True)}
+        check_disjoint(lines["train"], lines["test"])
+    run_id = new_run_id()
+    out = Path(out_dir) if out_dir is not None else lakehouse.settings.home_dir / "lift" / run_id
+    run = LiftRun(
+        lakehouse,
+        corpora,
+        make_judge(judge, lakehouse),
+        out / f"playbooks-{run_id}.jsonl",
+        top_k=top_k,
+        boost=boost,
+        min_similarity=min_similarity,
+        progress=progress or PROGRESS.get(),
+    )
+    if queries is not None:
+        result = run.verbatim(lines["queries"])
+        result.meta["queries_file"] = str(queries)
+    else:
+        result = run.paraphrase(lines["train"], lines["test"])
+        result.meta.update(train_file=str(train), test_file=str(test))
+    result.meta["run_id"] = run_id
+    paths = write_reports(result, out, stem="lift" if queries is not None else "paraphrase")
+    return result, paths

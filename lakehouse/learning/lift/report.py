@@ -1,0 +1,144 @@
+"""Write a lift result as JSON, per-query JSONL, Markdown and a PNG chart (cold vs warm)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lakehouse.common.recordfile import write_json_lines_atomic
+from lakehouse.learning.lift.harness import LiftResult
+
+TITLES = {"verbatim": "Playbook lift: verbatim replay", "paraphrase": "Playbook lift: paraphrase pass"}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def cold_warm_pairs(result: LiftResult) -> list[tuple[str, float | None, float | None]]:
+    """(metric, cold, warm) pairs for the chart and the Markdown table."""
+    report, rows = result.report, result.rows
+    if result.kind == "paraphrase":
+        return [
+            ("recall@1", report["recall_at_1_cold"], report["recall_at_1_warm"]),
+            ("recall@10", report["recall_at_10_cold"], report["recall_at_10_warm"]),
+        ]
+    judged = [r for r in rows if r["pick"] is not None]
+    share = (lambda key: round(sum(r[key] for r in judged) / len(judged), 6)) if judged else (lambda key: None)
+    return [
+        ("recall@1 (labels)", report["recall_at_1_cold"], report["recall_at_1_warm"]),
+        ("judged pick at top-1", share("pick_top1_cold"), share("pick_top1_warm")),
+    ]
+
+
+def markdown(result: LiftResult, chart: Path | None = None) -> str:
+    meta = result.meta
+    lines = [f"# {TITLES[result.kind]}", ""]
+    lines += [
+        f"- corpora: {', '.join(meta.get('corpora', []))}; judge: `{meta.get('judge')}`; top K: {meta.get('top_k')}",
+        f"- playbook boost {meta.get('playbook_boost')}, lookup similarity >= "
+        f"{meta.get('playbook_min_similarity')}, embedding model `{meta.get('embed_model')}`",
+        f"- fresh playbook store of this run: `{meta.get('playbook_store')}`",
+    ]
+    for key in ("queries_file", "train_file", "test_file"):
+        if meta.get(key):
+            lines.append(f"- {key.replace('_', ' ')}: `{meta[key]}`")
+    lines += ["", "| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {_fmt(value)} |" for key, value in result.report.items()]
+    lines += ["", "| | cold | warm |", "|---|---|---|"]
+    lines += [f"| {name} | {_fmt(cold)} | {_fmt(warm)} |" for name, cold, warm in cold_warm_pairs(result)]
+    if chart is not None:
+        lines += ["", f"Chart (PNG): `{chart}`", "", f"![cold vs warm]({chart.name})"]
+    misses = _misses(result)
+    if misses:
+        lines += [
+            "",
+            misses[0],
+            "",
+            "| line | query | expected / pick | cold top-1 | warm top-1 |",
+            "|---|---|---|---|---|",
+        ]
+        lines += misses[1:]
+    return "\n".join(lines) + "\n"
+
+
+def _misses(result: LiftResult, limit: int = 20) -> list[str]:
+    def top(row, key):
+        return row[key]["id"] if row.get(key) else ""
+
+    if result.kind == "verbatim":
+        rows = [r for r in result.rows if r["discovery"] and not r["pick_top1_warm"]]
+        head = f"Discoveries not lifted ({len(rows)}):"
+        body = [
+            f"| {r['line']} | {r['query']} | {r['pick']['id']} | {top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
+            for r in rows[:limit]
+        ]
+    else:
+        rows = [r for r in result.rows if r["warm_rank"] != 1]
+        head = f"Test queries not at top-1 warm ({len(rows)}):"
+        body = [
+            f"| {r['line']} | {r['query']} | {', '.join(r['expected'])} | "
+            f"{top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
+            for r in rows[:limit]
+        ]
+    return [head, *body] if rows else []
+
+
+def write_chart(result: LiftResult, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a display
+    import matplotlib.pyplot as plt
+
+    pairs = cold_warm_pairs(result)
+    names = [name for name, _, _ in pairs]
+    cold = [c or 0.0 for _, c, _ in pairs]
+    warm = [w or 0.0 for _, _, w in pairs]
+    positions = range(len(pairs))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    width = 0.38
+    bars_cold = ax.bar([p - width / 2 for p in positions], cold, width, label="cold (playbooks off)", color="#9aa5b1")
+    bars_warm = ax.bar([p + width / 2 for p in positions], warm, width, label="warm (playbooks on)", color="#2f7ed8")
+    for bars in (bars_cold, bars_warm):
+        ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
+    ax.set_xticks(list(positions), names)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("fraction of queries")
+    ax.set_title(
+        f"{TITLES[result.kind]} ({result.report.get('queries', result.report.get('test_queries'))} queries)",
+        fontsize=10,
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+def write_reports(result: LiftResult, out_dir: Path | str, stem: str = "lift") -> dict[str, str]:
+    """`<stem>-report.json` (the report dict), `<stem>-queries.jsonl`, `<stem>-report.md`,
+    `<stem>-chart.png` under `out_dir`; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out / f"{stem}-report.json",
+        "queries": out / f"{stem}-queries.jsonl",
+        "markdown": out / f"{stem}-report.md",
+        "chart": out / f"{stem}-chart.png",
+    }
+    tmp = paths["json"].with_name(f".{paths['json'].name}.tmp")
+    tmp.write_text(
+        json.dumps({"kind": result.kind, "report": result.report, "meta": result.meta}, indent=2, ensure_ascii=False)
+        + "\n"
+    )
+    tmp.replace(paths["json"])
+    write_json_lines_atomic(paths["queries"], result.rows)
+    write_chart(result, paths["chart"])
+    paths["markdown"].write_text(markdown(result, paths["chart"]))
+    return {key: str(path) for key, path in paths.items()}

@@ -1,0 +1,1 @@
+"""The llm wing: chat dispatch through litellm tiers."""

@@ -1,0 +1,311 @@
+"""Chat through litellm: tier names from settings resolve to provider-prefixed models.
+
+Keys come only from the environment or owner-only secret files named in settings, never from a
+request. A request may point `api_base` only at an allowlisted host (and port), and then no
+configured key is sent with it. litellm is imported lazily (it takes seconds) and only after
+`LITELLM_LOCAL_MODEL_COST_MAP=True` is set, because otherwise it fetches a price list at import.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lakehouse.common.suggest import did_you_mean
+from lakehouse.config import ModelsSettings, ModelTier
+
+
+class ChatError(RuntimeError):
+    """Base of chat errors a caller can fix (4xx over HTTP)."""
+
+
+class ChatNotConfigured(ChatError):
+    """No model given and no default, or the chosen model's key/provider is not set up."""
+
+
+class UnknownModel(ChatError):
+    """Neither a configured tier nor a provider litellm knows."""
+
+
+class ApiBaseRefused(ChatError):
+    """A caller-supplied api_base points at a host (or port) that is not allowlisted."""
+
+
+class ProviderError(ChatError):
+    """The provider answered with an error or could not be reached (502 over HTTP)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ResolvedModel:
+    tier: str | None
+    model: str
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+
+@dataclass
+class ChatResult:
+    content: str
+    model: str
+    finish_reason: str | None
+    usage: dict[str, int]
+
+
+# ------------------------------------------------------------------------------- secrets
+def read_secret_file(path: str | Path, what: str = "secret file") -> str:
+    """The stripped content of an owner-only file; anything looser is refused, not read."""
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ChatNotConfigured(f"{what} {p} does not exist") from None
+    except OSError as exc:
+        raise ChatNotConfigured(f"{what} {p} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ChatNotConfigured(f"{what} {p} is not a regular file")
+    if st.st_mode & 0o077:
+        raise ChatNotConfigured(
+            f"{what} {p} has mode {stat.S_IMODE(st.st_mode):04o}: it must be readable by its owner only (chmod 600 {p})"
+        )
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise ChatNotConfigured(f"{what} {p} belongs to uid {st.st_uid}, not to this user")
+    try:
+        value = p.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ChatNotConfigured(f"{what} {p} cannot be read: {exc}") from None
+    if not value:
+        raise ChatNotConfigured(f"{what} {p} is empty")
+    return value
+
+
+def tier_key(name: str, tier: ModelTier) -> str | None:
+    """The tier's key from its environment variable (first) or secret file; None if it has none."""
+    if tier.api_key_env and os.environ.get(tier.api_key_env):
+        return os.environ[tier.api_key_env]
+    if tier.api_key_file:
+        return read_secret_file(tier.api_key_file, f"tier {name!r}: key file")
+    if tier.api_key_env:
+        raise ChatNotConfigured(
+            f"tier {name!r} reads its key from the environment variable {tier.api_key_env}, which is not set"
+        )
+    return None
+
+
+# ------------------------------------------------------------------------------- api_base allowlist
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _normal_host(host: str) -> str:
+    host = host.lower().strip().strip("[]").rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
+def _parse_allow_entry(entry: str) -> tuple[str, int | None] | ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """`host`, `host:port`, `[v6]:port`, `scheme://host[:port]` or a CIDR block (any port)."""
+    entry = entry.strip()
+    if "/" in entry and "://" not in entry:
+        return ipaddress.ip_network(entry, strict=False)
+    url = urlparse(entry if "://" in entry else f"//{entry}")
+    port = url.port
+    if port is None and "://" in entry:
+        port = _default_port(url.scheme)
+    return _normal_host(url.hostname or ""), port
+
+
+def check_api_base(api_base: str, allow: list[str]) -> str:
+    """Return `api_base` if its scheme is http(s), it has no credentials, and host+port are allowed."""
+    try:
+        url = urlparse(api_base)
+        port = url.port or _default_port(url.scheme)
+    except ValueError:
+        raise ApiBaseRefused(f"api_base {api_base!r} is not a valid URL") from None
+    if url.scheme not in ("http", "https"):
+        raise ApiBaseRefused(f"api_base must be an http:// or https:// URL, got scheme {url.scheme!r}")
+    if url.username is not None or url.password is not None:
+        raise ApiBaseRefused("api_base must not carry credentials (user:password@)")
+    if not url.hostname:
+        raise ApiBaseRefused(f"api_base {api_base!r} has no host")
+    host = _normal_host(url.hostname)
+    for entry in allow:
+        try:
+            rule = _parse_allow_entry(entry)
+        except ValueError:
+            continue  # a malformed entry allows nothing
+        if isinstance(rule, tuple):
+            if rule[0] == host and rule[1] in (None, port):
+                return api_base
+        else:
+            try:
+                if ipaddress.ip_address(host) in rule:
+                    return api_base
+            except ValueError:
+                continue
+    raise ApiBaseRefused(
+        f"api_base host {host}:{port} is not in [models] api_base_allow "
+        f"({', '.join(allow) if allow else 'empty: no caller-supplied api_base is allowed'})"
+    )
+
+
+def redact_url(url: str | None) -> str | None:
+    if not url:
+        return url
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def _import_litellm():
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True  # otherwise it prints help banners to stdout on errors
+    return litellm
+
+
+def _is_secret_name(name: str) -> bool:
+    return any(word in name.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
+
+
+class ChatClient:
+    def __init__(self, models: ModelsSettings) -> None:
+        self.models = models
+
+    def resolve(self, name: str | None, api_base: str | None = None) -> ResolvedModel:
+        name = name or self.models.default
+        if not name:
+            raise ChatNotConfigured(
+                "no LLM model is configured: give the node a `model:`, set the workflow's `model:`, "
+                'or configure one (`[models] default = "local_fast"` with a `[models.tiers.local_fast]` '
+                "entry in lakehouse.toml, or LH_MODELS__DEFAULT)"
+            )
+        # The api_base check comes first so that a refused endpoint never causes a key to be read.
+        checked_base = check_api_base(api_base, self.models.api_base_allow) if api_base is not None else None
+        if name in self.models.tiers:
+            tier = self.models.tiers[name]
+            key = None if checked_base else tier_key(name, tier)
+            resolved = ResolvedModel(name, tier.model, tier.api_base, key)
+        elif "/" in name:
+            resolved = ResolvedModel(None, name)
+        else:
+            hint = did_you_mean(name, self.models.tiers)
+            raise UnknownModel(
+                f"unknown model {name!r}: use a tier from [models.tiers] "
+                f"({', '.join(sorted(self.models.tiers)) or 'none configured'}) or a provider-prefixed "
+                f"name like 'ollama_chat/llama3'{hint}"
+            )
+        if checked_base:
+            resolved.api_base = checked_base
+            resolved.api_key = None  # a caller-chosen endpoint never receives a configured key
+        return resolved
+
+    def providers(self) -> dict[str, Any]:
+        """The configured tiers, whether each is usable, and the api_base allowlist; no key values."""
+        tiers = []
+        for name, tier in sorted(self.models.tiers.items()):
+            problem = None
+            try:
+                tier_key(name, tier)
+            except ChatNotConfigured as exc:
+                problem = str(exc)
+            key_source = f"env:{tier.api_key_env}" if tier.api_key_env else "file" if tier.api_key_file else None
+            tiers.append(
+                {
+                    "name": name,
+                    "model": tier.model,
+                    "provider": tier.model.split("/", 1)[0] if "/" in tier.model else None,
+                    "api_base": redact_url(tier.api_base),
+                    "key_source": key_source,
+                    "ready": problem is None,
+                    "problem": problem,
+                    "weak": name in self.models.weak_models or tier.model in self.models.weak_models,
+                }
+            )
+        return {
+            "default": self.models.default,
+            "tiers": tiers,
+            "providers": sorted({t["provider"] for t in tiers if t["provider"]}),
+            "weak_models": list(self.models.weak_models),
+            "api_base_allow": list(self.models.api_base_allow),
+        }
+
+    def _check_provider(self, litellm: Any, target: ResolvedModel) -> None:
+        try:
+            _, provider, _, _ = litellm.get_llm_provider(target.model)
+        except Exception:  # litellm raises its BadRequestError for names it cannot place
+            raise UnknownModel(
+                f"unknown provider {target.provider!r} in model {target.model!r}: "
+                "prefix the model with a litellm provider, e.g. 'openai/...', 'ollama_chat/...'"
+            ) from None
+        if target.api_base or target.api_key:
+            return
+        missing = [k for k in litellm.validate_environment(target.model).get("missing_keys", []) if _is_secret_name(k)]
+        if missing:
+            where = f"tier {target.tier!r}" if target.tier else f"model {target.model!r}"
+            raise ChatNotConfigured(
+                f"provider {provider!r} is not configured for {where}: set {' or '.join(missing)} in the "
+                "environment, or give the tier an api_key_env / api_key_file"
+            )
+
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        model: str | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        api_base: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> ChatResult:
+        target = self.resolve(model, api_base)
+        litellm = _import_litellm()
+        self._check_provider(litellm, target)
+        kwargs: dict[str, Any] = {"model": target.model, "messages": messages, "timeout": timeout_s}
+        if target.api_base:
+            kwargs["api_base"] = target.api_base
+            # OpenAI-compatible local servers want some key; never a real one unless configured.
+            kwargs["api_key"] = target.api_key or "not-needed"
+        elif target.api_key:
+            kwargs["api_key"] = target.api_key
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        try:
+            response = litellm.completion(**kwargs)
+        except Exception as exc:
+            message = str(exc)
+            if target.api_key:
+                message = message.replace(target.api_key, "***")
+            raise ProviderError(
+                f"{target.model}: provider call failed: {type(exc).__name__}: {message}",
+                status=getattr(exc, "status_code", None),
+            ) from None
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return ChatResult(
+            content=choice.message.content or "",
+            model=target.model,
+            finish_reason=getattr(choice, "finish_reason", None),
+            usage={k: int(getattr(usage, k, 0) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+            if usage
+            else {},
+        )

@@ -1,0 +1,1 @@
+"""The observe wing: ObservedOps, the audit rows of every mode call."""

@@ -1,0 +1,253 @@
+"""ObservedOps: one audit row per node attempt (or direct mode call, or external event).
+
+Kept twice: a bounded in-memory ring for this process (a full ring evicts the oldest, never
+refuses) and the append-only JSONL log (`LH_HOME/ops.jsonl`) that every process shares. A failed
+log write is logged and counted; it never fails the run that produced the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from lakehouse.common.jsonl import AppendLog
+
+log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+Source = Literal["workflow", "mode", "event", "http"]
+Status = Literal["completed", "failed", "skipped"]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
+    """`text` with every secret value masked."""
+    if not text:
+        return text
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _escape_surrogates(text: str) -> str:
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def text_safe(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) written as its escape
+    (`"\\ud800"`), so it encodes as UTF-8; everything else is unchanged."""
+    if isinstance(value, str):
+        return _escape_surrogates(value)
+    if isinstance(value, dict):
+        return {text_safe(k): text_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [text_safe(v) for v in value]
+    return value
+
+
+def summarize(value: Any, cap: int, secrets: Iterable[str] = ()) -> tuple[Any, str | None]:
+    """(JSON-safe summary capped at `cap` characters with secrets masked, sha256 of the full
+    canonical JSON)."""
+    if value is None:
+        return None, None
+    text = canonical_json(value)
+    # surrogatepass: a lone surrogate (from JSON `"\\ud800"`) must not break the digest
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    masked = scrub(text, secrets)
+    if masked != text:
+        text = masked
+        try:
+            json.loads(text)
+        except ValueError:  # a mask landed inside JSON syntax: keep it as plain text
+            return {"redacted": True, "head": text[:cap]}, digest
+    if len(text) <= cap:
+        return json.loads(text), digest
+    return {"truncated": True, "chars": len(text), "head": text[:cap]}, digest
+
+
+class ObservedOp(BaseModel):
+    op_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ts_start: datetime
+    ts_end: datetime
+    duration_ms: float
+    source: Source
+    workflow: str | None = None
+    run_id: str | None = None
+    node_id: str | None = None
+    mode: str | None = None
+    attempt: int = 1
+    status: Status
+    error: str | None = None
+    input: Any = None
+    output: Any = None
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    model: str | None = None
+    tokens: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        ts_start: datetime,
+        ts_end: datetime | None = None,
+        input: Any = None,
+        output: Any = None,
+        summary_chars: int = 2000,
+        secrets: Iterable[str] = (),
+        error: str | None = None,
+        **fields: Any,
+    ) -> ObservedOp:
+        """An op with capped summaries; every value in `secrets` is masked in them and in `error`."""
+        ts_end = ts_end or now_utc()
+        secrets = list(secrets)
+        inp, inp_sha = summarize(input, summary_chars, secrets)
+        out, out_sha = summarize(output, summary_chars, secrets)
+        return cls(
+            error=scrub(error, secrets),
+            ts_start=ts_start,
+            ts_end=ts_end,
+            duration_ms=round((ts_end - ts_start).total_seconds() * 1000, 3),
+            input=inp,
+            output=out,
+            input_sha256=inp_sha,
+            output_sha256=out_sha,
+            **fields,
+        )
+
+
+class Observer:
+    def __init__(self, log_path: Path | str, ring_size: int = 10_000) -> None:
+        self.log = AppendLog(log_path)
+        self.ring: deque[ObservedOp] = deque(maxlen=max(1, ring_size))
+        self.write_failures = 0
+        self.last_write_error: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self.log.path
+
+    def record(self, op: ObservedOp) -> ObservedOp:
+        """Keep `op` in the ring and append it to the log. A write that fails for any reason is
+        counted in `write_failures` and logged (with the op id and an error id), never raised."""
+        with self._lock:
+            self.ring.append(op)
+        try:
+            row = op.model_dump(mode="json")
+            try:
+                self.log.append(row)
+            except UnicodeEncodeError:
+                # Text that is not valid Unicode (a lone surrogate) cannot be UTF-8: keep the record,
+                # with each such character written as its escape (`\\ud800`), rather than lose it.
+                self.log.append(text_safe(row))
+                log.warning("op %s: invalid Unicode (lone surrogates) escaped in %s", op.op_id, self.path)
+        except Exception as exc:  # noqa: BLE001 - a failed write must never fail the run
+            error_id = uuid.uuid4().hex[:12]
+            with self._lock:
+                self.write_failures += 1
+                reason = _escape_surrogates(f"{type(exc).__name__}: {exc}")
+                self.last_write_error = {"error_id": error_id, "op_id": op.op_id, "error": reason}
+            log.error("error %s: could not write op %s to %s: %s", error_id, op.op_id, self.path, reason)
+        return op
+
+    # reading -----------------------------------------------------------------------------
+    def ring_ops(self, run_id: str) -> list[dict[str, Any]]:
+        """This process's ops of one run, from the ring (no log scan)."""
+        with self._lock:
+            return [op.model_dump(mode="json") for op in self.ring if op.run_id == run_id]
+
+    def ops(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Ops from the shared log (all processes), oldest first; `limit` keeps the newest."""
+        rows = [
+            r
+            for r in self.log.records()
+            if (run_id is None or r.get("run_id") == run_id) and (workflow is None or r.get("workflow") == workflow)
+        ]
+        return rows[-limit:] if limit else rows
+
+    def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
+        rows = list(self.ops() if rows is None else rows)
+        durations = np.array([r["duration_ms"] for r in rows if r.get("status") != "skipped"], dtype=float)
+        pct = (lambda q: round(float(np.percentile(durations, q)), 3)) if durations.size else (lambda q: None)
+        return {
+            "total": len(rows),
+            "by_status": dict(Counter(r.get("status") for r in rows).most_common()),
+            "by_mode": dict(Counter(r.get("mode") or "-" for r in rows).most_common()),
+            "by_source": dict(Counter(r.get("source") for r in rows).most_common()),
+            "duration_ms": {"p50": pct(50), "p95": pct(95)},
+            "ring": {"size": len(self.ring), "capacity": self.ring.maxlen},
+            "write_failures": self.write_failures,
+            "last_write_error": self.last_write_error,
+            "corrupt_lines": [str(c) for c in self.log.report.corrupt],
+            "repairs": list(self.log.report.repairs),
+        }
+
+    def sql(self, query: str, settings: Any = None) -> tuple[list[str], list[tuple]]:
+        """Run one read-only SELECT over the log, exposed as the table `ops`; DuckDB's memory,
+        threads and spill files are bounded by `settings` (default: `get_settings()`)."""
+        import duckdb
+        import pyarrow as pa
+
+        rows = self.ops()
+        for r in rows:  # nested JSON stays queryable as text
+            for key in ("input", "output"):
+                if r.get(key) is not None:
+                    r[key] = canonical_json(r[key])
+        schema = pa.schema([(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()])
+        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+        from lakehouse.config import get_settings
+        from lakehouse.data.sql.guard import apply_resource_limits, check_read_only
+
+        check_read_only(query)
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("ops", table)
+            apply_resource_limits(con, settings or get_settings())
+            con.execute("SET enable_external_access=false")
+            con.execute("SET lock_configuration=true")
+            cur = con.execute(query)
+            return [d[0] for d in cur.description], cur.fetchall()
+        finally:
+            con.close()
+
+
+def _arrow_type(annotation: Any):
+    import pyarrow as pa
+
+    text = str(annotation)
+    if "datetime" in text:
+        return pa.string()
+    if "float" in text:
+        return pa.float64()
+    if "int" in text:
+        return pa.int64()
+    return pa.string()

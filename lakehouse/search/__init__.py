@@ -1,0 +1,1 @@
+"""The search wing: embedders, vector corpora, the matrix indexer, playbooks."""

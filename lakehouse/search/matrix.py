@@ -1,0 +1,291 @@
+"""The matrix indexer: one query over several corpora, merged, filtered and ranked.
+
+Pipeline (DESIGN "Embeddings, vectors, matrix"):
+  downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> top-k per corpus
+  -> merge by score -> metadata filter -> playbook boost -> relevance filter -> top N.
+With playbooks on, an answer recorded (positively) on a similar query joins the candidates even
+when the HNSW walk did not reach it, so a judged answer can be lifted, then ranked like the rest.
+
+Freshness: a search takes each corpus once from `corpora.get` (which reloads a corpus another
+process or handle changed) and finishes on those objects; the playbook lookup first reads any
+entries appended to the log since the last search. A long-running API needs no restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from lakehouse.config import Settings
+from lakehouse.search.playbooks import PlaybookStore
+from lakehouse.search.vectors.loaded import LoadedCorpus, RawHit
+
+MetadataFilter = dict[str, Any]  # key -> value, or list of values (OR); keys are ANDed
+
+
+class MatrixError(ValueError):
+    pass
+
+
+@dataclass
+class Hit:
+    corpus: str
+    id: str
+    text: str
+    score: float  # after playbook boost: 1 - distance
+    distance: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    boosted_by: list[str] = field(default_factory=list)
+    raw_score: float | None = None  # cosine similarity before any boost
+    boost: float = 0.0  # net playbook weight in [-1, 1]; >0 lifted, <0 demoted
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Decision:
+    mode: str  # composed | isolation
+    corpora: list[str]
+    reason: str
+    model: str | None = None
+    forced: bool = False
+
+
+@dataclass
+class MatrixResult:
+    query: str
+    hits: list[Hit]
+    metadata_filter_dropped: int
+    relevance_dropped: int
+    downgrade: Decision
+    candidates: int
+    playbook_matches: int
+
+    @property
+    def count(self) -> int:
+        return len(self.hits)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "hits": [h.as_dict() for h in self.hits],
+            "count": self.count,
+            "metadata_filter_dropped": self.metadata_filter_dropped,
+            "relevance_dropped": self.relevance_dropped,
+            "downgrade": asdict(self.downgrade),
+            "candidates": self.candidates,
+            "playbook_matches": self.playbook_matches,
+        }
+
+
+# rules -----------------------------------------------------------------------------------
+def downgrade_gate(corpora: list[str], model: str | None, settings: Settings, force_mode: bool = False) -> Decision:
+    """A model that is not listed as weak answers better from one focused corpus than from a
+    blend: composed (multi-corpus) retrieval flips to the first corpus unless forced."""
+    corpora = list(dict.fromkeys(corpora))
+    if len(corpora) <= 1:
+        return Decision("isolation", corpora, "a single corpus: nothing to compose", model)
+    if force_mode:
+        return Decision("composed", corpora, "force_mode set: the downgrade gate is bypassed", model, forced=True)
+    if not model:
+        return Decision("composed", corpora, "no model given: composed retrieval", model)
+    weak = set(settings.models.weak_models)
+    tier = settings.models.tiers.get(model)
+    if model in weak or (tier is not None and tier.model in weak):
+        return Decision("composed", corpora, f"model {model!r} is in weak_models: composed retrieval helps it", model)
+    return Decision(
+        "isolation",
+        corpora[:1],
+        f"model {model!r} is not in weak_models: composed retrieval downgraded to isolation on {corpora[0]!r}",
+        model,
+    )
+
+
+def _matches(have: Any, want: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(have, bool) or isinstance(want, bool):  # True must not equal 1
+        return str(have).lower() == str(want).lower()
+    if type(have) is type(want) or (isinstance(have, numbers) and isinstance(want, numbers)):
+        return have == want
+    # CLI filters arrive as text; metadata may hold numbers.
+    return str(have) == str(want)
+
+
+def metadata_filter(hits: list, flt: MetadataFilter | None) -> tuple[list, int]:
+    """Equality per key (a list is OR within the key), keys ANDed; a hit missing a key is dropped."""
+    if not flt:
+        return hits, 0
+    wanted = {key: value if isinstance(value, list) else [value] for key, value in flt.items()}
+    kept = [
+        hit
+        for hit in hits
+        if all(
+            key in hit.metadata and any(_matches(hit.metadata[key], v) for v in values)
+            for key, values in wanted.items()
+        )
+    ]
+    return kept, len(hits) - len(kept)
+
+
+def relevance_filter(hits: list[Hit], threshold: float, margin: float) -> tuple[list[Hit], int]:
+    """Keep hits whose similarity is at least `threshold` and within `margin` of the best hit.
+
+    Similar corpora leak near-duplicates of the right answer's neighbourhood into the results
+    ("adjacency pollution"): a fixed floor alone keeps them on broad queries, the margin to the
+    best hit removes them. Similarity is the raw cosine; a hit a playbook lifted was judged
+    relevant and is kept."""
+    if not hits:
+        return hits, 0
+    raw = [h.raw_score if h.raw_score is not None else h.score for h in hits]
+    best = max(raw)
+    kept = [h for h, s in zip(hits, raw, strict=False) if h.boost > 0 or (s >= threshold and s >= best - margin)]
+    return kept, len(hits) - len(kept)
+
+
+# search ----------------------------------------------------------------------------------
+class CorpusSource(Protocol):
+    def get(self, name: str) -> LoadedCorpus: ...
+
+    def candidates(self, name: str, where: str) -> set[str]: ...
+
+
+class MatrixSearcher:
+    def __init__(
+        self,
+        corpora: CorpusSource,
+        settings: Settings,
+        embedder_for: Callable[[str], Any],
+        playbooks: PlaybookStore | None = None,
+    ) -> None:
+        self.corpora = corpora
+        self.settings = settings
+        self.embedder_for = embedder_for  # model name -> embedder
+        self.playbooks = playbooks
+
+    def _model_of(self, corpus: LoadedCorpus) -> str:
+        manifest = corpus.manifest
+        return manifest.model if manifest is not None else self.settings.embed_model
+
+    def search(self, query: str, corpora: list[str], **options: Any) -> MatrixResult:
+        return self.search_many([query], corpora, **options)[0]
+
+    def search_many(
+        self,
+        queries: list[str],
+        corpora: list[str],
+        top_k: int | None = None,
+        top_n: int | None = None,
+        filter: MetadataFilter | None = None,
+        where: str | None = None,
+        use_playbooks: bool = True,
+        relevance: bool | None = None,
+        model: str | None = None,
+        force_mode: bool = False,
+        query_vectors: dict[str, np.ndarray] | None = None,
+        now: datetime | None = None,
+    ) -> list[MatrixResult]:
+        """Search every query; each distinct embedding model embeds all queries in one batch."""
+        if not corpora:
+            raise MatrixError("give at least one corpus to search")
+        s = self.settings
+        top_k = s.matrix_top_k if top_k is None else top_k
+        top_n = s.matrix_top_n if top_n is None else top_n
+        if top_k < 1 or top_n < 1:
+            raise MatrixError(f"top_k and top_n must be at least 1 (got top_k={top_k}, top_n={top_n})")
+        decision = downgrade_gate(corpora, model, s, force_mode)
+        loaded = {name: self.corpora.get(name) for name in decision.corpora}
+        allowed = {name: self.corpora.candidates(name, where) for name in loaded} if where else {}
+        vectors = dict(query_vectors or {})
+        for _name, corpus in loaded.items():
+            model_name = self._model_of(corpus)
+            if model_name not in vectors:
+                vectors[model_name] = self.embedder_for(model_name).embed(queries)
+        per_corpus = {
+            name: corpus.search(vectors[self._model_of(corpus)], top_k, allowed.get(name))
+            for name, corpus in loaded.items()
+        }
+        playbook_vectors = None
+        if use_playbooks and self.playbooks is not None:
+            pb_model = self.playbooks.embedder.name
+            if pb_model not in vectors:
+                vectors[pb_model] = self.playbooks.embedder.embed(queries)
+            playbook_vectors = vectors[pb_model]
+        use_relevance = s.relevance_filter if relevance is None else relevance
+        results = []
+        for position, query in enumerate(queries):
+            candidates = [hit for name in loaded for hit in per_corpus[name][position]]
+            boosts: dict = {}
+            matches = []
+            if playbook_vectors is not None:
+                matches = self.playbooks.lookup(playbook_vectors[position], list(loaded), now=now)
+                boosts = self.playbooks.boosts(matches)
+                candidates += self._recorded_answers(boosts, candidates, loaded, allowed, vectors, position)
+            merged = sorted(candidates, key=lambda h: (h.distance, h.corpus, h.id))
+            kept, dropped = metadata_filter(merged, filter)
+            hits = [self._boosted(hit, boosts.get((hit.corpus, hit.id))) for hit in kept]
+            relevance_dropped = 0
+            if use_relevance:
+                hits, relevance_dropped = relevance_filter(hits, s.relevance_threshold, s.relevance_margin)
+            hits.sort(key=lambda h: (h.distance, h.corpus, h.id))
+            results.append(
+                MatrixResult(query, hits[:top_n], dropped, relevance_dropped, decision, len(merged), len(matches))
+            )
+        return results
+
+    def _recorded_answers(self, boosts, candidates, loaded, allowed, vectors, position) -> list[RawHit]:
+        present = {(h.corpus, h.id) for h in candidates}
+        extra = []
+        for (corpus, answer), boost in boosts.items():
+            if boost.net <= 0 or (corpus, answer) in present or corpus not in loaded:
+                continue
+            if corpus in allowed and answer not in allowed[corpus]:
+                continue
+            hit = loaded[corpus].exact_hit(answer, vectors[self._model_of(loaded[corpus])][position])
+            if hit is not None:
+                extra.append(hit)
+        return extra
+
+    def _boosted(self, hit: RawHit, boost) -> Hit:
+        distance = hit.distance if boost is None else boost.apply(hit.distance, self.settings.playbook_boost)
+        return Hit(
+            corpus=hit.corpus,
+            id=hit.id,
+            text=hit.text,
+            score=round(1.0 - distance, 6),
+            distance=round(distance, 6),
+            metadata=hit.metadata,
+            boosted_by=list(boost.playbook_ids) if boost else [],
+            raw_score=round(hit.score, 6),
+            boost=round(boost.net, 6) if boost else 0.0,
+        )
+
+
+# wiring for the Lakehouse handle ---------------------------------------------------------
+def open_playbooks(lakehouse) -> PlaybookStore:
+    from lakehouse.search.embed import get_embedder
+    from lakehouse.search.playbooks import PlaybookError
+
+    def answer_exists(corpus: str, answer: str) -> None:
+        if not lakehouse.corpora.get(corpus).has(answer):
+            raise PlaybookError(f"corpus {corpus!r} has no id {answer!r}")
+
+    s = lakehouse.settings
+    return PlaybookStore(
+        s.playbook_log,
+        lambda: get_embedder(s.embed_model, s),
+        validate=answer_exists,
+        half_life_days=s.playbook_half_life_days,
+        min_similarity=s.playbook_min_similarity,
+    )
+
+
+def open_matrix(lakehouse) -> MatrixSearcher:
+    from lakehouse.search.embed import get_embedder
+
+    s = lakehouse.settings
+    return MatrixSearcher(lakehouse.corpora, s, lambda model: get_embedder(model, s), lakehouse.playbooks)

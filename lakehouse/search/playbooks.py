@@ -1,0 +1,374 @@
+"""Playbooks: recorded judgements "for query Q, answer A of corpus C scored S".
+
+A later query similar to Q gets A's distance reduced (positive S) or increased (negative S):
+
+    weight  = S * decay * closeness       decay = 0.5 ** (age_days / half_life_days)
+    closeness = (sim(Q, query) - min_similarity) / (1 - min_similarity), 0 below min_similarity
+    net     = clip(sum of weights for (C, A), -1, 1)
+    net > 0: distance -> distance * (1 - boost * net)          (towards 0)
+    net < 0: distance -> distance + boost * |net| * (2 - distance)   (towards 2, the farthest)
+
+Entries are stored in an append-only JSONL log (`lakehouse/common/jsonl.py` torn-tail rules) with the
+query embedding, so a restart does not re-embed history. A long-running process (the API) sees
+entries other processes append: every read checks the log with one `stat` and reads only the new
+tail (`AppendLog.read_since`).
+
+Every entry has an id: the one it was given, else (in an idempotent batch, e.g. an import) a
+content hash of its defining fields (query, answer, corpus, score, ts), else a random one. An entry
+whose id is already in the log is not stored again but reported as a `duplicate`, so re-running an
+import that a crash cut short stores every entry exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lakehouse.common.jsonl import AppendLog, LogCursor
+
+
+class PlaybookError(ValueError):
+    pass
+
+
+ENTRY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+# Test hook (fault injection): after this many appends in one batch, the process sleeps, so a test
+# can SIGKILL an import at a known point. Unset in normal use.
+PAUSE_ENV = "LH_FAULT_PLAYBOOK_PAUSE_AFTER"
+
+
+class PlaybookInput(BaseModel):
+    """One entry to record; `ts` (ISO 8601) back-dates it, e.g. when importing history; `id` makes
+    recording it idempotent (an id already in the log is reported as a duplicate)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, pattern=ENTRY_ID)
+    query: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+    corpus: str = Field(min_length=1)
+    score: float = Field(ge=-1.0, le=1.0, allow_inf_nan=False)
+    ts: datetime | None = None
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("ts")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def content_id(item: PlaybookInput) -> str:
+    """The id of an entry that came without one, in an idempotent batch: a hash of what defines it."""
+    ts = item.ts.astimezone(UTC).isoformat() if item.ts is not None else None
+    key = json.dumps([item.query, item.answer, item.corpus, float(item.score), ts], ensure_ascii=False)
+    return "pb-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _pause_for_tests(appended: int) -> None:
+    after = os.environ.get(PAUSE_ENV)
+    if after and appended == int(after):
+        time.sleep(600)
+
+
+def describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "entry"
+        parts.append(f"field {where!r}: {err['msg']}")
+    return "; ".join(parts)
+
+
+@dataclass
+class Playbook:
+    id: str
+    ts: datetime
+    query: str
+    answer: str
+    corpus: str
+    score: float
+    model: str
+    vector: np.ndarray = field(repr=False)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ts": self.ts.isoformat(),
+            "query": self.query,
+            "answer": self.answer,
+            "corpus": self.corpus,
+            "score": self.score,
+            "model": self.model,
+            "vector": base64.b64encode(np.asarray(self.vector, dtype="<f4").tobytes()).decode(),
+        }
+
+    def public(self) -> dict[str, Any]:
+        data = self.record()
+        data.pop("vector")
+        return data
+
+
+@dataclass
+class PlaybookMatch:
+    playbook: Playbook
+    similarity: float
+    weight: float  # score * decay * closeness
+
+
+@dataclass
+class Boost:
+    net: float
+    playbook_ids: list[str]
+
+    def apply(self, distance: float, strength: float) -> float:
+        if self.net >= 0:
+            return distance * (1.0 - strength * self.net)
+        return distance + strength * -self.net * (2.0 - distance)
+
+
+Validator = Callable[[str, str], None]  # (corpus, answer) -> raises if the answer does not exist
+
+
+class PlaybookStore:
+    def __init__(
+        self,
+        path: Path | str,
+        embedder_factory: Callable[[], Any],
+        validate: Validator | None = None,
+        half_life_days: float = 30.0,
+        min_similarity: float = 0.6,
+    ) -> None:
+        self.log = AppendLog(path)
+        self._embedder_factory = embedder_factory
+        self._validate = validate
+        self.half_life_days = half_life_days
+        self.min_similarity = min_similarity
+        self._entries: list[Playbook] = []
+        self._ids: set[str] = set()
+        self._matrix: np.ndarray | None = None  # one row per entry: a view of `_buffer`
+        self._buffer = np.zeros((0, 0), np.float32)
+        self._cursor: LogCursor | None = None  # how far the log has been read
+        self._lock = threading.RLock()
+
+    @property
+    def embedder(self):
+        return self._embedder_factory()
+
+    # loading -----------------------------------------------------------------------------
+    def _parse(self, raw: dict[str, Any], number: int) -> Playbook | None:
+        try:
+            ts = datetime.fromisoformat(raw["ts"])
+            vector = np.frombuffer(base64.b64decode(raw.get("vector") or ""), dtype="<f4")
+            return Playbook(
+                str(raw["id"]),
+                ts,
+                raw["query"],
+                str(raw["answer"]),
+                raw["corpus"],
+                float(raw["score"]),
+                raw.get("model") or "",
+                vector.astype(np.float32),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            self.log.report.repairs.append(f"{self.log.path}: record {number} skipped ({type(exc).__name__}: {exc})")
+            return None
+
+    def _load(self) -> list[Playbook]:
+        """The entries, brought up to date with the log (the caller holds the lock): one `stat`
+        when nothing changed; otherwise only what was appended since the last read (by this
+        process or any other) is parsed, and only entries recorded under another model are
+        embedded again."""
+        if self._matrix is not None and not self.log.changed(self._cursor):
+            return self._entries
+        records, cursor, reset = self.log.read_since(self._cursor)
+        embedder = self.embedder
+        if reset or self._matrix is None:
+            self._entries, self._ids = [], set()
+            self._buffer = np.zeros((64, embedder.dims), np.float32)
+            self._matrix = self._buffer[:0]
+        start = self._cursor.lines if self._cursor is not None and not reset else 0
+        fresh, stale = [], []
+        for number, raw in enumerate(records, start=start + 1):
+            entry = self._parse(raw, number)
+            if entry is None or entry.id in self._ids:
+                continue  # a duplicate line (two writers raced outside `exclusive`): first wins
+            if entry.model != embedder.name or entry.vector.shape != (embedder.dims,):
+                stale.append(entry)  # recorded under another model: embed the query again
+            fresh.append(entry)
+            self._ids.add(entry.id)
+        if stale:
+            for entry, vector in zip(stale, embedder.embed([e.query for e in stale]), strict=False):
+                entry.vector = vector
+        if fresh:
+            # Rows go into a buffer that doubles when full: appending one entry does not copy them all.
+            have, need = len(self._entries), len(self._entries) + len(fresh)
+            if need > len(self._buffer):
+                grown = np.zeros((max(need, 2 * len(self._buffer)), embedder.dims), np.float32)
+                grown[:have] = self._buffer[:have]
+                self._buffer = grown
+            self._buffer[have:need] = np.stack([e.vector for e in fresh])
+            self._entries.extend(fresh)
+            self._matrix = self._buffer[:need]
+        self._cursor = cursor
+        return self._entries
+
+    def entries(self) -> list[Playbook]:
+        with self._lock:
+            return list(self._load())
+
+    def reload(self) -> None:
+        """Forget what was read: the next use reads the whole log again."""
+        with self._lock:
+            self._entries, self._ids, self._matrix, self._cursor = [], set(), None, None
+
+    # recording ---------------------------------------------------------------------------
+    def _parse_input(self, raw: Any) -> PlaybookInput:
+        if isinstance(raw, PlaybookInput):
+            return raw
+        if not isinstance(raw, dict):
+            raise PlaybookError(f"expected an object with query, answer, corpus, score; got {type(raw).__name__}")
+        try:
+            return PlaybookInput.model_validate(raw)
+        except ValidationError as exc:
+            raise PlaybookError(describe_validation(exc)) from None
+
+    def _check(self, raw: Any) -> PlaybookInput:
+        item = self._parse_input(raw)
+        if self._validate is not None:
+            self._validate(item.corpus, item.answer)
+        return item
+
+    def record(self, query: str, answer: str, corpus: str, score: float, ts: datetime | None = None) -> Playbook:
+        """Record one entry; raises PlaybookError (nothing stored) when it is invalid."""
+        result = self.record_many([{"query": query, "answer": answer, "corpus": corpus, "score": score, "ts": ts}])
+        first = result["results"][0]
+        if "error" in first:
+            raise PlaybookError(first["error"])
+        return next(e for e in self.entries() if e.id == first["id"])
+
+    def record_many(self, items: list[Any], idempotent: bool = False) -> dict[str, Any]:
+        """Record a batch: `{recorded, skipped, failed, results: [{index, id} | {index, id, status:
+        "duplicate"} | {index, error}]}`.
+
+        Each entry stands alone: an invalid one is reported and the others are still stored. An
+        entry's id is its `id`, else (with `idempotent`) a content hash, else a new random id; an
+        id already in the log (or earlier in the batch) is skipped as a duplicate. The check and
+        the appends run under the log's cross-process lock, so two importers never both store it."""
+        results: list[dict[str, Any]] = []
+        pending: list[tuple[int, str, PlaybookInput]] = []
+        batch_ids: set[str] = set()
+        with self._lock:
+            self._load()
+            known = set(self._ids)
+        for index, raw in enumerate(items):
+            try:
+                item = self._parse_input(raw)
+                entry_id = item.id or (content_id(item) if idempotent else f"pb-{uuid.uuid4().hex[:16]}")
+                if entry_id in known or entry_id in batch_ids:
+                    results.append({"index": index, "id": entry_id, "status": "duplicate"})
+                    continue
+                self._check(item)
+            except (PlaybookError, LookupError, ValueError) as exc:
+                results.append({"index": index, "error": str(exc)})
+                continue
+            batch_ids.add(entry_id)
+            pending.append((index, entry_id, item))
+        embedder = self.embedder
+        vectors = embedder.embed([item.query for _, _, item in pending]) if pending else []
+        now = datetime.now(UTC)
+        appended = 0
+        with self._lock, self.log.exclusive():
+            self._load()  # entries other processes stored since the check above
+            for (index, entry_id, item), vector in zip(pending, vectors, strict=False):
+                if entry_id in self._ids:
+                    results.append({"index": index, "id": entry_id, "status": "duplicate"})
+                    continue
+                entry = Playbook(
+                    entry_id,
+                    item.ts or now,
+                    item.query,
+                    item.answer,
+                    item.corpus,
+                    float(item.score),
+                    embedder.name,
+                    np.asarray(vector, np.float32),
+                )
+                try:
+                    self.log.append(entry.record())
+                except OSError as exc:
+                    results.append({"index": index, "error": f"could not store the entry: {exc}"})
+                    continue
+                results.append({"index": index, "id": entry.id})
+                appended += 1
+                _pause_for_tests(appended)
+            self._load()  # our own lines: read back through the cursor, like anyone else's
+        results.sort(key=lambda r: r["index"])
+        failed = sum("error" in r for r in results)
+        skipped = sum(r.get("status") == "duplicate" for r in results)
+        return {"recorded": len(results) - failed - skipped, "skipped": skipped, "failed": failed, "results": results}
+
+    # lookup ------------------------------------------------------------------------------
+    def decay(self, ts: datetime, now: datetime) -> float:
+        if self.half_life_days <= 0:
+            return 1.0
+        age_days = max(0.0, (now - ts).total_seconds() / 86400.0)
+        return math.pow(0.5, age_days / self.half_life_days)
+
+    def lookup(
+        self,
+        query_vector: np.ndarray,
+        corpora: list[str] | None = None,
+        min_similarity: float | None = None,
+        now: datetime | None = None,
+    ) -> list[PlaybookMatch]:
+        """Entries recorded on queries similar to this one, most similar first."""
+        floor = self.min_similarity if min_similarity is None else min_similarity
+        now = now or datetime.now(UTC)
+        with self._lock:
+            entries = list(self._load())
+            if not entries:
+                return []
+            sims = self._matrix @ np.asarray(query_vector, dtype=np.float32)
+        matches = []
+        for position in np.argsort(-sims, kind="stable"):
+            sim = float(sims[position])
+            if sim < floor:
+                break
+            entry = entries[position]
+            if corpora is not None and entry.corpus not in corpora:
+                continue
+            closeness = 1.0 if floor >= 1.0 else min(1.0, (sim - floor) / (1.0 - floor))
+            matches.append(PlaybookMatch(entry, sim, entry.score * self.decay(entry.ts, now) * closeness))
+        return matches
+
+    @staticmethod
+    def boosts(matches: list[PlaybookMatch]) -> dict[tuple[str, str], Boost]:
+        """Net boost per (corpus, answer id)."""
+        totals: dict[tuple[str, str], Boost] = {}
+        for match in matches:
+            key = (match.playbook.corpus, match.playbook.answer)
+            boost = totals.setdefault(key, Boost(0.0, []))
+            boost.net += match.weight
+            boost.playbook_ids.append(match.playbook.id)
+        for boost in totals.values():
+            boost.net = max(-1.0, min(1.0, boost.net))
+        return totals
+
+    def close(self) -> None:
+        pass

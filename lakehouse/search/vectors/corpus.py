@@ -1,0 +1,458 @@
+"""`CorpusManager` (`Lakehouse.corpora`): build, add to, delete from, rebuild, drop and load corpora.
+
+A corpus is three things kept in step: the corpus table `corpus_<name>` (label, id, text,
+metadata, vector, deleted: enough to rebuild the index without re-embedding), a versioned hnswlib
+file under `_vectors/<name>/`, and the manifest there that commits both (see `manifest.py`).
+
+Each corpus has its own lock, so builds and adds into different corpora run side by side; only
+work on the same corpus is serialised.
+
+Freshness: `get` checks the stored manifest on every call (one `stat` on a local store while it is
+unchanged; otherwise its few hundred bytes are read) against the one the in-memory copy was loaded
+from; when another process or handle has rebuilt, replaced, added to or deleted from the corpus,
+the new version is loaded. A caller keeps the `LoadedCorpus`
+it got, so a search in flight finishes on the index it started with.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakehouse.common.suggest import did_you_mean
+from lakehouse.data.storage import ObjectNotFound
+from lakehouse.search.embed import ProgressFn, get_embedder
+from lakehouse.search.vectors.index import HnswParams, VectorIndex
+from lakehouse.search.vectors.loaded import LoadedCorpus
+from lakehouse.search.vectors.manifest import (
+    VECTORS_PREFIX,
+    CorpusError,
+    CorpusExists,
+    CorpusNotFound,
+    Manifest,
+    SourceSpec,
+    check_corpus_name,
+    corpus_prefix,
+    corpus_table_name,
+    index_key,
+    manifest_key,
+    now_iso,
+)
+from lakehouse.search.vectors.source import candidate_ids, read_source
+
+VECTOR_TYPE = pa.large_list(pa.field("element", pa.float32()))  # what Iceberg reads back
+ROW_COLUMNS = ["label", "id", "text", "metadata", "deleted"]
+
+
+@dataclass
+class Activity:
+    """One locked operation on one corpus, for the record (and the no-global-lock test)."""
+
+    corpus: str
+    op: str
+    started_ns: int
+    ended_ns: int | None = None
+    thread: str = field(default_factory=lambda: threading.current_thread().name)
+
+
+@dataclass
+class BuildResult:
+    corpus: str
+    status: str  # created | replaced | added | up_to_date | rebuilt
+    added: int
+    count: int
+    skipped_ids: list[str]
+    manifest: dict[str, Any]
+
+
+Listener = Callable[[str, str, str], None]  # (corpus, op, phase: "locked" | "done")
+
+
+def _rows_table(labels, ids, texts, metadata, vectors: np.ndarray, deleted=None) -> pa.Table:
+    n = len(ids)
+    flat = pa.array(np.asarray(vectors, dtype=np.float32).reshape(-1), type=pa.float32())
+    dims = vectors.shape[1] if n else 0
+    offsets = pa.array(np.arange(0, (n + 1) * dims, dims, dtype=np.int64) if n else [0], type=pa.int64())
+    return pa.table(
+        {
+            "label": pa.array(list(labels), type=pa.int64()),
+            "id": pa.array(list(ids), type=pa.string()),
+            "text": pa.array(list(texts), type=pa.string()),
+            "metadata": pa.array(list(metadata), type=pa.string()),
+            "vector": pa.LargeListArray.from_arrays(offsets, flat).cast(VECTOR_TYPE),
+            "deleted": pa.array(list(deleted) if deleted is not None else [False] * n, type=pa.bool_()),
+        }
+    )
+
+
+def _vectors_of(table: pa.Table) -> np.ndarray:
+    column = table.column("vector").combine_chunks()
+    flat = np.asarray(column.flatten(), dtype=np.float32)
+    return flat.reshape(table.num_rows, -1) if table.num_rows else flat.reshape(0, 0)
+
+
+class CorpusManager:
+    def __init__(self, lakehouse, embedder_factory=get_embedder) -> None:
+        self.lakehouse = lakehouse
+        self.settings = lakehouse.settings
+        self._embedder_factory = embedder_factory
+        self._loaded: dict[str, LoadedCorpus] = {}
+        self._stats: dict[str, tuple] = {}  # name -> (manifest file stat, token) last seen matching
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()  # guards the dict only, never held during work
+        self.activity: deque[Activity] = deque(maxlen=1000)
+        self._listeners: list[Listener] = []
+
+    # plumbing ------------------------------------------------------------------------------
+    @property
+    def store(self):
+        return self.lakehouse.store
+
+    @property
+    def tables(self):
+        return self.lakehouse.tables
+
+    def params(self) -> HnswParams:
+        s = self.settings
+        return HnswParams(m=s.hnsw_m, ef_construction=s.hnsw_ef_construction, ef=s.hnsw_ef, threads=s.hnsw_threads)
+
+    def embedder(self, model: str | None = None):
+        return self._embedder_factory(model or self.settings.embed_model, self.settings)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def lock(self, name: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.RLock())
+
+    @contextmanager
+    def _operation(self, name: str, op: str) -> Iterator[None]:
+        check_corpus_name(name)
+        with self.lock(name):
+            record = Activity(name, op, time.perf_counter_ns())
+            self.activity.append(record)
+            for listener in self._listeners:
+                listener(name, op, "locked")
+            try:
+                yield
+            except BaseException:
+                self._loaded.pop(name, None)  # memory may be ahead of storage: reload on next use
+                raise
+            finally:
+                record.ended_ns = time.perf_counter_ns()
+                for listener in self._listeners:
+                    listener(name, op, "done")
+
+    # reading -------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        keys = self.store.list(f"{VECTORS_PREFIX}/")
+        return sorted({k.split("/")[1] for k in keys if k.endswith("/manifest.json")})
+
+    def exists(self, name: str) -> bool:
+        return self.store.exists(manifest_key(name))
+
+    def _local_stat(self, name: str) -> tuple[int, int, int] | None:
+        """(inode, size, mtime ns) of the manifest file on a local store: a commit replaces the file
+        (a new inode), so an unchanged stat means an unchanged manifest. None on other stores."""
+        root = getattr(self.store, "root", None)
+        if not isinstance(root, Path):
+            return None
+        try:
+            st = os.stat(root / manifest_key(name))
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _manifest_bytes(self, name: str) -> bytes:
+        try:
+            return self.store.get(manifest_key(name))
+        except ObjectNotFound:
+            hint = did_you_mean(name, self.names())
+            raise CorpusNotFound(f"corpus {name!r} not found{hint} (build it with `lakehouse corpus build`)") from None
+
+    def manifest(self, name: str) -> Manifest:
+        return Manifest.from_json(self._manifest_bytes(name), manifest_key(name))
+
+    def show(self, name: str) -> dict[str, Any]:
+        return self.manifest(name).summary()
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.names():
+            m = self.manifest(name)
+            out.append(
+                {
+                    "name": name,
+                    "count": m.count,
+                    "model": m.model,
+                    "dims": m.dims,
+                    "table": m.source.table,
+                    "updated_at": m.updated_at,
+                }
+            )
+        return out
+
+    def get(self, name: str) -> LoadedCorpus:
+        """The corpus in memory as storage has it now: loaded on first use, and again whenever the
+        stored manifest differs from the one the copy in memory came from (another process or
+        handle committed a new version). A dropped corpus is forgotten (CorpusNotFound)."""
+        check_corpus_name(name)
+        loaded = self._loaded.get(name)
+        seen = self._local_stat(name)
+        if loaded is not None and seen is not None and self._stats.get(name) == (seen, loaded.token):
+            return loaded  # one stat, on a local store, when nothing changed
+        try:
+            data = self._manifest_bytes(name)
+        except CorpusNotFound:
+            self._loaded.pop(name, None)
+            raise
+        if loaded is not None and loaded.token == data:
+            if seen is not None and seen == self._local_stat(name):
+                self._stats[name] = (seen, loaded.token)
+            return loaded
+        with self.lock(name):
+            for attempt in range(3):
+                if attempt:
+                    data = self._manifest_bytes(name)
+                loaded = self._loaded.get(name)
+                if loaded is not None and loaded.token == data:
+                    return loaded  # a writer in this process got there while we waited
+                try:
+                    loaded = self._load(Manifest.from_json(data, manifest_key(name)), data)
+                except ObjectNotFound:
+                    continue  # the index was replaced (and removed) after we read the manifest
+                self._loaded[name] = loaded
+                return loaded
+            raise CorpusError(f"corpus {name!r} changed three times while loading it; try again")
+
+    def candidates(self, name: str, where: str) -> set[str]:
+        """Ids of the corpus's source rows matching the SQL condition `where` (SQL pre-filter)."""
+        source = self.get(name).manifest.source
+        return candidate_ids(self.lakehouse, source.table, source.id_col, where)
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop in-memory copies (all, or one corpus) so the next use reads storage again."""
+        if name is None:
+            self._loaded.clear()
+        else:
+            self._loaded.pop(name, None)
+
+    def _load(self, manifest: Manifest, token: bytes | None = None) -> LoadedCorpus:
+        params = HnswParams(
+            m=manifest.params["M"],
+            ef_construction=manifest.params["ef_construction"],
+            ef=manifest.params["ef"],
+            threads=self.settings.hnsw_threads,
+        )
+        with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
+            path = Path(tmp) / "index.hnsw"
+            self.store.get_file(manifest.index_key, path)
+            index = VectorIndex.load(path, manifest.dims, params, deleted=manifest.deleted_labels)
+        loaded = LoadedCorpus(manifest.name, index, manifest, token)
+        rows = self._rows(manifest, ROW_COLUMNS)
+        live = [not d for d in rows.column("deleted").to_pylist()]
+        rows = rows.filter(pa.array(live, type=pa.bool_()))
+        loaded.remember(*(rows.column(c).to_pylist() for c in ("label", "id", "text", "metadata")))
+        return loaded
+
+    def _rows(self, manifest: Manifest, columns: list[str] | None = None) -> pa.Table:
+        return self.tables.read_arrow(manifest.corpus_table, columns=columns, snapshot_id=manifest.corpus_snapshot_id)
+
+    # writing -------------------------------------------------------------------------------
+    def _commit(self, manifest: Manifest, index: VectorIndex, old_key: str | None) -> bytes:
+        """Store the index under a new versioned key, then the manifest that points to it; returns
+        the manifest as stored (the token of the copy in memory)."""
+        with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
+            path = Path(tmp) / "index.hnsw"
+            index.save(path)
+            self.store.put_file(manifest.index_key, path)
+        manifest.updated_at = now_iso()
+        data = manifest.to_json()
+        self.store.put(manifest_key(manifest.name), data)
+        if old_key and old_key != manifest.index_key and self.store.exists(old_key):
+            try:
+                self.store.delete(old_key)
+            except ObjectNotFound:
+                pass  # another process removed it first
+        return data
+
+    def _write_rows(self, manifest: Manifest | None, name: str, new_rows: pa.Table) -> int:
+        """Append rows to the corpus table, repairing it first if a crashed write left rows the
+        manifest never committed."""
+        table = corpus_table_name(name)
+        if manifest is None or not self.tables.exists(table):
+            return self.tables.write_arrow(table, new_rows, mode="overwrite")
+        if self.tables.current_snapshot_id(table) != manifest.corpus_snapshot_id:
+            committed = self._rows(manifest).select(new_rows.column_names)
+            return self.tables.write_arrow(
+                table, pa.concat_tables([committed, new_rows.cast(committed.schema)]), mode="overwrite"
+            )
+        return self.tables.write_arrow(table, new_rows, mode="append")
+
+    def build(
+        self,
+        name: str,
+        table: str,
+        text_cols: list[str],
+        id_col: str,
+        metadata_cols: Iterable[str] = (),
+        where: str | None = None,
+        model: str | None = None,
+        replace: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> BuildResult:
+        """Embed `table` into a new corpus (or, with `replace`, a fresh copy of an existing one)."""
+        with self._operation(name, "build"):
+            old = self.manifest(name) if self.exists(name) else None
+            if old is not None and not replace:
+                raise CorpusExists(
+                    f"corpus {name!r} already exists ({old.count} rows from table {old.source.table!r}); "
+                    "use `corpus add` for new rows, or rebuild it with replace"
+                )
+            spec = SourceSpec(
+                table=table,
+                id_col=id_col,
+                text_cols=list(text_cols),
+                metadata_cols=list(metadata_cols),
+                where=where or None,
+            )
+            rows = read_source(self.lakehouse, spec)
+            spec.snapshot_id = rows.snapshot_id
+            embedder = self.embedder(model)
+            vectors = embedder.embed(rows.texts, progress=progress)
+            labels = list(range(len(rows.ids)))
+            params = self.params()
+            index = VectorIndex(embedder.dims, params, capacity=max(1, len(labels)))
+            index.add(vectors.reshape(len(labels), embedder.dims), labels)
+            snapshot = self._write_rows(
+                None,
+                name,
+                _rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors.reshape(len(labels), embedder.dims)),
+            )
+            version = old.version + 1 if old else 1
+            manifest = Manifest(
+                name=name,
+                model=embedder.name,
+                dims=embedder.dims,
+                params=params.as_dict(),
+                source=spec,
+                corpus_table=corpus_table_name(name),
+                corpus_snapshot_id=snapshot,
+                count=index.count,
+                next_label=len(labels),
+                version=version,
+                index_key=index_key(name, version),
+                skipped=len(rows.skipped_ids),
+            )
+            token = self._commit(manifest, index, old.index_key if old else None)
+            loaded = LoadedCorpus(name, index, manifest, token)
+            loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
+            self._loaded[name] = loaded
+            status = "replaced" if old else "created"
+            return BuildResult(name, status, len(labels), index.count, rows.skipped_ids, manifest.summary())
+
+    def add(self, name: str, progress: ProgressFn | None = None) -> BuildResult:
+        """Embed and index the source rows whose ids the corpus has never seen."""
+        with self._operation(name, "add"):
+            loaded = self.get(name)  # up to date with storage, whoever wrote last
+            manifest = Manifest.from_json(loaded.token, manifest_key(name))
+            known = set(self._rows(manifest, ["id"]).column("id").to_pylist())  # deleted ids too
+            rows = read_source(self.lakehouse, manifest.source, skip_ids=known)
+            if not rows.ids:
+                return BuildResult(name, "up_to_date", 0, manifest.count, rows.skipped_ids, manifest.summary())
+            vectors = self.embedder(manifest.model).embed(rows.texts, progress=progress)
+            labels = list(range(manifest.next_label, manifest.next_label + len(rows.ids)))
+            loaded.index.add(vectors, labels)
+            new_rows = _rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors)
+            manifest.corpus_snapshot_id = self._write_rows(manifest, name, new_rows)
+            manifest.source.snapshot_id = rows.snapshot_id
+            manifest.next_label += len(labels)
+            manifest.count = loaded.index.count
+            manifest.skipped = len(rows.skipped_ids)
+            old_key = manifest.index_key
+            manifest.version += 1
+            manifest.index_key = index_key(name, manifest.version)
+            token = self._commit(manifest, loaded.index, old_key)
+            loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
+            loaded.manifest, loaded.token = manifest, token
+            return BuildResult(name, "added", len(labels), manifest.count, rows.skipped_ids, manifest.summary())
+
+    def delete(self, name: str, ids: Iterable[str]) -> dict[str, Any]:
+        """Remove ids from search (hnswlib `mark_deleted`; the rows stay as tombstones)."""
+        ids = list(dict.fromkeys(str(i) for i in ids))
+        with self._operation(name, "delete"):
+            loaded = self.get(name)
+            manifest = Manifest.from_json(loaded.token, manifest_key(name))
+            unknown = [i for i in ids if not loaded.has(i)]
+            if unknown:
+                raise CorpusError(f"corpus {name!r} has no live row with id(s) {unknown[:20]}; nothing was deleted")
+            if not ids:
+                return {"corpus": name, "deleted": 0, "count": manifest.count}
+            rows = self._rows(manifest)
+            gone = set(ids)
+            flags = [
+                d or i in gone
+                for i, d in zip(rows.column("id").to_pylist(), rows.column("deleted").to_pylist(), strict=False)
+            ]
+            rows = rows.set_column(rows.schema.get_field_index("deleted"), "deleted", pa.array(flags, type=pa.bool_()))
+            manifest.corpus_snapshot_id = self.tables.write_arrow(manifest.corpus_table, rows, mode="overwrite")
+            labels = loaded.forget(ids)
+            loaded.index.mark_deleted(labels)
+            manifest.deleted_labels = sorted(set(manifest.deleted_labels) | set(labels))
+            manifest.count = loaded.index.count
+            old_key = manifest.index_key
+            manifest.version += 1
+            manifest.index_key = index_key(name, manifest.version)
+            token = self._commit(manifest, loaded.index, old_key)
+            loaded.manifest, loaded.token = manifest, token
+            return {"corpus": name, "deleted": len(labels), "count": manifest.count}
+
+    def rebuild(self, name: str) -> BuildResult:
+        """A fresh index from the stored vectors (no re-embedding), with today's HNSW settings;
+        deleted rows are left out for good."""
+        with self._operation(name, "rebuild"):
+            manifest = self.manifest(name)
+            rows = self._rows(manifest, ["label", "id", "text", "metadata", "vector", "deleted"])
+            rows = rows.filter(pa.array([not d for d in rows.column("deleted").to_pylist()], type=pa.bool_()))
+            labels = rows.column("label").to_pylist()
+            params = self.params()
+            index = VectorIndex(manifest.dims, params, capacity=max(1, len(labels)))
+            index.add(_vectors_of(rows).reshape(len(labels), manifest.dims), labels)
+            old_key = manifest.index_key
+            manifest.version += 1
+            manifest.index_key = index_key(name, manifest.version)
+            manifest.params = params.as_dict()
+            manifest.deleted_labels = []
+            manifest.count = index.count
+            token = self._commit(manifest, index, old_key)
+            loaded = LoadedCorpus(name, index, manifest, token)
+            loaded.remember(labels, *(rows.column(c).to_pylist() for c in ("id", "text", "metadata")))
+            self._loaded[name] = loaded
+            return BuildResult(name, "rebuilt", 0, index.count, [], manifest.summary())
+
+    def drop(self, name: str) -> dict[str, Any]:
+        """Delete the corpus: its index files, manifest and corpus table."""
+        with self._operation(name, "drop"):
+            manifest = self.manifest(name)
+            self.store.delete(manifest_key(name))  # first: without it the corpus is gone
+            for key in self.store.list(corpus_prefix(name)):
+                self.store.delete(key)
+            if self.tables.exists(manifest.corpus_table):
+                self.tables.drop(manifest.corpus_table)
+            self._loaded.pop(name, None)
+            return {"corpus": name, "dropped": True, "count": manifest.count}
+
+    def close(self) -> None:
+        self._loaded.clear()

@@ -1,0 +1,150 @@
+"""One hnswlib index (cosine space) with the bookkeeping hnswlib leaves to its caller.
+
+hnswlib neither grows on its own, nor remembers `ef` in its file, nor counts deleted labels, and
+it raises when asked for more neighbours than it can return; this wrapper handles all four.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+SPACE = "cosine"
+
+
+@dataclass(frozen=True)
+class HnswParams:
+    m: int = 16
+    ef_construction: int = 200
+    ef: int = 64
+    threads: int = 0  # 0 = one per core
+    seed: int = 100
+
+    @property
+    def build_threads(self) -> int:
+        return self.threads if self.threads > 0 else (os.cpu_count() or 1)
+
+    def as_dict(self) -> dict:
+        return {"space": SPACE, "M": self.m, "ef_construction": self.ef_construction, "ef": self.ef}
+
+
+class VectorIndex:
+    """Labels are non-negative ints chosen by the caller; vectors are float32 rows."""
+
+    def __init__(self, dims: int, params: HnswParams, capacity: int = 1024) -> None:
+        self.dims = dims
+        self.params = params
+        self.deleted: set[int] = set()
+        self._index = hnswlib.Index(space=SPACE, dim=dims)
+        self._index.init_index(
+            max_elements=max(1, capacity),
+            ef_construction=params.ef_construction,
+            M=params.m,
+            random_seed=params.seed,
+        )
+        self._index.set_ef(params.ef)
+        # Mutations (resize, add, delete, save) must not run beside each other or a search.
+        self._lock = threading.RLock()
+
+    # reading ---------------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Live elements: added and not marked deleted."""
+        return self._index.element_count - len(self.deleted)
+
+    @property
+    def capacity(self) -> int:
+        return self._index.max_elements
+
+    def labels(self) -> list[int]:
+        return [label for label in self._index.get_ids_list() if label not in self.deleted]
+
+    def vectors(self, labels: Iterable[int]) -> np.ndarray:
+        labels = list(labels)
+        if not labels:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._index.get_items(labels), dtype=np.float32)
+
+    def set_ef(self, ef: int) -> None:
+        with self._lock:
+            self._index.set_ef(ef)
+
+    def search(self, queries: np.ndarray, k: int, allowed: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, distances), each [n_queries, k'], nearest first; k' = min(k, what exists).
+
+        `allowed` restricts the search through hnswlib's filter callback (an SQL pre-filter's ids).
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        live = self.count if allowed is None else len(allowed - self.deleted)
+        k = min(k, live)
+        if k <= 0:
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.uint64), empty.astype(np.float32)
+        with self._lock:
+            try:
+                if allowed is None:
+                    return self._index.knn_query(queries, k=k, num_threads=1)
+                return self._index.knn_query(queries, k=k, num_threads=1, filter=allowed.__contains__)
+            except RuntimeError:
+                # hnswlib gives up when its ef-bounded walk finds fewer than k live, allowed
+                # elements (tiny or very selective sets); answer those exactly instead.
+                return self._exact(queries, k, allowed)
+
+    def _exact(self, queries: np.ndarray, k: int, allowed: set[int] | None):
+        candidates = np.asarray(
+            sorted((set(self.labels()) if allowed is None else allowed) - self.deleted), dtype=np.uint64
+        )
+        vectors = self.vectors(candidates.tolist())
+        distances = 1.0 - queries @ vectors.T
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        return candidates[order], np.take_along_axis(distances, order, axis=1).astype(np.float32)
+
+    # writing ---------------------------------------------------------------------------------
+    def add(self, vectors: np.ndarray, labels: Iterable[int], threads: int | None = None) -> None:
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        labels = np.asarray(list(labels), dtype=np.uint64)
+        if vectors.shape != (len(labels), self.dims):
+            raise ValueError(f"expected {len(labels)} vectors of {self.dims} dims, got shape {vectors.shape}")
+        if not len(labels):
+            return
+        with self._lock:
+            needed = self._index.element_count + len(labels)
+            if needed > self._index.max_elements:
+                # After load_index the capacity equals the stored count: grow before adding.
+                self._index.resize_index(max(needed, 2 * self._index.max_elements))
+            self._index.add_items(vectors, labels, num_threads=threads or self.params.build_threads)
+            self.deleted.difference_update(labels.tolist())
+
+    def mark_deleted(self, labels: Iterable[int]) -> int:
+        """Hide labels from every search; returns how many were live."""
+        with self._lock:
+            present = set(self._index.get_ids_list())
+            fresh = [label for label in labels if label in present and label not in self.deleted]
+            for label in fresh:
+                self._index.mark_deleted(label)
+            self.deleted.update(fresh)
+            return len(fresh)
+
+    # files -----------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        with self._lock:
+            self._index.save_index(str(path))
+
+    @classmethod
+    def load(cls, path: Path, dims: int, params: HnswParams, deleted: Iterable[int] = ()) -> VectorIndex:
+        index = cls.__new__(cls)
+        index.dims = dims
+        index.params = params
+        index._lock = threading.RLock()
+        index._index = hnswlib.Index(space=SPACE, dim=dims)
+        index._index.load_index(str(path))
+        index._index.set_ef(params.ef)  # not stored in the file
+        index.deleted = set(deleted)
+        return index

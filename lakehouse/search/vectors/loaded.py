@@ -1,0 +1,107 @@
+"""A corpus in memory: its HNSW index plus the id, text and metadata of every label."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lakehouse.search.vectors.index import VectorIndex
+
+
+@dataclass
+class RawHit:
+    corpus: str
+    id: str
+    text: str
+    distance: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        """Cosine similarity (hnswlib's cosine distance is 1 - similarity)."""
+        return 1.0 - self.distance
+
+
+class LoadedCorpus:
+    def __init__(self, name: str, index: VectorIndex, manifest=None, token: bytes | None = None) -> None:
+        self.name = name
+        self.index = index
+        self.manifest = manifest
+        # The stored manifest (its bytes) this copy reflects: when storage holds another one, a
+        # process or handle committed a new version and the corpus is loaded again.
+        self.token = token
+        self._rows: dict[int, tuple[str, str, dict[str, Any]]] = {}  # label -> (id, text, metadata)
+        self._labels: dict[str, int] = {}  # id -> label
+        self._lock = threading.Lock()
+
+    @property
+    def dims(self) -> int:
+        return self.index.dims
+
+    @property
+    def count(self) -> int:
+        return self.index.count
+
+    def remember(
+        self, labels: Iterable[int], ids: Sequence[str], texts: Sequence[str], metadata: Sequence[Any]
+    ) -> None:
+        """Attach rows to labels; metadata items are dicts or JSON object strings."""
+        with self._lock:
+            for label, row_id, text, meta in zip(labels, ids, texts, metadata, strict=False):
+                if isinstance(meta, str):
+                    meta = json.loads(meta) if meta else {}
+                self._rows[int(label)] = (row_id, text, meta or {})
+                self._labels[row_id] = int(label)
+
+    def forget(self, ids: Iterable[str]) -> list[int]:
+        """Drop ids from the lookup tables; returns their labels (for `mark_deleted`)."""
+        with self._lock:
+            labels = [self._labels.pop(i) for i in ids if i in self._labels]
+            for label in labels:
+                self._rows.pop(label, None)
+            return labels
+
+    def has(self, row_id: str) -> bool:
+        return row_id in self._labels
+
+    def ids(self) -> list[str]:
+        return list(self._labels)
+
+    def labels_for(self, ids: Iterable[str]) -> set[int]:
+        return {self._labels[i] for i in ids if i in self._labels}
+
+    def _hit(self, label: int, distance: float) -> RawHit:
+        row_id, text, meta = self._rows[int(label)]
+        return RawHit(self.name, row_id, text, float(distance), dict(meta))
+
+    def search(self, queries: np.ndarray, k: int, allowed_ids: set[str] | None = None) -> list[list[RawHit]]:
+        """Nearest `k` rows for each query vector (one list per query row)."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1] != self.dims:
+            raise ValueError(
+                f"corpus {self.name!r} holds {self.dims}-dim vectors; the query has {queries.shape[1]} "
+                "(was it embedded with another model?)"
+            )
+        allowed = None if allowed_ids is None else self.labels_for(allowed_ids)
+        labels, distances = self.index.search(queries, k, allowed)
+        return [
+            [
+                self._hit(label, dist)
+                for label, dist in zip(row_labels, row_dists, strict=False)
+                if int(label) in self._rows
+            ]
+            for row_labels, row_dists in zip(labels, distances, strict=False)
+        ]
+
+    def exact_hit(self, row_id: str, query: np.ndarray) -> RawHit | None:
+        """The row `row_id` with its true distance to `query`, or None if the corpus lacks it."""
+        label = self._labels.get(row_id)
+        if label is None:
+            return None
+        vector = self.index.vectors([label])[0]
+        return self._hit(label, 1.0 - float(np.dot(vector, np.asarray(query, dtype=np.float32))))

@@ -1,0 +1,116 @@
+"""A corpus manifest: what the index under `_vectors/<corpus>/` holds and how to rebuild it.
+
+The manifest is the commit point. A build or add writes the corpus table, then a new versioned
+index file, then the manifest; a crash before the manifest leaves the previous manifest pointing
+at the previous index file and table snapshot, so a reader never sees a half-written corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+VECTORS_PREFIX = "_vectors"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class CorpusError(ValueError):
+    """A corpus request that cannot be carried out; the message names what is wrong."""
+
+
+class CorpusNotFound(CorpusError, LookupError):
+    pass
+
+
+class CorpusExists(CorpusError):
+    pass
+
+
+def check_corpus_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CorpusError(
+            f"corpus name {name!r} is invalid: use lower-case letters, digits and '_', "
+            "starting with a letter, at most 63 characters (e.g. 'occupations')"
+        )
+    return name
+
+
+def corpus_prefix(name: str) -> str:
+    return f"{VECTORS_PREFIX}/{check_corpus_name(name)}/"
+
+
+def manifest_key(name: str) -> str:
+    return corpus_prefix(name) + "manifest.json"
+
+
+def index_key(name: str, version: int) -> str:
+    return corpus_prefix(name) + f"index-{version:06d}.hnsw"
+
+
+def corpus_table_name(name: str) -> str:
+    return f"corpus_{check_corpus_name(name)}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class SourceSpec:
+    """Where a corpus's rows come from; kept so `add` picks up new rows the same way."""
+
+    table: str
+    id_col: str
+    text_cols: list[str]
+    metadata_cols: list[str] = field(default_factory=list)
+    where: str | None = None
+    snapshot_id: int | None = None  # source snapshot the corpus last read
+
+    def same_shape(self, other: SourceSpec) -> bool:
+        return (self.table, self.id_col, self.text_cols, self.metadata_cols, self.where) == (
+            other.table,
+            other.id_col,
+            other.text_cols,
+            other.metadata_cols,
+            other.where,
+        )
+
+
+@dataclass
+class Manifest:
+    name: str
+    model: str
+    dims: int
+    params: dict[str, Any]
+    source: SourceSpec
+    corpus_table: str
+    corpus_snapshot_id: int | None
+    count: int
+    next_label: int
+    version: int
+    index_key: str
+    deleted_labels: list[int] = field(default_factory=list)
+    skipped: int = 0
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> Manifest:
+        try:
+            raw = json.loads(data)
+            raw["source"] = SourceSpec(**raw["source"])
+            return cls(**raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorpusError(f"{where}: unreadable corpus manifest ({type(exc).__name__}: {exc})") from exc
+
+    def summary(self) -> dict[str, Any]:
+        """What `corpus show` prints."""
+        out = asdict(self)
+        out["deleted"] = len(out.pop("deleted_labels"))
+        return out

@@ -1,0 +1,110 @@
+"""Rows of a source table turned into corpus rows (id, text, metadata), and SQL pre-filter ids.
+
+Everything here only reads; a bad column, a null or duplicate id is reported before any
+corpus file or table is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakehouse.common.suggest import did_you_mean
+from lakehouse.search.vectors.manifest import CorpusError, SourceSpec
+
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_CANDIDATES = 10_000_000
+
+
+@dataclass
+class SourceRows:
+    snapshot_id: int | None
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)  # one JSON object per row
+    skipped_ids: list[str] = field(default_factory=list)  # rows with no text at all
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_table_ref(table: str) -> str:
+    """How the SQL engine names a catalog table: bare for the default namespace."""
+    parts = table.split(".")
+    if len(parts) == 2 and parts[0] == "lakehouse":
+        parts = parts[1:]
+    return ".".join(p if _SAFE_NAME.match(p) else quote_ident(p) for p in parts)
+
+
+def _check_columns(spec: SourceSpec, available: list[str]) -> None:
+    wanted = [("--id", spec.id_col)] + [("--text", c) for c in spec.text_cols]
+    wanted += [("--metadata", c) for c in spec.metadata_cols]
+    for option, column in wanted:
+        if column not in available:
+            hint = did_you_mean(column, available)
+            raise CorpusError(
+                f"table {spec.table!r} has no column {column!r} (given as {option}){hint} "
+                f"Columns: {', '.join(available)}"
+            )
+    if not spec.text_cols:
+        raise CorpusError("give at least one text column (--text COL[,COL])")
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # dates, decimals, timestamps: their ISO / plain text form
+
+
+def read_source(lakehouse, spec: SourceSpec, skip_ids: set[str] = frozenset()) -> SourceRows:
+    """Rows of `spec.table` (current snapshot) allowed by `spec.where`, minus `skip_ids`."""
+    tables = lakehouse.tables
+    snapshot_id = tables.current_snapshot_id(spec.table)
+    available = [f["name"] for f in tables.describe(spec.table)["schema"]]
+    _check_columns(spec, available)
+    columns = list(dict.fromkeys([spec.id_col, *spec.text_cols, *spec.metadata_cols]))
+    data = tables.read_arrow(spec.table, columns=columns, snapshot_id=snapshot_id).to_pydict()
+    allowed = candidate_ids(lakehouse, spec.table, spec.id_col, spec.where) if spec.where else None
+    rows = SourceRows(snapshot_id)
+    seen: dict[str, int] = {}
+    for position, raw_id in enumerate(data[spec.id_col]):
+        line = position + 1
+        if raw_id is None:
+            raise CorpusError(f"table {spec.table!r} row {line}: id column {spec.id_col!r} is null")
+        row_id = str(raw_id)
+        if row_id in seen:
+            raise CorpusError(
+                f"table {spec.table!r}: id {row_id!r} in column {spec.id_col!r} appears in rows "
+                f"{seen[row_id]} and {line}; corpus ids must be unique"
+            )
+        seen[row_id] = line
+        if row_id in skip_ids or (allowed is not None and row_id not in allowed):
+            continue
+        parts = [str(data[c][position]).strip() for c in spec.text_cols if data[c][position] is not None]
+        text = "\n".join(p for p in parts if p)
+        if not text:
+            rows.skipped_ids.append(row_id)
+            continue
+        # A null is no value: the key is left out, so a metadata filter on it drops the row.
+        meta = {c: _json_value(data[c][position]) for c in spec.metadata_cols if data[c][position] is not None}
+        rows.ids.append(row_id)
+        rows.texts.append(text)
+        rows.metadata.append(json.dumps(meta, ensure_ascii=False, sort_keys=True))
+    return rows
+
+
+def candidate_ids(lakehouse, table: str, id_col: str, where: str) -> set[str]:
+    """Ids of `table` rows matching the SQL condition `where`, through the guarded SQL engine."""
+    if not where or not where.strip():
+        raise CorpusError("empty --where condition")
+    query = f"SELECT DISTINCT CAST({quote_ident(id_col)} AS VARCHAR) AS id FROM {sql_table_ref(table)} WHERE {where}"
+    try:
+        result = lakehouse.sql.query(query, row_cap=MAX_CANDIDATES)
+    except Exception as exc:
+        raise CorpusError(f"--where {where!r} on table {table!r} failed: {exc}") from exc
+    if result.truncated:
+        raise CorpusError(f"--where {where!r} on table {table!r} matched more than {MAX_CANDIDATES} rows")
+    return {row[0] for row in result.rows if row[0] is not None}

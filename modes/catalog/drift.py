@@ -1,0 +1,145 @@
+"""Drift modes: scorer drift over a history, playbook drift against today's index, embedding drift
+between two snapshots. Relative paths are under LH_HOME and must lie under an allowed root unless the
+caller is trusted (the CLI); bad files name the file and line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lakehouse.common.recordfile import read_records
+from lakehouse.learning.distill import EvidenceRecord
+from lakehouse.learning.drift import (
+    EmbeddingDrift,
+    PlaybookDrift,
+    PlaybookEntry,
+    ScorerDrift,
+    embedding_drift,
+    load_vectors,
+    playbook_drift,
+    scorer_drift,
+)
+from modes.context import ModeContext
+from modes.registry import mode
+
+
+class ScorerDriftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    history: list[EvidenceRecord] | None = None
+    history_path: str | None = None
+    old_version: str
+    new_version: str | None = None  # default: settings.distill_scorer
+    examples: int = Field(default=5, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.history is None) == (self.history_path is None):
+            raise ValueError("give exactly one of `history` (records) or `history_path` (a JSONL file)")
+        return self
+
+
+class PlaybookDriftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[PlaybookEntry] | None = None
+    entries_path: str | None = None  # JSONL of playbook records: {"query", "answer", "corpus"?, ...}
+    corpora: list[str] = Field(min_length=1)
+    top_k: int = Field(default=10, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _at_most_one_source(self):
+        if self.entries is not None and self.entries_path is not None:
+            raise ValueError("give `entries` or `entries_path`, not both (neither: the recorded playbooks)")
+        return self
+
+
+class EmbeddingDriftIn(BaseModel):
+    """Two snapshots: two vector files, or two Iceberg snapshots of a corpus's table."""
+
+    model_config = ConfigDict(extra="forbid")
+    a_path: str | None = None  # the reference: .npy (2-D) or .jsonl ({"vector": [...]} per line)
+    b_path: str | None = None
+    corpus: str | None = None
+    snapshot_a: int | None = None  # snapshot id of the corpus table (the reference)
+    snapshot_b: int | None = None  # default: the current snapshot
+    alpha: float | None = Field(default=None, gt=0, lt=1)  # default: settings.drift_alpha
+
+    @model_validator(mode="after")
+    def _one_pair(self):
+        files = self.a_path is not None and self.b_path is not None
+        snaps = self.corpus is not None and self.snapshot_a is not None
+        if files == snaps:
+            raise ValueError("give either `a_path` and `b_path`, or `corpus` and `snapshot_a` (and `snapshot_b`)")
+        return self
+
+
+@mode("drift.scorer")
+def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
+    """Re-score a history with two scorer versions; drifted count and a stable shift matrix."""
+    settings = ctx.lakehouse.settings
+    history = inp.history
+    if history is None:
+        history = read_records(ctx.path(inp.history_path, field="history_path"), EvidenceRecord)
+    return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
+
+
+def matrix_search_fn(ctx: ModeContext, corpora: list[str]):
+    """Today's ranking from the matrix with playbook boosting and the relevance filter off: a
+    recorded answer must not be lifted by the very playbook whose drift is measured, and the
+    question is where it ranks, not whether it clears a threshold."""
+    matrix = ctx.lakehouse.matrix
+
+    def search(query: str, top_k: int) -> list[dict[str, Any]]:
+        result = matrix.search(
+            query, corpora, top_k=top_k, top_n=top_k, use_playbooks=False, relevance=False, force_mode=True
+        )
+        return [{"id": hit.id, "corpus": hit.corpus} for hit in result.hits]
+
+    return search
+
+
+def recorded_entries(ctx: ModeContext, corpora: list[str]) -> list[PlaybookEntry]:
+    """The positively judged playbooks of these corpora, as recorded by `playbook.record`."""
+    return [
+        PlaybookEntry(query=p.query, answer=p.answer, corpus=p.corpus, score=p.score)
+        for p in ctx.lakehouse.playbooks.entries()
+        if p.corpus in corpora and p.score > 0
+    ]
+
+
+@mode("drift.playbook")
+def playbook(inp: PlaybookDriftIn, ctx: ModeContext) -> PlaybookDrift:
+    """Recorded good matches whose answer is no longer in today's top k."""
+    entries = inp.entries
+    if inp.entries_path is not None:
+        entries = read_records(ctx.path(inp.entries_path, field="entries_path"), PlaybookEntry)
+    elif entries is None:
+        entries = recorded_entries(ctx, inp.corpora)
+    return playbook_drift(entries, matrix_search_fn(ctx, inp.corpora), top_k=inp.top_k)
+
+
+def corpus_vectors(ctx: ModeContext, corpus: str, snapshot_id: int | None) -> np.ndarray:
+    """The live vectors of a corpus as its table stood at `snapshot_id` (None: now)."""
+    from lakehouse.search.vectors.manifest import corpus_table_name
+
+    table = ctx.lakehouse.tables.read_arrow(
+        corpus_table_name(corpus), columns=["vector", "deleted"], snapshot_id=snapshot_id
+    )
+    live = [not deleted for deleted in table.column("deleted").to_pylist()]
+    vectors = table.column("vector").to_pylist()
+    return np.asarray([v for v, keep in zip(vectors, live, strict=False) if keep], dtype=np.float64)
+
+
+@mode("drift.embedding")
+def embedding(inp: EmbeddingDriftIn, ctx: ModeContext) -> EmbeddingDrift:
+    """Two-sample KS tests between two vector snapshots (a 1-D projection and per dimension)."""
+    settings = ctx.lakehouse.settings
+    if inp.corpus is not None:
+        a = corpus_vectors(ctx, inp.corpus, inp.snapshot_a)
+        b = corpus_vectors(ctx, inp.corpus, inp.snapshot_b)
+    else:
+        a_file = ctx.path(inp.a_path, field="a_path")
+        b_file = ctx.path(inp.b_path, field="b_path")
+        a, b = load_vectors(a_file), load_vectors(b_file)
+    return embedding_drift(a, b, alpha=inp.alpha or settings.drift_alpha)

@@ -1,0 +1,104 @@
+"""Playbook modes: `playbook.record` (one entry or a batch) and `playbook.lookup`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lakehouse.search.playbooks import ENTRY_ID
+from modes.context import ModeContext
+from modes.registry import mode
+
+
+class RecordIn(BaseModel):
+    """Either one entry (query, answer, corpus, score) or `entries`, a list of such objects.
+
+    A batch is idempotent: an entry's id is its `id`, else a hash of query, answer, corpus, score
+    and ts, and an id already recorded is skipped (`status: duplicate`), so a batch re-sent after a
+    crash or a timeout stores each entry once. One entry with an `id` is idempotent too."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, pattern=ENTRY_ID)
+    query: str | None = None
+    answer: str | None = None
+    corpus: str | None = None
+    score: float | None = None
+    ts: datetime | None = None
+    entries: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_or_many(self) -> RecordIn:
+        single = [self.query, self.answer, self.corpus, self.score]
+        if self.entries is not None and any(v is not None for v in single):
+            raise ValueError("give either `entries` or one entry's query/answer/corpus/score, not both")
+        if self.entries is None and any(v is None for v in single):
+            missing = [n for n, v in zip(("query", "answer", "corpus", "score"), single, strict=False) if v is None]
+            raise ValueError(f"missing {', '.join(missing)} (or give `entries` for a batch)")
+        return self
+
+
+class RecordResult(BaseModel):
+    index: int
+    id: str | None = None
+    error: str | None = None
+    status: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="`duplicate`: the id was already recorded; nothing stored",
+    )
+
+
+class RecordOut(BaseModel):
+    recorded: int
+    failed: int
+    skipped: int = Field(default=0, description="entries already recorded (duplicates), not stored again")
+    results: list[RecordResult]
+
+
+@mode("playbook.record")
+def playbook_record(inp: RecordIn, ctx: ModeContext) -> RecordOut:
+    """Record judged answers; each entry succeeds or fails on its own."""
+    if inp.entries is not None:
+        items = inp.entries
+    else:
+        items = [{k: v for k, v in inp.model_dump(exclude={"entries"}).items() if v is not None}]
+    return RecordOut.model_validate(ctx.lakehouse.playbooks.record_many(items, idempotent=inp.entries is not None))
+
+
+class LookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1)
+    corpora: list[str] | None = None
+    min_similarity: float | None = Field(default=None, ge=-1, le=1)
+    limit: int = Field(default=10, ge=1, le=1000)
+
+
+class PlaybookMatchOut(BaseModel):
+    id: str
+    query: str
+    answer: str
+    corpus: str
+    score: float
+    ts: str
+    similarity: float
+    weight: float
+
+
+class LookupOut(BaseModel):
+    matches: list[PlaybookMatchOut]
+    count: int
+
+
+@mode("playbook.lookup")
+def playbook_lookup(inp: LookupIn, ctx: ModeContext) -> LookupOut:
+    """Recorded entries whose query is similar to this one, most similar first."""
+    store = ctx.lakehouse.playbooks
+    vector = store.embedder.embed([inp.query])[0]
+    matches = store.lookup(vector, inp.corpora, min_similarity=inp.min_similarity)[: inp.limit]
+    out = [
+        PlaybookMatchOut(**m.playbook.public(), similarity=round(m.similarity, 6), weight=round(m.weight, 6))
+        for m in matches
+    ]
+    return LookupOut(matches=out, count=len(out))

@@ -1,0 +1,114 @@
+"""Modes that load and query the lakehouse tables: `ingest` and `sql.query`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lakehouse.data.ingest import IngestResult, ingest_file
+from modes.context import ModeContext
+from modes.registry import mode
+
+
+class IngestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(
+        description="CSV, TSV, JSON-lines or Parquet file under LH_HOME (relative paths too), "
+        "LH_HOME/inbox or an allowed root; from the CLI any file, relative to the working directory"
+    )
+    table: str = Field(description="`name` or `namespace.name`; bare names go to namespace `lakehouse`")
+    key: str | None = Field(default=None, description="upsert on this column: incoming rows win")
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = Field(
+        default=None, description="default: from the extension, else sniffed"
+    )
+
+
+class IngestOut(IngestResult):
+    pass
+
+
+class SqlQueryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sql: str = Field(description="one read-only SELECT / WITH statement")
+    snapshot: int | None = Field(default=None, description="read the table holding this snapshot id as of it")
+    row_cap: int | None = Field(default=None, ge=0, description="at most this many rows (default: sql_row_cap)")
+
+
+class SqlQueryOut(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    row_count: int
+
+
+@mode("ingest")
+def ingest(inp: IngestIn, ctx: ModeContext) -> IngestOut:
+    """Load a file into an Iceberg table (create, append, or upsert on `key`); idempotent."""
+    path = ctx.path(inp.path, field="path", cwd_relative=True)
+    result = ingest_file(ctx.lakehouse.tables, path, inp.table, key=inp.key, format=inp.format)
+    return IngestOut(**result.model_dump())
+
+
+@mode("sql.query")
+def sql_query(inp: SqlQueryIn, ctx: ModeContext) -> SqlQueryOut:
+    """Run one read-only SQL query over the tables (DuckDB); rows are capped."""
+    result = ctx.lakehouse.sql.query(inp.sql, snapshot=inp.snapshot, row_cap=inp.row_cap)
+    return SqlQueryOut(columns=result.columns, rows=result.rows, truncated=result.truncated, row_count=result.row_count)
+
+
+class TablesGcIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    older_than: str | float | None = Field(
+        default=None,
+        description="only files older than this: seconds or 90s / 30m / 1h / 2d (default: setting "
+        "table_gc_older_than_s, 1h); keeps files of writes still in flight",
+    )
+    dry_run: bool = Field(default=False, description="report what would be removed, remove nothing")
+
+
+class TablesGcFile(BaseModel):
+    path: str
+    bytes: int
+    age_s: float
+
+
+class TablesGcOut(BaseModel):
+    older_than_s: float
+    dry_run: bool
+    tables: int
+    files_seen: int
+    referenced: int
+    kept_referenced: int
+    kept_young: int
+    removed: list[TablesGcFile]
+    removed_count: int
+    removed_bytes: int
+    errors: list[str]
+    summary: str
+
+
+UNTRUSTED_GC_MIN_S = 600.0  # HTTP / MCP callers cannot ask gc for a shorter window
+
+
+@mode("tables.gc")
+def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
+    """Delete warehouse files no table references (left by crashed or lost writes), older than a window."""
+    from dataclasses import asdict
+
+    from lakehouse.data.tables import (
+        GC_PROGRESS,
+        TableError,
+        format_duration,
+        parse_duration,
+    )
+
+    older_than = None if inp.older_than is None else parse_duration(inp.older_than)
+    if older_than is not None and older_than < UNTRUSTED_GC_MIN_S and not ctx.trusted_paths:
+        raise TableError(
+            f"gc: a window under {format_duration(UNTRUSTED_GC_MIN_S)} ({format_duration(older_than)} asked) may "
+            "delete the files of writes still in flight; only the CLI or an operator's job may ask for one"
+        )
+    report = ctx.lakehouse.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get())
+    data = asdict(report)
+    return TablesGcOut(**data, removed_count=len(report.removed), summary=report.summary())

@@ -1,0 +1,76 @@
+"""Every malformed input is a clear error naming file, line and column, and leaves the table
+exactly as it was (same snapshot id, same rows). One scenario file each in `ingest_cases/`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lakehouse.data.ingest import IngestError, ingest_file
+from tests.fixtures.tables import INGEST_CASES, table_state
+
+# file -> (key, expected message after "<path>, ")
+CASES = {
+    "ragged_row.csv": (None, "line 4: expected 4 fields like the header, found 5"),
+    "short_row.csv": (None, "line 3: expected 4 fields like the header, found 3"),
+    "unclosed_quote.csv": (None, "line 2: malformed CSV (unexpected end of data)"),
+    "bad_encoding.csv": (None, "line 3, column 'name': byte 0xe9 at character 6 is not valid UTF-8"),
+    "bad_int.csv": (None, "line 5, column 'id': value 'x7' is not a valid long integer (the table's type"),
+    "bad_double.csv": (None, "line 2, column 'score': value 'high' is not a valid double"),
+    "bad_date.csv": (None, "line 3, column 'day': value '2024-13-45' is not a valid date (YYYY-MM-DD)"),
+    "duplicate_header.csv": (None, "line 1: column name 'id' appears more than once in the header"),
+    "empty.csv": (None, "the file is empty"),
+    "bad_json.jsonl": (None, "line 2: not valid JSON at character 34"),
+    "wrong_type.jsonl": (None, "line 3, column 'id': value 'abc' is not a valid long integer"),
+    "schema_conflict.parquet": (None, "column 'score': the table has type double, the incoming data has string"),
+    "not_parquet.parquet": (None, "not a readable Parquet file"),
+    "duplicate_key.csv": ("id", "column 'id': key 4 appears more than once (data rows [1, 3])"),
+    "empty_key.csv": ("id", "column 'id': the key is empty in data row 2"),
+}
+
+
+@pytest.fixture(scope="module")
+def people(module_lakehouse):
+    ingest_file(module_lakehouse.tables, INGEST_CASES / "base.csv", "people")
+    return module_lakehouse
+
+
+def test_every_scenario_file_has_a_case():
+    files = {p.name for p in INGEST_CASES.iterdir()} - {"base.csv"}
+    assert files == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_malformed_file_is_refused_and_table_unchanged(people, name):
+    key, expected = CASES[name]
+    path = INGEST_CASES / name
+    before = table_state(people, "people")
+    with pytest.raises(IngestError, match=re.escape(str(path)) + "[,:] " + re.escape(expected)):
+        ingest_file(people.tables, path, "people", key=key)
+    assert table_state(people, "people") == before
+
+
+def test_key_column_missing_from_file(people, tmp_path):
+    path = tmp_path / "nokey.csv"
+    path.write_text("name,score\nZed,1.0\n")
+    before = table_state(people, "people")
+    with pytest.raises(IngestError, match=r"nokey.csv: key column 'id' is not in the file \(columns: name, score\)"):
+        ingest_file(people.tables, path, "people", key="id")
+    assert table_state(people, "people") == before
+
+
+def test_missing_file_and_unknown_format(people, tmp_path):
+    with pytest.raises(IngestError, match="nope.csv: no such file"):
+        ingest_file(people.tables, tmp_path / "nope.csv", "people")
+    path = tmp_path / "x.csv"
+    path.write_text("id\n1\n")
+    with pytest.raises(IngestError, match="unknown format 'xml': use one of csv, tsv, jsonl, parquet"):
+        ingest_file(people.tables, path, "people", format="xml")
+    assert not people.tables.exists("never_created")
+
+
+def test_bad_file_for_a_new_table_creates_nothing(people):
+    with pytest.raises(IngestError, match="line 4: expected 4 fields"):
+        ingest_file(people.tables, INGEST_CASES / "ragged_row.csv", "fresh_table")
+    assert not people.tables.exists("fresh_table")

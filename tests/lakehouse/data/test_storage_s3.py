@@ -1,0 +1,92 @@
+"""What only the s3:// backend can get wrong: URLs, endpoints, buckets and key prefixes (moto server)."""
+
+from __future__ import annotations
+
+import pytest
+from minio import Minio
+
+from lakehouse.data.storage import InvalidKey, StorageError, open_store
+from lakehouse.data.storage.s3 import parse_endpoint, parse_s3_url
+
+
+def raw_client(moto_s3) -> Minio:
+    host, secure = parse_endpoint(moto_s3.endpoint, False)
+    return Minio(host, moto_s3.access_key, moto_s3.secret_key, region=moto_s3.region, secure=secure)
+
+
+def test_bucket_is_created_and_keys_live_under_the_prefix(moto_s3, tmp_path):
+    url = moto_s3.new_bucket_url("team/lake")
+    store = open_store(url, moto_s3.settings(tmp_path, objects_url=url))
+    store.put("t/x.parquet", b"data")
+    client = raw_client(moto_s3)
+    assert client.bucket_exists(store.bucket)
+    names = [o.object_name for o in client.list_objects(store.bucket, recursive=True)]
+    assert names == ["team/lake/t/x.parquet"]
+
+
+def test_stores_with_different_prefixes_in_one_bucket_do_not_see_each_other(moto_s3, tmp_path):
+    bucket = moto_s3.new_bucket_url()
+    left = open_store(f"{bucket}/left", moto_s3.settings(tmp_path, objects_url=f"{bucket}/left"))
+    lefty = open_store(f"{bucket}/lefty", moto_s3.settings(tmp_path, objects_url=f"{bucket}/lefty"))
+    whole = open_store(bucket, moto_s3.settings(tmp_path, objects_url=bucket))
+    left.put("k", b"L")
+    lefty.put("k", b"LY")
+    assert left.list() == ["k"]
+    assert lefty.list() == ["k"]
+    assert left.get("k") == b"L"
+    assert whole.list() == ["left/k", "lefty/k"]
+    assert whole.list("left/") == ["left/k"]
+
+
+def test_opening_an_existing_bucket_keeps_its_objects(moto_s3, tmp_path):
+    url = moto_s3.new_bucket_url()
+    open_store(url, moto_s3.settings(tmp_path, objects_url=url)).put("kept", b"1")
+    assert open_store(url, moto_s3.settings(tmp_path, objects_url=url)).get("kept") == b"1"
+
+
+def test_endpoint_without_scheme_uses_the_secure_setting(moto_s3, tmp_path):
+    host_port = moto_s3.endpoint.removeprefix("http://")
+    settings = moto_s3.settings(tmp_path).model_copy(update={"s3_endpoint": host_port})
+    store = open_store(settings.objects, settings)
+    store.put("k", b"plain http")
+    assert store.get("k") == b"plain http"
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "message"),
+    [
+        ("s3://", StorageError, r"not an s3://bucket\[/prefix\] URL: 's3://'"),
+        ("s3://bucket/a?x=1", StorageError, r"query strings and fragments are not supported"),
+        ("s3://bucket/../escape", InvalidKey, r"invalid list prefix '\.\./escape': '\.\.' path segment"),
+        ("s3://bucket/a//b", InvalidKey, r"invalid list prefix 'a//b': empty path segment"),
+        ("s3://Bad_Bucket", StorageError, r"s3 URL 's3://Bad_Bucket': .*bucket name"),
+    ],
+)
+def test_bad_s3_urls(moto_s3, tmp_path, url, error, message):
+    with pytest.raises(error, match=message):
+        open_store(url, moto_s3.settings(tmp_path, objects_url=url))
+
+
+def test_parse_s3_url_normalises_the_prefix():
+    assert parse_s3_url("s3://b") == ("b", "")
+    assert parse_s3_url("s3://b/") == ("b", "")
+    assert parse_s3_url("s3://b/x/y/") == ("b", "x/y/")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "secure", "expected"),
+    [
+        ("minio:9000", True, ("minio:9000", True)),
+        ("minio:9000", False, ("minio:9000", False)),
+        ("http://127.0.0.1:9000", True, ("127.0.0.1:9000", False)),
+        ("https://s3.example.com", False, ("s3.example.com", True)),
+    ],
+)
+def test_parse_endpoint(endpoint, secure, expected):
+    assert parse_endpoint(endpoint, secure) == expected
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://host:21", "http://host:9000/path", "http://"])
+def test_bad_endpoints(endpoint):
+    with pytest.raises(StorageError, match=r"must be host:port or http\(s\)://host:port"):
+        parse_endpoint(endpoint, True)

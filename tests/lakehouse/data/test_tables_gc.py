@@ -1,0 +1,210 @@
+"""`lakehouse gc` / `Tables.gc` / the `tables.gc` mode: files no table references (left by crashed
+writes) older than the window go; referenced files, younger files and anything outside table
+directories stay, and every snapshot of every table reads the same rows afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.data.ingest import ingest_file
+from lakehouse.data.tables import TableError, format_duration, parse_duration
+from modes.context import ModeContext
+from modes.invoke import invoke_mode
+from tests.fixtures.cli import invoke_cli
+from tests.fixtures.tables import table_state
+
+HOUR = 3600
+
+
+class _Crash(Exception):
+    """Stands in for a process dying between writing its files and committing them."""
+
+
+def _files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def _age(paths, seconds: float) -> None:
+    then = time.time() - seconds
+    for p in paths:
+        os.utime(p, (then, then))
+
+
+def _crashed_write(lakehouse, monkeypatch, name: str, data: pa.Table) -> set[Path]:
+    """Files a write left behind when it died right before its commit."""
+
+    def crash() -> None:
+        raise _Crash()
+
+    before = _files(lakehouse.settings.home_dir / "warehouse")
+    with monkeypatch.context() as patch, pytest.raises(_Crash):
+        patch.setattr("lakehouse.data.tables._test_pause_before_commit", crash)
+        lakehouse.tables.write_arrow(name, data)
+    left = _files(lakehouse.settings.home_dir / "warehouse") - before
+    assert {p.suffix for p in left} == {".parquet", ".avro"}  # data files, manifests, manifest list
+    return left
+
+
+def _snapshot_rows(lakehouse, name: str) -> dict[int, list]:
+    info = lakehouse.tables.describe(name)
+    return {
+        s["snapshot_id"]: sorted(
+            lakehouse.tables.read_arrow(name, snapshot_id=s["snapshot_id"]).column("id").to_pylist()
+        )
+        for s in info["snapshots"]
+    }
+
+
+@pytest.fixture
+def littered(lakehouse, monkeypatch, tmp_path):
+    """A table `t` with appends, an overwrite and an upsert in its history; the files of a crashed
+    append to `t` and of a crashed create of `never`, aged two hours; one younger crashed append;
+    and every referenced file aged two hours too."""
+    t = lakehouse.tables
+    t.write_arrow("t", pa.table({"id": [1, 2], "v": ["a", "b"]}))
+    t.write_arrow("t", pa.table({"id": [3], "v": ["c"]}))
+    t.write_arrow("t", pa.table({"id": [4, 5], "v": ["d", "e"]}), mode="overwrite")
+    (tmp_path / "up.csv").write_text("id,v\n5,E\n6,f\n")
+    ingest_file(t, tmp_path / "up.csv", "t", key="id")
+    warehouse = lakehouse.settings.home_dir / "warehouse"
+    referenced = _files(warehouse)
+    old = _crashed_write(lakehouse, monkeypatch, "t", pa.table({"id": [9], "v": ["lost"]}))
+    old |= _crashed_write(lakehouse, monkeypatch, "never", pa.table({"id": [1]}))
+    _age(referenced | old, 2 * HOUR)
+    young = _crashed_write(lakehouse, monkeypatch, "t", pa.table({"id": [10], "v": ["in flight"]}))
+    outside = warehouse / "README.txt"
+    outside.write_text("not a table file")
+    _age([outside], 2 * HOUR)
+    return {"referenced": referenced, "old": old, "young": young, "outside": outside, "warehouse": warehouse}
+
+
+def _removed(report) -> set[Path]:
+    return {Path(f.path.removeprefix("file://")) for f in report.removed}
+
+
+def test_gc_removes_old_orphans_and_keeps_referenced_young_and_foreign_files(lakehouse, littered):
+    state = table_state(lakehouse, "t")
+    history = _snapshot_rows(lakehouse, "t")
+    assert len(history) == 4 and not lakehouse.tables.exists("never")
+
+    dry = lakehouse.tables.gc(older_than_s=HOUR, dry_run=True)
+    assert _removed(dry) == littered["old"]
+    assert littered["old"] <= _files(littered["warehouse"])  # a dry run deletes nothing
+
+    report = lakehouse.tables.gc(older_than_s=HOUR)
+
+    assert _removed(report) == littered["old"]
+    assert report.removed_bytes == sum(f.bytes for f in report.removed) > 0
+    assert (report.kept_young, report.kept_referenced, report.errors) == (
+        len(littered["young"]),
+        len(littered["referenced"]),
+        [],
+    )
+    left = _files(littered["warehouse"])
+    assert littered["referenced"] | littered["young"] | {littered["outside"]} == left
+    assert table_state(lakehouse, "t") == state
+    assert _snapshot_rows(lakehouse, "t") == history  # time travel still reads every snapshot
+    assert lakehouse.sql.query("SELECT count(*) FROM t").rows == [[3]]
+    assert report.summary() == (
+        f"gc: removed {len(littered['old'])} unreferenced file(s), "
+        f"{report.removed_bytes / 1024:.1f} KiB, older than 1h; "
+        f"kept {len(littered['referenced'])} referenced and {len(littered['young'])} younger unreferenced file(s) "
+        "of 1 table(s)"
+    )
+    assert lakehouse.tables.gc(older_than_s=HOUR).removed == []  # nothing left to do
+
+
+def test_gc_keeps_every_file_of_a_table_whose_metadata_cannot_be_read(lakehouse, littered):
+    current = Path(lakehouse.tables.load("t").metadata_location.removeprefix("file://"))
+    current.rename(current.with_suffix(".moved"))
+
+    report = lakehouse.tables.gc(older_than_s=HOUR)
+
+    assert len(report.errors) == 1 and report.errors[0].startswith("lakehouse.t: ")
+    table_dir = littered["warehouse"] / "lakehouse" / "t"
+    assert not any(table_dir in p.parents for p in _removed(report))  # nothing of t, not even its orphans
+    assert _removed(report) == {p for p in littered["old"] if table_dir not in p.parents}  # `never`'s files
+
+
+def test_the_cli_and_the_mode(lakehouse, littered):
+    dry = invoke_cli("gc", "--dry-run", "--json")
+    out = json.loads(dry.stdout)
+    assert (out["dry_run"], out["removed_count"], out["older_than_s"]) == (True, len(littered["old"]), 3600.0)
+    assert littered["old"] <= _files(littered["warehouse"])
+
+    text = invoke_cli("gc", "--older-than", "1h", "--dry-run").stdout
+    assert text.count("would remove file://") == len(littered["old"])
+    assert f"gc: would remove {len(littered['old'])} unreferenced file(s)" in text
+
+    bad = invoke_cli("gc", "--older-than", "soon", code=1)
+    assert "bad duration 'soon': use a number of seconds or e.g. 90s, 30m, 1h, 2d, 1w" in bad.stderr
+
+    out = invoke_mode("tables.gc", {"older_than": "2d"}, ModeContext.standalone(lakehouse))
+    assert out["removed_count"] == 0 and out["summary"].startswith(
+        "gc: removed 0 unreferenced file(s), 0 bytes, older than 2d"
+    )
+    out = invoke_mode("tables.gc", {"older_than": 1800}, ModeContext.standalone(lakehouse))
+    assert {Path(f["path"].removeprefix("file://")) for f in out["removed"]} == littered["old"]
+    with pytest.raises(
+        TableError,
+        match=r"gc: a window under 10m \(1m asked\) may delete the files of writes still "
+        "in flight; only the CLI or an operator's job may ask for one",
+    ):
+        invoke_mode("tables.gc", {"older_than": "1m"}, ModeContext(lakehouse=lakehouse, source="http"))
+    # two CLI runs and two mode calls left audit rows (the bad duration was refused before the mode ran)
+    assert [o["status"] for o in lakehouse.observer.ops() if o.get("mode") == "tables.gc"] == ["completed"] * 4 + [
+        "failed"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 90), ("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800), ("1w", 604800), ("0", 0), (1.5, 1.5)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_bad_durations_and_windows_are_refused(lakehouse):
+    for bad in ("", "1y", "-1h", "h"):
+        with pytest.raises(TableError, match="bad duration"):
+            parse_duration(bad)
+    with pytest.raises(TableError, match="the age window must be 0 or more seconds, got -1"):
+        lakehouse.tables.gc(older_than_s=-1)
+    assert [format_duration(s) for s in (3600, 90, 1800, 0.5)] == ["1h", "90s", "30m", "0.5s"]
+
+
+def test_gc_on_an_s3_warehouse(moto_s3, tmp_path, monkeypatch):
+    from minio import Minio
+
+    from lakehouse.core import Lakehouse
+
+    bucket = moto_s3.new_bucket_url().removeprefix("s3://")
+    client = Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False)
+    client.make_bucket(bucket)
+    client.put_object(bucket, "warehouse/notes.txt", __import__("io").BytesIO(b"x"), 1)  # not a table file
+    lh = Lakehouse(moto_s3.settings(tmp_path / "home", warehouse_url=f"s3://{bucket}/warehouse"))
+    try:
+        lh.tables.write_arrow("remote", pa.table({"id": [1, 2, 3]}))
+        referenced = {o.object_name for o in client.list_objects(bucket, recursive=True)}
+        with monkeypatch.context() as patch, pytest.raises(_Crash):
+            patch.setattr("lakehouse.data.tables._test_pause_before_commit", lambda: (_ for _ in ()).throw(_Crash()))
+            lh.tables.write_arrow("remote", pa.table({"id": [4]}))
+        orphans = {o.object_name for o in client.list_objects(bucket, recursive=True)} - referenced
+        assert orphans
+
+        assert lh.tables.gc(older_than_s=HOUR).removed == []  # all of it is younger than an hour
+        report = lh.tables.gc(older_than_s=0)
+
+        assert {f.path for f in report.removed} == {f"s3://{bucket}/{name}" for name in orphans}
+        left = {o.object_name for o in client.list_objects(bucket, recursive=True)}
+        assert {name for name in left if not name.endswith("/")} == referenced  # (pyarrow leaves "dir/" markers)
+        assert sorted(lh.tables.read_arrow("remote").column("id").to_pylist()) == [1, 2, 3]
+    finally:
+        lh.close()

@@ -1,0 +1,133 @@
+"""Matrix search over three real corpora (occupations, jobs, workers) with the real MiniLM model."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.config import ModelsSettings, ModelTier, Settings
+from lakehouse.search.embed import get_embedder
+from lakehouse.search.matrix import MatrixError, MatrixSearcher
+from lakehouse.search.vectors import CorpusError, CorpusNotFound
+
+ALL = ["occupations", "jobs", "workers"]
+WELDER = "certified welder for structural steel fabrication"
+WELDING_IDS = {"J-104", "J-105", "J-106", "W-203", "W-204", "51-4121.00", "51-4122.00"}
+# Off-topic rows the small jobs/workers corpora hand back only because each must fill its top-k.
+POLLUTION = {"W-201", "J-102", "J-103", "J-101", "W-205", "W-212", "W-202"}
+
+
+def search(lh, query=WELDER, corpora=ALL, **kw):
+    kw.setdefault("use_playbooks", False)
+    kw.setdefault("force_mode", True)
+    return lh.matrix.search(query, corpora, **kw)
+
+
+def test_three_corpora_merge_into_one_ranking_with_attribution(vector_world):
+    result = search(vector_world, relevance=False, top_n=18)
+    assert result.candidates == 18  # top-6 from each of the three corpora
+    assert {h.corpus for h in result.hits} == set(ALL)
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    for hit in result.hits:
+        assert vector_world.corpora.get(hit.corpus).has(hit.id)  # attribution is right
+        assert hit.distance == pytest.approx(1 - hit.score, abs=1e-6) and hit.boosted_by == []
+    assert result.hits[0].id == "J-104"
+    default_n = search(vector_world, relevance=False)
+    assert default_n.count == vector_world.settings.matrix_top_n == 8
+
+
+def test_state_filter_drops_every_other_state_and_reports_the_count(vector_world):
+    everything = search(vector_world, relevance=False, top_n=100)
+    il = search(vector_world, relevance=False, top_n=100, filter={"state": "IL"})
+    assert il.count > 0 and all(h.metadata["state"] == "IL" for h in il.hits)
+    not_il = [h for h in everything.hits if h.metadata.get("state") != "IL"]
+    assert il.metadata_filter_dropped == len(not_il) == everything.count - il.count
+    assert any(h.corpus == "occupations" for h in not_il)  # no state key at all: dropped too
+
+
+def test_a_list_is_or_within_the_key(vector_world):
+    both = search(vector_world, relevance=False, top_n=100, filter={"state": ["IL", "WI"]})
+    states = {h.metadata["state"] for h in both.hits}
+    assert states == {"IL", "WI"}
+
+
+def test_multi_key_filter_drops_hits_missing_a_key_without_error(vector_world):
+    result = search(vector_world, relevance=False, top_n=100, filter={"state": "IL", "shift": "night"})
+    assert [h.id for h in result.hits] and all(
+        h.metadata["state"] == "IL" and h.metadata["shift"] == "night" for h in result.hits
+    )
+    # W-203 (IN, no shift key) and every occupation (neither key) are among the dropped.
+    ids = {h.id for h in result.hits}
+    assert "W-203" not in ids and result.metadata_filter_dropped >= 6
+    missing_key = search(vector_world, relevance=False, top_n=100, filter={"union_member": True})
+    assert missing_key.count == 0 and missing_key.metadata_filter_dropped == 18
+
+
+def test_sql_pre_filter_restricts_candidates_before_the_hnsw_search(vector_world):
+    # Only two WI welding jobs exist; the pre-filter keeps the walk inside WI rows, so top-k
+    # is filled from WI rows instead of being cut afterwards.
+    result = search(vector_world, corpora=["jobs"], relevance=False, top_k=6, where="state = 'WI'")
+    assert result.count == 6 and all(h.metadata["state"] == "WI" for h in result.hits)
+    assert result.hits[0].id == "J-105"
+    tight = search(vector_world, corpora=["jobs"], relevance=False, where="job_id IN ('J-113', 'J-115')")
+    assert sorted(h.id for h in tight.hits) == ["J-113", "J-115"]
+    with pytest.raises(CorpusError, match=r"--where 'salary > 10' on table 'jobs' failed: .*salary"):
+        search(vector_world, corpora=["jobs"], where="salary > 10")
+    with pytest.raises(CorpusError, match=r"on table 'jobs' failed: .*(statement|read-only)"):
+        search(vector_world, corpora=["jobs"], where="1=1; DROP TABLE jobs")
+    assert vector_world.tables.exists("jobs")
+
+
+def test_relevance_filter_drops_adjacency_pollution(vector_world):
+    raw = search(vector_world, relevance=False, top_n=18)
+    polluted = {h.id for h in raw.hits} & POLLUTION
+    assert polluted == POLLUTION  # the known case: all seven off-topic rows are in the raw merge
+    kept = search(vector_world, top_n=18)  # relevance filter on (the default settings)
+    ids = [h.id for h in kept.hits]
+    assert not set(ids) & POLLUTION
+    assert set(ids) <= WELDING_IDS and {"J-104", "W-203", "51-4121.00"} <= set(ids)
+    assert kept.relevance_dropped == 18 - len(ids)
+
+
+def test_relevance_can_be_switched_off_by_environment(vector_world, monkeypatch):
+    monkeypatch.setenv("LH_RELEVANCE_FILTER", "false")
+    monkeypatch.setenv("LH_RELEVANCE_THRESHOLD", "0.9")
+    settings = Settings(home=vector_world.settings.home)
+    assert settings.relevance_filter is False and settings.relevance_threshold == 0.9
+    searcher = MatrixSearcher(vector_world.corpora, settings, lambda m: get_embedder(m, settings))
+    assert searcher.search(WELDER, ALL, force_mode=True, top_n=18).count == 18
+
+
+def _gated(vector_world):
+    models = ModelsSettings(
+        weak_models=["ollama_chat/llama3.2:1b"],
+        tiers={
+            "local_fast": ModelTier(model="ollama_chat/llama3.2:1b"),
+            "cloud_judge": ModelTier(model="openai/gpt-4o"),
+        },
+    )
+    settings = Settings(home=vector_world.settings.home, models=models)
+    return MatrixSearcher(vector_world.corpora, settings, lambda m: get_embedder(m, settings))
+
+
+def test_downgrade_flips_composed_retrieval_to_isolation_for_a_strong_model(vector_world):
+    searcher = _gated(vector_world)
+    strong = searcher.search(WELDER, ALL, model="cloud_judge", relevance=False, top_n=18)
+    assert strong.downgrade.mode == "isolation" and strong.downgrade.corpora == ["occupations"]
+    assert "not in weak_models" in strong.downgrade.reason
+    assert {h.corpus for h in strong.hits} == {"occupations"}
+    forced = searcher.search(WELDER, ALL, model="cloud_judge", force_mode=True, relevance=False, top_n=18)
+    assert forced.downgrade.mode == "composed" and forced.downgrade.forced
+    assert {h.corpus for h in forced.hits} == set(ALL)
+    weak = searcher.search(WELDER, ALL, model="local_fast", relevance=False, top_n=18)  # tier of a weak model
+    assert weak.downgrade.mode == "composed" and "is in weak_models" in weak.downgrade.reason
+    assert {h.corpus for h in weak.hits} == set(ALL)
+
+
+def test_bad_requests_name_the_problem(vector_world):
+    with pytest.raises(CorpusNotFound, match=r"corpus 'job' not found; did you mean 'jobs'"):
+        search(vector_world, corpora=["occupations", "job"])
+    with pytest.raises(MatrixError, match="at least one corpus"):
+        search(vector_world, corpora=[])
+    with pytest.raises(MatrixError, match=r"top_k and top_n must be at least 1 \(got top_k=0"):
+        search(vector_world, top_k=0)

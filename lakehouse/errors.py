@@ -25,7 +25,11 @@ class LakehouseError(Exception):
     node, field...) so callers and error bodies can use them without parsing text."""
 
     kind: ErrorKind = ErrorKind.INTERNAL
-    status: int | None = None  # an HTTP status finer than the kind's default (413, 415, 422 ...)
+    # an HTTP status finer than the kind's default (403, 413, 502 ...); not `status`, which some
+    # errors already use for their own field (ProviderError.status is the provider's answer)
+    http_code: int | None = None
+    # the machine-readable `type` of an HTTP error body; None: the class name in snake_case
+    type: str | None = None
 
     def __init__(self, message: str = "", **fields: Any) -> None:
         super().__init__(message)
@@ -72,8 +76,16 @@ EXIT_CODE = {
 
 
 def http_status(exc: LakehouseError) -> int:
-    return exc.status or HTTP_STATUS[exc.kind]
+    return exc.http_code or HTTP_STATUS[exc.kind]
 
 
 def exit_code(exc: LakehouseError) -> int:
     return EXIT_CODE[exc.kind]
+
+
+def error_type(exc: LakehouseError) -> str:
+    """`exc.type`, else the class name in snake_case (`TableNotFound` -> `table_not_found`)."""
+    if exc.type:
+        return exc.type
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_") or "error"

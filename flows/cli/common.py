@@ -1,13 +1,24 @@
-"""Shared CLI helpers: consoles, JSON output, clean failure."""
+"""Shared CLI helpers: consoles, JSON output, clean failure, and the one error policy.
+
+The error policy (`report_error`, installed once on the `lakehouse` group by `LakehouseGroup`):
+a `LakehouseError` prints `error: <message>` on stderr and exits with the code of its kind (user
+error, not found, conflict: 1; unavailable, internal: 2); invalid input caught by a pydantic model
+prints `error: <field>: <problem>` and exits 1; anything else prints `error: <Type>: <message>` and
+exits 2. Never a traceback, unless `LH_DEBUG=1`. Messages are printed as text, never as markup.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
@@ -20,8 +31,56 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def plain(value: Any) -> str:
+    """A value shown in rich output as it is: brackets are text, not markup."""
+    return escape("" if value is None else str(value))
+
+
+def describe_validation(exc: Any) -> str:
+    """A pydantic ValidationError in one line (the one formatter: `field 'x': problem; ...`)."""
+    from lakehouse.common.validation import format_validation_error
+
+    return format_validation_error(exc)
+
+
+def report_error(exc: Exception) -> int:
+    """Print `exc` as one `error:` line on stderr; the exit code the policy gives it."""
+    from pydantic import ValidationError
+
+    from lakehouse.errors import LakehouseError, exit_code
+
+    if isinstance(exc, LakehouseError):
+        message, code = str(exc), exit_code(exc)
+    elif isinstance(exc, ValidationError):
+        message, code = describe_validation(exc), 1
+    else:
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        message, code = f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 2
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return code
+
+
+# already an answer: a usage error (typer's click exceptions derive from TyperException), `fail`
+# (typer.Exit), Ctrl-C (typer.Abort)
+_ANSWERED = (TyperException, typer.Exit, typer.Abort)
+
+
+class LakehouseGroup(TyperGroup):
+    """The `lakehouse` command group: every command's failure goes through `report_error`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _ANSWERED:
+            raise
+        except Exception as exc:
+            if os.environ.get("LH_DEBUG") == "1":
+                raise
+            raise typer.Exit(report_error(exc)) from None
 
 
 def parse_pair(pair: str, what: str) -> tuple[str, Any]:

@@ -1,18 +1,20 @@
 """One error shape for every 4xx/5xx: `{"error": {"type", "message", "details"}}`.
 
-Domain errors raised by our own packages are classified by what they are (a `LookupError` is a
-404, a `ValueError` a 400, a chat configuration problem a 4xx, a provider failure a 502); anything
-else is a 500 whose body names only an error id, never the exception text, so no secret can leak.
+A `LakehouseError` answers with the status, `type` and message its kind gives (`lakehouse.errors`:
+user error 400, not found 404, conflict 409, unavailable 503, or the class's finer `http_code`, e.g.
+403 for a refused api_base, 502 for a provider failure), in this one place; its `fields` are the
+details. An internal error, and anything else, is a 500 whose body names only an error id, never the
+exception text, so no secret can leak. (A non-Lakehouse exception class of our own packages keeps
+the old fallback: a `LookupError` is a 404, a `ValueError` a 400, a `PermissionError` a 403.)
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import traceback
 import typing
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,15 +24,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lakehouse.llm.chat import (
-    ApiBaseRefused,
-    ChatError,
-    ChatNotConfigured,
-    ProviderError,
-    UnknownModel,
-)
-from lakehouse.observe.observer import scrub
-from modes.registry import UnknownModeError
+from lakehouse.common.secrets import scrub
+from lakehouse.common.suggest import close_matches, hint
+from lakehouse.common.validation import problem_text
+from lakehouse.errors import ErrorKind, LakehouseError, error_type, http_status
 
 log = logging.getLogger("lakehouse.http")
 
@@ -47,18 +44,27 @@ _STATUS_TYPES = {
     422: "invalid_request",
     500: "internal_error",
     502: "provider_error",
+    503: "unavailable",
+}
+_KIND_OF_STATUS = {
+    404: ErrorKind.NOT_FOUND,
+    409: ErrorKind.CONFLICT,
+    500: ErrorKind.INTERNAL,
+    503: ErrorKind.UNAVAILABLE,
 }
 
 
-class ApiError(Exception):
-    """An error answer chosen by an endpoint."""
+class ApiError(LakehouseError):
+    """An error answer chosen by an endpoint: its status, type and details are given, not derived."""
+
+    type: str  # always given, never derived from the class name
 
     def __init__(self, status: int, type_: str, message: str, details: Any = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.details = self.fields = details if details is not None else {}
+        self.status = self.http_code = status
         self.type = type_
-        self.message = message
-        self.details = details if details is not None else {}
+        self.kind = _KIND_OF_STATUS.get(status, ErrorKind.UNAVAILABLE if status > 500 else ErrorKind.USER)
 
 
 MESSAGE_MAX_CHARS = 8_192  # an error message is cut here: a huge input is never echoed back whole
@@ -114,11 +120,13 @@ _STATUS_TEXT = {
     401: "Missing or invalid bearer token",
     403: "Client address not allowed, or an api_base outside what is allowed",
     404: "Not found (mode, run, workflow, corpus, trace, ...)",
+    409: "Conflict: the thing exists already, or another writer won",
     413: "Request body larger than LH_API_MAX_BODY_BYTES",
     415: "The body must be JSON (Content-Type: application/json)",
     422: "Invalid request: each wrong field is named in `details.fields`",
     500: "Internal error: the body names an `error_id` that is in the server log",
     502: "The model provider failed",
+    503: "A dependency is unavailable (object store, embedding model)",
 }
 
 
@@ -135,7 +143,7 @@ def declare_error_responses(app: FastAPI, *, token: bool, allowlist: bool) -> No
 
     Every route: 400 (unreadable Content-Length), 500; with a token 401, with an allowlist 403.
     Parameters or a body: 422. A JSON body: 413, 415. A path parameter or a mode run: 404.
-    A mode run: 400 and 403 too (its own checks), 502 for chat.
+    A mode run: 400, 403, 409 and 503 too (from the kinds of its errors), 502 for chat.
     """
     from fastapi.routing import APIRoute
     from fastapi.utils import create_model_field
@@ -164,7 +172,7 @@ def declare_error_responses(app: FastAPI, *, token: bool, allowlist: bool) -> No
             codes.add(404)
         runs_mode = "POST" in route.methods and route.body_field is not None and route.path not in _NO_MODE
         if runs_mode:
-            codes.update({400, 403, 404})
+            codes.update({400, 403, 404, 409, 503})
         if route.path in ("/v1/chat", "/v1/modes/{name}"):
             codes.add(502)
         for code, entry in error_responses(*sorted(codes)).items():
@@ -203,21 +211,13 @@ def _is_ours(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException) -> ApiError | None:
-    """The answer for a known error, or None for a bug (500)."""
+    """The answer for a known error, or None for a bug (500): the one place a kind becomes a status."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, UnknownModeError):
-        return ApiError(404, "unknown_mode", str(exc), {"mode": exc.name, "suggestions": exc.suggestions})
-    if isinstance(exc, ApiBaseRefused):
-        return ApiError(403, "api_base_refused", str(exc))
-    if isinstance(exc, UnknownModel):
-        return ApiError(400, "unknown_model", str(exc))
-    if isinstance(exc, ChatNotConfigured):
-        return ApiError(400, "model_not_configured", str(exc))
-    if isinstance(exc, ProviderError):
-        return ApiError(502, "provider_error", str(exc), {"provider_status": exc.status})
-    if isinstance(exc, ChatError):
-        return ApiError(400, "chat_error", str(exc))
+    if isinstance(exc, LakehouseError):
+        if exc.kind is ErrorKind.INTERNAL:
+            return None
+        return ApiError(http_status(exc), error_type(exc), _message(exc), exc.fields)
     if not _is_ours(exc):
         return None
     name = type(exc).__name__
@@ -269,7 +269,7 @@ def _field_label(loc: tuple[Any, ...]) -> str:
 
 
 def validation_details(
-    errors: list[dict[str, Any]], model: type[BaseModel] | None, strip: tuple[str, ...] = ("body",)
+    errors: Sequence[Mapping[str, Any]], model: type[BaseModel] | None, strip: tuple[str, ...] = ("body",)
 ) -> tuple[str, list[dict[str, Any]]]:
     """(one-line message, per-field details); unknown fields get a "did you mean" from the model."""
     locs = [tuple(e.get("loc", ())) for e in errors]
@@ -280,17 +280,22 @@ def validation_details(
             missing_by_parent.setdefault(loc[:-1], []).append(str(loc[-1]))
     fields: list[dict[str, Any]] = []
     for err, loc in zip(errors, locs, strict=False):
-        item = {"field": _field_label(loc), "loc": list(loc), "type": err.get("type"), "message": err.get("msg")}
+        item: dict[str, Any] = {
+            "field": _field_label(loc),
+            "loc": list(loc),
+            "type": err.get("type"),
+            "message": problem_text(err),
+        }
         if err.get("type") == "extra_forbidden" and loc:
             name, parent = str(loc[-1]), loc[:-1]
             candidates = missing_by_parent.get(parent) or _fields_at(model, parent)
-            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+            close = close_matches(name, candidates, n=1)
             if not close and len(missing_by_parent.get(parent, [])) == 1:
                 close = missing_by_parent[parent]
             item["message"] = f"unknown field {name!r}"
             if close:
                 item["suggestion"] = close[0]
-                item["message"] += f"; did you mean {close[0]!r}?"
+                item["message"] += hint(close)
             elif candidates:
                 item["message"] += f" (allowed: {', '.join(sorted(candidates))})"
         fields.append(item)
@@ -355,7 +360,7 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> J
     message = detail if isinstance(detail, str) else _STATUS_TYPES.get(exc.status_code, "error")
     if exc.status_code == 404 and detail == "Not Found":
         message = f"no endpoint {request.method} {request.url.path}; see /docs"
-    details = detail if isinstance(detail, dict) else {}
+    details: dict[str, Any] = detail if isinstance(detail, dict) else {}
     return error_response(
         exc.status_code,
         _STATUS_TYPES.get(exc.status_code, "http_error"),
@@ -421,6 +426,8 @@ class CatchAll:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(ApiError, _on_api_error)
+    # Starlette types a handler as taking any Exception, although it calls each one only with the
+    # class it is registered for: a handler of one exception class is right and the hint too wide.
+    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]

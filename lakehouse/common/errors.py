@@ -1,0 +1,39 @@
+"""Errors of the common wing: input files and paths a caller gave."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import ErrorKind, LakehouseError, UserError
+
+__all__ = ["InputFileError", "PathNotAllowed", "LogWriteError", "SecretFileError"]
+
+
+class InputFileError(UserError):
+    """An input file is missing, unreadable or malformed; the message names file and line."""
+
+
+class SecretFileError(UserError):
+    """A key file is missing, unreadable, empty or readable by others; the message names it and the fix."""
+
+
+class PathNotAllowed(UserError):
+    """A path names a place the caller may not use; the message names the field, the value given
+    and the allowed roots. A user error (a ValueError), so HTTP answers 4xx and the CLI exits 1."""
+
+    def __init__(self, field: str, value: Any, reason: str, roots: list[Path]) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        self.roots = [str(r) for r in roots]
+        shown = repr(str(value)) if isinstance(value, (str, os.PathLike)) else repr(value)
+        super().__init__(f"{field}: {shown} {reason}; allowed roots: {', '.join(self.roots) or '(none)'}")
+
+
+class LogWriteError(LakehouseError, OSError):
+    """An append-only log could not take a whole line (a short write): the disk is full or failing.
+    An OSError, as an I/O failure is; unavailable."""
+
+    kind = ErrorKind.UNAVAILABLE

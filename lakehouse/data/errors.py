@@ -1,0 +1,138 @@
+"""Errors of the data wing: object storage, tables and their schemas, ingest, SQL."""
+
+from __future__ import annotations
+
+from lakehouse.common.suggest import hint
+from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UserError
+
+__all__ = [
+    "StorageError",
+    "InvalidKey",
+    "ObjectNotFound",
+    "ObjectTooLarge",
+    "InvalidPut",
+    "TableError",
+    "TableNotFound",
+    "TableConflict",
+    "SchemaConflict",
+    "IngestError",
+    "SqlRejected",
+    "SqlError",
+    "SqlTimeout",
+    "SqlResultTooLarge",
+    "SqlSettingError",
+]
+
+
+# object storage ------------------------------------------------------------------------------
+class StorageError(LakehouseError):
+    """Base of every object-store error; raised itself when the store cannot be opened or reached
+    (a bad URL, an S3 endpoint that does not answer): unavailable."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
+class InvalidKey(StorageError, UserError):
+    """A key (or list prefix) that breaks a key rule; raised before any I/O."""
+
+    kind = ErrorKind.USER
+
+
+class ObjectNotFound(StorageError, NotFoundError):
+    """No object under this key."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class ObjectTooLarge(StorageError, UserError):
+    """A PUT larger than the cap of its key's prefix; nothing was stored."""
+
+    kind = ErrorKind.USER
+
+
+class InvalidPut(StorageError, UserError, TypeError):
+    """A PUT given data it cannot store (not bytes or a stream, a wrong or negative length); raised
+    before any I/O. A ValueError and a TypeError, as the builtins it replaces were."""
+
+    kind = ErrorKind.USER
+
+
+# tables --------------------------------------------------------------------------------------
+class TableError(UserError):
+    """A table operation was given something it cannot use (bad name, unknown snapshot, …)."""
+
+
+class TableNotFound(TableError, NotFoundError):
+    kind = ErrorKind.NOT_FOUND
+
+    def __init__(self, name: str, suggestions: list[str], known: list[str] | None = None) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        self.known = known
+        listed = "" if known is None else f" (known tables: {', '.join(known) or 'none'})"
+        super().__init__(f"table {name!r} not found{hint(suggestions)}{listed}")
+
+
+class TableConflict(TableError, ConflictError):
+    """Other writers kept committing to the table while this write tried to; nothing was written."""
+
+    kind = ErrorKind.CONFLICT
+
+    def __init__(self, name: str, attempts: int, cause: BaseException | None = None) -> None:
+        self.name, self.attempts, self.cause = name, attempts, cause
+        super().__init__(
+            f"table {name!r} was changed by another writer during each of {attempts} attempts to commit "
+            "this write; nothing was written: retry it"
+        )
+
+
+class SchemaConflict(UserError):
+    """Incoming data does not fit the table's schema; names the column and both types."""
+
+    def __init__(self, where: str, detail: str, column: str | None = None) -> None:
+        self.where, self.detail, self.column = where, detail, column
+        super().__init__(f"{where}: column {column!r}: {detail}" if column else f"{where}: {detail}")
+
+
+# ingest --------------------------------------------------------------------------------------
+class IngestError(UserError):
+    """A source file cannot be ingested; nothing was written. Says which file, line and column."""
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        *,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        where = [path]
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+# SQL -----------------------------------------------------------------------------------------
+class SqlRejected(UserError):
+    """The statement is not a single read-only query."""
+
+
+class SqlError(UserError):
+    """The query was allowed but failed (unknown table or column, type error, …)."""
+
+
+class SqlTimeout(SqlError):
+    pass
+
+
+class SqlResultTooLarge(SqlError):
+    """The answer is larger than `sql_result_max_bytes`; refused while fetching (400, as before)."""
+
+
+class SqlSettingError(UserError):
+    """A SQL resource setting (`sql_memory_limit`, `sql_threads`, ...) that DuckDB does not accept."""

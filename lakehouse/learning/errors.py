@@ -1,0 +1,41 @@
+"""Errors of the learning wing: lift, pathway memory, distillation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lakehouse.common.suggest import did_you_mean
+from lakehouse.errors import ErrorKind, NotFoundError, UserError
+
+__all__ = ["LiftError", "PathwayError", "TraceNotFound", "UnknownScorerError", "DistillError", "DriftError"]
+
+
+class LiftError(UserError):
+    pass
+
+
+class DistillError(UserError):
+    """A distillation request with a bad parameter (n-gram size, threshold, category)."""
+
+
+class DriftError(UserError):
+    """A drift check given inputs it cannot compare (bad shapes, too few vectors, a bad alpha)."""
+
+
+class PathwayError(UserError):
+    """A request the memory cannot honour; nothing was written."""
+
+
+class TraceNotFound(PathwayError, NotFoundError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class UnknownScorerError(NotFoundError):
+    """No distillation scorer of this version; `known` lists the published ones."""
+
+    def __init__(self, version: str, known: Iterable[str]) -> None:
+        names = list(known)
+        self.version = version
+        super().__init__(
+            f"unknown scorer version {version!r} (known: {', '.join(names)}){did_you_mean(version, names, cutoff=0.4)}"
+        )

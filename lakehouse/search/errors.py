@@ -1,0 +1,59 @@
+"""Errors of the search wing: embedders, vector corpora, the matrix indexer, playbooks."""
+
+from __future__ import annotations
+
+from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UnavailableError, UserError
+
+__all__ = [
+    "EmbedderError",
+    "UnknownEmbedder",
+    "EmbedInputError",
+    "BackendDefinitionError",
+    "CorpusError",
+    "CorpusNotFound",
+    "CorpusExists",
+    "MatrixError",
+    "PlaybookError",
+]
+
+
+class EmbedderError(UnavailableError):
+    """An embedding model could not be loaded or failed to answer."""
+
+
+class UnknownEmbedder(EmbedderError, UserError):
+    """No embedder by that name: the caller's input is wrong, not the model."""
+
+    kind = ErrorKind.USER
+
+
+class EmbedInputError(LakehouseError, TypeError):
+    """`embed()` was given something other than a list of strings (a TypeError, as before)."""
+
+    kind = ErrorKind.USER
+
+
+class BackendDefinitionError(LakehouseError, ValueError):
+    """An embedding backend was registered wrongly (twice under one name); raised at import: our bug."""
+
+    kind = ErrorKind.INTERNAL
+
+
+class CorpusError(UserError):
+    """A corpus request that cannot be carried out; the message names what is wrong."""
+
+
+class CorpusNotFound(CorpusError, NotFoundError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class CorpusExists(CorpusError, ConflictError):
+    kind = ErrorKind.CONFLICT
+
+
+class MatrixError(UserError):
+    pass
+
+
+class PlaybookError(UserError):
+    pass

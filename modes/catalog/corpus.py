@@ -1,0 +1,181 @@
+"""Corpus modes: `corpus.build`, `corpus.add`, `corpus.delete`, `corpus.rebuild`, `corpus.drop`,
+`corpus.list`, `corpus.show` — the vector corpora of the search wing, one HNSW index each.
+
+The `lakehouse corpus …` commands run these through `invoke_mode`, so a CLI call leaves the same
+ObservedOp audit row as a workflow node or an HTTP call.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lakehouse.common.progress import Progress
+from lakehouse.search.vectors import CorpusError, SourceSpec
+from modes.context import ModeContext
+from modes.registry import mode
+
+# A caller that runs `corpus.build` / `corpus.add` through `invoke_mode` (the CLI) reports embedding
+# progress through this: ("embedding", texts embedded so far, texts to embed).
+PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_corpus_progress", default=None)
+SKIPPED_SHOWN = 20  # skipped ids listed in an output (all of them are counted)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpusBuildOut(BaseModel):
+    corpus: str
+    status: str = Field(description="created | replaced | added | up_to_date | rebuilt")
+    added: int
+    count: int
+    skipped: int = Field(description="rows without text, not indexed")
+    skipped_ids: list[str] = Field(default_factory=list, description=f"the first {SKIPPED_SHOWN} skipped ids")
+    manifest: dict[str, Any]
+
+
+def _build_out(result: Any) -> CorpusBuildOut:
+    return CorpusBuildOut(
+        corpus=result.corpus,
+        status=result.status,
+        added=result.added,
+        count=result.count,
+        skipped=len(result.skipped_ids),
+        skipped_ids=result.skipped_ids[:SKIPPED_SHOWN],
+        manifest=result.manifest,
+    )
+
+
+class CorpusName(_In):
+    name: str
+
+
+# corpus.build -------------------------------------------------------------------------------
+class CorpusBuildIn(_In):
+    name: str
+    table: str
+    text_cols: list[str] = Field(min_length=1)
+    id_col: str
+    metadata_cols: list[str] = Field(default_factory=list)
+    where: str | None = None
+    model: str | None = None
+    rebuild: bool = Field(default=False, description="replace an existing corpus of this name")
+    if_exists: Literal["add", "fail"] = Field(
+        default="add",
+        description="an existing corpus (and no `rebuild`): `add` indexes only its new rows (same source and "
+        "model, else an error); `fail` refuses",
+    )
+
+
+@mode("corpus.build")
+def corpus_build(inp: CorpusBuildIn, ctx: ModeContext) -> CorpusBuildOut:
+    """Embed a table into a corpus; if it exists with the same source, index only the new rows."""
+    corpora = ctx.lakehouse.corpora
+    args: dict[str, Any] = dict(  # the source: SourceSpec fields, also `build` keywords
+        table=inp.table, text_cols=inp.text_cols, id_col=inp.id_col, metadata_cols=inp.metadata_cols, where=inp.where
+    )
+    progress = PROGRESS.get()
+    if inp.if_exists == "add" and not inp.rebuild and corpora.exists(inp.name):
+        manifest = corpora.manifest(inp.name)
+        same = manifest.source.same_shape(SourceSpec(**args))
+        if not same or (inp.model and inp.model != manifest.model):
+            raise CorpusError(
+                f"corpus {inp.name!r} exists with another source or model (table {manifest.source.table!r}, "
+                f"id {manifest.source.id_col!r}, text {manifest.source.text_cols}, model {manifest.model!r}); "
+                "set rebuild: true to replace it"
+            )
+        result = corpora.add(inp.name, progress=progress)
+    else:
+        result = corpora.build(inp.name, model=inp.model, replace=inp.rebuild, progress=progress, **args)
+    return _build_out(result)
+
+
+# corpus.add ---------------------------------------------------------------------------------
+@mode("corpus.add")
+def corpus_add(inp: CorpusName, ctx: ModeContext) -> CorpusBuildOut:
+    """Index the source table's rows whose ids the corpus has not seen yet."""
+    return _build_out(ctx.lakehouse.corpora.add(inp.name, progress=PROGRESS.get()))
+
+
+# corpus.delete ------------------------------------------------------------------------------
+class CorpusDeleteIn(_In):
+    name: str
+    ids: list[str] = Field(description="ids to remove from search (none: nothing to do)")
+
+
+class CorpusDeleteOut(BaseModel):
+    corpus: str
+    deleted: int
+    count: int
+
+
+@mode("corpus.delete")
+def corpus_delete(inp: CorpusDeleteIn, ctx: ModeContext) -> CorpusDeleteOut:
+    """Remove rows from search (marked deleted in the index; `corpus.rebuild` compacts)."""
+    return CorpusDeleteOut(**ctx.lakehouse.corpora.delete(inp.name, inp.ids))
+
+
+# corpus.rebuild -----------------------------------------------------------------------------
+@mode("corpus.rebuild")
+def corpus_rebuild(inp: CorpusName, ctx: ModeContext) -> CorpusBuildOut:
+    """Rebuild the index from the stored vectors with the current HNSW settings (no re-embedding)."""
+    return _build_out(ctx.lakehouse.corpora.rebuild(inp.name))
+
+
+# corpus.drop --------------------------------------------------------------------------------
+class CorpusDropOut(BaseModel):
+    corpus: str
+    dropped: bool
+    count: int
+
+
+@mode("corpus.drop")
+def corpus_drop(inp: CorpusName, ctx: ModeContext) -> CorpusDropOut:
+    """Delete a corpus: index files, manifest and corpus table (the source table stays)."""
+    return CorpusDropOut(**ctx.lakehouse.corpora.drop(inp.name))
+
+
+# corpus.list --------------------------------------------------------------------------------
+class CorpusListIn(_In):
+    pass
+
+
+class CorpusRow(BaseModel):
+    name: str
+    count: int
+    model: str
+    dims: int
+    table: str
+    updated_at: str
+
+
+class CorpusListOut(BaseModel):
+    corpora: list[CorpusRow]
+    count: int
+
+
+@mode("corpus.list")
+def corpus_list(inp: CorpusListIn, ctx: ModeContext) -> CorpusListOut:
+    """List corpora with their size, model and source table."""
+    rows = ctx.lakehouse.corpora.list()
+    return CorpusListOut(corpora=[CorpusRow(**row) for row in rows], count=len(rows))
+
+
+# corpus.show --------------------------------------------------------------------------------
+class CorpusShowOut(BaseModel):
+    """The corpus manifest: model, dims, HNSW params, source table and snapshot, count, ..."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    count: int
+    model: str
+    dims: int
+
+
+@mode("corpus.show")
+def corpus_show(inp: CorpusName, ctx: ModeContext) -> CorpusShowOut:
+    """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count."""
+    return CorpusShowOut.model_validate(ctx.lakehouse.corpora.show(inp.name))

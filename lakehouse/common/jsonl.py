@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakehouse.common.errors import LogWriteError
+
 log = logging.getLogger(__name__)
 
 
@@ -108,7 +110,7 @@ class AppendLog:
             try:
                 written = os.write(fd, line)
                 if written != len(line):
-                    raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
+                    raise LogWriteError(f"short write to {self.path}: {written} of {len(line)} bytes")
             finally:
                 os.close(fd)
 
@@ -174,9 +176,9 @@ class AppendLog:
             return [], LogCursor(), cursor is None or cursor.ident is not None
         ident = (st.st_dev, st.st_ino)
         reset = cursor is None or (cursor.ident is not None and cursor.ident != ident) or st.st_size < cursor.offset
-        if not reset and cursor.ident == ident and cursor.size == st.st_size:
+        if cursor is not None and not reset and cursor.ident == ident and cursor.size == st.st_size:
             return [], cursor, False
-        start = LogCursor(ident) if reset else cursor
+        start = LogCursor(ident) if reset or cursor is None else cursor
         with open(self.path, "rb") as fh:
             if (os.fstat(fh.fileno()).st_dev, os.fstat(fh.fileno()).st_ino) != ident:
                 return self.read_since(None)  # replaced between stat and open: read it whole

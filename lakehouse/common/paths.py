@@ -23,6 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lakehouse.common.errors import PathNotAllowed
+
 INBOX = "inbox"
 
 # Entries of LH_HOME that hold the lakehouse's own state: an untrusted caller reaches them only
@@ -44,19 +46,6 @@ RESERVED_NAMES = frozenset(
         "prefect-server.log",
     }
 )
-
-
-class PathNotAllowed(ValueError):
-    """A path names a place the caller may not use; the message names the field, the value given
-    and the allowed roots. A ValueError, so HTTP answers 4xx and the CLI exits 1."""
-
-    def __init__(self, field: str, value: Any, reason: str, roots: list[Path]) -> None:
-        self.field = field
-        self.value = value
-        self.reason = reason
-        self.roots = [str(r) for r in roots]
-        shown = repr(str(value)) if isinstance(value, (str, os.PathLike)) else repr(value)
-        super().__init__(f"{field}: {shown} {reason}; allowed roots: {', '.join(self.roots) or '(none)'}")
 
 
 def _real(path: Path) -> Path:

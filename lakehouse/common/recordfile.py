@@ -15,21 +15,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lakehouse.common.errors import InputFileError
+from lakehouse.common.validation import format_validation_error
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class InputFileError(ValueError):
-    """An input file is missing, unreadable or malformed; the message names file and line."""
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "<record>"
-
-
-def describe_validation(where: str, exc: ValidationError) -> str:
-    """One line per problem: `<where>, field 'x': message`."""
-    parts = [f"{where}, field {_field(err['loc'])!r}: {err['msg']}" for err in exc.errors()]
-    return "; ".join(parts)
 
 
 def read_json_lines(path: Path | str) -> list[tuple[int, Any]]:
@@ -46,8 +35,8 @@ def read_json_lines(path: Path | str) -> list[tuple[int, Any]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(f"{path} line {line}: not valid UTF-8 (byte offset {exc.start})") from exc
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{path} line {bad_line}: not valid UTF-8 (byte offset {exc.start})") from exc
     rows: list[tuple[int, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -70,7 +59,7 @@ def read_records(path: Path | str, model: type[M], *, allow_empty: bool = False)
         try:
             records.append(model.model_validate(value))
         except ValidationError as exc:
-            raise InputFileError(describe_validation(where, exc)) from exc
+            raise InputFileError(format_validation_error(exc, where)) from exc
     if not records and not allow_empty:
         raise InputFileError(f"{path}: no records (the file is empty)")
     return records

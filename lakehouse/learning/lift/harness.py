@@ -24,9 +24,8 @@ threshold. Boost strength and lookup similarity come from the `playbook_boost` a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC
 from functools import cached_property
 from pathlib import Path
@@ -34,21 +33,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lakehouse.common.recordfile import (
-    InputFileError,
-    describe_validation,
-    read_json_lines,
-)
-from lakehouse.learning.lift.judge import Judge, Verdict
+from lakehouse.common.progress import Progress, no_progress
+from lakehouse.common.recordfile import InputFileError, read_json_lines
+from lakehouse.common.validation import format_validation_error
+from lakehouse.learning.errors import LiftError
+from lakehouse.learning.lift.judge import Judge, Verdict, make_judge
+from lakehouse.learning.lift.report import write_reports
+from lakehouse.learning.lift.types import LiftResult
 
 RECALL_DEPTH = 10  # recall@10 of the paraphrase pass
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # A caller that runs `lift.run` through `invoke_mode` (the CLI) reports progress through this.
 PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_lift_progress", default=None)
-
-
-class LiftError(ValueError):
-    pass
 
 
 class LiftQuery(BaseModel):
@@ -97,7 +92,7 @@ def read_queries(path: Path | str, *, require_expected: bool = False) -> list[Qu
         try:
             item = LiftQuery.model_validate(value)
         except ValidationError as exc:
-            raise InputFileError(describe_validation(where, exc)) from None
+            raise InputFileError(format_validation_error(exc, where)) from None
         if require_expected and not item.expected:
             raise InputFileError(f"{where}, field 'expected': required here (recall is measured against it)")
         lines.append(QueryLine(path, number, item))
@@ -119,14 +114,6 @@ def check_disjoint(train: list[QueryLine], test: list[QueryLine]) -> None:
                 f"{line.where}, field 'query': {line.item.query!r} is also a train query "
                 f"({seen[_normal(line.item.query)].where}); test queries must never be recorded"
             )
-
-
-@dataclass
-class LiftResult:
-    kind: str  # verbatim | paraphrase
-    report: dict[str, Any]
-    rows: list[dict[str, Any]]
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -176,7 +163,7 @@ class LiftRun:
         self.settings = lakehouse.settings.model_copy(update=overrides)
         self.lakehouse = lakehouse
         self.corpora, self.judge, self.top_k = corpora, judge, top_k
-        self.progress = progress or (lambda stage, done, total: None)
+        self.progress = progress or no_progress
 
     @cached_property
     def store(self):
@@ -250,7 +237,9 @@ class LiftRun:
             if v.pick is not None
         ]
         self.progress("recording playbooks", 0, len(entries))
-        outcome = self.store.record_many(entries) if entries else {"recorded": 0, "failed": 0, "results": []}
+        outcome: dict[str, Any] = (
+            self.store.record_many(entries) if entries else {"recorded": 0, "failed": 0, "results": []}
+        )
         if outcome["failed"]:
             first = next(r for r in outcome["results"] if "error" in r)
             raise LiftError(f"{outcome['failed']} playbook(s) could not be recorded: {first['error']}")
@@ -398,15 +387,12 @@ def run_lift(
     """Run the verbatim replay (`queries`) or the paraphrase pass (`train` + `test`) and write the
     reports under `out_dir` (default `LH_HOME/lift/<run id>/`). Files are checked first: a bad file
     stops the run before any search or any playbook is written."""
-    from lakehouse.learning.lift.judge import make_judge
-    from lakehouse.learning.lift.report import write_reports
-
     if (queries is None) == (train is None and test is None):
         raise LiftError("give either a queries file (verbatim replay) or a train and a test file (paraphrase pass)")
-    if queries is None and (train is None or test is None):
-        raise LiftError("the paraphrase pass needs both a train file and a test file")
     if queries is not None:
         lines = {"queries": read_queries(queries)}
+    elif train is None or test is None:
+        raise LiftError("the paraphrase pass needs both a train file and a test file")
     else:
         lines = {"train": read_queries(train), "test": read_queries(test, require_expected=True)}
         check_disjoint(lines["train"], lines["test"])

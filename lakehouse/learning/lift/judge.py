@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lakehouse.learning.errors import LiftError
+
 RUBRIC = """You judge search results for a staffing agency. A recruiter typed a job title or a \
 short request; the search returned numbered occupations. Pick the ONE occupation a recruiter \
 would file this request under.
@@ -91,14 +93,14 @@ def parse_answer(text: str, count: int) -> tuple[int, float, str]:
             data = candidate
             break
     if data is None:
-        raise ValueError(f"no JSON object with a 'pick' in the answer {text[:120]!r}")
+        raise LiftError(f"no JSON object with a 'pick' in the answer {text[:120]!r}")
     try:
         pick = int(data["pick"])
         score = float(data.get("score", 1.0))
     except (TypeError, ValueError):
-        raise ValueError(f"'pick' must be a whole number and 'score' a number, got {data!r}") from None
+        raise LiftError(f"'pick' must be a whole number and 'score' a number, got {data!r}") from None
     if not 0 <= pick <= count:
-        raise ValueError(f"'pick' {pick} is outside 0..{count}")
+        raise LiftError(f"'pick' {pick} is outside 0..{count}")
     return pick, min(1.0, score), str(data.get("reason", ""))[:200]
 
 
@@ -134,7 +136,7 @@ def make_judge(spec: str, lakehouse) -> Judge:
     """`labels`, or a model name for an LLM judge."""
     spec = (spec or "").strip()
     if not spec:
-        raise ValueError("judge: give `labels` or a model name (a tier like local_judge, or provider/model)")
+        raise LiftError("judge: give `labels` or a model name (a tier like local_judge, or provider/model)")
     if spec == "labels":
         return LabelsJudge()
     return ModelJudge(lakehouse.chat, spec)

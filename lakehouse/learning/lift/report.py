@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.common.recordfile import write_json_lines_atomic
-from lakehouse.learning.lift.harness import LiftResult
+from lakehouse.learning.lift.types import LiftResult
 
 TITLES = {"verbatim": "Playbook lift: verbatim replay", "paraphrase": "Playbook lift: paraphrase pass"}
 

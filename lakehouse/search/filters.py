@@ -1,0 +1,55 @@
+"""The one metadata filter (DESIGN: matrix search and pathway search share it).
+
+A filter is `{key: value}` or `{key: [value, ...]}`: equality per key, a list is OR within its key,
+keys are ANDed, and an item without the key never matches. Values compare as a person typing a
+filter expects: text matches a number it spells (`"3"` matches `3`; filters from the CLI and query
+strings arrive as text), booleans match `true`/`false` in any case but never 1 or 0, and when the
+item's own value is a list, any of its elements may match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+MetadataFilter = dict[str, Any]  # key -> value, or list of values (OR); keys are ANDed
+
+__all__ = ["MetadataFilter", "filter_items", "matches", "value_matches"]
+
+
+def value_matches(have: Any, want: Any) -> bool:
+    """One stored value against one wanted value."""
+    if isinstance(have, bool) or isinstance(want, bool):  # True must not equal 1
+        return str(have).lower() == str(want).lower()
+    numbers = (int, float)
+    if type(have) is type(want) or (isinstance(have, numbers) and isinstance(want, numbers)):
+        return bool(have == want)
+    return str(have) == str(want)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def matches(metadata: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
+    """True when `metadata` passes every key of `where` (an empty or missing filter passes all)."""
+    for key, wanted in (where or {}).items():
+        if key not in metadata:
+            return False
+        have = _as_list(metadata[key])
+        if not any(value_matches(h, w) for w in _as_list(wanted) for h in have):
+            return False
+    return True
+
+
+def filter_items(
+    items: Iterable[T], where: Mapping[str, Any] | None, metadata: Callable[[T], Mapping[str, Any]]
+) -> tuple[list[T], int]:
+    """(the items that pass, in order; how many were dropped)."""
+    items = list(items)
+    if not where:
+        return items, 0
+    kept = [item for item in items if matches(metadata(item), where)]
+    return kept, len(items) - len(kept)

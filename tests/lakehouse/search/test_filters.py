@@ -1,0 +1,61 @@
+"""The one metadata filter, shared by matrix search and pathway search (DESIGN: equality; a list is
+OR within a key; keys are ANDed)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lakehouse.learning import pathway
+from lakehouse.search import matrix
+from lakehouse.search.filters import filter_items, matches, value_matches
+
+
+@pytest.mark.parametrize(
+    ("metadata", "where", "expected"),
+    [
+        ({"state": "IL"}, {"state": "IL"}, True),
+        ({"state": "IL"}, {"state": ["WI", "IL"]}, True),  # a list is OR within its key
+        ({"state": "IL", "shift": "day"}, {"state": "IL", "shift": "night"}, False),  # keys are ANDed
+        ({}, {"state": "IL"}, False),  # a missing key never matches
+        ({"state": None}, {"state": None}, True),
+        ({"floor": 3}, {"floor": "3"}, True),  # text from the CLI matches the number it spells
+        ({"union": True}, {"union": "true"}, True),
+        ({"union": True}, {"union": 1}, False),  # True is not 1
+        ({"skills": ["forklift", "cdl"]}, {"skills": "cdl"}, True),  # a list value: any element
+        ({"state": "IL"}, {}, True),
+        ({"state": "IL"}, None, True),
+    ],
+)
+def test_shared_rules(metadata, where, expected):
+    assert matches(metadata, where) is expected
+
+
+def test_matrix_and_pathway_use_the_same_rules():
+    """They used to differ: pathway matched True against 1 and never matched "3" against 3."""
+    assert pathway.matches is matches
+    hit = matrix.Hit(corpus="c", id="1", text="", score=1, distance=0, metadata={"floor": 3, "union": True})
+    assert matrix.metadata_filter([hit], {"floor": "3"}) == ([hit], 0)
+    assert matrix.metadata_filter([hit], {"union": 1}) == ([], 1)
+
+
+def test_filter_items_keeps_order_and_counts_the_dropped():
+    items = [{"s": "IL"}, {"s": "WI"}, {"s": "IL"}, {}]
+    assert filter_items(items, {"s": "IL"}, lambda m: m) == ([items[0], items[2]], 2)
+    assert filter_items(items, None, lambda m: m) == (items, 0)
+
+
+values = st.sampled_from(["IL", "WI", 1, 2, True, "1"])
+
+
+@given(
+    st.dictionaries(st.sampled_from("abc"), st.one_of(values, st.lists(values, max_size=3))),
+    st.dictionaries(st.sampled_from("abc"), st.one_of(values, st.lists(values, min_size=1, max_size=3))),
+)
+def test_an_and_of_ors(metadata, where):
+    def one(key, want):
+        have = metadata[key] if isinstance(metadata[key], list) else [metadata[key]]
+        return any(value_matches(h, w) for h in have for w in (want if isinstance(want, list) else [want]))
+
+    assert matches(metadata, where) is all(key in metadata and one(key, want) for key, want in where.items())

@@ -1,7 +1,8 @@
 """Prefect's environment: state under LH_HOME, offline, quiet, patient at start-up.
 
 Must run before `import prefect`: Prefect reads its settings from the environment at import.
-Values the user already set win.
+Values the user already set win. Runs when `flows` is imported (also by `lakehouse --help`), so it
+stays cheap: environment variables and at most one small TOML read, no pydantic-settings, no Prefect.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-from lakehouse.config import get_settings
 
 
 def server_file(home: Path) -> Path:
@@ -28,9 +27,27 @@ def running_server_url(home: Path) -> str | None:
     return info.get("api_url")
 
 
+def home_dir() -> Path:
+    """`Settings().home_dir` without building Settings: LH_HOME, else `home` in the TOML file, else .lakehouse.
+
+    Same precedence as lakehouse.config (environment > lakehouse.toml or LH_CONFIG > default).
+    """
+    for key, value in os.environ.items():
+        if key.upper() == "LH_HOME" and value:
+            return Path(value).expanduser().resolve()
+    home = ".lakehouse"
+    config = Path(os.environ.get("LH_CONFIG", "lakehouse.toml"))
+    try:
+        import tomllib
+
+        home = str(tomllib.loads(config.read_text(encoding="utf-8")).get("home", home))
+    except (OSError, ValueError):
+        pass
+    return Path(home).expanduser().resolve()
+
+
 def configure_prefect_environment() -> None:
-    settings = get_settings()
-    home = settings.home_dir
+    home = home_dir()
     defaults = {
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

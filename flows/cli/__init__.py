@@ -7,13 +7,18 @@ import importlib
 import typer
 
 import flows  # noqa: F401  (configures Prefect's environment first)
+from flows.cli.common import LakehouseGroup
 
 app = typer.Typer(
     name="lakehouse",
+    cls=LakehouseGroup,  # the one error policy (flows/cli/common.py)
     help="Lakehouse: typed modes, YAML workflows on Prefect, Iceberg tables, DuckDB SQL, HNSW search.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: rich markup would swallow bracketed text ("[...]", "{file: [errors]}") and
+    # importing typer's rich help costs more than the whole --help budget.
+    rich_markup_mode=None,
 )
 
 # One module per area; each exposes `register(app)`.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from flows.cli.common import console, err_console, fail
@@ -34,16 +36,40 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         import uvicorn
 
+        from flows.cli.remote import remove_state, write_state
+
+        port = port or _free_port(host)  # a known port: the CLI finds it in LH_HOME/api.json
         shown = f"[{host}]" if ":" in host else host
         locked = "token required" if settings.api_token else "no token (loopback only)"
-        console.print(f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", highlight=False)
-        # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
-        uvicorn.run(
-            app_,
-            host=host,
-            port=port,
-            log_level=log_level.lower(),
-            proxy_headers=False,
-            server_header=False,
-            date_header=True,
+        console.print(
+            f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
         )
+        # SIGTERM before uvicorn takes over its signals must still run the `finally` that removes the state
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        write_state(settings.home_dir, host, port)
+        try:
+            # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
+            uvicorn.run(
+                app_,
+                host=host,
+                port=port,
+                log_level=log_level.lower(),
+                proxy_headers=False,
+                server_header=False,
+                date_header=True,
+            )
+        finally:
+            remove_state(settings.home_dir)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

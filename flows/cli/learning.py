@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, parse_key_values, print_json
+from flows.cli.common import console, err_console, fail, parse_key_values, plain, print_json
+from flows.cli.flags import renamed
 
 pathway_app = typer.Typer(
     help="Pathway memory: versioned traces (add, revise, retire, history, search).", no_args_is_help=True
@@ -31,20 +31,17 @@ drift_app = typer.Typer(help="Drift checks: scorer, playbook and embedding drift
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
-class TraceLine(BaseModel):
-    """One line of a `pathway add --file` batch."""
+def _trace_line_model() -> Any:
+    """The model of one line of a `pathway add --file` batch (built on use: pydantic is not imported for --help)."""
+    from pydantic import BaseModel, ConfigDict, Field
 
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = None
+    class TraceLine(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        text: str = Field(min_length=1)
+        metadata: dict[str, Any] = Field(default_factory=dict)
+        id: str | None = None
 
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg'].removeprefix('Value error, ')}"
-        for err in exc.errors()
-    )
+    return TraceLine
 
 
 @contextmanager
@@ -61,11 +58,8 @@ def _working(message: str) -> Iterator[None]:
 
 
 def _run(name: str, payload: dict[str, Any], message: str | None = None) -> dict[str, Any]:
-    """Run a mode as the CLI; known failures become a clean `error:` line and exit 1."""
-    from lakehouse.common.recordfile import InputFileError
+    """Run a mode as the CLI (failures: the one CLI policy, flows/cli/common.py)."""
     from lakehouse.core import Lakehouse
-    from lakehouse.learning.distill import UnknownScorerError
-    from lakehouse.learning.pathway import PathwayError
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
@@ -73,10 +67,6 @@ def _run(name: str, payload: dict[str, Any], message: str | None = None) -> dict
     try:
         with _working(message or f"{name}…"):
             return invoke_mode(name, payload, ModeContext.standalone(lakehouse, trusted_paths=True))
-    except ValidationError as exc:
-        fail(f"{name}: {_describe(exc)}")
-    except (InputFileError, PathwayError, UnknownScorerError, ValueError, LookupError) as exc:
-        fail(str(exc).strip("'\""))
     finally:
         _warn_pathway_problems(lakehouse)
         lakehouse.close()
@@ -101,7 +91,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(plain(v) for v in row))
     console.print(table)
 
 
@@ -139,8 +129,9 @@ def pathway_add(
         return
     from lakehouse.common.recordfile import InputFileError, read_records
 
+    assert file is not None  # checked above: TEXT or --file
     try:  # validate the whole file before the first add, so a bad line adds nothing
-        lines = read_records(file, TraceLine)
+        lines = read_records(file, _trace_line_model())
     except InputFileError as exc:
         fail(str(exc))
     ids = [line.id for line in lines if line.id]
@@ -223,13 +214,17 @@ def pathway_history(
 def pathway_search(
     query: str = typer.Argument(..., help="What to look for (semantic)."),
     where: Optional[list[str]] = typer.Option(
-        None, "--where", help="Metadata KEY=VALUE to require (repeatable; a JSON list is OR)."
+        None, "--filter", help="Metadata KEY=VALUE to require (repeatable; a JSON list is OR)."
     ),
-    top_k: int = typer.Option(5, "--top-k", min=1, help="How many traces to return."),
+    where_old: Optional[list[str]] = typer.Option(None, "--where", hidden=True, help="Deprecated: --filter."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="How many traces to return (default 5)."),
+    top_k_old: Optional[int] = typer.Option(None, "--top-k", min=1, hidden=True, help="Deprecated: --top."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search active traces by meaning, after a metadata filter."""
-    payload = {"query": query, "top_k": top_k, "where": parse_key_values(where, "--where")}
+    where = renamed(where, where_old, "--where", "--filter")
+    top_k = renamed(top, top_k_old, "--top-k", "--top", default=5)
+    payload = {"query": query, "top_k": top_k, "where": parse_key_values(where, "--filter")}
     out = _run("pathway.search", payload, "embedding and searching…")
     if as_json:
         print_json(out)
@@ -351,19 +346,30 @@ def drift_playbook(
     entries: Optional[Path] = typer.Option(
         None, "--entries", help="JSONL playbook entries (query, answer, corpus); default: the recorded playbooks."
     ),
-    top_k: int = typer.Option(10, "--top-k", min=1, help="A recorded answer outside today's top k has drifted."),
+    top: Optional[int] = typer.Option(
+        None, "--top", min=1, help="A recorded answer outside today's top N has drifted (default 10)."
+    ),
+    top_k_old: Optional[int] = typer.Option(None, "--top-k", min=1, hidden=True, help="Deprecated: --top."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Recorded good matches whose answer is no longer in today's top k (playbook boost off)."""
+    top_k = renamed(top, top_k_old, "--top-k", "--top", default=10)
     payload = {"corpora": _csv(corpus), "entries_path": _path(entries), "top_k": top_k}
     out = _run("drift.playbook", payload, "searching today's index…")
     if as_json:
         print_json(out)
         return
     console.print(f"{out['drifted']} of {out['checked']} playbook answers left the top {out['top_k']}", highlight=False)
-    if out["drifted_entries"]:
-        rows = [[e["query"], e["answer"], e["corpus"], ", ".join(e["top_ids"][:3])] for e in out["drifted_entries"]]
-        _table("drifted", ["query", "answer", "corpus", "today's top 3"], rows)
+    if out["not_ranked"]:
+        console.print(
+            f"{out['not_ranked']} recorded answer(s) outside the top {out['top_k']} were never in it: the index has "
+            "not changed since they were recorded (not drift)",
+            highlight=False,
+        )
+    for title, key in (("drifted", "drifted_entries"), ("not ranked", "not_ranked_entries")):
+        if out[key]:
+            rows = [[e["query"], e["answer"], e["corpus"], ", ".join(e["top_ids"][:3])] for e in out[key]]
+            _table(title, ["query", "answer", "corpus", "today's top 3"], rows)
 
 
 @drift_app.command("embedding")
@@ -393,6 +399,8 @@ def drift_embedding(
     if as_json:
         print_json(out)
         return
+    for warning in out.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {plain(warning)}", highlight=False, soft_wrap=True)
     verdict = "[bold red]drifted[/]" if out["drifted"] else "[green]no drift[/]"
     console.print(f"{verdict} at alpha {out['alpha']} ({out['n_a']} vs {out['n_b']} vectors, {out['dim']} dims)")
     _table(

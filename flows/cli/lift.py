@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from pydantic import ValidationError
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, print_json
+from flows.cli.flags import renamed
 
 lift_app = typer.Typer(
     help="The playbook-lift quality test: do recorded judgements lift later searches?", no_args_is_help=True
@@ -51,13 +51,6 @@ def _progress() -> Iterator[None]:
             yield
         finally:
             PROGRESS.reset(token)
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg'].removeprefix('Value error, ')}"
-        for err in exc.errors()
-    )
 
 
 def _path(value: Optional[Path]) -> Optional[str]:
@@ -91,8 +84,9 @@ def lift_run(
         "labels", "--judge", help="`labels` (best-ranked expected id) or a model: tier name or provider/model."
     ),
     top_k: Optional[int] = typer.Option(
-        None, "--top-k", min=1, max=1000, help="The judge picks among this many cold hits (default: LH_LIFT_TOP_K, 10)."
+        None, "--top", min=1, max=1000, help="The judge picks among the top N cold hits (default: LH_LIFT_TOP_K, 10)."
     ),
+    top_k_old: Optional[int] = typer.Option(None, "--top-k", min=1, max=1000, hidden=True, help="Deprecated: --top."),
     out: Optional[Path] = typer.Option(
         None, "--out", help="Directory for the JSON, Markdown and PNG reports (default: LH_HOME/lift/<run id>)."
     ),
@@ -107,14 +101,11 @@ def lift_run(
     """Cold pass (playbooks off), judge, record each pick as a playbook, warm pass (playbooks on).
 
     Each run records into its own fresh playbook store; the lakehouse's playbooks are untouched."""
-    from lakehouse.common.recordfile import InputFileError
     from lakehouse.core import Lakehouse
-    from lakehouse.learning.lift.harness import LiftError
-    from lakehouse.llm.chat import ChatError
-    from lakehouse.search.vectors import CorpusError
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
+    top_k = renamed(top_k, top_k_old, "--top-k", "--top")
     if queries is None and train is None and test is None:
         fail("give --queries FILE (verbatim replay) or --train FILE --test FILE (paraphrase pass)")
     payload = {
@@ -132,11 +123,7 @@ def lift_run(
     try:
         with _progress():
             result = invoke_mode("lift.run", payload, ModeContext.standalone(lakehouse, trusted_paths=True))
-    except ValidationError as exc:
-        fail(f"lift run: {_describe(exc)}")
-    except (InputFileError, LiftError, CorpusError, ChatError, ValueError, LookupError) as exc:
-        fail(str(exc).strip("'\""))
-    finally:
+    finally:  # errors: the one CLI policy (flows/cli/common.py)
         lakehouse.close()
     paths = result["paths"]
     if as_json:

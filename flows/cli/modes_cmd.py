@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, fail, print_json
-from modes.registry import UnknownModeError, all_modes, get_mode
+from flows.cli.common import console, plain, print_json
 
 modes_app = typer.Typer(help="The catalog of modes a workflow node can run.", no_args_is_help=True)
 
@@ -14,6 +15,8 @@ modes_app = typer.Typer(help="The catalog of modes a workflow node can run.", no
 @modes_app.command("list")
 def list_modes(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """Every registered mode with its description."""
+    from modes.registry import all_modes
+
     rows = [{"name": s.name, "description": s.description} for s in all_modes().values()]
     if json_out:
         print_json(rows)
@@ -27,20 +30,48 @@ def list_modes(json_out: bool = typer.Option(False, "--json", help="Print a JSON
 
 
 @modes_app.command("show")
-def show(name: str = typer.Argument(..., help="Mode name, e.g. matrix.search.")) -> None:
-    """The JSON schema of a mode's input (`with:`) and output (`$node.output`)."""
-    try:
-        spec = get_mode(name)
-    except UnknownModeError as exc:
-        fail(str(exc))
-    print_json(
-        {
-            "name": spec.name,
-            "description": spec.description,
-            "input": spec.input_model.model_json_schema(),
-            "output": spec.output_model.model_json_schema(),
-        }
-    )
+def show(
+    name: str = typer.Argument(..., help="Mode name, e.g. matrix.search."),
+    json_out: bool = typer.Option(False, "--json", help="Print the input and output JSON schemas."),
+) -> None:
+    """A mode's input (`with:`) and output (`$node.output`) fields; --json for the JSON schemas."""
+    from modes.registry import get_mode
+
+    spec = get_mode(name)  # unknown: the one CLI error policy (exit 1, with the close matches)
+    data: dict[str, Any] = {
+        "name": spec.name,
+        "description": spec.description,
+        "input": spec.input_model.model_json_schema(),
+        "output": spec.output_model.model_json_schema(),
+    }
+    if json_out:
+        print_json(data)
+        return
+    console.print(f"{spec.name}: {spec.description}", markup=False, highlight=False)
+    for part in ("input", "output"):
+        schema = data[part]
+        required = set(schema.get("required", []))
+        table = Table(title=f"{part} ({'with:' if part == 'input' else '$node.output'})", title_justify="left")
+        for column in ("field", "type", "required", "description"):
+            table.add_column(column, overflow="fold")
+        for field, prop in schema.get("properties", {}).items():
+            table.add_row(
+                plain(field),
+                plain(_type_of(prop)),
+                "yes" if field in required else "",
+                plain(prop.get("description", "")),
+            )
+        console.print(table)
+
+
+def _type_of(prop: dict) -> str:
+    if "type" in prop:
+        inner = prop.get("items", {})
+        return f"{prop['type']}[{_type_of(inner)}]" if prop["type"] == "array" and inner else str(prop["type"])
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    options = prop.get("anyOf") or prop.get("oneOf") or []
+    return " | ".join(_type_of(o) for o in options) or "any"
 
 
 def register(app: typer.Typer) -> None:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, fail, print_json
-from lakehouse.config import get_settings
-from lakehouse.observe.observer import Observer
+from flows.cli.common import console, fail, plain, print_json
+from flows.cli.flags import renamed
+
+if TYPE_CHECKING:
+    from lakehouse.observe.observer import Observer
 
 ops_app = typer.Typer(help="Read the ObservedOp audit log (one row per node attempt).", no_args_is_help=True)
 
 
 def _observer() -> Observer:
+    from lakehouse.config import get_settings
+    from lakehouse.observe.observer import Observer
+
     settings = get_settings()
     return Observer(settings.ops_log, ring_size=settings.ops_ring_size)
 
@@ -24,10 +28,12 @@ def _observer() -> Observer:
 def list_ops(
     run: Optional[str] = typer.Option(None, "--run", help="Only this run id (the Prefect flow-run id)."),
     workflow: Optional[str] = typer.Option(None, "--workflow", help="Only this workflow name."),
-    limit: int = typer.Option(50, "--limit", min=1, help="Show the newest N ops."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Show the newest N ops (default 50)."),
+    limit_old: Optional[int] = typer.Option(None, "--limit", min=1, hidden=True, help="Deprecated: --top."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list of op objects."),
 ) -> None:
-    """List ops, oldest first (the newest --limit of them)."""
+    """List ops, oldest first (the newest --top of them)."""
+    limit = renamed(top, limit_old, "--limit", "--top", default=50)
     rows = _observer().ops(run_id=run, workflow=workflow, limit=limit)
     if json_out:
         print_json(rows)
@@ -44,7 +50,7 @@ def list_ops(
             str(r.get("attempt")),
             r.get("status") or "",
             f"{r.get('duration_ms', 0):.1f}",
-            (r.get("error") or "")[:80],
+            plain((r.get("error") or "")[:80]),
         )
     console.print(table)
 
@@ -55,8 +61,27 @@ def stats(json_out: bool = typer.Option(False, "--json", help="Print the stats a
     data = _observer().stats()
     if json_out:
         print_json(data)
-    else:
-        console.print_json(json.dumps(data))
+        return
+    p50, p95 = data["duration_ms"]["p50"], data["duration_ms"]["p95"]
+    timing = "n/a" if p50 is None else f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+    console.print(f"{data['total']} ops; duration {timing}", highlight=False)
+    for title in ("by_status", "by_mode", "by_source"):
+        counts = data[title]
+        if counts:
+            table = Table(title=title.replace("_", " "), title_justify="left")
+            table.add_column(title.removeprefix("by_"))
+            table.add_column("ops", justify="right")
+            for key, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+                table.add_row(plain(key), str(count))
+            console.print(table)
+    ring = data["ring"]
+    console.print(
+        f"log health: ring {ring['size']}/{ring['capacity']}, {data['write_failures']} write failure(s), "
+        f"{len(data['corrupt_lines'])} corrupt line(s), {len(data['repairs'])} repair(s)",
+        highlight=False,
+    )
+    if data["last_write_error"]:
+        console.print(f"last write error: {plain(data['last_write_error'])}", highlight=False)
 
 
 @ops_app.command("sql")
@@ -80,7 +105,7 @@ def sql(
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*[("" if v is None else str(v)) for v in row])
+        table.add_row(*[plain(v) for v in row])
     console.print(table)
 
 

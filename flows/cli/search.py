@@ -18,7 +18,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, parse_pair, print_json
+from flows.cli.common import console, err_console, fail, parse_pair, plain, print_json
+from flows.cli.flags import renamed
 
 corpus_app = typer.Typer(help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True)
 playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
@@ -32,31 +33,30 @@ def _lakehouse():
     return Lakehouse()
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors a user can fix: reported in one line, exit 1, no traceback."""
-    from pydantic import ValidationError
+def _run(name: str, payload: dict[str, Any], lh: Any = None) -> dict[str, Any]:
+    """Run a mode as the CLI through `invoke_mode` (one ObservedOp; errors: the one CLI policy)."""
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
 
-    from lakehouse.data.storage import StorageError
-    from lakehouse.data.tables import TableError
-    from lakehouse.search.embed import EmbedderError
-    from lakehouse.search.matrix import MatrixError
-    from lakehouse.search.playbooks import PlaybookError
-    from lakehouse.search.vectors import CorpusError
-
-    return (CorpusError, TableError, MatrixError, PlaybookError, EmbedderError, StorageError, ValidationError)
+    return invoke_mode(name, payload, ModeContext.standalone(lh or _lakehouse(), trusted_paths=True))
 
 
 @contextmanager
-def _guard() -> Iterator[None]:
-    try:
-        yield
-    except _user_errors() as exc:
-        fail(str(exc))
+def _embedding_progress(description: str) -> Iterator[None]:
+    """The progress bar of `_progress`, fed by the corpus modes' progress hook."""
+    from modes.catalog.corpus import PROGRESS
+
+    with _progress(description) as progress:
+        token = PROGRESS.set(progress)
+        try:
+            yield
+        finally:
+            PROGRESS.reset(token)
 
 
 @contextmanager
 def _progress(description: str) -> Iterator[Any]:
-    """A progress callback `(done, total)`; the bar appears on stderr only for large batches."""
+    """A progress callback `(stage, done, total)`; the bar appears on stderr only for large batches."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -67,7 +67,7 @@ def _progress(description: str) -> Iterator[Any]:
     ) as bar:
         task = None
 
-        def update(done: int, total: int) -> None:
+        def update(stage: str, done: int, total: int) -> None:
             nonlocal task
             if total < 64:
                 return
@@ -87,7 +87,7 @@ def _print_dict(data: dict[str, Any], title: str) -> None:
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in data.items():
-        table.add_row(key, json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value))
+        table.add_row(key, plain(json.dumps(value, default=str) if isinstance(value, (dict, list)) else value))
     console.print(table)
 
 
@@ -98,44 +98,41 @@ def corpus_build(
     table: str = typer.Option(..., "--table", help="Source table (`name` or `namespace.name`)."),
     text: str = typer.Option(..., "--text", help="Text column(s) to embed, comma separated."),
     id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
-    metadata: Optional[str] = typer.Option(None, "--metadata", help="Columns kept as hit metadata, comma separated."),
+    metadata: Optional[str] = typer.Option(
+        None, "--meta-cols", help="Columns kept as hit metadata (what --filter matches), comma separated."
+    ),
+    metadata_old: Optional[str] = typer.Option(None, "--metadata", hidden=True, help="Deprecated: --meta-cols."),
     where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
     model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
     replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Embed a table into a new corpus persisted under _vectors/NAME/."""
-    lh = _lakehouse()
-    with _guard(), _progress(f"embedding {name}") as progress:
-        result = lh.corpora.build(
-            name,
-            table,
-            _split(text),
-            id_col,
-            _split(metadata),
-            where=where,
-            model=model,
-            replace=replace,
-            progress=progress,
-        )
+    metadata = renamed(metadata, metadata_old, "--metadata", "--meta-cols")
+    payload = {
+        "name": name,
+        "table": table,
+        "text_cols": _split(text),
+        "id_col": id_col,
+        "metadata_cols": _split(metadata),
+        "where": where,
+        "model": model,
+        "rebuild": replace,
+        "if_exists": "fail",
+    }
+    with _embedding_progress(f"embedding {name}"):
+        result = _run("corpus.build", payload)
     _print_build(result, json_out)
 
 
-def _print_build(result, json_out: bool) -> None:
-    data = {
-        "corpus": result.corpus,
-        "status": result.status,
-        "added": result.added,
-        "count": result.count,
-        "skipped": len(result.skipped_ids),
-        "skipped_ids": result.skipped_ids[:20],
-    }
+def _print_build(result: dict[str, Any], json_out: bool) -> None:
     if json_out:
-        print_json({**data, "manifest": result.manifest})
+        print_json(result)
     else:
         console.print(
-            f"[green]{result.status}[/] corpus {result.corpus}: +{result.added} rows, {result.count} searchable"
-            + (f", {len(result.skipped_ids)} rows without text skipped" if result.skipped_ids else "")
+            f"[green]{result['status']}[/] corpus {result['corpus']}: +{result['added']} rows, "
+            f"{result['count']} searchable"
+            + (f", {result['skipped']} rows without text skipped" if result["skipped"] else "")
         )
 
 
@@ -145,9 +142,8 @@ def corpus_add(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Index the source table's rows whose ids the corpus has not seen yet."""
-    lh = _lakehouse()
-    with _guard(), _progress(f"embedding {name}") as progress:
-        result = lh.corpora.add(name, progress=progress)
+    with _embedding_progress(f"embedding {name}"):
+        result = _run("corpus.add", {"name": name})
     _print_build(result, json_out)
 
 
@@ -158,8 +154,7 @@ def corpus_delete(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Remove rows from search (marked deleted in the index; `rebuild` compacts)."""
-    with _guard():
-        data = _lakehouse().corpora.delete(name, _split(ids))
+    data = _run("corpus.delete", {"name": name, "ids": _split(ids)})
     print_json(data) if json_out else console.print(
         f"deleted {data['deleted']} from {name}; {data['count']} searchable"
     )
@@ -171,16 +166,14 @@ def corpus_rebuild(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Rebuild the index from the stored vectors with the current HNSW settings."""
-    with _guard():
-        result = _lakehouse().corpora.rebuild(name)
+    result = _run("corpus.rebuild", {"name": name})
     _print_build(result, json_out)
 
 
 @corpus_app.command("list")
 def corpus_list(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List corpora with their size, model and source table."""
-    with _guard():
-        rows = _lakehouse().corpora.list()
+    rows = _run("corpus.list", {})["corpora"]
     if json_out:
         print_json(rows)
         return
@@ -198,8 +191,7 @@ def corpus_show(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count."""
-    with _guard():
-        data = _lakehouse().corpora.show(name)
+    data = _run("corpus.show", {"name": name})
     print_json(data) if json_out else _print_dict(data, f"corpus {name}")
 
 
@@ -209,8 +201,7 @@ def corpus_drop(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Delete a corpus: index files, manifest and corpus table (the source table stays)."""
-    with _guard():
-        data = _lakehouse().corpora.drop(name)
+    data = _run("corpus.drop", {"name": name})
     print_json(data) if json_out else console.print(f"dropped corpus {name} ({data['count']} rows)")
 
 
@@ -271,7 +262,9 @@ def _print_hits(result: dict[str, Any]) -> None:
         table.add_column(column, overflow="fold")
     for rank, hit in enumerate(result["hits"], start=1):
         text = hit["text"].split("\n")[0][:80]
-        table.add_row(str(rank), f"{hit['score']:.3f}", hit["corpus"], hit["id"], text, ",".join(hit["boosted_by"]))
+        table.add_row(
+            str(rank), f"{hit['score']:.3f}", hit["corpus"], plain(hit["id"]), plain(text), ",".join(hit["boosted_by"])
+        )
     console.print(table)
     notes = [
         f"metadata filter dropped {result['metadata_filter_dropped']}",
@@ -286,8 +279,9 @@ def search(
     corpus: str = typer.Option(..., "--corpus", help="Corpus name(s), comma separated."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Hits to return (default Settings.matrix_top_n)."),
     top_k: Optional[int] = typer.Option(
-        None, "--top-k", min=1, help="Hits taken from each corpus (default Settings.matrix_top_k)."
+        None, "--per-corpus", min=1, help="Candidates taken from each corpus (default Settings.matrix_top_k)."
     ),
+    top_k_old: Optional[int] = typer.Option(None, "--top-k", min=1, hidden=True, help="Deprecated: --per-corpus."),
     filters: Optional[list[str]] = typer.Option(
         None, "--filter", help="Metadata KEY=VALUE; repeat a key for OR, keys are ANDed."
     ),
@@ -304,6 +298,7 @@ def search(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search one or more corpora (matrix search) and print the merged, filtered, ranked hits."""
+    top_k = renamed(top_k, top_k_old, "--top-k", "--per-corpus")
     if (text is None) == (batch is None):
         fail("give either TEXT or --batch FILE (one of them)")
     corpora = _split(corpus)
@@ -318,37 +313,40 @@ def search(
         model=model,
         force_mode=force_mode,
     )
-    lh = _lakehouse()
     if batch is not None:
+        lh = _lakehouse()
         queries = _read_queries(batch)
-        with _guard(), _progress("searching") as progress:
+        with _progress("searching") as progress:
             for start in range(0, len(queries), 256):
                 chunk = queries[start : start + 256]
                 for result in lh.matrix.search_many(chunk, corpora, use_playbooks=playbook, **options):
                     print_json(_public(result.as_dict()))
-                progress(start + len(chunk), len(queries))
+                progress("searching", start + len(chunk), len(queries))
         return
-    from modes.context import ModeContext
-    from modes.invoke import invoke_mode
-
     payload = {
         k: v for k, v in dict(query=text, corpora=corpora, playbooks=playbook, **options).items() if v is not None
     }
-    with _guard():
-        result = invoke_mode("matrix.search", payload, ModeContext(lakehouse=lh, source="mode", trusted_paths=True))
+    result = _run_mode("matrix.search", payload)
     print_json(_public(result)) if json_out else _print_hits(result)
+
+
+def _run_mode(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Through a running `lakehouse api` (model already loaded) if there is one, else in-process."""
+    from flows.cli import remote
+
+    routed = remote.call(name, payload)
+    if routed is not None:
+        return routed
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    remote.loading_model_note()
+    return invoke_mode(name, payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True))
 
 
 # playbook -------------------------------------------------------------------------------------
 def _record(items: list[Any], json_out: bool) -> None:
-    from modes.context import ModeContext
-    from modes.invoke import invoke_mode
-
-    lh = _lakehouse()
-    with _guard():
-        report = invoke_mode(
-            "playbook.record", {"entries": items}, ModeContext(lakehouse=lh, source="mode", trusted_paths=True)
-        )
+    report = _run_mode("playbook.record", {"entries": items})
     if json_out:
         print_json(report)
     else:
@@ -407,16 +405,10 @@ def playbook_lookup(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show recorded entries whose query is similar to QUERY."""
-    from modes.context import ModeContext
-    from modes.invoke import invoke_mode
-
     payload: dict[str, Any] = {"query": query}
     if corpus:
         payload["corpora"] = _split(corpus)
-    with _guard():
-        out = invoke_mode(
-            "playbook.lookup", payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True)
-        )
+    out = _run_mode("playbook.lookup", payload)
     if json_out:
         print_json(out)
         return

@@ -7,12 +7,13 @@ server from `lakehouse server start` (or `PREFECT_API_URL`) the runs show up in 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
 from flows.cli.common import console, fail, print_json
+from flows.cli.flags import renamed
 
 
 def build_deployments() -> list:
@@ -37,14 +38,17 @@ def build_deployments() -> list:
 
 def serve(
     list_only: bool = typer.Option(False, "--list", help="Show the deployments that would be served, then exit."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many flow runs at once."),
+    limit: Optional[int] = typer.Option(None, "--concurrency", min=1, help="At most this many flow runs at once."),
+    limit_old: Optional[int] = typer.Option(None, "--limit", min=1, hidden=True, help="Deprecated: --concurrency."),
     as_json: bool = typer.Option(False, "--json", help="With --list: print the deployments as JSON."),
 ) -> None:
     """Serve drift-nightly, playbook-lift-weekly and run-workflow in this process (Ctrl-C stops)."""
     from flows.jobs import DEPLOYMENTS
 
+    limit = renamed(limit, limit_old, "--limit", "--concurrency")
+
     if list_only:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"name": s.name, "entrypoint": s.entrypoint, "cron": s.cron, "parameters": s.parameters}
             for s in DEPLOYMENTS
         ]

@@ -14,21 +14,27 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import typer
 
 from flows.cli.common import console, fail, print_json
 from flows.prefect_env import running_server_url, server_file
-from lakehouse.config import get_settings
 
 server_app = typer.Typer(help="A local Prefect server for the UI, state under LH_HOME.", no_args_is_help=True)
 
 
 def _healthy(api_url: str) -> bool:
+    import httpx
+
     try:
         return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _home() -> Path:
+    from lakehouse.config import get_settings
+
+    return get_settings().home_dir
 
 
 def _info(home: Path) -> dict | None:
@@ -44,7 +50,7 @@ def start(
     timeout: float = typer.Option(180, help="Seconds to wait for the server to answer."),
 ) -> None:
     """Start the server in the background and wait until it answers."""
-    home = get_settings().home_dir
+    home = _home()
     if url := running_server_url(home):
         console.print(f"already running: {url.removesuffix('/api')}")
         return
@@ -74,7 +80,7 @@ def start(
 @server_app.command("stop")
 def stop() -> None:
     """Stop the server started by `lakehouse server start`."""
-    home = get_settings().home_dir
+    home = _home()
     info = _info(home)
     if not info:
         console.print("not running")
@@ -94,7 +100,7 @@ def stop() -> None:
 @server_app.command("status")
 def status(json_out: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
     """Is the server running and answering? Exit 0 if it is, 1 if not."""
-    home = get_settings().home_dir
+    home = _home()
     url = running_server_url(home)
     healthy = bool(url and _healthy(url))
     data = {

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.progress import (
@@ -23,16 +23,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, print_json
-from lakehouse.core import Lakehouse
-from lakehouse.data.ingest import PROGRESS, PROGRESS_MIN_BYTES, IngestError
-from lakehouse.data.sql.engine import SqlError, SqlRejected
-from lakehouse.data.table_schema import SchemaConflict
-from lakehouse.data.tables import TableError
-from modes.context import ModeContext
-from modes.invoke import invoke_mode
+from flows.cli.common import console, err_console, plain, print_json
 
-_USER_ERRORS = (IngestError, TableError, SchemaConflict, SqlError, SqlRejected)
+if TYPE_CHECKING:
+    from lakehouse.core import Lakehouse
+
+
+def invoke_mode(name: str, payload: dict[str, Any], context: Any) -> Any:
+    from modes.invoke import invoke_mode as invoke
+
+    return invoke(name, payload, context)
+
+
+def _context(lh: Lakehouse, trusted_paths: bool = False) -> Any:
+    from modes.context import ModeContext
+
+    return ModeContext.standalone(lh, trusted_paths=trusted_paths)
 
 
 class SourceFormat(str, Enum):
@@ -44,11 +50,11 @@ class SourceFormat(str, Enum):
 
 @contextlib.contextmanager
 def _lakehouse() -> Iterator[Lakehouse]:
+    from lakehouse.core import Lakehouse
+
     lh = Lakehouse()
-    try:
+    try:  # errors: the one CLI policy (flows/cli/common.py)
         yield lh
-    except _USER_ERRORS as exc:
-        fail(str(exc))
     finally:
         lh.close()
 
@@ -56,6 +62,8 @@ def _lakehouse() -> Iterator[Lakehouse]:
 @contextlib.contextmanager
 def _progress_bar(path: Path, enabled: bool) -> Iterator[None]:
     """A rich progress bar fed by ingest's progress hook, for big files on a terminal."""
+    from lakehouse.data.ingest import PROGRESS, PROGRESS_MIN_BYTES
+
     if not enabled or not path.is_file() or path.stat().st_size < PROGRESS_MIN_BYTES:
         yield
         return
@@ -72,7 +80,7 @@ def _progress_bar(path: Path, enabled: bool) -> Iterator[None]:
 
 
 def _cell(value: Any) -> str:
-    return "NULL" if value is None else str(value)
+    return "NULL" if value is None else plain(value)
 
 
 def ingest(
@@ -90,7 +98,7 @@ def ingest(
     content is reported as already ingested and writes nothing."""
     payload = {"path": str(file), "table": table, "key": key, "format": fmt.value if fmt else None}
     with _lakehouse() as lh, _progress_bar(file, enabled=not json_out):
-        result = invoke_mode("ingest", payload, ModeContext.standalone(lh, trusted_paths=True))
+        result = invoke_mode("ingest", payload, _context(lh, trusted_paths=True))
     if json_out:
         print_json(result)
         return
@@ -189,7 +197,7 @@ def sql(
     """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
     payload = {"sql": query, "snapshot": snapshot, "row_cap": row_cap}
     with _lakehouse() as lh:
-        result = invoke_mode("sql.query", payload, ModeContext.standalone(lh, trusted_paths=True))
+        result = invoke_mode("sql.query", payload, _context(lh, trusted_paths=True))
     if result["truncated"]:
         err_console.print(f"[yellow]note:[/] only the first {result['row_count']} rows are shown (row cap)")
     if json_out:
@@ -221,7 +229,7 @@ def gc(
     with _lakehouse() as lh:
         payload = {"older_than": None if older_than is None else parse_duration(older_than), "dry_run": dry_run}
         with _gc_progress(enabled=not json_out):
-            result = invoke_mode("tables.gc", payload, ModeContext.standalone(lh))
+            result = invoke_mode("tables.gc", payload, _context(lh))
     if json_out:
         print_json(result)
     else:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, fail, parse_key_values, print_json
-from flows.loader import WorkflowError, find_workflows, load_workflow
+from flows.cli.common import console, parse_key_values, plain, print_json
+
+if TYPE_CHECKING:
+    from flows.loader import WorkflowError
 
 workflow_app = typer.Typer(help="Check, plan, run and list YAML workflows.", no_args_is_help=True)
 
@@ -30,6 +32,8 @@ def validate(
 
     Errors go to stderr, one per line, each starting with FILE:NODE_ID: (FILE:-: for workflow-level
     errors)."""
+    from flows.loader import WorkflowError, load_workflow
+
     results: dict[str, list[str]] = {}
     for source in files:
         try:
@@ -43,7 +47,7 @@ def validate(
     if json_out:
         print_json({"valid": not bad, "errors": results})
     elif not bad:
-        console.print(f"[green]valid[/]: {', '.join(files)}")
+        console.print(f"[green]valid[/]: {plain(', '.join(files))}")
     raise typer.Exit(1 if bad else 0)
 
 
@@ -53,6 +57,8 @@ def plan(
     json_out: bool = typer.Option(False, "--json", help="Print the layers as JSON."),
 ) -> None:
     """Show the topological layers (a dry run: nothing executes). Nodes in one layer may run together."""
+    from flows.loader import WorkflowError, load_workflow
+
     try:
         loaded = load_workflow(source)
     except WorkflowError as exc:
@@ -81,22 +87,22 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: run_id, workflow, status, nodes."),
 ) -> None:
     """Run a workflow through Prefect. Exit 0 only if the run completed."""
+    from flows.loader import WorkflowError, load_workflow
+
     given = parse_key_values(inputs)
     try:
         loaded = load_workflow(source, given)
     except WorkflowError as exc:
         _report(exc)
         raise typer.Exit(1) from None
-    from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
+    from flows.runner import current_lakehouse, run_workflow
 
-    try:
-        if json_out:
+    # a crash (WorkflowCrashed) is our own failure: the one CLI error policy prints it and exits 2
+    if json_out:
+        result = run_workflow(loaded, trusted_paths=True)
+    else:
+        with console.status(f"running [bold]{loaded.name}[/] ({len(loaded.nodes)} nodes) through Prefect…"):
             result = run_workflow(loaded, trusted_paths=True)
-        else:
-            with console.status(f"running [bold]{loaded.name}[/] ({len(loaded.nodes)} nodes) through Prefect…"):
-                result = run_workflow(loaded, trusted_paths=True)
-    except WorkflowCrashed as exc:
-        fail(str(exc))
     if json_out:
         print_json(result.model_dump(mode="json"))
     else:
@@ -110,7 +116,7 @@ def _print_result(result, ops_log: Path) -> None:
     for column in ("node", "status", "attempts", "output / error"):
         table.add_column(column, overflow="fold")
     for node_id, node in result.nodes.items():
-        detail = node.error if node.status != "completed" else _short(node.output)
+        detail = plain(node.error if node.status != "completed" else _short(node.output))
         table.add_row(node_id, f"[{colours[node.status]}]{node.status}[/]", str(node.attempts), detail)
     console.print(table)
     console.print(f"status: [{colours.get(result.status, 'red')}]{result.status}[/]")
@@ -127,7 +133,7 @@ def _short(value, limit: int = 160) -> str:
 @workflow_app.command("list")
 def list_workflows(json_out: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """List shipped workflows (workflows/) and the user's (LH_HOME/workflows)."""
-    from flows.loader import read_description
+    from flows.loader import find_workflows, read_description
 
     rows = []
     for name, path in find_workflows().items():

@@ -1,0 +1,23 @@
+"""The CLI's one flag vocabulary (README: "Flags") and its deprecated spellings.
+
+`--top N` how many results; `--where SQL` a SQL condition; `--filter KEY=VALUE` metadata equality
+(repeatable); `--meta KEY=VALUE` metadata to attach; `--corpus NAME[,NAME]`; `--json` JSON on stdout.
+An old spelling stays as a hidden option that still works and says what to use instead.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flows.cli.common import err_console
+
+T = TypeVar("T")
+
+
+def renamed(new_value: T | None, old_value: T | None, old: str, new: str, default: T | None = None) -> T | None:
+    """The value of `new`, else of its deprecated spelling `old` (with a warning on stderr), else `default`."""
+    if old_value is not None:
+        err_console.print(f"warning: {old} is deprecated; use {new}", markup=False, highlight=False)
+        if new_value is None:
+            return old_value
+    return default if new_value is None else new_value

@@ -1,0 +1,99 @@
+"""One-shot CLI calls through a running `lakehouse api`, which has its embedding model loaded.
+
+`lakehouse api` writes LH_HOME/api.json (url, pid, home) while it serves and removes it on exit.
+`search`, `playbook record` and `playbook lookup` post their mode input to `/v1/modes/<name>` of
+that API when the file names a live process serving this LH_HOME and the setting `cli_use_api` is
+on (LH_CLI_USE_API=false turns it off). The API records the op with source `http`. No API, or one
+that cannot be reached: the command runs in-process, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from flows.cli.common import err_console, fail
+
+STATE_FILE = "api.json"
+_ANY_HOST = {"0.0.0.0", "::", ""}
+
+
+def state_path(home: Path) -> Path:
+    return home / STATE_FILE
+
+
+def client_url(host: str, port: int) -> str:
+    """Where a local client reaches a server bound to `host`: a wildcard bind answers on loopback."""
+    if host in _ANY_HOST:
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def write_state(home: Path, host: str, port: int) -> Path:
+    path = state_path(home)
+    info = {"url": client_url(host, port), "host": host, "port": port, "pid": os.getpid(), "home": str(home)}
+    tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path)
+    return path
+
+
+def remove_state(home: Path) -> None:
+    """Remove the state file if it is still ours (another `lakehouse api` may have taken over)."""
+    path = state_path(home)
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def running_api(home: Path) -> dict[str, Any] | None:
+    """The state of a live `lakehouse api` serving `home`, or None."""
+    try:
+        info = json.loads(state_path(home).read_text())
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid() or Path(str(info.get("home"))) != home or not isinstance(info.get("url"), str):
+        return None
+    return info
+
+
+def call(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The mode's output from the running API, or None when there is none to use (run in-process).
+
+    An answer from the API that is an error is reported like an in-process failure: `error:` and its
+    message, exit 1 for a 4xx, 2 for a 5xx."""
+    from lakehouse.config import get_settings
+
+    settings = get_settings()
+    if not settings.cli_use_api:
+        return None
+    info = running_api(settings.home_dir)
+    if info is None:
+        return None
+    import httpx
+
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    try:
+        response = httpx.post(f"{info['url']}/v1/modes/{name}", json=payload, headers=headers, timeout=600)
+    except httpx.TransportError:
+        return None  # gone since it wrote the file: run in-process
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code} from {info['url']}"
+        fail(message, 1 if response.status_code < 500 else 2)
+    return response.json()
+
+
+def loading_model_note() -> None:
+    """The one-shot path: say why the next seconds are quiet."""
+    err_console.print(
+        "loading the embedding model… (a running `lakehouse api` makes this instant)", markup=False, highlight=False
+    )

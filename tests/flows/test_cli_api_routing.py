@@ -1,0 +1,118 @@
+"""One-shot `search` / `playbook` calls go through a running `lakehouse api` (its model is loaded):
+found through LH_HOME/api.json, recorded by the API with source `http`, same hits as in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.cli.remote import running_api, state_path
+from lakehouse.config import reset_settings
+from lakehouse.observe.observer import Observer
+from tests.fixtures.cli import invoke_cli
+from tests.fixtures.vectors import jobs_table
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def api(lakehouse, minilm, lh_home):
+    """A real `lakehouse api` subprocess on 127.0.0.1 (a free port) serving this LH_HOME."""
+    lakehouse.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
+    lakehouse.corpora.build("jobs", "jobs", ["title", "description"], "job_id")
+    env = {**os.environ, "LH_HOME": str(lh_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", "0", "--log-level", "warning"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        info = running_api(lh_home.resolve())
+        if info is not None:
+            try:
+                if httpx.get(f"{info['url']}/v1/observer/stats", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "the API did not come up"
+        time.sleep(0.2)
+    yield info
+    proc.terminate()
+    proc.communicate(timeout=60)
+
+
+def _search(*extra: str):
+    return invoke_cli("search", "forklift driver", "--corpus", "jobs", "--json", *extra)
+
+
+def test_search_goes_through_the_running_api_with_the_same_hits(api, lakehouse, lh_home, monkeypatch):
+    routed = _search()
+    assert "loading the embedding model" not in routed.stderr
+    ops = Observer(lakehouse.settings.ops_log).ops(limit=10)
+    assert [(op["mode"], op["source"]) for op in ops if op["mode"] == "matrix.search"] == [("matrix.search", "http")]
+
+    monkeypatch.setenv("LH_CLI_USE_API", "false")
+    reset_settings()
+    local = _search()
+    assert "loading the embedding model" in local.stderr
+    assert json.loads(routed.stdout) == json.loads(local.stdout)
+    assert json.loads(local.stdout)["hits"]
+    ops = Observer(lakehouse.settings.ops_log).ops(limit=10)
+    assert [op["source"] for op in ops if op["mode"] == "matrix.search"] == ["http", "mode"]
+
+
+def test_playbook_record_and_lookup_go_through_the_api(api, lakehouse):
+    record = ["--query", "forklift driver", "--answer", "J-101", "--corpus", "jobs", "--score", "1"]
+    assert json.loads(invoke_cli("playbook", "record", *record, "--json").stdout)["recorded"] == 1
+    found = json.loads(invoke_cli("playbook", "lookup", "forklift driver", "--json").stdout)
+    assert [m["answer"] for m in found["matches"]] == ["J-101"]
+    sources = {op["mode"]: op["source"] for op in Observer(lakehouse.settings.ops_log).ops(limit=10)}
+    assert sources["playbook.record"] == sources["playbook.lookup"] == "http"
+
+
+def test_an_api_error_is_reported_like_a_local_one(api):
+    err = invoke_cli("search", "x", "--corpus", "nosuch", code=1).stderr
+    assert "corpus 'nosuch' not found" in err
+
+
+def test_a_stale_state_file_is_ignored(lh_home, tmp_path):
+    """A state file whose process is gone (or serves another home) routes nothing."""
+    lh_home.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    info = {"url": "http://127.0.0.1:9", "pid": int(dead.stdout), "home": str(lh_home.resolve())}
+    state_path(lh_home.resolve()).write_text(json.dumps(info))
+    assert running_api(lh_home.resolve()) is None
+    info.update(pid=os.getppid(), home=str(tmp_path / "elsewhere"))
+    state_path(lh_home.resolve()).write_text(json.dumps(info))
+    assert running_api(lh_home.resolve()) is None
+
+
+def test_the_state_file_is_removed_when_the_api_stops(lakehouse, minilm, lh_home):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", "0", "--log-level", "warning"],
+        cwd=REPO,
+        env={**os.environ, "LH_HOME": str(lh_home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    path = state_path(lh_home.resolve())
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    assert json.loads(path.read_text())["pid"] == proc.pid
+    proc.terminate()
+    proc.wait(timeout=60)
+    assert not path.exists()

@@ -21,6 +21,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lakehouse modes flows tests bench
 	$(VENV)/bin/ruff format --check --quiet lakehouse modes flows tests bench
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest -q

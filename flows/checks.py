@@ -3,18 +3,20 @@ against the graph and the producers' output models."""
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections import deque
-from collections.abc import Container, Iterator
+from collections.abc import Collection, Container, Iterator
 from functools import cache
 from typing import Any
 
 import networkx as nx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, RootModel, TypeAdapter, ValidationError
 
 from flows.refs import ReferenceSyntaxError, find_refs
 from flows.spec import InputSpec, NodeSpec
 from lakehouse.common.suggest import did_you_mean
+from lakehouse.common.validation import problem_text, validation_problems
 
 
 def suggest(word: str, choices) -> str:
@@ -40,6 +42,7 @@ def value_shape_problem(value: Any, max_depth: int, max_values: int) -> str | No
         seen += 1
         if seen > max_values:
             return f"holds more than {max_values:,} values (setting workflow_max_values)"
+        children: Collection[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, (list, tuple)):
@@ -89,7 +92,7 @@ class AncestorSet:
         self.index = index
 
     def __contains__(self, name: object) -> bool:
-        position = self.index.get(name)  # type: ignore[call-overload]
+        position = self.index.get(name) if isinstance(name, str) else None
         return position is not None and bool(self.bits >> position & 1)
 
     @classmethod
@@ -109,6 +112,19 @@ class AncestorSet:
         return {name: cls(bits[name], index) for name in graph}
 
 
+def model_tier_problem(model: Any, tiers: Collection[str]) -> str | None:
+    """A chat node's `model` must name a configured tier or be provider-prefixed (`ollama_chat/...`).
+
+    A reference (`$inputs.model`) is checked when the run resolves it."""
+    if not isinstance(model, str) or "/" in model or model in tiers or _has_refs(model):
+        return None
+    configured = ", ".join(sorted(tiers)) or "none configured"
+    return (
+        f"model tier {model!r} is not configured (tiers in [models.tiers]: {configured}); name a tier, or a "
+        f"provider-prefixed model such as 'ollama_chat/llama3.2' or 'openai/gpt-4o-mini'{suggest(model, tiers)}"
+    )
+
+
 def _has_refs(value: Any) -> bool:
     try:
         return next(find_refs(value), None) is not None
@@ -119,7 +135,11 @@ def _has_refs(value: Any) -> bool:
 @cache
 def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter:
     field = model.model_fields[name]
-    return TypeAdapter(typing.Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+    annotation = Any if field.annotation is None else field.annotation  # None: declared without a type
+    if not field.metadata:
+        return TypeAdapter(annotation)
+    # a run-time built Annotated[...] is a valid type form; mypy types it as a special form only
+    return TypeAdapter(typing.Annotated[annotation, *field.metadata])  # type: ignore[arg-type]
 
 
 def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[tuple[str, str]]:
@@ -149,15 +169,13 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
         try:
             _field_adapter(model, key).validate_python(value)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            problems.append((f"with.{key}", f"{err['msg']} (got {short_repr(value)})"))
+            problems.append((f"with.{key}", f"{problem_text(exc.errors()[0])} (got {short_repr(value)})"))
     if literal_only and not problems:
         try:  # model-level rules (e.g. "exactly one of prompt or messages")
             model.model_validate(payload)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                problems.append((f"with.{loc}" if loc else "with", err["msg"]))
+            for loc, problem in validation_problems(exc):
+                problems.append((f"with.{loc}" if loc else "with", problem))
     return problems
 
 
@@ -172,19 +190,28 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+def _fields_of(tp: Any) -> dict[str, Any] | None:
+    """Field name -> annotation of a pydantic model or a dataclass (substrate types in outputs)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {name: f.annotation for name, f in tp.model_fields.items()}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return typing.get_type_hints(tp)
+    return None
+
+
 def _walk_output(model: type[BaseModel], path: tuple[str, ...]) -> str | None:
     """None if the path exists in the output model (as far as types tell), else the problem."""
     current: Any = model
     walked = "output"
     for part in path:
         current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            if part not in current.model_fields:
-                return (
-                    f"{walked} has no field {part!r}{suggest(part, current.model_fields)}"
-                    f" (fields: {', '.join(current.model_fields)})"
-                )
-            current = current.model_fields[part].annotation
+        if isinstance(current, type) and issubclass(current, RootModel):
+            current = _unwrap(current.model_fields["root"].annotation)  # a substrate type as a mode output
+        fields = _fields_of(current)
+        if fields is not None:
+            if part not in fields:
+                return f"{walked} has no field {part!r}{suggest(part, fields)} (fields: {', '.join(fields)})"
+            current = fields[part]
         elif typing.get_origin(current) in (list, tuple) and part.isdigit():
             args = typing.get_args(current)
             current = args[0] if args else Any
@@ -208,7 +235,7 @@ def check_refs(
         yield f"bad reference: {exc}"
         return
     for ref in refs:
-        if ref.is_input:
+        if ref.node is None:  # an $inputs reference
             name = ref.path[0]
             if name not in declared_inputs:
                 yield (

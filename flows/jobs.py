@@ -17,18 +17,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.runner import current_lakehouse
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
+
+if TYPE_CHECKING:
+    from modes.catalog.drift_nightly import CheckResult, PlannedCheck
 
 REPO = Path(__file__).resolve().parents[1]
 WORK_POOL = "lakehouse-pool"
@@ -144,7 +147,7 @@ def playbook_lift_flow(
 
 # nightly drift -------------------------------------------------------------------------------
 @task(name="drift-check", cache_policy=NO_CACHE, persist_result=False)
-def drift_check(planned) -> Any:
+def drift_check(planned: PlannedCheck) -> CheckResult:
     from modes.catalog.drift_nightly import run_check
 
     return run_check(planned, _context(f"drift-{planned.check}", "drift-nightly"))
@@ -217,7 +220,7 @@ def tables_gc_task(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @flow(name="tables-gc", persist_result=False, log_prints=False)
-def tables_gc_flow(older_than: str = "1h", dry_run: bool = False) -> dict[str, Any]:
+def tables_gc_flow(older_than: str = "1h", dry_run: bool = False) -> dict[str, Any] | State:
     """Remove warehouse files no table references (crashed or lost writes) older than `older_than`;
     the summary is attached as a Markdown artifact."""
     out = tables_gc_task({"older_than": older_than, "dry_run": dry_run})

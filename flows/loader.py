@@ -16,18 +16,22 @@ from typing import Any
 import networkx as nx
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from flows.checks import (
     AncestorSet,
     check_node_payload,
     check_refs,
     find_cycles,
+    model_tier_problem,
     short_repr,
     suggest,
     value_shape_problem,
 )
+from flows.errors import WorkflowError
 from flows.spec import NODE_KEYS, WORKFLOW_KEYS, InputSpec, NodeSpec, WorkflowSpec
 from flows.when import WhenSyntaxError, compile_when
+from lakehouse.common.validation import problem_text
 from lakehouse.config import get_settings
 from modes.registry import UnknownModeError, get_mode
 
@@ -48,14 +52,6 @@ class WorkflowIssue:
     def __str__(self) -> str:
         where = f"{self.file}:{self.node or '-'}:"
         return f"{where} {self.field}: {self.message}" if self.field else f"{where} {self.message}"
-
-
-class WorkflowError(ValueError):
-    """A workflow file (or its inputs) is invalid; `issues` holds every problem found."""
-
-    def __init__(self, issues: list[WorkflowIssue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
 
 
 @dataclass
@@ -282,9 +278,7 @@ class _Checker:
         if self.issues:
             raise WorkflowError(self.issues)
 
-    def pydantic_issues(
-        self, errors: list[dict[str, Any]], node: str | None, keys: list[str], prefix: str = ""
-    ) -> None:
+    def pydantic_issues(self, errors: list[ErrorDetails], node: str | None, keys: list[str], prefix: str = "") -> None:
         for err in errors:
             loc = [str(p) for p in err["loc"]]
             field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or None)
@@ -294,7 +288,7 @@ class _Checker:
             else:
                 got = err.get("input")
                 shown = f" (got {short_repr(got)})" if not isinstance(got, (dict, list)) and got is not None else ""
-                self.add(node, field, f"{err['msg']}{shown}")
+                self.add(node, field, f"{problem_text(err)}{shown}")
 
     def load(self, text: str, inputs: dict[str, Any] | None) -> LoadedWorkflow:
         doc = self.parse_yaml(text)
@@ -370,9 +364,10 @@ class _Checker:
                 node = NodeSpec.model_validate(raw)
             except ValidationError as exc:
                 self.pydantic_issues(exc.errors(), label, NODE_KEYS)
-                node = _salvage(raw, exc)  # keep checking the rest of the node and the graph
-                if node is None:
+                salvaged = _salvage(raw, exc)  # keep checking the rest of the node and the graph
+                if salvaged is None:
                     continue
+                node = salvaged
             if node.mode is not None and node.prompt is not None:
                 self.add(node.id, "mode", "give either `mode:` or `prompt:` (an llm.chat node), not both")
             elif node.mode_name is None:
@@ -418,6 +413,10 @@ class _Checker:
             if node.id in output_models:
                 for field, message in check_node_payload(get_mode(node.mode_name).input_model, payload):
                     self.add(node.id, field, message)
+            if node.mode_name == "llm.chat":
+                problem = model_tier_problem(payload.get("model"), get_settings().models.tiers)
+                if problem:
+                    self.add(node.id, "model", problem)
             for field, value in [("with", payload), ("when", node.when)]:
                 for message in check_refs(value, spec.inputs, nodes, ancestors, output_models, node.id):
                     self.add(node.id, field, message)

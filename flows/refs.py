@@ -16,26 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from flows.errors import InputTooLarge, ReferenceLookupError, ReferenceSyntaxError
+
 _REF = re.compile(r"\$\$|\$([A-Za-z_][A-Za-z0-9_-]*)((?:\.[A-Za-z0-9_]+)*)")
-
-
-class ReferenceSyntaxError(ValueError):
-    pass
-
-
-class ReferenceLookupError(LookupError):
-    pass
-
-
-class InputTooLarge(ReferenceLookupError):
-    """What the references of one node's input bring in is above `workflow_max_input_chars`."""
-
-    def __init__(self, field: str, limit: int, seen: int) -> None:
-        self.field, self.limit, self.seen = field, limit, seen
-        super().__init__(
-            f"{field}: the references in this node's input bring in more than the limit of {limit:,} "
-            f"characters (over {seen:,} so far; setting workflow_max_input_chars): pass less data"
-        )
 
 
 @dataclass(frozen=True)

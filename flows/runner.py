@@ -21,21 +21,25 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
-from prefect.states import Failed
+from prefect.states import Failed, State
 from pydantic import BaseModel, Field
 
+from flows.errors import WorkflowCrashed
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
 from flows.refs import ReferenceLookupError, resolve
 from flows.when import WhenSyntaxError, evaluate_when
+from lakehouse.common.secrets import scrub
 from lakehouse.config import get_settings
 from lakehouse.core import Lakehouse
-from lakehouse.observe.observer import ObservedOp, now_utc, scrub
+from lakehouse.observe.observer import ObservedOp, now_utc
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 
+NodeStatus = Literal["completed", "failed", "skipped"]
+
 
 class NodeResult(BaseModel):
-    status: Literal["completed", "failed", "skipped"]
+    status: NodeStatus
     output: Any = None
     error: str | None = None
     attempts: int = 0
@@ -46,10 +50,6 @@ class RunResult(BaseModel):
     workflow: str
     status: Literal["completed", "failed"]
     nodes: dict[str, NodeResult] = Field(default_factory=dict)
-
-
-class WorkflowCrashed(RuntimeError):
-    """The flow itself broke (not a node): Prefect or our orchestration failed."""
 
 
 _lakehouse: Lakehouse | None = None
@@ -91,7 +91,7 @@ def _execute_node(
     return invoke_mode(mode, payload, ctx)
 
 
-node_task = task(_execute_node, name="node", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
+node_task = task(name="node", cache_policy=NO_CACHE, persist_result=False, log_prints=False)(_execute_node)
 
 
 class _Run:
@@ -105,7 +105,7 @@ class _Run:
         self.outputs: dict[str, Any] = {}
         self.lakehouse = current_lakehouse()
 
-    def record(self, node_id: str, status: str, error: str, attempt: int, payload: Any = None) -> None:
+    def record(self, node_id: str, status: NodeStatus, error: str, attempt: int, payload: Any = None) -> None:
         started = now_utc()
         self.lakehouse.observer.record(
             ObservedOp.build(
@@ -149,6 +149,8 @@ class _Run:
 
     def submit(self, node_id: str, payload: dict[str, Any]):
         node = self.loaded.nodes[node_id]
+        mode = node.mode_name
+        assert mode is not None  # the loader refuses a node without `mode:` or `prompt:`
         retry = node.retry
         options: dict[str, Any] = {"name": node_id, "task_run_name": node_id}
         if retry and retry.max_attempts > 1:
@@ -157,7 +159,7 @@ class _Run:
             options["timeout_seconds"] = node.timeout_s
         return node_task.with_options(**options).submit(
             node_id,
-            node.mode_name,
+            mode,
             payload,
             self.loaded.name,
             self.run_id,
@@ -198,9 +200,11 @@ class _Run:
             for wrapped in done:
                 node_id, future = running.pop(wrapped)
                 self.collect(node_id, future)
-        status = "failed" if any(r.status == "failed" for r in self.results.values()) else "completed"
+        failed = any(r.status == "failed" for r in self.results.values())
         nodes = {n: self.results[n] for n in order}
-        return RunResult(run_id=self.run_id, workflow=self.loaded.name, status=status, nodes=nodes)
+        return RunResult(
+            run_id=self.run_id, workflow=self.loaded.name, status="failed" if failed else "completed", nodes=nodes
+        )
 
     def attach_ops_artifact(self) -> None:
         rows = [
@@ -214,7 +218,7 @@ class _Run:
 @flow(name="lakehouse-workflow", persist_result=False, log_prints=False)
 def run_workflow_flow(
     workflow: str, inputs: dict[str, Any] | None = None, yaml_text: str | None = None, trusted_paths: bool = False
-):
+) -> dict[str, Any] | State:
     """Run a workflow by name or path (or from its YAML text); the deployable entry point. Its
     nodes' paths stay under the lakehouse's roots unless `trusted_paths` (the CLI's runs)."""
     loaded = (

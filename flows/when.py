@@ -12,14 +12,11 @@ import ast
 import operator
 from typing import Any
 
+from flows.errors import WhenSyntaxError
 from flows.refs import _REF, Ref, ReferenceSyntaxError, _parse, lookup
 
 MAX_WHEN_CHARS = 1_000
 MAX_WHEN_DEPTH = 64  # syntax-tree levels
-
-
-class WhenSyntaxError(ValueError):
-    pass
 
 
 _COMPARE = {

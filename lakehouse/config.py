@@ -7,6 +7,7 @@ environment (`LH_MODELS__DEFAULT=local_fast`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lakehouse.common.secrets import SecretFileError, is_secret_name, read_key_file
+
+log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -123,6 +127,8 @@ class Settings(BaseSettings):
     api_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = 32 * MiB
+    # the CLI sends search / playbook calls to a `lakehouse api` running on this LH_HOME (its model is loaded)
+    cli_use_api: bool = True
 
     # paths: besides LH_HOME and LH_HOME/inbox, the roots HTTP, MCP and HTTP-submitted workflows may
     # read and write under; in the environment a JSON list or comma-separated (LH_ALLOWED_ROOTS=/data,/srv/in)
@@ -190,14 +196,14 @@ class Settings(BaseSettings):
         own secrets, the model tiers' keys (environment or file), and any environment variable whose
         name says it holds one. Read fresh on each call, so rotated keys are covered too."""
         configured = [self.api_token, self.s3_access_key, self.s3_secret_key]
-        for tier in self.models.tiers.values():
+        for name, tier in self.models.tiers.items():
             if tier.api_key_env:
                 configured.append(os.environ.get(tier.api_key_env))
             if tier.api_key_file:
                 try:
-                    configured.append(Path(tier.api_key_file).expanduser().read_text(encoding="utf-8").strip())
-                except (OSError, UnicodeDecodeError):
-                    pass  # an unreadable key file holds nothing that could leak
+                    configured.append(read_key_file(tier.api_key_file, f"tier {name!r}: key file"))
+                except SecretFileError as exc:  # refused (loose mode) or unreadable: never read, never sent
+                    _warn_once(str(exc))
         found = {v for v in configured if v and len(v) >= 4} | self._named_env_secrets()
         return sorted(found, key=len, reverse=True)
 
@@ -206,11 +212,7 @@ class Settings(BaseSettings):
         settings object (on every mode call it was most of the call's cost). Values found only by
         name must be long: a short one ("true") is no secret and masking it would mangle text."""
         if self._env_secrets is None:
-            self._env_secrets = {
-                v
-                for k, v in os.environ.items()
-                if len(v) >= 8 and any(word in k.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
-            }
+            self._env_secrets = {v for k, v in os.environ.items() if len(v) >= 8 and is_secret_name(k)}
         return self._env_secrets
 
     def redacted(self) -> dict[str, Any]:
@@ -220,6 +222,11 @@ class Settings(BaseSettings):
             if data.get(key):
                 data[key] = "***"
         return data
+
+
+@lru_cache(maxsize=64)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
 
 
 @lru_cache(maxsize=1)

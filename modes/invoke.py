@@ -20,7 +20,7 @@ def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> dict[st
     spec = get_mode(name)
     started = now_utc()
     observer = ctx.lakehouse.observer
-    common = dict(
+    common: dict[str, Any] = dict(  # the op's fields shared by both outcomes
         source=ctx.source,
         workflow=ctx.workflow,
         run_id=ctx.run_id,

@@ -17,28 +17,18 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 
-from lakehouse.common.suggest import close_matches, hint
+from lakehouse.common.suggest import close_matches
 from modes.context import ModeContext
+from modes.errors import ModeDefinitionError, UnknownModeError
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "lakehouse.modes"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-
-
-class ModeDefinitionError(TypeError):
-    """A mode was declared wrongly; raised at import time."""
-
-
-class UnknownModeError(LookupError):
-    def __init__(self, name: str, suggestions: list[str]) -> None:
-        self.name = name
-        self.suggestions = suggestions
-        super().__init__(f"unknown mode {name!r}{hint(suggestions)}")
 
 
 @dataclass(frozen=True)
@@ -65,7 +55,7 @@ def _where(func: Callable) -> str:
     return f"{func.__module__}.{func.__qualname__}"
 
 
-def _is_model(tp: Any) -> bool:
+def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
     return inspect.isclass(tp) and issubclass(tp, BaseModel)
 
 
@@ -103,7 +93,7 @@ def mode(name: str, *, description: str | None = None) -> Callable:
             )
         doc = description or inspect.getdoc(func) or ""
         _REGISTRY[name] = ModeSpec(name, func, inp_t, ret_t, doc.split("\n\n")[0])
-        func.mode_name = name  # type: ignore[attr-defined]
+        func.mode_name = name  # type: ignore[attr-defined]  # tags the function object with its mode
         return func
 
     return register

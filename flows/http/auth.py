@@ -15,15 +15,12 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from flows.errors import AccessConfigError
 from flows.http.errors import error_response
 from lakehouse.config import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class AccessConfigError(ValueError):
-    """The access-control settings themselves are wrong (the server refuses to start)."""
 
 
 def parse_networks(entries: Iterable[str], setting: str) -> list[Network]:

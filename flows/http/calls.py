@@ -7,6 +7,7 @@ not registered (yet) still gets its endpoint, taking any JSON object; calling it
 
 # No `from __future__ import annotations` here: a route's body annotation must be the mode's real
 # input model class, which FastAPI cannot resolve from a string naming a local variable.
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -58,17 +59,22 @@ def mode_route(
 ) -> None:
     """POST `path` runs mode `name` with the request body as its input and answers its output."""
     model = _input_model(name)
+    endpoint: Callable[..., JSONResponse]
 
     if model is not None:
-
-        def endpoint(request: Request, body: model = Body(...)) -> JSONResponse:  # type: ignore[valid-type]
-            payload = body.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        # the annotation is a class known only at run time, which FastAPI reads and mypy cannot
+        def model_endpoint(request: Request, body: model = Body(...)) -> JSONResponse:  # type: ignore[valid-type]
+            checked: BaseModel = body
+            payload = checked.model_dump(mode="json", exclude_unset=True, by_alias=True)
             return JSONResponse(call_mode(request, name, payload))
 
+        endpoint = model_endpoint
     else:
 
-        def endpoint(request: Request, body: dict[str, Any] = Body(...)) -> JSONResponse:
+        def any_endpoint(request: Request, body: dict[str, Any] = Body(...)) -> JSONResponse:
             return JSONResponse(call_mode(request, name, body))
+
+        endpoint = any_endpoint
 
     endpoint.__name__ = "mode_" + name.replace(".", "_")
     spec = get_mode(name) if model is not None else None

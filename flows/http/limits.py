@@ -23,6 +23,7 @@ from typing import Annotated, Any, Union
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, StringConstraints, ValidationError, create_model
+from pydantic.config import JsonValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.http.errors import error_response
@@ -64,7 +65,7 @@ def text_cap(field: str) -> int:
 # ------------------------------------------------------------------------------- typed bodies
 _TWINS: dict[type[BaseModel], type[BaseModel]] = {}
 # "Exactly one of" rules that pydantic checks in a model validator, stated for the JSON schema.
-_ONE_OF: dict[str, list[dict[str, Any]]] = {
+_ONE_OF: dict[str, list[JsonValue]] = {
     "modes.catalog.llm.ChatIn": [
         {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}}},
         {"required": ["messages"], "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}}},
@@ -111,11 +112,11 @@ def _capped(annotation: Any, field: str) -> Any:
     if origin is list:
         (item,) = typing.get_args(annotation) or (Any,)
         new = _capped(item, field)
-        return annotation if new is item else list[new]
+        return annotation if new is item else types.GenericAlias(list, (new,))  # list[new]
     if origin is dict:
         key, value = typing.get_args(annotation) or (str, Any)
         new = _capped(value, field)
-        return annotation if new is value else dict[key, new]
+        return annotation if new is value else types.GenericAlias(dict, (key, new))  # dict[key, new]
     return annotation
 
 
@@ -227,14 +228,14 @@ async def check_body(request: Request) -> None:
         # JSON Schema counts 3.0 as an integer, so the lax reading of it stands; the input itself
         # is never carried further (an error body does not echo what was sent).
         # A body that is not an object at all is FastAPI's to answer (the same words as ever).
-        errors = [
+        kept: list[dict[str, Any]] = [
             {k: v for k, v in e.items() if k != "input"}
             for e in errors
             if not (e.get("type") == "int_type" and isinstance(e.get("input"), float) and e["input"].is_integer())
             and not (e.get("type") == "model_type" and not e.get("loc"))
         ]
-        if errors:
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+        if kept:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in kept]) from None
 
 
 def _too_large(limit: int) -> str:

@@ -74,6 +74,7 @@ def load_request(req: WorkflowRequest):
     try:
         if req.yaml is not None:
             return load_workflow_text(req.yaml, "<request>", req.inputs)
+        assert req.workflow is not None  # `_one_source`: no yaml, so a workflow name
         known = find_workflows()
         if req.workflow not in known:
             raise ApiError(

@@ -11,13 +11,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-
-class SchemaConflict(ValueError):
-    """Incoming data does not fit the table's schema; names the column and both types."""
-
-    def __init__(self, where: str, detail: str, column: str | None = None) -> None:
-        self.where, self.detail, self.column = where, detail, column
-        super().__init__(f"{where}: column {column!r}: {detail}" if column else f"{where}: {detail}")
+from lakehouse.data.errors import SchemaConflict
 
 
 def iceberg_storable_type(t: pa.DataType) -> pa.DataType:

@@ -35,10 +35,11 @@ from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.snapshots import ancestors_of
 from sqlalchemy.exc import OperationalError
 
-from lakehouse.common.suggest import close_matches, hint
+from lakehouse.common.progress import Progress, no_progress
+from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
+from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, TableNotFound
 from lakehouse.data.table_schema import (
-    SchemaConflict,
     fit_to_table,
     plain_arrow_schema,
     to_storable,
@@ -64,29 +65,7 @@ log = logging.getLogger(__name__)
 # (the crash-safety tests SIGKILL a writer there). Unset in normal use.
 PAUSE_BEFORE_COMMIT_ENV = "LAKEHOUSE_TEST_PAUSE_BEFORE_COMMIT"
 # A caller that cannot pass `progress` to Tables.gc (the `tables.gc` mode) sets it here: (stage, done, total).
-GC_PROGRESS: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("lakehouse_gc_progress", default=None)
-
-
-class TableError(ValueError):
-    """A table operation was given something it cannot use (bad name, unknown snapshot, …)."""
-
-
-class TableNotFound(TableError, LookupError):
-    def __init__(self, name: str, suggestions: list[str]) -> None:
-        self.name = name
-        self.suggestions = suggestions
-        super().__init__(f"table {name!r} not found{hint(suggestions)}")
-
-
-class TableConflict(TableError):
-    """Other writers kept committing to the table while this write tried to; nothing was written."""
-
-    def __init__(self, name: str, attempts: int, cause: BaseException | None = None) -> None:
-        self.name, self.attempts, self.cause = name, attempts, cause
-        super().__init__(
-            f"table {name!r} was changed by another writer during each of {attempts} attempts to commit "
-            "this write; nothing was written: retry it"
-        )
+GC_PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_gc_progress", default=None)
 
 
 @dataclass
@@ -237,7 +216,12 @@ class Tables:
         try:
             return self.catalog.load_table(ident)
         except NoSuchTableError:
-            raise TableNotFound(name, self._close_matches(name)) from None
+            raise TableNotFound(name, self._close_matches(name), self._known(20)) from None
+
+    def _known(self, limit: int) -> list[str]:
+        """Up to `limit` table names for a not-found message (then `…`)."""
+        known = self.list()
+        return known[:limit] + (["…"] if len(known) > limit else [])
 
     def _close_matches(self, name: str) -> list[str]:
         known = self.list()
@@ -363,6 +347,7 @@ class Tables:
         data = to_storable(table, f"table {qualified(name)!r}")
         props = {k: str(v) for k, v in (properties or {}).items()}
         done = self.write_planned(name, lambda tbl: Write(data, replace=mode == "overwrite", properties=props))
+        assert done.snapshot_id is not None  # the plan always writes: only a skipped write has no snapshot
         return done.snapshot_id
 
     def write_planned(self, name: str, plan: Callable[[Table | None], Write | None]) -> Committed:
@@ -492,7 +477,7 @@ class Tables:
         """Drop the table and delete its data and metadata files."""
         ident = split_name(name)
         if not self.catalog.table_exists(ident):
-            raise TableNotFound(name, self._close_matches(name))
+            raise TableNotFound(name, self._close_matches(name), self._known(20))
         self.catalog.purge_table(ident)
 
     # garbage collection ------------------------------------------------------------------
@@ -500,7 +485,7 @@ class Tables:
         self,
         older_than_s: float | None = None,
         dry_run: bool = False,
-        progress: Callable[[str, int, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> GcReport:
         """Delete the files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
         that no metadata of any table references (not the current metadata, its log of earlier
@@ -517,7 +502,7 @@ class Tables:
         window = float(self.settings.table_gc_older_than_s if older_than_s is None else older_than_s)
         if window < 0:
             raise TableError(f"gc: the age window must be 0 or more seconds, got {window}")
-        report = progress or (lambda stage, done, total: None)
+        report = progress or no_progress
         io = PyArrowFileIO(self.catalog.properties)
         scheme, netloc, root = io.parse_location(self.settings.warehouse.rstrip("/"))
         filesystem = io.fs_by_scheme(scheme, netloc)
@@ -650,8 +635,8 @@ def _referenced_files(tbl: Table) -> Iterable[str]:
     """Every file the table's metadata points at, in any snapshot."""
     meta = tbl.metadata
     yield tbl.metadata_location
-    for entry in meta.metadata_log:
-        yield entry.metadata_file
+    for logged in meta.metadata_log:
+        yield logged.metadata_file
     for stats in list(getattr(meta, "statistics", []) or []) + list(getattr(meta, "partition_statistics", []) or []):
         yield stats.statistics_path
     seen_manifests: set[str] = set()

@@ -23,10 +23,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.common.recordfile import write_json_lines_atomic
-from lakehouse.common.suggest import did_you_mean
+from lakehouse.learning.errors import DistillError, UnknownScorerError
 
 Category = Literal["gold", "silver", "needs_review", "reject"]
-CATEGORIES: tuple[str, ...] = ("gold", "silver", "needs_review", "reject")
+CATEGORIES: tuple[Category, ...] = ("gold", "silver", "needs_review", "reject")
 DEFAULT_SYSTEM_PROMPT = "You are a staffing assistant. Match the request to the best-fitting occupation and say why."
 
 
@@ -55,14 +55,6 @@ class ScoredRecord(BaseModel):
     category: Category
     scorer_version: str
     reasons: list[str]
-
-
-class UnknownScorerError(LookupError):
-    def __init__(self, version: str) -> None:
-        super().__init__(
-            f"unknown scorer version {version!r} (known: {', '.join(SCORERS)})"
-            f"{did_you_mean(version, SCORERS, cutoff=0.4)}"
-        )
 
 
 # scorers -----------------------------------------------------------------------------------
@@ -111,7 +103,7 @@ def get_scorer(version: str) -> Callable[[EvidenceRecord], Verdict]:
     try:
         return SCORERS[version]
     except KeyError:
-        raise UnknownScorerError(version) from None
+        raise UnknownScorerError(version, SCORERS) from None
 
 
 def score(record: EvidenceRecord, version: str = LATEST_SCORER) -> ScoredRecord:
@@ -144,8 +136,11 @@ def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
+ContaminationReason = Literal["exact", "ngram"]
+
+
 class Contamination(BaseModel):
-    reason: Literal["exact", "ngram"]
+    reason: ContaminationReason
     eval_index: int
     overlap: float
 
@@ -155,9 +150,9 @@ class Firewall:
 
     def __init__(self, eval_texts: Iterable[str], *, n: int = 3, threshold: float = 0.5) -> None:
         if n < 1:
-            raise ValueError(f"n-gram size must be at least 1, got {n}")
+            raise DistillError(f"n-gram size must be at least 1, got {n}")
         if not 0 < threshold <= 1:
-            raise ValueError(f"overlap threshold must be in (0, 1], got {threshold}")
+            raise DistillError(f"overlap threshold must be in (0, 1], got {threshold}")
         self.n, self.threshold = n, threshold
         self._exact: dict[str, int] = {}
         self._index: dict[tuple[str, ...], set[int]] = defaultdict(set)
@@ -174,7 +169,7 @@ class Firewall:
     def from_items(cls, items: Iterable[EvalItem], **kwargs) -> Firewall:
         return cls([item.query for item in items], **kwargs)
 
-    def check_text(self, text: str) -> tuple[str, int, float] | None:
+    def check_text(self, text: str) -> tuple[ContaminationReason, int, float] | None:
         """(reason, eval index, overlap) when `text` overlaps an evaluation text, else None.
 
         Overlap is shared n-grams over the smaller n-gram set of the two, so a record that copies
@@ -189,7 +184,7 @@ class Firewall:
         shared: Counter[int] = Counter()
         for gram in grams:
             shared.update(self._index.get(gram, ()))
-        best: tuple[str, int, float] | None = None
+        best: tuple[ContaminationReason, int, float] | None = None
         for i, count in shared.items():
             overlap = count / min(len(grams), self._sizes[i])
             if overlap > self.threshold and (best is None or overlap > best[2]):
@@ -233,7 +228,7 @@ def export_sft(
     wanted = list(dict.fromkeys(categories))
     unknown = [c for c in wanted if c not in CATEGORIES]
     if unknown:
-        raise ValueError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
+        raise DistillError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
     scored = score_all(records, scorer_version)
     rows: list[dict] = []
     seen: set[tuple[str, str]] = set()

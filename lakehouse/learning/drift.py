@@ -5,7 +5,10 @@
   `from`, then `to`, so the same history always gives byte-identical JSON.
 - Playbook drift: for each recorded (query -> answer) good match, is the answer still in today's
   top-k? The search is a callable, so any index (the matrix, a test double of a real index) fits.
-  Search with playbook boosting off, or every recorded answer trivially finds itself.
+  Search with playbook boosting off, or every recorded answer trivially finds itself. Drift is a
+  change: an answer outside today's top-k whose index has not changed since it was recorded was
+  never in the top-k (a judge may pick beyond it, or a playbook boost surfaced it), so it is
+  reported as `not_ranked`, not as drifted.
 - Embedding drift: a two-sample Kolmogorov-Smirnov test between two snapshots of a corpus's
   vectors, on a 1-D projection (cosine to the centroid of both snapshots) and per dimension.
 """
@@ -15,8 +18,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
@@ -24,6 +28,7 @@ from scipy.stats import ks_2samp
 
 from lakehouse.common.recordfile import InputFileError, read_json_lines
 from lakehouse.learning.distill import EvidenceRecord, get_scorer
+from lakehouse.learning.errors import DriftError
 
 
 def stable_json(value: Any) -> str:
@@ -74,7 +79,7 @@ def scorer_drift(
         new_version=new_version,
         total=total,
         drifted=sum(n for (a, b), n in pairs.items() if a != b),
-        shift_matrix=[Shift(**{"from": a, "to": b, "count": n}) for (a, b), n in ordered],
+        shift_matrix=[Shift.model_validate({"from": a, "to": b, "count": n}) for (a, b), n in ordered],
         drifted_examples=changed,
     )
 
@@ -89,6 +94,7 @@ class PlaybookEntry(BaseModel):
     answer: str = Field(min_length=1, validation_alias=AliasChoices("answer", "answer_id"))
     corpus: str | None = None
     score: float | None = None
+    ts: datetime | None = None  # when it was recorded (unknown: an answer outside the top k counts as drifted)
 
 
 class PlaybookCheck(BaseModel):
@@ -96,6 +102,9 @@ class PlaybookCheck(BaseModel):
     answer: str
     corpus: str | None
     rank: int | None  # 1-based rank today, None when outside the top k
+    # kept: in today's top k; drifted: outside it and the index changed since the entry was recorded;
+    # not_ranked: outside it, but the index is as it was when the entry was recorded (no change, no drift)
+    status: Literal["kept", "drifted", "not_ranked"]
     top_ids: list[str]
 
 
@@ -104,7 +113,9 @@ class PlaybookDrift(BaseModel):
     checked: int
     drifted: int
     drift_rate: float
+    not_ranked: int
     drifted_entries: list[PlaybookCheck]
+    not_ranked_entries: list[PlaybookCheck]
     entries: list[PlaybookCheck]
 
 
@@ -118,14 +129,21 @@ def _hit_key(hit: Hit) -> tuple[str, str | None]:
     return str(hit["id"]), hit.get("corpus")
 
 
-def playbook_drift(entries: Iterable[PlaybookEntry], search_fn: SearchFn, top_k: int = 10) -> PlaybookDrift:
+def playbook_drift(
+    entries: Iterable[PlaybookEntry],
+    search_fn: SearchFn,
+    top_k: int = 10,
+    changed_since: Callable[[PlaybookEntry], bool] | None = None,
+) -> PlaybookDrift:
     """Entries whose recorded answer is no longer among today's top `top_k` hits for their query.
 
     `search_fn(query, top_k)` returns ids or hit dicts with `id` (and `corpus`); an entry that
-    names a corpus only matches hits from that corpus.
+    names a corpus only matches hits from that corpus. `changed_since(entry)` tells whether the
+    index changed after the entry was recorded; when it did not, an answer outside the top k is
+    `not_ranked` (today's ranking is the one the entry was recorded against), not drifted.
     """
     if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+        raise DriftError(f"top_k must be at least 1, got {top_k}")
     checks: list[PlaybookCheck] = []
     for entry in entries:
         hits = [_hit_key(h) for h in list(search_fn(entry.query, top_k))[:top_k]]
@@ -137,18 +155,29 @@ def playbook_drift(entries: Iterable[PlaybookEntry], search_fn: SearchFn, top_k:
             ),
             None,
         )
+        status: Literal["kept", "drifted", "not_ranked"] = "kept"
+        if rank is None:
+            status = "drifted" if changed_since is None or changed_since(entry) else "not_ranked"
         checks.append(
             PlaybookCheck(
-                query=entry.query, answer=entry.answer, corpus=entry.corpus, rank=rank, top_ids=[h for h, _ in hits]
+                query=entry.query,
+                answer=entry.answer,
+                corpus=entry.corpus,
+                rank=rank,
+                status=status,
+                top_ids=[h for h, _ in hits],
             )
         )
-    drifted = [c for c in checks if c.rank is None]
+    drifted = [c for c in checks if c.status == "drifted"]
+    not_ranked = [c for c in checks if c.status == "not_ranked"]
     return PlaybookDrift(
         top_k=top_k,
         checked=len(checks),
         drifted=len(drifted),
         drift_rate=round(len(drifted) / len(checks), 6) if checks else 0.0,
+        not_ranked=len(not_ranked),
         drifted_entries=drifted,
+        not_ranked_entries=not_ranked,
         entries=checks,
     )
 
@@ -166,17 +195,18 @@ class EmbeddingDrift(BaseModel):
     dimension_p_value: float  # Bonferroni-adjusted over all dimensions
     alpha: float
     drifted: bool
+    warnings: list[str] = Field(default_factory=list)
 
 
 def _check_vectors(name: str, vectors: Any) -> np.ndarray:
     array = np.asarray(vectors, dtype=np.float64)
     if array.ndim != 2:
-        raise ValueError(f"snapshot {name}: expected a 2-D array (vectors x dimensions), got shape {array.shape}")
+        raise DriftError(f"snapshot {name}: expected a 2-D array (vectors x dimensions), got shape {array.shape}")
     if array.shape[0] < 2:
-        raise ValueError(f"snapshot {name}: needs at least 2 vectors for a KS test, got {array.shape[0]}")
+        raise DriftError(f"snapshot {name}: needs at least 2 vectors for a KS test, got {array.shape[0]}")
     if not np.isfinite(array).all():
         row = int(np.argwhere(~np.isfinite(array))[0][0])
-        raise ValueError(f"snapshot {name}: vector {row} contains NaN or infinity")
+        raise DriftError(f"snapshot {name}: vector {row} contains NaN or infinity")
     return array
 
 
@@ -193,10 +223,10 @@ def embedding_drift(vectors_a: Any, vectors_b: Any, *, alpha: float = 0.05) -> E
     catches a shift in a few coordinates). `drifted` is either test below alpha / 2.
     """
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise DriftError(f"alpha must be in (0, 1), got {alpha}")
     a, b = _check_vectors("A", vectors_a), _check_vectors("B", vectors_b)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"snapshots differ in dimension: A has {a.shape[1]}, B has {b.shape[1]}")
+        raise DriftError(f"snapshots differ in dimension: A has {a.shape[1]}, B has {b.shape[1]}")
     ua, ub = _unit(a), _unit(b)
     # The centroid of both snapshots, not of A alone: A's own vectors lean towards A's centroid
     # (each helped make it), which shows up as drift between two samples of one distribution.
@@ -218,6 +248,11 @@ def embedding_drift(vectors_a: Any, vectors_b: Any, *, alpha: float = 0.05) -> E
         dimension_p_value=dim_p,
         alpha=alpha,
         drifted=bool(projected.pvalue < alpha / 2 or dim_p < alpha / 2),
+        warnings=(
+            ["snapshots A and B hold identical vectors: 'no drift' is true by construction, not a finding"]
+            if a.shape == b.shape and np.array_equal(a, b)
+            else []
+        ),
     )
 
 

@@ -38,6 +38,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from lakehouse.common.jsonl import AppendLog, LogCursor
+from lakehouse.learning.errors import PathwayError, TraceNotFound
+from lakehouse.search.filters import matches
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 Status = Literal["active", "retired", "superseded"]
@@ -45,14 +47,6 @@ Scalar = str | int | float | bool | None
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _OPS = ("add", "update", "revise", "retire")
-
-
-class PathwayError(ValueError):
-    """A request the memory cannot honour; nothing was written."""
-
-
-class TraceNotFound(PathwayError, LookupError):
-    pass
 
 
 class Trace(BaseModel):
@@ -131,17 +125,6 @@ def check_id(trace_id: Any) -> str:
     return trace_id
 
 
-def matches(metadata: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
-    """Equality filter: keys are ANDed; a list of wanted values is OR within its key."""
-    for key, wanted in (where or {}).items():
-        have = metadata.get(key)
-        have_set = have if isinstance(have, list) else [have]
-        wanted_set = wanted if isinstance(wanted, list) else [wanted]
-        if not any(w in have_set for w in wanted_set):
-            return False
-    return True
-
-
 def _apply(state: _State, event: dict[str, Any]) -> None:
     """Fold one event into the state; an event that cannot apply is reported and skipped."""
     state.events += 1
@@ -157,7 +140,7 @@ def _apply(state: _State, event: dict[str, Any]) -> None:
             state.problems.append(f"{label}: trace id already exists; skipped")
             return
         try:
-            trace = Trace(
+            added = Trace(
                 id=tid,
                 text=_check_text(event.get("text")),
                 metadata=_check_metadata(event.get("metadata")),
@@ -169,9 +152,9 @@ def _apply(state: _State, event: dict[str, Any]) -> None:
         except (PathwayError, ValueError, TypeError) as exc:
             state.problems.append(f"{label}: {exc}; skipped")
             return
-        traces[tid] = trace
-        state.digests[tid] = digest(trace.text, trace.metadata)
-        old = traces.get(trace.revises) if op == "revise" and trace.revises else None
+        traces[tid] = added
+        state.digests[tid] = digest(added.text, added.metadata)
+        old = traces.get(added.revises) if op == "revise" and added.revises else None
         if old is not None:
             old.status, old.superseded_by, old.updated = "superseded", tid, ts
         return

@@ -10,38 +10,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lakehouse.common.secrets import SecretFileError, is_secret_name, read_key_file
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import ModelsSettings, ModelTier
-
-
-class ChatError(RuntimeError):
-    """Base of chat errors a caller can fix (4xx over HTTP)."""
-
-
-class ChatNotConfigured(ChatError):
-    """No model given and no default, or the chosen model's key/provider is not set up."""
-
-
-class UnknownModel(ChatError):
-    """Neither a configured tier nor a provider litellm knows."""
-
-
-class ApiBaseRefused(ChatError):
-    """A caller-supplied api_base points at a host (or port) that is not allowlisted."""
-
-
-class ProviderError(ChatError):
-    """The provider answered with an error or could not be reached (502 over HTTP)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+from lakehouse.llm.errors import (  # noqa: F401 (ChatError re-exported)
+    ApiBaseRefused,
+    ChatError,
+    ChatNotConfigured,
+    ProviderError,
+    UnknownModel,
+)
 
 
 @dataclass
@@ -66,29 +49,12 @@ class ChatResult:
 
 # ------------------------------------------------------------------------------- secrets
 def read_secret_file(path: str | Path, what: str = "secret file") -> str:
-    """The stripped content of an owner-only file; anything looser is refused, not read."""
-    p = Path(path).expanduser()
+    """The stripped content of an owner-only file (`lakehouse.common.secrets.read_key_file`); a
+    looser, missing or empty one means the model is not configured."""
     try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise ChatNotConfigured(f"{what} {p} does not exist") from None
-    except OSError as exc:
-        raise ChatNotConfigured(f"{what} {p} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ChatNotConfigured(f"{what} {p} is not a regular file")
-    if st.st_mode & 0o077:
-        raise ChatNotConfigured(
-            f"{what} {p} has mode {stat.S_IMODE(st.st_mode):04o}: it must be readable by its owner only (chmod 600 {p})"
-        )
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise ChatNotConfigured(f"{what} {p} belongs to uid {st.st_uid}, not to this user")
-    try:
-        value = p.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ChatNotConfigured(f"{what} {p} cannot be read: {exc}") from None
-    if not value:
-        raise ChatNotConfigured(f"{what} {p} is empty")
-    return value
+        return read_key_file(path, what)
+    except SecretFileError as exc:
+        raise ChatNotConfigured(str(exc)) from None
 
 
 def tier_key(name: str, tier: ModelTier) -> str | None:
@@ -181,10 +147,6 @@ def _import_litellm():
     return litellm
 
 
-def _is_secret_name(name: str) -> bool:
-    return any(word in name.upper() for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
-
-
 class ChatClient:
     def __init__(self, models: ModelsSettings) -> None:
         self.models = models
@@ -257,7 +219,7 @@ class ChatClient:
             ) from None
         if target.api_base or target.api_key:
             return
-        missing = [k for k in litellm.validate_environment(target.model).get("missing_keys", []) if _is_secret_name(k)]
+        missing = [k for k in litellm.validate_environment(target.model).get("missing_keys", []) if is_secret_name(k)]
         if missing:
             where = f"tier {target.tier!r}" if target.tier else f"model {target.model!r}"
             raise ChatNotConfigured(

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from lakehouse.common.jsonl import AppendLog
+from lakehouse.common.secrets import scrub  # noqa: F401 (re-exported: runner, HTTP)
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,6 @@ def now_utc() -> datetime:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
-
-
-def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
-    """`text` with every secret value masked."""
-    if not text:
-        return text
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def _escape_surrogates(text: str) -> str:
@@ -214,7 +206,6 @@ class Observer:
     def sql(self, query: str, settings: Any = None) -> tuple[list[str], list[tuple]]:
         """Run one read-only SELECT over the log, exposed as the table `ops`; DuckDB's memory,
         threads and spill files are bounded by `settings` (default: `get_settings()`)."""
-        import duckdb
         import pyarrow as pa
 
         rows = self.ops()
@@ -225,15 +216,13 @@ class Observer:
         schema = pa.schema([(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()])
         table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
         from lakehouse.config import get_settings
-        from lakehouse.data.sql.guard import apply_resource_limits, check_read_only
+        from lakehouse.data.sql.guard import check_read_only, lock_down, open_database
 
         check_read_only(query)
-        con = duckdb.connect(":memory:")
+        con = open_database()
         try:
             con.register("ops", table)
-            apply_resource_limits(con, settings or get_settings())
-            con.execute("SET enable_external_access=false")
-            con.execute("SET lock_configuration=true")
+            lock_down(con, settings or get_settings())
             cur = con.execute(query)
             return [d[0] for d in cur.description], cur.fetchall()
         finally:

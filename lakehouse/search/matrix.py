@@ -21,14 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from lakehouse.config import Settings
-from lakehouse.search.playbooks import PlaybookStore
+from lakehouse.search.errors import MatrixError
+from lakehouse.search.filters import MetadataFilter, filter_items
+from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore
 from lakehouse.search.vectors.loaded import LoadedCorpus, RawHit
-
-MetadataFilter = dict[str, Any]  # key -> value, or list of values (OR); keys are ANDed
-
-
-class MatrixError(ValueError):
-    pass
 
 
 @dataclass
@@ -106,30 +102,9 @@ def downgrade_gate(corpora: list[str], model: str | None, settings: Settings, fo
     )
 
 
-def _matches(have: Any, want: Any) -> bool:
-    numbers = (int, float)
-    if isinstance(have, bool) or isinstance(want, bool):  # True must not equal 1
-        return str(have).lower() == str(want).lower()
-    if type(have) is type(want) or (isinstance(have, numbers) and isinstance(want, numbers)):
-        return have == want
-    # CLI filters arrive as text; metadata may hold numbers.
-    return str(have) == str(want)
-
-
 def metadata_filter(hits: list, flt: MetadataFilter | None) -> tuple[list, int]:
-    """Equality per key (a list is OR within the key), keys ANDed; a hit missing a key is dropped."""
-    if not flt:
-        return hits, 0
-    wanted = {key: value if isinstance(value, list) else [value] for key, value in flt.items()}
-    kept = [
-        hit
-        for hit in hits
-        if all(
-            key in hit.metadata and any(_matches(hit.metadata[key], v) for v in values)
-            for key, values in wanted.items()
-        )
-    ]
-    return kept, len(hits) - len(kept)
+    """The shared metadata filter (`lakehouse.search.filters`) over hits: (kept, dropped)."""
+    return filter_items(hits, flt, lambda hit: hit.metadata)
 
 
 def relevance_filter(hits: list[Hit], threshold: float, margin: float) -> tuple[list[Hit], int]:
@@ -220,8 +195,8 @@ class MatrixSearcher:
         for position, query in enumerate(queries):
             candidates = [hit for name in loaded for hit in per_corpus[name][position]]
             boosts: dict = {}
-            matches = []
-            if playbook_vectors is not None:
+            matches: list[PlaybookMatch] = []
+            if self.playbooks is not None and playbook_vectors is not None:
                 matches = self.playbooks.lookup(playbook_vectors[position], list(loaded), now=now)
                 boosts = self.playbooks.boosts(matches)
                 candidates += self._recorded_answers(boosts, candidates, loaded, allowed, vectors, position)

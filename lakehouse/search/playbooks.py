@@ -39,11 +39,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lakehouse.common.jsonl import AppendLog, LogCursor
-
-
-class PlaybookError(ValueError):
-    pass
-
+from lakehouse.common.validation import format_validation_error
+from lakehouse.search.errors import PlaybookError
 
 ENTRY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 # Test hook (fault injection): after this many appends in one batch, the process sleeps, so a test
@@ -85,14 +82,6 @@ def _pause_for_tests(appended: int) -> None:
     after = os.environ.get(PAUSE_ENV)
     if after and appended == int(after):
         time.sleep(600)
-
-
-def describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "entry"
-        parts.append(f"field {where!r}: {err['msg']}")
-    return "; ".join(parts)
 
 
 @dataclass
@@ -246,7 +235,7 @@ class PlaybookStore:
         try:
             return PlaybookInput.model_validate(raw)
         except ValidationError as exc:
-            raise PlaybookError(describe_validation(exc)) from None
+            raise PlaybookError(format_validation_error(exc)) from None
 
     def _check(self, raw: Any) -> PlaybookInput:
         item = self._parse_input(raw)
@@ -342,7 +331,7 @@ class PlaybookStore:
         now = now or datetime.now(UTC)
         with self._lock:
             entries = list(self._load())
-            if not entries:
+            if not entries or self._matrix is None:
                 return []
             sims = self._matrix @ np.asarray(query_vector, dtype=np.float32)
         matches = []

@@ -47,7 +47,9 @@ class EvidenceSource(BaseModel):
     def records(self, ctx: ModeContext, path: Path | None = None) -> list[EvidenceRecord]:
         if self.evidence is not None:
             return self.evidence
-        return read_records(path or self.evidence_file(ctx), EvidenceRecord)
+        source = path or self.evidence_file(ctx)
+        assert source is not None  # `_one_source`: no records, so a file
+        return read_records(source, EvidenceRecord)
 
 
 class ScoreIn(EvidenceSource):

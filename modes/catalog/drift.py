@@ -4,12 +4,15 @@ caller is trusted (the CLI); bad files name the file and line."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lakehouse.common.recordfile import read_records
+from lakehouse.errors import UserError
 from lakehouse.learning.distill import EvidenceRecord
 from lakehouse.learning.drift import (
     EmbeddingDrift,
@@ -80,6 +83,7 @@ def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     settings = ctx.lakehouse.settings
     history = inp.history
     if history is None:
+        assert inp.history_path is not None  # `_one_source`: no records, so a file
         history = read_records(ctx.path(inp.history_path, field="history_path"), EvidenceRecord)
     return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
 
@@ -102,7 +106,7 @@ def matrix_search_fn(ctx: ModeContext, corpora: list[str]):
 def recorded_entries(ctx: ModeContext, corpora: list[str]) -> list[PlaybookEntry]:
     """The positively judged playbooks of these corpora, as recorded by `playbook.record`."""
     return [
-        PlaybookEntry(query=p.query, answer=p.answer, corpus=p.corpus, score=p.score)
+        PlaybookEntry(query=p.query, answer=p.answer, corpus=p.corpus, score=p.score, ts=p.ts)
         for p in ctx.lakehouse.playbooks.entries()
         if p.corpus in corpora and p.score > 0
     ]
@@ -116,7 +120,32 @@ def playbook(inp: PlaybookDriftIn, ctx: ModeContext) -> PlaybookDrift:
         entries = read_records(ctx.path(inp.entries_path, field="entries_path"), PlaybookEntry)
     elif entries is None:
         entries = recorded_entries(ctx, inp.corpora)
-    return playbook_drift(entries, matrix_search_fn(ctx, inp.corpora), top_k=inp.top_k)
+    return playbook_drift(
+        entries, matrix_search_fn(ctx, inp.corpora), top_k=inp.top_k, changed_since=index_changed_fn(ctx, inp.corpora)
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def index_changed_fn(ctx: ModeContext, corpora: list[str]):
+    """Whether a corpus an entry may match was built or updated after the entry was recorded.
+
+    An entry without a time, or naming no corpus, is compared with the newest of the searched corpora;
+    without a time the answer counts as changed (drifted when outside the top k)."""
+    updated = {
+        name: _aware(datetime.fromisoformat(ctx.lakehouse.corpora.manifest(name).updated_at)) for name in corpora
+    }
+
+    def changed(entry: PlaybookEntry) -> bool:
+        if entry.ts is None:
+            return True
+        ts = _aware(entry.ts)
+        times = [updated[entry.corpus]] if entry.corpus in updated else list(updated.values())
+        return any(t > ts for t in times)
+
+    return changed
 
 
 def corpus_vectors(ctx: ModeContext, corpus: str, snapshot_id: int | None) -> np.ndarray:
@@ -131,15 +160,36 @@ def corpus_vectors(ctx: ModeContext, corpus: str, snapshot_id: int | None) -> np
     return np.asarray([v for v, keep in zip(vectors, live, strict=False) if keep], dtype=np.float64)
 
 
+def same_snapshot(ctx: ModeContext, corpus: str, snapshot_a: int | None, snapshot_b: int | None) -> None:
+    """Refuse to compare a snapshot with itself (it would say "no drift" whatever happened)."""
+    from lakehouse.search.vectors.manifest import corpus_table_name
+
+    current = ctx.lakehouse.tables.current_snapshot_id(corpus_table_name(corpus))
+    b = current if snapshot_b is None else snapshot_b
+    if snapshot_a == b:
+        which = " (the current one: snapshot_b defaults to it)" if snapshot_b is None else ""
+        raise UserError(
+            f"snapshot_a and snapshot_b are the same snapshot {b} of corpus {corpus!r}{which}: a snapshot compared "
+            "with itself shows no drift by construction; give an older snapshot_a or another snapshot_b"
+        )
+
+
 @mode("drift.embedding")
 def embedding(inp: EmbeddingDriftIn, ctx: ModeContext) -> EmbeddingDrift:
     """Two-sample KS tests between two vector snapshots (a 1-D projection and per dimension)."""
     settings = ctx.lakehouse.settings
     if inp.corpus is not None:
+        same_snapshot(ctx, inp.corpus, inp.snapshot_a, inp.snapshot_b)
         a = corpus_vectors(ctx, inp.corpus, inp.snapshot_a)
         b = corpus_vectors(ctx, inp.corpus, inp.snapshot_b)
     else:
+        assert inp.a_path is not None and inp.b_path is not None  # `_one_pair`: no corpus, so two files
         a_file = ctx.path(inp.a_path, field="a_path")
         b_file = ctx.path(inp.b_path, field="b_path")
+        if Path(a_file).resolve() == Path(b_file).resolve():
+            raise UserError(
+                f"a_path and b_path are the same file {a_file}: a snapshot compared with itself shows no drift "
+                "by construction; give two different snapshots"
+            )
         a, b = load_vectors(a_file), load_vectors(b_file)
     return embedding_drift(a, b, alpha=inp.alpha or settings.drift_alpha)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.learning.distill import SCORERS
 from modes.context import ModeContext
+from modes.errors import NightlyDriftFailed
 from modes.invoke import invoke_mode
 from modes.registry import mode
 
@@ -57,10 +58,6 @@ class PlannedCheck:
     target: str
     mode: str
     payload: dict[str, Any]
-
-
-class NightlyDriftFailed(RuntimeError):
-    pass
 
 
 def _older_scorer(new: str) -> str | None:

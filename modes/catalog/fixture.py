@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modes.context import ModeContext
+from modes.errors import FixtureFailure
 from modes.registry import mode
 
 
@@ -45,10 +46,6 @@ class SleepIn(_In):
 
 class SleepOut(BaseModel):
     slept: float
-
-
-class FixtureFailure(RuntimeError):
-    """Raised by `fixture.fail`: the message is the node's."""
 
 
 @mode("fixture.echo")

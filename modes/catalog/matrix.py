@@ -1,14 +1,13 @@
-"""Corpus and matrix-search modes: `corpus.build`, `matrix.search`, `matrix.relevance`, `matrix.downgrade`."""
+"""Matrix-search modes: `matrix.search`, `matrix.relevance`, `matrix.downgrade` (corpus modes: `corpus.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from lakehouse.search.matrix import Hit, downgrade_gate, relevance_filter
-from lakehouse.search.vectors import CorpusError, SourceSpec
+from lakehouse.search.matrix import Decision, Hit, downgrade_gate, relevance_filter
 from modes.context import ModeContext
 from modes.registry import mode
 
@@ -18,6 +17,9 @@ class _In(BaseModel):
 
 
 class HitModel(BaseModel):
+    """A hit as `matrix.relevance` takes and gives it: the fields of `lakehouse.search.matrix.Hit`,
+    but hits may come from elsewhere, without a score or distance yet (search output uses `Hit`)."""
+
     model_config = ConfigDict(extra="forbid")
     corpus: str
     id: str
@@ -30,62 +32,8 @@ class HitModel(BaseModel):
     boost: float = 0.0
 
 
-class DecisionModel(BaseModel):
-    mode: str
-    corpora: list[str]
-    reason: str
-    model: str | None = None
-    forced: bool = False
-
-
-# corpus.build -------------------------------------------------------------------------------
-class CorpusBuildIn(_In):
-    name: str
-    table: str
-    text_cols: list[str] = Field(min_length=1)
-    id_col: str
-    metadata_cols: list[str] = Field(default_factory=list)
-    where: str | None = None
-    model: str | None = None
-    rebuild: bool = False
-
-
-class CorpusBuildOut(BaseModel):
-    corpus: str
-    status: str
-    added: int
-    count: int
-    skipped: int
-    manifest: dict[str, Any]
-
-
-@mode("corpus.build")
-def corpus_build(inp: CorpusBuildIn, ctx: ModeContext) -> CorpusBuildOut:
-    """Embed a table into a corpus; if it exists with the same source, index only the new rows."""
-    corpora = ctx.lakehouse.corpora
-    args = dict(
-        table=inp.table, text_cols=inp.text_cols, id_col=inp.id_col, metadata_cols=inp.metadata_cols, where=inp.where
-    )
-    if corpora.exists(inp.name) and not inp.rebuild:
-        manifest = corpora.manifest(inp.name)
-        same = manifest.source.same_shape(SourceSpec(**args))
-        if not same or (inp.model and inp.model != manifest.model):
-            raise CorpusError(
-                f"corpus {inp.name!r} exists with another source or model (table {manifest.source.table!r}, "
-                f"id {manifest.source.id_col!r}, text {manifest.source.text_cols}, model {manifest.model!r}); "
-                "set rebuild: true to replace it"
-            )
-        result = corpora.add(inp.name)
-    else:
-        result = corpora.build(inp.name, model=inp.model, replace=inp.rebuild, **args)
-    return CorpusBuildOut(
-        corpus=result.corpus,
-        status=result.status,
-        added=result.added,
-        count=result.count,
-        skipped=len(result.skipped_ids),
-        manifest=result.manifest,
-    )
+class DecisionModel(RootModel[Decision]):
+    """The downgrade gate's `lakehouse.search.matrix.Decision`, as a mode output."""
 
 
 # matrix.search ------------------------------------------------------------------------------
@@ -105,12 +53,14 @@ class SearchIn(_In):
 
 
 class SearchOut(BaseModel):
+    """`lakehouse.search.matrix.MatrixResult` as a mode output (its hits and decision are the substrate types)."""
+
     query: str
-    hits: list[HitModel]
+    hits: list[Hit]
     count: int
     metadata_filter_dropped: int
     relevance_dropped: int
-    downgrade: DecisionModel
+    downgrade: Decision
     candidates: int
     playbook_matches: int
 
@@ -191,4 +141,4 @@ class DowngradeIn(_In):
 def matrix_downgrade(inp: DowngradeIn, ctx: ModeContext) -> DecisionModel:
     """Decide composed vs isolated retrieval for a model (and say why)."""
     decision = downgrade_gate(inp.corpora, inp.model or ctx.model, ctx.lakehouse.settings, inp.force_mode)
-    return DecisionModel(**decision.__dict__)
+    return DecisionModel(decision)

@@ -30,7 +30,7 @@ def test_pathway_commands(cli, lh_home):
     assert "retired trace w1" in cli("pathway", "retire", "w1", "--reason", "filled").stdout
     history = json.loads(cli("pathway", "history", second["id"], "--json").stdout)
     assert [t["id"] for t in history["chain"]] == [second["id"], "p1"]
-    hits = json.loads(cli("pathway", "search", "nurses", "--where", "state=IL", "--json").stdout)["hits"]
+    hits = json.loads(cli("pathway", "search", "nurses", "--filter", "state=IL", "--json").stdout)["hits"]
     assert [h["trace"]["id"] for h in hits] == [second["id"]]
     assert "p1" in cli("pathway", "history", "p1").stdout
     errors = cli("pathway", "revise", "p1", "again", code=1).stderr

@@ -38,9 +38,7 @@ def _run(*args: str):
 
 def test_lift_run_prints_the_report_and_writes_the_files(jobs_env, tmp_path):
     queries = write_queries(tmp_path / "q.jsonl", QUERIES)
-    result = _run(
-        "--queries", str(queries), "--corpus", "jobs", "--top-k", "5", "--out", str(tmp_path / "out"), "--json"
-    )
+    result = _run("--queries", str(queries), "--corpus", "jobs", "--top", "5", "--out", str(tmp_path / "out"), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["queries"] == 4 and report["out_of_domain"] == 1
@@ -54,7 +52,7 @@ def test_lift_run_prints_the_report_and_writes_the_files(jobs_env, tmp_path):
     ]
     assert not (jobs_env / "lift").exists()
 
-    table = _run("--queries", str(queries), "--corpus", "jobs", "--top-k", "5", "--out", str(tmp_path / "again"))
+    table = _run("--queries", str(queries), "--corpus", "jobs", "--top", "5", "--out", str(tmp_path / "again"))
     assert table.exit_code == 0, table.output
     assert "lift_rate" in table.stdout and "lift-report.md" in table.stdout
 

@@ -42,9 +42,9 @@ def test_ops_list_json_filters(logged_ops):
     assert [r["node_id"] for r in rows] == ["n0", "n1", "n2"]
     rows = json.loads(runner.invoke(app, ["ops", "list", "--workflow", "a", "--json"]).stdout)
     assert [r["node_id"] for r in rows] == ["n0", "n1"]
-    rows = json.loads(runner.invoke(app, ["ops", "list", "--run", "run-b", "--limit", "5", "--json"]).stdout)
+    rows = json.loads(runner.invoke(app, ["ops", "list", "--run", "run-b", "--top", "5", "--json"]).stdout)
     assert [r["node_id"] for r in rows] == ["n2"]
-    assert json.loads(runner.invoke(app, ["ops", "list", "--limit", "1", "--json"]).stdout)[0]["node_id"] == "n2"
+    assert json.loads(runner.invoke(app, ["ops", "list", "--top", "1", "--json"]).stdout)[0]["node_id"] == "n2"
 
 
 def test_ops_stats_and_sql(logged_ops):
@@ -64,9 +64,9 @@ def test_ops_sql_refuses_with_exit_1(logged_ops, query):
 
 
 def test_ops_list_limit_must_be_positive(logged_ops):
-    result = CliRunner().invoke(app, ["ops", "list", "--limit", "0"])
+    result = CliRunner().invoke(app, ["ops", "list", "--top", "0"])
     assert result.exit_code == 2
-    assert "--limit" in result.stderr
+    assert "--top" in result.stderr
 
 
 def test_bad_input_pair_is_a_clear_error(lh_home):

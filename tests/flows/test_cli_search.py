@@ -20,7 +20,7 @@ BUILD_JOBS = [
     "title,description",
     "--id",
     "job_id",
-    "--metadata",
+    "--meta-cols",
     "city,state,shift",
 ]
 BUILD_WORKERS = [
@@ -33,7 +33,7 @@ BUILD_WORKERS = [
     "headline,profile",
     "--id",
     "worker_id",
-    "--metadata",
+    "--meta-cols",
     "state,shift",
 ]
 

@@ -4,6 +4,7 @@ records each call as an ObservedOp."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -155,10 +156,12 @@ def occupations(ctx):
 
 def test_drift_playbook_checks_recorded_playbooks_against_the_matrix(ctx, occupations):
     occupations.playbooks.record("registered nurses", "29-1141.00", "occ", 0.9)
-    occupations.playbooks.record("registered nurses wanted", "47-2111.00", "occ", 0.8)  # no longer top-1
+    # recorded before the index was (re)built, and no longer top-1: drifted
+    before = datetime(2020, 1, 1, tzinfo=UTC)
+    occupations.playbooks.record("registered nurses wanted", "47-2111.00", "occ", 0.8, ts=before)
     occupations.playbooks.record("ignored: a negative judgement", "35-2014.00", "occ", -0.5)
     out = invoke_mode("drift.playbook", {"corpora": ["occ"], "top_k": 1}, ctx)
-    assert out["checked"] == 2 and out["drifted"] == 1
+    assert out["checked"] == 2 and out["drifted"] == 1 and out["not_ranked"] == 0
     assert out["drifted_entries"][0]["answer"] == "47-2111.00"
     assert out["entries"][0]["rank"] == 1 and out["entries"][0]["top_ids"] == ["29-1141.00"]
     wide = invoke_mode("drift.playbook", {"corpora": ["occ"], "top_k": 6}, ctx)

@@ -153,3 +153,19 @@ def test_playbook_record_and_lookup_modes(vector_world, tmp_path):
     warm = invoke_mode("matrix.search", {"query": "night forklift driver", "corpora": ["occupations"]}, ctx)
     assert warm["hits"][0]["id"] == "53-7051.00" and warm["hits"][0]["boosted_by"] == [out["results"][0]["id"]]
     assert warm["playbook_matches"] == 1
+
+
+def test_matrix_outputs_are_the_substrate_types_and_references_still_check():
+    """The mode models once re-declared Hit and Decision; now they reuse them, and a workflow
+    reference into them is still checked field by field."""
+    from flows.checks import _walk_output
+    from lakehouse.search.matrix import Decision, Hit
+
+    search, downgrade = get_mode("matrix.search").output_model, get_mode("matrix.downgrade").output_model
+    assert search.model_fields["hits"].annotation == list[Hit]
+    assert search.model_fields["downgrade"].annotation is Decision
+    assert downgrade.model_fields["root"].annotation is Decision
+    assert _walk_output(search, ("hits", "0", "id")) is None
+    assert _walk_output(downgrade, ("mode",)) is None
+    assert "output.hits.0 has no field 'idd'; did you mean 'id'?" in _walk_output(search, ("hits", "0", "idd"))
+    assert "output has no field 'mood'; did you mean 'mode' or 'model'?" in _walk_output(downgrade, ("mood",))

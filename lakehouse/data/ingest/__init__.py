@@ -104,7 +104,7 @@ def ingest_file(
     fmt = detect_format(path, data, format)
     sha = _sha256(data, report)
     parsed: dict[tuple, pa.Table] = {}  # by the column types the table asks for (re-parse if they change)
-    planned: dict[str, object] = {}
+    planned: dict[str, int] = {}  # rows_in, updated, upsert (a bool)
 
     def parse(iceberg_schema) -> pa.Table:
         typed = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)} if iceberg_schema is not None else {}
@@ -124,7 +124,7 @@ def ingest_file(
         report("writing", 0.7)
         props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
         planned.update(rows_in=len(incoming), updated=0, upsert=bool(key and tbl is not None))
-        if not planned["upsert"]:
+        if not key or not planned["upsert"]:
             return Write(incoming, properties=props)
         props["lakehouse.upsert-key"] = key
         current_snapshot = tbl.current_snapshot()
@@ -140,6 +140,7 @@ def ingest_file(
 
     done = tables.write_planned(name, plan)
     if done.skipped:
+        assert done.table is not None  # the plan skips only a table that exists
         report("already ingested", 1.0)
         current = done.table.current_snapshot()
         return IngestResult(
@@ -151,6 +152,7 @@ def ingest_file(
             source_sha256=sha,
             commit_attempts=done.attempts,
         )
+    assert done.table is not None and done.snapshot_id is not None  # a write that was not skipped committed
     report("done", 1.0)
     status: Status = "created" if done.created else ("upserted" if planned["upsert"] else "appended")
     rows_in, updated = int(planned["rows_in"]), int(planned["updated"])

@@ -11,13 +11,15 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
 from lakehouse.data.ingest.errors import IngestError
 
 _BATCH = 20_000
+
+Quoting = Literal[0, 3]  # csv.QUOTE_MINIMAL, or csv.QUOTE_NONE for TSV
 
 
 def type_name(t: pa.DataType) -> str:
@@ -59,7 +61,7 @@ def check_utf8(path: str, data: memoryview, delimiter: str | None = None, header
     )
 
 
-def _records(text: str, delimiter: str, quoting: int) -> Iterator[tuple[int, list[str]]]:
+def _records(text: str, delimiter: str, quoting: Quoting) -> Iterator[tuple[int, list[str]]]:
     """(first physical line, fields) for every non-blank record, header included."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     last = 0
@@ -91,7 +93,7 @@ def diagnose_csv(
     path: str,
     data: memoryview,
     delimiter: str,
-    quoting: int,
+    quoting: Quoting,
     typed: dict[str, pa.DataType],
     null_values: set[str],
 ) -> None:
@@ -136,7 +138,15 @@ def _check_batch(path, batch, checks, null_values) -> None:
             )
 
 
-_KINDS = {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "object"}
+_KINDS = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "list",
+    dict: "object",
+}
 
 
 def json_native(t: pa.DataType) -> bool:
@@ -150,8 +160,8 @@ def json_native(t: pa.DataType) -> bool:
     )
 
 
-def _kind(value: Any) -> str | None:
-    return None if value is None else _KINDS.get(type(value), type(value).__name__)
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 def diagnose_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> None:

@@ -106,7 +106,7 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
         raise IngestError(path, "the file is empty or starts with a blank line: expected a header", line=1)
     delimiter = "\t" if fmt == "tsv" else sniff_delimiter(first_line)
     quote = fmt != "tsv"  # TSV has no quoting: a '"' is an ordinary character
-    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    quoting: diagnose.Quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
     header = next(csv.reader([first_line], delimiter=delimiter, quoting=quoting))
     try:
         check_column_names(header, "header")

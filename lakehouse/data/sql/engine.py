@@ -12,7 +12,6 @@ past its time limit; rows are fetched in small chunks and a result larger than
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -24,33 +23,14 @@ from urllib.parse import urlparse
 import duckdb
 from pyiceberg.exceptions import NoSuchTableError
 
+from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
-from lakehouse.data.sql.guard import SqlRejected, apply_resource_limits, check_read_only
+from lakehouse.data.errors import SqlError, SqlResultTooLarge, SqlTimeout
+from lakehouse.data.sql.guard import SqlRejected, check_read_only, lock_down, open_database
 from lakehouse.data.sql.sources import PLACEHOLDER, ScanSource, quote, snapshot_source
 from lakehouse.data.tables import DEFAULT_NAMESPACE, TableError, Tables
 
 __all__ = ["SqlEngine", "SqlResult", "SqlError", "SqlTimeout", "SqlResultTooLarge", "SqlRejected"]
-
-_LOCK_DOWN = (
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET enable_external_access = false",
-    "SET python_enable_replacements = false",
-    "SET lock_configuration = true",
-)
-
-
-class SqlError(ValueError):
-    """The query was allowed but failed (unknown table or column, type error, …)."""
-
-
-class SqlTimeout(SqlError):
-    pass
-
-
-class SqlResultTooLarge(SqlError):
-    """The answer is larger than `sql_result_max_bytes`; refused while fetching."""
-
 
 _MiB = 1 << 20
 _CHUNK_BYTES = _MiB  # aim for about this much per fetched chunk, so the cap is checked often
@@ -146,7 +126,10 @@ class SqlEngine:
         queries over the same data; the caller closes it. Statements are not guarded here."""
         for name in tables:
             self.tables.load(name)  # unknown names: TableNotFound with suggestions
-        refs = {(None, t) if "." not in t else tuple(t.split(".", 1)) for t in tables}
+        refs: set[tuple[str | None, str]] = set()
+        for t in tables:
+            schema, dot, name = t.partition(".")
+            refs.add((schema, name) if dot else (None, t))
         return self._open(self._bindings(refs, None))
 
     def _open(self, bindings: list[tuple]) -> duckdb.DuckDBPyConnection:
@@ -154,7 +137,7 @@ class SqlEngine:
         costs ~1 ms instead of ~15 ms for a new database. `namespace.name` needs a real schema,
         so those queries get a private database, locked after registering."""
         private = any(schema is not None for schema, *_ in bindings)
-        con = duckdb.connect(":memory:") if private else self._shared_cursor()
+        con = open_database() if private else self._shared_cursor()
         try:
             self._register(con, bindings, shared=not private)
             if private:
@@ -167,7 +150,7 @@ class SqlEngine:
     def _shared_cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._shared is None:
-                db = duckdb.connect(":memory:")
+                db = open_database()
                 try:
                     self._lock_down(db)
                 except BaseException:
@@ -318,16 +301,11 @@ class SqlEngine:
         known = self.tables.list()
         missing = message.split("Table with name", 1)[1].split()[0]
         bare = [k.split(".", 1)[1] for k in known if k.startswith(f"{DEFAULT_NAMESPACE}.")]
-        close = difflib.get_close_matches(missing, bare + known, n=3, cutoff=0.5)
-        tail = f"; did you mean {' or '.join(close)}?" if close else ""
-        return f"\nLakehouse tables: {', '.join(known) or 'none'}{tail}"
+        return f"\nLakehouse tables: {', '.join(known) or 'none'}{did_you_mean(missing, bare + known)}"
 
     def _lock_down(self, con: duckdb.DuckDBPyConnection) -> None:
-        apply_resource_limits(con, self.settings)
-        if self._local_root is not None:
-            con.execute("SET allowed_directories = [?]", [str(self._local_root)])
-        for statement in _LOCK_DOWN:  # lock_configuration last: it forbids the others
-            con.execute(statement)
+        root = str(self._local_root) if self._local_root is not None else None
+        lock_down(con, self.settings, allowed_directory=root)
 
     def close(self) -> None:
         with self._lock:

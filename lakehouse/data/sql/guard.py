@@ -1,9 +1,10 @@
 """The read-only SQL guard: exactly one SELECT (or WITH … SELECT) statement, by DuckDB's own parser,
 that reads only tables — no file readers, no reading files by name, no environment.
 
-The guard is one of three walls; the connection itself also runs with
-`enable_external_access=false`, no extension autoload and `lock_configuration=true`. The guard
-exists so that a refusal says *why* in plain words, before any connection is opened.
+The guard is one of three walls; every connection that runs user SQL (the SQL engine's and the
+observer's `ops sql`) is also locked by `lock_down`: resource limits, no external access, no
+extension autoload or autoinstall, no Python replacement scans, then `lock_configuration=true`.
+The guard exists so that a refusal says *why* in plain words, before any connection is opened.
 `apply_resource_limits` bounds what an allowed query may use (memory, threads, spill files).
 """
 
@@ -19,14 +20,12 @@ from typing import Any
 
 import duckdb
 
+from lakehouse.data.errors import SqlRejected, SqlSettingError
+
 # Table functions that only compute; every other one (read_csv, glob, query, …) is refused.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 # Scalar functions that reach outside the query.
 DENIED_FUNCTIONS = frozenset({"getenv", "read_text", "read_blob"})
-
-
-class SqlRejected(ValueError):
-    """The statement is not a single read-only query."""
 
 
 def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Any) -> None:
@@ -46,7 +45,36 @@ def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Any) -> None
             con.execute(f"SET {name} = ?", [value])
         except duckdb.Error as exc:
             where = f"{setting} (LH_{setting.upper()})" if setting else name
-            raise ValueError(f"bad SQL setting {where} = {value!r}: {str(exc).splitlines()[0]}") from None
+            raise SqlSettingError(f"bad SQL setting {where} = {value!r}: {str(exc).splitlines()[0]}") from None
+
+
+# Run after the resource limits and any allowed_directories; lock_configuration last: it forbids the others.
+LOCK_DOWN = (
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET enable_external_access = false",
+    "SET python_enable_replacements = false",
+    "SET lock_configuration = true",
+)
+
+
+def open_database() -> duckdb.DuckDBPyConnection:
+    """A new in-memory database for user SQL. Replacement scans are off in its configuration, not
+    only in its session: a `SET` does not reach the cursors of a shared database, and a cursor
+    that scans Python variables would answer a bare unknown name from the caller's locals."""
+    return duckdb.connect(":memory:", config={"python_enable_replacements": False})
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, settings: Any, *, allowed_directory: str | None = None) -> None:
+    """The one lock-down for a connection that runs user SQL: resource limits from `settings`,
+    optionally one directory DuckDB may still read (Iceberg data files), then no external access,
+    no extension autoload/autoinstall, no replacement scans, and the configuration locked.
+    Register Arrow tables and views before calling it."""
+    apply_resource_limits(con, settings)
+    if allowed_directory is not None:
+        con.execute("SET allowed_directories = [?]", [allowed_directory])
+    for statement in LOCK_DOWN:
+        con.execute(statement)
 
 
 @dataclass
@@ -103,7 +131,7 @@ def _syntax_tree(query: str) -> list[dict[str, Any]]:
             _parser = duckdb.connect(":memory:")
             for statement in ("SET enable_external_access = false", "SET lock_configuration = true"):
                 _parser.execute(statement)
-        text = _parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [query]).fetchone()[0]
+        ((text,),) = _parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [query]).fetchall()
     tree = json.loads(text)
     if tree.get("error"):
         raise SqlRejected(f"SQL is not a plain query: {tree.get('error_message', 'unsupported statement')}")

@@ -28,6 +28,7 @@ from pyiceberg.types import (
     DoubleType,
     FixedType,
     FloatType,
+    IcebergType,
     IntegerType,
     LongType,
     StringType,
@@ -41,7 +42,7 @@ from lakehouse.data.table_schema import plain_arrow_schema
 
 PLACEHOLDER = "__ARROW_SOURCE__"
 
-_DUCKDB_TYPES = {
+_DUCKDB_TYPES: dict[type[IcebergType], str] = {
     BooleanType: "BOOLEAN",
     IntegerType: "INTEGER",
     LongType: "BIGINT",
@@ -75,7 +76,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _duckdb_type(field_type) -> str | None:
+def _duckdb_type(field_type: IcebergType) -> str | None:
     if isinstance(field_type, DecimalType):
         return f"DECIMAL({field_type.precision}, {field_type.scale})"
     return _DUCKDB_TYPES.get(type(field_type))

@@ -7,6 +7,7 @@ here once, before any backend I/O, so both backends refuse exactly the same thin
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
 import tempfile
@@ -15,29 +16,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
+
+from lakehouse.data.errors import InvalidKey, InvalidPut, ObjectNotFound, ObjectTooLarge, StorageError
 
 CHUNK = 1024 * 1024
 MAX_KEY_BYTES = 1024  # S3's limit, applied to both backends so keys stay portable
 MAX_SEGMENT_BYTES = 255  # NAME_MAX of common filesystems
 TEMP_MARKER = ".lhtmp-"  # prefix of in-flight files; reserved so they never look like keys
 VECTORS_PREFIX = "_vectors/"
-
-
-class StorageError(Exception):
-    """Base of every object-store error."""
-
-
-class InvalidKey(StorageError, ValueError):
-    """A key (or list prefix) that breaks a key rule; raised before any I/O."""
-
-
-class ObjectNotFound(StorageError, LookupError):
-    """No object under this key."""
-
-
-class ObjectTooLarge(StorageError, ValueError):
-    """A PUT larger than the cap of its key's prefix; nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +104,17 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def copy_stream(src: BinaryIO, dst: BinaryIO, *, key: str, length: int | None, cap: int) -> int:
+class Readable(Protocol):
+    """The part of a binary stream a store reads from: files, spools, HTTP responses."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def copy_stream(src: Readable, dst: Writable, *, key: str, length: int | None, cap: int) -> int:
     """Copy `src` to `dst`: exactly `length` bytes, or (length unknown) at most `cap` bytes.
 
     Raises `ObjectTooLarge` as soon as an unknown-length stream passes the cap and `StorageError`
@@ -157,13 +154,13 @@ class ObjectStore(ABC):
         check_key(key)
         if isinstance(data, (bytes, bytearray, memoryview)):
             if length is not None and length != len(data):
-                raise ValueError(f"PUT {key!r}: length={length} but the data has {len(data)} bytes")
+                raise InvalidPut(f"PUT {key!r}: length={length} but the data has {len(data)} bytes")
             length = len(data)
             data = io.BytesIO(data)
         elif not callable(getattr(data, "read", None)):
-            raise TypeError(f"PUT {key!r}: data must be bytes or a binary stream, got {type(data).__name__}")
+            raise InvalidPut(f"PUT {key!r}: data must be bytes or a binary stream, got {type(data).__name__}")
         if length is not None and length < 0:
-            raise ValueError(f"PUT {key!r}: length must be >= 0, got {length}")
+            raise InvalidPut(f"PUT {key!r}: length must be >= 0, got {length}")
         cap = self.caps.for_key(key)
         if length is not None and length > cap:
             raise ObjectTooLarge(f"PUT {key!r} refused: {length} bytes is over the {cap}-byte cap")
@@ -217,13 +214,13 @@ class ObjectStore(ABC):
     def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat: ...
 
     @abstractmethod
-    def _reader(self, key: str) -> AbstractContextManager[BinaryIO]: ...
+    def _reader(self, key: str) -> AbstractContextManager[Readable]: ...
 
     @abstractmethod
     def _stat(self, key: str) -> ObjectStat: ...
 
     @abstractmethod
-    def _list(self, prefix: str) -> list[str]: ...
+    def _list(self, prefix: str) -> builtins.list[str]: ...
 
     @abstractmethod
     def _delete(self, key: str) -> None: ...

@@ -23,6 +23,7 @@ from lakehouse.data.storage.base import (
     ObjectStat,
     ObjectStore,
     PutCaps,
+    Readable,
     StorageError,
     check_prefix,
     copy_stream,
@@ -127,13 +128,14 @@ class S3Store(ObjectStore):
                 return self._upload(key, spool, length)
         return self._upload(key, _ExactReader(src, key, length), length)
 
-    def _upload(self, key: str, src: BinaryIO, length: int) -> ObjectStat:
+    def _upload(self, key: str, src: Readable, length: int) -> ObjectStat:
         with self._errors(key):
-            self.client.put_object(self.bucket, self._name(key), src, length)
+            # minio only calls src.read(); its `BinaryIO` hint is stricter than that
+            self.client.put_object(self.bucket, self._name(key), src, length)  # type: ignore[arg-type]
         return self._stat(key)
 
     @contextmanager
-    def _reader(self, key: str) -> Iterator[BinaryIO]:
+    def _reader(self, key: str) -> Iterator[Readable]:
         with self._errors(key):
             response = self.client.get_object(self.bucket, self._name(key))
         try:
@@ -146,6 +148,8 @@ class S3Store(ObjectStore):
     def _stat(self, key: str) -> ObjectStat:
         with self._errors(key):
             info = self.client.stat_object(self.bucket, self._name(key))
+        if info.size is None or info.last_modified is None:
+            raise StorageError(f"S3 stat of {key!r} in {self.url} returned no size or modification time")
         return ObjectStat(key, info.size, info.last_modified)
 
     def _list(self, prefix: str) -> list[str]:

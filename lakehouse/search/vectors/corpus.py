@@ -16,6 +16,7 @@ it got, so a search in flight finishes on the index it started with.
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 import threading
@@ -30,9 +31,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.data.storage import ObjectNotFound
-from lakehouse.search.embed import ProgressFn, get_embedder
+from lakehouse.search.embed import get_embedder
 from lakehouse.search.vectors.index import HnswParams, VectorIndex
 from lakehouse.search.vectors.loaded import LoadedCorpus
 from lakehouse.search.vectors.manifest import (
@@ -249,7 +251,7 @@ class CorpusManager:
         else:
             self._loaded.pop(name, None)
 
-    def _load(self, manifest: Manifest, token: bytes | None = None) -> LoadedCorpus:
+    def _load(self, manifest: Manifest, token: bytes) -> LoadedCorpus:
         params = HnswParams(
             m=manifest.params["M"],
             ef_construction=manifest.params["ef_construction"],
@@ -267,7 +269,7 @@ class CorpusManager:
         loaded.remember(*(rows.column(c).to_pylist() for c in ("label", "id", "text", "metadata")))
         return loaded
 
-    def _rows(self, manifest: Manifest, columns: list[str] | None = None) -> pa.Table:
+    def _rows(self, manifest: Manifest, columns: builtins.list[str] | None = None) -> pa.Table:
         return self.tables.read_arrow(manifest.corpus_table, columns=columns, snapshot_id=manifest.corpus_snapshot_id)
 
     # writing -------------------------------------------------------------------------------
@@ -305,13 +307,13 @@ class CorpusManager:
         self,
         name: str,
         table: str,
-        text_cols: list[str],
+        text_cols: builtins.list[str],
         id_col: str,
         metadata_cols: Iterable[str] = (),
         where: str | None = None,
         model: str | None = None,
         replace: bool = False,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
     ) -> BuildResult:
         """Embed `table` into a new corpus (or, with `replace`, a fresh copy of an existing one)."""
         with self._operation(name, "build"):
@@ -363,7 +365,7 @@ class CorpusManager:
             status = "replaced" if old else "created"
             return BuildResult(name, status, len(labels), index.count, rows.skipped_ids, manifest.summary())
 
-    def add(self, name: str, progress: ProgressFn | None = None) -> BuildResult:
+    def add(self, name: str, progress: Progress | None = None) -> BuildResult:
         """Embed and index the source rows whose ids the corpus has never seen."""
         with self._operation(name, "add"):
             loaded = self.get(name)  # up to date with storage, whoever wrote last

@@ -15,6 +15,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from lakehouse.search.errors import CorpusError
+
 SPACE = "cosine"
 
 
@@ -111,7 +113,7 @@ class VectorIndex:
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         labels = np.asarray(list(labels), dtype=np.uint64)
         if vectors.shape != (len(labels), self.dims):
-            raise ValueError(f"expected {len(labels)} vectors of {self.dims} dims, got shape {vectors.shape}")
+            raise CorpusError(f"expected {len(labels)} vectors of {self.dims} dims, got shape {vectors.shape}")
         if not len(labels):
             return
         with self._lock:

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from lakehouse.search.errors import CorpusError
 from lakehouse.search.vectors.index import VectorIndex
+from lakehouse.search.vectors.manifest import Manifest
 
 
 @dataclass
@@ -28,7 +30,7 @@ class RawHit:
 
 
 class LoadedCorpus:
-    def __init__(self, name: str, index: VectorIndex, manifest=None, token: bytes | None = None) -> None:
+    def __init__(self, name: str, index: VectorIndex, manifest: Manifest, token: bytes) -> None:
         self.name = name
         self.index = index
         self.manifest = manifest
@@ -83,7 +85,7 @@ class LoadedCorpus:
         """Nearest `k` rows for each query vector (one list per query row)."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if queries.shape[1] != self.dims:
-            raise ValueError(
+            raise CorpusError(
                 f"corpus {self.name!r} holds {self.dims}-dim vectors; the query has {queries.shape[1]} "
                 "(was it embedded with another model?)"
             )

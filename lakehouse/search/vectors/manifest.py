@@ -13,20 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lakehouse.search.errors import CorpusError, CorpusExists, CorpusNotFound  # noqa: F401 (re-exported)
+
 VECTORS_PREFIX = "_vectors"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-
-class CorpusError(ValueError):
-    """A corpus request that cannot be carried out; the message names what is wrong."""
-
-
-class CorpusNotFound(CorpusError, LookupError):
-    pass
-
-
-class CorpusExists(CorpusError):
-    pass
 
 
 def check_corpus_name(name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ def sql_table_ref(table: str) -> str:
 
 def _check_columns(spec: SourceSpec, available: list[str]) -> None:
     wanted = [("--id", spec.id_col)] + [("--text", c) for c in spec.text_cols]
-    wanted += [("--metadata", c) for c in spec.metadata_cols]
+    wanted += [("--meta-cols", c) for c in spec.metadata_cols]
     for option, column in wanted:
         if column not in available:
             hint = did_you_mean(column, available)
@@ -59,7 +60,7 @@ def _json_value(value: Any) -> Any:
     return str(value)  # dates, decimals, timestamps: their ISO / plain text form
 
 
-def read_source(lakehouse, spec: SourceSpec, skip_ids: set[str] = frozenset()) -> SourceRows:
+def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozenset()) -> SourceRows:
     """Rows of `spec.table` (current snapshot) allowed by `spec.where`, minus `skip_ids`."""
     tables = lakehouse.tables
     snapshot_id = tables.current_snapshot_id(spec.table)

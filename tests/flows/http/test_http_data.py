@@ -98,4 +98,4 @@ def test_sql_wrong_field_name_suggests_sql(http_client):
 
 def test_sql_unknown_table_is_an_error_naming_it(people, http_client):
     response = http_client.post("/v1/sql", json={"sql": "SELECT * FROM peopel"})
-    assert_error(response, 400, "sql_error", match=r"(?s)peopel does not exist.*did you mean people\?")
+    assert_error(response, 400, "sql_error", match=r"(?s)peopel does not exist.*did you mean 'people'\?")

@@ -40,7 +40,7 @@ def test_time_limit_interrupts_a_long_query(lh):
 
 
 def test_unknown_table_names_close_matches(lh):
-    with pytest.raises(SqlError, match=r"Table with name wagez does not exist(.|\n)*did you mean wages"):
+    with pytest.raises(SqlError, match=r"Table with name wagez does not exist(.|\n)*; did you mean 'wages'"):
         lh.sql.query("SELECT * FROM wagez")
 
 

@@ -117,6 +117,23 @@ def test_ops_sql_connection_has_the_same_limits(tmp_path):
     assert temp.startswith(str(tmp_path.resolve() / "tmp" / "duckdb"))
 
 
+_LOCK_SQL = (
+    "SELECT current_setting('autoload_known_extensions'), current_setting('autoinstall_known_extensions'), "
+    "current_setting('enable_external_access'), current_setting('python_enable_replacements'), "
+    "current_setting('lock_configuration')"
+)
+
+
+def test_ops_sql_connection_is_locked_down_like_the_engine(small_lh, tmp_path):
+    """`ops sql` once ran with extension autoload on and replacement scans allowed; now both
+    connections come from the one lock-down and read the same settings."""
+    engine = small_lh.sql.query(f"{_LOCK_SQL}, (SELECT count(*) FROM nums)").rows[0][:5]
+    _, rows = Observer(tmp_path / "ops.jsonl").sql(
+        f"{_LOCK_SQL}, (SELECT count(*) FROM ops)", settings=small_lh.settings
+    )
+    assert tuple(rows[0][:5]) == tuple(engine) == (False, False, False, False, True)
+
+
 # ---------------------------------------------------------------------------- over HTTP
 @pytest.fixture(scope="module")
 def limited_api(tmp_path_factory):

@@ -198,7 +198,12 @@ def test_the_fold_of_the_log_equals_the_live_state(tmp_path_factory, steps):
     st.dictionaries(st.sampled_from("abc"), st.sampled_from([1, "x", [1, "x"]])),
 )
 def test_metadata_filter_is_an_and_of_ors(metadata, where):
-    expected = all(any(w == metadata.get(k) for w in (v if isinstance(v, list) else [v])) for k, v in where.items())
+    """The shared rule (lakehouse.search.filters): a missing key never matches; True is not 1."""
+    expected = all(
+        k in metadata
+        and any(w == metadata[k] and type(w) is type(metadata[k]) for w in (v if isinstance(v, list) else [v]))
+        for k, v in where.items()
+    )
     assert matches(metadata, where) is expected
 
 

@@ -56,9 +56,9 @@ def test_batches_report_progress(minilm):
     batched = CachedEmbedder("minilm", minilm.backend, cache_size=0, batch_size=4)
     calls = []
     texts = [f"progress text number {i}" for i in range(10)]
-    out = batched.embed(texts, progress=lambda done, total: calls.append((done, total)))
+    out = batched.embed(texts, progress=lambda stage, done, total: calls.append((stage, done, total)))
     assert out.shape == (10, 384)
-    assert calls == [(0, 10), (4, 10), (8, 10), (10, 10)]
+    assert calls == [("embedding", 0, 10), ("embedding", 4, 10), ("embedding", 8, 10), ("embedding", 10, 10)]
     np.testing.assert_allclose(out, minilm.embed(texts), atol=1e-5)  # batching changes nothing
 
 
@@ -154,3 +154,40 @@ def test_litellm_failure_is_an_embedder_error():
     embedder = get_embedder("litellm:dead_embed", settings)
     with pytest.raises(EmbedderError, match="embedding model 'openai/fake-embed' failed"):
         embedder.embed(["anything"])
+
+
+# ---------------------------------------------------------------------------- the backend registry
+def test_backends_are_one_module_each_behind_the_registry():
+    from lakehouse.search.embed import BACKENDS, base
+
+    assert BACKENDS == ("minilm", "wordllama", "litellm:<model>")
+    assert {name: entry.factory.__module__ for name, entry in base.REGISTRY.items()} == {
+        "minilm": "lakehouse.search.embed.minilm",
+        "wordllama": "lakehouse.search.embed.wordllama",
+        "litellm": "lakehouse.search.embed.litellm",
+    }
+
+
+def test_a_registered_backend_is_used_by_name(monkeypatch):
+    from lakehouse.search.embed import base, register
+
+    monkeypatch.setattr(base, "REGISTRY", dict(base.REGISTRY))
+
+    @register("registry-probe", argument="<dims>")
+    class Probe:
+        def __init__(self, dims: str, settings: Settings) -> None:
+            self.dims = int(dims)
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), self.dims), dtype=np.float32)
+
+    vectors = get_embedder("registry-probe:4", Settings()).embed(["a", "b"])
+    assert vectors.shape == (2, 4)
+    np.testing.assert_allclose(vectors, 0.5)  # normalised by the embedder, whatever the backend gives
+    with pytest.raises(ValueError, match="embedding backend 'registry-probe' is registered twice"):
+        register("registry-probe")(Probe)
+
+
+def test_a_backend_without_an_argument_refuses_one():
+    with pytest.raises(UnknownEmbedder, match=r"unknown embedding model 'minilm:large'; choose one of: minilm, "):
+        get_embedder("minilm:large", Settings())

@@ -63,7 +63,7 @@ def test_where_indexes_only_matching_rows(lakehouse, minilm):
             r"table 'jobs' has no column 'descripton' \(given as --text\); did you mean 'description'",
         ),
         (dict(id_col="jobid"), r"has no column 'jobid' \(given as --id\); did you mean 'job_id'"),
-        (dict(metadata_cols=["State"]), r"has no column 'State' \(given as --metadata\); did you mean 'state'"),
+        (dict(metadata_cols=["State"]), r"has no column 'State' \(given as --meta-cols\); did you mean 'state'"),
         (dict(table="jbos"), r"table 'jbos' not found; did you mean 'lakehouse.jobs'"),
         (dict(name="Bad-Name"), r"corpus name 'Bad-Name' is invalid"),
         (dict(where="no_such_col = 1"), r"--where 'no_such_col = 1' on table 'jobs' failed"),

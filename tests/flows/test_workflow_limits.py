@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -25,6 +23,7 @@ import pytest
 from flows.checks import find_cycles
 from flows.loader import WorkflowError, load_workflow, load_workflow_text
 from lakehouse.config import reset_settings
+from tests.fixtures.http import api_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -294,51 +293,11 @@ def test_rendering_amplification_fails_the_node_naming_the_field(prefect_server,
 
 
 # ------------------------------------------------------------------------------------ over HTTP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def api_process(tmp_path_factory):
+def api_server(tmp_path_factory):
     """`lakehouse api` in its own process: if a request crashes it, the tests see it die."""
-    home = tmp_path_factory.mktemp("limits-api")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
-    env.update(LH_HOME=str(home / "home"), LH_CONFIG=str(home / "none.toml"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from flows.cli import main; main()",
-            "api",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            httpx.get(f"{url}/v1/observer/stats", timeout=5)
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.2)
-    try:
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    with api_process(tmp_path_factory.mktemp("limits-api")) as running:
+        yield running
 
 
 @pytest.mark.parametrize(
@@ -352,8 +311,8 @@ def api_process(tmp_path_factory):
         ("dense-11", dense(11), r"n000.depends_on: cycle: n000 -> n001 -> n000"),
     ],
 )
-def test_validate_over_http_answers_422_and_stays_up(api_process, name, text, match):
-    url, proc = api_process
+def test_validate_over_http_answers_422_and_stays_up(api_server, name, text, match):
+    url, proc = api_server
     try:
         response = httpx.post(f"{url}/v1/observer/workflow/validate", json={"yaml": text}, timeout=120)
     except httpx.TransportError as exc:
@@ -381,8 +340,8 @@ def test_read_description_is_bounded(tmp_path):
     assert read_description(tmp_path / "missing.yaml") is None
 
 
-def test_deep_inputs_over_http_are_a_422(api_process):
-    url, _ = api_process
+def test_deep_inputs_over_http_are_a_422(api_server):
+    url, _ = api_server
     text = "name: inp\ninputs:\n  x: {type: any}\nnodes:\n  - {id: a, mode: fixture.echo, with: {value: $inputs.x}}\n"
     body = '{"yaml": ' + json.dumps(text) + ', "inputs": {"x": ' + "[" * 900 + "]" * 900 + "}}"
     response = httpx.post(

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +9,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from lakehouse.config import reset_settings
+from tests.fixtures.http import api_process
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -40,55 +36,14 @@ def test_help_documents_the_options():
         assert option in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serves_on_loopback_with_a_token(tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
-    env.update(LH_HOME=str(tmp_path / "home"), LH_CONFIG=str(tmp_path / "none.toml"), LH_API_TOKEN="cli-token-123")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from flows.cli import main; main()",
-            "api",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/v1/observer/stats"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                denied = httpx.get(url, timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.monotonic() < deadline, "the API did not come up"
-                time.sleep(0.2)
-        assert denied.status_code == 401
+    with api_process(tmp_path, {"LH_API_TOKEN": "cli-token-123"}, timeout_s=120) as (base, proc):
+        url = f"{base}/v1/observer/stats"
+        assert httpx.get(url, timeout=5).status_code == 401
         allowed = httpx.get(url, headers={"Authorization": "Bearer cli-token-123"}, timeout=5)
         assert allowed.status_code == 200 and "total" in allowed.json()
-        assert (
-            httpx.get(f"http://127.0.0.1:{port}/docs", headers={"Authorization": "Bearer cli-token-123"}).status_code
-            == 200
-        )
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0]
-    assert "cli-token-123" not in output
+        assert httpx.get(f"{base}/docs", headers={"Authorization": "Bearer cli-token-123"}).status_code == 200
+    assert "cli-token-123" not in proc.output
 
 
 def test_allowlist_from_the_environment_may_be_comma_separated(lh_home, monkeypatch):

@@ -277,9 +277,15 @@ def _print_hits(result: dict[str, Any]) -> None:
 def search(
     text: Optional[str] = typer.Argument(None, help="What to search for (omit with --batch)."),
     corpus: str = typer.Option(..., "--corpus", help="Corpus name(s), comma separated."),
-    top: Optional[int] = typer.Option(None, "--top", min=1, help="Hits to return (default Settings.matrix_top_n)."),
+    top: Optional[int] = typer.Option(
+        None, "--top", min=1, help="How many hits you get when that many pass the filters (default 8)."
+    ),
     top_k: Optional[int] = typer.Option(
-        None, "--per-corpus", min=1, help="Candidates taken from each corpus (default Settings.matrix_top_k)."
+        None,
+        "--per-corpus",
+        min=1,
+        help="Candidates each corpus contributes before the merge (default 6, at least --top; more while the "
+        "filters leave too few).",
     ),
     top_k_old: Optional[int] = typer.Option(None, "--top-k", min=1, hidden=True, help="Deprecated: --per-corpus."),
     filters: Optional[list[str]] = typer.Option(
@@ -288,7 +294,7 @@ def search(
     where: Optional[str] = typer.Option(None, "--where", help="SQL condition on the source table (pre-filter)."),
     playbook: bool = typer.Option(True, "--playbook/--no-playbook", help="Boost answers recorded for similar queries."),
     relevance: Optional[bool] = typer.Option(
-        None, "--relevance/--no-relevance", help="Apply the relevance filter (default: Settings.relevance_filter)."
+        None, "--relevance/--no-relevance", help="Drop hits far below the query or the best hit (default: on)."
     ),
     model: Optional[str] = typer.Option(None, "--model", help="Model that will read the hits (downgrade gate)."),
     force_mode: bool = typer.Option(False, "--force-mode", help="Keep composed retrieval whatever the model."),

@@ -3,6 +3,9 @@
 Pipeline (DESIGN "Embeddings, vectors, matrix"):
   downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> top-k per corpus
   -> merge by score -> metadata filter -> playbook boost -> relevance filter -> top N.
+Each corpus contributes max(top k, top N) candidates, so a caller who asks for N hits gets N when
+that many pass the filters; while the filters leave fewer than N, the corpora that may hold more
+passing rows are asked for more (bounded: `MAX_CANDIDATES_PER_CORPUS`).
 With playbooks on, an answer recorded (positively) on a similar query joins the candidates even
 when the HNSW walk did not reach it, so a judged answer can be lifted, then ranked like the rest.
 
@@ -44,6 +47,17 @@ class Hit:
 
 
 @dataclass
+class _Gathered:
+    """One query's candidates as they pass the steps of `MatrixSearcher.search_many`."""
+
+    merged: list[RawHit]  # every candidate, nearest first
+    kept: list[RawHit]  # those the metadata filter keeps
+    hits: list[Hit]  # boosted, relevance-filtered, ranked
+    dropped: int  # by the metadata filter
+    relevance_dropped: int
+
+
+@dataclass
 class Decision:
     mode: str  # composed | isolation
     corpora: list[str]
@@ -77,6 +91,12 @@ class MatrixResult:
             "candidates": self.candidates,
             "playbook_matches": self.playbook_matches,
         }
+
+
+# Over-fetching when the filters starve a result (see `MatrixSearcher._overfetch`): each retry asks
+# a corpus for this many times more candidates, up to this many per corpus and query.
+OVERFETCH_GROWTH = 4
+MAX_CANDIDATES_PER_CORPUS = 1000
 
 
 # rules -----------------------------------------------------------------------------------
@@ -172,6 +192,7 @@ class MatrixSearcher:
         top_n = s.matrix_top_n if top_n is None else top_n
         if top_k < 1 or top_n < 1:
             raise MatrixError(f"top_k and top_n must be at least 1 (got top_k={top_k}, top_n={top_n})")
+        fetch = max(top_k, top_n)  # each corpus contributes at least the `top_n` the caller asked for
         decision = downgrade_gate(corpora, model, s, force_mode)
         loaded = {name: self.corpora.get(name) for name in decision.corpora}
         allowed = {name: self.corpora.candidates(name, where) for name in loaded} if where else {}
@@ -180,8 +201,8 @@ class MatrixSearcher:
             model_name = self._model_of(corpus)
             if model_name not in vectors:
                 vectors[model_name] = self.embedder_for(model_name).embed(queries)
-        per_corpus = {
-            name: corpus.search(vectors[self._model_of(corpus)], top_k, allowed.get(name))
+        fetched = {
+            name: corpus.search(vectors[self._model_of(corpus)], fetch, allowed.get(name))
             for name, corpus in loaded.items()
         }
         playbook_vectors = None
@@ -190,15 +211,21 @@ class MatrixSearcher:
             if pb_model not in vectors:
                 vectors[pb_model] = self.playbooks.embedder.embed(queries)
             playbook_vectors = vectors[pb_model]
-        use_relevance = s.relevance_filter if relevance is None else relevance
-        results = []
-        for position, query in enumerate(queries):
-            candidates = [hit for name in loaded for hit in per_corpus[name][position]]
-            boosts: dict = {}
-            matches: list[PlaybookMatch] = []
+        lookups: list[tuple[list[PlaybookMatch], dict]] = []
+        for position in range(len(queries)):
             if self.playbooks is not None and playbook_vectors is not None:
                 matches = self.playbooks.lookup(playbook_vectors[position], list(loaded), now=now)
-                boosts = self.playbooks.boosts(matches)
+                lookups.append((matches, self.playbooks.boosts(matches)))
+            else:
+                lookups.append(([], {}))
+
+        use_relevance = s.relevance_filter if relevance is None else relevance
+
+        def gather(position: int) -> _Gathered:
+            """Merge one query's candidates and run the metadata, playbook and relevance steps."""
+            candidates = [hit for name in loaded for hit in fetched[name][position]]
+            boosts = lookups[position][1]
+            if boosts:
                 candidates += self._recorded_answers(boosts, candidates, loaded, allowed, vectors, position)
             merged = sorted(candidates, key=lambda h: (h.distance, h.corpus, h.id))
             kept, dropped = metadata_filter(merged, filter)
@@ -207,10 +234,61 @@ class MatrixSearcher:
             if use_relevance:
                 hits, relevance_dropped = relevance_filter(hits, s.relevance_threshold, s.relevance_margin)
             hits.sort(key=lambda h: (h.distance, h.corpus, h.id))
-            results.append(
-                MatrixResult(query, hits[:top_n], dropped, relevance_dropped, decision, len(merged), len(matches))
+            return _Gathered(merged, kept, hits, dropped, relevance_dropped)
+
+        gathered = [gather(position) for position in range(len(queries))]
+        self._overfetch(gathered, gather, fetched, loaded, allowed, vectors, fetch, top_n, use_relevance)
+        return [
+            MatrixResult(
+                query,
+                g.hits[:top_n],
+                g.dropped,
+                g.relevance_dropped,
+                decision,
+                len(g.merged),
+                len(lookups[position][0]),
             )
-        return results
+            for position, (query, g) in enumerate(zip(queries, gathered, strict=True))
+        ]
+
+    def _overfetch(
+        self, gathered, gather, fetched, loaded, allowed, vectors, fetch: int, top_n: int, use_relevance: bool
+    ) -> None:
+        """When the filters leave a query fewer than `top_n` hits, ask each corpus that may hold
+        more passing rows for OVERFETCH_GROWTH times as many candidates, again until enough pass,
+        the corpora run out, or a corpus has given MAX_CANDIDATES_PER_CORPUS (a filter that
+        matches almost nothing costs a few bounded searches, never a scan). A corpus may hold more
+        when it returned every candidate asked for and, with the relevance filter on, its farthest
+        candidate still clears the filter's bar: rows it did not return are farther still."""
+        s = self.settings
+        k = fetch
+        while k < MAX_CANDIDATES_PER_CORPUS:
+            grow: dict[str, list[int]] = {name: [] for name in loaded}
+            for position, g in enumerate(gathered):
+                if len(g.hits) >= top_n or not (g.dropped or g.relevance_dropped):
+                    continue
+                best = max((hit.score for hit in g.kept), default=None)
+                for name in loaded:
+                    rows = fetched[name][position]
+                    if len(rows) < k:
+                        continue  # this corpus gave all it has
+                    farthest = rows[-1].score
+                    if use_relevance and (
+                        farthest < s.relevance_threshold or (best is not None and farthest < best - s.relevance_margin)
+                    ):
+                        continue  # whatever else it holds is farther: the relevance filter would drop it
+                    grow[name].append(position)
+            if not any(grow.values()):
+                return
+            k = min(k * OVERFETCH_GROWTH, MAX_CANDIDATES_PER_CORPUS)
+            for name, positions in grow.items():
+                if positions:
+                    corpus = loaded[name]
+                    more = corpus.search(vectors[self._model_of(corpus)][positions], k, allowed.get(name))
+                    for position, hits in zip(positions, more, strict=True):
+                        fetched[name][position] = hits
+            for position in {p for positions in grow.values() for p in positions}:
+                gathered[position] = gather(position)
 
     def _recorded_answers(self, boosts, candidates, loaded, allowed, vectors, position) -> list[RawHit]:
         present = {(h.corpus, h.id) for h in candidates}

@@ -41,13 +41,21 @@ class SearchIn(_In):
     query: str = Field(min_length=1)
     corpora: list[str] = Field(min_length=1)
     top_k: int | None = Field(
-        default=None, ge=1, le=1000, description="hits per corpus (default Settings.matrix_top_k)"
+        default=None,
+        ge=1,
+        le=1000,
+        description="candidates each corpus contributes before the merge (default 6, at least top_n; more while "
+        "the filters leave too few)",
     )
-    top_n: int | None = Field(default=None, ge=1, le=1000, description="hits returned (default Settings.matrix_top_n)")
+    top_n: int | None = Field(
+        default=None, ge=1, le=1000, description="how many hits you get when that many pass the filters (default 8)"
+    )
     filter: dict[str, Any] | None = Field(default=None, description="metadata equality; a list is OR within a key")
     where: str | None = Field(default=None, description="SQL condition on the source table")
     playbooks: bool = True
-    relevance: bool | None = None
+    relevance: bool | None = Field(
+        default=None, description="drop hits far below the query or the best hit (default: on)"
+    )
     model: str | None = Field(default=None, description="the model that will read the hits (downgrade gate)")
     force_mode: bool = False
 

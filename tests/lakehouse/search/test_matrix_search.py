@@ -8,6 +8,7 @@ from lakehouse.config import ModelsSettings, ModelTier, Settings
 from lakehouse.search.embed import get_embedder
 from lakehouse.search.matrix import MatrixError, MatrixSearcher
 from lakehouse.search.vectors import CorpusError, CorpusNotFound
+from tests.fixtures.vectors import JOBS, WORKERS
 
 ALL = ["occupations", "jobs", "workers"]
 WELDER = "certified welder for structural steel fabrication"
@@ -24,7 +25,8 @@ def search(lh, query=WELDER, corpora=ALL, **kw):
 
 def test_three_corpora_merge_into_one_ranking_with_attribution(vector_world):
     result = search(vector_world, relevance=False, top_n=18)
-    assert result.candidates == 18  # top-6 from each of the three corpora
+    # each corpus contributes max(per-corpus default 6, top_n 18) candidates, or all it has
+    assert result.candidates == 18 + 16 + 12 and result.count == 18
     assert {h.corpus for h in result.hits} == set(ALL)
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
@@ -37,12 +39,12 @@ def test_three_corpora_merge_into_one_ranking_with_attribution(vector_world):
 
 
 def test_state_filter_drops_every_other_state_and_reports_the_count(vector_world):
-    everything = search(vector_world, relevance=False, top_n=100)
     il = search(vector_world, relevance=False, top_n=100, filter={"state": "IL"})
     assert il.count > 0 and all(h.metadata["state"] == "IL" for h in il.hits)
-    not_il = [h for h in everything.hits if h.metadata.get("state") != "IL"]
-    assert il.metadata_filter_dropped == len(not_il) == everything.count - il.count
-    assert any(h.corpus == "occupations" for h in not_il)  # no state key at all: dropped too
+    il_rows = sum(1 for row in JOBS if row[4] == "IL") + sum(1 for row in WORKERS if row[3] == "IL")
+    assert il.count == il_rows  # fewer than 100 pass: the corpora were searched to the end for more
+    assert il.metadata_filter_dropped == il.candidates - il.count
+    assert il.candidates == 188 + 16 + 12  # occupations (no state key at all) were all dropped too
 
 
 def test_a_list_is_or_within_the_key(vector_world):
@@ -60,7 +62,7 @@ def test_multi_key_filter_drops_hits_missing_a_key_without_error(vector_world):
     ids = {h.id for h in result.hits}
     assert "W-203" not in ids and result.metadata_filter_dropped >= 6
     missing_key = search(vector_world, relevance=False, top_n=100, filter={"union_member": True})
-    assert missing_key.count == 0 and missing_key.metadata_filter_dropped == 18
+    assert missing_key.count == 0 and missing_key.metadata_filter_dropped == 188 + 16 + 12
 
 
 def test_sql_pre_filter_restricts_candidates_before_the_hnsw_search(vector_world):
@@ -79,14 +81,14 @@ def test_sql_pre_filter_restricts_candidates_before_the_hnsw_search(vector_world
 
 
 def test_relevance_filter_drops_adjacency_pollution(vector_world):
-    raw = search(vector_world, relevance=False, top_n=18)
+    raw = search(vector_world, relevance=False, top_n=100)
     polluted = {h.id for h in raw.hits} & POLLUTION
     assert polluted == POLLUTION  # the known case: all seven off-topic rows are in the raw merge
-    kept = search(vector_world, top_n=18)  # relevance filter on (the default settings)
+    kept = search(vector_world, top_n=100)  # relevance filter on (the default settings)
     ids = [h.id for h in kept.hits]
     assert not set(ids) & POLLUTION
     assert set(ids) <= WELDING_IDS and {"J-104", "W-203", "51-4121.00"} <= set(ids)
-    assert kept.relevance_dropped == 18 - len(ids)
+    assert kept.relevance_dropped == kept.candidates - len(ids)
 
 
 def test_relevance_can_be_switched_off_by_environment(vector_world, monkeypatch):

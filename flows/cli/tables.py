@@ -224,7 +224,7 @@ def gc(
 ) -> None:
     """Remove table data and metadata files under the warehouse that no table references any more
     (left by crashed or lost writes), older than --older-than."""
-    from lakehouse.data.tables import parse_duration
+    from lakehouse.data.table_gc import parse_duration
 
     with _lakehouse() as lh:
         payload = {"older_than": None if older_than is None else parse_duration(older_than), "dry_run": dry_run}
@@ -251,7 +251,7 @@ def gc(
 
 @contextlib.contextmanager
 def _gc_progress(enabled: bool) -> Iterator[None]:
-    from lakehouse.data.tables import GC_PROGRESS
+    from lakehouse.data.table_gc import GC_PROGRESS
 
     if not enabled or not err_console.is_terminal:
         yield

@@ -17,10 +17,9 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 from pyiceberg.exceptions import (
@@ -35,37 +34,25 @@ from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.snapshots import ancestors_of
 from sqlalchemy.exc import OperationalError
 
-from lakehouse.common.progress import Progress, no_progress
+from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
 from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, TableNotFound
-from lakehouse.data.table_schema import (
-    fit_to_table,
-    plain_arrow_schema,
-    to_storable,
-)
+from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
+
+if TYPE_CHECKING:
+    from lakehouse.data.table_gc import GcReport
 
 DEFAULT_NAMESPACE = "lakehouse"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-__all__ = [
-    "Tables",
-    "TableError",
-    "TableNotFound",
-    "TableConflict",
-    "SchemaConflict",
-    "Write",
-    "Committed",
-    "DEFAULT_NAMESPACE",
-    "split_name",
-]
+__all__ = ["Tables", "TableError", "TableNotFound", "TableConflict", "SchemaConflict", "Write", "Committed"]
+__all__ += ["DEFAULT_NAMESPACE", "split_name"]
 log = logging.getLogger(__name__)
 
 # Test hook: seconds to sleep after a write's data files are written and before its catalog commit
 # (the crash-safety tests SIGKILL a writer there). Unset in normal use.
 PAUSE_BEFORE_COMMIT_ENV = "LAKEHOUSE_TEST_PAUSE_BEFORE_COMMIT"
-# A caller that cannot pass `progress` to Tables.gc (the `tables.gc` mode) sets it here: (stage, done, total).
-GC_PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_gc_progress", default=None)
 
 
 @dataclass
@@ -480,89 +467,16 @@ class Tables:
             raise TableNotFound(name, self._close_matches(name), self._known(20))
         self.catalog.purge_table(ident)
 
-    # garbage collection ------------------------------------------------------------------
     def gc(
         self,
         older_than_s: float | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
     ) -> GcReport:
-        """Delete the files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
-        that no metadata of any table references (not the current metadata, its log of earlier
-        metadata files, any snapshot's manifest list, manifests and data files, nor statistics files)
-        and that are older than `older_than_s` seconds (default: setting table_gc_older_than_s).
+        """Delete table files no metadata references, older than a window: see `table_gc`."""
+        from lakehouse.data.table_gc import collect_garbage
 
-        These are what crashed or lost writes leave behind. The age window keeps files of writes
-        still in flight (written, not yet committed). A table whose metadata cannot be read keeps
-        every file under its directory. Files are listed before the references are read, so a
-        commit landing meanwhile is seen."""
-        from pyarrow import fs as pafs
-        from pyiceberg.io.pyarrow import PyArrowFileIO
-
-        window = float(self.settings.table_gc_older_than_s if older_than_s is None else older_than_s)
-        if window < 0:
-            raise TableError(f"gc: the age window must be 0 or more seconds, got {window}")
-        report = progress or no_progress
-        io = PyArrowFileIO(self.catalog.properties)
-        scheme, netloc, root = io.parse_location(self.settings.warehouse.rstrip("/"))
-        filesystem = io.fs_by_scheme(scheme, netloc)
-        now = time.time()
-
-        report("listing files", 0, 1)
-        selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
-        files = [i for i in filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
-        candidates = [i for i in files if _table_file(root, i.path)]
-        report("listing files", 1, 1)
-
-        names = self.list()
-        referenced: set[str] = set()
-        protected: list[str] = []  # table directories whose references could not be read
-        errors: list[str] = []
-        for done, name in enumerate(names):
-            report("reading table metadata", done, len(names))
-            try:
-                tbl = self.catalog.load_table(split_name(name))
-                referenced |= {_path_key(p) for p in _referenced_files(tbl)}
-            except Exception as exc:  # noqa: BLE001 - keep everything of a table we cannot read
-                errors.append(f"{name}: {type(exc).__name__}: {exc}")
-                namespace, table = split_name(name)
-                protected += [f"{root.rstrip('/')}/{namespace}{suffix}/{table}/" for suffix in ("", ".db")]
-        report("reading table metadata", len(names), len(names))
-
-        result = GcReport(
-            older_than_s=window,
-            dry_run=dry_run,
-            tables=len(names),
-            files_seen=len(candidates),
-            referenced=len(referenced),
-            errors=errors,
-        )
-        doomed = []
-        for info in candidates:
-            if info.path in referenced or any(info.path.startswith(p) for p in protected):
-                result.kept_referenced += 1
-                continue
-            age = now - info.mtime.timestamp() if info.mtime is not None else 0.0
-            if age < window:
-                result.kept_young += 1
-                continue
-            doomed.append((info, age))
-        for done, (info, age) in enumerate(doomed):
-            report("deleting" if not dry_run else "checking", done, len(doomed))
-            if not dry_run:
-                try:
-                    filesystem.delete_file(info.path)
-                except FileNotFoundError:
-                    continue
-                except Exception as exc:  # noqa: BLE001
-                    result.errors.append(f"{info.path}: {type(exc).__name__}: {exc}")
-                    continue
-            result.removed.append(
-                GcFile(path=f"{scheme}://{info.path}", bytes=int(info.size or 0), age_s=round(age, 1))
-            )
-        report("deleting" if not dry_run else "checking", len(doomed), len(doomed))
-        result.removed_bytes = sum(f.bytes for f in result.removed)
-        return result
+        return collect_garbage(self, older_than_s, dry_run, progress)
 
     def close(self) -> None:
         engine = getattr(self._catalog, "engine", None)
@@ -573,102 +487,3 @@ class Tables:
 
 
 SOURCE_SHA_KEY = "lakehouse.source-sha256"
-
-
-# garbage collection -------------------------------------------------------------------------------
-@dataclass
-class GcFile:
-    path: str
-    bytes: int
-    age_s: float
-
-
-@dataclass
-class GcReport:
-    """What `Tables.gc` removed (or, with dry_run, would remove) and what it kept."""
-
-    older_than_s: float
-    dry_run: bool
-    tables: int = 0
-    files_seen: int = 0  # files under table directories
-    referenced: int = 0  # distinct files the tables' metadata references
-    kept_referenced: int = 0
-    kept_young: int = 0
-    removed: list[GcFile] = field(default_factory=list)
-    removed_bytes: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        verb = "would remove" if self.dry_run else "removed"
-        return (
-            f"gc: {verb} {len(self.removed)} unreferenced file(s), {_mib(self.removed_bytes)}, older than "
-            f"{format_duration(self.older_than_s)}; kept {self.kept_referenced} referenced and "
-            f"{self.kept_young} younger unreferenced file(s) of {self.tables} table(s)"
-            + (f"; {len(self.errors)} error(s)" if self.errors else "")
-        )
-
-
-def _mib(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
-
-
-_TABLE_FILE = re.compile(r"^[^/]+/[^/]+/(data|metadata)/.+")  # <namespace>[.db]/<table>/...
-
-
-def _table_file(root: str, path: str) -> bool:
-    """Only files in Iceberg table directories are gc's business; anything else is left alone."""
-    prefix = root.rstrip("/") + "/"
-    return path.startswith(prefix) and bool(_TABLE_FILE.match(path[len(prefix) :]))
-
-
-def _path_key(location: str) -> str:
-    """A file location as the warehouse file system lists it (`/abs/path`, `bucket/key`)."""
-    from pyiceberg.io.pyarrow import PyArrowFileIO
-
-    return PyArrowFileIO.parse_location(location)[2]
-
-
-def _referenced_files(tbl: Table) -> Iterable[str]:
-    """Every file the table's metadata points at, in any snapshot."""
-    meta = tbl.metadata
-    yield tbl.metadata_location
-    for logged in meta.metadata_log:
-        yield logged.metadata_file
-    for stats in list(getattr(meta, "statistics", []) or []) + list(getattr(meta, "partition_statistics", []) or []):
-        yield stats.statistics_path
-    seen_manifests: set[str] = set()
-    for snap in meta.snapshots:
-        yield snap.manifest_list
-        for manifest in snap.manifests(tbl.io):
-            if manifest.manifest_path in seen_manifests:
-                continue
-            seen_manifests.add(manifest.manifest_path)
-            yield manifest.manifest_path
-            for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=False):
-                yield entry.data_file.file_path
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str | float) -> float:
-    """`90`, `90s`, `30m`, `1h`, `2d`, `1w` -> seconds."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text < 0:
-            raise TableError(f"bad duration {text!r}: must be 0 or more")
-        return float(text)
-    match = _DURATION.match(str(text).lower())
-    if not match:
-        raise TableError(f"bad duration {text!r}: use a number of seconds or e.g. 90s, 30m, 1h, 2d, 1w")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
-
-
-def format_duration(seconds: float) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

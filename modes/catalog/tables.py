@@ -96,12 +96,8 @@ def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
     """Delete warehouse files no table references (left by crashed or lost writes), older than a window."""
     from dataclasses import asdict
 
-    from lakehouse.data.tables import (
-        GC_PROGRESS,
-        TableError,
-        format_duration,
-        parse_duration,
-    )
+    from lakehouse.data.errors import TableError
+    from lakehouse.data.table_gc import GC_PROGRESS, format_duration, parse_duration
 
     older_than = None if inp.older_than is None else parse_duration(inp.older_than)
     if older_than is not None and older_than < UNTRUSTED_GC_MIN_S and not ctx.trusted_paths:

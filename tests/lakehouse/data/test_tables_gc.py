@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.data.ingest import ingest_file
-from lakehouse.data.tables import TableError, format_duration, parse_duration
+from lakehouse.data.table_gc import format_duration, parse_duration
+from lakehouse.data.tables import TableError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from tests.fixtures.cli import invoke_cli

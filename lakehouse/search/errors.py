@@ -12,6 +12,7 @@ __all__ = [
     "CorpusError",
     "CorpusNotFound",
     "CorpusExists",
+    "AdapterError",
     "MatrixError",
     "PlaybookError",
 ]
@@ -57,3 +58,7 @@ class MatrixError(UserError):
 
 class PlaybookError(UserError):
     pass
+
+
+class AdapterError(CorpusError):
+    """Adapter bytes that cannot be read, or an adapter whose shapes do not fit together."""

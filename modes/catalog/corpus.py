@@ -1,5 +1,6 @@
 """Corpus modes: `corpus.build`, `corpus.add`, `corpus.delete`, `corpus.rebuild`, `corpus.drop`,
-`corpus.list`, `corpus.show` — the vector corpora of the search wing, one HNSW index each.
+`corpus.list`, `corpus.show`, `corpus.generations`, `corpus.promote`, `corpus.rollback` — the
+vector corpora of the search wing, one HNSW index each, every commit a generation.
 
 The `lakehouse corpus …` commands run these through `invoke_mode`, so a CLI call leaves the same
 ObservedOp audit row as a workflow node or an HTTP call.
@@ -179,3 +180,62 @@ class CorpusShowOut(BaseModel):
 def corpus_show(inp: CorpusName, ctx: ModeContext) -> CorpusShowOut:
     """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count."""
     return CorpusShowOut.model_validate(ctx.lakehouse.corpora.show(inp.name))
+
+
+# corpus.generations -------------------------------------------------------------------------
+class GenerationRow(BaseModel):
+    generation: int
+    live: bool
+    created_at: str = Field(description="when the generation was committed")
+    count: int
+    model: str
+    adapter: dict[str, Any] | None = Field(description="the query adapter's metadata; None: no adapter")
+    reason: str = Field(description="build | replace | add | delete | rebuild | adapt | ...")
+    parent: int | None = Field(description="the generation it was made from")
+    index_key: str
+
+
+class CorpusGenerationsOut(BaseModel):
+    corpus: str
+    live: int
+    generations: list[GenerationRow] = Field(description="newest first")
+
+
+@mode("corpus.generations")
+def corpus_generations(inp: CorpusName, ctx: ModeContext) -> CorpusGenerationsOut:
+    """List a corpus's kept generations, newest first, and which one is live."""
+    rows = ctx.lakehouse.corpora.generations(inp.name)
+    live = next(row["generation"] for row in rows if row["live"])
+    return CorpusGenerationsOut(corpus=inp.name, live=live, generations=[GenerationRow(**row) for row in rows])
+
+
+# corpus.promote / corpus.rollback -----------------------------------------------------------
+class CorpusPromoteIn(_In):
+    name: str
+    generation: int = Field(ge=1)
+
+
+class CorpusRollbackIn(_In):
+    name: str
+    generation: int | None = Field(default=None, ge=1, description="none: the generation live before this one")
+
+
+class CorpusSwitchOut(BaseModel):
+    corpus: str
+    action: str = Field(description="promote | rollback")
+    live: int = Field(description="the generation live now")
+    previous: int = Field(description="the generation live before")
+    changed: bool = Field(description="false when the generation was already live")
+    manifest: dict[str, Any]
+
+
+@mode("corpus.promote")
+def corpus_promote(inp: CorpusPromoteIn, ctx: ModeContext) -> CorpusSwitchOut:
+    """Make a kept generation (e.g. a staged adapter) live; the next search uses it."""
+    return CorpusSwitchOut(**ctx.lakehouse.corpora.promote(inp.name, inp.generation))
+
+
+@mode("corpus.rollback")
+def corpus_rollback(inp: CorpusRollbackIn, ctx: ModeContext) -> CorpusSwitchOut:
+    """Make the previously live generation (or the one given) live again."""
+    return CorpusSwitchOut(**ctx.lakehouse.corpora.rollback(inp.name, inp.generation))

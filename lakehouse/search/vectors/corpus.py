@@ -4,6 +4,9 @@ A corpus is three things kept in step: the corpus table `corpus_<name>` (label, 
 metadata, vector, deleted: enough to rebuild the index without re-embedding), a versioned hnswlib
 file under `_vectors/<name>/`, and the manifest there that commits both (see `manifest.py`).
 
+Every commit is a new generation; keeping, promoting and rolling back generations is in
+`generations.py`.
+
 Each corpus has its own lock, so builds and adds into different corpora run side by side; only
 work on the same corpus is serialised.
 
@@ -11,7 +14,9 @@ Freshness: `get` checks the stored manifest on every call (one `stat` on a local
 unchanged; otherwise its few hundred bytes are read) against the one the in-memory copy was loaded
 from; when another process or handle has rebuilt, replaced, added to or deleted from the corpus,
 the new version is loaded. A caller keeps the `LoadedCorpus`
-it got, so a search in flight finishes on the index it started with.
+it got, so a search in flight finishes on the index it started with. A generation over the same
+index file, rows and deletions as a copy still in memory (an adapter change, a flip back and forth)
+shares that copy's index instead of loading it again: the swap costs a manifest read.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ import pyarrow as pa
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.data.storage import ObjectNotFound
+from lakehouse.search.adapter import Adapter
 from lakehouse.search.embed import get_embedder
+from lakehouse.search.vectors.generations import HISTORY_KEPT, Generations
 from lakehouse.search.vectors.index import HnswParams, VectorIndex
 from lakehouse.search.vectors.loaded import LoadedCorpus
 from lakehouse.search.vectors.manifest import (
@@ -44,9 +51,11 @@ from lakehouse.search.vectors.manifest import (
     CorpusNotFound,
     Manifest,
     SourceSpec,
+    adapter_key,
     check_corpus_name,
     corpus_prefix,
     corpus_table_name,
+    generation_key,
     index_key,
     manifest_key,
     now_iso,
@@ -104,12 +113,13 @@ def _vectors_of(table: pa.Table) -> np.ndarray:
     return flat.reshape(table.num_rows, -1) if table.num_rows else flat.reshape(0, 0)
 
 
-class CorpusManager:
+class CorpusManager(Generations):
     def __init__(self, lakehouse, embedder_factory=get_embedder) -> None:
         self.lakehouse = lakehouse
         self.settings = lakehouse.settings
         self._embedder_factory = embedder_factory
         self._loaded: dict[str, LoadedCorpus] = {}
+        self._recent: dict[str, builtins.list[LoadedCorpus]] = {}  # earlier copies, newest first
         self._stats: dict[str, tuple] = {}  # name -> (manifest file stat, token) last seen matching
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()  # guards the dict only, never held during work
@@ -151,6 +161,7 @@ class CorpusManager:
                 yield
             except BaseException:
                 self._loaded.pop(name, None)  # memory may be ahead of storage: reload on next use
+                self._recent.pop(name, None)
                 raise
             finally:
                 record.ended_ns = time.perf_counter_ns()
@@ -235,23 +246,30 @@ class CorpusManager:
                     loaded = self._load(Manifest.from_json(data, manifest_key(name)), data)
                 except ObjectNotFound:
                     continue  # the index was replaced (and removed) after we read the manifest
-                self._loaded[name] = loaded
+                self._set_loaded(name, loaded)
                 return loaded
             raise CorpusError(f"corpus {name!r} changed three times while loading it; try again")
 
     def candidates(self, name: str, where: str) -> set[str]:
         """Ids of the corpus's source rows matching the SQL condition `where` (SQL pre-filter)."""
-        source = self.get(name).manifest.source
+        loaded = self.get(name)
+        source = (loaded.manifest or self.manifest(name)).source
         return candidate_ids(self.lakehouse, source.table, source.id_col, where)
 
     def forget(self, name: str | None = None) -> None:
         """Drop in-memory copies (all, or one corpus) so the next use reads storage again."""
         if name is None:
             self._loaded.clear()
+            self._recent.clear()
         else:
             self._loaded.pop(name, None)
+            self._recent.pop(name, None)
 
     def _load(self, manifest: Manifest, token: bytes) -> LoadedCorpus:
+        same = self._same_index(manifest.name, manifest)
+        if same is not None:
+            return same.sharing(manifest, token, self._load_adapter(manifest))
+        adapter = self._load_adapter(manifest)
         params = HnswParams(
             m=manifest.params["M"],
             ef_construction=manifest.params["ef_construction"],
@@ -262,7 +280,7 @@ class CorpusManager:
             path = Path(tmp) / "index.hnsw"
             self.store.get_file(manifest.index_key, path)
             index = VectorIndex.load(path, manifest.dims, params, deleted=manifest.deleted_labels)
-        loaded = LoadedCorpus(manifest.name, index, manifest, token)
+        loaded = LoadedCorpus(manifest.name, index, manifest, token, adapter)
         rows = self._rows(manifest, ROW_COLUMNS)
         live = [not d for d in rows.column("deleted").to_pylist()]
         rows = rows.filter(pa.array(live, type=pa.bool_()))
@@ -273,21 +291,47 @@ class CorpusManager:
         return self.tables.read_arrow(manifest.corpus_table, columns=columns, snapshot_id=manifest.corpus_snapshot_id)
 
     # writing -------------------------------------------------------------------------------
-    def _commit(self, manifest: Manifest, index: VectorIndex, old_key: str | None) -> bytes:
-        """Store the index under a new versioned key, then the manifest that points to it; returns
-        the manifest as stored (the token of the copy in memory)."""
-        with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
-            path = Path(tmp) / "index.hnsw"
-            index.save(path)
-            self.store.put_file(manifest.index_key, path)
+    def _commit(
+        self,
+        manifest: Manifest,
+        index: VectorIndex | None,
+        live: Manifest | None,
+        reason: str,
+        adapter: Adapter | None = None,
+        make_live: bool = True,
+    ) -> bytes:
+        """Commit `manifest` as a new generation: the index under a new key (None: keep the one
+        the manifest names), the adapter (if given), the generation file, then - unless staging -
+        the live manifest. Returns the manifest as stored (the token of the copy in memory).
+        Generations beyond the kept window, and files no kept generation names, are removed."""
+        name = manifest.name
+        numbers = self._generation_numbers(name)
+        if live is not None and live.generation not in numbers:
+            # a corpus from before generations: its live manifest becomes a generation too
+            self.store.put(generation_key(name, live.generation), live.to_json())
+            numbers = sorted([*numbers, live.generation])
+        generation = max([*numbers, live.generation if live else 0, manifest.version - 1]) + 1
+        manifest.generation = manifest.version = generation
+        manifest.parent = live.generation if live is not None else None
+        manifest.reason = reason
         manifest.updated_at = now_iso()
+        manifest.promoted_at = None
+        if index is not None:
+            manifest.index_key = index_key(name, generation)
+            with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
+                path = Path(tmp) / "index.hnsw"
+                index.save(path)
+                self.store.put_file(manifest.index_key, path)
+        if adapter is not None:
+            manifest.adapter_key = adapter_key(name, generation)
+            self.store.put(manifest.adapter_key, adapter.to_bytes())
+        if make_live:
+            manifest.history = ([live.generation] + live.history)[:HISTORY_KEPT] if live is not None else []
+        self.store.put(generation_key(name, generation), manifest.to_json())
         data = manifest.to_json()
-        self.store.put(manifest_key(manifest.name), data)
-        if old_key and old_key != manifest.index_key and self.store.exists(old_key):
-            try:
-                self.store.delete(old_key)
-            except ObjectNotFound:
-                pass  # another process removed it first
+        if make_live:
+            self.store.put(manifest_key(name), data)
+        self._prune(name, manifest if make_live else live)
         return data
 
     def _write_rows(self, manifest: Manifest | None, name: str, new_rows: pa.Table) -> int:
@@ -358,10 +402,10 @@ class CorpusManager:
                 index_key=index_key(name, version),
                 skipped=len(rows.skipped_ids),
             )
-            token = self._commit(manifest, index, old.index_key if old else None)
+            token = self._commit(manifest, index, old, "replace" if old else "build")
             loaded = LoadedCorpus(name, index, manifest, token)
             loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
-            self._loaded[name] = loaded
+            self._set_loaded(name, loaded)
             status = "replaced" if old else "created"
             return BuildResult(name, status, len(labels), index.count, rows.skipped_ids, manifest.summary())
 
@@ -376,6 +420,8 @@ class CorpusManager:
                 return BuildResult(name, "up_to_date", 0, manifest.count, rows.skipped_ids, manifest.summary())
             vectors = self.embedder(manifest.model).embed(rows.texts, progress=progress)
             labels = list(range(manifest.next_label, manifest.next_label + len(rows.ids)))
+            live = Manifest.from_json(loaded.token, manifest_key(name))
+            self._unshare(name, loaded)
             loaded.index.add(vectors, labels)
             new_rows = _rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors)
             manifest.corpus_snapshot_id = self._write_rows(manifest, name, new_rows)
@@ -383,10 +429,7 @@ class CorpusManager:
             manifest.next_label += len(labels)
             manifest.count = loaded.index.count
             manifest.skipped = len(rows.skipped_ids)
-            old_key = manifest.index_key
-            manifest.version += 1
-            manifest.index_key = index_key(name, manifest.version)
-            token = self._commit(manifest, loaded.index, old_key)
+            token = self._commit(manifest, loaded.index, live, "add")
             loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
             loaded.manifest, loaded.token = manifest, token
             return BuildResult(name, "added", len(labels), manifest.count, rows.skipped_ids, manifest.summary())
@@ -402,6 +445,7 @@ class CorpusManager:
                 raise CorpusError(f"corpus {name!r} has no live row with id(s) {unknown[:20]}; nothing was deleted")
             if not ids:
                 return {"corpus": name, "deleted": 0, "count": manifest.count}
+            live = Manifest.from_json(loaded.token, manifest_key(name))
             rows = self._rows(manifest)
             gone = set(ids)
             flags = [
@@ -410,14 +454,12 @@ class CorpusManager:
             ]
             rows = rows.set_column(rows.schema.get_field_index("deleted"), "deleted", pa.array(flags, type=pa.bool_()))
             manifest.corpus_snapshot_id = self.tables.write_arrow(manifest.corpus_table, rows, mode="overwrite")
+            self._unshare(name, loaded)
             labels = loaded.forget(ids)
             loaded.index.mark_deleted(labels)
             manifest.deleted_labels = sorted(set(manifest.deleted_labels) | set(labels))
             manifest.count = loaded.index.count
-            old_key = manifest.index_key
-            manifest.version += 1
-            manifest.index_key = index_key(name, manifest.version)
-            token = self._commit(manifest, loaded.index, old_key)
+            token = self._commit(manifest, loaded.index, live, "delete")
             loaded.manifest, loaded.token = manifest, token
             return {"corpus": name, "deleted": len(labels), "count": manifest.count}
 
@@ -426,22 +468,20 @@ class CorpusManager:
         deleted rows are left out for good."""
         with self._operation(name, "rebuild"):
             manifest = self.manifest(name)
+            live = self.manifest(name)
             rows = self._rows(manifest, ["label", "id", "text", "metadata", "vector", "deleted"])
             rows = rows.filter(pa.array([not d for d in rows.column("deleted").to_pylist()], type=pa.bool_()))
             labels = rows.column("label").to_pylist()
             params = self.params()
             index = VectorIndex(manifest.dims, params, capacity=max(1, len(labels)))
             index.add(_vectors_of(rows).reshape(len(labels), manifest.dims), labels)
-            old_key = manifest.index_key
-            manifest.version += 1
-            manifest.index_key = index_key(name, manifest.version)
             manifest.params = params.as_dict()
             manifest.deleted_labels = []
             manifest.count = index.count
-            token = self._commit(manifest, index, old_key)
-            loaded = LoadedCorpus(name, index, manifest, token)
+            token = self._commit(manifest, index, live, "rebuild")
+            loaded = LoadedCorpus(name, index, manifest, token, self._load_adapter(manifest))
             loaded.remember(labels, *(rows.column(c).to_pylist() for c in ("id", "text", "metadata")))
-            self._loaded[name] = loaded
+            self._set_loaded(name, loaded)
             return BuildResult(name, "rebuilt", 0, index.count, [], manifest.summary())
 
     def drop(self, name: str) -> dict[str, Any]:
@@ -454,7 +494,9 @@ class CorpusManager:
             if self.tables.exists(manifest.corpus_table):
                 self.tables.drop(manifest.corpus_table)
             self._loaded.pop(name, None)
+            self._recent.pop(name, None)
             return {"corpus": name, "dropped": True, "count": manifest.count}
 
     def close(self) -> None:
         self._loaded.clear()
+        self._recent.clear()

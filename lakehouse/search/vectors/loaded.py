@@ -1,4 +1,7 @@
-"""A corpus in memory: its HNSW index plus the id, text and metadata of every label."""
+"""A corpus in memory: its HNSW index plus the id, text and metadata of every label, and the
+query adapter of its generation (`lakehouse.search.adapter.Adapter`: a map applied to every query
+vector, and moved vectors for the rows recorded as answers, which the search scores instead of
+the index's own)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lakehouse.search.adapter import Adapter
 from lakehouse.search.errors import CorpusError
 from lakehouse.search.vectors.index import VectorIndex
 from lakehouse.search.vectors.manifest import Manifest
@@ -30,16 +34,47 @@ class RawHit:
 
 
 class LoadedCorpus:
-    def __init__(self, name: str, index: VectorIndex, manifest: Manifest, token: bytes) -> None:
+    def __init__(
+        self,
+        name: str,
+        index: VectorIndex,
+        manifest: Manifest | None = None,
+        token: bytes = b"",
+        adapter: Adapter | None = None,
+    ) -> None:
         self.name = name
         self.index = index
         self.manifest = manifest
         # The stored manifest (its bytes) this copy reflects: when storage holds another one, a
         # process or handle committed a new version and the corpus is loaded again.
         self.token = token
+        self.adapter = adapter
         self._rows: dict[int, tuple[str, str, dict[str, Any]]] = {}  # label -> (id, text, metadata)
         self._labels: dict[str, int] = {}  # id -> label
         self._lock = threading.Lock()
+
+    def sharing(self, manifest: Manifest | None, token: bytes, adapter: Adapter | None) -> LoadedCorpus:
+        """Another generation over the same index file, rows and deletions (an adapter change, a
+        promote or rollback between such generations): shares this copy's index and row tables
+        instead of loading them again. The caller makes sure nothing mutates them afterwards
+        for this copy's manifest (see `CorpusManager._unshare`)."""
+        other = LoadedCorpus(self.name, self.index, manifest, token, adapter)
+        other._rows, other._labels, other._lock = self._rows, self._labels, self._lock
+        return other
+
+    @property
+    def generation(self) -> int | None:
+        return self.manifest.generation if self.manifest is not None else None
+
+    def with_adapter(self, adapter: Adapter | None) -> LoadedCorpus:
+        """This corpus searched through another adapter, committing nothing (the lift test and the
+        adapt gate measure an adapter this way before any generation is live)."""
+        return self.sharing(self.manifest, self.token, adapter)
+
+    def adapt_query(self, vectors: np.ndarray) -> np.ndarray:
+        """Query vectors as this generation searches them (`Adapter.adapt_query`: each row times
+        W, normalised again); unchanged when there is no adapter."""
+        return vectors if self.adapter is None else self.adapter.adapt_query(vectors)
 
     @property
     def dims(self) -> int:
@@ -91,7 +126,7 @@ class LoadedCorpus:
             )
         allowed = None if allowed_ids is None else self.labels_for(allowed_ids)
         labels, distances = self.index.search(queries, k, allowed)
-        return [
+        found = [
             [
                 self._hit(label, dist)
                 for label, dist in zip(row_labels, row_dists, strict=False)
@@ -99,11 +134,31 @@ class LoadedCorpus:
             ]
             for row_labels, row_dists in zip(labels, distances, strict=False)
         ]
+        if self.adapter is None or not self.adapter.ids:
+            return found
+        return [self._with_moved_rows(query, hits, k, allowed_ids) for query, hits in zip(queries, found, strict=True)]
+
+    def _with_moved_rows(self, query: np.ndarray, hits: list[RawHit], k: int, allowed_ids) -> list[RawHit]:
+        """The adapter's moved rows score with their moved vectors, and the best of them join the
+        candidates even when the index (which holds the original vectors) did not return them."""
+        assert self.adapter is not None
+        present = {h.id for h in hits}
+        for row_id, _ in self.adapter.extra(query, k, allowed_ids):
+            if row_id not in present and row_id in self._labels:
+                hits.append(self._hit(self._labels[row_id], 0.0))  # its distance is set just below
+        for hit in hits:
+            score = self.adapter.score(query, hit.id)
+            if score is not None:
+                hit.distance = 1.0 - score
+        return sorted(hits, key=lambda h: (h.distance, h.id))[:k]
 
     def exact_hit(self, row_id: str, query: np.ndarray) -> RawHit | None:
         """The row `row_id` with its true distance to `query`, or None if the corpus lacks it."""
         label = self._labels.get(row_id)
         if label is None:
             return None
+        moved = self.adapter.score(query, row_id) if self.adapter is not None else None
+        if moved is not None:
+            return self._hit(label, 1.0 - moved)
         vector = self.index.vectors([label])[0]
         return self._hit(label, 1.0 - float(np.dot(vector, np.asarray(query, dtype=np.float32))))

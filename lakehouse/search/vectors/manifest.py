@@ -1,15 +1,18 @@
 """A corpus manifest: what the index under `_vectors/<corpus>/` holds and how to rebuild it.
 
 The manifest is the commit point. A build or add writes the corpus table, then a new versioned
-index file, then the manifest; a crash before the manifest leaves the previous manifest pointing
-at the previous index file and table snapshot, so a reader never sees a half-written corpus.
+index file (and adapter, if any), then an immutable copy of the manifest as generation N
+(`generations/<N>.json`), then the live `manifest.json`; a crash before the live manifest leaves
+the previous one pointing at the previous index file and table snapshot, so a reader never sees a
+half-written corpus. Promote / rollback make an earlier (or staged) generation live by rewriting
+`manifest.json` alone: the index files and table snapshots a kept generation names stay.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +41,18 @@ def manifest_key(name: str) -> str:
 
 def index_key(name: str, version: int) -> str:
     return corpus_prefix(name) + f"index-{version:06d}.hnsw"
+
+
+def generations_prefix(name: str) -> str:
+    return corpus_prefix(name) + "generations/"
+
+
+def generation_key(name: str, generation: int) -> str:
+    return generations_prefix(name) + f"{generation:06d}.json"
+
+
+def adapter_key(name: str, generation: int) -> str:
+    return corpus_prefix(name) + f"adapter-{generation:06d}.npz"
 
 
 def corpus_table_name(name: str) -> str:
@@ -86,6 +101,22 @@ class Manifest:
     skipped: int = 0
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
+    # Generations: every commit is generation N (monotonic; a manifest written before generations
+    # existed reads as generation = version). `parent` is the generation it was made from.
+    generation: int = 0
+    parent: int | None = None
+    reason: str = ""
+    # A query adapter: a float32 (dims, dims) matrix stored with np.save; None = raw queries.
+    adapter_key: str | None = None
+    adapter: dict[str, Any] | None = None
+    # Set on manifest.json only (not in the generation file): when it was made live, and the
+    # generations live before it, most recent first (what `rollback` returns to).
+    promoted_at: str | None = None
+    history: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.generation:
+            self.generation = self.version
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
@@ -95,7 +126,8 @@ class Manifest:
         try:
             raw = json.loads(data)
             raw["source"] = SourceSpec(**raw["source"])
-            return cls(**raw)
+            known = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in raw.items() if k in known})  # fields of a later release: ignored
         except (ValueError, TypeError, KeyError) as exc:
             raise CorpusError(f"{where}: unreadable corpus manifest ({type(exc).__name__}: {exc})") from exc
 

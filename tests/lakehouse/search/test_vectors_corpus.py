@@ -41,7 +41,11 @@ def test_build_writes_manifest_index_and_corpus_table(lakehouse, minilm):
     assert manifest["source"]["table"] == "jobs"
     assert manifest["source"]["snapshot_id"] == lakehouse.tables.current_snapshot_id("jobs")
     assert manifest["count"] == len(JOBS)
-    assert lakehouse.store.list("_vectors/jobs/") == ["_vectors/jobs/index-000001.hnsw", "_vectors/jobs/manifest.json"]
+    assert lakehouse.store.list("_vectors/jobs/") == [
+        "_vectors/jobs/generations/000001.json",
+        "_vectors/jobs/index-000001.hnsw",
+        "_vectors/jobs/manifest.json",
+    ]
     rows = lakehouse.tables.read_arrow("corpus_jobs").to_pylist()
     assert {r["id"] for r in rows} == {j[0] for j in JOBS}
     assert len(rows[0]["vector"]) == 384 and json.loads(rows[0]["metadata"]).keys() == {"city", "state"}
@@ -107,7 +111,14 @@ def test_building_twice_needs_replace_and_unknown_corpus_is_suggested(lakehouse,
         lakehouse.corpora.show("job")
     replaced = build_jobs(lakehouse, replace=True)
     assert replaced.status == "replaced"
-    assert lakehouse.store.list("_vectors/jobs/") == ["_vectors/jobs/index-000002.hnsw", "_vectors/jobs/manifest.json"]
+    # generation 1 stays (a kept generation, for rollback) beside generation 2
+    assert lakehouse.store.list("_vectors/jobs/") == [
+        "_vectors/jobs/generations/000001.json",
+        "_vectors/jobs/generations/000002.json",
+        "_vectors/jobs/index-000001.hnsw",
+        "_vectors/jobs/index-000002.hnsw",
+        "_vectors/jobs/manifest.json",
+    ]
 
 
 def test_add_indexes_only_new_ids(lakehouse, minilm):

@@ -80,7 +80,11 @@ def test_index_files_live_in_an_s3_store_and_reload_from_it(moto_s3, minilm, tmp
     lh.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
     lh.corpora.build("jobs", "jobs", ["title", "description"], "job_id", ["state"])
     assert lh.store.url.startswith("s3://")
-    assert lh.store.list("_vectors/jobs/") == ["_vectors/jobs/index-000001.hnsw", "_vectors/jobs/manifest.json"]
+    assert lh.store.list("_vectors/jobs/") == [
+        "_vectors/jobs/generations/000001.json",
+        "_vectors/jobs/index-000001.hnsw",
+        "_vectors/jobs/manifest.json",
+    ]
     vectors = lh.corpora.embedder().embed(QUERIES)
     expected = [[h.id for h in hits] for hits in lh.corpora.get("jobs").search(vectors, 5)]
     lh.corpora.forget()

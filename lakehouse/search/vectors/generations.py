@@ -1,0 +1,275 @@
+"""Generations of a corpus: the part of `CorpusManager` that keeps, lists, stages, promotes and
+rolls back generations, and the copies of earlier generations kept in memory for a cheap swap.
+
+Every commit (build, replace, add, delete, rebuild) and every `stage` is generation N, an immutable
+copy of its manifest at `_vectors/<name>/generations/<N>.json`, written before the live
+`manifest.json` is replaced. `promote` / `rollback` make a kept generation live by rewriting
+`manifest.json` alone (one atomic put): a search in flight finishes on the `LoadedCorpus` it
+started with, the next `get` sees the new generation, none sees a half-written one. The last
+`corpus_generations_kept` generations (and the live one) keep the index and adapter files they
+name; the rest are pruned.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lakehouse.data.storage import ObjectNotFound
+from lakehouse.search.adapter import Adapter, AdapterError
+from lakehouse.search.vectors.loaded import LoadedCorpus
+from lakehouse.search.vectors.manifest import (
+    CorpusError,
+    CorpusNotFound,
+    Manifest,
+    corpus_prefix,
+    generation_key,
+    generations_prefix,
+    manifest_key,
+    now_iso,
+)
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+
+HISTORY_KEPT = 20  # previously live generations remembered in manifest.json (what rollback walks back)
+RECENT_KEPT = 3  # copies of earlier generations per corpus kept in memory for a cheap swap back
+_OBJECT = re.compile(r"^(?:index|adapter)-(\d+)\.(?:hnsw|npz)$")
+
+
+def _checked_adapter(name: str, adapter: Any, dims: int) -> Adapter:
+    """A query adapter as stored and applied: an `Adapter` (a bare finite (dims, dims) matrix is
+    an adapter without moved rows) whose dimensions fit the corpus."""
+    if not isinstance(adapter, Adapter):
+        matrix = np.asarray(adapter)
+        if matrix.shape != (dims, dims):
+            raise CorpusError(
+                f"corpus {name!r}: an adapter must be a ({dims}, {dims}) matrix, got shape {matrix.shape}"
+            )
+        if not np.issubdtype(matrix.dtype, np.number) or not np.isfinite(matrix).all():
+            raise CorpusError(f"corpus {name!r}: the adapter holds non-finite or non-numeric values")
+        adapter = Adapter(matrix.astype(np.float32))
+    if adapter.dims != dims:
+        raise CorpusError(f"corpus {name!r} holds {dims}-dim vectors; the adapter is {adapter.dims}-dim")
+    return adapter
+
+
+class Generations:
+    """Mixed into `CorpusManager` (which provides the store, settings, locks and `_commit`)."""
+
+    settings: Settings
+    _loaded: dict[str, LoadedCorpus]
+    _recent: dict[str, builtins.list[LoadedCorpus]]
+
+    if TYPE_CHECKING:
+
+        @property
+        def store(self) -> Any: ...
+
+        def manifest(self, name: str) -> Manifest: ...
+
+        def _operation(self, name: str, op: str) -> Any: ...
+
+        def _commit(
+            self,
+            manifest: Manifest,
+            index: Any,
+            live: Manifest | None,
+            reason: str,
+            adapter: Adapter | None = None,
+            make_live: bool = True,
+        ) -> bytes: ...
+
+    # copies in memory ----------------------------------------------------------------------
+    def _set_loaded(self, name: str, loaded: LoadedCorpus) -> None:
+        """Make `loaded` the copy `get` hands out; the one it replaces is kept for a cheap swap back."""
+        old = self._loaded.get(name)
+        self._loaded[name] = loaded
+        if old is not None and old is not loaded:
+            recent = [old, *(r for r in self._recent.get(name, []) if r is not old and r is not loaded)]
+            self._recent[name] = recent[:RECENT_KEPT]
+
+    def _unshare(self, name: str, loaded: LoadedCorpus) -> None:
+        """`loaded`'s index and rows are about to change in place (add, delete): copies of other
+        generations sharing them would no longer match their manifests, so they are let go."""
+        self._recent[name] = [r for r in self._recent.get(name, []) if r.index is not loaded.index]
+
+    def _copies(self, name: str) -> builtins.list[LoadedCorpus]:
+        """The copies of a corpus in memory: the current one first, then the earlier ones."""
+        current = self._loaded.get(name)
+        return ([current] if current is not None else []) + self._recent.get(name, [])
+
+    def _same_index(self, name: str, manifest: Manifest) -> LoadedCorpus | None:
+        """A copy in memory over the same index file, rows and deletions as `manifest`."""
+        for copy in self._copies(name):
+            m = copy.manifest
+            if (
+                m is not None
+                and m.index_key == manifest.index_key
+                and m.corpus_snapshot_id == manifest.corpus_snapshot_id
+                and m.deleted_labels == manifest.deleted_labels
+                and m.next_label == manifest.next_label
+            ):
+                return copy
+        return None
+
+    def _load_adapter(self, manifest: Manifest) -> Adapter | None:
+        if manifest.adapter_key is None:
+            return None
+        for copy in self._copies(manifest.name):  # adapter files never change: reuse one in memory
+            if copy.manifest is not None and copy.manifest.adapter_key == manifest.adapter_key:
+                return copy.adapter
+        try:
+            adapter = Adapter.from_bytes(self.store.get(manifest.adapter_key))
+        except AdapterError as exc:
+            raise CorpusError(f"{manifest.adapter_key}: {exc}") from exc
+        return _checked_adapter(manifest.name, adapter, manifest.dims)
+
+    # generation files --------------------------------------------------------------------
+    def _generation_numbers(self, name: str) -> builtins.list[int]:
+        numbers = []
+        for key in self.store.list(generations_prefix(name)):
+            stem = key.rsplit("/", 1)[-1].removesuffix(".json")
+            if stem.isdigit():
+                numbers.append(int(stem))
+        return sorted(numbers)
+
+    def _prune(self, name: str, live: Manifest | None) -> None:
+        """Keep the newest `corpus_generations_kept` generations and the live one; delete the
+        other generation files, then index and adapter files no kept generation names. Only files
+        older than the newest kept generation go: a newer one may be a commit still in flight."""
+        numbers = self._generation_numbers(name)
+        kept = set(numbers[-self.settings.corpus_generations_kept :])
+        if live is not None:
+            kept.add(live.generation)
+        referenced: set[str | None] = set()
+        if live is not None:
+            referenced |= {live.index_key, live.adapter_key}
+        for number in numbers:
+            if number not in kept:
+                self._delete_quietly(generation_key(name, number))
+                continue
+            key = generation_key(name, number)
+            try:
+                manifest = Manifest.from_json(self.store.get(key), key)
+            except ObjectNotFound:
+                continue
+            referenced |= {manifest.index_key, manifest.adapter_key}
+        newest = max(kept, default=0)
+        prefix = corpus_prefix(name)
+        for key in self.store.list(prefix):
+            match = _OBJECT.match(key[len(prefix) :])
+            if match and key not in referenced and int(match.group(1)) < newest:
+                self._delete_quietly(key)
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except ObjectNotFound:
+            pass  # another process removed it first
+
+    # stage, promote and rollback ---------------------------------------------------------
+    def generation_of(self, name: str, generation: int) -> Manifest:
+        """The manifest of generation `generation` as it was committed (NOT_FOUND lists the kept ones)."""
+        live = self.manifest(name)
+        key = generation_key(name, generation)
+        try:
+            return Manifest.from_json(self.store.get(key), key)
+        except ObjectNotFound:
+            if generation == live.generation:
+                return live  # a corpus from before generations: only its live manifest exists
+        numbers = sorted(set(self._generation_numbers(name)) | {live.generation}, reverse=True)
+        raise CorpusNotFound(
+            f"corpus {name!r} has no generation {generation}; its generations are {numbers} "
+            f"(live: {live.generation}; see `lakehouse corpus generations {name}`)"
+        )
+
+    def generations(self, name: str) -> builtins.list[dict[str, Any]]:
+        """The kept generations, newest first: number, whether live, when committed, rows, model,
+        adapter metadata (None: no adapter), why it was made and the generation it came from."""
+        live = self.manifest(name)
+        out = []
+        for number in sorted(set(self._generation_numbers(name)) | {live.generation}, reverse=True):
+            try:
+                m = self.generation_of(name, number)
+            except CorpusNotFound:
+                continue  # pruned by another process since the listing
+            out.append(
+                {
+                    "generation": m.generation,
+                    "live": m.generation == live.generation,
+                    "created_at": m.updated_at,
+                    "count": m.count,
+                    "model": m.model,
+                    "adapter": (m.adapter or {}) if m.adapter_key else None,
+                    "reason": m.reason or "build",
+                    "parent": m.parent,
+                    "index_key": m.index_key,
+                }
+            )
+        return out
+
+    def stage(
+        self,
+        name: str,
+        *,
+        adapter: Adapter | np.ndarray | None,
+        adapter_meta: dict[str, Any] | None = None,
+        reason: str = "adapt",
+    ) -> int:
+        """A new generation over the live generation's index and rows with this query adapter (None:
+        without one, "clear the adapter"); NOT live until `promote`. Returns its number."""
+        with self._operation(name, "stage"):
+            live = self.manifest(name)
+            matrix = None if adapter is None else _checked_adapter(name, adapter, live.dims)
+            manifest = Manifest.from_json(live.to_json(), manifest_key(name))
+            manifest.adapter_key = None
+            manifest.adapter = dict(adapter_meta or {}) if matrix is not None else None
+            self._commit(manifest, None, live, reason or "adapt", adapter=matrix, make_live=False)
+            return manifest.generation
+
+    def promote(self, name: str, generation: int) -> dict[str, Any]:
+        """Make a kept generation live: one atomic put of manifest.json (that generation's manifest,
+        with `promoted_at` and the history rollback walks back through). Searches already running
+        finish on the generation they started on; the next `get` sees the new one."""
+        with self._operation(name, "promote"):
+            live = self.manifest(name)
+            target = self.generation_of(name, generation)
+            return self._make_live(name, target, live, [live.generation, *live.history], "promote")
+
+    def rollback(self, name: str, generation: int | None = None) -> dict[str, Any]:
+        """Make the previously live generation live again (or `generation`). Repeated rollbacks
+        walk further back through the generations that were live, while they are kept."""
+        with self._operation(name, "rollback"):
+            live = self.manifest(name)
+            if generation is not None:
+                target = self.generation_of(name, generation)
+                return self._make_live(name, target, live, [live.generation, *live.history], "rollback")
+            kept = set(self._generation_numbers(name))
+            earlier = [g for g in live.history if g in kept and g != live.generation]
+            if not earlier:
+                raise CorpusError(
+                    f"corpus {name!r}: nothing to roll back to: no generation live before {live.generation} "
+                    f"is still kept (generations: {sorted(kept | {live.generation}, reverse=True)}); "
+                    f"`lakehouse corpus promote {name} GEN` makes any kept one live"
+                )
+            target = self.generation_of(name, earlier[0])
+            history = live.history[live.history.index(earlier[0]) + 1 :]
+            return self._make_live(name, target, live, history, "rollback")
+
+    def _make_live(
+        self, name: str, target: Manifest, live: Manifest, history: builtins.list[int], action: str
+    ) -> dict[str, Any]:
+        out = {"corpus": name, "action": action, "live": target.generation, "previous": live.generation}
+        if target.generation == live.generation:
+            return {**out, "changed": False, "manifest": live.summary()}
+        for key in (target.index_key, target.adapter_key):
+            if key is not None and not self.store.exists(key):
+                raise CorpusError(f"corpus {name!r}: generation {target.generation} names {key}, which is gone")
+        target.promoted_at = now_iso()
+        target.history = [g for g in history if g != target.generation][:HISTORY_KEPT]
+        self.store.put(manifest_key(name), target.to_json())
+        return {**out, "changed": True, "manifest": target.summary()}

@@ -96,25 +96,29 @@ def _print_dict(data: dict[str, Any], title: str) -> None:
 def corpus_build(
     name: str = typer.Argument(..., help="Corpus name (lower-case letters, digits, '_')."),
     table: str = typer.Option(..., "--table", help="Source table (`name` or `namespace.name`)."),
-    text: str = typer.Option(..., "--text", help="Text column(s) to embed, comma separated."),
-    id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
-    metadata: Optional[str] = typer.Option(
-        None, "--meta-cols", help="Columns kept as hit metadata (what --filter matches), comma separated."
+    text: list[str] = typer.Option(
+        ..., "--text", help="Text column(s) to embed: comma separated or the option repeated, in order."
     ),
-    metadata_old: Optional[str] = typer.Option(None, "--metadata", hidden=True, help="Deprecated: --meta-cols."),
+    id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
+    metadata: Optional[list[str]] = typer.Option(
+        None,
+        "--meta-cols",
+        help="Columns kept as hit metadata (what --filter matches): comma separated or the option repeated.",
+    ),
+    metadata_old: Optional[list[str]] = typer.Option(None, "--metadata", hidden=True, help="Deprecated: --meta-cols."),
     where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
     model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
     replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Embed a table into a new corpus persisted under _vectors/NAME/."""
-    metadata = renamed(metadata, metadata_old, "--metadata", "--meta-cols")
+    metadata = renamed(metadata or None, metadata_old or None, "--metadata", "--meta-cols")
     payload = {
         "name": name,
         "table": table,
-        "text_cols": _split(text),
+        "text_cols": _split(",".join(text)),
         "id_col": id_col,
-        "metadata_cols": _split(metadata),
+        "metadata_cols": _split(",".join(metadata or [])),
         "where": where,
         "model": model,
         "rebuild": replace,
@@ -190,7 +194,8 @@ def corpus_show(
     name: str = typer.Argument(..., help="Corpus name."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count."""
+    """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count,
+    live generation and query adapter."""
     data = _run("corpus.show", {"name": name})
     print_json(data) if json_out else _print_dict(data, f"corpus {name}")
 
@@ -203,6 +208,67 @@ def corpus_drop(
     """Delete a corpus: index files, manifest and corpus table (the source table stays)."""
     data = _run("corpus.drop", {"name": name})
     print_json(data) if json_out else console.print(f"dropped corpus {name} ({data['count']} rows)")
+
+
+@corpus_app.command("generations")
+def corpus_generations(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List the corpus's kept generations (every commit, every staged adapter), newest first."""
+    data = _run("corpus.generations", {"name": name})
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title=f"corpus {name}: generations (live: {data['live']})")
+    for column in ("gen", "live", "count", "adapter", "reason", "parent", "created_at"):
+        table.add_column(column)
+    for row in data["generations"]:
+        adapter = row["adapter"]  # its metadata in full: --json
+        table.add_row(
+            str(row["generation"]),
+            "[green]live[/]" if row["live"] else "",
+            str(row["count"]),
+            "" if adapter is None else plain(str(adapter.get("kind") or "yes")),
+            plain(row["reason"]),
+            "" if row["parent"] is None else str(row["parent"]),
+            plain(row["created_at"]),
+        )
+    console.print(table)
+
+
+def _print_switch(data: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(data)
+    elif not data["changed"]:
+        console.print(f"corpus {data['corpus']}: generation {data['live']} is already live; nothing changed")
+    else:
+        console.print(
+            f"[green]{data['action']}[/] corpus {data['corpus']}: generation {data['live']} is live "
+            f"(was {data['previous']})"
+        )
+
+
+@corpus_app.command("promote")
+def corpus_promote(
+    name: str = typer.Argument(..., help="Corpus name."),
+    generation: int = typer.Argument(..., help="Generation to make live (see `corpus generations`)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Make a kept generation live (e.g. a staged adapter); the next search uses it."""
+    _print_switch(_run("corpus.promote", {"name": name, "generation": generation}), json_out)
+
+
+@corpus_app.command("rollback")
+def corpus_rollback(
+    name: str = typer.Argument(..., help="Corpus name."),
+    generation: Optional[int] = typer.Argument(
+        None, help="Generation to make live; default: the one live before the current one."
+    ),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Make the previously live generation (or GENERATION) live again."""
+    _print_switch(_run("corpus.rollback", {"name": name, "generation": generation}), json_out)
 
 
 # search ---------------------------------------------------------------------------------------
@@ -245,26 +311,38 @@ def _read_queries(path: Path) -> list[str]:
 
 
 def _public(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("corpus", "id", "text", "score", "distance", "metadata", "boosted_by")
+    keys = ("corpus", "id", "text", "score", "distance", "metadata", "boosted_by", "why")
     return {
         "query": result["query"],
-        "hits": [{k: hit[k] for k in keys} for hit in result["hits"]],
+        "hits": [
+            {k: hit[k] for k in keys if k in hit and (k != "why" or hit[k] is not None)} for hit in result["hits"]
+        ],
         "count": result["count"],
         "metadata_filter_dropped": result["metadata_filter_dropped"],
         "relevance_dropped": result["relevance_dropped"],
         "downgrade": result["downgrade"],
+        "generations": result.get("generations", {}),
     }
+
+
+def _why(why: dict[str, Any]) -> str:
+    """`cos 0.612 + vote 0.120 + memory 0.000` and the nearest recorded queries that voted."""
+    line = f"cos {why['cosine']:.3f} + vote {why['vote']:.3f} + memory {why['memory']:.3f}"
+    if why.get("adapter"):
+        line += f" (adapter of generation {why['adapter']['generation']})"
+    voters = [f"{n['query']!r} {n['similarity']:.2f}" for n in why.get("neighbours", [])[:3]]
+    return line + ("; voted by " + ", ".join(voters) if voters else "")
 
 
 def _print_hits(result: dict[str, Any]) -> None:
     table = Table(title=f"{result['count']} hits for {result['query']!r}")
-    for column in ("#", "score", "corpus", "id", "text", "boosted"):
+    explain = any(hit.get("why") for hit in result["hits"])
+    for column in ("#", "score", "corpus", "id", "text", "why" if explain else "voted by"):
         table.add_column(column, overflow="fold")
     for rank, hit in enumerate(result["hits"], start=1):
         text = hit["text"].split("\n")[0][:80]
-        table.add_row(
-            str(rank), f"{hit['score']:.3f}", hit["corpus"], plain(hit["id"]), plain(text), ",".join(hit["boosted_by"])
-        )
+        last = _why(hit["why"]) if explain else f"{len(hit['boosted_by'])} playbook(s)" if hit["boosted_by"] else ""
+        table.add_row(str(rank), f"{hit['score']:.3f}", hit["corpus"], plain(hit["id"]), plain(text), plain(last))
     console.print(table)
     notes = [
         f"metadata filter dropped {result['metadata_filter_dropped']}",
@@ -289,19 +367,43 @@ def search(
     ),
     top_k_old: Optional[int] = typer.Option(None, "--top-k", min=1, hidden=True, help="Deprecated: --per-corpus."),
     filters: Optional[list[str]] = typer.Option(
-        None, "--filter", help="Metadata KEY=VALUE; repeat a key for OR, keys are ANDed."
+        None,
+        "--filter",
+        help="Metadata KEY=VALUE; repeat a key for OR, keys are ANDed (default: no filter, every hit counts).",
     ),
-    where: Optional[str] = typer.Option(None, "--where", help="SQL condition on the source table (pre-filter)."),
-    playbook: bool = typer.Option(True, "--playbook/--no-playbook", help="Boost answers recorded for similar queries."),
+    where: Optional[str] = typer.Option(
+        None, "--where", help="SQL condition on the source table (pre-filter; default: none, every row)."
+    ),
+    playbook: bool = typer.Option(
+        True,
+        "--playbook/--no-playbook",
+        help="Let matches recorded for similar queries vote (up to 20 nearest; default: on).",
+        show_default=False,
+    ),
     relevance: Optional[bool] = typer.Option(
-        None, "--relevance/--no-relevance", help="Drop hits far below the query or the best hit (default: on)."
+        None,
+        "--relevance/--no-relevance",
+        help="Drop hits whose similarity is below 0.25 or more than 0.25 below the best hit's (default: on).",
     ),
-    model: Optional[str] = typer.Option(None, "--model", help="Model that will read the hits (downgrade gate)."),
-    force_mode: bool = typer.Option(False, "--force-mode", help="Keep composed retrieval whatever the model."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        help="Model that will read the hits; one not listed as weak gets only the first corpus (downgrade gate; "
+        "default: none, all corpora).",
+    ),
+    force_mode: bool = typer.Option(
+        False, "--force-mode", help="Keep all corpora whatever the model (default: off, the gate decides)."
+    ),
     batch: Optional[Path] = typer.Option(
-        None, "--batch", help='JSONL file of {"query": ...}; prints one JSON result per line.'
+        None, "--batch", help='JSONL file of {"query": ...}; prints one JSON result per line (default: none).'
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="Show why each hit ranks where it does: cosine similarity, the vote of similar recorded queries, "
+        "memory of the same query, the adapter (default: off).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (default: off, a table)."),
 ) -> None:
     """Search one or more corpora (matrix search) and print the merged, filtered, ranked hits."""
     top_k = renamed(top_k, top_k_old, "--top-k", "--per-corpus")
@@ -325,12 +427,14 @@ def search(
         with _progress("searching") as progress:
             for start in range(0, len(queries), 256):
                 chunk = queries[start : start + 256]
-                for result in lh.matrix.search_many(chunk, corpora, use_playbooks=playbook, **options):
+                for result in lh.matrix.search_many(chunk, corpora, use_playbooks=playbook, explain=explain, **options):
                     print_json(_public(result.as_dict()))
                 progress("searching", start + len(chunk), len(queries))
         return
     payload = {
-        k: v for k, v in dict(query=text, corpora=corpora, playbooks=playbook, **options).items() if v is not None
+        k: v
+        for k, v in dict(query=text, corpora=corpora, playbooks=playbook, explain=explain, **options).items()
+        if v is not None
     }
     result = _run_mode("matrix.search", payload)
     print_json(_public(result)) if json_out else _print_hits(result)

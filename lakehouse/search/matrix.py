@@ -2,12 +2,14 @@
 
 Pipeline (DESIGN "Embeddings, vectors, matrix"):
   downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> top-k per corpus
-  -> merge by score -> metadata filter -> playbook boost -> relevance filter -> top N.
+  -> merge by score -> metadata filter -> playbook vote -> relevance filter -> top N.
 Each corpus contributes max(top k, top N) candidates, so a caller who asks for N hits gets N when
 that many pass the filters; while the filters leave fewer than N, the corpora that may hold more
 passing rows are asked for more (bounded: `MAX_CANDIDATES_PER_CORPUS`).
-With playbooks on, an answer recorded (positively) on a similar query joins the candidates even
-when the HNSW walk did not reach it, so a judged answer can be lifted, then ranked like the rest.
+With playbooks on, the recorded queries nearest to this one vote for their answers
+(`lakehouse.search.playbooks.vote`): a hit's score is its cosine similarity plus
+`playbook_boost * vote + memory`, and an answer voted for joins the candidates even when the HNSW
+walk did not reach it. `explain=True` puts the signals that moved each hit in `Hit.why`.
 
 Freshness: a search takes each corpus once from `corpora.get` (which reloads a corpus another
 process or handle changed) and finishes on those objects; the playbook lookup first reads any
@@ -26,7 +28,7 @@ import numpy as np
 from lakehouse.config import Settings
 from lakehouse.search.errors import MatrixError
 from lakehouse.search.filters import MetadataFilter, filter_items
-from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore
+from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore, Vote, VoteRule, vote
 from lakehouse.search.vectors.loaded import LoadedCorpus, RawHit
 
 
@@ -35,15 +37,19 @@ class Hit:
     corpus: str
     id: str
     text: str
-    score: float  # after playbook boost: 1 - distance
-    distance: float
+    score: float  # what ranks: cosine similarity + playbook net (== raw_score without playbooks)
+    distance: float  # 1 - score: the cosine distance, moved by the playbook net (below 0: memory)
     metadata: dict[str, Any] = field(default_factory=dict)
-    boosted_by: list[str] = field(default_factory=list)
-    raw_score: float | None = None  # cosine similarity before any boost
-    boost: float = 0.0  # net playbook weight in [-1, 1]; >0 lifted, <0 demoted
+    boosted_by: list[str] = field(default_factory=list)  # playbooks that voted on this hit
+    raw_score: float | None = None  # cosine similarity before the playbook vote
+    boost: float = 0.0  # playbook net (boost * vote + memory): >0 lifted, <0 demoted
+    why: dict[str, Any] | None = None  # with explain: the signals that moved this hit
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.why is None:
+            out.pop("why")
+        return out
 
 
 @dataclass
@@ -52,7 +58,7 @@ class _Gathered:
 
     merged: list[RawHit]  # every candidate, nearest first
     kept: list[RawHit]  # those the metadata filter keeps
-    hits: list[Hit]  # boosted, relevance-filtered, ranked
+    hits: list[Hit]  # voted on, relevance-filtered, ranked
     dropped: int  # by the metadata filter
     relevance_dropped: int
 
@@ -75,6 +81,7 @@ class MatrixResult:
     downgrade: Decision
     candidates: int
     playbook_matches: int
+    generations: dict[str, int] = field(default_factory=dict)  # corpus -> generation searched
 
     @property
     def count(self) -> int:
@@ -90,6 +97,7 @@ class MatrixResult:
             "downgrade": asdict(self.downgrade),
             "candidates": self.candidates,
             "playbook_matches": self.playbook_matches,
+            "generations": dict(self.generations),
         }
 
 
@@ -142,6 +150,12 @@ def relevance_filter(hits: list[Hit], threshold: float, margin: float) -> tuple[
     return kept, len(hits) - len(kept)
 
 
+def _vote_weight(corpus: LoadedCorpus, default: float) -> float:
+    adapter = getattr(corpus, "adapter", None)
+    value = adapter.meta.get("vote_weight") if adapter is not None else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
 # search ----------------------------------------------------------------------------------
 class CorpusSource(Protocol):
     def get(self, name: str) -> LoadedCorpus: ...
@@ -183,6 +197,7 @@ class MatrixSearcher:
         force_mode: bool = False,
         query_vectors: dict[str, np.ndarray] | None = None,
         now: datetime | None = None,
+        explain: bool = False,
     ) -> list[MatrixResult]:
         """Search every query; each distinct embedding model embeds all queries in one batch."""
         if not corpora:
@@ -201,43 +216,56 @@ class MatrixSearcher:
             model_name = self._model_of(corpus)
             if model_name not in vectors:
                 vectors[model_name] = self.embedder_for(model_name).embed(queries)
-        fetched = {
-            name: corpus.search(vectors[self._model_of(corpus)], fetch, allowed.get(name))
-            for name, corpus in loaded.items()
-        }
+        # Each corpus is searched with the query as its generation's adapter maps it (identity
+        # without one); playbook lookups below keep the raw query vectors.
+        adapted = {name: corpus.adapt_query(vectors[self._model_of(corpus)]) for name, corpus in loaded.items()}
+        fetched = {name: corpus.search(adapted[name], fetch, allowed.get(name)) for name, corpus in loaded.items()}
         playbook_vectors = None
         if use_playbooks and self.playbooks is not None:
             pb_model = self.playbooks.embedder.name
             if pb_model not in vectors:
                 vectors[pb_model] = self.playbooks.embedder.embed(queries)
             playbook_vectors = vectors[pb_model]
-        lookups: list[tuple[list[PlaybookMatch], dict]] = []
+        rule = VoteRule.from_settings(s)
+        lookups: list[tuple[list[PlaybookMatch], dict[tuple[str, str], Vote]]] = []
         for position in range(len(queries)):
             if self.playbooks is not None and playbook_vectors is not None:
-                matches = self.playbooks.lookup(playbook_vectors[position], list(loaded), now=now)
-                lookups.append((matches, self.playbooks.boosts(matches)))
+                matches = self.playbooks.lookup(
+                    playbook_vectors[position], list(loaded), now=now, limit=rule.neighbours
+                )
+                lookups.append((matches, vote(matches, rule)))
             else:
                 lookups.append(([], {}))
 
         use_relevance = s.relevance_filter if relevance is None else relevance
+        # An adapted generation already learned from the recorded matches: its adapter says how much
+        # the neighbours' vote should still add (measured when it was trained).
+        weights = {name: _vote_weight(corpus, s.playbook_boost) for name, corpus in loaded.items()}
 
         def gather(position: int) -> _Gathered:
             """Merge one query's candidates and run the metadata, playbook and relevance steps."""
             candidates = [hit for name in loaded for hit in fetched[name][position]]
             boosts = lookups[position][1]
             if boosts:
-                candidates += self._recorded_answers(boosts, candidates, loaded, allowed, vectors, position)
+                candidates += self._recorded_answers(boosts, candidates, loaded, allowed, adapted, position)
             merged = sorted(candidates, key=lambda h: (h.distance, h.corpus, h.id))
             kept, dropped = metadata_filter(merged, filter)
-            hits = [self._boosted(hit, boosts.get((hit.corpus, hit.id))) for hit in kept]
+            hits = [self._voted(hit, boosts.get((hit.corpus, hit.id)), weights[hit.corpus], explain) for hit in kept]
+            if explain:
+                for hit in hits:
+                    adapter = loaded[hit.corpus].adapter
+                    if adapter is not None and hit.why is not None:
+                        moved = adapter.has(hit.id)
+                        hit.why["adapter"] = {"generation": loaded[hit.corpus].generation, "moved_row": moved}
             relevance_dropped = 0
             if use_relevance:
                 hits, relevance_dropped = relevance_filter(hits, s.relevance_threshold, s.relevance_margin)
-            hits.sort(key=lambda h: (h.distance, h.corpus, h.id))
+            hits.sort(key=lambda h: (-h.score, h.distance, h.corpus, h.id))
             return _Gathered(merged, kept, hits, dropped, relevance_dropped)
 
         gathered = [gather(position) for position in range(len(queries))]
-        self._overfetch(gathered, gather, fetched, loaded, allowed, vectors, fetch, top_n, use_relevance)
+        self._overfetch(gathered, gather, fetched, loaded, allowed, adapted, fetch, top_n, use_relevance)
+        generations = {name: g for name, c in loaded.items() if (g := getattr(c, "generation", None)) is not None}
         return [
             MatrixResult(
                 query,
@@ -247,12 +275,13 @@ class MatrixSearcher:
                 decision,
                 len(g.merged),
                 len(lookups[position][0]),
+                generations,
             )
             for position, (query, g) in enumerate(zip(queries, gathered, strict=True))
         ]
 
     def _overfetch(
-        self, gathered, gather, fetched, loaded, allowed, vectors, fetch: int, top_n: int, use_relevance: bool
+        self, gathered, gather, fetched, loaded, allowed, adapted, fetch: int, top_n: int, use_relevance: bool
     ) -> None:
         """When the filters leave a query fewer than `top_n` hits, ask each corpus that may hold
         more passing rows for OVERFETCH_GROWTH times as many candidates, again until enough pass,
@@ -283,38 +312,48 @@ class MatrixSearcher:
             k = min(k * OVERFETCH_GROWTH, MAX_CANDIDATES_PER_CORPUS)
             for name, positions in grow.items():
                 if positions:
-                    corpus = loaded[name]
-                    more = corpus.search(vectors[self._model_of(corpus)][positions], k, allowed.get(name))
+                    more = loaded[name].search(adapted[name][positions], k, allowed.get(name))
                     for position, hits in zip(positions, more, strict=True):
                         fetched[name][position] = hits
             for position in {p for positions in grow.values() for p in positions}:
                 gathered[position] = gather(position)
 
-    def _recorded_answers(self, boosts, candidates, loaded, allowed, vectors, position) -> list[RawHit]:
+    def _recorded_answers(self, boosts, candidates, loaded, allowed, adapted, position) -> list[RawHit]:
         present = {(h.corpus, h.id) for h in candidates}
         extra = []
-        for (corpus, answer), boost in boosts.items():
-            if boost.net <= 0 or (corpus, answer) in present or corpus not in loaded:
+        for (corpus, answer), item in boosts.items():
+            if corpus not in loaded or (corpus, answer) in present:
+                continue
+            if item.net(_vote_weight(loaded[corpus], self.settings.playbook_boost)) <= 0:
                 continue
             if corpus in allowed and answer not in allowed[corpus]:
                 continue
-            hit = loaded[corpus].exact_hit(answer, vectors[self._model_of(loaded[corpus])][position])
+            hit = loaded[corpus].exact_hit(answer, adapted[corpus][position])
             if hit is not None:
                 extra.append(hit)
         return extra
 
-    def _boosted(self, hit: RawHit, boost) -> Hit:
-        distance = hit.distance if boost is None else boost.apply(hit.distance, self.settings.playbook_boost)
+    def _voted(self, hit: RawHit, item: Vote | None, weight: float, explain: bool) -> Hit:
+        net = item.net(weight) if item is not None else 0.0
+        why = None
+        if explain:
+            why = {
+                "cosine": round(hit.score, 6),
+                "vote": round(weight * item.vote, 6) if item else 0.0,
+                "memory": round(item.memory, 6) if item else 0.0,
+                "neighbours": [n.as_dict() for n in item.neighbours[:5]] if item else [],
+            }
         return Hit(
             corpus=hit.corpus,
             id=hit.id,
             text=hit.text,
-            score=round(1.0 - distance, 6),
-            distance=round(distance, 6),
+            score=round(hit.score + net, 6),
+            distance=round(1.0 - (hit.score + net), 6),
             metadata=hit.metadata,
-            boosted_by=list(boost.playbook_ids) if boost else [],
+            boosted_by=item.playbook_ids if item else [],
             raw_score=round(hit.score, 6),
-            boost=round(boost.net, 6) if boost else 0.0,
+            boost=round(net, 6),
+            why=why,
         )
 
 

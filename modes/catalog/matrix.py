@@ -30,6 +30,7 @@ class HitModel(BaseModel):
     boosted_by: list[str] = Field(default_factory=list)
     raw_score: float | None = None
     boost: float = 0.0
+    why: dict[str, Any] | None = None
 
 
 class DecisionModel(RootModel[Decision]):
@@ -58,6 +59,9 @@ class SearchIn(_In):
     )
     model: str | None = Field(default=None, description="the model that will read the hits (downgrade gate)")
     force_mode: bool = False
+    explain: bool = Field(
+        default=False, description="add `why` to each hit: cosine, playbook vote, memory and the voting neighbours"
+    )
 
 
 class SearchOut(BaseModel):
@@ -71,11 +75,12 @@ class SearchOut(BaseModel):
     downgrade: Decision
     candidates: int
     playbook_matches: int
+    generations: dict[str, int] = Field(default_factory=dict, description="corpus -> generation searched")
 
 
 @mode("matrix.search")
 def matrix_search(inp: SearchIn, ctx: ModeContext) -> SearchOut:
-    """Search several corpora at once: merge, filter, boost with playbooks, keep the relevant."""
+    """Search several corpora at once: merge, filter, let recorded matches vote, keep the relevant."""
     result = ctx.lakehouse.matrix.search(
         inp.query,
         inp.corpora,
@@ -87,6 +92,7 @@ def matrix_search(inp: SearchIn, ctx: ModeContext) -> SearchOut:
         relevance=inp.relevance,
         model=inp.model or ctx.model,
         force_mode=inp.force_mode,
+        explain=inp.explain,
     )
     return SearchOut.model_validate(result.as_dict())
 

@@ -257,3 +257,23 @@ def test_every_command_has_help(cli):
         ["playbook", "import", "--help"],
     ):
         assert "Usage" in cli(*args).stdout
+
+
+def test_corpus_build_takes_text_columns_comma_separated_or_repeated(tmp_path, monkeypatch):
+    """`--text Title --text Description` once kept only the last column (a silent, costly mistake)."""
+    from lakehouse.core import Lakehouse
+
+    monkeypatch.setenv("LH_HOME", str(tmp_path / "lh"))
+    monkeypatch.setenv("LH_EMBED_MODEL", "wordllama")
+    source = tmp_path / "jobs.csv"
+    source.write_text("code,title,duty\nA1,Forklift Operator,moves pallets\nB2,Registered Nurse,cares for patients\n")
+    invoke_cli("ingest", str(source), "--table", "jobs", "--format", "csv")
+    invoke_cli("corpus", "build", "rep", "--table", "jobs", "--id", "code", "--text", "title", "--text", "duty")
+    invoke_cli(
+        "corpus", "build", "com", "--table", "jobs", "--id", "code", "--text", "title,duty", "--meta-cols", "title"
+    )
+    lh = Lakehouse()
+    for name in ("rep", "com"):
+        assert lh.corpora.manifest(name).source.text_cols == ["title", "duty"]
+    assert lh.corpora.manifest("com").source.metadata_cols == ["title"]
+    assert lh.corpora.manifest("rep").source.metadata_cols == []

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
 
-from flows.http import catalog, chat, data, matrix, observer, pathway
+from flows.http import catalog, chat, data, feedback, matrix, observer, pathway
 from flows.http.auth import AccessControl, parse_networks
 from flows.http.errors import (
     CatchAll,
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(observer.router)
     app.include_router(matrix.build_router())
+    app.include_router(feedback.build_router())
     app.include_router(data.build_router())
     app.include_router(chat.build_router())
     app.include_router(pathway.build_router())

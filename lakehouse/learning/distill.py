@@ -41,6 +41,11 @@ class EvidenceRecord(BaseModel):
     latency_ms: float = Field(ge=0)
     flags: list[str] = Field(default_factory=list)
     source_run: str | None = None
+    # A stable id (a rating's), so re-importing appends a record once; provenance (who rated, the
+    # corpus and hit id, the surface) goes in `meta`, which no scorer reads: a flag would send every
+    # rated record to review.
+    id: str | None = None
+    meta: dict[str, str] = Field(default_factory=dict)
 
 
 class EvalItem(BaseModel):

@@ -1,0 +1,379 @@
+"""Ratings: a coordinator's verdict on a match, "for this query, hit ID of corpus C was good / wrong",
+from the CLI, HTTP, a workflow node, or a file of historical placements.
+
+Each rating is stored twice, under one id:
+- a playbook entry (good: score +1, bad: -1), so later searches learn from it;
+- an `EvidenceRecord` appended to the evidence history (`drift_evidence` under LH_HOME), which
+  distillation exports and the nightly scorer drift re-scores. Good is judge score 1.0 and a
+  success, bad 0.0 and a failure, latency 0 (a person answered, not the pipeline). The answer is
+  `"<id> <first line of the hit's text>"` (`"29-1141.00 Registered Nurses"`), the shape the
+  pipeline's evidence has, so an exported SFT example answers with the occupation, not a bare code.
+  Who rated, the corpus, the hit id and the surface go in `meta`, never in `flags`: every scorer
+  sends a flagged record to review, and a person's verdict is the review.
+
+Every rating of a batch is checked first (its fields, its corpus, its hit id); if any is bad,
+nothing is stored and the error lists every bad row with its field. A rating's id is the
+`rating_id` it was given, else a hash of what defines it (query, corpus, id, verdict, by, ts), so
+importing the same file twice stores each rating once; a single rating without `ts` is stamped
+with the current time (`stamp`), so rating the same match again later is a new rating.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from lakehouse.common.errors import InputFileError
+from lakehouse.common.jsonl import AppendLog
+from lakehouse.common.recordfile import read_json_lines
+from lakehouse.common.suggest import did_you_mean
+from lakehouse.common.validation import validation_problems
+from lakehouse.errors import LakehouseError
+from lakehouse.learning.distill import EvidenceRecord
+from lakehouse.learning.errors import RatedIdNotFound, RatingError, RatingsRejected
+from lakehouse.search.errors import CorpusError, CorpusNotFound
+from lakehouse.search.playbooks import ENTRY_ID
+
+NOTE_MAX_CHARS = 2_000
+BY_MAX_CHARS = 200
+MAX_LISTED_PROBLEMS = 50  # a bad 10,000-row file gets the first ones listed and a count of the rest
+_HINT_MAX_IDS = 20_000  # "did you mean" over more ids than this costs more than it helps
+_HINTED_IDS = 10  # ... and for more unknown ids than this in one batch (a file of the wrong corpus)
+_VERDICTS = {"good": "good", "bad": "bad", "1": "good", "0": "bad", "true": "good", "false": "bad"}
+COLUMNS = ("query", "corpus", "id", "verdict", "by", "note", "ts", "rating_id")
+REQUIRED_COLUMNS = ("query", "corpus", "id", "verdict")
+
+
+def _verdict(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "good" if value else "bad"
+    if isinstance(value, int) and value in (0, 1):
+        return "good" if value else "bad"
+    if isinstance(value, str) and value.strip().lower() in _VERDICTS:
+        return _VERDICTS[value.strip().lower()]
+    # a ValueError (a user error): pydantic reports it as the field's problem
+    raise RatingError(f"expected good or bad (also 1/0, true/false), got {value!r}")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # an id read from JSON as a number
+    return value.strip() if isinstance(value, str) else value
+
+
+def _not_blank(value: str) -> str:
+    if not value:
+        raise RatingError("must not be blank")
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else _text(value)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+Verdict = Literal["good", "bad"]
+VerdictValue = Annotated[Verdict, BeforeValidator(_verdict)]
+Text = Annotated[str, BeforeValidator(_text), AfterValidator(_not_blank)]
+# the length limit applies to the text; a blank value is no value
+Who = Annotated[Annotated[str, Field(max_length=BY_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
+Note = Annotated[Annotated[str, Field(max_length=NOTE_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+RatingId = Annotated[str, Field(pattern=ENTRY_ID)]
+
+
+class Rating(BaseModel):
+    """One verdict: hit `id` of `corpus` was a good (or a wrong) answer to `query`."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: Text = Field(description="what was searched for")
+    corpus: Text = Field(description="the corpus the hit came from")
+    id: Text = Field(description="the hit's id in that corpus")
+    verdict: VerdictValue = Field(description="good or bad (also 1/0, true/false)")
+    by: Who = Field(default=None, description="who rated")
+    note: Note = Field(default=None, description=f"why (at most {NOTE_MAX_CHARS:,} characters)")
+    ts: Timestamp | None = Field(default=None, description="when (ISO 8601), e.g. for a historical placement")
+    rating_id: RatingId | None = Field(default=None, description="makes recording idempotent")
+
+
+class RatingResult(BaseModel):
+    index: int  # position in the batch (0-based); files: the line is in `where`
+    where: str | None = None
+    id: str = Field(description="the rating's id: its playbook entry and evidence record share it")
+    status: Literal["recorded", "duplicate"] = Field(description="duplicate: already recorded, nothing stored")
+    playbook: Literal["recorded", "duplicate"]
+    evidence: Literal["recorded", "duplicate"]
+
+
+class RatingsOut(BaseModel):
+    recorded: int
+    duplicates: int
+    evidence_path: str
+    results: list[RatingResult]
+
+
+def rating_id(rating: Rating) -> str:
+    """The rating's id: the one it was given, else a hash of what defines it."""
+    if rating.rating_id:
+        return rating.rating_id
+    ts = rating.ts.astimezone(UTC).isoformat() if rating.ts is not None else None
+    key = json.dumps([rating.query, rating.corpus, rating.id, rating.verdict, rating.by, ts], ensure_ascii=False)
+    return "rt-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def evidence_path(settings) -> Path:
+    return settings.home_dir / settings.drift_evidence
+
+
+# checking ------------------------------------------------------------------------------------
+Problem = tuple[str, str, str]  # (row, field, problem); row is "" for a single rating
+
+
+def _label(row: str, field: str, problem: str) -> str:
+    where = f"{row}, field {field!r}" if row else f"field {field!r}"
+    return f"{where}: {problem}" if field else f"{row}: {problem}" if row else problem
+
+
+class _Corpora:
+    """Each named corpus looked up once per batch: loaded, or why not."""
+
+    def __init__(self, lakehouse) -> None:
+        self.lakehouse = lakehouse
+        self._seen: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._seen:
+            try:
+                self._seen[name] = self.lakehouse.corpora.get(name)
+            except CorpusNotFound as exc:
+                self._seen[name] = exc
+            except CorpusError as exc:  # an impossible name
+                self._seen[name] = exc
+        return self._seen[name]
+
+
+def _missing_id(corpus, name: str, hit_id: str, hinted: bool) -> str:
+    hint = did_you_mean(hit_id, corpus.ids()) if hinted and corpus.count <= _HINT_MAX_IDS else ""
+    return f"corpus {name!r} has no id {hit_id!r}{hint}"
+
+
+def check_ratings(
+    lakehouse, raw: Sequence[Rating | Mapping[str, Any]], rows: Sequence[str] | None = None
+) -> tuple[list[Rating], list[Problem], dict[str, type]]:
+    """Every rating validated; (ratings, problems, kind of each problem: the error class it came from)."""
+    labels = list(rows) if rows is not None else ([""] if len(raw) == 1 else [f"row {i + 1}" for i in range(len(raw))])
+    corpora = _Corpora(lakehouse)
+    ratings: list[Rating] = []
+    problems: list[Problem] = []
+    kinds: dict[str, type] = {}
+    for label, item in zip(labels, raw, strict=True):
+        try:
+            rating = item if isinstance(item, Rating) else Rating.model_validate(item)
+        except ValidationError as exc:
+            for field, problem in validation_problems(exc):
+                problems.append((label, field, problem))
+                kinds[f"{label}/{field}"] = RatingsRejected
+            continue
+        ratings.append(rating)
+        corpus = corpora.get(rating.corpus)
+        if isinstance(corpus, Exception):
+            problems.append((label, "corpus", str(corpus)))
+            kinds[f"{label}/corpus"] = CorpusNotFound if isinstance(corpus, CorpusNotFound) else RatingsRejected
+        elif not corpus.has(rating.id):
+            hinted = sum(kind is RatedIdNotFound for kind in kinds.values()) < _HINTED_IDS
+            problems.append((label, "id", _missing_id(corpus, rating.corpus, rating.id, hinted)))
+            kinds[f"{label}/id"] = RatedIdNotFound
+    if not raw:
+        problems.append(("", "", "no ratings given"))
+        kinds["/"] = RatingsRejected
+    return ratings, problems, kinds
+
+
+def rejection(problems: list[Problem], kinds: dict[str, type], total: int) -> LakehouseError:
+    """One error for all the problems: CorpusNotFound (did you mean...) when every one is an unknown
+    corpus, RatedIdNotFound when every one is an unknown id, else RatingsRejected (bad input)."""
+    bad_rows = len({row for row, _, _ in problems})
+    head = "rating rejected" if total == 1 else f"{bad_rows} of {total} ratings rejected"
+    listed = [_label(*p) for p in problems[:MAX_LISTED_PROBLEMS]]
+    more = len(problems) - len(listed)
+    message = f"{head}, nothing stored: {'; '.join(listed)}" + (f"; and {more} more problems" if more > 0 else "")
+    classes = set(kinds.values())
+    if classes == {CorpusNotFound}:
+        return CorpusNotFound(message, problems=[{"row": r, "field": f, "problem": p} for r, f, p in problems])
+    if classes == {RatedIdNotFound}:
+        return RatedIdNotFound(message, problems)
+    return RatingsRejected(message, problems)
+
+
+# recording -----------------------------------------------------------------------------------
+def _answer_text(corpus, hit_id: str) -> str:
+    """`"<id> <first line of the hit's text>"`: the hit as evidence shows an answer."""
+    import numpy as np
+
+    hit = corpus.exact_hit(hit_id, np.zeros(corpus.dims, dtype=np.float32))
+    title = (hit.text.strip().splitlines() or [""])[0].strip()[:200] if hit is not None else ""
+    return f"{hit_id} {title}" if title else hit_id
+
+
+def _evidence(rating: Rating, rid: str, answer: str, source: str, source_run: str | None) -> EvidenceRecord:
+    good = rating.verdict == "good"
+    meta = {"kind": "rating", "verdict": rating.verdict, "corpus": rating.corpus, "hit_id": rating.id}
+    meta["source"] = source
+    if rating.by:
+        meta["by"] = rating.by
+    if rating.note:
+        meta["note"] = rating.note
+    if rating.ts is not None:
+        meta["ts"] = rating.ts.isoformat()
+    return EvidenceRecord(
+        id=rid,
+        query=rating.query,
+        answer=answer,
+        judge_score=1.0 if good else 0.0,
+        success=good,
+        latency_ms=0.0,
+        source_run=source_run,
+        meta=meta,
+    )
+
+
+def record_ratings(
+    lakehouse,
+    ratings: Sequence[Rating | Mapping[str, Any]],
+    *,
+    source: str,
+    source_run: str | None = None,
+    rows: Sequence[str] | None = None,
+    stamp: bool = False,
+) -> RatingsOut:
+    """Check every rating, then store each as a playbook entry and an evidence record.
+
+    Any bad rating: nothing is stored and the error lists every problem (`rows` names them, e.g.
+    `placements.csv line 4`; default `row N`). `stamp`: a rating without `ts` is dated now (one
+    interactive rating), else it keeps no date and its id stays the same on a re-import."""
+    checked, problems, kinds = check_ratings(lakehouse, ratings, rows)
+    if problems:
+        raise rejection(problems, kinds, len(ratings))
+    labels = list(rows) if rows is not None else [None] * len(checked)
+    if stamp:
+        now = datetime.now(UTC)
+        checked = [r if r.ts is not None else r.model_copy(update={"ts": now}) for r in checked]
+    ids = [rating_id(r) for r in checked]
+    corpora = _Corpora(lakehouse)
+    answers = [_answer_text(corpora.get(r.corpus), r.id) for r in checked]
+    entries = [
+        {"id": rid, "query": r.query, "answer": r.id, "corpus": r.corpus, "score": 1.0 if r.verdict == "good" else -1.0}
+        | ({"ts": r.ts} if r.ts is not None else {})
+        for r, rid in zip(checked, ids, strict=True)
+    ]
+    stored = lakehouse.playbooks.record_many(entries, idempotent=True)
+    failed = [r for r in stored["results"] if "error" in r]
+    if failed:  # checked above, so only a failed write: a re-run stores what is missing, once
+        first = failed[0]
+        raise RatingError(
+            f"could not store {len(failed)} of {len(entries)} ratings as playbooks ({first['error']}); "
+            "the others were stored: run it again to store the rest once"
+        )
+    playbook_status = ["duplicate" if r.get("status") == "duplicate" else "recorded" for r in stored["results"]]
+    path = evidence_path(lakehouse.settings)
+    log = AppendLog(path)
+    evidence_status: list[Literal["recorded", "duplicate"]] = []
+    with log.exclusive():  # check-then-append as one step across processes
+        known = {rec.get("id") for rec in log.records() if rec.get("id")}
+        for rating, rid, answer in zip(checked, ids, answers, strict=True):
+            if rid in known:
+                evidence_status.append("duplicate")
+                continue
+            record = _evidence(rating, rid, answer, source, source_run)
+            log.append(record.model_dump(mode="json"))
+            known.add(rid)
+            evidence_status.append("recorded")
+    results = [
+        RatingResult(
+            index=i,
+            where=labels[i],
+            id=rid,
+            status="duplicate" if playbook_status[i] == evidence_status[i] == "duplicate" else "recorded",
+            playbook=playbook_status[i],  # type: ignore[arg-type]
+            evidence=evidence_status[i],
+        )
+        for i, rid in enumerate(ids)
+    ]
+    recorded = sum(r.status == "recorded" for r in results)
+    return RatingsOut(recorded=recorded, duplicates=len(results) - recorded, evidence_path=str(path), results=results)
+
+
+# files ----------------------------------------------------------------------------------------
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputFileError(f"{path}: not a regular file")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from exc
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    if not header:
+        raise InputFileError(f"{path}: no header line (columns: {', '.join(COLUMNS)})")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        hints = "".join(did_you_mean(name, COLUMNS) for name in unknown[:1])
+        raise InputFileError(
+            f"{path} line 1: unknown column(s) {', '.join(map(repr, unknown))}{hints} (columns: {', '.join(COLUMNS)})"
+        )
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise InputFileError(f"{path} line 1: missing column(s) {', '.join(map(repr, missing))}")
+    reader.fieldnames = header
+    labels, rows = [], []
+    for row in reader:
+        where = f"{path} line {reader.line_num}"
+        if None in row:  # more cells than the header has columns
+            raise InputFileError(f"{where}: {len(row[None])} more cell(s) than the header's {len(header)} columns")
+        labels.append(where)
+        rows.append({k: v for k, v in row.items() if v is not None and v.strip() != ""})
+    return labels, rows
+
+
+def read_ratings_file(path: Path | str) -> tuple[list[str], list[Any]]:
+    """(where, raw row) for every rating of a CSV or JSON-lines file of placements; the rows are
+    checked by `record_ratings`, which names the file, line and field of every bad one."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        labels, rows = _csv_rows(path)
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        parsed = read_json_lines(path)
+        labels, rows = [f"{path} line {n}" for n, _ in parsed], [value for _, value in parsed]
+    else:
+        raise InputFileError(f"{path}: expected a .csv or .jsonl file of ratings (columns: {', '.join(COLUMNS)})")
+    if not rows:
+        raise InputFileError(f"{path}: no ratings (the file is empty)")
+    for where, value in zip(labels, rows, strict=True):
+        if not isinstance(value, dict):
+            raise InputFileError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return labels, rows
+
+
+def import_ratings(lakehouse, path: Path | str, *, source: str, source_run: str | None = None) -> RatingsOut:
+    """Record a file of historical placements; re-importing it stores nothing twice."""
+    labels, rows = read_ratings_file(path)
+    return record_ratings(lakehouse, rows, source=source, source_run=source_run, rows=labels)

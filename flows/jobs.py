@@ -4,6 +4,9 @@
   to the flow run as a Markdown artifact (with the PNG chart's path) and a table artifact.
 - `drift_nightly_flow`: every drift check (`modes/catalog/drift_nightly.py`), one task per check, and a
   report artifact; a broken check ends the run Failed (the artifact is still written).
+- `adapt_weekly_flow`: `lakehouse adapt` + gate (`corpus.adapt`) for every corpus with positive
+  playbook entries recorded since its last adapter was trained; a Markdown report and a PNG chart
+  of current vs adapted recall per corpus, attached as artifacts.
 - `tables_gc_flow`: the `tables.gc` mode (warehouse files no table references, older than a
   window); summary artifact.
 
@@ -213,6 +216,163 @@ def drift_nightly_flow(
     return data
 
 
+# weekly adaptation ---------------------------------------------------------------------------
+def _parse_ts(value: Any):
+    from datetime import UTC, datetime
+
+    try:
+        ts = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def plan_adaptations(lakehouse, corpora: list[str] | None = None) -> list[dict[str, Any]]:
+    """For each corpus: adapt it when positive entries were recorded after the newest adapter
+    trained on it (live or staged; none yet: any positive entry), else say why not."""
+    entries = lakehouse.playbooks.entries()
+    plan = []
+    for name in corpora or lakehouse.corpora.names():
+        if not lakehouse.corpora.exists(name):
+            plan.append({"corpus": name, "action": "skip", "why": f"no corpus {name!r}"})
+            continue
+        trained = [
+            ts
+            for g in lakehouse.corpora.generations(name)
+            if g.get("adapter") and (ts := _parse_ts(g["adapter"].get("trained_until"))) is not None
+        ]
+        since = max(trained, default=None)
+        fresh = [e for e in entries if e.corpus == name and e.score > 0 and (since is None or e.ts > since)]
+        if fresh:
+            what = f"{len(fresh)} positive entries" + (f" since {since.isoformat()}" if since else "")
+            plan.append({"corpus": name, "action": "adapt", "why": what})
+        else:
+            why = f"no positive entries since {since.isoformat()}" if since else "no positive entries recorded"
+            plan.append({"corpus": name, "action": "skip", "why": why})
+    return plan
+
+
+@task(name="adapt-corpus", cache_policy=NO_CACHE, persist_result=False)
+def adapt_task(payload: dict[str, Any]) -> dict[str, Any]:
+    return invoke_mode("corpus.adapt", payload, _context(f"adapt-{payload['corpus']}", "adapt-weekly"))
+
+
+def adapt_markdown(rows: list[dict[str, Any]], chart: Path | None, saved: Path) -> str:
+    def fmt(value: Any) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    adapted = sum(r["status"] == "promoted" for r in rows)
+    lines = [
+        "# Weekly adaptation",
+        "",
+        f"{adapted} promoted, {sum(r['status'] == 'refused' for r in rows)} refused, "
+        f"{sum(r['status'] == 'skipped' for r in rows)} skipped, {sum(r['status'] == 'failed' for r in rows)} failed;"
+        f" JSON: `{saved}`",
+        "",
+        "| corpus | status | current r@1 | adapted r@1 | current r@10 | adapted r@10 | generation | why |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['corpus']} | {r['status']} | {fmt(r.get('current_r1'))} | {fmt(r.get('adapted_r1'))} | "
+            f"{fmt(r.get('current_r10'))} | {fmt(r.get('adapted_r10'))} | {r.get('generation') or ''} | {r['why']} |"
+        )
+    if chart is not None:
+        lines += ["", f"Chart (PNG): `{chart}`"]
+    return "\n".join(lines) + "\n"
+
+
+def adapt_chart(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Current vs adapted recall@1 and recall@10 per corpus that was adapted."""
+    measured = [r for r in rows if r.get("current_r1") is not None]
+    if not measured:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.4, 2.2 * len(measured)), 3.6), dpi=100)
+    series = (
+        ("current r@1", "current_r1", "#9aa5b1"),
+        ("adapted r@1", "adapted_r1", "#2f7ed8"),
+        ("current r@10", "current_r10", "#c9ced4"),
+        ("adapted r@10", "adapted_r10", "#f28f43"),
+    )
+    width = 0.2
+    for number, (label, key, color) in enumerate(series):
+        offset = (number - 1.5) * width
+        bars = ax.bar(
+            [i + offset for i in range(len(measured))], [r[key] for r in measured], width, label=label, color=color
+        )
+        ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=7)
+    ax.set_xticks(list(range(len(measured))), [r["corpus"] for r in measured])
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("held-back recall")
+    ax.set_title("Weekly adaptation: current vs adapted (held-back matches)", fontsize=10)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+@flow(name="adapt-weekly", persist_result=False, log_prints=False)
+def adapt_weekly_flow(
+    corpora: list[str] | None = None, holdout: float = 0.2, seed: int = 0, promote: bool = True
+) -> dict[str, Any] | State:
+    """`lakehouse adapt` + gate for each corpus (all, or `corpora`) with positive playbook entries
+    recorded since its last adapter was trained; a report artifact (Markdown + PNG chart) either way."""
+    from lakehouse.errors import LakehouseError
+    from lakehouse.learning.errors import AdaptError
+
+    ctx = _context("adapt-plan", "adapt-weekly")
+    rows: list[dict[str, Any]] = []
+    for planned in plan_adaptations(ctx.lakehouse, corpora):
+        row: dict[str, Any] = {"corpus": planned["corpus"], "status": "skipped", "why": planned["why"]}
+        if planned["action"] == "adapt":
+            payload = {"corpus": planned["corpus"], "holdout": holdout, "seed": seed, "promote": promote}
+            try:
+                out = adapt_task.with_options(task_run_name=f"adapt-{planned['corpus']}")(payload)
+            except AdaptError as exc:
+                row["why"] = str(exc)
+            except LakehouseError as exc:
+                row.update(status="failed", why=str(exc))
+            else:
+                row.update(
+                    status="promoted" if out["promoted"] else "refused" if not out["passed"] else "passed",
+                    why=out["decision"],
+                    generation=out["generation"],
+                    current_r1=out["current"]["recall_at_1"],
+                    adapted_r1=out["adapted"]["recall_at_1"],
+                    current_r10=out["current"]["recall_at_10"],
+                    adapted_r10=out["adapted"]["recall_at_10"],
+                    pairs=out["pairs"],
+                    cpu_s=out["train"].get("cpu_s"),
+                )
+        rows.append(row)
+    out_dir = ctx.lakehouse.settings.home_dir / "adapt"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"weekly-{flow_run.id or 'local'}"
+    saved = out_dir / f"{stem}.json"
+    data = {"corpora": rows}
+    saved.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    chart = adapt_chart(rows, out_dir / f"{stem}.png")
+    markdown = adapt_markdown(rows, chart, saved)
+    (out_dir / f"{stem}.md").write_text(markdown)
+    create_markdown_artifact(markdown, key="adapt-weekly", description="Weekly adaptation behind the lift gate")
+    create_table_artifact(
+        [{k: r.get(k) for k in ("corpus", "status", "current_r1", "adapted_r1", "generation", "why")} for r in rows],
+        key="adapt-weekly-corpora",
+        description="Weekly adaptation",
+    )
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        return Failed(message=f"adapt-weekly: {len(failed)} corpus(es) failed: {failed[0]['why']}", data=data)
+    return data
+
+
 # table garbage collection --------------------------------------------------------------------
 @task(name="tables-gc", cache_policy=NO_CACHE, persist_result=False)
 def tables_gc_task(payload: dict[str, Any]) -> dict[str, Any]:
@@ -286,6 +446,12 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         "flows/runner.py:run_workflow_flow",
         "Run a YAML workflow by name with inputs (trigger it with parameters).",
         parameters={"workflow": "hello-lakehouse", "inputs": {}},
+    ),
+    DeploymentSpec(
+        "adapt-weekly",
+        "flows/jobs.py:adapt_weekly_flow",
+        "Adapt each corpus with new ratings behind the lift gate every Sunday; report artifact.",
+        cron="0 5 * * 0",
     ),
     DeploymentSpec(
         "tables-gc",

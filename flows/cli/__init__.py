@@ -33,7 +33,9 @@ _COMMAND_MODULES = (
     "search",
     "learning",
     "lift",
+    "rate",
     "serve",
+    "adapt",
 )
 
 for _name in _COMMAND_MODULES:

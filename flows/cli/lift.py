@@ -94,11 +94,18 @@ def lift_run(
     min_similarity: Optional[float] = typer.Option(
         None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."
     ),
+    no_adapt: bool = typer.Option(
+        False,
+        "--no-adapt",
+        help="Paraphrase pass: skip training an adapter on the run's own train picks (the adapted fields are null).",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the report dict as JSON on stdout (report paths go to stderr)."
     ),
 ) -> None:
-    """Cold pass (playbooks off), judge, record each pick as a playbook, warm pass (playbooks on).
+    """Cold pass (playbooks off), judge, record each pick as a playbook, warm pass (playbooks on);
+    the paraphrase pass then trains an adapter on the recorded train picks and measures the test
+    queries warm + adapted (a view of the corpus: nothing is committed).
 
     Each run records into its own fresh playbook store; the lakehouse's playbooks are untouched."""
     from lakehouse.core import Lakehouse
@@ -118,6 +125,7 @@ def lift_run(
         "out_dir": _path(out),
         "boost": boost,
         "min_similarity": min_similarity,
+        "adapt": not no_adapt,
     }
     lakehouse = Lakehouse()
     try:

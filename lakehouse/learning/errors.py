@@ -1,4 +1,4 @@
-"""Errors of the learning wing: lift, pathway memory, distillation."""
+"""Errors of the learning wing: lift, pathway memory, distillation, ratings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ from collections.abc import Iterable
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.errors import ErrorKind, NotFoundError, UserError
 
-__all__ = ["LiftError", "PathwayError", "TraceNotFound", "UnknownScorerError", "DistillError", "DriftError"]
+__all__ = [
+    "LiftError",
+    "PathwayError",
+    "TraceNotFound",
+    "UnknownScorerError",
+    "DistillError",
+    "DriftError",
+    "RatingError",
+    "RatingsRejected",
+    "RatedIdNotFound",
+    "AdaptError",
+]
 
 
 class LiftError(UserError):
@@ -39,3 +50,26 @@ class UnknownScorerError(NotFoundError):
         super().__init__(
             f"unknown scorer version {version!r} (known: {', '.join(names)}){did_you_mean(version, names, cutoff=0.4)}"
         )
+
+
+class RatingError(UserError):
+    """A rating (or a file of them) that cannot be recorded; nothing was stored."""
+
+
+class RatingsRejected(RatingError):
+    """Some ratings of a batch are invalid: `problems` lists every one as (row, field, problem),
+    and nothing of the batch was stored."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str, str]]) -> None:
+        super().__init__(message, problems=[{"row": r, "field": f, "problem": p} for r, f, p in problems])
+        self.problems = problems
+
+
+class RatedIdNotFound(RatingsRejected, NotFoundError):
+    """Every rejected rating names a hit id its corpus does not hold."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class AdaptError(UserError):
+    """An adaptation that cannot run (too few recorded matches, a bad holdout share); nothing was staged."""

@@ -28,6 +28,9 @@ class LiftRunIn(BaseModel):
     out_dir: str | None = Field(default=None, description="where the reports go (default LH_HOME/lift/<run id>)")
     boost: float | None = Field(default=None, gt=0, le=1, description="override of playbook_boost")
     min_similarity: float | None = Field(default=None, ge=-1, lt=1, description="override of playbook_min_similarity")
+    adapt: bool = Field(
+        default=True, description="paraphrase pass: also train an adapter on the run's own train entries and measure it"
+    )
 
     @model_validator(mode="after")
     def _one_form(self):
@@ -71,6 +74,7 @@ def lift_run(inp: LiftRunIn, ctx: ModeContext) -> LiftRunOut:
         out_dir=out_dir,
         boost=inp.boost,
         min_similarity=inp.min_similarity,
+        adapt=inp.adapt,
     )
     meta = {k: v for k, v in result.meta.items() if k != "train"}  # per-query picks stay in the files
     return LiftRunOut(kind=result.kind, report=result.report, meta=meta, paths=paths)

@@ -121,4 +121,4 @@ def test_serve_list_shows_the_deployments():
     result = CliRunner().invoke(app, ["serve", "--list", "--json"])
     assert result.exit_code == 0, result.output
     names = [d["name"] for d in json.loads(result.stdout)]
-    assert names == ["drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc"]
+    assert names == ["drift-nightly", "playbook-lift-weekly", "run-workflow", "adapt-weekly", "tables-gc"]

@@ -39,7 +39,8 @@ def test_serve_builds_the_same_deployments():
     from flows.cli.serve import build_deployments
 
     built = {d.name: d for d in build_deployments()}
-    assert set(built) == {"drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc"}
+    assert set(built) == {"drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc", "adapt-weekly"}
+    assert built["adapt-weekly"].entrypoint == "flows.jobs.adapt_weekly_flow"
     assert built["tables-gc"].entrypoint == "flows.jobs.tables_gc_flow"
     assert built["drift-nightly"].entrypoint == "flows.jobs.drift_nightly_flow"
     assert built["run-workflow"].entrypoint == "flows.runner.run_workflow_flow"

@@ -2,17 +2,23 @@
 
 Verbatim replay (`LiftRun.verbatim`):
   1. cold pass, playbooks off: search every query; the judge picks the best of the top K hits
-     (nothing acceptable: out-of-domain);
+     (nothing acceptable: out-of-domain; the labels judge takes an expected id even when the cold
+     hits miss it, so such a pick is a discovery);
   2. record every pick as a playbook (score = the judge's confidence);
   3. warm pass, playbooks on: the same queries again.
   Report: queries, discoveries (the pick was not top-1 cold), lifts (discoveries top-1 warm),
   lift_rate (lifts / discoveries), boosts (warm queries where a playbook lifted some hit),
-  mean_delta_top1_distance (warm minus cold top-1 distance over in-domain queries; negative is
-  closer), out_of_domain, recall_at_1_cold / recall_at_1_warm (top-1 in `expected`, over the
+  mean_delta_top1_distance (warm minus cold top-1 distance over the queries whose pick was among
+  the cold hits; negative is closer), out_of_domain, recall_at_1_cold / recall_at_1_warm (top-1 in `expected`, over the
   queries that have labels).
 
 Paraphrase pass (`LiftRun.paraphrase`): record picks for the train queries, then measure
-recall@1 and recall@10 on different test queries (never recorded) cold vs warm.
+recall@1 and recall@10 on different test queries (never recorded) cold vs warm, and (unless
+`adapt=False`) adapted: a query adapter (`lakehouse.learning.adapt.train`) is trained on the run's
+OWN recorded train entries and the test queries are searched warm + adapted through a view of the
+corpus that commits nothing (no generation is staged, the live corpus is untouched). The `adapt`
+meta gives the pairs, CPU and wall seconds, peak memory, and what the adapt gate would decide on
+these test queries (adapted vs warm).
 
 Every run writes to its own fresh playbook store (a new file; the lakehouse's own store at
 `LH_HOME/playbooks.jsonl` is never read or written), so runs neither see nor leave behind each
@@ -37,7 +43,7 @@ from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.recordfile import InputFileError, read_json_lines
 from lakehouse.common.validation import format_validation_error
 from lakehouse.learning.errors import LiftError
-from lakehouse.learning.lift.judge import Judge, Verdict, make_judge
+from lakehouse.learning.lift.judge import Judge, LabelsJudge, Verdict, make_judge
 from lakehouse.learning.lift.report import write_reports
 from lakehouse.learning.lift.types import LiftResult
 
@@ -163,6 +169,8 @@ class LiftRun:
         self.settings = lakehouse.settings.model_copy(update=overrides)
         self.lakehouse = lakehouse
         self.corpora, self.judge, self.top_k = corpora, judge, top_k
+        if isinstance(judge, LabelsJudge) and judge.locate is None:
+            judge.locate = self._locate  # a label the cold pass missed is still recorded, in its corpus
         self.progress = progress or no_progress
 
     @cached_property
@@ -187,6 +195,9 @@ class LiftRun:
 
         s = self.settings
         return MatrixSearcher(self.lakehouse.corpora, s, lambda model: get_embedder(model, s), self.store)
+
+    def _locate(self, answer: str) -> str | None:
+        return next((name for name, corpus in self.loaded.items() if corpus.has(answer)), None)
 
     def _answer_exists(self, corpus: str, answer: str) -> None:
         if corpus not in self.loaded or not self.loaded[corpus].has(answer):
@@ -279,7 +290,51 @@ class LiftRun:
             "hit_at_1_warm": None if not expected else _rank(warm.hits[:1], expected) is not None,
         }
 
-    def paraphrase(self, train: list[QueryLine], test: list[QueryLine]) -> LiftResult:
+    def adapted_pass(self, queries: list[str], depth: int) -> tuple[list[Any], dict[str, Any]]:
+        """Train an adapter per corpus on this run's own recorded entries, then search `queries`
+        warm + adapted through views of the corpora that commit nothing."""
+        import numpy as np
+
+        from lakehouse.learning.adapt import PinnedCorpora, adapted_view, corpus_rows, recorded_pairs, train
+        from lakehouse.search.embed import get_embedder
+        from lakehouse.search.matrix import MatrixSearcher
+
+        entries = self.store.entries()  # the run's own store: never the live one
+        pinned: dict[str, Any] = {}
+        per_corpus: dict[str, Any] = {}
+        for name in self.corpora:
+            loaded = self.loaded[name]
+            pairs = recorded_pairs(self.lakehouse, name, loaded, entries, loaded.manifest.model)
+            if not pairs:
+                continue
+            ids, vectors = corpus_rows(self.lakehouse, loaded)
+            adapter = train(
+                np.stack([p.vector for p in pairs]), [p.answer for p in pairs], ids, vectors, progress=self.progress
+            )
+            pinned[name] = adapted_view(loaded, adapter)
+            per_corpus[name] = {
+                k: adapter.meta[k]
+                for k in ("pairs", "adapted_rows", "softmax", "epochs", "cpu_s", "wall_s", "peak_rss_mb")
+            }
+        s = self.settings
+        searcher = MatrixSearcher(
+            PinnedCorpora(self.lakehouse.corpora, pinned), s, lambda model: get_embedder(model, s), self.store
+        )
+        self.progress("adapted pass (test)", 0, len(queries))
+        results = searcher.search_many(
+            queries, self.corpora, top_k=depth, top_n=depth, use_playbooks=True, relevance=False
+        )
+        self.progress("adapted pass (test)", len(queries), len(queries))
+        meta = {
+            "pairs": sum(c["pairs"] for c in per_corpus.values()),
+            "cpu_s": round(sum(c["cpu_s"] for c in per_corpus.values()), 3),
+            "wall_s": round(sum(c["wall_s"] for c in per_corpus.values()), 3),
+            "peak_rss_mb": max((c["peak_rss_mb"] for c in per_corpus.values()), default=None),
+            "corpora": per_corpus,
+        }
+        return results, meta
+
+    def paraphrase(self, train: list[QueryLine], test: list[QueryLine], adapt: bool = True) -> LiftResult:
         check_disjoint(train, test)
         self.check_labels(train + test)
         depth = max(self.top_k, RECALL_DEPTH)
@@ -289,6 +344,7 @@ class LiftRun:
         test_queries = [line.item.query for line in test]
         cold = self.search(test_queries, False, depth, "cold pass (test)")
         warm = self.search(test_queries, True, depth, "warm pass (test)")
+        adapted, adapt_meta = self.adapted_pass(test_queries, depth) if adapt else ([None] * len(test), None)
         rows = [
             {
                 "line": line.line,
@@ -296,17 +352,22 @@ class LiftRun:
                 "expected": line.item.expected,
                 "cold_rank": _rank(c.hits[:RECALL_DEPTH], line.item.expected),
                 "warm_rank": _rank(w.hits[:RECALL_DEPTH], line.item.expected),
+                "adapted_rank": _rank(a.hits[:RECALL_DEPTH], line.item.expected) if a is not None else None,
                 "cold_top1": _top(c.hits)[0] if c.hits else None,
                 "warm_top1": _top(w.hits)[0] if w.hits else None,
+                "adapted_top1": _top(a.hits)[0] if a is not None and a.hits else None,
                 "boosted": any(h.boost > 0 for h in w.hits),
             }
-            for line, c, w in zip(test, cold, warm, strict=False)
+            for line, c, w, a in zip(test, cold, warm, adapted, strict=False)
         ]
         ood = sum(v.pick is None and v.error is None for v in verdicts)
         errors = sum(v.error is not None for v in verdicts)
-        report = paraphrase_report(rows, len(train), recorded, ood)
+        report = paraphrase_report(rows, len(train), recorded, ood, adapted=adapt)
+        if adapt_meta is not None:
+            adapt_meta["gate"] = _gate(report)
         meta = {
             **self.meta(),
+            "adapt": adapt_meta,
             "judge_errors": errors,
             "train": [
                 {
@@ -325,7 +386,13 @@ def verbatim_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The report of issue 5, from per-query rows (exactly these keys, in this order)."""
     discoveries = [r for r in rows if r["discovery"]]
     lifts = [r for r in discoveries if r["pick_top1_warm"]]
-    judged = [r for r in rows if r["pick"] is not None and r["cold_top1"] and r["warm_top1"]]
+    # a label taken as truth from outside the cold hits (rank None) is usually farther than any of
+    # them: its distance says nothing about whether the playbook brought the answer closer
+    judged = [
+        r
+        for r in rows
+        if r["pick"] is not None and r["pick"].get("rank", 1) is not None and r["cold_top1"] and r["warm_top1"]
+    ]
     deltas = [r["warm_top1"]["distance"] - r["cold_top1"]["distance"] for r in judged]
     labelled = [r for r in rows if r["hit_at_1_cold"] is not None]
     return {
@@ -341,9 +408,28 @@ def verbatim_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def paraphrase_report(rows: list[dict[str, Any]], train: int, recorded: int, ood: int) -> dict[str, Any]:
+def _gate(report: dict[str, Any]) -> dict[str, Any]:
+    """What `lakehouse adapt`'s gate would decide on these test queries, adapted vs warm."""
+    from lakehouse.learning.adapt import gate_rules
+
+    rules = gate_rules(
+        {"recall_at_1": report["recall_at_1_warm"] or 0.0, "recall_at_10": report["recall_at_10_warm"] or 0.0},
+        {"recall_at_1": report["recall_at_1_adapted"] or 0.0, "recall_at_10": report["recall_at_10_adapted"] or 0.0},
+    )
+    return {
+        "passed": all(r.passed for r in rules),
+        "against": "warm",
+        "rules": [{"rule": r.rule, "passed": r.passed, "detail": r.detail} for r in rules],
+    }
+
+
+def paraphrase_report(
+    rows: list[dict[str, Any]], train: int, recorded: int, ood: int, adapted: bool = False
+) -> dict[str, Any]:
     def at(key: str, depth: int) -> float | None:
-        return _ratio(sum(r[key] is not None and r[key] <= depth for r in rows), len(rows))
+        if key == "adapted_rank" and not adapted:
+            return None
+        return _ratio(sum(r.get(key) is not None and r[key] <= depth for r in rows), len(rows))
 
     hit_cold = [r["cold_rank"] == 1 for r in rows]
     hit_warm = [r["warm_rank"] == 1 for r in rows]
@@ -356,6 +442,8 @@ def paraphrase_report(rows: list[dict[str, Any]], train: int, recorded: int, ood
         "recall_at_1_warm": at("warm_rank", 1),
         "recall_at_10_cold": at("cold_rank", RECALL_DEPTH),
         "recall_at_10_warm": at("warm_rank", RECALL_DEPTH),
+        "recall_at_1_adapted": at("adapted_rank", 1),
+        "recall_at_10_adapted": at("adapted_rank", RECALL_DEPTH),
         "improved": sum(w and not c for c, w in zip(hit_cold, hit_warm, strict=False)),
         "worsened": sum(c and not w for c, w in zip(hit_cold, hit_warm, strict=False)),
         "boosts": sum(r["boosted"] for r in rows),
@@ -383,6 +471,7 @@ def run_lift(
     boost: float | None = None,
     min_similarity: float | None = None,
     progress: Progress | None = None,
+    adapt: bool = True,
 ) -> tuple[LiftResult, dict[str, str]]:
     """Run the verbatim replay (`queries`) or the paraphrase pass (`train` + `test`) and write the
     reports under `out_dir` (default `LH_HOME/lift/<run id>/`). Files are checked first: a bad file
@@ -412,7 +501,7 @@ def run_lift(
         result = run.verbatim(lines["queries"])
         result.meta["queries_file"] = str(queries)
     else:
-        result = run.paraphrase(lines["train"], lines["test"])
+        result = run.paraphrase(lines["train"], lines["test"], adapt=adapt)
         result.meta.update(train_file=str(train), test_file=str(test))
     result.meta["run_id"] = run_id
     paths = write_reports(result, out, stem="lift" if queries is not None else "paraphrase")

@@ -1,6 +1,8 @@
 """Judges for the playbook-lift test: which of the cold top-K hits is the right answer?
 
-- `labels`: the best-ranked hit whose id is in the query's `expected` list.
+- `labels`: the best-ranked hit whose id is in the query's `expected` list; when none of the top K
+  hits is expected, the first expected id anyway (rank None): the label is ground truth, as a
+  coordinator's rating would be, so every labelled query is recorded.
 - a model name (tier or provider-prefixed): the model reads the query and the numbered hits and
   answers with JSON `{"pick": N, "score": S, "reason": "..."}`; `pick` 0 means nothing fits.
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,7 +39,7 @@ HIT_TEXT_CHARS = 300
 class Pick:
     corpus: str
     id: str
-    rank: int  # 1-based rank among the cold hits
+    rank: int | None  # 1-based rank among the cold hits; None: not among them (a label taken as truth)
     score: float  # recorded as the playbook score (0, 1]
     reason: str = ""
 
@@ -58,15 +60,24 @@ class Judge(Protocol):
 
 
 class LabelsJudge:
-    """The best-ranked expected id; a query without labels has nothing acceptable."""
+    """The best-ranked expected id; when no expected id is among the hits, the first expected id
+    anyway (rank None), in the corpus `locate` names (the lift run sets it); a query without
+    labels has nothing acceptable."""
 
     name = "labels"
+
+    def __init__(self, locate: Callable[[str], str | None] | None = None) -> None:
+        self.locate = locate  # expected id -> the corpus holding it (None: not held)
 
     def judge(self, query: str, expected: list[str] | None, hits: Sequence[Any]) -> Verdict:
         wanted = set(expected or [])
         for rank, hit in enumerate(hits, start=1):
             if hit.id in wanted:
                 return Verdict(Pick(hit.corpus, hit.id, rank, 1.0, "expected id"))
+        for answer in expected or []:
+            corpus = self.locate(answer) if self.locate is not None else (hits[0].corpus if hits else None)
+            if corpus is not None:
+                return Verdict(Pick(corpus, answer, None, 1.0, "expected id, not among the top K hits"))
         return Verdict(None)
 
 

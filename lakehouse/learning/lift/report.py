@@ -1,4 +1,4 @@
-"""Write a lift result as JSON, per-query JSONL, Markdown and a PNG chart (cold vs warm)."""
+"""Write a lift result as JSON, per-query JSONL, Markdown and a PNG chart (cold / warm / adapted)."""
 
 from __future__ import annotations
 
@@ -20,20 +20,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def cold_warm_pairs(result: LiftResult) -> list[tuple[str, float | None, float | None]]:
-    """(metric, cold, warm) pairs for the chart and the Markdown table."""
+def cold_warm_pairs(result: LiftResult) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(metric, cold, warm, adapted) rows for the chart and the Markdown table (adapted: None
+    when the run did not adapt, and always for the verbatim replay)."""
     report, rows = result.report, result.rows
     if result.kind == "paraphrase":
         return [
-            ("recall@1", report["recall_at_1_cold"], report["recall_at_1_warm"]),
-            ("recall@10", report["recall_at_10_cold"], report["recall_at_10_warm"]),
+            ("recall@1", report["recall_at_1_cold"], report["recall_at_1_warm"], report.get("recall_at_1_adapted")),
+            ("recall@10", report["recall_at_10_cold"], report["recall_at_10_warm"], report.get("recall_at_10_adapted")),
         ]
     judged = [r for r in rows if r["pick"] is not None]
     share = (lambda key: round(sum(r[key] for r in judged) / len(judged), 6)) if judged else (lambda key: None)
     return [
-        ("recall@1 (labels)", report["recall_at_1_cold"], report["recall_at_1_warm"]),
-        ("judged pick at top-1", share("pick_top1_cold"), share("pick_top1_warm")),
+        ("recall@1 (labels)", report["recall_at_1_cold"], report["recall_at_1_warm"], None),
+        ("judged pick at top-1", share("pick_top1_cold"), share("pick_top1_warm"), None),
     ]
+
+
+def _adapted(result: LiftResult) -> bool:
+    return any(adapted is not None for *_, adapted in cold_warm_pairs(result))
 
 
 def markdown(result: LiftResult, chart: Path | None = None) -> str:
@@ -50,8 +55,21 @@ def markdown(result: LiftResult, chart: Path | None = None) -> str:
             lines.append(f"- {key.replace('_', ' ')}: `{meta[key]}`")
     lines += ["", "| metric | value |", "|---|---|"]
     lines += [f"| {key} | {_fmt(value)} |" for key, value in result.report.items()]
-    lines += ["", "| | cold | warm |", "|---|---|---|"]
-    lines += [f"| {name} | {_fmt(cold)} | {_fmt(warm)} |" for name, cold, warm in cold_warm_pairs(result)]
+    if _adapted(result):
+        lines += ["", "| | cold | warm | adapted |", "|---|---|---|---|"]
+        lines += [f"| {n} | {_fmt(c)} | {_fmt(w)} | {_fmt(a)} |" for n, c, w, a in cold_warm_pairs(result)]
+        adapt = meta.get("adapt") or {}
+        gate = adapt.get("gate") or {}
+        lines += [
+            "",
+            f"- adapter: trained on {adapt.get('pairs')} recorded train pairs in {adapt.get('cpu_s')} CPU s "
+            f"({adapt.get('wall_s')} s wall), peak memory {adapt.get('peak_rss_mb')} MB; the adapt gate "
+            f"(adapted vs warm on these test queries) would {'promote' if gate.get('passed') else 'refuse'} it: "
+            + "; ".join(r["detail"] for r in gate.get("rules", [])),
+        ]
+    else:
+        lines += ["", "| | cold | warm |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(cold)} | {_fmt(warm)} |" for name, cold, warm, _ in cold_warm_pairs(result)]
     if chart is not None:
         lines += ["", f"Chart (PNG): `{chart}`", "", f"![cold vs warm]({chart.name})"]
     misses = _misses(result)
@@ -96,15 +114,19 @@ def write_chart(result: LiftResult, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     pairs = cold_warm_pairs(result)
-    names = [name for name, _, _ in pairs]
-    cold = [c or 0.0 for _, c, _ in pairs]
-    warm = [w or 0.0 for _, _, w in pairs]
+    names = [name for name, *_ in pairs]
+    series = [
+        ("cold (playbooks off)", "#9aa5b1", [c or 0.0 for _, c, _, _ in pairs]),
+        ("warm (playbooks on)", "#2f7ed8", [w or 0.0 for _, _, w, _ in pairs]),
+    ]
+    if _adapted(result):
+        series.append(("adapted (warm + adapter)", "#f28f43", [a or 0.0 for *_, a in pairs]))
     positions = range(len(pairs))
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
-    width = 0.38
-    bars_cold = ax.bar([p - width / 2 for p in positions], cold, width, label="cold (playbooks off)", color="#9aa5b1")
-    bars_warm = ax.bar([p + width / 2 for p in positions], warm, width, label="warm (playbooks on)", color="#2f7ed8")
-    for bars in (bars_cold, bars_warm):
+    width = 0.76 / len(series)
+    for number, (label, color, values) in enumerate(series):
+        offset = (number - (len(series) - 1) / 2) * width
+        bars = ax.bar([p + offset for p in positions], values, width, label=label, color=color)
         ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
     ax.set_xticks(list(positions), names)
     ax.set_ylim(0, 1.1)

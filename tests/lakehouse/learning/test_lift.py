@@ -35,7 +35,7 @@ VERBATIM = [
     {"query": "CDL truck driver", "expected": ["53-3032.00"]},  # rank 4
     {"query": "barista", "expected": ["35-3023.01"]},  # rank 1: already right
     {"query": "dishwasher", "expected": ["35-9021.00"]},  # rank 1
-    {"query": "forklift driver", "expected": ["53-7051.00"]},  # not in the top 5: out-of-domain
+    {"query": "forklift driver", "expected": ["53-7051.00"]},  # not in the top 5: the label is recorded anyway
     {"query": "best pizza near me"},  # no labels: nothing acceptable
 ]
 TRAIN = [
@@ -76,13 +76,13 @@ def test_verbatim_replay_lifts_every_discovery(verbatim):
     ]
     report = result.report
     assert report["queries"] == 8
-    assert report["discoveries"] == 4
-    assert report["lifts"] == 4 and report["lift_rate"] == 1.0
-    assert report["out_of_domain"] == 2
+    assert report["discoveries"] == 5  # the forklift driver's label, outside the cold top 5, is one too
+    assert report["lifts"] == 5 and report["lift_rate"] == 1.0
+    assert report["out_of_domain"] == 1  # only the query without labels
     assert report["recall_at_1_cold"] == round(2 / 7, 6)  # barista, dishwasher
-    assert report["recall_at_1_warm"] == round(6 / 7, 6)  # all but the out-of-domain forklift driver
+    assert report["recall_at_1_warm"] == 1.0
     assert report["mean_delta_top1_distance"] < 0
-    assert report["boosts"] >= 6  # every judged query's own playbook boosts it
+    assert report["boosts"] >= 7  # every judged query's own playbook boosts it
 
 
 def test_rows_say_why_each_query_counts(verbatim):
@@ -91,14 +91,16 @@ def test_rows_say_why_each_query_counts(verbatim):
     assert nurse["pick"]["id"] == "29-1141.00" and nurse["pick"]["rank"] == 2
     assert nurse["discovery"] and nurse["pick_top1_warm"] and not nurse["hit_at_1_cold"] and nurse["hit_at_1_warm"]
     assert not rows["barista"]["discovery"] and rows["barista"]["pick_top1_cold"]
-    assert rows["forklift driver"]["out_of_domain"] and rows["forklift driver"]["pick"] is None
+    forklift = rows["forklift driver"]
+    assert forklift["pick"]["id"] == "53-7051.00" and forklift["pick"]["rank"] is None  # the label, taken as truth
+    assert forklift["discovery"] and not forklift["pick_top1_cold"] and forklift["pick_top1_warm"]
     assert rows["best pizza near me"]["out_of_domain"] and rows["best pizza near me"]["hit_at_1_cold"] is None
 
 
 def test_each_run_records_only_into_its_own_fresh_store(verbatim, vector_world):
     result, run, out = verbatim
     recorded = [json.loads(line) for line in (out / "playbooks.jsonl").read_text().splitlines()]
-    assert len(recorded) == 6  # one per judged pick; out-of-domain queries record nothing
+    assert len(recorded) == 7  # one per labelled query; the query without labels records nothing
     assert {r["answer"] for r in recorded} >= {"29-1141.00", "53-3032.00", "35-2014.00"}
     assert not vector_world.settings.playbook_log.exists()  # the lakehouse's own store is untouched
     with pytest.raises(LiftError, match="already holds playbooks; a lift run needs a fresh store"):

@@ -1,0 +1,3 @@
+from bench.learning.lift import main
+
+main()

@@ -1,0 +1,107 @@
+"""`lakehouse adapt`: learn a query adapter from a corpus's recorded matches, behind a gate.
+
+Runs the `corpus.adapt` mode (one audit row, like a workflow node or HTTP) with a progress bar,
+then prints the gate decision and why. Heavy imports (torch, the embedder) happen inside the
+command, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from flows.cli.common import console, err_console, print_json
+
+
+@contextmanager
+def _progress() -> Iterator[None]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from modes.catalog.adapt import PROGRESS
+
+    if not err_console.is_terminal:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total or 1)
+            bars.update(tasks[stage], completed=done, total=total or 1)
+
+        token = PROGRESS.set(report)
+        try:
+            yield
+        finally:
+            PROGRESS.reset(token)
+
+
+def _show(out: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"adapt {out['corpus']} (held back: {out['holdout_queries']} queries)", title_justify="left")
+    table.add_column("")
+    table.add_column("current", justify="right")
+    table.add_column("adapted", justify="right")
+    for key, name in (("recall_at_1", "recall@1"), ("recall_at_10", "recall@10")):
+        table.add_row(name, f"{out['current'][key]:.3f}", f"{out['adapted'][key]:.3f}")
+    console.print(table)
+    for rule in out["rules"]:
+        console.print(f"{'PASS' if rule['passed'] else 'FAIL'}  {rule['rule']}: {rule['detail']}", markup=False)
+    train = out["train"]
+    console.print(
+        f"trained on {out['train_pairs']} of {out['pairs']} recorded matches in {train.get('cpu_s')} CPU s "
+        f"({train.get('wall_s')} s wall, peak memory {train.get('peak_rss_mb')} MB)",
+        markup=False,
+    )
+    console.print(out["decision"], markup=False, highlight=False)
+
+
+def adapt(
+    corpus: str = typer.Option(
+        ..., "--corpus", help="The corpus whose recorded matches (ratings, placements) to learn from."
+    ),
+    holdout: float = typer.Option(
+        0.2,
+        "--holdout",
+        min=0.01,
+        max=0.99,
+        help="Share of the recorded queries held back for the gate (default 0.2: 20%).",
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seeds the held-back split and the training (default 0)."),
+    no_promote: bool = typer.Option(
+        False,
+        "--no-promote",
+        help="Stage the adapter as a generation but never make it live (default: promote if it passes).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Learn a query adapter from the corpus's recorded matches; make it live only if it beats the live
+    generation on held-back matches (recall@1 higher, recall@10 at most 0.01 lower).
+
+    The adapter is kept as a new generation either way: `lakehouse corpus generations C` lists it,
+    `lakehouse corpus promote C GEN` / `rollback C` switch."""
+    from lakehouse.core import Lakehouse
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    payload = {"corpus": corpus, "holdout": holdout, "seed": seed, "promote": not no_promote}
+    lakehouse = Lakehouse()
+    try:
+        with _progress():
+            out = invoke_mode("corpus.adapt", payload, ModeContext.standalone(lakehouse, trusted_paths=True))
+    finally:  # errors: the one CLI policy (flows/cli/common.py)
+        lakehouse.close()
+    if as_json:
+        print_json(out)
+        return
+    _show(out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("adapt")(adapt)

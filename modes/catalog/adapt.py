@@ -1,0 +1,70 @@
+"""`corpus.adapt`: learn a query adapter from a corpus's recorded matches, behind the lift gate.
+
+The adapter becomes a new generation of the corpus; it is made live only when it beats the live
+generation on the held-back matches (`lakehouse/learning/adapt.py`). The output says which gate
+rule passed or failed, with the figures, and names the staged generation either way.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lakehouse.common.progress import Progress
+from modes.context import ModeContext
+from modes.registry import mode
+
+# A caller that runs `corpus.adapt` through `invoke_mode` (the CLI) reports progress through this.
+PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_adapt_progress", default=None)
+
+
+class AdaptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    corpus: str = Field(min_length=1, description="the corpus whose recorded matches are learned from")
+    holdout: float = Field(default=0.2, gt=0, lt=1, description="share of the recorded queries held back for the gate")
+    seed: int = Field(default=0, ge=0, description="seeds the split and the training")
+    promote: bool = Field(default=True, description="make the adapter live when it passes the gate")
+
+
+class AdaptRule(BaseModel):
+    rule: str
+    passed: bool
+    detail: str
+
+
+class AdaptOut(BaseModel):
+    corpus: str
+    model: str
+    pairs: int
+    train_pairs: int
+    holdout_pairs: int
+    holdout_queries: int
+    current: dict[str, float]
+    adapted: dict[str, float]
+    rules: list[AdaptRule]
+    passed: bool
+    promoted: bool
+    decision: str
+    generation: int | None
+    live_before: int | None
+    live_after: int | None
+    trained_until: str | None
+    train: dict[str, Any]
+
+
+@mode("corpus.adapt")
+def corpus_adapt(inp: AdaptIn, ctx: ModeContext) -> AdaptOut:
+    """Train a query adapter on the corpus's recorded matches; promote it only if it wins on the held-back ones."""
+    from lakehouse.learning.adapt import adapt_corpus
+
+    report = adapt_corpus(
+        ctx.lakehouse,
+        inp.corpus,
+        holdout=inp.holdout,
+        seed=inp.seed,
+        promote=inp.promote,
+        progress=PROGRESS.get(),
+    )
+    return AdaptOut.model_validate(report.as_dict())

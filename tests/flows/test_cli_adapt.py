@@ -1,0 +1,104 @@
+"""`lakehouse adapt`: learns from the recorded matches of real job titles and promotes the adapter
+when it wins on the held-back ones; wrong answers are refused with the figures; errors are clear."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lakehouse.learning.adapt as adapt_module
+from lakehouse.config import reset_settings
+from tests.fixtures.adapt import entries, onet_lakehouse, titles
+from tests.fixtures.cli import invoke_cli
+from tests.fixtures.vectors import HEALTH_MODEL
+
+
+@pytest.fixture(scope="module")
+def adapt_home(tmp_path_factory):
+    """`onet` with 1,200 real recorded matches; `onet_wrong` (the same rows) with 300 shuffled ones;
+    `onet_few` with 5."""
+    home = tmp_path_factory.mktemp("adapt-cli")
+    lh = onet_lakehouse(home)
+    try:
+        for name in ("onet_wrong", "onet_few"):
+            lh.corpora.build(name, "onet", ["Title", "Description"], "O*NET-SOC Code", ["Title"])
+        lh.playbooks.record_many(entries(titles("titles_train", 1200)))
+        lh.playbooks.record_many(entries(titles("titles_train", 300), corpus="onet_wrong", shuffled=True))
+        lh.playbooks.record_many(entries(titles("titles_test", 5), corpus="onet_few"))
+    finally:
+        lh.close()
+    return home
+
+
+@pytest.fixture
+def env(adapt_home, monkeypatch):
+    monkeypatch.setenv("LH_HOME", str(adapt_home))
+    monkeypatch.setenv("LH_EMBED_MODEL", HEALTH_MODEL)
+    monkeypatch.setattr(adapt_module, "EPOCHS", 60)  # fewer epochs than the default: the test stays quick
+    reset_settings()
+    yield adapt_home
+    reset_settings()
+
+
+def _live(home, corpus: str) -> int:
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+
+    lh = Lakehouse(Settings(home=home, embed_model=HEALTH_MODEL))
+    try:
+        return lh.corpora.manifest(corpus).generation
+    finally:
+        lh.close()
+
+
+def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
+    before = _live(env, "onet")
+    out = json.loads(invoke_cli("adapt", "--corpus", "onet", "--json").stdout)
+    assert out["pairs"] == 1200 and out["holdout_pairs"] == 240
+    assert out["adapted"]["recall_at_1"] > out["current"]["recall_at_1"]
+    assert out["passed"] and out["promoted"] and out["decision"].startswith(f"promoted generation {out['generation']}")
+    assert [r["passed"] for r in out["rules"]] == [True, True, True]
+    assert out["live_before"] == before and out["live_after"] == out["generation"] == _live(env, "onet")
+    assert out["train"]["cpu_s"] > 0 and out["train"]["peak_rss_mb"] > 0 and out["trained_until"]
+    hits = json.loads(invoke_cli("search", "RN for night shift", "--corpus", "onet", "--json").stdout)
+    assert hits  # the promoted generation searches
+
+
+def test_adapt_refuses_wrong_answers_and_says_why(env):
+    before = _live(env, "onet_wrong")
+    result = invoke_cli("adapt", "--corpus", "onet_wrong", "--holdout", "0.25", "--seed", "3")
+    text = " ".join(result.stdout.split())
+    # Trained on shuffled answers, nothing is learned: at most a chance query or two moves at top-1.
+    assert "FAIL the top-1 gain is not chance (McNemar p < 0.05)" in text
+    assert "refused: " in text and "staged, not live" in text
+    assert "trained on 225 of 300 recorded matches" in text
+    assert _live(env, "onet_wrong") == before
+
+
+def test_adapt_errors(env):
+    few = invoke_cli("adapt", "--corpus", "onet_few", code=1)
+    assert "corpus 'onet_few' has 5 recorded matches; adapt needs at least 20" in " ".join(few.stderr.split())
+    missing = invoke_cli("adapt", "--corpus", "nope", code=1)
+    assert "nope" in missing.stderr
+    bad = invoke_cli("adapt", "--corpus", "onet", "--holdout", "2", code=2)
+    assert "--holdout" in bad.stderr
+
+
+def test_help_states_the_defaults():
+    text = " ".join(invoke_cli("adapt", "--help").stdout.split())
+    assert "default 0.2: 20%" in text and "default 0" in text and "recall@1 higher" in text
+
+
+def test_lift_paraphrase_reports_the_six_recall_fields(env, tmp_path):
+    from tests.fixtures.lift import write_queries
+
+    train = write_queries(tmp_path / "train.jsonl", titles("titles_train", 150))
+    test = write_queries(tmp_path / "test.jsonl", titles("titles_test", 60))
+    common = ("lift", "run", "--train", str(train), "--test", str(test), "--corpus", "onet_few", "--json")
+    report = json.loads(invoke_cli(*common, "--out", str(tmp_path / "a")).stdout)
+    six = [f"recall_at_{k}_{state}" for state in ("cold", "warm", "adapted") for k in (1, 10)]
+    assert all(isinstance(report[key], float) for key in six)
+    skipped = json.loads(invoke_cli(*common, "--out", str(tmp_path / "b"), "--no-adapt").stdout)
+    assert skipped["recall_at_1_adapted"] is None and skipped["recall_at_10_adapted"] is None
+    assert skipped["recall_at_1_warm"] == report["recall_at_1_warm"]

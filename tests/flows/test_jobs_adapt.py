@@ -1,0 +1,64 @@
+"""The `adapt-weekly` flow in process against a real Prefect server: it adapts the corpus with new
+ratings, skips the ones without, and attaches the report (Markdown + PNG chart) as artifacts; a
+second run finds nothing new to learn from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.adapt import entries, onet_lakehouse, titles
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture
+def job_home(monkeypatch, tmp_path):
+    from lakehouse.config import reset_settings
+    from tests.fixtures.vectors import HEALTH_MODEL
+
+    home = tmp_path / "home"
+    lh = onet_lakehouse(home)
+    try:
+        lh.corpora.build("idle", "onet", ["Title"], "O*NET-SOC Code")
+        lh.playbooks.record_many(entries(titles("titles_train", 300)))
+    finally:
+        lh.close()
+    monkeypatch.setenv("LH_HOME", str(home))
+    monkeypatch.setenv("LH_EMBED_MODEL", HEALTH_MODEL)
+    reset_settings()
+    yield home
+    reset_settings()
+
+
+def _artifacts(run_id) -> dict[str, object]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    return {a.key: a for a in found}
+
+
+def test_adapt_weekly_adapts_corpora_with_new_ratings_and_attaches_the_report(prefect_server, job_home):
+    from flows.jobs import adapt_weekly_flow
+
+    state = adapt_weekly_flow(return_state=True)
+    assert state.is_completed(), state
+    rows = {r["corpus"]: r for r in state.result()["corpora"]}
+    assert rows["onet"]["status"] in {"promoted", "refused"} and rows["onet"]["pairs"] == 300
+    assert rows["onet"]["generation"] and rows["onet"]["why"].startswith(("promoted", "refused"))
+    assert rows["idle"] == {"corpus": "idle", "status": "skipped", "why": "no positive entries recorded"}
+    artifacts = _artifacts(state.state_details.flow_run_id)
+    markdown = artifacts["adapt-weekly"].data
+    assert "# Weekly adaptation" in markdown and "| onet |" in markdown and "| idle | skipped |" in markdown
+    chart = Path(markdown.split("Chart (PNG): `")[1].split("`")[0])
+    assert chart.exists() and chart.read_bytes().startswith(b"\x89PNG")
+    assert "adapt-weekly-corpora" in artifacts
+
+    again = adapt_weekly_flow(return_state=True)  # nothing recorded since: nothing to learn
+    rows = {r["corpus"]: r for r in again.result()["corpora"]}
+    assert rows["onet"]["status"] == "skipped" and rows["onet"]["why"].startswith("no positive entries since")

@@ -1,0 +1,105 @@
+"""`lakehouse.learning.adapt`: the adapter learns from recorded matches on real job titles, and
+the gate refuses one trained on wrong answers (nothing is promoted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.learning.adapt import PinnedCorpora, adapt_corpus, adapted_view, corpus_rows, recall, train
+from lakehouse.learning.errors import AdaptError
+from lakehouse.search.embed import get_embedder
+from lakehouse.search.errors import CorpusNotFound
+from lakehouse.search.matrix import MatrixSearcher
+from lakehouse.search.playbooks import PlaybookStore
+from tests.fixtures.adapt import entries, onet_lakehouse, titles
+
+
+@pytest.fixture(scope="module")
+def lh(tmp_path_factory):
+    lakehouse = onet_lakehouse(tmp_path_factory.mktemp("adapt-home"))
+    yield lakehouse
+    lakehouse.close()
+
+
+def _store(lh, path) -> PlaybookStore:
+    s = lh.settings
+    return PlaybookStore(path, lambda: get_embedder(s.embed_model, s))
+
+
+def _recall(lh, view, rows):
+    s = lh.settings
+    embedder = get_embedder(s.embed_model, s)
+    searcher = MatrixSearcher(PinnedCorpora(lh.corpora, {"onet": view}), s, lambda m: get_embedder(m, s))
+    queries = [r["query"] for r in rows]
+    return recall(searcher, "onet", queries, embedder.embed(queries), s.embed_model, [set(r["expected"]) for r in rows])
+
+
+def test_adapter_improves_recall_on_real_titles_never_trained_on(lh):
+    train_rows, test_rows = titles("titles_train", 500), titles("titles_test")
+    loaded = lh.corpora.get("onet")
+    ids, vectors = corpus_rows(lh, loaded)
+    embedder = get_embedder(lh.settings.embed_model, lh.settings)
+    adapter = train(
+        embedder.embed([r["query"] for r in train_rows]),
+        [r["expected"][0] for r in train_rows],
+        ids,
+        vectors,
+        epochs=30,
+    )
+    assert adapter.meta["pairs"] == 500 and adapter.meta["cpu_s"] > 0 and adapter.meta["peak_rss_mb"] > 0
+    assert len(adapter.ids) == adapter.meta["adapted_rows"] == len({r["expected"][0] for r in train_rows})
+    cold_1, cold_10, _ = _recall(lh, loaded, test_rows)
+    adapted_1, adapted_10, _ = _recall(lh, adapted_view(loaded, adapter), test_rows)
+    assert adapted_1 > cold_1 and adapted_10 > cold_10
+    assert lh.corpora.get("onet").generation == loaded.generation  # a view: nothing was committed
+
+
+def test_the_gate_refuses_an_adapter_trained_on_wrong_answers(lh, tmp_path):
+    store = _store(lh, tmp_path / "shuffled.jsonl")
+    store.record_many(entries(titles("titles_train", 300), shuffled=True))
+    live = lh.corpora.manifest("onet").generation
+    report = adapt_corpus(lh, "onet", playbooks=store, epochs=30)
+    assert not report.passed and not report.promoted
+    assert report.pairs == 300 and report.train_pairs + report.holdout_pairs == 300
+    assert report.decision.startswith("refused: adapted recall@1") and "staged, not live" in report.decision
+    assert any(not rule.passed for rule in report.rules)
+    assert lh.corpora.manifest("onet").generation == live == report.live_after == report.live_before
+    staged = {g["generation"]: g for g in lh.corpora.generations("onet")}[report.generation]
+    assert not staged["live"] and staged["reason"] == "adapt"
+    assert staged["adapter"]["gate"]["passed"] is False
+    assert staged["adapter"]["trained_until"] == report.trained_until
+
+
+def test_too_few_recorded_matches_is_a_clear_error(lh, tmp_path):
+    store = _store(lh, tmp_path / "few.jsonl")
+    rows = titles("titles_train", 6)
+    store.record_many(entries(rows) + [{**e, "score": -1.0} for e in entries(titles("titles_test", 30))])
+    store.record_many(entries(rows))  # the same matches again count once
+    with pytest.raises(AdaptError, match="corpus 'onet' has 6 recorded matches; adapt needs at least 20: rate matches"):
+        adapt_corpus(lh, "onet", playbooks=store)
+
+
+def test_unknown_corpus_and_bad_holdout(lh, tmp_path):
+    with pytest.raises(CorpusNotFound, match="nope"):
+        adapt_corpus(lh, "nope", playbooks=_store(lh, tmp_path / "pb.jsonl"))
+    with pytest.raises(AdaptError, match="holdout must be a share between 0 and 1"):
+        adapt_corpus(lh, "onet", holdout=1.5, playbooks=_store(lh, tmp_path / "pb.jsonl"))
+
+
+def test_a_large_corpus_trains_over_a_candidate_set(lh, monkeypatch):
+    import lakehouse.learning.adapt as adapt_module
+
+    # the threshold lowered so the 1,016-row corpus counts as large: the softmax runs over the
+    # answers plus each query's nearest rows, not over every row
+    monkeypatch.setattr(adapt_module, "FULL_SOFTMAX_ROWS", 500)
+    monkeypatch.setattr(adapt_module, "CANDIDATES_PER_QUERY", 20)
+    rows = titles("titles_train", 100)
+    ids, vectors = corpus_rows(lh, lh.corpora.get("onet"))
+    embedder = get_embedder(lh.settings.embed_model, lh.settings)
+    adapter = train(
+        embedder.embed([r["query"] for r in rows]), [r["expected"][0] for r in rows], ids, vectors, epochs=5
+    )
+    assert adapter.meta["softmax"] == "candidates" and adapter.meta["softmax_rows"] < len(ids)
+    assert set(adapter.ids) == {r["expected"][0] for r in rows}
+    with pytest.raises(AdaptError, match="answers not in the corpus: 99-9999.99"):
+        train(embedder.embed(["x"]), ["99-9999.99"], ids, vectors, epochs=1)

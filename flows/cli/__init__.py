@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "api",
     "tables",
     "search",
+    "corpus",
     "learning",
     "lift",
     "rate",

@@ -13,32 +13,16 @@ from typing import Any
 
 import typer
 
-from flows.cli.common import console, err_console, print_json
+from flows.cli.common import console, print_json, stage_bars
 
 
 @contextmanager
 def _progress() -> Iterator[None]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """One bar per stage on stderr, fed by the mode's progress hook."""
     from modes.catalog.adapt import PROGRESS
 
-    if not err_console.is_terminal:
+    with stage_bars(PROGRESS):
         yield
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bars:
-        tasks: dict[str, Any] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total or 1)
-            bars.update(tasks[stage], completed=done, total=total or 1)
-
-        token = PROGRESS.set(report)
-        try:
-            yield
-        finally:
-            PROGRESS.reset(token)
 
 
 def _show(out: dict[str, Any]) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 import typer
@@ -96,3 +99,28 @@ def parse_pair(pair: str, what: str) -> tuple[str, Any]:
 
 def parse_key_values(pairs: list[str] | None, what: str = "--input") -> dict[str, Any]:
     return dict(parse_pair(pair, what) for pair in pairs or [])
+
+
+@contextmanager
+def stage_bars(hook: ContextVar[Any]) -> Iterator[None]:
+    """One progress bar per stage on stderr (a terminal only), fed by a mode's progress hook
+    (`hook`, a ContextVar holding a `(stage, done, total)` callback) while the block runs."""
+    if not err_console.is_terminal:
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total or 1)
+            bars.update(tasks[stage], completed=done, total=total or 1)
+
+        token = hook.set(report)
+        try:
+            yield
+        finally:
+            hook.reset(token)

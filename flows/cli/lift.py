@@ -12,16 +12,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, print_json
+from flows.cli.common import console, err_console, fail, print_json, stage_bars
 from flows.cli.flags import renamed
 
 lift_app = typer.Typer(
@@ -31,26 +24,11 @@ lift_app = typer.Typer(
 
 @contextmanager
 def _progress() -> Iterator[None]:
-    """One bar per stage (cold pass, judging, recording, warm pass) on stderr."""
+    """One bar per stage on stderr, fed by the mode's progress hook."""
     from lakehouse.learning.lift.harness import PROGRESS
 
-    if not err_console.is_terminal:
+    with stage_bars(PROGRESS):
         yield
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bars:
-        tasks: dict[str, Any] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total or 1)
-            bars.update(tasks[stage], completed=done, total=total or 1)
-
-        token = PROGRESS.set(report)
-        try:
-            yield
-        finally:
-            PROGRESS.reset(token)
 
 
 def _path(value: Optional[Path]) -> Optional[str]:

@@ -1,4 +1,4 @@
-"""`lakehouse corpus …`, `lakehouse search …`, `lakehouse playbook …`: vector corpora and matrix search."""
+"""`lakehouse search …` and `lakehouse playbook …`: matrix search and recorded matches (corpora: `corpus.py`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from rich.table import Table
 from flows.cli.common import console, err_console, fail, parse_pair, plain, print_json
 from flows.cli.flags import renamed
 
-corpus_app = typer.Typer(help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True)
 playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
 
 JSON_HELP = "Print JSON instead of a table."
@@ -33,7 +32,7 @@ def _lakehouse():
     return Lakehouse()
 
 
-def _run(name: str, payload: dict[str, Any], lh: Any = None) -> dict[str, Any]:
+def run_local(name: str, payload: dict[str, Any], lh: Any = None) -> dict[str, Any]:
     """Run a mode as the CLI through `invoke_mode` (one ObservedOp; errors: the one CLI policy)."""
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
@@ -42,20 +41,7 @@ def _run(name: str, payload: dict[str, Any], lh: Any = None) -> dict[str, Any]:
 
 
 @contextmanager
-def _embedding_progress(description: str) -> Iterator[None]:
-    """The progress bar of `_progress`, fed by the corpus modes' progress hook."""
-    from modes.catalog.corpus import PROGRESS
-
-    with _progress(description) as progress:
-        token = PROGRESS.set(progress)
-        try:
-            yield
-        finally:
-            PROGRESS.reset(token)
-
-
-@contextmanager
-def _progress(description: str) -> Iterator[Any]:
+def batch_progress(description: str) -> Iterator[Any]:
     """A progress callback `(stage, done, total)`; the bar appears on stderr only for large batches."""
     with Progress(
         TextColumn("{task.description}"),
@@ -78,200 +64,10 @@ def _progress(description: str) -> Iterator[Any]:
         yield update
 
 
-def _split(value: str | None) -> list[str]:
+def split_names(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _print_dict(data: dict[str, Any], title: str) -> None:
-    table = Table(title=title, show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in data.items():
-        table.add_row(key, plain(json.dumps(value, default=str) if isinstance(value, (dict, list)) else value))
-    console.print(table)
-
-
-# corpus ---------------------------------------------------------------------------------------
-@corpus_app.command("build")
-def corpus_build(
-    name: str = typer.Argument(..., help="Corpus name (lower-case letters, digits, '_')."),
-    table: str = typer.Option(..., "--table", help="Source table (`name` or `namespace.name`)."),
-    text: list[str] = typer.Option(
-        ..., "--text", help="Text column(s) to embed: comma separated or the option repeated, in order."
-    ),
-    id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
-    metadata: Optional[list[str]] = typer.Option(
-        None,
-        "--meta-cols",
-        help="Columns kept as hit metadata (what --filter matches): comma separated or the option repeated.",
-    ),
-    metadata_old: Optional[list[str]] = typer.Option(None, "--metadata", hidden=True, help="Deprecated: --meta-cols."),
-    where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
-    model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
-    replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Embed a table into a new corpus persisted under _vectors/NAME/."""
-    metadata = renamed(metadata or None, metadata_old or None, "--metadata", "--meta-cols")
-    payload = {
-        "name": name,
-        "table": table,
-        "text_cols": _split(",".join(text)),
-        "id_col": id_col,
-        "metadata_cols": _split(",".join(metadata or [])),
-        "where": where,
-        "model": model,
-        "rebuild": replace,
-        "if_exists": "fail",
-    }
-    with _embedding_progress(f"embedding {name}"):
-        result = _run("corpus.build", payload)
-    _print_build(result, json_out)
-
-
-def _print_build(result: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(result)
-    else:
-        console.print(
-            f"[green]{result['status']}[/] corpus {result['corpus']}: +{result['added']} rows, "
-            f"{result['count']} searchable"
-            + (f", {result['skipped']} rows without text skipped" if result["skipped"] else "")
-        )
-
-
-@corpus_app.command("add")
-def corpus_add(
-    name: str = typer.Argument(..., help="Corpus name."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Index the source table's rows whose ids the corpus has not seen yet."""
-    with _embedding_progress(f"embedding {name}"):
-        result = _run("corpus.add", {"name": name})
-    _print_build(result, json_out)
-
-
-@corpus_app.command("delete")
-def corpus_delete(
-    name: str = typer.Argument(..., help="Corpus name."),
-    ids: str = typer.Option(..., "--ids", help="Ids to remove from search, comma separated."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Remove rows from search (marked deleted in the index; `rebuild` compacts)."""
-    data = _run("corpus.delete", {"name": name, "ids": _split(ids)})
-    print_json(data) if json_out else console.print(
-        f"deleted {data['deleted']} from {name}; {data['count']} searchable"
-    )
-
-
-@corpus_app.command("rebuild")
-def corpus_rebuild(
-    name: str = typer.Argument(..., help="Corpus name."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Rebuild the index from the stored vectors with the current HNSW settings."""
-    result = _run("corpus.rebuild", {"name": name})
-    _print_build(result, json_out)
-
-
-@corpus_app.command("list")
-def corpus_list(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """List corpora with their size, model and source table."""
-    rows = _run("corpus.list", {})["corpora"]
-    if json_out:
-        print_json(rows)
-        return
-    table = Table(title=f"corpora ({len(rows)})")
-    for column in ("name", "count", "model", "dims", "table", "updated_at"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row[c]) for c in ("name", "count", "model", "dims", "table", "updated_at")))
-    console.print(table)
-
-
-@corpus_app.command("show")
-def corpus_show(
-    name: str = typer.Argument(..., help="Corpus name."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count,
-    live generation and query adapter."""
-    data = _run("corpus.show", {"name": name})
-    print_json(data) if json_out else _print_dict(data, f"corpus {name}")
-
-
-@corpus_app.command("drop")
-def corpus_drop(
-    name: str = typer.Argument(..., help="Corpus name."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Delete a corpus: index files, manifest and corpus table (the source table stays)."""
-    data = _run("corpus.drop", {"name": name})
-    print_json(data) if json_out else console.print(f"dropped corpus {name} ({data['count']} rows)")
-
-
-@corpus_app.command("generations")
-def corpus_generations(
-    name: str = typer.Argument(..., help="Corpus name."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """List the corpus's kept generations (every commit, every staged adapter), newest first."""
-    data = _run("corpus.generations", {"name": name})
-    if json_out:
-        print_json(data)
-        return
-    table = Table(title=f"corpus {name}: generations (live: {data['live']})")
-    for column in ("gen", "live", "count", "adapter", "reason", "parent", "created_at"):
-        table.add_column(column)
-    for row in data["generations"]:
-        adapter = row["adapter"]  # its metadata in full: --json
-        table.add_row(
-            str(row["generation"]),
-            "[green]live[/]" if row["live"] else "",
-            str(row["count"]),
-            "" if adapter is None else plain(str(adapter.get("kind") or "yes")),
-            plain(row["reason"]),
-            "" if row["parent"] is None else str(row["parent"]),
-            plain(row["created_at"]),
-        )
-    console.print(table)
-
-
-def _print_switch(data: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(data)
-    elif not data["changed"]:
-        console.print(f"corpus {data['corpus']}: generation {data['live']} is already live; nothing changed")
-    else:
-        console.print(
-            f"[green]{data['action']}[/] corpus {data['corpus']}: generation {data['live']} is live "
-            f"(was {data['previous']})"
-        )
-
-
-@corpus_app.command("promote")
-def corpus_promote(
-    name: str = typer.Argument(..., help="Corpus name."),
-    generation: int = typer.Argument(..., help="Generation to make live (see `corpus generations`)."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Make a kept generation live (e.g. a staged adapter); the next search uses it."""
-    _print_switch(_run("corpus.promote", {"name": name, "generation": generation}), json_out)
-
-
-@corpus_app.command("rollback")
-def corpus_rollback(
-    name: str = typer.Argument(..., help="Corpus name."),
-    generation: Optional[int] = typer.Argument(
-        None, help="Generation to make live; default: the one live before the current one."
-    ),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Make the previously live generation (or GENERATION) live again."""
-    _print_switch(_run("corpus.rollback", {"name": name, "generation": generation}), json_out)
-
-
-# search ---------------------------------------------------------------------------------------
 def _parse_filters(pairs: list[str] | None) -> dict[str, Any] | None:
     """`KEY=VALUE` pairs; a repeated key is OR (`state=IL --filter state=WI`); a JSON list too."""
     flt: dict[str, list[Any]] = {}
@@ -409,7 +205,7 @@ def search(
     top_k = renamed(top_k, top_k_old, "--top-k", "--per-corpus")
     if (text is None) == (batch is None):
         fail("give either TEXT or --batch FILE (one of them)")
-    corpora = _split(corpus)
+    corpora = split_names(corpus)
     if not corpora:
         fail("--corpus needs at least one corpus name")
     options = dict(
@@ -424,7 +220,7 @@ def search(
     if batch is not None:
         lh = _lakehouse()
         queries = _read_queries(batch)
-        with _progress("searching") as progress:
+        with batch_progress("searching") as progress:
             for start in range(0, len(queries), 256):
                 chunk = queries[start : start + 256]
                 for result in lh.matrix.search_many(chunk, corpora, use_playbooks=playbook, explain=explain, **options):
@@ -517,7 +313,7 @@ def playbook_lookup(
     """Show recorded entries whose query is similar to QUERY."""
     payload: dict[str, Any] = {"query": query}
     if corpus:
-        payload["corpora"] = _split(corpus)
+        payload["corpora"] = split_names(corpus)
     out = _run_mode("playbook.lookup", payload)
     if json_out:
         print_json(out)
@@ -539,6 +335,5 @@ def playbook_lookup(
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(corpus_app, name="corpus")
     app.add_typer(playbook_app, name="playbook")
     app.command("search")(search)

@@ -1,4 +1,4 @@
-"""`lakehouse serve`: the three deployments of `prefect.yaml` served from this one process.
+"""`lakehouse serve`: every deployment of `prefect.yaml` (`flows/jobs.py` DEPLOYMENTS), served from one process.
 
 `flow.to_deployment(...)` + `prefect.serve(...)`: no work pool or worker needed; scheduled and
 triggered runs execute here until the process stops (Ctrl-C pauses the schedules). Against a
@@ -42,7 +42,7 @@ def serve(
     limit_old: Optional[int] = typer.Option(None, "--limit", min=1, hidden=True, help="Deprecated: --concurrency."),
     as_json: bool = typer.Option(False, "--json", help="With --list: print the deployments as JSON."),
 ) -> None:
-    """Serve drift-nightly, playbook-lift-weekly and run-workflow in this process (Ctrl-C stops)."""
+    """Serve the scheduled deployments and run-workflow in this process (Ctrl-C stops); --list names them."""
     from flows.jobs import DEPLOYMENTS
 
     limit = renamed(limit, limit_old, "--limit", "--concurrency")

@@ -1,0 +1,230 @@
+"""`lakehouse corpus …`: build and manage vector corpora and their generations.
+
+Each command runs its `corpus.*` mode in-process (one audit row, like a workflow node); builds and
+adds show an embedding progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from flows.cli.common import console, plain, print_json
+from flows.cli.flags import renamed
+from flows.cli.search import JSON_HELP, batch_progress, run_local, split_names
+
+corpus_app = typer.Typer(help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True)
+
+
+@contextmanager
+def _embedding_progress(description: str) -> Iterator[None]:
+    """The progress bar of `_progress`, fed by the corpus modes' progress hook."""
+    from modes.catalog.corpus import PROGRESS
+
+    with batch_progress(description) as progress:
+        token = PROGRESS.set(progress)
+        try:
+            yield
+        finally:
+            PROGRESS.reset(token)
+
+
+def _print_dict(data: dict[str, Any], title: str) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in data.items():
+        table.add_row(key, plain(json.dumps(value, default=str) if isinstance(value, (dict, list)) else value))
+    console.print(table)
+
+
+# corpus ---------------------------------------------------------------------------------------
+@corpus_app.command("build")
+def corpus_build(
+    name: str = typer.Argument(..., help="Corpus name (lower-case letters, digits, '_')."),
+    table: str = typer.Option(..., "--table", help="Source table (`name` or `namespace.name`)."),
+    text: list[str] = typer.Option(
+        ..., "--text", help="Text column(s) to embed: comma separated or the option repeated, in order."
+    ),
+    id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
+    metadata: Optional[list[str]] = typer.Option(
+        None,
+        "--meta-cols",
+        help="Columns kept as hit metadata (what --filter matches): comma separated or the option repeated.",
+    ),
+    metadata_old: Optional[list[str]] = typer.Option(None, "--metadata", hidden=True, help="Deprecated: --meta-cols."),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
+    model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Embed a table into a new corpus persisted under _vectors/NAME/."""
+    metadata = renamed(metadata or None, metadata_old or None, "--metadata", "--meta-cols")
+    payload = {
+        "name": name,
+        "table": table,
+        "text_cols": split_names(",".join(text)),
+        "id_col": id_col,
+        "metadata_cols": split_names(",".join(metadata or [])),
+        "where": where,
+        "model": model,
+        "rebuild": replace,
+        "if_exists": "fail",
+    }
+    with _embedding_progress(f"embedding {name}"):
+        result = run_local("corpus.build", payload)
+    _print_build(result, json_out)
+
+
+def _print_build(result: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(result)
+    else:
+        console.print(
+            f"[green]{result['status']}[/] corpus {result['corpus']}: +{result['added']} rows, "
+            f"{result['count']} searchable"
+            + (f", {result['skipped']} rows without text skipped" if result["skipped"] else "")
+        )
+
+
+@corpus_app.command("add")
+def corpus_add(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Index the source table's rows whose ids the corpus has not seen yet."""
+    with _embedding_progress(f"embedding {name}"):
+        result = run_local("corpus.add", {"name": name})
+    _print_build(result, json_out)
+
+
+@corpus_app.command("delete")
+def corpus_delete(
+    name: str = typer.Argument(..., help="Corpus name."),
+    ids: str = typer.Option(..., "--ids", help="Ids to remove from search, comma separated."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Remove rows from search (marked deleted in the index; `rebuild` compacts)."""
+    data = run_local("corpus.delete", {"name": name, "ids": split_names(ids)})
+    print_json(data) if json_out else console.print(
+        f"deleted {data['deleted']} from {name}; {data['count']} searchable"
+    )
+
+
+@corpus_app.command("rebuild")
+def corpus_rebuild(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rebuild the index from the stored vectors with the current HNSW settings."""
+    result = run_local("corpus.rebuild", {"name": name})
+    _print_build(result, json_out)
+
+
+@corpus_app.command("list")
+def corpus_list(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List corpora with their size, model and source table."""
+    rows = run_local("corpus.list", {})["corpora"]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"corpora ({len(rows)})")
+    for column in ("name", "count", "model", "dims", "table", "updated_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("name", "count", "model", "dims", "table", "updated_at")))
+    console.print(table)
+
+
+@corpus_app.command("show")
+def corpus_show(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a corpus manifest: model, dims, HNSW params, source table and snapshot, count,
+    live generation and query adapter."""
+    data = run_local("corpus.show", {"name": name})
+    print_json(data) if json_out else _print_dict(data, f"corpus {name}")
+
+
+@corpus_app.command("drop")
+def corpus_drop(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Delete a corpus: index files, manifest and corpus table (the source table stays)."""
+    data = run_local("corpus.drop", {"name": name})
+    print_json(data) if json_out else console.print(f"dropped corpus {name} ({data['count']} rows)")
+
+
+@corpus_app.command("generations")
+def corpus_generations(
+    name: str = typer.Argument(..., help="Corpus name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List the corpus's kept generations (every commit, every staged adapter), newest first."""
+    data = run_local("corpus.generations", {"name": name})
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title=f"corpus {name}: generations (live: {data['live']})")
+    for column in ("gen", "live", "count", "adapter", "reason", "parent", "created_at"):
+        table.add_column(column)
+    for row in data["generations"]:
+        adapter = row["adapter"]  # its metadata in full: --json
+        table.add_row(
+            str(row["generation"]),
+            "[green]live[/]" if row["live"] else "",
+            str(row["count"]),
+            "" if adapter is None else plain(str(adapter.get("kind") or "yes")),
+            plain(row["reason"]),
+            "" if row["parent"] is None else str(row["parent"]),
+            plain(row["created_at"]),
+        )
+    console.print(table)
+
+
+def _print_switch(data: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(data)
+    elif not data["changed"]:
+        console.print(f"corpus {data['corpus']}: generation {data['live']} is already live; nothing changed")
+    else:
+        console.print(
+            f"[green]{data['action']}[/] corpus {data['corpus']}: generation {data['live']} is live "
+            f"(was {data['previous']})"
+        )
+
+
+@corpus_app.command("promote")
+def corpus_promote(
+    name: str = typer.Argument(..., help="Corpus name."),
+    generation: int = typer.Argument(..., help="Generation to make live (see `corpus generations`)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Make a kept generation live (e.g. a staged adapter); the next search uses it."""
+    _print_switch(run_local("corpus.promote", {"name": name, "generation": generation}), json_out)
+
+
+@corpus_app.command("rollback")
+def corpus_rollback(
+    name: str = typer.Argument(..., help="Corpus name."),
+    generation: Optional[int] = typer.Argument(
+        None, help="Generation to make live; default: the one live before the current one."
+    ),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Make the previously live generation (or GENERATION) live again."""
+    _print_switch(run_local("corpus.rollback", {"name": name, "generation": generation}), json_out)
+
+
+# search ---------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(corpus_app, name="corpus")

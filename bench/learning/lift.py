@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.playbook_lift import ensure_onet
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
-from lakehouse.data.ingest import ingest_file
 from lakehouse.learning.lift.harness import run_lift
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,15 +43,6 @@ TESTS = {"alternate titles": LIFT / "titles_test.jsonl", "reported titles": LIFT
 
 def _items(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def ensure_onet(lh: Lakehouse) -> float:
-    if lh.corpora.exists("onet"):
-        return 0.0
-    started = time.perf_counter()
-    ingest_file(lh.tables, REPO / "examples" / "data" / "occupations.tsv", "onet_occupations", format="tsv")
-    lh.corpora.build("onet", "onet_occupations", ["Title", "Description"], "O*NET-SOC Code", ["Title"])
-    return time.perf_counter() - started
 
 
 def knn_vote_baseline(lh: Lakehouse, train: list[dict], test: list[dict], k: int = 10) -> dict[str, float]:

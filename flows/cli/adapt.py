@@ -66,7 +66,7 @@ def adapt(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Learn a query adapter from the corpus's recorded matches; make it live only if it beats the live
-    generation on held-back matches (recall@1 higher, recall@10 at most 0.01 lower).
+    generation on held-back matches (recall@1 higher, recall@10 at most 0.01 lower, the gain not chance).
 
     The adapter is kept as a new generation either way: `lakehouse corpus generations C` lists it,
     `lakehouse corpus promote C GEN` / `rollback C` switch."""

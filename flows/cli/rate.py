@@ -16,14 +16,24 @@ from flows.cli.common import console, err_console, fail, plain, print_json
 
 
 def _run(payload: dict[str, Any]) -> dict[str, Any]:
+    """A single rating goes through a running `lakehouse api` (its model is loaded: no wait); a
+    file import always runs here, where the file is (the API reads only its own roots)."""
+    from flows.cli import remote
     from lakehouse.core import Lakehouse
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
+    if "file" not in payload:
+        routed = remote.call("matrix.feedback", payload)
+        if routed is not None:
+            return routed
     lakehouse = Lakehouse()
     try:
         # the playbook entry embeds the query: say why the next seconds are quiet
-        err_console.print("loading the embedding model…", markup=False, highlight=False)
+        if "file" in payload:
+            err_console.print("loading the embedding model…", markup=False, highlight=False)
+        else:
+            remote.loading_model_note()
         return invoke_mode("matrix.feedback", payload, ModeContext.standalone(lakehouse, trusted_paths=True))
     finally:
         lakehouse.close()

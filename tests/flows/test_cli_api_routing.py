@@ -82,6 +82,17 @@ def test_playbook_record_and_lookup_go_through_the_api(api, lakehouse):
     assert sources["playbook.record"] == sources["playbook.lookup"] == "http"
 
 
+def test_a_rating_goes_through_the_api_and_lands_as_playbook_and_evidence(api, lakehouse):
+    rated = invoke_cli("rate", "forklift driver", "--corpus", "jobs", "--good", "J-101", "--json")
+    assert "loading the embedding model" not in rated.stderr
+    assert json.loads(rated.stdout)["recorded"] == 1
+    sources = {op["mode"]: op["source"] for op in Observer(lakehouse.settings.ops_log).ops(limit=10)}
+    assert sources["matrix.feedback"] == "http"
+    assert [e.answer for e in lakehouse.playbooks.entries()] == ["J-101"]
+    evidence = (lakehouse.settings.home_dir / lakehouse.settings.drift_evidence).read_text().splitlines()
+    assert len(evidence) == 1 and json.loads(evidence[0])["answer"].startswith("J-101")
+
+
 def test_an_api_error_is_reported_like_a_local_one(api):
     err = invoke_cli("search", "x", "--corpus", "nosuch", code=1).stderr
     assert "corpus 'nosuch' not found" in err

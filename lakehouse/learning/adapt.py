@@ -35,6 +35,8 @@ import numpy as np
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.learning.errors import AdaptError
 from lakehouse.search.adapter import Adapter
+from lakehouse.search.embed.base import normalise
+from lakehouse.search.vectors.rows import read_rows, vectors_of
 
 MIN_PAIRS = 20
 RECALL_DEPTH = 10
@@ -49,13 +51,6 @@ P_DECAY = 0.03
 LEARNING_RATE = 1e-2
 EPOCHS = 100
 MAX_THREADS = 8
-
-
-def _normalize(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32)
 
 
 def _fold(text: str) -> str:
@@ -93,12 +88,12 @@ def train(
     import torch  # heavy: only the trainer needs it
 
     progress = progress or no_progress
-    queries = _normalize(np.atleast_2d(query_vectors))
+    queries = normalise(np.atleast_2d(query_vectors))
     if len(queries) != len(answers):
         raise AdaptError(f"{len(queries)} query vectors but {len(answers)} answers")
     if not answers:
         raise AdaptError("nothing to train on: no (query, answer) pairs")
-    corpus = _normalize(corpus_vectors)
+    corpus = normalise(corpus_vectors)
     if queries.shape[1] != corpus.shape[1]:
         raise AdaptError(f"query vectors are {queries.shape[1]}-dim, the corpus rows {corpus.shape[1]}-dim")
     position = {row_id: i for i, row_id in enumerate(corpus_ids)}
@@ -199,15 +194,10 @@ class PinnedCorpora:
 def corpus_rows(lakehouse, loaded) -> tuple[list[str], np.ndarray]:
     """(ids, vectors) of the live rows of a loaded corpus, read from its corpus table at the
     generation's snapshot (the vectors the index was built from)."""
-    manifest = loaded.manifest
-    table = lakehouse.tables.read_arrow(
-        manifest.corpus_table, columns=["id", "vector", "deleted"], snapshot_id=manifest.corpus_snapshot_id
-    )
+    table = read_rows(lakehouse.tables, loaded.manifest, ["id", "vector", "deleted"])
     ids = table.column("id").to_pylist()
     deleted = table.column("deleted").to_pylist()
-    column = table.column("vector").combine_chunks()
-    flat = np.asarray(column.flatten(), dtype=np.float32)
-    vectors = flat.reshape(len(ids), -1) if ids else np.zeros((0, manifest.dims), np.float32)
+    vectors = vectors_of(table) if ids else np.zeros((0, loaded.manifest.dims), np.float32)
     keep = [i for i, (row_id, gone) in enumerate(zip(ids, deleted, strict=True)) if not gone and loaded.has(row_id)]
     return [ids[i] for i in keep], vectors[keep]
 

@@ -21,16 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from lakehouse.search.embed.base import normalise
 from lakehouse.search.errors import AdapterError
 
 __all__ = ["Adapter", "AdapterError"]
-
-
-def _normalize(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float32))
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0  # a zero row stays zero rather than becoming NaN
-    return (matrix / norms).astype(np.float32)
 
 
 @dataclass
@@ -100,7 +94,7 @@ class Adapter:
     # applying ----------------------------------------------------------------------------
     def adapt_query(self, vectors: np.ndarray) -> np.ndarray:
         """`normalize(q @ W)` for each row."""
-        return _normalize(np.atleast_2d(np.asarray(vectors, dtype=np.float32)) @ self.W)
+        return normalise(np.atleast_2d(np.asarray(vectors, dtype=np.float32)) @ self.W)
 
     def has(self, row_id: str) -> bool:
         return row_id in self._position

@@ -24,102 +24,29 @@ Every run writes to its own fresh playbook store (a new file; the lakehouse's ow
 `LH_HOME/playbooks.jsonl` is never read or written), so runs neither see nor leave behind each
 other's judgements. The ranking is the matrix's own (same code, same settings); only the
 relevance filter is off, because the question is where answers rank, not whether they clear a
-threshold. Boost strength and lookup similarity come from the `playbook_boost` and
-`playbook_min_similarity` settings, or per-run overrides.
+threshold. The vote weight and the vote floor come from the `playbook_boost` and
+`playbook_min_similarity` settings, or per-run overrides. Query files: `queries.py`.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from lakehouse.common.progress import Progress, no_progress
-from lakehouse.common.recordfile import InputFileError, read_json_lines
-from lakehouse.common.validation import format_validation_error
+from lakehouse.common.recordfile import InputFileError
 from lakehouse.learning.errors import LiftError
 from lakehouse.learning.lift.judge import Judge, LabelsJudge, Verdict, make_judge
+from lakehouse.learning.lift.queries import QueryLine, check_disjoint, read_queries
 from lakehouse.learning.lift.report import write_reports
 from lakehouse.learning.lift.types import LiftResult
 
 RECALL_DEPTH = 10  # recall@10 of the paraphrase pass
 # A caller that runs `lift.run` through `invoke_mode` (the CLI) reports progress through this.
 PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_lift_progress", default=None)
-
-
-class LiftQuery(BaseModel):
-    """One line of a lift query file: `{"query": "...", "expected": ["id", ...]}`."""
-
-    model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1)
-    expected: list[str] | None = None
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-    @field_validator("expected", mode="before")
-    @classmethod
-    def _ids(cls, value: Any) -> Any:
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            value = [value]
-        if isinstance(value, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
-        return value
-
-
-@dataclass
-class QueryLine:
-    path: Path
-    line: int
-    item: LiftQuery
-
-    @property
-    def where(self) -> str:
-        return f"{self.path} line {self.line}"
-
-
-def read_queries(path: Path | str, *, require_expected: bool = False) -> list[QueryLine]:
-    """Every query of a JSONL file, with its line number; the first bad line raises InputFileError."""
-    path = Path(path)
-    lines = []
-    for number, value in read_json_lines(path):
-        where = f"{path} line {number}"
-        if not isinstance(value, dict):
-            raise InputFileError(f'{where}: expected a JSON object like {{"query": ...}}, got {type(value).__name__}')
-        try:
-            item = LiftQuery.model_validate(value)
-        except ValidationError as exc:
-            raise InputFileError(format_validation_error(exc, where)) from None
-        if require_expected and not item.expected:
-            raise InputFileError(f"{where}, field 'expected': required here (recall is measured against it)")
-        lines.append(QueryLine(path, number, item))
-    if not lines:
-        raise InputFileError(f"{path}: no queries (the file is empty)")
-    return lines
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def check_disjoint(train: list[QueryLine], test: list[QueryLine]) -> None:
-    """A test query that is also a train query (ignoring case and spacing) would be recorded."""
-    seen = {_normal(line.item.query): line for line in train}
-    for line in test:
-        if _normal(line.item.query) in seen:
-            raise InputFileError(
-                f"{line.where}, field 'query': {line.item.query!r} is also a train query "
-                f"({seen[_normal(line.item.query)].where}); test queries must never be recorded"
-            )
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -1,7 +1,7 @@
 """`CorpusManager` (`Lakehouse.corpora`): build, add to, delete from, rebuild, drop and load corpora.
 
-A corpus is three things kept in step: the corpus table `corpus_<name>` (label, id, text,
-metadata, vector, deleted: enough to rebuild the index without re-embedding), a versioned hnswlib
+A corpus is three things kept in step: the corpus table `corpus_<name>` (`rows.py`: enough to
+rebuild the index without re-embedding), a versioned hnswlib
 file under `_vectors/<name>/`, and the manifest there that commits both (see `manifest.py`).
 
 Every commit is a new generation; keeping, promoting and rolling back generations is in
@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from lakehouse.common.progress import Progress
@@ -60,10 +59,8 @@ from lakehouse.search.vectors.manifest import (
     manifest_key,
     now_iso,
 )
+from lakehouse.search.vectors.rows import ROW_COLUMNS, read_rows, rows_table, vectors_of, write_rows
 from lakehouse.search.vectors.source import candidate_ids, read_source
-
-VECTOR_TYPE = pa.large_list(pa.field("element", pa.float32()))  # what Iceberg reads back
-ROW_COLUMNS = ["label", "id", "text", "metadata", "deleted"]
 
 
 @dataclass
@@ -88,29 +85,6 @@ class BuildResult:
 
 
 Listener = Callable[[str, str, str], None]  # (corpus, op, phase: "locked" | "done")
-
-
-def _rows_table(labels, ids, texts, metadata, vectors: np.ndarray, deleted=None) -> pa.Table:
-    n = len(ids)
-    flat = pa.array(np.asarray(vectors, dtype=np.float32).reshape(-1), type=pa.float32())
-    dims = vectors.shape[1] if n else 0
-    offsets = pa.array(np.arange(0, (n + 1) * dims, dims, dtype=np.int64) if n else [0], type=pa.int64())
-    return pa.table(
-        {
-            "label": pa.array(list(labels), type=pa.int64()),
-            "id": pa.array(list(ids), type=pa.string()),
-            "text": pa.array(list(texts), type=pa.string()),
-            "metadata": pa.array(list(metadata), type=pa.string()),
-            "vector": pa.LargeListArray.from_arrays(offsets, flat).cast(VECTOR_TYPE),
-            "deleted": pa.array(list(deleted) if deleted is not None else [False] * n, type=pa.bool_()),
-        }
-    )
-
-
-def _vectors_of(table: pa.Table) -> np.ndarray:
-    column = table.column("vector").combine_chunks()
-    flat = np.asarray(column.flatten(), dtype=np.float32)
-    return flat.reshape(table.num_rows, -1) if table.num_rows else flat.reshape(0, 0)
 
 
 class CorpusManager(Generations):
@@ -281,14 +255,11 @@ class CorpusManager(Generations):
             self.store.get_file(manifest.index_key, path)
             index = VectorIndex.load(path, manifest.dims, params, deleted=manifest.deleted_labels)
         loaded = LoadedCorpus(manifest.name, index, manifest, token, adapter)
-        rows = self._rows(manifest, ROW_COLUMNS)
+        rows = read_rows(self.tables, manifest, ROW_COLUMNS)
         live = [not d for d in rows.column("deleted").to_pylist()]
         rows = rows.filter(pa.array(live, type=pa.bool_()))
         loaded.remember(*(rows.column(c).to_pylist() for c in ("label", "id", "text", "metadata")))
         return loaded
-
-    def _rows(self, manifest: Manifest, columns: builtins.list[str] | None = None) -> pa.Table:
-        return self.tables.read_arrow(manifest.corpus_table, columns=columns, snapshot_id=manifest.corpus_snapshot_id)
 
     # writing -------------------------------------------------------------------------------
     def _commit(
@@ -334,19 +305,6 @@ class CorpusManager(Generations):
         self._prune(name, manifest if make_live else live)
         return data
 
-    def _write_rows(self, manifest: Manifest | None, name: str, new_rows: pa.Table) -> int:
-        """Append rows to the corpus table, repairing it first if a crashed write left rows the
-        manifest never committed."""
-        table = corpus_table_name(name)
-        if manifest is None or not self.tables.exists(table):
-            return self.tables.write_arrow(table, new_rows, mode="overwrite")
-        if self.tables.current_snapshot_id(table) != manifest.corpus_snapshot_id:
-            committed = self._rows(manifest).select(new_rows.column_names)
-            return self.tables.write_arrow(
-                table, pa.concat_tables([committed, new_rows.cast(committed.schema)]), mode="overwrite"
-            )
-        return self.tables.write_arrow(table, new_rows, mode="append")
-
     def build(
         self,
         name: str,
@@ -382,10 +340,11 @@ class CorpusManager(Generations):
             params = self.params()
             index = VectorIndex(embedder.dims, params, capacity=max(1, len(labels)))
             index.add(vectors.reshape(len(labels), embedder.dims), labels)
-            snapshot = self._write_rows(
+            snapshot = write_rows(
+                self.tables,
                 None,
                 name,
-                _rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors.reshape(len(labels), embedder.dims)),
+                rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors.reshape(len(labels), embedder.dims)),
             )
             version = old.version + 1 if old else 1
             manifest = Manifest(
@@ -414,7 +373,7 @@ class CorpusManager(Generations):
         with self._operation(name, "add"):
             loaded = self.get(name)  # up to date with storage, whoever wrote last
             manifest = Manifest.from_json(loaded.token, manifest_key(name))
-            known = set(self._rows(manifest, ["id"]).column("id").to_pylist())  # deleted ids too
+            known = set(read_rows(self.tables, manifest, ["id"]).column("id").to_pylist())  # deleted ids too
             rows = read_source(self.lakehouse, manifest.source, skip_ids=known)
             if not rows.ids:
                 return BuildResult(name, "up_to_date", 0, manifest.count, rows.skipped_ids, manifest.summary())
@@ -423,8 +382,8 @@ class CorpusManager(Generations):
             live = Manifest.from_json(loaded.token, manifest_key(name))
             self._unshare(name, loaded)
             loaded.index.add(vectors, labels)
-            new_rows = _rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors)
-            manifest.corpus_snapshot_id = self._write_rows(manifest, name, new_rows)
+            new_rows = rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors)
+            manifest.corpus_snapshot_id = write_rows(self.tables, manifest, name, new_rows)
             manifest.source.snapshot_id = rows.snapshot_id
             manifest.next_label += len(labels)
             manifest.count = loaded.index.count
@@ -446,7 +405,7 @@ class CorpusManager(Generations):
             if not ids:
                 return {"corpus": name, "deleted": 0, "count": manifest.count}
             live = Manifest.from_json(loaded.token, manifest_key(name))
-            rows = self._rows(manifest)
+            rows = read_rows(self.tables, manifest)
             gone = set(ids)
             flags = [
                 d or i in gone
@@ -469,12 +428,12 @@ class CorpusManager(Generations):
         with self._operation(name, "rebuild"):
             manifest = self.manifest(name)
             live = self.manifest(name)
-            rows = self._rows(manifest, ["label", "id", "text", "metadata", "vector", "deleted"])
+            rows = read_rows(self.tables, manifest, ["label", "id", "text", "metadata", "vector", "deleted"])
             rows = rows.filter(pa.array([not d for d in rows.column("deleted").to_pylist()], type=pa.bool_()))
             labels = rows.column("label").to_pylist()
             params = self.params()
             index = VectorIndex(manifest.dims, params, capacity=max(1, len(labels)))
-            index.add(_vectors_of(rows).reshape(len(labels), manifest.dims), labels)
+            index.add(vectors_of(rows).reshape(len(labels), manifest.dims), labels)
             manifest.params = params.as_dict()
             manifest.deleted_labels = []
             manifest.count = index.count

@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 
 from lakehouse.common.recordfile import InputFileError
 from lakehouse.config import ModelsSettings, ModelTier
-from lakehouse.learning.lift.harness import (
-    LiftError,
-    LiftQuery,
-    LiftRun,
-    read_queries,
-    run_lift,
-    verbatim_report,
-)
+from lakehouse.learning.lift.harness import LiftError, LiftRun, run_lift, verbatim_report
 from lakehouse.learning.lift.judge import LabelsJudge, ModelJudge, parse_answer
+from lakehouse.learning.lift.queries import LiftQuery, read_queries
 from lakehouse.learning.lift.report import write_reports
 from lakehouse.llm.chat import ChatClient
 from lakehouse.search.vectors import CorpusNotFound

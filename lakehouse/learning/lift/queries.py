@@ -1,0 +1,83 @@
+"""Lift query files: JSONL lines `{"query": "...", "expected": ["id", ...]}`, read with their line
+numbers so every error names the file, the line and the field; train and test must not share a query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lakehouse.common.recordfile import InputFileError, read_json_lines
+from lakehouse.common.validation import format_validation_error
+
+
+class LiftQuery(BaseModel):
+    """One line of a lift query file: `{"query": "...", "expected": ["id", ...]}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1)
+    expected: list[str] | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("expected", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+@dataclass
+class QueryLine:
+    path: Path
+    line: int
+    item: LiftQuery
+
+    @property
+    def where(self) -> str:
+        return f"{self.path} line {self.line}"
+
+
+def read_queries(path: Path | str, *, require_expected: bool = False) -> list[QueryLine]:
+    """Every query of a JSONL file, with its line number; the first bad line raises InputFileError."""
+    path = Path(path)
+    lines = []
+    for number, value in read_json_lines(path):
+        where = f"{path} line {number}"
+        if not isinstance(value, dict):
+            raise InputFileError(f'{where}: expected a JSON object like {{"query": ...}}, got {type(value).__name__}')
+        try:
+            item = LiftQuery.model_validate(value)
+        except ValidationError as exc:
+            raise InputFileError(format_validation_error(exc, where)) from None
+        if require_expected and not item.expected:
+            raise InputFileError(f"{where}, field 'expected': required here (recall is measured against it)")
+        lines.append(QueryLine(path, number, item))
+    if not lines:
+        raise InputFileError(f"{path}: no queries (the file is empty)")
+    return lines
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def check_disjoint(train: list[QueryLine], test: list[QueryLine]) -> None:
+    """A test query that is also a train query (ignoring case and spacing) would be recorded."""
+    seen = {_normal(line.item.query): line for line in train}
+    for line in test:
+        if _normal(line.item.query) in seen:
+            raise InputFileError(
+                f"{line.where}, field 'query': {line.item.query!r} is also a train query "
+                f"({seen[_normal(line.item.query)].where}); test queries must never be recorded"
+            )

@@ -3,17 +3,17 @@ against the graph and the producers' output models."""
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from collections import deque
-from collections.abc import Collection, Container, Iterator
+from collections.abc import Collection, Container, Iterator, Mapping
 from functools import cache
 from typing import Any
 
 import networkx as nx
-from pydantic import BaseModel, RootModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from flows.refs import ReferenceSyntaxError, find_refs
+from flows.shapes import PyShape, Shape, walk
 from flows.spec import InputSpec, NodeSpec
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.common.validation import problem_text, validation_problems
@@ -179,46 +179,18 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
     return problems
 
 
-def _unwrap(annotation: Any) -> Any:
-    """Strip Optional/Annotated so a field's model or list type can be walked."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _unwrap(args[0]) if len(args) == 1 else annotation
-    return annotation
-
-
-def _fields_of(tp: Any) -> dict[str, Any] | None:
-    """Field name -> annotation of a pydantic model or a dataclass (substrate types in outputs)."""
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return {name: f.annotation for name, f in tp.model_fields.items()}
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return typing.get_type_hints(tp)
-    return None
-
-
 def _walk_output(model: type[BaseModel], path: tuple[str, ...]) -> str | None:
     """None if the path exists in the output model (as far as types tell), else the problem."""
-    current: Any = model
-    walked = "output"
-    for part in path:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, RootModel):
-            current = _unwrap(current.model_fields["root"].annotation)  # a substrate type as a mode output
-        fields = _fields_of(current)
-        if fields is not None:
-            if part not in fields:
-                return f"{walked} has no field {part!r}{suggest(part, fields)} (fields: {', '.join(fields)})"
-            current = fields[part]
-        elif typing.get_origin(current) in (list, tuple) and part.isdigit():
-            args = typing.get_args(current)
-            current = args[0] if args else Any
-        else:
-            return None  # dict, Any, …: the shape is only known at run time
-        walked = f"{walked}.{part}"
-    return None
+    return walk(PyShape(model), path)[0]
+
+
+# Where the per-run names may be used, and what they stand for (see flows/refs.py).
+_SCOPE_HOME = {
+    "item": ("for_each", "with, when and prompt"),
+    "index": ("for_each", "with, when and prompt"),
+    "iteration": ("loop", "with, prompt and loop.until"),
+    "previous": ("loop", "with, prompt and loop.until"),
+}
 
 
 def check_refs(
@@ -226,16 +198,33 @@ def check_refs(
     declared_inputs: dict[str, InputSpec],
     nodes: dict[str, NodeSpec],
     ancestors: Container[str],
-    output_models: dict[str, type[BaseModel]],
+    shapes: Mapping[str, Shape | None],
     node_id: str,
+    scopes: Mapping[str, Shape | None] | None = None,
+    self_shape: Shape | None = None,
+    allow_self: bool = False,
 ) -> Iterator[str]:
+    """Problems of the references in `value`: undeclared inputs, unknown or non-ancestor nodes,
+    paths the producer's output shape lacks, and per-run names (`$item`, `$previous`, …) outside
+    the `scopes` this field has. `allow_self`: `$NODE.output` of this very node (a loop's `until`)."""
     try:
         refs = list(find_refs(value))
     except ReferenceSyntaxError as exc:
         yield f"bad reference: {exc}"
         return
+    scopes = scopes or {}
     for ref in refs:
-        if ref.node is None:  # an $inputs reference
+        if ref.scope is not None:
+            if ref.scope not in scopes:
+                feature, where = _SCOPE_HOME[ref.scope]
+                yield f"{ref.text}: ${ref.scope} is only defined in a node with {feature} (in {where})"
+            elif ref.scope in ("index", "iteration") and ref.path:
+                yield f"{ref.text}: ${ref.scope} is a number: it has no field {ref.path[0]!r}"
+            else:
+                problem, _ = walk(scopes[ref.scope], ref.path, f"${ref.scope}")
+                if problem:
+                    yield f"{ref.text}: {problem}"
+        elif ref.node is None:  # an $inputs reference
             name = ref.path[0]
             if name not in declared_inputs:
                 yield (
@@ -245,12 +234,44 @@ def check_refs(
         elif ref.node not in nodes:
             yield f"{ref.text} refers to unknown node {ref.node!r}{suggest(ref.node, nodes)}"
         elif ref.node == node_id:
-            yield f"{ref.text} refers to the node itself"
+            if not allow_self:
+                loop_hint = " (in a loop, $previous is the previous iteration's output)" if scopes else ""
+                yield f"{ref.text} refers to the node itself{loop_hint}"
+            else:
+                problem, _ = walk(self_shape, ref.path)
+                if problem:
+                    yield f"{ref.text}: {ref.node}.{problem}"
         elif ref.node not in ancestors:
             yield (
                 f"{ref.text} refers to node {ref.node!r}, which is not upstream of {node_id!r}: add it to depends_on"
             )
-        elif ref.node in output_models:
-            problem = _walk_output(output_models[ref.node], ref.path)
+        else:
+            problem, _ = walk(shapes.get(ref.node), ref.path)
             if problem:
                 yield f"{ref.text}: {ref.node}.{problem}"
+
+
+# --------------------------------------------------------------------------------- declared inputs
+_INPUT_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "any": Any,
+}
+
+
+@cache
+def _adapter(kind: str) -> TypeAdapter:
+    return TypeAdapter(_INPUT_TYPES[kind])
+
+
+def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
+    if declared.type == "string" and isinstance(value, (int, float, bool)):
+        return str(value), None  # `--input zip=60601` means the text 60601
+    try:
+        return _adapter(declared.type).validate_python(value, strict=declared.type != "number"), None
+    except ValidationError as exc:
+        return value, f"expected {declared.type}, got {short_repr(value)} ({exc.errors()[0]['msg']})"

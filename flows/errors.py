@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lakehouse.errors import ErrorKind, LakehouseError, NotFoundError, UserError
+from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UserError
 
 if TYPE_CHECKING:
     from flows.loader import WorkflowIssue
@@ -18,6 +18,10 @@ __all__ = [
     "InputTooLarge",
     "WorkflowCrashed",
     "AccessConfigError",
+    "RunRecordNotFound",
+    "ResumeRefused",
+    "NodeFailed",
+    "OutputContractError",
 ]
 
 
@@ -59,6 +63,26 @@ class WorkflowCrashed(LakehouseError, RuntimeError):
     """The flow itself broke (not a node): Prefect or our orchestration failed."""
 
     kind = ErrorKind.INTERNAL
+
+
+class RunRecordNotFound(NotFoundError):
+    """No manifest, node record or stored output for a run (resume, approve)."""
+
+
+class ResumeRefused(ConflictError):
+    """A resume that would not be faithful (the workflow file changed, the run is still going, …)."""
+
+
+class NodeFailed(LakehouseError):
+    """A node's own failure as the runner reports it (fan-out items, loop limits, output contracts,
+    rejected or timed-out approvals): its message is the Prefect task run's message as is."""
+
+    kind = ErrorKind.USER
+
+
+class OutputContractError(NodeFailed):
+    """A prompt node's answer is not JSON or does not match its `output_schema` (or that schema is not
+    a valid JSON Schema): the attempt fails with this message and is retried if `retry` allows."""
 
 
 class AccessConfigError(UserError):

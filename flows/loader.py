@@ -7,33 +7,26 @@ with file, node id, field and a "did you mean" suggestion where one exists.
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from flows.checks import (
-    AncestorSet,
-    check_node_payload,
-    check_refs,
-    find_cycles,
-    model_tier_problem,
-    short_repr,
-    suggest,
-    value_shape_problem,
-)
+from flows.checks import coerce_input, find_cycles, short_repr, suggest, value_shape_problem
+from flows.checks_kinds import BodyChecks, SubWorkflows, node_payload, node_problems
 from flows.errors import WorkflowError
-from flows.spec import NODE_KEYS, WORKFLOW_KEYS, InputSpec, NodeSpec, WorkflowSpec
-from flows.when import WhenSyntaxError, compile_when
+from flows.shapes import Shape
+from flows.spec import NODE_KEYS, WORKFLOW_KEYS, NodeSpec, WorkflowSpec
 from lakehouse.common.validation import problem_text
 from lakehouse.config import get_settings
-from modes.registry import UnknownModeError, get_mode
+
+__all__ = ["LoadedWorkflow", "WorkflowError", "WorkflowIssue", "coerce_input", "load_workflow", "node_payload"]
 
 SHIPPED_WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 # libyaml's safe loader when present: the same safe subset as yaml.safe_load, ~20x faster. Its
@@ -62,6 +55,9 @@ class LoadedWorkflow:
     source: str
     text: str
     inputs: dict[str, Any]
+    # what references into each node may name; the checked sub-workflows by name (workflow nodes)
+    shapes: dict[str, Shape | None] = field(default_factory=dict)
+    subworkflows: dict[str, LoadedWorkflow] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -77,22 +73,6 @@ class LoadedWorkflow:
 
     def payload(self, node_id: str) -> dict[str, Any]:
         return node_payload(self.spec, self.nodes[node_id])
-
-
-def node_payload(spec: WorkflowSpec, node: NodeSpec) -> dict[str, Any]:
-    """The mode input of a node before references are resolved (prompt nodes become llm.chat)."""
-    payload = dict(node.with_)
-    if node.prompt is not None:
-        payload.setdefault("prompt", node.prompt)
-        if node.system is not None:
-            payload.setdefault("system", node.system)
-        model = node.model or spec.model
-        provider = node.provider or spec.provider
-        if model and provider and "/" not in model and model not in get_settings().models.tiers:
-            model = f"{provider}/{model}"
-        if model:
-            payload.setdefault("model", model)
-    return payload
 
 
 # --------------------------------------------------------------------------------- finding files
@@ -147,6 +127,10 @@ def resolve_workflow_path(source: str | Path) -> Path:
 
 def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> LoadedWorkflow:
     path = resolve_workflow_path(source)
+    return load_workflow_text(read_workflow_file(path), str(path), inputs)
+
+
+def read_workflow_file(path: Path) -> str:
     limit = get_settings().workflow_max_bytes
     try:
         with path.open("rb") as handle:  # never more than the limit is read (a FIFO, /dev/zero, ...)
@@ -160,7 +144,7 @@ def load_workflow(source: str | Path, inputs: dict[str, Any] | None = None) -> L
         ) from None
     except OSError as exc:
         raise WorkflowError([WorkflowIssue(str(path), None, None, f"cannot read: {exc.strerror}")]) from None
-    return load_workflow_text(text, str(path), inputs)
+    return text
 
 
 def load_workflow_text(
@@ -174,6 +158,8 @@ def load_workflow_text(
         _checked.move_to_end(key)
         return _checked[key]
     loaded = _Checker(source_name).load(text, inputs)
+    if loaded.subworkflows:  # its validity also depends on other files, which may change: not cached
+        return loaded
     # The flow receives the resolved inputs (defaults filled in): they check to the same result.
     keys = {key, _cache_key(text, source_name, loaded.inputs)} if inputs is not None else {key}
     for k in keys:
@@ -267,9 +253,10 @@ def input_shape_problems(inputs: dict[str, Any]) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------------- the checker
 class _Checker:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, subs: SubWorkflows | None = None) -> None:
         self.file = file
         self.issues: list[WorkflowIssue] = []
+        self.subs = subs  # None: the root of a check (its sub-workflows are checked one level deeper)
 
     def add(self, node: str | None, field: str | None, message: str) -> None:
         self.issues.append(WorkflowIssue(self.file, node, field, message))
@@ -285,6 +272,14 @@ class _Checker:
             if err["type"] == "extra_forbidden":
                 allowed = keys if len(loc) == 1 else []
                 self.add(node, field, f"unknown key {short_repr(loc[-1])}{suggest(loc[-1], allowed)}")
+            elif err["type"] == "literal_error" and isinstance(err.get("input"), str):
+                options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+                got = err["input"]
+                self.add(
+                    node,
+                    field,
+                    f"unknown value {short_repr(got)}{suggest(got, options)} (one of: {', '.join(options)})",
+                )
             else:
                 got = err.get("input")
                 shown = f" (got {short_repr(got)})" if not isinstance(got, (dict, list)) and got is not None else ""
@@ -298,10 +293,12 @@ class _Checker:
         assert spec is not None
         nodes = self.check_nodes(spec)
         graph = self.check_graph(nodes)
-        self.check_modes_and_refs(spec, nodes, graph)
+        subs = self.subs or SubWorkflows(load=_load_child, stack=(spec.name,))
+        body = BodyChecks(spec, nodes, graph, self.add, subs)
+        shapes = body.run()
         resolved = self.check_inputs(spec, inputs) if inputs is not None else {}
         self.fail()
-        return LoadedWorkflow(spec, nodes, graph, self.file, text, resolved)
+        return LoadedWorkflow(spec, nodes, graph, self.file, text, resolved, shapes, body.subworkflows)
 
     def parse_yaml(self, text: str) -> Any:
         try:
@@ -368,10 +365,8 @@ class _Checker:
                 if salvaged is None:
                     continue
                 node = salvaged
-            if node.mode is not None and node.prompt is not None:
-                self.add(node.id, "mode", "give either `mode:` or `prompt:` (an llm.chat node), not both")
-            elif node.mode_name is None:
-                self.add(node.id, "mode", "the node needs a `mode:` (or a `prompt:` for an LLM node)")
+            for field_name, message in node_problems(node, raw):
+                self.add(node.id, field_name, message)
             if node.id in nodes:
                 self.add(node.id, "id", f"duplicate node id {node.id!r}")
                 continue
@@ -395,37 +390,6 @@ class _Checker:
             self.add(cycle[0], "depends_on", f"cycle: {path}")
         return graph
 
-    def check_modes_and_refs(self, spec: WorkflowSpec, nodes: dict[str, NodeSpec], graph: nx.DiGraph) -> None:
-        ancestors_of = AncestorSet.all_of(graph)  # one pass in topological order (or everyone, given a cycle)
-        output_models: dict[str, type[BaseModel]] = {}
-        for node in nodes.values():
-            if node.mode_name is None:
-                continue
-            try:
-                output_models[node.id] = get_mode(node.mode_name).output_model
-            except UnknownModeError as exc:
-                self.add(node.id, "mode", str(exc))
-        for node in nodes.values():
-            if node.mode_name is None:
-                continue
-            ancestors = ancestors_of[node.id]
-            payload = node_payload(spec, node)
-            if node.id in output_models:
-                for field, message in check_node_payload(get_mode(node.mode_name).input_model, payload):
-                    self.add(node.id, field, message)
-            if node.mode_name == "llm.chat":
-                problem = model_tier_problem(payload.get("model"), get_settings().models.tiers)
-                if problem:
-                    self.add(node.id, "model", problem)
-            for field, value in [("with", payload), ("when", node.when)]:
-                for message in check_refs(value, spec.inputs, nodes, ancestors, output_models, node.id):
-                    self.add(node.id, field, message)
-            if node.when is not None:
-                try:
-                    compile_when(node.when)
-                except WhenSyntaxError as exc:
-                    self.add(node.id, "when", f"bad when expression {short_repr(node.when)}: {exc}")
-
     def check_inputs(self, spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
         resolved: dict[str, Any] = {}
         for name in given:
@@ -436,7 +400,9 @@ class _Checker:
                     f"unknown input{suggest(name, set(spec.inputs))} (declared: {', '.join(spec.inputs) or 'none'})",
                 )
         for name, declared in spec.inputs.items():
-            if name in given:
+            if name in given and given[name] is None and not declared.required and declared.default is None:
+                resolved[name] = None  # an optional input left unset (as the run passes it back in)
+            elif name in given:
                 value, problem = coerce_input(declared, given[name])
                 if problem:
                     self.add(None, f"inputs.{name}", problem)
@@ -458,26 +424,7 @@ def _salvage(raw: dict[str, Any], exc: ValidationError) -> NodeSpec | None:
         return None
 
 
-_INPUT_TYPES: dict[str, Any] = {
-    "string": str,
-    "integer": int,
-    "number": float,
-    "boolean": bool,
-    "object": dict,
-    "array": list,
-    "any": Any,
-}
-
-
-@cache
-def _adapter(kind: str) -> TypeAdapter:
-    return TypeAdapter(_INPUT_TYPES[kind])
-
-
-def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
-    if declared.type == "string" and isinstance(value, (int, float, bool)):
-        return str(value), None  # `--input zip=60601` means the text 60601
-    try:
-        return _adapter(declared.type).validate_python(value, strict=declared.type != "number"), None
-    except ValidationError as exc:
-        return value, f"expected {declared.type}, got {short_repr(value)} ({exc.errors()[0]['msg']})"
+def _load_child(path: Path, subs: SubWorkflows) -> LoadedWorkflow:
+    """Check a sub-workflow's file (no inputs: a workflow node's `with` is checked against its
+    declared inputs by the parent); raises WorkflowError."""
+    return _Checker(str(path), subs).load(read_workflow_file(path), None)

@@ -16,13 +16,34 @@ def server_file(home: Path) -> Path:
     return home / "prefect-server.json"
 
 
+def server_process_alive(pid: int) -> bool:
+    """Is `pid` a live Prefect server process? A recorded pid outlives a reboot or a container
+    restart and may then name another process, which must be neither used nor killed; a zombie
+    (exited, not yet reaped) has an empty command line. Without /proc (macOS): the pid is alive."""
+    try:
+        os.kill(pid, 0)
+    except (OSError, OverflowError):
+        return False
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    try:
+        cmdline = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"prefect" in cmdline and b"server" in cmdline
+
+
 def running_server_url(home: Path) -> str | None:
-    """The API URL of a server started by `lakehouse server start`, if its process is alive."""
+    """The API URL of a server started by `lakehouse server start` (or auto-started by a run), if
+    its process is alive and it has answered once (one still starting is not in use yet)."""
     path = server_file(home)
     try:
         info = json.loads(path.read_text())
-        os.kill(int(info["pid"]), 0)
+        alive = server_process_alive(int(info["pid"]))
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not alive or info.get("starting"):
         return None
     return info.get("api_url")
 
@@ -46,9 +67,10 @@ def home_dir() -> Path:
     return Path(home).expanduser().resolve()
 
 
-def configure_prefect_environment() -> None:
-    home = home_dir()
-    defaults = {
+def prefect_defaults(home: Path) -> dict[str, str]:
+    """The Prefect environment our processes run with unless the user set a value (benches give a
+    bare Prefect script the same)."""
+    return {
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
@@ -60,7 +82,11 @@ def configure_prefect_environment() -> None:
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    for key, value in defaults.items():
+
+
+def configure_prefect_environment() -> None:
+    home = home_dir()
+    for key, value in prefect_defaults(home).items():
         os.environ.setdefault(key, value)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     if "PREFECT_API_URL" not in os.environ:

@@ -1,4 +1,6 @@
-"""References in workflow values: `$inputs.NAME`, `$NODE.output`, `$NODE.output.FIELD[.FIELD…]`.
+"""References in workflow values: `$inputs.NAME`, `$NODE.output`, `$NODE.output.FIELD[.FIELD…]`,
+and the per-run scope names: `$item[.FIELD…]` and `$index` in a fan-out (`for_each`) node,
+`$iteration` and `$previous[.FIELD…]` in a loop node.
 
 A value that is one whole reference keeps its type; a reference inside a longer string is rendered
 as text (JSON for lists and dicts). `$$` is a literal dollar sign.
@@ -21,15 +23,19 @@ from flows.errors import InputTooLarge, ReferenceLookupError, ReferenceSyntaxErr
 _REF = re.compile(r"\$\$|\$([A-Za-z_][A-Za-z0-9_-]*)((?:\.[A-Za-z0-9_]+)*)")
 
 
+SCOPE_NAMES = ("item", "index", "iteration", "previous")
+
+
 @dataclass(frozen=True)
 class Ref:
     text: str
-    node: str | None  # None for $inputs
-    path: tuple[str, ...]  # for inputs: (NAME, ...); for nodes: the part after `.output`
+    node: str | None  # None for $inputs and scope names
+    path: tuple[str, ...]  # for inputs: (NAME, ...); for nodes: the part after `.output`; for scopes: after the name
+    scope: str | None = None  # item | index | iteration | previous
 
     @property
     def is_input(self) -> bool:
-        return self.node is None
+        return self.node is None and self.scope is None
 
 
 def _parse(match: re.Match) -> Ref:
@@ -39,6 +45,8 @@ def _parse(match: re.Match) -> Ref:
         if not parts:
             raise ReferenceSyntaxError(f"{match.group(0)!r} names no input: use $inputs.NAME")
         return Ref(match.group(0), None, parts)
+    if head in SCOPE_NAMES:
+        return Ref(match.group(0), None, parts, scope=head)
     if not parts or parts[0] != "output":
         raise ReferenceSyntaxError(f"{match.group(0)!r} is not a reference: use ${head}.output or ${head}.output.FIELD")
     return Ref(match.group(0), head, parts[1:])
@@ -66,8 +74,15 @@ def whole_ref(value: Any) -> Ref | None:
     return None
 
 
-def lookup(ref: Ref, inputs: dict[str, Any], outputs: dict[str, Any]) -> Any:
-    if ref.is_input:
+def lookup(ref: Ref, inputs: dict[str, Any], outputs: dict[str, Any], scope: dict[str, Any] | None = None) -> Any:
+    if ref.scope is not None:
+        if scope is None or ref.scope not in scope:
+            raise ReferenceLookupError(f"{ref.text}: ${ref.scope} has no value here")
+        current, path = scope[ref.scope], ref.path
+        where = f"${ref.scope}"
+        if ref.scope == "previous" and current is None:
+            return None  # the first iteration has no previous output: every field of it is null
+    elif ref.is_input:
         current, path = inputs, ref.path
         where = "inputs"
     else:
@@ -116,7 +131,13 @@ def _default_limit() -> int:
 
 
 def resolve(
-    value: Any, inputs: dict[str, Any], outputs: dict[str, Any], *, max_chars: int | None = None, field: str = "with"
+    value: Any,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    *,
+    max_chars: int | None = None,
+    field: str = "with",
+    scope: dict[str, Any] | None = None,
 ) -> Any:
     """Replace references with values; whole references keep their type.
 
@@ -125,14 +146,16 @@ def resolve(
     setting `workflow_max_input_chars`); past it, InputTooLarge names the field (`with.KEY...`).
     """
     budget = _Budget(_default_limit() if max_chars is None else max_chars)
-    return _resolve(value, inputs, outputs, budget, field)
+    return _resolve(value, inputs, outputs, budget, field, scope)
 
 
-def _resolve(value: Any, inputs: dict[str, Any], outputs: dict[str, Any], budget: _Budget, field: str) -> Any:
+def _resolve(
+    value: Any, inputs: dict[str, Any], outputs: dict[str, Any], budget: _Budget, field: str, scope: dict | None
+) -> Any:
     if isinstance(value, str):
         ref = whole_ref(value)
         if ref is not None:
-            found = lookup(ref, inputs, outputs)
+            found = lookup(ref, inputs, outputs, scope)
             # a whole reference passes the object itself; its size still counts (each use would be
             # copied on into the mode's output, the run's result and the ops)
             budget.take(len(found) if isinstance(found, str) else len(_as_text(found, ref)), field)
@@ -142,13 +165,13 @@ def _resolve(value: Any, inputs: dict[str, Any], outputs: dict[str, Any], budget
             if match.group(0) == "$$":
                 return "$"
             ref = _parse(match)
-            text = _as_text(lookup(ref, inputs, outputs), ref)
+            text = _as_text(lookup(ref, inputs, outputs, scope), ref)
             budget.take(len(text), field)  # checked per piece: a string repeating a reference stops early
             return text
 
         return _REF.sub(render, value)
     if isinstance(value, dict):
-        return {k: _resolve(v, inputs, outputs, budget, f"{field}.{k}") for k, v in value.items()}
+        return {k: _resolve(v, inputs, outputs, budget, f"{field}.{k}", scope) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, inputs, outputs, budget, f"{field}.{i}") for i, v in enumerate(value)]
+        return [_resolve(v, inputs, outputs, budget, f"{field}.{i}", scope) for i, v in enumerate(value)]
     return value

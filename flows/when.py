@@ -104,9 +104,11 @@ def _check(node: ast.AST, refs: dict[str, Ref]) -> None:
         raise WhenSyntaxError("the only function allowed in a condition is len(x)")
 
 
-def evaluate_when(text: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> bool:
+def evaluate_when(
+    text: str, inputs: dict[str, Any], outputs: dict[str, Any], scope: dict[str, Any] | None = None
+) -> bool:
     tree, refs = compile_when(text)
-    values = {name: lookup(ref, inputs, outputs) for name, ref in refs.items()}
+    values = {name: lookup(ref, inputs, outputs, scope) for name, ref in refs.items()}
     return bool(_eval(tree.body, values))
 
 

@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 32 * MiB
     # the CLI sends search / playbook calls to a `lakehouse api` running on this LH_HOME (its model is loaded)
     cli_use_api: bool = True
+    # `workflow run|resume` and `main` start a local Prefect server in the background when none is in
+    # use, so this and later runs skip Prefect's temporary server (`lakehouse server stop` ends it)
+    prefect_autostart: bool = True
 
     # paths: besides LH_HOME and LH_HOME/inbox, the roots HTTP, MCP and HTTP-submitted workflows may
     # read and write under; in the environment a JSON list or comma-separated (LH_ALLOWED_ROOTS=/data,/srv/in)

@@ -4,8 +4,10 @@ whether the paths in its input may leave the lakehouse's roots (`trusted_paths`)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lakehouse.common.paths import resolve_path
 from lakehouse.core import Lakehouse
@@ -24,6 +26,10 @@ class ModeContext:
     # The caller's own process (CLI, notebook, operator-defined jobs) may name any file; HTTP, MCP
     # and workflows submitted over HTTP may not leave LH_HOME, LH_HOME/inbox and `allowed_roots`.
     trusted_paths: bool = False
+    parent_run_id: str | None = None  # a resumed workflow run's parent run
+    # The workflow runner's last word on a node's output before its op is recorded: an output
+    # contract may reject or reshape it (raising makes the op failed), the run store keeps it.
+    finish: Callable[[dict[str, Any]], Any] | None = None
 
     @classmethod
     def standalone(

@@ -15,7 +15,7 @@ def _model_and_tokens(payload: dict[str, Any], output: dict[str, Any] | None) ->
     return out.get("model") or payload.get("model"), (out.get("usage") or {}).get("total_tokens")
 
 
-def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> dict[str, Any]:
+def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> Any:
     """Validate, run and record; returns the output as a JSON-ready dict, re-raises on failure."""
     spec = get_mode(name)
     started = now_utc()
@@ -27,11 +27,14 @@ def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> dict[st
         node_id=ctx.node_id,
         mode=name,
         attempt=ctx.attempt,
+        parent_run_id=ctx.parent_run_id,
         summary_chars=ctx.lakehouse.settings.ops_summary_chars,
         secrets=ctx.lakehouse.settings.secret_values(),
     )
     try:
         output = spec(payload, ctx).model_dump(mode="json")
+        if ctx.finish is not None:
+            output = ctx.finish(output)
     except BaseException as exc:
         model, _ = _model_and_tokens(payload, None)
         observer.record(

@@ -120,8 +120,24 @@ def load_modes() -> None:
     _loaded = True
 
 
+def _load_family(name: str) -> None:
+    """Import only `modes.catalog.<first word of name>` (fixture.echo -> modes.catalog.fixture), if
+    it exists: a run of fixture nodes then never imports scipy, pyiceberg or the vector index (2 s)."""
+    family = name.split(".", 1)[0]
+    if _loaded or family.startswith("_") or not _NAME.match(family):
+        return
+    try:
+        importlib.import_module(f"modes.catalog.{family}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"modes.catalog.{family}":
+            raise  # the module exists but needs something missing: as loud as load_modes()
+
+
 def get_mode(name: str) -> ModeSpec:
-    load_modes()
+    if name not in _REGISTRY:
+        _load_family(name)
+    if name not in _REGISTRY:
+        load_modes()
     try:
         return _REGISTRY[name]
     except KeyError:

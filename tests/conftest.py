@@ -20,6 +20,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.pop("PREFECT_API_URL", None)
 for _key in [k for k in os.environ if k.startswith("LH_") and k not in ("LH_HOME", "LH_CONFIG")]:
     del os.environ[_key]
+# Tests start their Prefect servers themselves (fixtures); a CLI run must not leave one behind.
+os.environ["LH_PREFECT_AUTOSTART"] = "false"
 
 import pytest  # noqa: E402
 

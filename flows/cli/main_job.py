@@ -1,7 +1,8 @@
 """`lakehouse main`: the main job end to end on the embedded defaults (what `make run` calls).
 
-It runs the shipped main workflows in one process (Prefect's temporary server starts once), shows
-their key outputs, and saves each run's result under LH_HOME/runs/.
+It runs the shipped main workflows in one process against the local Prefect server (started in the
+background if none is in use, see `ensure_server`; else Prefect's temporary server starts once),
+shows their key outputs, and saves each run's result under LH_HOME/runs/.
 """
 
 from __future__ import annotations
@@ -76,8 +77,11 @@ def main_job(
     ),
 ) -> None:
     """Run the main job end to end and print where its results and run records are."""
+    from flows.cli.server import ensure_server
     from flows.cli.workflow import _print_result
     from flows.loader import WorkflowError, find_workflows, load_workflow
+
+    server = ensure_server()  # before prefect is imported: it reads PREFECT_API_URL once, at import
     from flows.runner import WorkflowCrashed, current_lakehouse, run_workflow
 
     known = find_workflows()
@@ -123,7 +127,10 @@ def main_job(
     console.print(
         f"run records (ObservedOps): {plain(lakehouse.observer.path)}  — `lakehouse ops list`, `lakehouse ops stats`"
     )
-    console.print("Prefect UI: `lakehouse server start`, then re-run to see the runs there")
+    if server:
+        console.print(f"Prefect UI: {server.removesuffix('/api')}")
+    else:
+        console.print("Prefect UI: `lakehouse server start`, then re-run to see the runs there")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -1,7 +1,9 @@
 """`lakehouse server start|stop|status`: a local Prefect server (UI + API) on loopback.
 
 While it runs, CLI workflow runs use it (see flows/prefect_env.py) instead of starting Prefect's
-temporary server each time, and every run shows up in its UI.
+temporary server each time, and every run shows up in its UI. `ensure_server()` starts one in the
+background for `workflow run`, `workflow resume` and `main` when none is in use (setting
+`prefect_autostart`, LH_PREFECT_AUTOSTART).
 """
 
 from __future__ import annotations
@@ -9,17 +11,32 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from flows.cli.common import console, fail, print_json
-from flows.prefect_env import running_server_url, server_file
+from flows.cli.common import console, err_console, fail, print_json
+from flows.prefect_env import running_server_url, server_file, server_process_alive
 
 server_app = typer.Typer(help="A local Prefect server for the UI, state under LH_HOME.", no_args_is_help=True)
+
+DEFAULT_PORT = 4200
+START_TIMEOUT_S = 120.0  # a cold start takes ~10 s on an idle 2-core machine, several times that when loaded
+
+
+class ServerStartFailed(Exception):
+    """The server did not come up; the message says why and where its log is. `exited`: its process
+    ended during start-up (e.g. the port was taken), rather than not answering in time."""
+
+    def __init__(self, message: str, *, exited: bool = False) -> None:
+        super().__init__(message)
+        self.exited = exited
 
 
 def _healthy(api_url: str) -> bool:
@@ -44,17 +61,73 @@ def _info(home: Path) -> dict | None:
         return None
 
 
-@server_app.command("start")
-def start(
-    port: int = typer.Option(4200, help="Port on 127.0.0.1."),
-    timeout: float = typer.Option(180, help="Seconds to wait for the server to answer."),
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def _start_lock(home: Path) -> Iterator[None]:
+    """One starter per LH_HOME: two runs auto-starting at once would start two servers on one database."""
+    import fcntl
+
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "prefect-server.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _kill(pid: int) -> None:
+    """SIGTERM the server's process group, SIGKILL it after 10 s."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not server_process_alive(pid):
+                return
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_healthy(
+    home: Path, pid: int, api_url: str, log_path: str, timeout: float, alive: Callable[[], bool] | None = None
 ) -> None:
-    """Start the server in the background and wait until it answers."""
-    home = _home()
-    if url := running_server_url(home):
-        console.print(f"already running: {url.removesuffix('/api')}")
-        return
+    """Wait for `api_url` to answer, then mark the server file as running; ServerStartFailed if the
+    process dies or the time runs out (the process is then stopped and the file removed). `alive`
+    tells whether our own child still runs (a dead child is a zombie until reaped: kill(pid, 0) works)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not (alive() if alive else server_process_alive(pid)):
+            server_file(home).unlink(missing_ok=True)
+            raise ServerStartFailed(f"the server exited during start-up; see {log_path}", exited=True)
+        if _healthy(api_url):
+            server_file(home).write_text(json.dumps({"pid": pid, "api_url": api_url, "log": log_path}))
+            return
+        time.sleep(0.25)
+    _kill(pid)
+    server_file(home).unlink(missing_ok=True)
+    raise ServerStartFailed(f"the server did not answer within {timeout:.0f}s; see {log_path}")
+
+
+def _launch(home: Path, port: int, timeout: float) -> str:
+    """Start `prefect server start` on 127.0.0.1:`port` in its own session (it outlives this
+    process) and wait until it answers; its API URL. Call under `_start_lock`."""
     log_path = home / "prefect-server.log"
+    # The server must not talk to itself or to the user's server: no PREFECT_API_URL.
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     prefect = Path(sys.executable).with_name("prefect")
     command = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -63,38 +136,126 @@ def start(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True
         )
     api_url = f"http://127.0.0.1:{port}/api"
-    server_file(home).write_text(json.dumps({"pid": process.pid, "api_url": api_url, "log": str(log_path)}))
-    deadline = time.monotonic() + timeout
-    with console.status("starting the Prefect server…"):
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                server_file(home).unlink(missing_ok=True)
-                fail(f"the server exited with code {process.returncode}; see {log_path}")
-            if _healthy(api_url):
-                console.print(f"Prefect UI: http://127.0.0.1:{port}  (API {api_url}; log {log_path})")
-                return
-            time.sleep(0.5)
-    fail(f"the server did not answer within {timeout:.0f}s; see {log_path} (`lakehouse server stop` to end it)")
+    # Recorded before it answers so `lakehouse server stop` can end a start that hangs; "starting"
+    # keeps other runs from pointing Prefect at it until it answers (flows/prefect_env.py).
+    info = {"pid": process.pid, "api_url": api_url, "log": str(log_path), "starting": True}
+    server_file(home).write_text(json.dumps(info))
+    _wait_healthy(home, process.pid, api_url, str(log_path), timeout, alive=lambda: process.poll() is None)
+    return api_url
+
+
+def _adopt_or_clear(home: Path, timeout: float) -> str | None:
+    """A server file left by a starter that died mid-start: wait for that server if it is still
+    alive, else forget it. Its API URL once it answers, None if there is none."""
+    info = _info(home)
+    if not info:
+        return None
+    try:
+        pid, api_url, log_path = int(info["pid"]), str(info["api_url"]), str(info.get("log", ""))
+    except (KeyError, TypeError, ValueError):
+        server_file(home).unlink(missing_ok=True)
+        return None
+    if not server_process_alive(pid):
+        server_file(home).unlink(missing_ok=True)
+        return None
+    try:
+        _wait_healthy(home, pid, api_url, log_path, timeout)
+    except ServerStartFailed:
+        return None
+    return api_url
+
+
+def ensure_server(timeout: float = START_TIMEOUT_S) -> str | None:
+    """Point this process's Prefect at a local server, starting one in the background if none is in use.
+
+    For the commands that run workflows (`workflow run`, `workflow resume`, `main`): call it BEFORE
+    anything imports prefect (Prefect reads PREFECT_API_URL once, when it is imported). Returns the
+    API URL Prefect will use, or None for Prefect's temporary (ephemeral) server: when the setting
+    `prefect_autostart` is off, when prefect was already imported, or when the start failed (one
+    warning line on stderr; the run goes on). A server it starts is announced once on stderr and
+    keeps running for later runs until `lakehouse server stop`.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]  # the user's server, or ours (set when `flows` was imported)
+    from lakehouse.config import get_settings
+
+    settings = get_settings()
+    home = settings.home_dir
+    if url := running_server_url(home):
+        os.environ["PREFECT_API_URL"] = url
+        return url
+    if not settings.prefect_autostart or "prefect" in sys.modules:
+        return None
+    started = False
+    try:
+        with _start_lock(home):
+            url = running_server_url(home) or _adopt_or_clear(home, timeout)  # another run may have started it
+            if url is None:
+                port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else _free_port()
+                try:
+                    url = _launch(home, port, timeout)
+                except ServerStartFailed as exc:
+                    if port != DEFAULT_PORT or not exc.exited:
+                        raise
+                    url = _launch(home, _free_port(), timeout)  # 4200 was taken between the probe and the bind
+                started = True
+    except (ServerStartFailed, OSError) as exc:
+        err_console.print(
+            f"warning: could not start a local Prefect server ({exc}); this run uses Prefect's temporary server",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return None
+    os.environ["PREFECT_API_URL"] = url
+    if started:
+        err_console.print(
+            f"started a local Prefect server for this and later runs: UI {url.removesuffix('/api')}  "
+            "(stop it: `lakehouse server stop`; to run without it: LH_PREFECT_AUTOSTART=false)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    return url
+
+
+@server_app.command("start")
+def start(
+    port: int = typer.Option(DEFAULT_PORT, help="Port on 127.0.0.1."),
+    timeout: float = typer.Option(180, help="Seconds to wait for the server to answer."),
+) -> None:
+    """Start the server in the background and wait until it answers."""
+    home = _home()
+    if url := running_server_url(home):
+        console.print(f"already running: {url.removesuffix('/api')}")
+        return
+    with _start_lock(home), console.status("starting the Prefect server…"):
+        if url := running_server_url(home) or _adopt_or_clear(home, timeout):
+            console.print(f"already running: {url.removesuffix('/api')}")
+            return
+        try:
+            api_url = _launch(home, port, timeout)
+        except ServerStartFailed as exc:
+            fail(f"{exc} (`lakehouse server stop` to end it)")
+    log_path = home / "prefect-server.log"
+    console.print(f"Prefect UI: http://127.0.0.1:{port}  (API {api_url}; log {log_path})")
 
 
 @server_app.command("stop")
 def stop() -> None:
-    """Stop the server started by `lakehouse server start`."""
+    """Stop the server started by `lakehouse server start` (or by a workflow run)."""
     home = _home()
     info = _info(home)
-    if not info:
-        console.print("not running")
-        return
     try:
-        os.killpg(int(info["pid"]), signal.SIGTERM)
-        for _ in range(100):
-            os.kill(int(info["pid"]), 0)
-            time.sleep(0.1)
-        os.killpg(int(info["pid"]), signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        pid = int(info["pid"]) if info else 0
+    except (KeyError, TypeError, ValueError):
+        pid = 0
+    if pid and server_process_alive(pid):
+        _kill(pid)
+        console.print("stopped")
+    else:
+        console.print("not running")
     server_file(home).unlink(missing_ok=True)
-    console.print("stopped")
 
 
 @server_app.command("status")

@@ -66,16 +66,40 @@ def plan(
         raise typer.Exit(1) from None
     layers = loaded.layers
     if json_out:
-        print_json({"workflow": loaded.name, "layers": layers})
+        nodes = {node_id: _plan_row(node) for node_id, node in loaded.nodes.items()}
+        print_json({"workflow": loaded.name, "layers": layers, "nodes": nodes})
         return
     table = Table(title=f"plan: {loaded.name}")
-    for column in ("layer", "node", "mode", "depends on", "when"):
-        table.add_column(column)
+    for column in ("layer", "node", "runs", "depends on", "when / how"):
+        table.add_column(column, overflow="fold")
     for index, layer in enumerate(layers, start=1):
         for node_id in layer:
-            node = loaded.nodes[node_id]
-            table.add_row(str(index), node_id, node.mode_name or "", ", ".join(node.depends_on), node.when or "")
+            row = _plan_row(loaded.nodes[node_id])
+            table.add_row(str(index), node_id, row["runs"], ", ".join(row["depends_on"]), "; ".join(row["how"]))
     console.print(table)
+
+
+def _plan_row(node) -> dict:
+    """What a node runs and the rules around it, for `plan`."""
+    runs = {
+        "workflow": f"workflow {node.workflow}",
+        "approval": "approval gate",
+        "prompt": "llm.chat (prompt)",
+    }.get(node.kind or "", node.mode_name or "")
+    how = []
+    if node.when:
+        how.append(f"when {node.when}")
+    if node.trigger_rule != "all_success":
+        how.append(f"trigger {node.trigger_rule}")
+    if node.for_each:
+        how.append(f"for each {node.for_each} (max {node.max_parallel or 'default'} at once)")
+    if node.loop:
+        how.append(f"loop until {node.loop.until} (max {node.loop.max_iterations})")
+    if node.approval and node.approval.on_reject:
+        how.append(f"on reject: {', '.join(node.approval.on_reject)}")
+    if node.output_schema:
+        how.append("output_schema")
+    return {"runs": runs, "kind": node.kind, "depends_on": list(node.depends_on), "how": how}
 
 
 @workflow_app.command("run")
@@ -95,6 +119,9 @@ def run(
     except WorkflowError as exc:
         _report(exc)
         raise typer.Exit(1) from None
+    from flows.cli.server import ensure_server
+
+    ensure_server()  # before prefect is imported: it reads PREFECT_API_URL once, at import
     from flows.runner import current_lakehouse, run_workflow
 
     # a crash (WorkflowCrashed) is our own failure: the one CLI error policy prints it and exits 2
@@ -117,6 +144,13 @@ def _print_result(result, ops_log: Path) -> None:
         table.add_column(column, overflow="fold")
     for node_id, node in result.nodes.items():
         detail = plain(node.error if node.status != "completed" else _short(node.output))
+        if node.items:
+            counts = node.items
+            detail = f"items {counts['completed']} ok, {counts['failed']} failed, {counts['skipped']} skipped; {detail}"
+        if node.iterations:
+            detail = f"{node.iterations} iteration(s); {detail}"
+        if node.reused_from:
+            detail = f"reused from run {node.reused_from}; {detail}"
         table.add_row(node_id, f"[{colours[node.status]}]{node.status}[/]", str(node.attempts), detail)
     console.print(table)
     console.print(f"status: [{colours.get(result.status, 'red')}]{result.status}[/]")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.http.calls import lakehouse_of
 from flows.http.errors import ApiError
 from flows.http.limits import NAME_MAX_CHARS, TEXT_MAX_CHARS
-from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops
+from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops, workflow_error
 from lakehouse.observe.observer import ObservedOp, Source, Status, now_utc
 
 router = APIRouter(prefix="/v1/observer", tags=["observer"])
@@ -64,6 +64,37 @@ def submit_workflow(
             status_code=202,
         )
     return run_loaded(loaded)
+
+
+class ResumeIn(BaseModel):
+    """How to resume a run (`lakehouse workflow resume`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    from_node: str | None = Field(
+        default=None, max_length=NAME_MAX_CHARS, description="re-run this node and everything downstream of it"
+    )
+    allow_changed: bool = Field(
+        default=False, description="resume although the workflow changed: changed nodes and their downstream re-run"
+    )
+
+
+@router.post("/runs/{run_id}/resume", summary="Resume a run as a new run (completed nodes are reused)")
+def resume_run(run_id: str, body: ResumeIn | None = None) -> dict[str, Any]:
+    """Blocking, like `POST /workflow/run`: the new run's per-node results and ObservedOps, plus
+    `parent_run_id`, `reused` (nodes whose parent output was kept) and `rerun` (node -> why). 404:
+    no record of the run; 409: the workflow changed (unless `allow_changed`); 422: unknown
+    `from_node`. The nodes' paths stay under the lakehouse's roots (as for any HTTP run)."""
+    from flows.loader import WorkflowError
+    from flows.resume import resume_run as resume
+
+    body = body or ResumeIn()
+    try:
+        outcome = resume(run_id, from_node=body.from_node, allow_changed=body.allow_changed, trusted_paths=False)
+    except WorkflowError as exc:  # the workflow file changed so that it (or the parent's inputs) no longer checks
+        raise workflow_error(exc) from None
+    answer = outcome.view()
+    answer["ops"] = run_ops(answer["run_id"])
+    return answer
 
 
 @router.get("/runs/{run_id}", summary="Status and results of a submitted run")

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from lakehouse.common.jsonl import AppendLog
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-Source = Literal["workflow", "mode", "event", "http"]
+Source = Literal["workflow", "mode", "event", "http", "mcp"]
 Status = Literal["completed", "failed", "skipped"]
 
 
@@ -98,6 +97,7 @@ class ObservedOp(BaseModel):
     output_sha256: str | None = None
     model: str | None = None
     tokens: int | None = None
+    parent_run_id: str | None = None  # a resumed run's parent (`workflow resume`)
 
     @classmethod
     def build(
@@ -187,6 +187,8 @@ class Observer:
         return rows[-limit:] if limit else rows
 
     def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
+        import numpy as np  # here, not at import: every workflow run records ops, few ask for stats
+
         rows = list(self.ops() if rows is None else rows)
         durations = np.array([r["duration_ms"] for r in rows if r.get("status") != "skipped"], dtype=float)
         pct = (lambda q: round(float(np.percentile(durations, q)), 3)) if durations.size else (lambda q: None)

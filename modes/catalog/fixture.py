@@ -74,3 +74,22 @@ def sleep(inp: SleepIn, ctx: ModeContext) -> SleepOut:
     while (left := deadline - time.perf_counter()) > 0:
         time.sleep(min(left, 0.05))
     return SleepOut(slept=round(time.perf_counter() - start, 4))
+
+
+class RequireFileIn(_In):
+    path: str = Field(min_length=1, max_length=4096)
+
+
+class RequireFileOut(BaseModel):
+    path: str
+    size: int
+
+
+@mode("fixture.require_file")
+def require_file(inp: RequireFileIn, ctx: ModeContext) -> RequireFileOut:
+    """Succeed once the file exists (its resolved path and size); until then fail with
+    `missing file: <path>`. For resume demos: fix the world, then resume the run."""
+    path = ctx.path(inp.path, field="path")
+    if not path.is_file():
+        raise FixtureFailure(f"missing file: {inp.path}")
+    return RequireFileOut(path=str(path), size=path.stat().st_size)

@@ -1,4 +1,5 @@
-"""Property: whatever YAML text it is given, the loader only ever raises WorkflowError."""
+"""Property: whatever YAML text it is given, the loader only ever raises WorkflowError; workflows
+built from valid values of every key (issue 12's too) load."""
 
 from __future__ import annotations
 
@@ -24,9 +25,19 @@ KEYS = st.sampled_from(
         "seconds",
         "message",
         "x",
+        "until",
+        "max_iterations",
+        "on_limit",
+        "timeout_s",
+        "on_reject",
+        "properties",
+        "items",
+        "additionalProperties",
     ]
 )
-MODES = st.sampled_from(["fixture.echo", "fixture.upper", "fixture.sleep", "fixture.fail", "llm.chat", "nope"])
+MODES = st.sampled_from(
+    ["fixture.echo", "fixture.upper", "fixture.sleep", "fixture.fail", "fixture.require_file", "llm.chat", "nope"]
+)
 REF_TEXT = st.sampled_from(
     [
         "$inputs.a",
@@ -40,6 +51,30 @@ REF_TEXT = st.sampled_from(
         "$a.output.text == 'x' and",
         "a b",
         "1 +",
+        "$item",
+        "$item.text",
+        "$index",
+        "$index.x",
+        "$iteration",
+        "$previous.value",
+        "$a.output.0",
+        "$a.output.verdict.score",
+        "$inputs.words",
+        "$a.output.value > 1 and $iteration < 3",
+    ]
+)
+RULES = st.sampled_from(["all_success", "all_done", "one_success", "none_failed", "all_sucess", "", "ALL_DONE"])
+WORKFLOW_NAMES = st.sampled_from(["hello-lakehouse", "fixture-branches", "wf", "nope", "../x.yaml", "/etc/passwd", ""])
+SCHEMAS = st.sampled_from(
+    [
+        {"type": "object"},
+        {"type": "object", "properties": {"text": {"type": "string"}, "verdict": {"type": "object"}}},
+        {"type": "array", "items": {"type": "object", "properties": {"text": {}}}},
+        {"type": "objekt"},
+        {"properties": {"a": {"pattern": "("}}},
+        {"required": "yes"},
+        {"additionalProperties": False, "properties": {"value": {}}},
+        True,
     ]
 )
 SCALARS = st.one_of(
@@ -52,8 +87,25 @@ VALUES = st.recursive(
     ),
     max_leaves=25,
 )
+LOOP = st.one_of(
+    st.fixed_dictionaries(
+        {"until": REF_TEXT, "max_iterations": st.integers(-1, 5)},
+        optional={"on_limit": st.sampled_from(["fail", "complete", "stop"])},
+    ),
+    VALUES,
+)
+APPROVAL = st.one_of(
+    st.fixed_dictionaries(
+        {"message": st.sampled_from(["ok?", "", "publish $a.output.text?"])},
+        optional={
+            "timeout_s": st.one_of(st.integers(-1, 10), SCALARS),
+            "on_reject": st.lists(st.sampled_from(["a", "b", "c", "z"]), max_size=2),
+        },
+    ),
+    VALUES,
+)
 NODE = st.fixed_dictionaries(
-    {"id": st.sampled_from(["a", "b", "c", "a b", ""])},
+    {"id": st.sampled_from(["a", "b", "c", "a b", "", "item", "inputs"])},
     optional={
         "mode": MODES,
         "with": VALUES,
@@ -63,6 +115,14 @@ NODE = st.fixed_dictionaries(
         "retry": VALUES,
         "timeout_s": SCALARS,
         "junk": SCALARS,
+        "trigger_rule": st.one_of(RULES, SCALARS),
+        "for_each": st.one_of(REF_TEXT, SCALARS),
+        "max_parallel": st.one_of(st.integers(-1, 10), SCALARS),
+        "allow_item_failures": st.one_of(st.booleans(), SCALARS),
+        "loop": LOOP,
+        "approval": APPROVAL,
+        "workflow": st.one_of(WORKFLOW_NAMES, SCALARS),
+        "output_schema": st.one_of(SCHEMAS, VALUES),
     },
 )
 DOC = st.fixed_dictionaries(
@@ -74,6 +134,8 @@ DOC = st.fixed_dictionaries(
         "description": SCALARS,
     },
 )
+# Enough declared inputs that `$inputs.a`/`$inputs.words` references sometimes resolve.
+DECLARED = st.fixed_dictionaries({}, optional={"a": st.just({"type": "string"}), "words": st.just({"type": "array"})})
 
 
 def _check(text: str) -> None:
@@ -89,6 +151,77 @@ def _check(text: str) -> None:
 @given(DOC)
 def test_structured_documents_raise_only_workflow_error(doc):
     _check(yaml.safe_dump(doc, allow_unicode=True))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(NODE, min_size=1, max_size=4), DECLARED)
+def test_nodes_with_the_new_keys_raise_only_workflow_error(nodes, declared):
+    _check(yaml.safe_dump({"name": "wf", "inputs": declared, "nodes": nodes}, allow_unicode=True))
+
+
+# ------------------------------------------------------------------------------------ valid workflows
+# Each step is a node that depends on the one before ("prev") and uses one of the new keys validly.
+_STEPS = {
+    "fan": {"mode": "fixture.upper", "for_each": "$inputs.words", "with": {"text": "$index: $item"}},
+    "fan_prev": {"mode": "fixture.echo", "for_each": "$prev.output", "with": {"value": "$item"}},
+    "loop": {
+        "mode": "fixture.echo",
+        "loop": {"until": "$self.output.value.n >= 2", "max_iterations": 3},
+        "with": {"value": {"n": "$iteration", "was": "$previous.value"}},
+    },
+    "gate": {"approval": {"message": "go on?", "timeout_s": 5}},
+    "sub": {"workflow": "hello-lakehouse", "with": {"text": "$inputs.a"}},
+    "prompt": {
+        "prompt": "rate $inputs.a",
+        "model": "openai/gpt-4o-mini",
+        "output_schema": {"type": "object", "properties": {"score": {"type": "number"}}},
+    },
+    "echo": {"mode": "fixture.echo", "with": {"value": "$prev.output"}},
+}
+
+
+@st.composite
+def valid_workflows(draw):
+    kinds = draw(st.lists(st.sampled_from(sorted(_STEPS)), min_size=1, max_size=6))
+    nodes = []
+    for i, kind in enumerate(kinds):
+        template = yaml.safe_dump(_STEPS[kind])
+        if i == 0 and "$prev." in template:  # the first node has nothing before it
+            template = yaml.safe_dump({"mode": "fixture.echo", "with": {"value": [1, 2]}})
+        node = yaml.safe_load(template.replace("$self.", f"$n{i}.").replace("$prev.", f"$n{i - 1}."))
+        node["id"] = f"n{i}"
+        if i:
+            node["depends_on"] = [f"n{i - 1}"]
+            node["trigger_rule"] = draw(st.sampled_from(["all_success", "all_done", "one_success", "none_failed"]))
+        if "for_each" in node:
+            if draw(st.booleans()):
+                node["max_parallel"] = draw(st.integers(1, 8))
+            node["allow_item_failures"] = draw(st.booleans())
+        if kind == "gate" and i + 1 < len(kinds) and kinds[i + 1] != "gate":
+            node["approval"]["on_reject"] = [f"n{i + 1}"]
+        nodes.append(node)
+    return {"name": "wf", "inputs": {"a": {"type": "string"}, "words": {"type": "array"}}, "nodes": nodes}
+
+
+def _fan_over_non_list(doc) -> bool:
+    """`fan_prev` after a node whose output is not a list: the loader must refuse it."""
+    nodes = doc["nodes"]
+    for before, node in zip(nodes, nodes[1:], strict=False):
+        if node.get("for_each", "").startswith("$n") and "for_each" not in before:
+            return True
+    return False
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_workflows())
+def test_workflows_using_the_new_keys_validly_load(doc):
+    text = yaml.safe_dump(doc, allow_unicode=True)
+    if _fan_over_non_list(doc):
+        with pytest.raises(WorkflowError, match="is not a list"):
+            load_workflow_text(text, "prop.yaml", inputs={"a": "x", "words": ["p", "q"]})
+    else:
+        loaded = load_workflow_text(text, "prop.yaml", inputs={"a": "x", "words": ["p", "q"]})
+        assert list(loaded.nodes) == [n["id"] for n in doc["nodes"]]
 
 
 @settings(max_examples=300, deadline=None)

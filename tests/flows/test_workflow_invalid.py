@@ -1,7 +1,8 @@
 """Each file in tests/workflows/invalid/ is one bad case, rejected before any node runs.
 
 A scenario file starts with `# expect: REGEX` (the error text) and optionally `# inputs: JSON`
-(then the inputs are checked too, as `workflow run` does).
+(then the inputs are checked too, as `workflow run` does). The test-only sub-workflows some of them
+name (tests/workflows/sub/) are the user's saved workflows (LH_HOME/workflows) in every test here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from flows.cli import app
 from flows.loader import WorkflowError, load_workflow
 
 CASES = sorted((Path(__file__).parents[1] / "workflows" / "invalid").glob("*.yaml"))
+SUB = Path(__file__).parents[1] / "workflows" / "sub"
+
+
+@pytest.fixture(autouse=True)
+def saved_sub_workflows(lh_home: Path) -> Path:
+    folder = lh_home / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in SUB.glob("*.yaml"):
+        (folder / path.name).symlink_to(path)
+    return folder
 
 
 def _header(path: Path) -> tuple[str, dict | None]:

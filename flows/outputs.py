@@ -1,0 +1,119 @@
+"""The durable record of workflow runs in the object store, which `workflow resume` reads.
+
+    _runs/outputs/<sha[:2]>/<sha256>.json   node outputs, content-addressed: the sha256 of their
+                                             canonical JSON, the same digest as the op's output_sha256
+    _runs/<run_id>/manifest.json            the workflow text, inputs and node definitions of a run,
+                                             written before any node runs
+    _runs/<run_id>/nodes/<node_id>.json     one record per finished node (completed, failed, skipped)
+
+Order of writes, so a run killed at any moment (SIGKILL) leaves a resumable record: the output
+first, then the node's ObservedOp (in the op log), then the node record. Every put is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from flows.errors import RunRecordNotFound
+from lakehouse.observe.observer import canonical_json, now_utc
+
+PREFIX = "_runs"
+
+
+def output_digest(value: Any) -> tuple[str, bytes]:
+    text = canonical_json(value)
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest(), data
+
+
+class RunManifest(BaseModel):
+    run_id: str
+    workflow: str
+    source: str
+    text: str = Field(description="the workflow file's text as run")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    trusted_paths: bool = False
+    parent_run_id: str | None = None
+    started_at: datetime = Field(default_factory=now_utc)
+    node_definitions: dict[str, str] = Field(default_factory=dict, description="node id -> sha256 of its spec")
+
+
+class NodeRecord(BaseModel):
+    node_id: str
+    status: Literal["completed", "failed", "skipped"]
+    output_sha256: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    definition_sha256: str | None = None
+    reused_from: str | None = Field(default=None, description="the run whose output was reused (resume)")
+    finished_at: datetime = Field(default_factory=now_utc)
+
+
+def node_definitions(loaded) -> dict[str, str]:
+    """sha256 of each node's definition (its spec, its resolved mode input before references, and
+    the workflow's default model): what `resume --allow-changed` compares."""
+    out = {}
+    for node_id, node in loaded.nodes.items():
+        spec = node.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        payload = loaded.payload(node_id) if node.mode_name else None
+        text = json.dumps([spec, payload, loaded.spec.model, loaded.spec.provider], sort_keys=True, default=str)
+        out[node_id] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return out
+
+
+class RunStore:
+    """Run manifests, node records and content-addressed outputs in one object store."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    @staticmethod
+    def output_key(sha: str) -> str:
+        return f"{PREFIX}/outputs/{sha[:2]}/{sha}.json"
+
+    def put_output(self, value: Any) -> str:
+        """Store an output once (content-addressed); returns its sha256."""
+        sha, data = output_digest(value)
+        key = self.output_key(sha)
+        if not self.store.exists(key):
+            self.store.put(key, data)
+        return sha
+
+    def has_output(self, sha: str) -> bool:
+        return self.store.exists(self.output_key(sha))
+
+    def get_output(self, sha: str) -> Any:
+        key = self.output_key(sha)
+        if not self.store.exists(key):
+            raise RunRecordNotFound(f"no stored output {sha[:12]}… ({key})")
+        return json.loads(self.store.get(key))
+
+    def write_manifest(self, manifest: RunManifest) -> None:
+        self.store.put(f"{PREFIX}/{manifest.run_id}/manifest.json", manifest.model_dump_json().encode())
+
+    def read_manifest(self, run_id: str) -> RunManifest:
+        key = f"{PREFIX}/{run_id}/manifest.json"
+        if not self.store.exists(key):
+            raise RunRecordNotFound(
+                f"no record of run {run_id!r}: it was not started by this lakehouse (LH_HOME) or its "
+                f"records were removed (see `lakehouse ops list` for run ids)"
+            )
+        return RunManifest.model_validate_json(self.store.get(key))
+
+    def write_node(self, run_id: str, record: NodeRecord) -> None:
+        self.store.put(f"{PREFIX}/{run_id}/nodes/{record.node_id}.json", record.model_dump_json().encode())
+
+    def read_nodes(self, run_id: str) -> dict[str, NodeRecord]:
+        records = {}
+        for key in self.store.list(f"{PREFIX}/{run_id}/nodes/"):
+            try:
+                record = NodeRecord.model_validate_json(self.store.get(key))
+            except ValueError:
+                continue  # an unreadable record: that node simply runs again
+            records[record.node_id] = record
+        return records

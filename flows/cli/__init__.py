@@ -25,18 +25,22 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "main_job",
     "workflow",
+    "workflow_approve",
+    "workflow_resume",
     "ops",
     "server",
     "modes_cmd",
     "api",
     "tables",
     "search",
+    "ask",
     "corpus",
     "learning",
     "lift",
     "rate",
     "serve",
     "adapt",
+    "mcp_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
 
-from flows.http import catalog, chat, data, feedback, matrix, observer, pathway
+from flows.http import approvals, ask, catalog, chat, data, feedback, matrix, observer, openai_compat, pathway
 from flows.http.auth import AccessControl, parse_networks
 from flows.http.errors import (
     CatchAll,
@@ -84,10 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redact = Redactor(settings.secret_values)
     install_error_handlers(app)
     app.include_router(observer.router)
+    app.include_router(approvals.router)
     app.include_router(matrix.build_router())
     app.include_router(feedback.build_router())
     app.include_router(data.build_router())
     app.include_router(chat.build_router())
+    app.include_router(openai_compat.build_router())
+    app.include_router(ask.build_router())
     app.include_router(pathway.build_router())
     app.include_router(catalog.router)
     declare_error_responses(app, token=bool(settings.api_token), allowlist=bool(settings.api_allow))

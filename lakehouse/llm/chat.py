@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,16 +228,16 @@ class ChatClient:
                 "environment, or give the tier an api_key_env / api_key_file"
             )
 
-    def complete(
+    def _prepare(
         self,
         messages: list[dict[str, Any]],
-        model: str | None = None,
-        *,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        api_base: str | None = None,
-        timeout_s: float = 120.0,
-    ) -> ChatResult:
+        model: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        api_base: str | None,
+        timeout_s: float,
+    ) -> tuple[Any, ResolvedModel, dict[str, Any]]:
+        """(litellm, the resolved target, the call's keyword arguments): what `complete` and `stream` share."""
         target = self.resolve(model, api_base)
         litellm = _import_litellm()
         self._check_provider(litellm, target)
@@ -251,23 +252,117 @@ class ChatClient:
             kwargs["temperature"] = temperature
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
+        return litellm, target, kwargs
+
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        model: str | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        api_base: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> ChatResult:
+        litellm, target, kwargs = self._prepare(messages, model, temperature, max_tokens, api_base, timeout_s)
         try:
             response = litellm.completion(**kwargs)
         except Exception as exc:
-            message = str(exc)
-            if target.api_key:
-                message = message.replace(target.api_key, "***")
-            raise ProviderError(
-                f"{target.model}: provider call failed: {type(exc).__name__}: {message}",
-                status=getattr(exc, "status_code", None),
-            ) from None
+            raise _provider_error(target, exc) from None
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         return ChatResult(
             content=choice.message.content or "",
             model=target.model,
             finish_reason=getattr(choice, "finish_reason", None),
-            usage={k: int(getattr(usage, k, 0) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-            if usage
-            else {},
+            usage=_usage(usage),
         )
+
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        model: str | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        api_base: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> ChatStream:
+        """The answer as it is generated (litellm streaming). Configuration errors and a provider
+        that refuses the call raise here, before any text; a failure later raises from iteration."""
+        litellm, target, kwargs = self._prepare(messages, model, temperature, max_tokens, api_base, timeout_s)
+        # Ask for the token counts in a last chunk; providers that do not support it just omit them.
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+        try:
+            chunks = litellm.completion(**kwargs)
+        except Exception as exc:
+            raise _provider_error(target, exc) from None
+        return ChatStream(target, iter(chunks))
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if not usage:
+        return {}
+    return {k: int(getattr(usage, k, 0) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+def _provider_error(target: ResolvedModel, exc: Exception) -> ProviderError:
+    message = str(exc)
+    if target.api_key:
+        message = message.replace(target.api_key, "***")
+    return ProviderError(
+        f"{target.model}: provider call failed: {type(exc).__name__}: {message}",
+        status=getattr(exc, "status_code", None),
+    )
+
+
+class ChatStream:
+    """Iterates the text pieces of a streamed answer. Once it is exhausted, `text`, `finish_reason`
+    and `usage` (when the provider sent token counts) describe the whole answer."""
+
+    def __init__(self, target: ResolvedModel, chunks: Iterator[Any]) -> None:
+        self.target = target
+        self.model = target.model
+        self._chunks = chunks
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, int] = {}
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        while True:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                raise  # the end, not a failure (StopIteration is an Exception too)
+            except Exception as exc:
+                raise _provider_error(self.target, exc) from None
+            usage = _usage(getattr(chunk, "usage", None))
+            if usage.get("total_tokens"):
+                self.usage = usage
+            choices = getattr(chunk, "choices", None) or []  # the usage chunk has none
+            if not choices:
+                continue
+            if getattr(choices[0], "finish_reason", None):
+                self.finish_reason = choices[0].finish_reason
+            delta = getattr(getattr(choices[0], "delta", None), "content", None)
+            if delta:
+                self.parts.append(delta)
+                return delta
+
+    def close(self) -> None:
+        """Stop reading (the caller went away): closes the provider's connection when it can."""
+        close = getattr(self._chunks, "close", None) or getattr(
+            getattr(self._chunks, "completion_stream", None), "close", None
+        )
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - closing is best effort; the answer is abandoned anyway
+                pass

@@ -115,7 +115,7 @@ def test_old_spellings_still_work_and_say_what_to_use(lh_home):
 
 # 5. --json everywhere, human output by default -------------------------------------------------
 def test_every_command_that_prints_data_has_json():
-    no_data = {("api",), ("server", "start"), ("server", "stop")}
+    no_data = {("api",), ("mcp",), ("server", "start"), ("server", "stop")}  # servers: no data to print
     missing = [
         path for path, command in _leaf_commands() if path not in no_data and "--json" not in command_opts(command)
     ]

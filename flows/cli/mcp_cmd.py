@@ -1,0 +1,57 @@
+"""`lakehouse mcp`: serve the lakehouse to MCP clients (stdio, or streamable HTTP with --http)."""
+
+from __future__ import annotations
+
+import typer
+
+from flows.cli.common import err_console, fail
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("mcp")
+    def mcp(
+        http: bool = typer.Option(
+            False, "--http", help="Serve streamable HTTP at /mcp instead of stdio (default: stdio, for one client)."
+        ),
+        host: str = typer.Option(
+            "127.0.0.1", "--host", help="--http: address to bind. Anything but loopback needs LH_API_TOKEN."
+        ),
+        port: int = typer.Option(3111, "--port", min=0, max=65535, help="--http: TCP port (0 picks a free one)."),
+        log_level: str = typer.Option(
+            "warning", "--log-level", help="--http: uvicorn log level: critical, error, warning, info, debug."
+        ),
+    ) -> None:
+        """Serve tools (search, ask, sql, tables, corpora, workflows, ratings, pathway memory, ops), the
+        workflows as prompts and the mode schemas as resources to MCP clients.
+
+        Every tool call is recorded as an op with source `mcp`; file paths must stay under LH_HOME, its
+        inbox or an allowed root (as over HTTP). With --http the same LH_API_TOKEN (Bearer) and
+        LH_API_ALLOW rules as `lakehouse api` apply. Logs go to stderr: stdout is the protocol."""
+        from lakehouse.config import get_settings
+
+        settings = get_settings()
+        if not http:
+            from flows.mcp.server import build_server
+
+            build_server(settings).run(transport="stdio", show_banner=False)
+            return
+        from flows.http.auth import AccessConfigError, check_bind
+        from flows.mcp.server import MCP_PATH, http_app
+
+        try:
+            warnings = check_bind(host, settings)
+            app_ = http_app(settings)
+        except AccessConfigError as exc:
+            fail(str(exc))
+        for warning in warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        import uvicorn
+
+        from flows.cli.api import _free_port
+
+        port = port or _free_port(host)
+        shown = f"[{host}]" if ":" in host else host
+        locked = "token required" if settings.api_token else "no token (loopback only)"
+        err_console.print(f"Lakehouse MCP on http://{shown}:{port}{MCP_PATH} ({locked})", markup=False, highlight=False)
+        # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
+        uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), proxy_headers=False, server_header=False)

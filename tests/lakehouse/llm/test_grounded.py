@@ -1,0 +1,60 @@
+"""The grounded prompt and the citation check (`lakehouse.llm.grounded`), on plain data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lakehouse.llm.grounded import SOURCE_TEXT_CHARS, Source, build_messages, read_answer
+
+IDS = ["29-2034.00", "29-1224.00", "53-7051.00"]
+
+
+def test_prompt_numbers_the_sources_with_id_corpus_metadata_and_text():
+    sources = [
+        Source("29-2034.00", "health", "Radiologic Technologists\nOperate X-ray equipment.", {"group": "29-2"}),
+        Source("J-1", "jobs", "x" * (SOURCE_TEXT_CHARS + 50)),
+    ]
+    system, user = build_messages("who runs the X-ray?", sources)
+    assert system["role"] == "system" and "[29-2034.00]" in system["content"]
+    assert '{"answer":' in system["content"] and "outside knowledge" in system["content"]
+    assert user["content"].startswith("Sources:\n\nSource 1: id 29-2034.00 (corpus health)\ngroup: 29-2\nRadiologic")
+    assert "Source 2: id J-1 (corpus jobs)\n" + "x" * SOURCE_TEXT_CHARS + " …" in user["content"]
+    assert user["content"].endswith("\n\nQuestion: who runs the X-ray?")
+    with pytest.raises(ValueError, match="at least one source"):
+        build_messages("q", [])
+
+
+def test_json_reply_citations_and_inline_brackets_are_checked():
+    reply = json.dumps({"answer": "Technologists [29-2034.00] and [12-3456.00].", "citations": ["29-1224.00"]})
+    got = read_answer(reply, IDS)
+    assert (got.format, got.answer) == ("json", "Technologists [29-2034.00] and [12-3456.00].")
+    assert got.citations == ["29-1224.00", "29-2034.00", "12-3456.00"]
+    assert (got.cited, got.invented) == (["29-1224.00", "29-2034.00"], ["12-3456.00"])
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '```json\n{"answer": "A [29-2034.00]", "citations": ["29-2034.00"]}\n```',
+        'Here you go: {"answer": "A [29-2034.00]", "citations": ["29-2034.00"]} Hope it helps.',
+    ],
+)
+def test_json_inside_a_fence_or_prose_is_still_the_contract(reply):
+    got = read_answer(reply, IDS)
+    assert (got.format, got.answer, got.cited, got.invented) == ("json", "A [29-2034.00]", ["29-2034.00"], [])
+
+
+def test_plain_text_is_cited_by_brackets_numbers_and_lists():
+    reply = "See [1]; also [source 3] and [29-1224.00, 99-0000.00]. A [link](http://x) is not a citation."
+    got = read_answer(reply, IDS)
+    assert got.format == "text" and got.answer == reply
+    assert got.citations == ["29-2034.00", "53-7051.00", "29-1224.00", "99-0000.00"]
+    assert got.invented == ["99-0000.00"]
+
+
+def test_repeated_citations_count_once_and_a_json_without_answer_is_text():
+    assert read_answer("[29-2034.00] then [29-2034.00]", IDS).citations == ["29-2034.00"]
+    got = read_answer('{"text": "no answer key [7]"}', IDS)
+    assert (got.format, got.citations, got.invented) == ("text", ["7"], ["7"])  # 7 is beyond the 3 sources

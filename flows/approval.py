@@ -34,9 +34,9 @@ from uuid import UUID
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from flows.errors import NodeFailed, RunRecordNotFound
+from flows.errors import ApprovalRefused, NodeFailed, PrefectUnavailable, RunRecordNotFound
 from flows.spec import ApprovalOutcome, ApprovalSpec
-from lakehouse.errors import ConflictError, UnavailableError, UserError
+from lakehouse.errors import UserError
 
 __all__ = [
     "ApprovalInput",
@@ -59,14 +59,6 @@ _KEY_OK = re.compile(r"^[a-z0-9-]+$")
 # between is refused by the server with this reason, and is simply sent again.
 _SCHEMA_NOT_SAVED = "Run input schema not found."
 _SCHEMA_WAIT_S = 10.0
-
-
-class ApprovalRefused(ConflictError):
-    """The run is not waiting for this approval (not paused, paused on another node, timed out)."""
-
-
-class PrefectUnavailable(UnavailableError):
-    """No Prefect server to read or resume runs from."""
 
 
 class ApprovalInput(RunInput):

@@ -18,7 +18,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
-from flows.errors import OutputContractError
+from flows.errors import NotAJsonValue, OutputContractError
 
 __all__ = ["MAX_ANSWER_CHARS", "MAX_DEPTH", "schema_instruction", "parse_answer", "schema_problem"]
 
@@ -92,19 +92,19 @@ def _unfence(text: str) -> str:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    raise NotAJsonValue(f"{name} is not a JSON value")
 
 
 def _finite_float(literal: str) -> float:
     number = float(literal)
     if not math.isfinite(number):  # 1e999 parses as inf, which JSON cannot say
-        raise ValueError(f"the number {_shorten(literal, 40)} is out of range")
+        raise NotAJsonValue(f"the number {_shorten(literal, 40)} is out of range")
     return number
 
 
 def _bounded_int(literal: str) -> int:
     if len(literal.lstrip("-")) > _INT_DIGITS:  # Python refuses to convert these anyway, less clearly
-        raise ValueError(f"an integer has {len(literal.lstrip('-')):,} digits, over {_INT_DIGITS:,}")
+        raise NotAJsonValue(f"an integer has {len(literal.lstrip('-')):,} digits, over {_INT_DIGITS:,}")
     return int(literal)
 
 

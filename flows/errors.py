@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UserError
+from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UnavailableError, UserError
 
 if TYPE_CHECKING:
     from flows.loader import WorkflowIssue
@@ -21,6 +21,11 @@ __all__ = [
     "RunRecordNotFound",
     "ResumeRefused",
     "NodeFailed",
+    "ServerStartFailed",
+    "ApprovalRefused",
+    "PrefectUnavailable",
+    "UnknownResumeNode",
+    "NotAJsonValue",
     "OutputContractError",
 ]
 
@@ -83,6 +88,35 @@ class NodeFailed(LakehouseError):
 class OutputContractError(NodeFailed):
     """A prompt node's answer is not JSON or does not match its `output_schema` (or that schema is not
     a valid JSON Schema): the attempt fails with this message and is retried if `retry` allows."""
+
+
+class ServerStartFailed(UnavailableError):
+    """The local Prefect server did not come up; the message says why and where its log is.
+    `exited`: its process ended during start-up (e.g. the port was taken), rather than not answering."""
+
+    def __init__(self, message: str, *, exited: bool = False) -> None:
+        super().__init__(message, exited=exited)
+        self.exited = exited
+
+
+class ApprovalRefused(ConflictError):
+    """The run is not waiting for this approval (not paused, paused on another node, timed out)."""
+
+
+class PrefectUnavailable(UnavailableError):
+    """No Prefect server to read or resume runs from."""
+
+
+class UnknownResumeNode(UserError):
+    """`--from NODE` names no node of the workflow."""
+
+    http_code = 422
+    type = "unknown_node"
+
+
+class NotAJsonValue(UserError):
+    """A literal an answer's JSON may not hold (NaN, a number out of range, a huge integer): a
+    ValueError, so the contract's parser reports it like any other JSON mistake."""
 
 
 class AccessConfigError(UserError):

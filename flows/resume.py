@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from flows.errors import ResumeRefused, RunRecordNotFound, WorkflowError
+from flows.errors import ResumeRefused, RunRecordNotFound, UnknownResumeNode, WorkflowError
 from flows.outputs import NodeRecord, RunManifest, RunStore, node_definitions
-from lakehouse.errors import UserError
 
 if TYPE_CHECKING:
     from flows.loader import LoadedWorkflow
@@ -40,13 +39,6 @@ __all__ = [
     "resume_run",
     "ResumeOutcome",
 ]
-
-
-class UnknownResumeNode(UserError):
-    """`--from NODE` names no node of the workflow."""
-
-    http_code = 422
-    type = "unknown_node"
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,7 @@ class RatedIdNotFound(RatingsRejected, NotFoundError):
 
 class AdaptError(UserError):
     """An adaptation that cannot run (too few recorded matches, a bad holdout share); nothing was staged."""
+
+
+class KnowledgeError(UserError):
+    """Bad input to a knowledge pass (no documents, a document too large, an unknown claim kind)."""

@@ -16,13 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lakehouse.errors import UserError
+from lakehouse.learning.errors import KnowledgeError
 
 ClaimKind = Literal["fact", "entity", "relation"]
-
-
-class KnowledgeError(UserError):
-    """Bad input to a knowledge pass (no documents, a document too large, an unknown claim kind)."""
 
 
 class Document(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakehouse.errors import ErrorKind, LakehouseError
+from lakehouse.errors import ErrorKind, LakehouseError, UserError
 
 __all__ = ["ChatError", "ChatNotConfigured", "UnknownModel", "ApiBaseRefused", "ProviderError"]
 
@@ -44,3 +44,7 @@ class ProviderError(ChatError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message, provider_status=status)
         self.status = status
+
+
+class GroundingError(UserError):
+    """A grounded prompt asked for without any source to ground it in."""

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lakehouse.llm.errors import GroundingError
+
 # A source's text is cut here so that a few long rows cannot push the question out of the context.
 SOURCE_TEXT_CHARS = 2000
 
@@ -52,7 +54,7 @@ def _source_block(number: int, source: Source) -> str:
 def build_messages(question: str, sources: Sequence[Source]) -> list[dict[str, str]]:
     """The system rules and one user message: the numbered sources, then the question."""
     if not sources:
-        raise ValueError("a grounded prompt needs at least one source")
+        raise GroundingError("a grounded prompt needs at least one source")
     blocks = "\n\n".join(_source_block(number, s) for number, s in enumerate(sources, start=1))
     user = f"Sources:\n\n{blocks}\n\nQuestion: {question}"
     return [

@@ -15,11 +15,11 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from lakehouse.learning.errors import KnowledgeError
 from lakehouse.learning.knowledge import (
     Claim,
     Document,
     Dropped,
-    KnowledgeError,
     PassCounts,
     agree,
     check,

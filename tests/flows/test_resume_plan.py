@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.errors import ResumeRefused, RunRecordNotFound
+from flows.errors import ResumeRefused, RunRecordNotFound, UnknownResumeNode
 from flows.loader import load_workflow_text
 from flows.outputs import NodeRecord, RunManifest, RunStore, node_definitions
-from flows.resume import UnknownResumeNode, plan_resume
+from flows.resume import plan_resume
 from lakehouse.observe.observer import ObservedOp, now_utc
 
 CHAIN = """

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.common.errors import PathNotAllowed
-from lakehouse.learning.knowledge import KnowledgeError
+from lakehouse.learning.errors import KnowledgeError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 

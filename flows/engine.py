@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from flows.errors import NodeFailed, ReferenceLookupError, WhenSyntaxError
 from flows.loader import LoadedWorkflow
-from flows.outputs import NodeRecord, RunStore, node_definitions
+from flows.outputs import NodeRecord, RunStore, node_definitions, output_digest
 from flows.refs import resolve
 from flows.tasks import attempts, current_lakehouse, mark_task, node_task, subworkflow_task
 from flows.when import compile_when, evaluate_when
@@ -104,14 +104,15 @@ class WorkflowRun:
             )
         )
 
-    def finish(self, node_id: str, result: NodeResult, *, has_output: bool | None = None) -> None:
-        """Keep the node's result and write its node record (output stored first) for resume."""
+    def finish(self, node_id: str, result: NodeResult, *, has_output: bool | None = None, stored: bool = False) -> None:
+        """Keep the node's result and write its node record (output stored first) for resume.
+        `stored`: its output is in the store already (a task or the parent run put it there)."""
         self.results[node_id] = result
         keep = result.status == "completed" if has_output is None else has_output
         sha = None
         if keep:
             self.outputs[node_id] = result.output
-            sha = self.runs.put_output(result.output)
+            sha = output_digest(result.output)[0] if stored else self.runs.put_output(result.output)
         record = NodeRecord(
             node_id=node_id,
             status=result.status,
@@ -178,7 +179,8 @@ class WorkflowRun:
         if self.resume is not None and node_id in self.resume.reuse:
             reused = self.resume.reuse[node_id]
             self.mark(node_id, "Reused", f"output of run {reused.from_run}")
-            self.finish(node_id, NodeResult(status="completed", output=reused.output, reused_from=reused.from_run))
+            reused_result = NodeResult(status="completed", output=reused.output, reused_from=reused.from_run)
+            self.finish(node_id, reused_result, stored=True)
             return None
         inputs = self.loaded.inputs
         try:
@@ -237,9 +239,10 @@ class WorkflowRun:
         task = self.task_for(node_id, "node")
         wait_for = self.edges(node_id)
         if node.kind == "workflow":
+            child = self.loaded.subworkflows[node.workflow or ""]  # checked with this workflow, by name
             return task.submit(
                 label, node.workflow, payload, self.loaded.name, self.run_id, self.trusted_paths,
-                self.parent_run_id, wait_for=wait_for, return_state=False,
+                self.parent_run_id, child.text, child.source, wait_for=wait_for, return_state=False,
             )  # fmt: skip
         mode = node.mode_name
         assert mode is not None  # the loader refuses a node without a kind
@@ -321,6 +324,7 @@ class WorkflowRun:
             first, error = failures[0]
             message = f"{len(failures)} of {len(items)} items failed: [{first}] {error}"
             return NodeResult(status="failed", output=output, error=message, attempts=tries, items=counts)
+        self.runs.put_output(output)  # its items' outputs are stored by their tasks, their list here
         return NodeResult(status="completed", output=output, attempts=tries, items=counts)
 
     def loop(self, node_id: str) -> Steps:
@@ -396,7 +400,7 @@ class WorkflowRun:
             try:
                 new = next(steps) if sent is None else steps.send(sent)
             except StopIteration as stop:
-                self.finish(node_id, stop.value)
+                self.finish(node_id, stop.value, stored=True)  # by its tasks; a fan-out stores its list
                 return
             for future in new:
                 running[future] = (node_id, steps)

@@ -26,7 +26,7 @@ from prefect.states import Failed, State
 from flows.engine import NodeResult, RunResult, WorkflowRun
 from flows.errors import WorkflowCrashed
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
-from flows.outputs import RunManifest, RunStore, node_definitions
+from flows.outputs import RunManifest
 from flows.tasks import current_lakehouse
 
 __all__ = ["NodeResult", "RunResult", "WorkflowCrashed", "current_lakehouse", "run_workflow", "run_workflow_flow"]
@@ -83,7 +83,8 @@ def run_workflow_flow(
 
         plan = plan_resume(lakehouse, resume_from, loaded, from_node=from_node, allow_changed=allow_changed)
         _tag_parent(run_id, resume_from)
-    RunStore(lakehouse.store).write_manifest(
+    run = WorkflowRun(loaded, run_id, trusted_paths, plan)  # nothing runs before execute()
+    run.runs.write_manifest(
         RunManifest(
             run_id=run_id,
             workflow=loaded.name,
@@ -92,10 +93,9 @@ def run_workflow_flow(
             inputs=loaded.inputs,
             trusted_paths=trusted_paths,
             parent_run_id=resume_from,
-            node_definitions=node_definitions(loaded),
+            node_definitions=run.definitions,
         )
     )
-    run = WorkflowRun(loaded, run_id, trusted_paths, plan)
     result = run.execute()
     attach_ops_artifact(run)
     data = result.model_dump(mode="json")

@@ -16,7 +16,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from prefect.states import Completed, Failed, State
 
-from flows.errors import NodeFailed
 from flows.outputs import RunStore
 from lakehouse.common.secrets import scrub
 from lakehouse.config import get_settings
@@ -106,9 +105,12 @@ def _run_subworkflow(
     run_id: str,
     trusted_paths: bool = False,
     parent_run_id: str | None = None,
+    child_text: str = "",
+    child_source: str = "",
 ) -> Any:
-    """Run the child workflow as a Prefect subflow of this task; its output is {child node: output}."""
-    from flows.loader import find_workflows, load_workflow
+    """Run the child workflow (its text and source as checked with the parent) as a Prefect subflow
+    of this task; its output is {child node: output}."""
+    from flows.loader import load_workflow_text
     from flows.runner import run_workflow_flow
 
     lakehouse = current_lakehouse()
@@ -118,10 +120,7 @@ def _run_subworkflow(
     output: Any = None
     error: str | None = None
     try:
-        known = find_workflows()  # by name only: a file that happens to be called `child` is never read
-        if child not in known:
-            raise NodeFailed(f"unknown workflow {child!r}")
-        loaded = load_workflow(known[child], inputs)
+        loaded = load_workflow_text(child_text, child_source, inputs)
         state = run_workflow_flow.with_options(name=loaded.name)(
             workflow=loaded.source,
             inputs=loaded.inputs,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from functools import lru_cache
 from typing import Any
 
 from flows.errors import WhenSyntaxError
@@ -32,8 +33,10 @@ _COMPARE = {
 _NAMES = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
 
 
+@lru_cache(maxsize=512)
 def compile_when(text: str) -> tuple[ast.Expression, dict[str, Ref]]:
-    """Parse and check a condition; returns the tree and its references by placeholder name."""
+    """Parse and check a condition; returns the tree and its references by placeholder name (cached:
+    a fan-out evaluates its `when` once per item, a run every condition once; callers only read)."""
     if len(text) > MAX_WHEN_CHARS:
         raise WhenSyntaxError(
             f"the condition is {len(text):,} characters long, more than the limit of {MAX_WHEN_CHARS:,}"

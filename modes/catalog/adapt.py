@@ -8,11 +8,11 @@ rule passed or failed, with the figures, and names the staged generation either 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from lakehouse.common.progress import Progress
+from lakehouse.learning.adapt import AdaptReport, adapt_corpus
 from modes.context import ModeContext
 from modes.registry import mode
 
@@ -28,37 +28,13 @@ class AdaptIn(BaseModel):
     promote: bool = Field(default=True, description="make the adapter live when it passes the gate")
 
 
-class AdaptRule(BaseModel):
-    rule: str
-    passed: bool
-    detail: str
-
-
-class AdaptOut(BaseModel):
-    corpus: str
-    model: str
-    pairs: int
-    train_pairs: int
-    holdout_pairs: int
-    holdout_queries: int
-    current: dict[str, float]
-    adapted: dict[str, float]
-    rules: list[AdaptRule]
-    passed: bool
-    promoted: bool
-    decision: str
-    generation: int | None
-    live_before: int | None
-    live_after: int | None
-    trained_until: str | None
-    train: dict[str, Any]
+class AdaptOut(RootModel[AdaptReport]):
+    """`lakehouse.learning.adapt.AdaptReport` as a mode output: the gate's figures, rules and decision."""
 
 
 @mode("corpus.adapt")
 def corpus_adapt(inp: AdaptIn, ctx: ModeContext) -> AdaptOut:
     """Train a query adapter on the corpus's recorded matches; promote it only if it wins on the held-back ones."""
-    from lakehouse.learning.adapt import adapt_corpus
-
     report = adapt_corpus(
         ctx.lakehouse,
         inp.corpus,
@@ -67,4 +43,4 @@ def corpus_adapt(inp: AdaptIn, ctx: ModeContext) -> AdaptOut:
         promote=inp.promote,
         progress=PROGRESS.get(),
     )
-    return AdaptOut.model_validate(report.as_dict())
+    return AdaptOut(report)

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from lakehouse.common.secrets import SecretFileError, is_secret_name, read_key_file
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import ModelsSettings, ModelTier
+from lakehouse.llm import embedded
 from lakehouse.llm.errors import (  # noqa: F401 (ChatError re-exported)
     ApiBaseRefused,
     ChatError,
@@ -158,7 +159,8 @@ class ChatClient:
             raise ChatNotConfigured(
                 "no LLM model is configured: give the node a `model:`, set the workflow's `model:`, "
                 'or configure one (`[models] default = "local_fast"` with a `[models.tiers.local_fast]` '
-                "entry in lakehouse.toml, or LH_MODELS__DEFAULT)"
+                "entry in lakehouse.toml, or LH_MODELS__DEFAULT), or install the embedded model for "
+                f"`local_fast`: {embedded.EXTRA_HINT}"
             )
         # The api_base check comes first so that a refused endpoint never causes a key to be read.
         checked_base = check_api_base(api_base, self.models.api_base_allow) if api_base is not None else None
@@ -166,10 +168,14 @@ class ChatClient:
             tier = self.models.tiers[name]
             key = None if checked_base else tier_key(name, tier)
             resolved = ResolvedModel(name, tier.model, tier.api_base, key)
+        elif name == embedded.TIER and embedded.installed():
+            resolved = ResolvedModel(name, embedded.DEFAULT_PACK.litellm_model)
         elif "/" in name:
             resolved = ResolvedModel(None, name)
         else:
             hint = did_you_mean(name, self.models.tiers)
+            if name == embedded.TIER:
+                hint += f"; `{name}` is the embedded model once installed: {embedded.EXTRA_HINT}"
             raise UnknownModel(
                 f"unknown model {name!r}: use a tier from [models.tiers] "
                 f"({', '.join(sorted(self.models.tiers)) or 'none configured'}) or a provider-prefixed "
@@ -200,6 +206,20 @@ class ChatClient:
                     "ready": problem is None,
                     "problem": problem,
                     "weak": name in self.models.weak_models or tier.model in self.models.weak_models,
+                }
+            )
+        if embedded.TIER not in self.models.tiers and embedded.installed():
+            model = embedded.DEFAULT_PACK.litellm_model
+            tiers.append(
+                {
+                    "name": embedded.TIER,
+                    "model": model,
+                    "provider": embedded.PROVIDER,
+                    "api_base": None,
+                    "key_source": None,
+                    "ready": True,
+                    "problem": None,
+                    "weak": model in self.models.weak_models,
                 }
             )
         return {
@@ -240,6 +260,8 @@ class ChatClient:
         """(litellm, the resolved target, the call's keyword arguments): what `complete` and `stream` share."""
         target = self.resolve(model, api_base)
         litellm = _import_litellm()
+        if target.provider == embedded.PROVIDER:
+            _prepare_embedded(litellm, target)
         self._check_provider(litellm, target)
         kwargs: dict[str, Any] = {"model": target.model, "messages": messages, "timeout": timeout_s}
         if target.api_base:
@@ -298,6 +320,17 @@ class ChatClient:
         except Exception as exc:
             raise _provider_error(target, exc) from None
         return ChatStream(target, iter(chunks))
+
+
+def _prepare_embedded(litellm: Any, target: ResolvedModel) -> None:
+    """Register the embedded provider and assemble its file here, so that a missing extra, a
+    missing part or a bad checksum raises its own error rather than a provider failure."""
+    if target.api_base:
+        raise UnknownModel(f"{target.model} is the embedded model: it takes no api_base")
+    embedded.assemble(embedded.default_models_dir(), embedded.pack_for(target.model))
+    from lakehouse.llm.embedded_provider import register
+
+    register(litellm)
 
 
 def _usage(usage: Any) -> dict[str, int]:

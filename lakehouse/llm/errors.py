@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from lakehouse.errors import ErrorKind, LakehouseError, UserError
+from lakehouse.errors import ErrorKind, LakehouseError, UnavailableError, UserError
 
-__all__ = ["ChatError", "ChatNotConfigured", "UnknownModel", "ApiBaseRefused", "ProviderError"]
+__all__ = [
+    "ChatError",
+    "ChatNotConfigured",
+    "UnknownModel",
+    "ApiBaseRefused",
+    "ProviderError",
+    "EmbeddedModelNotInstalled",
+    "EmbeddedModelBroken",
+    "EmbeddedPartMissing",
+    "EmbeddedChecksumMismatch",
+]
 
 
 class ChatError(LakehouseError, RuntimeError):
@@ -48,3 +58,27 @@ class ProviderError(ChatError):
 
 class GroundingError(UserError):
     """A grounded prompt asked for without any source to ground it in."""
+
+
+class EmbeddedModelNotInstalled(ChatNotConfigured):
+    """The embedded model was asked for but the `local-model` extra is not installed."""
+
+    type = "embedded_model_not_installed"
+
+
+class EmbeddedModelBroken(UnavailableError):
+    """The installed extra cannot give the model: an installation to repair, not a request to fix (503)."""
+
+    type = "embedded_model_broken"
+
+
+class EmbeddedPartMissing(EmbeddedModelBroken):
+    """Some part packages of the embedded model are not installed (or hold no data); `missing` names them."""
+
+    type = "embedded_model_part_missing"
+
+
+class EmbeddedChecksumMismatch(EmbeddedModelBroken):
+    """The parts concatenate to a file whose sha256 is not the pinned one (`expected`, `actual`)."""
+
+    type = "embedded_model_checksum_mismatch"

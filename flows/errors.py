@@ -27,6 +27,7 @@ __all__ = [
     "UnknownResumeNode",
     "NotAJsonValue",
     "OutputContractError",
+    "ConsoleRefused",
 ]
 
 
@@ -121,3 +122,10 @@ class NotAJsonValue(UserError):
 
 class AccessConfigError(UserError):
     """The access-control settings themselves are wrong (the server refuses to start)."""
+
+
+class ConsoleRefused(UserError):
+    """A console request without a valid session or CSRF token (HTTP 403)."""
+
+    http_code = 403
+    type = "forbidden"

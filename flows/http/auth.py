@@ -4,6 +4,11 @@ X-Forwarded-For is believed only when the socket peer is a configured proxy; the
 the right-most address in the chain that is not itself a trusted proxy. The token check hashes
 both sides and compares the digests with `hmac.compare_digest`, so a missing token, a short one and
 a wrong one all take the same path and the same time.
+
+The web console's paths (/ui..., /docs, /redoc, /openapi.json) also accept a logged-in console
+session (`flows/http/ui/session.py`) instead of the header; its login form and static assets need
+neither. The /v1 API never accepts the cookie. A browser without a session is sent to the login
+form (303; an HTMX request gets 401 with `HX-Redirect`).
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
 
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flows.errors import AccessConfigError
 from flows.http.errors import error_response
+from flows.http.ui import session
 from lakehouse.config import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -62,6 +71,19 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
+def token_digest(settings: Settings) -> bytes | None:
+    return _digest(settings.api_token) if settings.api_token else None
+
+
+def token_matches(given: str, expected_digest: bytes | None) -> bool:
+    """One constant-time compare of two equal-length digests, whatever was (or was not) given."""
+    return hmac.compare_digest(_digest(given.strip()), expected_digest or b"")
+
+
+def login_url(next_path: str) -> str:
+    return f"{session.LOGIN_PATH}?next={quote(next_path, safe='/')}"
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
@@ -69,12 +91,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+CLIENT_KEY = "lakehouse.client"  # the scope key where the client's address (as AccessControl saw it) is kept
+
+
 class AccessControl:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.allow = parse_networks(settings.api_allow, "LH_API_ALLOW")
         self.proxies = parse_networks(settings.api_trusted_proxies, "LH_API_TRUSTED_PROXIES")
-        self.token_digest = _digest(settings.api_token) if settings.api_token else None
+        self.token_digest = token_digest(settings)
 
     def _trusted_proxy(self, address: Address) -> bool:
         return any(address in net for net in self.proxies)
@@ -105,26 +130,68 @@ class AccessControl:
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer":
             given = ""
-        # Always one compare of two equal-length digests, whatever was (or was not) sent.
-        return hmac.compare_digest(_digest(given.strip()), self.token_digest or b"")
+        return token_matches(given, self.token_digest)
+
+    def _console_ok(self, scope: Scope) -> bool:
+        """A console path opened by a logged-in session, or one that needs no login."""
+        path = scope["path"]
+        if not session.accepts_session(path):
+            return False
+        if session.is_public_path(path):
+            return True
+        sid = Request(scope).cookies.get(session.COOKIE, "")
+        return self.token_digest is not None and session.is_authenticated(sid, self.token_digest)
+
+    def _login_first(self, scope: Scope) -> ASGIApp:
+        """The answer to a console request without a session: to the login form, in the caller's terms."""
+        request = Request(scope)
+        if request.headers.get("hx-request") == "true":
+            page = urlsplit(request.headers.get("hx-current-url", ""))
+            target = session.safe_next(page.path + (f"?{page.query}" if page.query else ""))
+            return Response(
+                "log in first", status_code=401, media_type="text/plain", headers={"HX-Redirect": login_url(target)}
+            )
+        browser = "text/html" in request.headers.get("accept", "")
+        if browser:
+            wanted = scope["path"] + (f"?{request.url.query}" if request.url.query else "")
+            # after a POST, going back to the same URL with GET would not repeat the action: start at /ui
+            target = session.safe_next(wanted) if request.method in ("GET", "HEAD") else "/ui"
+            return RedirectResponse(login_url(target), status_code=303)
+        if session.is_console_path(scope["path"]):
+            from flows.http.ui.error_pages import error_page
+
+            message = f"log in at {session.LOGIN_PATH} (or send 'Authorization: Bearer <token>')"
+            return error_page(request, 401, message, shell=False, headers={"WWW-Authenticate": "Bearer"})
+        return self._unauthorized()
+
+    @staticmethod
+    def _unauthorized() -> ASGIApp:
+        return error_response(
+            401,
+            "unauthorized",
+            "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    def _not_allowed(self, scope: Scope, address: Address | None) -> ASGIApp:
+        message = f"client address {address or 'unknown'} is not in LH_API_ALLOW"
+        if session.is_console_path(scope["path"]):
+            from flows.http.ui.error_pages import error_page
+
+            return error_page(Request(scope), 403, message, shell=False)
+        return error_response(403, "forbidden", message)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        refusal = None
-        if self.allow:
-            address = self.client_address(scope)
-            if address is None or not any(address in net for net in self.allow):
-                refusal = error_response(
-                    403, "forbidden", f"client address {address or 'unknown'} is not in LH_API_ALLOW"
-                )
-        if refusal is None and self.token_digest is not None and not self._token_ok(scope):
-            refusal = error_response(
-                401,
-                "unauthorized",
-                "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        refusal: ASGIApp | None = None
+        address = self.client_address(scope)
+        scope[CLIENT_KEY] = str(address) if address is not None else ""
+        if self.allow and (address is None or not any(address in net for net in self.allow)):
+            refusal = self._not_allowed(scope, address)
+        if refusal is None and self.token_digest is not None and not self._console_ok(scope):
+            if not self._token_ok(scope):
+                refusal = self._login_first(scope) if session.accepts_session(scope["path"]) else self._unauthorized()
         if refusal is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":

@@ -2,7 +2,9 @@
 
 Kept twice: a bounded in-memory ring for this process (a full ring evicts the oldest, never
 refuses) and the append-only JSONL log (`LH_HOME/ops.jsonl`) that every process shares. A failed
-log write is logged and counted; it never fails the run that produced the row.
+log write is logged and counted; it never fails the run that produced the row. With shared state
+on (`shared`), the log is flushed to the lakehouse table `_lh_ops` and readers see every LH_HOME's
+flushed ops plus this one's unflushed ones (`lakehouse.data.shared_log`).
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from lakehouse.common.jsonl import AppendLog
 from lakehouse.common.secrets import scrub  # noqa: F401 (re-exported: runner, HTTP)
 
+if TYPE_CHECKING:
+    from lakehouse.data.shared_log import SharedLog
+
 log = logging.getLogger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-Source = Literal["workflow", "mode", "event", "http", "mcp"]
+Source = Literal["workflow", "mode", "event", "http", "mcp", "ui"]
 Status = Literal["completed", "failed", "skipped"]
 
 
@@ -131,8 +136,9 @@ class ObservedOp(BaseModel):
 
 
 class Observer:
-    def __init__(self, log_path: Path | str, ring_size: int = 10_000) -> None:
+    def __init__(self, log_path: Path | str, ring_size: int = 10_000, shared: SharedLog | None = None) -> None:
         self.log = AppendLog(log_path)
+        self.shared = shared
         self.ring: deque[ObservedOp] = deque(maxlen=max(1, ring_size))
         self.write_failures = 0
         self.last_write_error: dict[str, str] | None = None
@@ -179,9 +185,10 @@ class Observer:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Ops from the shared log (all processes), oldest first; `limit` keeps the newest."""
+        records = self.shared.records() if self.shared is not None else self.log.records()
         rows = [
             r
-            for r in self.log.records()
+            for r in records
             if (run_id is None or r.get("run_id") == run_id) and (workflow is None or r.get("workflow") == workflow)
         ]
         return rows[-limit:] if limit else rows

@@ -23,8 +23,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check --quiet lakehouse modes flows tests bench
 	$(VENV)/bin/mypy
 
+# Two pytest workers, one test file each at a time (module fixtures stay in one process): most tests
+# wait on servers, browsers and subprocesses, so two overlap well even on two cores. Tests marked
+# `serial` run after them in one process (schemathesis parametrizes per operation only without xdist).
 test: lint
-	$(PY) -m pytest -q
+	rc=0; $(PY) -m pytest -q -n 2 --dist loadfile -m "not serial" || rc=$$?; \
+	$(PY) -m pytest -q -m serial || rc=$$?; exit $$rc
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -28,6 +28,7 @@ from flows.errors import WorkflowCrashed
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
 from flows.outputs import RunManifest
 from flows.tasks import current_lakehouse
+from lakehouse.data.shared_log import flush_quietly
 
 __all__ = ["NodeResult", "RunResult", "WorkflowCrashed", "current_lakehouse", "run_workflow", "run_workflow_flow"]
 
@@ -98,6 +99,7 @@ def run_workflow_flow(
     )
     result = run.execute()
     attach_ops_artifact(run)
+    flush_quietly(current_lakehouse().settings)  # shared state: this run's rows reach the _lh_* tables
     data = result.model_dump(mode="json")
     if result.status == "failed":
         failed = [n for n, r in result.nodes.items() if r.status == "failed"]

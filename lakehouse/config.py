@@ -11,7 +11,7 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 from pydantic_settings import (
@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     workflow_max_nodes: int = Field(default=1_000, ge=1)  # nodes per workflow
     workflow_max_input_chars: int = Field(default=MiB, ge=1)  # referenced data in one node's input
 
+    # shared state (lakehouse/data/shared_log.py): ops, playbooks, pathway and evidence logs flushed to
+    # `_lh_*` tables of the catalog. auto: on when `catalog_url` is set (a catalog other processes share)
+    shared_state: Literal["auto", "on", "off"] = "auto"
+    shared_state_batch_rows: int = Field(default=5_000, ge=1)  # rows per Iceberg commit of a flush
+    shared_state_flush_interval_s: float = Field(default=30.0, ge=0)  # API server timer; 0 = no timer
+    shared_state_refresh_s: float = Field(default=0.0, ge=0)  # readers re-check the table at most this often
+    shared_state_snapshots_kept: int = Field(default=100, ge=1)  # older snapshots of a `_lh_*` table expire
+
     # observer
     ops_ring_size: int = 10_000
     ops_summary_chars: int = 2_000
@@ -143,6 +151,14 @@ class Settings(BaseSettings):
     allowed_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
 
     _env_secrets: set[str] | None = PrivateAttr(default=None)
+
+    @field_validator("shared_state", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        words = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return words.get(value.strip().lower(), value.strip().lower()) if isinstance(value, str) else value
 
     @field_validator("api_allow", "api_trusted_proxies", "allowed_roots", mode="before")
     @classmethod
@@ -182,6 +198,10 @@ class Settings(BaseSettings):
     @property
     def warehouse(self) -> str:
         return self.warehouse_url or (self.home_dir / "warehouse").as_uri()
+
+    @property
+    def shared_state_enabled(self) -> bool:
+        return self.shared_state == "on" or (self.shared_state == "auto" and self.catalog_url is not None)
 
     @property
     def ops_log(self) -> Path:

@@ -33,9 +33,11 @@ class Lakehouse:
 
     @cached_property
     def observer(self):
+        from lakehouse.data.shared_log import SharedLog
         from lakehouse.observe.observer import Observer
 
-        return Observer(self.settings.ops_log, ring_size=self.settings.ops_ring_size)
+        shared = SharedLog.maybe(self.settings, "ops", tables=lambda: self.tables)
+        return Observer(self.settings.ops_log, ring_size=self.settings.ops_ring_size, shared=shared)
 
     @cached_property
     def store(self):
@@ -45,9 +47,11 @@ class Lakehouse:
 
     @cached_property
     def pathway(self):
+        from lakehouse.data.shared_log import SharedLog
         from lakehouse.learning.pathway import PathwayMemory, settings_embedder
 
-        return PathwayMemory(self.settings.pathway_log, embed=settings_embedder(self.settings))
+        shared = SharedLog.maybe(self.settings, "pathway", tables=lambda: self.tables)
+        return PathwayMemory(self.settings.pathway_log, embed=settings_embedder(self.settings), shared=shared)
 
     @cached_property
     def chat(self):

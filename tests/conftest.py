@@ -33,10 +33,12 @@ pytest_plugins = [
     "tests.fixtures.llm_server",
     "tests.fixtures.learning",
     "tests.fixtures.s3",
+    "tests.fixtures.postgres",
     "tests.fixtures.http",
     "tests.fixtures.tables",
     "tests.fixtures.vectors",
     "tests.fixtures.lift",
+    "tests.fixtures.browser",
 ]
 
 

@@ -41,6 +41,8 @@ _COMMAND_MODULES = (
     "serve",
     "adapt",
     "mcp_cmd",
+    "examples",
+    "flush",
 )
 
 for _name in _COMMAND_MODULES:

@@ -18,10 +18,11 @@ ops_app = typer.Typer(help="Read the ObservedOp audit log (one row per node atte
 
 def _observer() -> Observer:
     from lakehouse.config import get_settings
+    from lakehouse.data.shared_log import SharedLog
     from lakehouse.observe.observer import Observer
 
     settings = get_settings()
-    return Observer(settings.ops_log, ring_size=settings.ops_ring_size)
+    return Observer(settings.ops_log, ring_size=settings.ops_ring_size, shared=SharedLog.maybe(settings, "ops"))
 
 
 @ops_app.command("list")

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
 
-from flows.http import approvals, ask, catalog, chat, data, feedback, matrix, observer, openai_compat, pathway
+from flows.http import approvals, ask, catalog, chat, data, docs, feedback, matrix, observer, openai_compat, pathway, ui
 from flows.http.auth import AccessControl, parse_networks
 from flows.http.errors import (
     CatchAll,
@@ -23,6 +23,7 @@ from flows.http.limits import BodyLimit, check_body
 from flows.http.runs import RunTracker
 from lakehouse.config import Settings, get_settings
 from lakehouse.core import Lakehouse
+from lakehouse.data.shared_log import FlushTimer
 from modes.registry import load_modes
 
 
@@ -31,25 +32,6 @@ def _version() -> str:
         return version("lakehouse")
     except PackageNotFoundError:
         return "0"
-
-
-def _declare_bearer(app: FastAPI) -> None:
-    """The OpenAPI document says what AccessControl enforces: a bearer token on every path."""
-    build = app.openapi
-
-    def openapi() -> dict:
-        schema = build()
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        if "bearerAuth" not in schemes:
-            schemes["bearerAuth"] = {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "LH_API_TOKEN, as `Authorization: Bearer <token>`",
-            }
-            schema["security"] = [{"bearerAuth": []}]
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        flusher = FlushTimer(settings).start()  # shared state reaches the _lh_* tables while serving
         yield
+        flusher.stop()
         runs.close()
         lakehouse.close()
 
@@ -77,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "are strict (`false` is not a number, `0` is not a timestamp).",
         lifespan=lifespan,
         dependencies=[Depends(check_body)],
+        docs_url=None,  # flows/http/docs.py serves both from vendored assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.lakehouse = lakehouse
@@ -93,9 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ask.build_router())
     app.include_router(pathway.build_router())
     app.include_router(catalog.router)
+    ui.mount(app)
     declare_error_responses(app, token=bool(settings.api_token), allowlist=bool(settings.api_allow))
-    if settings.api_token:
-        _declare_bearer(app)
+    docs.install(app, token=bool(settings.api_token))
     # add_middleware wraps what is already there: the last added is the outermost.
     app.add_middleware(CatchAll, redact=app.state.redact)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)

@@ -30,7 +30,8 @@ def _stripped(value: str) -> str:
 
 # Strict JSON, as the schema says: text is a string with a non-space character (a number is not
 # taken for an id), a verdict is "good" or "bad" (files may also say 1/0, true/false).
-Text = Annotated[str, AfterValidator(_stripped), Field(json_schema_extra={"pattern": r"\S"})]
+# (Python's strip() also takes \x1c-\x1f and \x85 for space, which JSON Schema's \s does not.)
+Text = Annotated[str, AfterValidator(_stripped), Field(json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"})]
 Who = Annotated[str, Field(max_length=BY_MAX_CHARS)]
 Note = Annotated[str, Field(max_length=NOTE_MAX_CHARS)]
 _SINGLE = ("query", "corpus", "id", "verdict", "by", "note", "ts", "rating_id")

@@ -18,6 +18,7 @@ import json
 import re
 import types
 import typing
+from collections import Counter
 from typing import Annotated, Any, Union
 
 from fastapi import HTTPException, Request
@@ -192,9 +193,30 @@ def _body_model(request: Request) -> type[BaseModel] | None:
     return None
 
 
+def _check_query_once(request: Request) -> None:
+    """Every API query parameter is a single value; FastAPI would silently keep the last of a repeated
+    one. (Console forms repeat keys on purpose, e.g. one `corpus` per ticked box.)"""
+    if not request.url.path.startswith("/v1/"):
+        return
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = [
+        {
+            "type": "query_repeated",
+            "loc": ("query", key),
+            "msg": f"given {count} times: give each query parameter once",
+        }
+        for key, count in counts.items()
+        if count > 1
+    ]
+    if repeated:
+        raise RequestValidationError(repeated)
+
+
 async def check_body(request: Request) -> None:
-    """The checks every JSON request body passes before FastAPI's own validation (a dependency of
-    the app, so it runs on every route): valid Unicode text, then strict JSON types."""
+    """The checks every request passes before FastAPI's own validation (a dependency of the app, so
+    it runs on every route): an API query parameter given once, then for a JSON body valid Unicode
+    text and strict JSON types."""
+    _check_query_once(request)
     if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
         return
     raw = await request.body()  # already read (and capped) by FastAPI: this is the cached copy

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lakehouse.common.suggest import hint
-from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UserError
+from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UnavailableError, UserError
 
 __all__ = [
     "StorageError",
@@ -15,12 +15,15 @@ __all__ = [
     "TableNotFound",
     "TableConflict",
     "SchemaConflict",
+    "CatalogSettingError",
+    "CatalogUnavailable",
     "IngestError",
     "SqlRejected",
     "SqlError",
     "SqlTimeout",
     "SqlResultTooLarge",
     "SqlSettingError",
+    "SharedLogError",
 ]
 
 
@@ -94,6 +97,15 @@ class SchemaConflict(UserError):
         super().__init__(f"{where}: column {column!r}: {detail}" if column else f"{where}: {detail}")
 
 
+class CatalogSettingError(UserError):
+    """The setting `catalog_url` is not a SQLAlchemy URL this installation can open (unparsable, an
+    unknown dialect, a driver that is not installed)."""
+
+
+class CatalogUnavailable(UnavailableError):
+    """The catalog database named by `catalog_url` cannot be reached or refused the connection."""
+
+
 # ingest --------------------------------------------------------------------------------------
 class IngestError(UserError):
     """A source file cannot be ingested; nothing was written. Says which file, line and column."""
@@ -136,3 +148,9 @@ class SqlResultTooLarge(SqlError):
 
 class SqlSettingError(UserError):
     """A SQL resource setting (`sql_memory_limit`, `sql_threads`, ...) that DuckDB does not accept."""
+
+
+# shared state -----------------------------------------------------------------------------------
+class SharedLogError(UserError):
+    """A shared log (ops, playbooks, pathway, evidence flushed to the lakehouse) asked for by a
+    name it does not have."""

@@ -20,6 +20,11 @@ def iceberg_storable_type(t: pa.DataType) -> pa.DataType:
         return pa.string()  # an all-empty column: text is the least surprising guess
     if pa.types.is_dictionary(t):
         return iceberg_storable_type(t.value_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        # Iceberg reads a list back as large_list<large_string>: both sides must meet on one type
+        # or a second file with the same list column would not fit its own table.
+        value = t.value_field
+        return pa.list_(pa.field(value.name, iceberg_storable_type(value.type), nullable=value.nullable))
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
     if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):

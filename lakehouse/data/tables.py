@@ -150,14 +150,10 @@ class Tables:
             return self._catalog
 
     def _open_catalog(self):
-        from pyiceberg.catalog.sql import SqlCatalog
-        from sqlalchemy.exc import DatabaseError
+        from lakehouse.data.catalog_open import open_sql_catalog
 
         self.settings.home_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
-        except DatabaseError:  # another process created the catalog tables at the same moment
-            return SqlCatalog(DEFAULT_NAMESPACE, **self.catalog_properties())
+        return open_sql_catalog(DEFAULT_NAMESPACE, self.catalog_properties())
 
     def load_current(self, name: str) -> Table:
         """The table at its current metadata, like `catalog.load_table`, but the parsed metadata is

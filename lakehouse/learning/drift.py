@@ -84,6 +84,20 @@ def scorer_drift(
     )
 
 
+def shared_evidence(settings: Any, path: Path) -> list[EvidenceRecord] | None:
+    """The evidence history of every LH_HOME (flushed to `_lh_evidence`) plus this one's unflushed
+    records, when `path` is this home's evidence log and shared state is on; else None (read the file)."""
+    from lakehouse.data.shared_log import KINDS, SharedLog
+
+    if not settings.shared_state_enabled or Path(path).resolve() != KINDS["evidence"].path(settings).resolve():
+        return None
+    shared = SharedLog(settings, "evidence")
+    try:
+        return [EvidenceRecord.model_validate(r) for r in shared.records()]
+    finally:
+        shared.tables.close()
+
+
 # playbook drift ----------------------------------------------------------------------------
 class PlaybookEntry(BaseModel):
     """A recorded good match: this query was answered by this id (in this corpus). The shape of a

@@ -18,6 +18,10 @@ check ("does this id exist?") and their append.
 `add_many` is the idempotent bulk import: an entry's id is its `id`, else a hash of its text and
 metadata; an entry whose id is already in the log with the same text and metadata is skipped as a
 `duplicate`, so re-running an import that a crash cut short adds every trace exactly once.
+
+With shared state on (`shared`), the log is also flushed to the lakehouse table `_lh_pathway`; the
+state is then the fold of every LH_HOME's flushed events and this one's unflushed ones, in time
+order, folded again whenever the table gets a new snapshot.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from lakehouse.common.jsonl import AppendLog, LogCursor
+from lakehouse.data.shared_log import KINDS, SharedLog, row_id
 from lakehouse.learning.errors import PathwayError, TraceNotFound
 from lakehouse.search.filters import matches
 
@@ -184,8 +189,11 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 class PathwayMemory:
-    def __init__(self, path: Path | str, embed: EmbedFn | None = None) -> None:
+    def __init__(self, path: Path | str, embed: EmbedFn | None = None, shared: SharedLog | None = None) -> None:
         self.log = AppendLog(path)
+        self.shared = shared
+        self._remote_mark: tuple[int, int] | None = None  # (generation, rows) of the shared table folded
+        self._applied: set[str] = set()  # row ids of the events folded (shared state)
         self._embed = embed
         self._state = _State()
         self._cursor: LogCursor | None = None  # how far the log has been folded
@@ -203,6 +211,8 @@ class PathwayMemory:
         the events appended since the last fold (by this process or another) are applied; a log
         that was replaced or cut is folded again from the start."""
         with self._lock:
+            if self.shared is not None:
+                return self._fold_shared(self.shared)
             if self._cursor is not None and not self.log.changed(self._cursor):
                 return self._state
             events, cursor, reset = self.log.read_since(self._cursor)
@@ -212,6 +222,35 @@ class PathwayMemory:
                 _apply(self._state, event)
             self._cursor = cursor
             return self._state
+
+    def _fold_shared(self, shared: SharedLog) -> _State:
+        """`_fold` over the shared table and the local log (the caller holds the lock): local
+        events are folded as they come while the table is unchanged; a new snapshot (other
+        processes' events, possibly older) folds everything again in (ts, origin, position) order."""
+        kind = KINDS["pathway"]
+        generation, rows = shared.remote()
+        mark = (generation, len(rows))
+        if mark == self._remote_mark and self._cursor is not None:
+            if not self.log.changed(self._cursor):
+                return self._state
+            events, cursor, reset = self.log.read_since(self._cursor)
+            if not reset:
+                for event in events:
+                    rid = row_id(kind, event)
+                    if rid not in self._applied:
+                        self._applied.add(rid)
+                        _apply(self._state, event)
+                self._cursor = cursor
+                return self._state
+        events, cursor, _ = self.log.read_since(None)
+        merged: dict[str, tuple[tuple[str, str, int], dict[str, Any]]] = {r.id: (r.order, r.record) for r in rows}
+        for index, event in enumerate(events):
+            merged.setdefault(row_id(kind, event), ((str(event.get("ts") or ""), shared.origin, index), event))
+        state = _State()
+        for _, event in sorted(merged.values(), key=lambda item: item[0]):
+            _apply(state, event)
+        self._state, self._cursor, self._applied, self._remote_mark = state, cursor, set(merged), mark
+        return state
 
     @contextmanager
     def _writing(self) -> Iterator[_State]:

@@ -36,6 +36,7 @@ from lakehouse.common.jsonl import AppendLog
 from lakehouse.common.recordfile import read_json_lines
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.common.validation import validation_problems
+from lakehouse.data.shared_log import SharedLog
 from lakehouse.errors import LakehouseError
 from lakehouse.learning.distill import EvidenceRecord
 from lakehouse.learning.errors import RatedIdNotFound, RatingError, RatingsRejected
@@ -288,9 +289,11 @@ def record_ratings(
     playbook_status = ["duplicate" if r.get("status") == "duplicate" else "recorded" for r in stored["results"]]
     path = evidence_path(lakehouse.settings)
     log = AppendLog(path)
+    # with shared state on, every LH_HOME's flushed evidence ids count too
+    shared = SharedLog.maybe(lakehouse.settings, "evidence", path=path, tables=lambda: lakehouse.tables)
     evidence_status: list[Literal["recorded", "duplicate"]] = []
     with log.exclusive():  # check-then-append as one step across processes
-        known = {rec.get("id") for rec in log.records() if rec.get("id")}
+        known = {rec.get("id") for rec in (shared.records() if shared else log.records()) if rec.get("id")}
         for rating, rid, answer in zip(checked, ids, answers, strict=True):
             if rid in known:
                 evidence_status.append("duplicate")

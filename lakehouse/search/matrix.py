@@ -359,6 +359,7 @@ class MatrixSearcher:
 
 # wiring for the Lakehouse handle ---------------------------------------------------------
 def open_playbooks(lakehouse) -> PlaybookStore:
+    from lakehouse.data.shared_log import SharedLog
     from lakehouse.search.embed import get_embedder
     from lakehouse.search.playbooks import PlaybookError
 
@@ -373,6 +374,7 @@ def open_playbooks(lakehouse) -> PlaybookStore:
         validate=answer_exists,
         half_life_days=s.playbook_half_life_days,
         min_similarity=s.playbook_min_similarity,
+        shared=SharedLog.maybe(s, "playbooks", tables=lambda: lakehouse.tables),
     )
 
 

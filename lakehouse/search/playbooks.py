@@ -24,6 +24,10 @@ Every entry has an id: the one it was given, else (in an idempotent batch, e.g. 
 content hash of its defining fields (query, answer, corpus, score, ts), else a random one. An entry
 whose id is already in the log is not stored again but reported as a `duplicate`, so re-running an
 import that a crash cut short stores every entry exactly once.
+
+With shared state on (`shared`), the log is also flushed to the lakehouse table `_lh_playbooks`, and
+lookups see the entries every LH_HOME flushed: each read compares the table's metadata location
+(one catalog SELECT) and reads only the data files of new snapshots, never the whole table per query.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,6 +52,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lakehouse.common.jsonl import AppendLog, LogCursor
 from lakehouse.common.validation import format_validation_error
 from lakehouse.search.errors import PlaybookError
+
+if TYPE_CHECKING:
+    from lakehouse.data.shared_log import SharedLog
 
 ENTRY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 # Test hook (fault injection): after this many appends in one batch, the process sleeps, so a test
@@ -212,8 +219,12 @@ class PlaybookStore:
         validate: Validator | None = None,
         half_life_days: float = 30.0,
         min_similarity: float = 0.6,
+        shared: SharedLog | None = None,
     ) -> None:
         self.log = AppendLog(path)
+        self.shared = shared
+        self._remote_generation: int | None = None  # of the shared table's rows taken in
+        self._remote_seen = 0
         self._embedder_factory = embedder_factory
         self._validate = validate
         self.half_life_days = half_life_days
@@ -253,7 +264,8 @@ class PlaybookStore:
         when nothing changed; otherwise only what was appended since the last read (by this
         process or any other) is parsed, and only entries recorded under another model are
         embedded again."""
-        if self._matrix is not None and not self.log.changed(self._cursor):
+        remote = self._remote_news()
+        if self._matrix is not None and not remote and not self.log.changed(self._cursor):
             return self._entries
         records, cursor, reset = self.log.read_since(self._cursor)
         embedder = self.embedder
@@ -261,9 +273,11 @@ class PlaybookStore:
             self._entries, self._ids = [], set()
             self._buffer = np.zeros((64, embedder.dims), np.float32)
             self._matrix = self._buffer[:0]
+            remote = self._remote_news(everything=True)
         start = self._cursor.lines if self._cursor is not None and not reset else 0
         fresh, stale = [], []
-        for number, raw in enumerate(records, start=start + 1):
+        numbered = [(0, raw) for raw in remote] + list(enumerate(records, start=start + 1))
+        for number, raw in numbered:
             entry = self._parse(raw, number)
             if entry is None or entry.id in self._ids:
                 continue  # a duplicate line (two writers raced outside `exclusive`): first wins
@@ -287,6 +301,18 @@ class PlaybookStore:
         self._cursor = cursor
         return self._entries
 
+    def _remote_news(self, everything: bool = False) -> list[dict[str, Any]]:
+        """Records of the shared table not taken in yet (all of them with `everything`); when the
+        table was replaced, everything is read again (the caller holds the lock)."""
+        if self.shared is None:
+            return []
+        generation, rows = self.shared.remote()
+        if generation != self._remote_generation and not everything:
+            self._matrix, self._cursor = None, None  # start over: the caller reloads the local log too
+        start = 0 if everything or generation != self._remote_generation else self._remote_seen
+        self._remote_generation, self._remote_seen = generation, len(rows)
+        return [row.record for row in rows[start:]]
+
     def entries(self) -> list[Playbook]:
         with self._lock:
             return list(self._load())
@@ -295,6 +321,7 @@ class PlaybookStore:
         """Forget what was read: the next use reads the whole log again."""
         with self._lock:
             self._entries, self._ids, self._matrix, self._cursor = [], set(), None, None
+            self._remote_generation, self._remote_seen = None, 0
 
     # recording ---------------------------------------------------------------------------
     def _parse_input(self, raw: Any) -> PlaybookInput:

@@ -23,6 +23,7 @@ from lakehouse.learning.drift import (
     load_vectors,
     playbook_drift,
     scorer_drift,
+    shared_evidence,
 )
 from modes.context import ModeContext
 from modes.registry import mode
@@ -84,7 +85,8 @@ def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     history = inp.history
     if history is None:
         assert inp.history_path is not None  # `_one_source`: no records, so a file
-        history = read_records(ctx.path(inp.history_path, field="history_path"), EvidenceRecord)
+        path = ctx.path(inp.history_path, field="history_path")
+        history = shared_evidence(settings, path) or read_records(path, EvidenceRecord)
     return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
 
 

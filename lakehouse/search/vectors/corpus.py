@@ -85,6 +85,8 @@ class BuildResult:
 
 
 Listener = Callable[[str, str, str], None]  # (corpus, op, phase: "locked" | "done")
+CANDIDATE_SETS_KEPT = 16
+CANDIDATE_IDS_KEPT = 1_000_000
 
 
 class CorpusManager(Generations):
@@ -99,6 +101,7 @@ class CorpusManager(Generations):
         self._locks_guard = threading.Lock()  # guards the dict only, never held during work
         self.activity: deque[Activity] = deque(maxlen=1000)
         self._listeners: list[Listener] = []
+        self._candidates: dict[tuple, set[str]] = {}  # SQL pre-filter results, oldest first
 
     # plumbing ------------------------------------------------------------------------------
     @property
@@ -225,10 +228,26 @@ class CorpusManager(Generations):
             raise CorpusError(f"corpus {name!r} changed three times while loading it; try again")
 
     def candidates(self, name: str, where: str) -> set[str]:
-        """Ids of the corpus's source rows matching the SQL condition `where` (SQL pre-filter)."""
+        """Ids of the corpus's source rows matching the SQL condition `where` (SQL pre-filter).
+
+        Kept per (table, snapshot, id column, condition): a filter repeated over a table that has
+        not changed costs a snapshot lookup (~2 ms) instead of a scan (~200 ms over 500,000 rows).
+        The set is shared between callers: read it, do not change it."""
         loaded = self.get(name)
         source = (loaded.manifest or self.manifest(name)).source
-        return candidate_ids(self.lakehouse, source.table, source.id_col, where)
+        key = (source.table, self.tables.current_snapshot_id(source.table), source.id_col, where)
+        with self._locks_guard:
+            ids = self._candidates.get(key)
+        if ids is None:
+            ids = candidate_ids(self.lakehouse, source.table, source.id_col, where)
+            # Not kept: a subquery (it may read other tables, whose snapshots are not in the key) and
+            # sets too large to hold on to.
+            if "select" not in where.lower() and len(ids) <= CANDIDATE_IDS_KEPT:
+                with self._locks_guard:
+                    self._candidates[key] = ids
+                    while len(self._candidates) > CANDIDATE_SETS_KEPT:
+                        self._candidates.pop(next(iter(self._candidates)))
+        return ids
 
     def forget(self, name: str | None = None) -> None:
         """Drop in-memory copies (all, or one corpus) so the next use reads storage again."""

@@ -18,6 +18,12 @@ import numpy as np
 from lakehouse.search.errors import CorpusError
 
 SPACE = "cosine"
+# An allowed set this small (or this small a share of the index) is searched exactly: hnswlib's
+# filtered walk visits about ef * M / share nodes, each through a Python callback, so a filter
+# admitting 0.4% of 500,000 rows costs ~100 ms, while a matrix product over those rows is exact
+# and well under a millisecond once their vectors are gathered (kept for the next query).
+EXACT_MAX_ROWS = 20_000
+EXACT_MAX_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class VectorIndex:
         self._index.set_ef(params.ef)
         # Mutations (resize, add, delete, save) must not run beside each other or a search.
         self._lock = threading.RLock()
+        self._gathered: tuple[frozenset[int], np.ndarray, np.ndarray] | None = None  # last exact set
 
     # reading ---------------------------------------------------------------------------------
     @property
@@ -89,6 +96,8 @@ class VectorIndex:
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.uint64), empty.astype(np.float32)
+        if allowed is not None and self._exact_is_cheaper(allowed):
+            return self._exact(queries, k, allowed)
         with self._lock:
             try:
                 if allowed is None:
@@ -99,12 +108,27 @@ class VectorIndex:
                 # elements (tiny or very selective sets); answer those exactly instead.
                 return self._exact(queries, k, allowed)
 
+    def _exact_is_cheaper(self, allowed: set[int]) -> bool:
+        if len(allowed) > EXACT_MAX_ROWS:
+            return False
+        gathered = self._gathered
+        return len(allowed) <= EXACT_MAX_SHARE * self.count or (gathered is not None and gathered[0] == allowed)
+
     def _exact(self, queries: np.ndarray, k: int, allowed: set[int] | None):
-        candidates = np.asarray(
-            sorted((set(self.labels()) if allowed is None else allowed) - self.deleted), dtype=np.uint64
-        )
-        vectors = self.vectors(candidates.tolist())
-        distances = 1.0 - queries @ vectors.T
+        gathered = self._gathered
+        if allowed is not None and gathered is not None and gathered[0] == allowed:
+            candidates, vectors = gathered[1], gathered[2]
+        else:
+            candidates = np.asarray(
+                sorted((set(self.labels()) if allowed is None else allowed) - self.deleted), dtype=np.uint64
+            )
+            vectors = self.vectors(candidates.tolist())
+            if allowed is not None:
+                with self._lock:
+                    self._gathered = (frozenset(allowed), candidates, vectors)
+        # einsum, not `@`: BLAS would split this small product over threads that spin-wait for a
+        # core on a shared machine (1,840 x 256: 0.04 ms on one thread, 0.5 to 7 ms threaded)
+        distances = 1.0 - np.einsum("qd,nd->qn", queries, vectors)
         order = np.argsort(distances, axis=1, kind="stable")[:, :k]
         return candidates[order], np.take_along_axis(distances, order, axis=1).astype(np.float32)
 
@@ -123,6 +147,7 @@ class VectorIndex:
                 self._index.resize_index(max(needed, 2 * self._index.max_elements))
             self._index.add_items(vectors, labels, num_threads=threads or self.params.build_threads)
             self.deleted.difference_update(labels.tolist())
+            self._gathered = None  # a label may have new vectors
 
     def mark_deleted(self, labels: Iterable[int]) -> int:
         """Hide labels from every search; returns how many were live."""
@@ -132,6 +157,8 @@ class VectorIndex:
             for label in fresh:
                 self._index.mark_deleted(label)
             self.deleted.update(fresh)
+            if fresh:
+                self._gathered = None
             return len(fresh)
 
     # files -----------------------------------------------------------------------------------
@@ -149,4 +176,5 @@ class VectorIndex:
         index._index.load_index(str(path))
         index._index.set_ef(params.ef)  # not stored in the file
         index.deleted = set(deleted)
+        index._gathered = None
         return index

@@ -57,6 +57,8 @@ def _check_columns(spec: SourceSpec, available: list[str]) -> None:
 def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if isinstance(value, (list, tuple)):  # a list column stays a list: a metadata filter matches any element
+        return [_json_value(v) for v in value]
     return str(value)  # dates, decimals, timestamps: their ISO / plain text form
 
 

@@ -1,0 +1,66 @@
+"""Opening the Iceberg SQL catalog the setting `catalog_url` names: SQLite under LH_HOME by default,
+PostgreSQL (`postgresql+psycopg://...`) when several machines share one catalog.
+
+A URL that cannot work (unparsable, an unknown dialect, a driver that is not installed) and a
+server that cannot be reached fail here with the setting's name, instead of deep inside a write
+(where a refused connection looked like a lost commit race and was retried until TableConflict).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakehouse.data.errors import CatalogSettingError, CatalogUnavailable
+
+SETTING = "catalog_url (LH_CATALOG_URL)"
+EXAMPLES = "sqlite:////path/to/catalog.db or postgresql+psycopg://user:password@host:5432/catalog"
+
+
+def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
+    """pyiceberg's SqlCatalog on `properties["uri"]`, its tables created on first use."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
+
+    try:
+        url = make_url(properties["uri"])
+    except ArgumentError:
+        # The text itself is not shown: an unparsable URL may still carry a password.
+        raise CatalogSettingError(f"setting {SETTING} is not a SQLAlchemy URL; use one such as {EXAMPLES}") from None
+    shown = url.render_as_string(hide_password=True)
+    props = dict(properties)
+    if url.get_backend_name() != "sqlite":
+        # Long-lived workers outlive a database restart or an idle-connection timeout.
+        props.setdefault("pool_pre_ping", "true")
+    try:
+        try:
+            return SqlCatalog(name, **props)
+        except DatabaseError as exc:  # another process created the catalog tables at the same moment
+            if _unreachable(exc, url.get_backend_name()):
+                raise
+            return SqlCatalog(name, **props)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise CatalogSettingError(
+            f"setting {SETTING} = {shown!r} cannot be opened ({_first_line(exc)}): use a URL such as {EXAMPLES} "
+            "(PostgreSQL needs the psycopg package: pip install 'psycopg[binary]')"
+        ) from None
+    except OperationalError as exc:
+        if url.get_backend_name() == "sqlite":
+            raise  # a locked SQLite file: the write's commit loop retries it
+        detail = _first_line(exc.orig or exc)
+        if url.password:
+            detail = detail.replace(str(url.password), "***")
+        message = f"the catalog database {shown} (setting {SETTING}) cannot be reached: {detail}"
+        raise CatalogUnavailable(message) from None
+
+
+def _unreachable(exc: BaseException, backend: str) -> bool:
+    """A refused or failed connection, which a second try would only repeat."""
+    from sqlalchemy.exc import OperationalError
+
+    return backend != "sqlite" and isinstance(exc, OperationalError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

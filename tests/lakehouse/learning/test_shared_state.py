@@ -1,0 +1,53 @@
+"""Pathway memory and the evidence history across two LH_HOMEs on one catalog (shared state)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.config import Settings
+from lakehouse.data.shared_log import SharedLog
+from lakehouse.learning.distill import EvidenceRecord
+from lakehouse.learning.drift import shared_evidence
+from lakehouse.learning.pathway import PathwayMemory
+
+
+@pytest.fixture
+def homes(tmp_path):
+    common = {"catalog_url": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse_url": (tmp_path / "wh").as_uri()}
+    return Settings(home=tmp_path / "a", **common), Settings(home=tmp_path / "b", **common)
+
+
+def memory(settings: Settings) -> PathwayMemory:
+    return PathwayMemory(settings.pathway_log, shared=SharedLog(settings, "pathway"))
+
+
+def test_pathway_events_of_both_homes_fold_in_time_order(homes):
+    a, b = memory(homes[0]), memory(homes[1])
+    a.add("forklift operator, night shift", {"state": "IL"}, trace_id="t1")
+    assert [t.id for t in b.traces()] == []
+    a.shared.flush()
+    assert b.get("t1").text == "forklift operator, night shift"
+    b.update("t1", metadata={"state": "WI"})  # b's event on a's trace, not flushed yet: b sees it
+    assert b.get("t1").metadata == {"state": "WI"}
+    assert a.get("t1").metadata == {"state": "IL"}
+    b.shared.flush()
+    assert a.get("t1").metadata == {"state": "WI"}
+    a.retire("t1", reason="filled")
+    a.shared.flush()
+    assert [t.status for t in b.traces()] == ["retired"]
+    assert b.problems == a.problems == []
+
+
+def test_the_evidence_history_is_every_homes_records(homes):
+    def record(i: int) -> dict:
+        return EvidenceRecord(query=f"q{i}", answer="a", success=True, latency_ms=1.0, id=f"rt-{i}").model_dump(
+            mode="json"
+        )
+
+    a, b = (SharedLog(s, "evidence") for s in homes)
+    a.log.append(record(1))
+    a.flush()
+    b.log.append(record(2))
+    history = shared_evidence(homes[1], homes[1].home_dir / "evidence.jsonl")
+    assert history is not None and sorted(r.id for r in history) == ["rt-1", "rt-2"]
+    assert shared_evidence(homes[1], homes[1].home_dir / "other.jsonl") is None  # another file: read as is

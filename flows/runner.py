@@ -121,6 +121,11 @@ def run_workflow(
     if inputs is not None:
         loaded = load_workflow_text(loaded.text, loaded.source, inputs)
     named = run_workflow_flow.with_options(name=loaded.name)
+    address = current_lakehouse().settings.dask_address
+    if address:  # every task of the run goes to the cluster (Prefect 3: one task runner per flow run)
+        from flows.dask_runner import dask_task_runner
+
+        named = named.with_options(task_runner=dask_task_runner(address))
     with tags(*([f"parent:{resume_from}"] if resume_from else [])):
         state = named(
             workflow=loaded.source,

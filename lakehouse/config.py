@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     relevance_margin: float = 0.25
     playbook_half_life_days: float = 30.0
     embed_batch_size: int = 64
+    # corpus builds embed on this Dask cluster: a scheduler address (tcp://host:8786) or local[:N] (a
+    # LocalCluster of N worker processes for the build); None = in this process
+    dask_address: str | None = None
     hnsw_threads: int = 0  # 0 = one per CPU core (index builds); single queries always use one
     corpus_generations_kept: int = Field(default=5, ge=1)  # past generations kept per corpus (and the live one)
     # Playbook vote (lakehouse/search/playbooks.py); defaults measured in BENCHMARKS.md "LEARNING".

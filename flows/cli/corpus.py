@@ -61,6 +61,12 @@ def corpus_build(
     where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
     model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
     replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
+    dask: Optional[str] = typer.Option(
+        None,
+        "--dask",
+        help="Embed on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] for a LocalCluster "
+        "of N workers (default: setting dask_address / LH_DASK_ADDRESS; unset = this process).",
+    ),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Embed a table into a new corpus persisted under _vectors/NAME/."""
@@ -76,8 +82,14 @@ def corpus_build(
         "rebuild": replace,
         "if_exists": "fail",
     }
+    lh = None
+    if dask:
+        from lakehouse.config import get_settings
+        from lakehouse.core import Lakehouse
+
+        lh = Lakehouse(get_settings().model_copy(update={"dask_address": dask}))
     with _embedding_progress(f"embedding {name}"):
-        result = run_local("corpus.build", payload)
+        result = run_local("corpus.build", payload, lh)
     _print_build(result, json_out)
 
 

@@ -15,6 +15,8 @@ __all__ = [
     "AdapterError",
     "MatrixError",
     "PlaybookError",
+    "DaskUnavailable",
+    "DaskAddressError",
 ]
 
 
@@ -62,3 +64,11 @@ class PlaybookError(UserError):
 
 class AdapterError(CorpusError):
     """Adapter bytes that cannot be read, or an adapter whose shapes do not fit together."""
+
+
+class DaskUnavailable(UnavailableError):
+    """`dask_address` is set but no Dask scheduler answers there (or dask is not installed)."""
+
+
+class DaskAddressError(UserError):
+    """`dask_address` is malformed (`local:N` with a bad N)."""

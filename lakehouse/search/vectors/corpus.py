@@ -354,7 +354,12 @@ class CorpusManager(Generations):
             rows = read_source(self.lakehouse, spec)
             spec.snapshot_id = rows.snapshot_id
             embedder = self.embedder(model)
-            vectors = embedder.embed(rows.texts, progress=progress)
+            if self.settings.dask_address:  # same rows and order, vectors computed on the cluster
+                from lakehouse.search.vectors.dask_build import embed_texts
+
+                vectors = embed_texts(rows.texts, embedder.name, self.settings, progress)
+            else:
+                vectors = embedder.embed(rows.texts, progress=progress)
             labels = list(range(len(rows.ids)))
             params = self.params()
             index = VectorIndex(embedder.dims, params, capacity=max(1, len(labels)))

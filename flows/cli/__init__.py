@@ -50,4 +50,22 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        _flush_shared_state()
+
+
+def _flush_shared_state() -> None:
+    """What a one-shot command recorded (ops, ratings, playbooks, pathway events) reaches the shared
+    tables before the process ends, so the next search on another machine sees it (a no-op unless
+    shared state is on; a failed flush is logged and retried by the next one)."""
+    from lakehouse.config import get_settings
+    from lakehouse.data.shared_log import flush_quietly
+    from lakehouse.errors import LakehouseError
+
+    try:
+        settings = get_settings()
+    except LakehouseError:
+        return  # a bad configuration was already reported by the command itself
+    flush_quietly(settings)

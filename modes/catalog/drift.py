@@ -86,7 +86,8 @@ def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     if history is None:
         assert inp.history_path is not None  # `_one_source`: no records, so a file
         path = ctx.path(inp.history_path, field="history_path")
-        history = shared_evidence(settings, path) or read_records(path, EvidenceRecord)
+        shared = shared_evidence(settings, path)
+        history = shared if shared is not None else read_records(path, EvidenceRecord)
     return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
 
 

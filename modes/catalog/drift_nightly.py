@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.learning.distill import SCORERS
+from lakehouse.learning.drift import shared_evidence
 from modes.context import ModeContext
 from modes.errors import NightlyDriftFailed
 from modes.invoke import invoke_mode
@@ -85,7 +86,8 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
     )
     new = inp.new_scorer or settings.distill_scorer
     old = inp.old_scorer or _older_scorer(new)
-    if not evidence.exists():
+    # with shared state on, the history is every machine's flushed evidence, even with no local file yet
+    if not evidence.exists() and not shared_evidence(settings, evidence):
         plan.append(
             CheckResult(
                 check="scorer", target=str(evidence), status="skipped", summary=f"no evidence history at {evidence}"

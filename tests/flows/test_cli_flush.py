@@ -45,3 +45,32 @@ def test_flush_says_shared_state_is_off(tmp_path, monkeypatch):
 def test_flush_refuses_an_unknown_log(home):
     result = invoke_cli("flush", "--log", "opps", code=1)
     assert "unknown shared log(s) ['opps']: use ops, playbooks, pathway, evidence" in result.output + result.stderr
+
+
+def test_a_one_shot_command_flushes_what_it_recorded_before_it_exits(tmp_path):
+    """`lakehouse ingest` on machine A records an op; without any `flush`, machine B (another LH_HOME,
+    the same catalog) reads it from `_lh_ops` right after A's process ended."""
+    import os
+    import subprocess
+    import sys
+
+    shared = {
+        "LH_CATALOG_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "LH_WAREHOUSE_URL": (tmp_path / "wh").as_uri(),
+        "LH_CONFIG": str(tmp_path / "none.toml"),
+    }
+    data = tmp_path / "people.csv"
+    data.write_text("id,name\n1,ada\n2,bob\n")
+
+    def lakehouse(home: str, *args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")} | shared
+        command = [sys.executable, "-c", "from flows.cli import main; main()", *args]
+        return subprocess.run(
+            command, env=env | {"LH_HOME": str(tmp_path / home)}, capture_output=True, text=True, timeout=120
+        )
+
+    ingest = lakehouse("a", "ingest", str(data), "--table", "people")
+    assert ingest.returncode == 0, ingest.stderr
+    seen = lakehouse("b", "sql", "--json", "SELECT mode, source FROM _lh_ops")
+    assert seen.returncode == 0, seen.stderr
+    assert json.loads(seen.stdout)["rows"] == [["ingest", "mode"]]

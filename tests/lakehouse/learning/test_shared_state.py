@@ -51,3 +51,25 @@ def test_the_evidence_history_is_every_homes_records(homes):
     history = shared_evidence(homes[1], homes[1].home_dir / "evidence.jsonl")
     assert history is not None and sorted(r.id for r in history) == ["rt-1", "rt-2"]
     assert shared_evidence(homes[1], homes[1].home_dir / "other.jsonl") is None  # another file: read as is
+
+
+def test_nightly_drift_plans_the_scorer_check_from_other_homes_evidence(homes):
+    """Machine b has no local evidence file; with a's history flushed, b's nightly run checks the scorer."""
+    from lakehouse.core import Lakehouse
+    from modes.catalog.drift_nightly import NightlyIn, PlannedCheck, plan_checks
+    from modes.context import ModeContext
+    from modes.registry import load_modes
+
+    load_modes()
+    a = SharedLog(homes[0], "evidence")
+    a.log.append(EvidenceRecord(query="q", answer="a", success=True, latency_ms=1.0, id="rt-a").model_dump(mode="json"))
+    lh = Lakehouse(homes[1])
+    try:
+        ctx = ModeContext(lakehouse=lh, source="mode")
+        [before] = [c for c in plan_checks(NightlyIn(corpora=[]), ctx) if c.check == "scorer"]
+        assert not isinstance(before, PlannedCheck) and before.summary.startswith("no evidence history at")
+        a.flush()
+        [after] = [c for c in plan_checks(NightlyIn(corpora=[]), ctx) if c.check == "scorer"]
+        assert isinstance(after, PlannedCheck) and after.mode == "drift.scorer"
+    finally:
+        lh.close()

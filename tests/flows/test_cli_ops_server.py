@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from lakehouse.config import get_settings
 from lakehouse.observe.observer import ObservedOp, Observer, now_utc
+from tests.fixtures.http import free_port
 
 
 @pytest.fixture
@@ -96,12 +96,6 @@ def test_every_command_has_help():
         assert result.exit_code == 0 and "Usage" in result.stdout, args
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.prefect
 def test_server_start_run_status_stop(tmp_path):
     """A real `prefect server` started by the CLI; a workflow run then lands in it."""
@@ -109,7 +103,7 @@ def test_server_start_run_status_stop(tmp_path):
     env["LH_HOME"] = str(tmp_path / "home")
     cli = str(Path(sys.executable).with_name("lakehouse"))
     run = lambda *args, **kw: subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=300, **kw)  # noqa: E731
-    port = _free_port()
+    port = free_port()
     try:
         started = run("server", "start", "--port", str(port))
         assert started.returncode == 0, started.stderr + started.stdout

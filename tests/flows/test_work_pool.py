@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from flows.jobs import WORK_POOL
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.tables import PAUSE_BEFORE_COMMIT_ENV
+from tests.fixtures.http import free_port
 
 pytestmark = pytest.mark.prefect
 REPO = Path(__file__).resolve().parents[2]
@@ -88,12 +88,6 @@ class Cluster:
         return "\n".join(f"--- {name}\n{path.read_text()[-3000:]}" for name, path in self.logs.items() if path.exists())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -149,7 +143,7 @@ def cluster(postgres, moto_s3, tmp_path_factory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("work-pool")
     bucket = _make_bucket(moto_s3)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    port = _free_port()
+    port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     server_env = {
         **base,

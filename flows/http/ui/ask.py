@@ -38,18 +38,24 @@ def model_problem(request: Request) -> str | None:
     return None
 
 
-@router.get("/ui/ask")
-def page(request: Request) -> HTMLResponse:
-    choices = corpus_choices(request)
+def _page(request: Request, choices: list, selected: list[str], **answered: Any) -> HTMLResponse:
+    """The whole Ask page; after a form post without script, with the answer and the question kept."""
     return render(
         request,
         "ask.html",
         active="ask",
         title="Ask",
         choices=choices,
-        selected=[c.name for c in choices],
+        selected=selected,
         no_model=model_problem(request),
+        **answered,
     )
+
+
+@router.get("/ui/ask")
+def page(request: Request) -> HTMLResponse:
+    choices = corpus_choices(request)
+    return _page(request, choices, [c.name for c in choices])
 
 
 @router.post("/ui/ask", dependencies=[Depends(verify_csrf)])
@@ -80,15 +86,4 @@ async def answer(request: Request) -> HTMLResponse:
     if request.headers.get("hx-request") == "true":
         return render(request, "ask_answer.html", out=out, problems=problems)
     # without script the form posts here as a page: answer it as the page, the question kept
-    return render(
-        request,
-        "ask.html",
-        active="ask",
-        title="Ask",
-        choices=choices,
-        selected=corpora,
-        no_model=model_problem(request),
-        out=out,
-        problems=problems,
-        question=question,
-    )
+    return _page(request, choices, corpora, out=out, problems=problems, question=question)

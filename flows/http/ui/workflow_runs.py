@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.http.runs import TrackedRun, run_ops
+from flows.http.ui import prefect_ui_url as prefect_ui
 from lakehouse.errors import LakehouseError
 from lakehouse.observe.observer import now_utc
 
@@ -194,10 +195,6 @@ def ops_of(flow_run_id: str | None) -> list[dict[str, Any]]:
 
 
 def prefect_ui_url(flow_run_id: str | None) -> str | None:
-    """`<ui>/runs/flow-run/<id>`: PREFECT_UI_URL when set, else PREFECT_API_URL without `/api`."""
-    if not flow_run_id:
-        return None
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
-
-    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").rstrip("/").removesuffix("/api")
-    return f"{ui.rstrip('/')}/runs/flow-run/{flow_run_id}" if ui else None
+    """`<ui>/runs/flow-run/<id>`, on the Prefect UI the console's top bar links to."""
+    ui = prefect_ui()
+    return f"{ui}/runs/flow-run/{flow_run_id}" if ui and flow_run_id else None

@@ -21,14 +21,6 @@ from tests.lakehouse.llm.embedded_parts import make_parts
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture
-def parts_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    return root
-
-
 def test_parts_concatenate_in_numeric_order(parts_root: Path, tmp_path: Path) -> None:
     pack, content = make_parts(parts_root, parts=11)
     files = part_files(pack)

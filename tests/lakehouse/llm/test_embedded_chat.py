@@ -52,14 +52,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
-def parts_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    return root
-
-
-@pytest.fixture
 def echo(home: Path, parts_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EchoGenerator]:
     """An embedded pack `lakehouse-local/echo-pack` of real parts, served by the provider with the
     echo generator; the registration is undone afterwards."""

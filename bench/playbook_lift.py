@@ -28,12 +28,13 @@ LIFT = REPO / "examples" / "lift"
 SWEEP = [(0.5, 0.8), (0.6, 0.5), (0.7, 0.8), (0.8, 0.8)]
 
 
-def ensure_onet(lh: Lakehouse) -> float:
+def ensure_onet(lh: Lakehouse, title: str = "auto") -> float:
+    """Build the `onet` corpus (Title + Description; `title`: see `corpus build --title`) unless it exists."""
     if lh.corpora.exists("onet"):
         return 0.0
     started = time.perf_counter()
     ingest_file(lh.tables, REPO / "examples" / "data" / "occupations.tsv", "onet_occupations", format="tsv")
-    lh.corpora.build("onet", "onet_occupations", ["Title", "Description"], "O*NET-SOC Code", ["Title"])
+    lh.corpora.build("onet", "onet_occupations", ["Title", "Description"], "O*NET-SOC Code", ["Title"], title_col=title)
     return time.perf_counter() - started
 
 

@@ -1,6 +1,6 @@
 """Do recorded matches make the next, different queries better? Real job titles, cold / warm / adapted.
 
-    .venv/bin/python -m bench.learning [--home DIR]
+    .venv/bin/python -m bench.learning [--home DIR] [--title none]
 
 Data: the dev sets `python -m bench.learning.devset` cut from O*NET's own title lists (train and
 test never share a title): 2,000 alternate titles recorded with their occupation, then 500 other
@@ -98,11 +98,18 @@ def cli_recall_at_10(home: Path, test: list[dict]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="LH_HOME to build (or reuse) the onet corpus in")
+    parser.add_argument(
+        "--title", default="auto", help="the corpus's title column (`corpus build --title`): auto (Title) or none"
+    )
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-learning-"))
     lh = Lakehouse(Settings(home=home))
-    build = ensure_onet(lh)
-    print(f"corpus onet: {lh.corpora.get('onet').count} occupations" + (f", built in {build:.0f} s" if build else ""))
+    build = ensure_onet(lh, args.title)
+    title = lh.corpora.manifest("onet").source.title_col
+    print(
+        f"corpus onet: {lh.corpora.get('onet').count} occupations, title column {title}"
+        + (f", built in {build:.0f} s" if build else "")
+    )
     train = _items(TRAIN)
     out = home / "lift-bench"
     rows = []

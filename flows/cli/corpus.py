@@ -60,6 +60,13 @@ def corpus_build(
     metadata_old: Optional[list[str]] = typer.Option(None, "--metadata", hidden=True, help="Deprecated: --meta-cols."),
     where: Optional[str] = typer.Option(None, "--where", help="SQL condition: index only the matching rows."),
     model: Optional[str] = typer.Option(None, "--model", help="Embedding model: minilm, wordllama or litellm:<model>."),
+    title: str = typer.Option(
+        "auto",
+        "--title",
+        help="A short name-like column (a job title) also embedded on its own and averaged into each row's "
+        "vector, so a long description does not drown it. Default auto: the first --text column when there "
+        "are two or more; none: off; or a column name.",
+    ),
     replace: bool = typer.Option(False, "--replace", help="Replace an existing corpus of this name."),
     dask: Optional[str] = typer.Option(
         None,
@@ -79,6 +86,7 @@ def corpus_build(
         "metadata_cols": split_names(",".join(metadata or [])),
         "where": where,
         "model": model,
+        "title": title,
         "rebuild": replace,
         "if_exists": "fail",
     }

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.common.progress import Progress
 from lakehouse.search.vectors import CorpusError, SourceSpec
+from lakehouse.search.vectors.manifest import TITLE_AUTO, resolve_title
 from modes.context import ModeContext
 from modes.registry import mode
 
@@ -63,6 +64,12 @@ class CorpusBuildIn(_In):
     metadata_cols: list[str] = Field(default_factory=list)
     where: str | None = None
     model: str | None = None
+    title: str = Field(
+        default=TITLE_AUTO,
+        description="a short name-like column also embedded on its own and averaged into each row's vector: "
+        "`auto` = the first text column when there are two or more (an existing corpus keeps its own), "
+        "`none` = off, or a column name",
+    )
     rebuild: bool = Field(default=False, description="replace an existing corpus of this name")
     if_exists: Literal["add", "fail"] = Field(
         default="add",
@@ -81,16 +88,20 @@ def corpus_build(inp: CorpusBuildIn, ctx: ModeContext) -> CorpusBuildOut:
     progress = PROGRESS.get()
     if inp.if_exists == "add" and not inp.rebuild and corpora.exists(inp.name):
         manifest = corpora.manifest(inp.name)
-        same = manifest.source.same_shape(SourceSpec(**args))
+        title = manifest.source.title_col if inp.title == TITLE_AUTO else resolve_title(inp.title, inp.text_cols)
+        same = manifest.source.same_shape(SourceSpec(**args, title_col=title))
         if not same or (inp.model and inp.model != manifest.model):
             raise CorpusError(
                 f"corpus {inp.name!r} exists with another source or model (table {manifest.source.table!r}, "
-                f"id {manifest.source.id_col!r}, text {manifest.source.text_cols}, model {manifest.model!r}); "
+                f"id {manifest.source.id_col!r}, text {manifest.source.text_cols}, "
+                f"title {manifest.source.title_col!r}, model {manifest.model!r}); "
                 "set rebuild: true to replace it"
             )
         result = corpora.add(inp.name, progress=progress)
     else:
-        result = corpora.build(inp.name, model=inp.model, replace=inp.rebuild, progress=progress, **args)
+        result = corpora.build(
+            inp.name, model=inp.model, replace=inp.rebuild, progress=progress, title_col=inp.title, **args
+        )
     return _build_out(result)
 
 

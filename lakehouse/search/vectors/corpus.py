@@ -44,6 +44,7 @@ from lakehouse.search.vectors.generations import HISTORY_KEPT, Generations
 from lakehouse.search.vectors.index import HnswParams, VectorIndex
 from lakehouse.search.vectors.loaded import LoadedCorpus
 from lakehouse.search.vectors.manifest import (
+    TITLE_AUTO,
     VECTORS_PREFIX,
     CorpusError,
     CorpusExists,
@@ -58,9 +59,10 @@ from lakehouse.search.vectors.manifest import (
     index_key,
     manifest_key,
     now_iso,
+    resolve_title,
 )
 from lakehouse.search.vectors.rows import ROW_COLUMNS, read_rows, rows_table, vectors_of, write_rows
-from lakehouse.search.vectors.source import candidate_ids, read_source
+from lakehouse.search.vectors.source import candidate_ids, read_source, row_vectors
 
 
 @dataclass
@@ -335,8 +337,10 @@ class CorpusManager(Generations):
         model: str | None = None,
         replace: bool = False,
         progress: Progress | None = None,
+        title_col: str | None = TITLE_AUTO,
     ) -> BuildResult:
-        """Embed `table` into a new corpus (or, with `replace`, a fresh copy of an existing one)."""
+        """Embed `table` into a new corpus (or, with `replace`, a fresh copy of an existing one).
+        `title_col`: see `resolve_title` (by default the first of two or more text columns)."""
         with self._operation(name, "build"):
             old = self.manifest(name) if self.exists(name) else None
             if old is not None and not replace:
@@ -350,6 +354,7 @@ class CorpusManager(Generations):
                 text_cols=list(text_cols),
                 metadata_cols=list(metadata_cols),
                 where=where or None,
+                title_col=resolve_title(title_col, list(text_cols)),
             )
             rows = read_source(self.lakehouse, spec)
             spec.snapshot_id = rows.snapshot_id
@@ -357,9 +362,9 @@ class CorpusManager(Generations):
             if self.settings.dask_address:  # same rows and order, vectors computed on the cluster
                 from lakehouse.search.vectors.dask_build import embed_texts
 
-                vectors = embed_texts(rows.texts, embedder.name, self.settings, progress)
+                vectors = row_vectors(lambda texts: embed_texts(texts, embedder.name, self.settings, progress), rows)
             else:
-                vectors = embedder.embed(rows.texts, progress=progress)
+                vectors = row_vectors(lambda texts: embedder.embed(texts, progress=progress), rows)
             labels = list(range(len(rows.ids)))
             params = self.params()
             index = VectorIndex(embedder.dims, params, capacity=max(1, len(labels)))
@@ -401,7 +406,8 @@ class CorpusManager(Generations):
             rows = read_source(self.lakehouse, manifest.source, skip_ids=known)
             if not rows.ids:
                 return BuildResult(name, "up_to_date", 0, manifest.count, rows.skipped_ids, manifest.summary())
-            vectors = self.embedder(manifest.model).embed(rows.texts, progress=progress)
+            embedder = self.embedder(manifest.model)
+            vectors = row_vectors(lambda texts: embedder.embed(texts, progress=progress), rows)
             labels = list(range(manifest.next_label, manifest.next_label + len(rows.ids)))
             live = Manifest.from_json(loaded.token, manifest_key(name))
             self._unshare(name, loaded)

@@ -63,6 +63,19 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+TITLE_AUTO, TITLE_NONE = "auto", "none"
+
+
+def resolve_title(title: str | None, text_cols: list[str]) -> str | None:
+    """The title column a build asks for: `auto` = the first text column when there are two or more
+    (`--text Title,Description`), `none` (or empty) = no title, else the named column."""
+    if title is None or title.strip() in ("", TITLE_NONE):
+        return None
+    if title.strip() == TITLE_AUTO:
+        return text_cols[0] if len(text_cols) >= 2 else None
+    return title.strip()
+
+
 @dataclass
 class SourceSpec:
     """Where a corpus's rows come from; kept so `add` picks up new rows the same way."""
@@ -73,14 +86,19 @@ class SourceSpec:
     metadata_cols: list[str] = field(default_factory=list)
     where: str | None = None
     snapshot_id: int | None = None  # source snapshot the corpus last read
+    # A short name-like column (a job title) also embedded on its own: the row vector is the mean of
+    # the row text's vector and the title's. Long descriptions drown a title that queries look like.
+    # None (and every manifest written before titles existed): the row text's vector alone.
+    title_col: str | None = None
 
     def same_shape(self, other: SourceSpec) -> bool:
-        return (self.table, self.id_col, self.text_cols, self.metadata_cols, self.where) == (
+        return (self.table, self.id_col, self.text_cols, self.metadata_cols, self.where, self.title_col) == (
             other.table,
             other.id_col,
             other.text_cols,
             other.metadata_cols,
             other.where,
+            other.title_col,
         )
 
 

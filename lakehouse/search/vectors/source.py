@@ -1,4 +1,5 @@
-"""Rows of a source table turned into corpus rows (id, text, metadata), and SQL pre-filter ids.
+"""Rows of a source table turned into corpus rows (id, text, metadata) and their vectors, and SQL
+pre-filter ids.
 
 Everything here only reads; a bad column, a null or duplicate id is reported before any
 corpus file or table is written.
@@ -8,11 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lakehouse.common.suggest import did_you_mean
+from lakehouse.search.embed.base import normalise
 from lakehouse.search.vectors.manifest import CorpusError, SourceSpec
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -26,6 +31,20 @@ class SourceRows:
     texts: list[str] = field(default_factory=list)
     metadata: list[str] = field(default_factory=list)  # one JSON object per row
     skipped_ids: list[str] = field(default_factory=list)  # rows with no text at all
+    titles: list[str] = field(default_factory=list)  # the title column's text per row ("" = none)
+
+
+def row_vectors(embed: Callable[[list[str]], np.ndarray], rows: SourceRows) -> np.ndarray:
+    """Each row's vector: its text's, or, when the corpus has a title column, the normalised mean of
+    the text's and the title's (a short title weighs as much as the long text it heads; measured on
+    real job titles in BENCHMARKS.md "LEARNING"). One `embed` call, so progress counts both."""
+    titled = [i for i, title in enumerate(rows.titles) if title]
+    if not titled:
+        return embed(rows.texts)
+    vectors = np.asarray(embed(rows.texts + [rows.titles[i] for i in titled]), dtype=np.float32)
+    combined = vectors[: len(rows.texts)].copy()
+    combined[titled] += vectors[len(rows.texts) :]
+    return normalise(combined)
 
 
 def quote_ident(name: str) -> str:
@@ -43,6 +62,7 @@ def sql_table_ref(table: str) -> str:
 def _check_columns(spec: SourceSpec, available: list[str]) -> None:
     wanted = [("--id", spec.id_col)] + [("--text", c) for c in spec.text_cols]
     wanted += [("--meta-cols", c) for c in spec.metadata_cols]
+    wanted += [("--title", spec.title_col)] if spec.title_col else []
     for option, column in wanted:
         if column not in available:
             hint = did_you_mean(column, available)
@@ -68,7 +88,8 @@ def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozen
     snapshot_id = tables.current_snapshot_id(spec.table)
     available = [f["name"] for f in tables.describe(spec.table)["schema"]]
     _check_columns(spec, available)
-    columns = list(dict.fromkeys([spec.id_col, *spec.text_cols, *spec.metadata_cols]))
+    title = [spec.title_col] if spec.title_col else []
+    columns = list(dict.fromkeys([spec.id_col, *spec.text_cols, *spec.metadata_cols, *title]))
     data = tables.read_arrow(spec.table, columns=columns, snapshot_id=snapshot_id).to_pydict()
     allowed = candidate_ids(lakehouse, spec.table, spec.id_col, spec.where) if spec.where else None
     rows = SourceRows(snapshot_id)
@@ -96,6 +117,9 @@ def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozen
         rows.ids.append(row_id)
         rows.texts.append(text)
         rows.metadata.append(json.dumps(meta, ensure_ascii=False, sort_keys=True))
+        if spec.title_col:
+            value = data[spec.title_col][position]
+            rows.titles.append("" if value is None else str(value).strip())
     return rows
 
 

@@ -40,9 +40,9 @@ TRAIN = [
 ]
 TEST = [
     {"query": "staff nurse RN", "expected": ["29-1141.00"]},  # cold rank 2
-    {"query": "OTR semi truck driver", "expected": ["53-3032.00"]},  # cold rank 3
-    {"query": "kitchen prep", "expected": ["35-2021.00"]},  # cold rank 3
-    {"query": "TIG welder for a fabrication shop", "expected": ["51-4121.00"]},  # cold rank 1
+    {"query": "OTR semi truck driver", "expected": ["53-3032.00"]},  # cold rank 2
+    {"query": "kitchen prep", "expected": ["35-2021.00"]},  # cold rank 5
+    {"query": "TIG welder for a fabrication shop", "expected": ["51-4121.00"]},  # cold rank 2, 0.004 behind
     {"query": "barista", "expected": ["35-3023.01"]},  # nothing similar was recorded
 ]
 
@@ -109,7 +109,7 @@ def test_paraphrase_pass_improves_recall_on_queries_never_recorded(vector_world,
     )
     report = result.report
     assert report["train_queries"] == 4 and report["recorded"] == 4 and report["test_queries"] == 5
-    assert report["recall_at_1_cold"] == 0.4  # TIG welder and barista
+    assert report["recall_at_1_cold"] == 0.2  # barista
     assert report["recall_at_1_warm"] > report["recall_at_1_cold"]
     assert report["improved"] >= 2 and report["worsened"] == 0
     assert report["recall_at_10_warm"] >= report["recall_at_10_cold"] == 1.0

@@ -11,10 +11,11 @@ corpus rows the softmax runs over a candidate set (the answers plus each query's
 memory stays bounded.
 
 The gate (`adapt_corpus`): the recorded (query, answer) pairs are split by query with a seeded
-RNG; the held-back share is searched with the real `MatrixSearcher` twice, with playbooks that hold
+RNG; the held-back share is searched with the real `MatrixSearcher`, with playbooks that hold
 ONLY the entries of the train-share queries, negative ones included (else memory would answer the
-held-back queries): the current state (the
-live generation) and the adapted state (the same playbooks + the new adapter). The adapter is
+held-back queries): the current state (the live generation), and the adapted state (the same
+playbooks + the new adapter) once per vote weight in `VOTE_WEIGHTS`, keeping the best (recall@1,
+then recall@10) as the adapted generation's `vote_weight`. The adapter is
 promoted only if it wins recall@1 and does not lose more than `RECALL10_SLACK` of recall@10. A
 refused adapter is still staged as a generation (not live), so the report can name it.
 """
@@ -45,6 +46,10 @@ FULL_SOFTMAX_ROWS = 50_000
 CANDIDATES_PER_QUERY = 200
 TEMPERATURE = 0.05
 ADAPTED_VOTE_WEIGHT = 0.1  # playbook vote weight of an adapted generation (plain searches: 0.5)
+# The gate tries these vote weights on the held-back pairs and keeps the best: with 2,000 recorded
+# titles the adapter has learned most of what the neighbours know (0.1 wins), with 42,000 the
+# neighbours' vote carries more (BENCHMARKS.md "LEARNING", bench.learning.pairs).
+VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 0.3, 0.5)
 GATE_ALPHA = 0.05  # a top-1 gain on the held-back pairs must be this unlikely under "no better"
 W_DECAY = 0.1
 P_DECAY = 0.03
@@ -421,15 +426,30 @@ def adapt_corpus(
         held_back = {_fold(p.query) for p in held}
         records = [e.record() for e in entries if e.corpus == corpus and _fold(e.query) not in held_back]
         store = _temporary_playbooks(lakehouse, Path(tmp), records)
-        figures, ranks = {}, {}
-        for state, view in (("current", loaded), ("adapted", adapted_view(loaded, adapter))):
-            progress(f"gate: {state} state", 0, len(queries))
+        figures: dict[str, dict[str, float]] = {}
+        ranks: dict[str, list[int | None]] = {}
+        chosen = ADAPTED_VOTE_WEIGHT
+        states = [("current", loaded, None)] + [("adapted", adapted_view(loaded, adapter), w) for w in VOTE_WEIGHTS]
+        by_weight: dict[str, dict[str, float]] = {}
+        for state, view, weight in states:
+            label = state if weight is None else f"{state} (vote weight {weight})"
+            progress(f"gate: {label}", 0, len(queries))
+            if weight is not None:
+                adapter.meta["vote_weight"] = weight  # read by every search of the adapted view
             searcher = MatrixSearcher(
                 PinnedCorpora(lakehouse.corpora, {corpus: view}), s, lambda m: get_embedder(m, s), store
             )
-            r1, r10, ranks[state] = recall(searcher, corpus, queries, query_vectors, model, expected)
-            figures[state] = {"recall_at_1": r1, "recall_at_10": r10}
-            progress(f"gate: {state} state", len(queries), len(queries))
+            r1, r10, state_ranks = recall(searcher, corpus, queries, query_vectors, model, expected)
+            progress(f"gate: {label}", len(queries), len(queries))
+            if weight is not None:
+                by_weight[str(weight)] = {"recall_at_1": r1, "recall_at_10": r10}
+            best = figures.get(state)
+            if best is None or (r1, r10) > (best["recall_at_1"], best["recall_at_10"]):
+                figures[state], ranks[state] = {"recall_at_1": r1, "recall_at_10": r10}, state_ranks
+                if weight is not None:
+                    chosen = weight
+        adapter.meta["vote_weight"] = chosen
+        adapter.meta["vote_weights_tried"] = by_weight
         store.close()
     rules = gate_rules(figures["current"], figures["adapted"], significance(ranks["current"], ranks["adapted"]))
     passed = all(r.passed for r in rules)

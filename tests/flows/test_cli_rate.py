@@ -65,3 +65,15 @@ def test_search_help_states_every_default_in_words_and_numbers():
     ):
         assert default in text, default
     assert "matrix_top" not in text and "relevance_threshold" not in text and "[default: playbook]" not in text
+
+
+def test_onet_title_ratings_import_into_a_corpus(rating_home, tmp_path):
+    path = tmp_path / "titles.csv"
+    made = json.loads(
+        invoke_cli("examples", "titles", "--corpus", "health", "--out", str(path), "--titles", "20", "--json").stdout
+    )
+    assert made["titles"] == 20 and made["not_in_corpus"] > 0
+    imported = json.loads(invoke_cli("rate", "--file", str(path), "--json").stdout)
+    assert (imported["recorded"], imported["duplicates"]) == (made["ratings"], 0)
+    missing = invoke_cli("examples", "titles", "--corpus", "nope", "--out", str(tmp_path / "x.csv"), code=1)
+    assert "corpus 'nope' not found" in missing.stderr and not (tmp_path / "x.csv").exists()

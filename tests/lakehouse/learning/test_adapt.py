@@ -61,8 +61,12 @@ def test_the_gate_refuses_an_adapter_trained_on_wrong_answers(lh, tmp_path):
     report = adapt_corpus(lh, "onet", playbooks=store, epochs=30)
     assert not report.passed and not report.promoted
     assert report.pairs == 300 and report.train_pairs + report.holdout_pairs == 300
-    assert report.decision.startswith("refused: adapted recall@1") and "staged, not live" in report.decision
-    assert any(not rule.passed for rule in report.rules)
+    # Refused by the recall rule, or (the best of the vote weights tried edging ahead by a query or
+    # two) by the chance rule: a gain that small is what shuffled answers give.
+    assert report.decision.startswith("refused: ") and "staged, not live" in report.decision
+    assert any(not rule.passed for rule in report.rules[:1] + report.rules[2:])
+    assert set(report.train["vote_weights_tried"]) == {"0.1", "0.3", "0.5"}
+    assert report.train["vote_weight"] in (0.1, 0.3, 0.5)
     assert lh.corpora.manifest("onet").generation == live == report.live_after == report.live_before
     staged = {g["generation"]: g for g in lh.corpora.generations("onet")}[report.generation]
     assert not staged["live"] and staged["reason"] == "adapt"

@@ -1,0 +1,68 @@
+"""Does the learning scale with the recorded matches? The lift run with 2,000 vs all of O*NET's
+alternate titles recorded.
+
+    .venv/bin/python -m bench.learning.pairs [--sizes 2000,10000,all] [--home DIR]
+
+Recorded (the lift's train file): a random `size` of O*NET's alternate titles with their
+occupations (`lakehouse.learning.seed_titles`, what `lakehouse examples titles` writes as ratings),
+leaving out every title, case- and space-folded, that is in a test file. Searched (never recorded):
+the 500 alternate test titles and the 500 *reported* titles of the dev set
+(`examples/lift/titles_*test.jsonl`), the latter a different source (what survey respondents
+wrote), so a gain there is not a near-copy of a recorded title. Everything goes through
+`lakehouse lift run --train --test` (record, vote, adapt, gate) on the `onet` corpus built once in
+`--home`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from bench.learning.lift import TESTS
+from bench.playbook_lift import ensure_onet
+from lakehouse.config import Settings
+from lakehouse.core import Lakehouse
+from lakehouse.learning.lift.harness import run_lift
+from lakehouse.learning.seed_titles import alternate_titles, excluded_queries, fold
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000,all", help="how many titles to record, comma separated")
+    parser.add_argument("--home", type=Path, help="LH_HOME to build (or reuse) the onet corpus in")
+    args = parser.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench-pairs-"))
+    lh = Lakehouse(Settings(home=home))
+    ensure_onet(lh)
+    banned = excluded_queries(list(TESTS.values()))
+    pool = [item for item in alternate_titles() if fold(item["query"]) not in banned]
+    print(f"{len(pool)} alternate titles not in a test file\n")
+    print("| recorded | test set | cold | warm (vote) | adapted | lift run s | adapt cpu s |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes.split(","):
+        chosen = pool if size.strip() == "all" else pool[: int(size)]
+        train = home / f"train-{len(chosen)}.jsonl"
+        train.write_text("".join(json.dumps(t) + "\n" for t in chosen), encoding="utf-8")
+        for name, test in TESTS.items():
+            started = time.perf_counter()
+            result, _ = run_lift(lh, ["onet"], train=train, test=test, out_dir=home / "lift-pairs")
+            r, adapt = result.report, result.meta.get("adapt") or {}
+            cells = [
+                f"{r[f'recall_at_1_{k}']:.3f} / {r[f'recall_at_10_{k}']:.3f}"
+                if r.get(f"recall_at_1_{k}") is not None
+                else "n/a"
+                for k in ("cold", "warm", "adapted")
+            ]
+            print(
+                f"| {len(chosen):,} | {name} | {' | '.join(cells)} | {time.perf_counter() - started:.0f} "
+                f"| {adapt.get('cpu_s', 'n/a')} |",
+                flush=True,
+            )
+    lh.close()
+
+
+if __name__ == "__main__":
+    main()

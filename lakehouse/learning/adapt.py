@@ -49,7 +49,7 @@ ADAPTED_VOTE_WEIGHT = 0.1  # playbook vote weight of an adapted generation (plai
 # The gate tries these vote weights on the held-back pairs and keeps the best: with 2,000 recorded
 # titles the adapter has learned most of what the neighbours know (0.1 wins), with 42,000 the
 # neighbours' vote carries more (BENCHMARKS.md "LEARNING", bench.learning.pairs).
-VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 0.3, 0.5)
+VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 0.3, 0.5, 0.8)
 GATE_ALPHA = 0.05  # a top-1 gain on the held-back pairs must be this unlikely under "no better"
 W_DECAY = 0.1
 P_DECAY = 0.03

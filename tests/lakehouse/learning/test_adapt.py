@@ -65,8 +65,8 @@ def test_the_gate_refuses_an_adapter_trained_on_wrong_answers(lh, tmp_path):
     # two) by the chance rule: a gain that small is what shuffled answers give.
     assert report.decision.startswith("refused: ") and "staged, not live" in report.decision
     assert any(not rule.passed for rule in report.rules[:1] + report.rules[2:])
-    assert set(report.train["vote_weights_tried"]) == {"0.1", "0.3", "0.5"}
-    assert report.train["vote_weight"] in (0.1, 0.3, 0.5)
+    assert set(report.train["vote_weights_tried"]) == {"0.1", "0.3", "0.5", "0.8"}
+    assert report.train["vote_weight"] in (0.1, 0.3, 0.5, 0.8)
     assert lh.corpora.manifest("onet").generation == live == report.live_after == report.live_before
     staged = {g["generation"]: g for g in lh.corpora.generations("onet")}[report.generation]
     assert not staged["live"] and staged["reason"] == "adapt"

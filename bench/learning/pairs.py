@@ -23,10 +23,11 @@ from pathlib import Path
 
 from bench.learning.lift import TESTS
 from bench.playbook_lift import ensure_onet
+from lakehouse.common.text import fold
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.lift.harness import run_lift
-from lakehouse.learning.seed_titles import alternate_titles, excluded_queries, fold
+from lakehouse.learning.seed_titles import alternate_titles, excluded_queries
 
 
 def main() -> None:

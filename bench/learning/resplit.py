@@ -14,22 +14,16 @@ are built once each in temporary homes (`--home DIR` keeps them for a re-run).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bench.learning.lift import TESTS, TRAIN, _items
 from bench.playbook_lift import ensure_onet
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.adapt import corpus_rows, train
-
-LIFT = Path(__file__).resolve().parents[2] / "examples" / "lift"
-
-
-def _items(name: str) -> list[dict]:
-    return [json.loads(line) for line in (LIFT / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _recall(scores: np.ndarray, expected: list[set[str]], ids: np.ndarray) -> tuple[float, float]:
@@ -62,7 +56,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="keep the two corpora under DIR/auto and DIR/none")
     args = parser.parse_args()
     base = args.home or Path(tempfile.mkdtemp(prefix="bench-resplit-"))
-    titles = _items("titles_train.jsonl") + _items("titles_test.jsonl")
+    titles = _items(TRAIN) + _items(TESTS["alternate titles"])
     rng = np.random.default_rng(args.seed)
     splits = [(p[:2000], p[2000:2500]) for p in (rng.permutation(len(titles)) for _ in range(args.splits))]
     results = {}

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from lakehouse.common.progress import Progress, no_progress
+from lakehouse.common.text import fold
 from lakehouse.learning.errors import AdaptError
 from lakehouse.search.adapter import Adapter
 from lakehouse.search.embed.base import normalise
@@ -56,10 +57,6 @@ P_DECAY = 0.03
 LEARNING_RATE = 1e-2
 EPOCHS = 100
 MAX_THREADS = 8
-
-
-def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
 
 
 def _peak_rss_mb() -> float:
@@ -277,7 +274,7 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
     for entry in entries:
         if entry.corpus != corpus or entry.score <= 0 or not loaded.has(entry.answer):
             continue
-        key = (_fold(entry.query), entry.answer)
+        key = (fold(entry.query), entry.answer)
         if key not in newest or entry.ts > newest[key].ts:
             newest[key] = entry
     chosen = sorted(newest.values(), key=lambda e: (e.ts, e.id))
@@ -297,14 +294,14 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
 
 def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], list[_Pair]]:
     """By query (every pair of one query on the same side), seeded."""
-    queries = sorted({_fold(p.query) for p in pairs})
+    queries = sorted({fold(p.query) for p in pairs})
     order = np.random.default_rng(seed).permutation(len(queries))
     held = max(1, int(round(len(queries) * holdout)))
     if held >= len(queries):
         raise AdaptError(f"holdout {holdout} leaves no query to train on ({len(queries)} distinct queries)")
     held_back = {queries[i] for i in order[:held]}
-    train_share = [p for p in pairs if _fold(p.query) not in held_back]
-    return train_share, [p for p in pairs if _fold(p.query) in held_back]
+    train_share = [p for p in pairs if fold(p.query) not in held_back]
+    return train_share, [p for p in pairs if fold(p.query) in held_back]
 
 
 def _temporary_playbooks(lakehouse, directory: Path, records: list[dict[str, Any]]):
@@ -415,7 +412,7 @@ def adapt_corpus(
 
     held_queries: dict[str, tuple[str, np.ndarray, set[str]]] = {}
     for p in held:
-        key = _fold(p.query)
+        key = fold(p.query)
         held_queries.setdefault(key, (p.query, p.vector, set()))[2].add(p.answer)
     queries = [q for q, _, _ in held_queries.values()]
     query_vectors = np.stack([v for _, v, _ in held_queries.values()])
@@ -423,33 +420,36 @@ def adapt_corpus(
     s = lakehouse.settings
     with tempfile.TemporaryDirectory(prefix="lh-adapt-") as tmp:
         # every entry of the corpus (negative ones too) except those of a held-back query
-        held_back = {_fold(p.query) for p in held}
-        records = [e.record() for e in entries if e.corpus == corpus and _fold(e.query) not in held_back]
+        held_back = {fold(p.query) for p in held}
+        records = [e.record() for e in entries if e.corpus == corpus and fold(e.query) not in held_back]
         store = _temporary_playbooks(lakehouse, Path(tmp), records)
-        figures: dict[str, dict[str, float]] = {}
-        ranks: dict[str, list[int | None]] = {}
-        chosen = ADAPTED_VOTE_WEIGHT
-        states = [("current", loaded, None)] + [("adapted", adapted_view(loaded, adapter), w) for w in VOTE_WEIGHTS]
-        by_weight: dict[str, dict[str, float]] = {}
-        for state, view, weight in states:
-            label = state if weight is None else f"{state} (vote weight {weight})"
+
+        def held_back_recall(view: Any, label: str) -> tuple[float, float, list[int | None]]:
             progress(f"gate: {label}", 0, len(queries))
-            if weight is not None:
-                adapter.meta["vote_weight"] = weight  # read by every search of the adapted view
             searcher = MatrixSearcher(
                 PinnedCorpora(lakehouse.corpora, {corpus: view}), s, lambda m: get_embedder(m, s), store
             )
-            r1, r10, state_ranks = recall(searcher, corpus, queries, query_vectors, model, expected)
+            found = recall(searcher, corpus, queries, query_vectors, model, expected)
             progress(f"gate: {label}", len(queries), len(queries))
-            if weight is not None:
-                by_weight[str(weight)] = {"recall_at_1": r1, "recall_at_10": r10}
-            best = figures.get(state)
-            if best is None or (r1, r10) > (best["recall_at_1"], best["recall_at_10"]):
-                figures[state], ranks[state] = {"recall_at_1": r1, "recall_at_10": r10}, state_ranks
-                if weight is not None:
-                    chosen = weight
+            return found
+
+        current = held_back_recall(loaded, "current state")
+        view = adapted_view(loaded, adapter)
+        tried = {}
+        for weight in VOTE_WEIGHTS:
+            adapter.meta["vote_weight"] = weight  # read by every search of the adapted view
+            tried[weight] = held_back_recall(view, f"adapted state (vote weight {weight})")
+        chosen = max(VOTE_WEIGHTS, key=lambda w: tried[w][:2])  # best recall@1, then recall@10; first on ties
+        adapted = tried[chosen]
         adapter.meta["vote_weight"] = chosen
-        adapter.meta["vote_weights_tried"] = by_weight
+        adapter.meta["vote_weights_tried"] = {
+            str(w): {"recall_at_1": r1, "recall_at_10": r10} for w, (r1, r10, _) in tried.items()
+        }
+        figures = {
+            state: {"recall_at_1": found[0], "recall_at_10": found[1]}
+            for state, found in (("current", current), ("adapted", adapted))
+        }
+        ranks = {"current": current[2], "adapted": adapted[2]}
         store.close()
     rules = gate_rules(figures["current"], figures["adapted"], significance(ranks["current"], ranks["adapted"]))
     passed = all(r.passed for r in rules)

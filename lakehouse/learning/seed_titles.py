@@ -20,15 +20,12 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.common.text import fold
 from lakehouse.learning.errors import RatingError
 from lakehouse.learning.lift.queries import read_queries
 
 ALTERNATE_TITLES = Path(__file__).resolve().parents[2] / "examples" / "data" / "onet_alternate_titles.tsv.gz"
 SOURCE = "onet-27.0-alternate-titles"
-
-
-def fold(text: str) -> str:
-    return " ".join(text.casefold().split())
 
 
 def alternate_titles(seed: int = 7) -> list[dict]:

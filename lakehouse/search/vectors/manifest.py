@@ -69,11 +69,10 @@ TITLE_AUTO, TITLE_NONE = "auto", "none"
 def resolve_title(title: str | None, text_cols: list[str]) -> str | None:
     """The title column a build asks for: `auto` = the first text column when there are two or more
     (`--text Title,Description`), `none` (or empty) = no title, else the named column."""
-    if title is None or title.strip() in ("", TITLE_NONE):
-        return None
-    if title.strip() == TITLE_AUTO:
+    title = (title or "").strip()
+    if title == TITLE_AUTO:
         return text_cols[0] if len(text_cols) >= 2 else None
-    return title.strip()
+    return None if title in ("", TITLE_NONE) else title
 
 
 @dataclass

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.common.text import fold
 from lakehouse.learning.errors import RatingError
 from lakehouse.learning.lift.queries import read_queries
-from lakehouse.learning.seed_titles import alternate_titles, fold, write_title_ratings
+from lakehouse.learning.seed_titles import alternate_titles, write_title_ratings
 
 LIFT = Path(__file__).resolve().parents[3] / "examples" / "lift"
 TEST_SET = LIFT / "titles_test.jsonl"

@@ -68,7 +68,11 @@ def lift_run(
     out: Optional[Path] = typer.Option(
         None, "--out", help="Directory for the JSON, Markdown and PNG reports (default: LH_HOME/lift/<run id>)."
     ),
-    boost: Optional[float] = typer.Option(None, "--boost", help="Override playbook_boost (0, 1] for this run."),
+    boost: Optional[float] = typer.Option(
+        None,
+        "--boost",
+        help="The playbook vote's weight for this run, in (0, 5] (default: the playbook_boost setting, 1.0).",
+    ),
     min_similarity: Optional[float] = typer.Option(
         None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."
     ),

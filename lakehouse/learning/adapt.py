@@ -46,11 +46,11 @@ RECALL10_SLACK = 0.01  # adapted recall@10 may trail the current one by at most 
 FULL_SOFTMAX_ROWS = 50_000
 CANDIDATES_PER_QUERY = 200
 TEMPERATURE = 0.05
-ADAPTED_VOTE_WEIGHT = 0.1  # playbook vote weight of an adapted generation (plain searches: 0.5)
+ADAPTED_VOTE_WEIGHT = 0.3  # playbook vote weight of an adapted generation (plain searches: 1.0)
 # The gate tries these vote weights on the held-back pairs and keeps the best: with 2,000 recorded
-# titles the adapter has learned most of what the neighbours know (0.1 wins), with 42,000 the
-# neighbours' vote carries more (BENCHMARKS.md "LEARNING", bench.learning.pairs).
-VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 0.3, 0.5, 0.8)
+# titles the adapter has learned most of what the neighbours know (a small weight wins), with
+# 42,000 the neighbours' vote carries more (BENCHMARKS.md "LEARNING", bench.learning.pairs).
+VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 0.8, 1.5, 2.5)
 GATE_ALPHA = 0.05  # a top-1 gain on the held-back pairs must be this unlikely under "no better"
 W_DECAY = 0.1
 P_DECAY = 0.03
@@ -84,9 +84,15 @@ def train(
     *,
     epochs: int = EPOCHS,
     seed: int = 0,
+    start: Adapter | None = None,
     progress: Progress | None = None,
 ) -> Adapter:
-    """An `Adapter` trained on (query vector, answer id) pairs against the corpus row vectors."""
+    """An `Adapter` trained on (query vector, answer id) pairs against the corpus row vectors.
+
+    With `start` (the live generation's adapter) training goes on from it instead of from the
+    identity: its W is the starting point the decay pulls towards and its moved rows are the rows'
+    vectors, so what it learned from the corpus's history stays and these pairs add to it (the lift
+    test's adapted pass: the live state plus the run's own recordings)."""
     import torch  # heavy: only the trainer needs it
 
     progress = progress or no_progress
@@ -105,6 +111,13 @@ def train(
     labels = [position[a] for a in answers]
     softmax = "full"
     rows = np.arange(len(corpus))
+    if start is not None:
+        if start.dims != corpus.shape[1]:
+            raise AdaptError(f"the starting adapter is {start.dims}-dim, the corpus rows {corpus.shape[1]}-dim")
+        corpus = corpus.copy()
+        for row_id, vector in zip(start.ids, start.vectors, strict=True):
+            if row_id in position:
+                corpus[position[row_id]] = vector
     if len(corpus) > FULL_SOFTMAX_ROWS:
         softmax = "candidates"
         rows = _candidate_rows(queries, corpus, labels, CANDIDATES_PER_QUERY)
@@ -122,8 +135,8 @@ def train(
         Y = torch.tensor(labels, dtype=torch.long)
         D = torch.from_numpy(np.ascontiguousarray(corpus[rows]))
         moved = torch.tensor(adapted, dtype=torch.long)
-        eye = torch.eye(dims)
-        W = torch.nn.Parameter(eye.clone())
+        anchor = torch.eye(dims) if start is None else torch.from_numpy(start.W.copy())  # what W decays to
+        W = torch.nn.Parameter(anchor.clone())
         P = torch.nn.Parameter(torch.zeros(len(adapted), dims))
         optimizer = torch.optim.Adam([W, P], lr=LEARNING_RATE)
         loss_value = float("nan")
@@ -132,7 +145,7 @@ def train(
             C = torch.nn.functional.normalize(D.index_add(0, moved, P), dim=1)
             loss = (
                 torch.nn.functional.cross_entropy(Z @ C.T / TEMPERATURE, Y)
-                + W_DECAY * ((W - eye) ** 2).sum()
+                + W_DECAY * ((W - anchor) ** 2).sum()
                 + P_DECAY * (P**2).sum()
             )
             optimizer.zero_grad()
@@ -150,7 +163,10 @@ def train(
         "kind": "query-map+prototypes",
         # The adapter already learned from the recorded matches; measured on real titles, the
         # neighbours' vote adds least noise to it at a small weight (BENCHMARKS.md "LEARNING").
+        # (also when going on from a live adapter whose gate chose more for the corpus's whole history:
+        # the lift's own store is as small as its train file)
         "vote_weight": ADAPTED_VOTE_WEIGHT,
+        "start_pairs": start.meta.get("pairs") if start else None,  # went on from an adapter of that many
         "pairs": len(answers),
         "adapted_rows": len(adapted),
         "corpus_rows": len(corpus_ids),
@@ -168,6 +184,11 @@ def train(
         "peak_rss_mb": _peak_rss_mb(),
     }
     ids = [corpus_ids[int(rows[i])] for i in adapted]
+    if start is not None:  # the rows the start had moved and these pairs did not move again
+        moved_now = set(ids)
+        kept = [i for i, row_id in enumerate(start.ids) if row_id not in moved_now]
+        ids += [start.ids[i] for i in kept]
+        vectors = np.concatenate([vectors, start.vectors[kept]])
     return Adapter(matrix, ids, vectors, meta)
 
 

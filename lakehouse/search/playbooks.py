@@ -6,14 +6,19 @@ A later query q learns from the recorded queries nearest to it, not only from an
 
     neighbours = the `neighbours` recorded queries most similar to q, similarity >= min_similarity
     w_i        = exp((sim_i - 1) / temperature) * decay_i      decay = 0.5 ** (age_days / half_life_days)
-    vote(A)    = sum of w_i * S_i over neighbours that answered A  /  sum of all w_i   (in [-1, 1])
+    w_0        = exp((abstain_similarity - 1) / temperature)   one more voter that backs no answer
+    vote(A)    = sum of w_i * S_i over neighbours that answered A  /  (w_0 + sum of all w_i)   (in [-1, 1])
     memory(A)  = clip(sum of S_i * decay_i over neighbours with sim_i >= memory_similarity, -1, 1)
     net(A)     = weight * vote(A) + memory(A)      the hit's score becomes cosine + net
 
 The vote is a similarity-weighted kNN vote: neighbours that agree add up, a "wrong" rating votes
 against, and the normalisation makes it a share of the evidence near q, so a crowded neighbourhood
-does not outvote the vector ranking. Memory is verbatim replay: the same question (up to case,
-punctuation and a typo) gets its recorded answer back on top.
+does not outvote the vector ranking. The abstaining voter (as if a recorded query of similarity
+`abstain_similarity`, 0.9, backed nothing) makes that share honest about distance: neighbours that
+are all far from q (a short history) carry less than close ones (a long history), so a vote weight
+that suits 50,000 entries costs less over 2,000 (measured: BENCHMARKS.md "LEARNING"). Memory is
+verbatim replay: the same question (up to case, punctuation and a typo) gets its recorded answer
+back on top.
 
 Entries are stored in an append-only JSONL log (`lakehouse/common/jsonl.py` torn-tail rules) with the
 query embedding, so a restart does not re-embed history. A long-running process (the API) sees
@@ -142,7 +147,7 @@ class Neighbour:
     playbook: str
     query: str
     similarity: float
-    share: float  # its part of the vote: w_i * S_i / sum of w
+    share: float  # its part of the vote: w_i * S_i / (w_0 + sum of w)
     score: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -178,22 +183,30 @@ class VoteRule:
     neighbours: int = 20
     temperature: float = 0.1
     memory_similarity: float = 0.97
+    abstain_similarity: float = 0.9  # 0: no abstaining voter (the share of the neighbours alone)
 
     @classmethod
     def from_settings(cls, settings) -> VoteRule:
         return cls(
-            settings.playbook_neighbours, settings.playbook_vote_temperature, settings.playbook_memory_similarity
+            settings.playbook_neighbours,
+            settings.playbook_vote_temperature,
+            settings.playbook_memory_similarity,
+            settings.playbook_vote_abstain_similarity,
         )
+
+    @property
+    def abstain_weight(self) -> float:
+        return math.exp((self.abstain_similarity - 1.0) / self.temperature) if self.abstain_similarity > 0 else 0.0
 
 
 def vote(matches: list[PlaybookMatch], rule: VoteRule) -> dict[tuple[str, str], Vote]:
     """Per (corpus, answer id): the neighbours' vote and memory (see the module docstring)."""
     nearest = matches[: rule.neighbours]
     weights = [math.exp((m.similarity - 1.0) / rule.temperature) * m.decay for m in nearest]
-    total = sum(weights)
     votes: dict[tuple[str, str], Vote] = {}
-    if total <= 0:
+    if sum(weights) <= 0:
         return votes
+    total = sum(weights) + rule.abstain_weight
     for match, weight in zip(nearest, weights, strict=True):
         entry = match.playbook
         item = votes.setdefault((entry.corpus, entry.answer), Vote())

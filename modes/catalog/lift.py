@@ -26,7 +26,7 @@ class LiftRunIn(BaseModel):
     judge: str = Field(default="labels", description="`labels` or a model (tier or provider/model) with a rubric")
     top_k: int | None = Field(default=None, ge=1, le=1000, description="the judge picks among this many cold hits")
     out_dir: str | None = Field(default=None, description="where the reports go (default LH_HOME/lift/<run id>)")
-    boost: float | None = Field(default=None, gt=0, le=1, description="override of playbook_boost")
+    boost: float | None = Field(default=None, gt=0, le=5, description="override of playbook_boost")
     min_similarity: float | None = Field(default=None, ge=-1, lt=1, description="override of playbook_min_similarity")
     adapt: bool = Field(
         default=True, description="paraphrase pass: also train an adapter on the run's own train entries and measure it"

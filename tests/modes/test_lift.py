@@ -19,7 +19,7 @@ from tests.fixtures.lift import write_queries
         ({"corpora": ["jobs"], "queries_path": "q", "train_path": "t", "test_path": "t"}, "give `queries_path`"),
         ({"corpora": ["jobs"], "test_path": "t"}, "needs both `train_path` and `test_path`"),
         ({"corpora": [], "queries_path": "q"}, "corpora"),
-        ({"corpora": ["jobs"], "queries_path": "q", "boost": 1.5}, "boost"),
+        ({"corpora": ["jobs"], "queries_path": "q", "boost": 6}, "boost"),
         ({"corpora": ["jobs"], "queries_path": "q", "judge_model": "x"}, "judge_model"),
     ],
 )

@@ -15,8 +15,9 @@ Verbatim replay (`LiftRun.verbatim`):
 Paraphrase pass (`LiftRun.paraphrase`): record picks for the train queries, then measure
 recall@1 and recall@10 on different test queries (never recorded) cold vs warm, and (unless
 `adapt=False`) adapted: a query adapter (`lakehouse.learning.adapt.train`) is trained on the run's
-OWN recorded train entries and the test queries are searched warm + adapted through a view of the
-corpus that commits nothing (no generation is staged, the live corpus is untouched). The `adapt`
+OWN recorded train entries (going on from the live generation's adapter when it has one, so what
+the corpus already learned stays) and the test queries are searched warm + adapted through a view
+of the corpus that commits nothing (no generation is staged, the live corpus is untouched). The `adapt`
 meta gives the pairs, CPU and wall seconds, peak memory, and what the adapt gate would decide on
 these test queries (adapted vs warm).
 
@@ -45,6 +46,7 @@ from lakehouse.learning.lift.report import write_reports
 from lakehouse.learning.lift.types import LiftResult
 
 RECALL_DEPTH = 10  # recall@10 of the paraphrase pass
+MAX_BOOST = 5.0  # the vote may outweigh the cosine (1.5 by default), never swamp it
 # A caller that runs `lift.run` through `invoke_mode` (the CLI) reports progress through this.
 PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_lift_progress", default=None)
 
@@ -82,8 +84,8 @@ class LiftRun:
         top_k = top_k or lakehouse.settings.lift_top_k
         if not 1 <= top_k <= 1000:
             raise LiftError(f"top_k must be between 1 and 1000, got {top_k}")
-        if boost is not None and not 0 < boost <= 1:
-            raise LiftError(f"boost must be in (0, 1], got {boost}")
+        if boost is not None and not 0 < boost <= MAX_BOOST:
+            raise LiftError(f"boost must be in (0, {MAX_BOOST:g}], got {boost}")
         if min_similarity is not None and not -1 <= min_similarity < 1:
             raise LiftError(f"min_similarity must be in [-1, 1), got {min_similarity}")
         self.loaded = {name: lakehouse.corpora.get(name) for name in corpora}  # unknown corpus: fails here
@@ -236,12 +238,17 @@ class LiftRun:
                 continue
             ids, vectors = corpus_rows(self.lakehouse, loaded)
             adapter = train(
-                np.stack([p.vector for p in pairs]), [p.answer for p in pairs], ids, vectors, progress=self.progress
+                np.stack([p.vector for p in pairs]),
+                [p.answer for p in pairs],
+                ids,
+                vectors,
+                start=loaded.adapter,  # the live generation's learning stays; the run's pairs add to it
+                progress=self.progress,
             )
             pinned[name] = adapted_view(loaded, adapter)
             per_corpus[name] = {
                 k: adapter.meta[k]
-                for k in ("pairs", "adapted_rows", "softmax", "epochs", "cpu_s", "wall_s", "peak_rss_mb")
+                for k in ("pairs", "start_pairs", "adapted_rows", "softmax", "epochs", "cpu_s", "wall_s", "peak_rss_mb")
             }
         s = self.settings
         searcher = MatrixSearcher(

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.learning.adapt import PinnedCorpora, adapt_corpus, adapted_view, corpus_rows, recall, train
+from lakehouse.learning.adapt import (
+    ADAPTED_VOTE_WEIGHT,
+    VOTE_WEIGHTS,
+    PinnedCorpora,
+    adapt_corpus,
+    adapted_view,
+    corpus_rows,
+    recall,
+    train,
+)
 from lakehouse.learning.errors import AdaptError
 from lakehouse.search.embed import get_embedder
 from lakehouse.search.errors import CorpusNotFound
@@ -65,8 +74,8 @@ def test_the_gate_refuses_an_adapter_trained_on_wrong_answers(lh, tmp_path):
     # two) by the chance rule: a gain that small is what shuffled answers give.
     assert report.decision.startswith("refused: ") and "staged, not live" in report.decision
     assert any(not rule.passed for rule in report.rules[:1] + report.rules[2:])
-    assert set(report.train["vote_weights_tried"]) == {"0.1", "0.3", "0.5", "0.8"}
-    assert report.train["vote_weight"] in (0.1, 0.3, 0.5, 0.8)
+    assert set(report.train["vote_weights_tried"]) == {str(w) for w in VOTE_WEIGHTS}
+    assert report.train["vote_weight"] in VOTE_WEIGHTS
     assert lh.corpora.manifest("onet").generation == live == report.live_after == report.live_before
     staged = {g["generation"]: g for g in lh.corpora.generations("onet")}[report.generation]
     assert not staged["live"] and staged["reason"] == "adapt"
@@ -107,3 +116,31 @@ def test_a_large_corpus_trains_over_a_candidate_set(lh, monkeypatch):
     assert set(adapter.ids) == {r["expected"][0] for r in rows}
     with pytest.raises(AdaptError, match="answers not in the corpus: 99-9999.99"):
         train(embedder.embed(["x"]), ["99-9999.99"], ids, vectors, epochs=1)
+
+
+def test_training_goes_on_from_a_live_adapter_and_keeps_what_it_learned(lh):
+    import numpy as np
+
+    first, second = titles("titles_train", 600)[:300], titles("titles_train", 600)[300:]
+    ids, vectors = corpus_rows(lh, lh.corpora.get("onet"))
+    embed = get_embedder(lh.settings.embed_model, lh.settings).embed
+    start = train(embed([r["query"] for r in first]), [r["expected"][0] for r in first], ids, vectors, epochs=20)
+    start.meta["vote_weight"] = 1.5  # as if the gate had chosen it
+    queries, answers = embed([r["query"] for r in second]), [r["expected"][0] for r in second]
+
+    # no epochs: exactly the start (its W, its moved rows), whatever the new pairs
+    same = train(queries, answers, ids, vectors, epochs=0, start=start)
+    assert np.allclose(same.W, start.W) and set(same.ids) >= set(start.ids)
+    for row_id in start.ids:
+        assert np.allclose(same.vectors[same.ids.index(row_id)], start.vectors[start.ids.index(row_id)], atol=1e-6)
+
+    went_on = train(queries, answers, ids, vectors, epochs=20, start=start)
+    assert set(went_on.ids) == set(start.ids) | set(answers)
+    assert went_on.meta["start_pairs"] == 300 and went_on.meta["vote_weight"] == ADAPTED_VOTE_WEIGHT
+    untouched = [row_id for row_id in start.ids if row_id not in set(answers)]
+    assert untouched, "the two halves should not share every answer"
+    for row_id in untouched:  # rows only the start had moved keep its vectors
+        assert np.allclose(went_on.vectors[went_on.ids.index(row_id)], start.vectors[start.ids.index(row_id)])
+    assert not np.allclose(went_on.W, start.W)
+    with pytest.raises(AdaptError, match="starting adapter is 3-dim"):
+        train(queries, answers, ids, vectors, epochs=1, start=type(start)(np.eye(3)))

@@ -101,14 +101,13 @@ class Settings(BaseSettings):
     corpus_generations_kept: int = Field(default=5, ge=1)  # past generations kept per corpus (and the live one)
     # Playbook vote (lakehouse/search/playbooks.py); defaults measured in BENCHMARKS.md "LEARNING".
     playbook_min_similarity: float = 0.3  # recorded queries less similar than this to a new one never vote
-    playbook_boost: float = Field(
-        default=1.0, ge=0
-    )  # weight of the neighbours' vote: score = cosine + boost * vote + memory
+    # weight of the neighbours' vote: score = cosine + boost * vote + memory
+    playbook_boost: float = Field(default=1.5, ge=0)
     playbook_neighbours: int = Field(default=20, ge=1, le=1000)  # recorded queries that vote on a new one
     playbook_vote_temperature: float = Field(default=0.1, gt=0)  # lower: the nearest neighbours count more
     playbook_memory_similarity: float = Field(default=0.97, gt=0, le=1)  # this similar: the same question
-    # an extra voter as similar as this that backs no answer: far neighbours carry less (0: none)
-    playbook_vote_abstain_similarity: float = Field(default=0.9, ge=0, le=1)
+    # one more voter, this similar, that backs no answer: far neighbours carry less (0: none)
+    playbook_vote_abstain_similarity: float = Field(default=1.0, ge=0, le=1)
 
     # learning loop: distillation and drift
     distill_scorer: str = "v2"  # scorer version used when a command does not name one

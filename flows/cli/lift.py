@@ -71,7 +71,7 @@ def lift_run(
     boost: Optional[float] = typer.Option(
         None,
         "--boost",
-        help="The playbook vote's weight for this run, in (0, 5] (default: the playbook_boost setting, 1.0).",
+        help="The playbook vote's weight for this run, in (0, 5] (default: the playbook_boost setting, 1.5).",
     ),
     min_similarity: Optional[float] = typer.Option(
         None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."

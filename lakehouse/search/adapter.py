@@ -8,7 +8,7 @@ Two parts, both applied at search time without re-embedding the corpus:
   and lets the best adapted rows (`extra`) join the candidates even when the index walk missed them.
 
 Stored as one `np.savez` blob (no pickle): `W`, `ids` (unicode), `vectors`, `meta` (JSON text).
-numpy only: training lives in `lakehouse.learning.adapt` (torch), loading must stay cheap.
+numpy only: training lives in `lakehouse.learning.adapter_training` (torch), loading must stay cheap.
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ A later query q learns from the recorded queries nearest to it, not only from an
 The vote is a similarity-weighted kNN vote: neighbours that agree add up, a "wrong" rating votes
 against, and the normalisation makes it a share of the evidence near q, so a crowded neighbourhood
 does not outvote the vector ranking. The abstaining voter (as if a recorded query of similarity
-`abstain_similarity`, 0.9, backed nothing) makes that share honest about distance: neighbours that
-are all far from q (a short history) carry less than close ones (a long history), so a vote weight
-that suits 50,000 entries costs less over 2,000 (measured: BENCHMARKS.md "LEARNING"). Memory is
+`abstain_similarity`, by default 1.0: the very same question, backed nothing) makes that share
+honest about distance: neighbours that are all far from q (a short history) carry less than close
+ones (a long history), so one vote weight serves a store of 2,000 entries and one of 50,000 within
+about 0.01-0.03 of the best weight for each (measured: BENCHMARKS.md "LEARNING"). Memory is
 verbatim replay: the same question (up to case, punctuation and a typo) gets its recorded answer
 back on top.
 
@@ -183,7 +184,7 @@ class VoteRule:
     neighbours: int = 20
     temperature: float = 0.1
     memory_similarity: float = 0.97
-    abstain_similarity: float = 0.9  # 0: no abstaining voter (the share of the neighbours alone)
+    abstain_similarity: float = 1.0  # 0: no abstaining voter (the share of the neighbours alone)
 
     @classmethod
     def from_settings(cls, settings) -> VoteRule:

@@ -14,7 +14,7 @@ Verbatim replay (`LiftRun.verbatim`):
 
 Paraphrase pass (`LiftRun.paraphrase`): record picks for the train queries, then measure
 recall@1 and recall@10 on different test queries (never recorded) cold vs warm, and (unless
-`adapt=False`) adapted: a query adapter (`lakehouse.learning.adapt.train`) is trained on the run's
+`adapt=False`) adapted: a query adapter (`lakehouse.learning.adapter_training.train`) is trained on the run's
 OWN recorded train entries (going on from the live generation's adapter when it has one, so what
 the corpus already learned stays) and the test queries are searched warm + adapted through a view
 of the corpus that commits nothing (no generation is staged, the live corpus is untouched). The `adapt`
@@ -224,7 +224,8 @@ class LiftRun:
         warm + adapted through views of the corpora that commit nothing."""
         import numpy as np
 
-        from lakehouse.learning.adapt import PinnedCorpora, adapted_view, corpus_rows, recorded_pairs, train
+        from lakehouse.learning.adapt import PinnedCorpora, adapted_view, corpus_rows, recorded_pairs
+        from lakehouse.learning.adapter_training import train
         from lakehouse.search.embed import get_embedder
         from lakehouse.search.matrix import MatrixSearcher
 

@@ -100,7 +100,7 @@ def test_unknown_corpus_and_bad_holdout(lh, tmp_path):
 
 
 def test_a_large_corpus_trains_over_a_candidate_set(lh, monkeypatch):
-    import lakehouse.learning.adapt as adapt_module
+    import lakehouse.learning.adapter_training as adapt_module
 
     # the threshold lowered so the 1,016-row corpus counts as large: the softmax runs over the
     # answers plus each query's nearest rows, not over every row

@@ -60,3 +60,25 @@ def test_no_adapt_leaves_the_adapted_fields_null(lh, files, tmp_path):
     assert result.report["recall_at_1_adapted"] is None and result.report["recall_at_10_adapted"] is None
     assert result.meta["adapt"] is None
     assert "| | cold | warm |" in open(paths["markdown"]).read()
+
+
+def test_the_adapted_pass_goes_on_from_the_live_adapter(lh, files, tmp_path):
+    from lakehouse.learning.adapt import corpus_rows
+    from lakehouse.learning.adapter_training import train
+    from lakehouse.search.embed import get_embedder
+
+    before = lh.corpora.manifest("onet").generation
+    history = titles("titles_train", 700)[400:]  # the live corpus learned these before the run
+    ids, vectors = corpus_rows(lh, lh.corpora.get("onet"))
+    embed = get_embedder(lh.settings.embed_model, lh.settings).embed
+    live = train(embed([r["query"] for r in history]), [r["expected"][0] for r in history], ids, vectors, epochs=20)
+    generation = lh.corpora.stage("onet", adapter=live, adapter_meta=dict(live.meta), reason="adapt")
+    lh.corpora.promote("onet", generation)
+    try:
+        train_file, test_file = files
+        result, _ = run_lift(lh, ["onet"], train=train_file, test=test_file, out_dir=tmp_path)
+        adapt = result.meta["adapt"]["corpora"]["onet"]
+        assert adapt["start_pairs"] == 300 and adapt["pairs"] == 400
+        assert lh.corpora.manifest("onet").generation == generation  # the live one stays as it was
+    finally:
+        lh.corpora.promote("onet", before)

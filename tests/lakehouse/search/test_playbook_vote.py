@@ -18,13 +18,16 @@ def match(answer: str, similarity: float, score: float = 1.0, query: str = "q") 
 
 
 def test_a_lone_far_neighbour_carries_less_than_a_lone_close_one():
-    rule = VoteRule()
+    rule = VoteRule()  # the abstainer is as close as the very same question: weight exp(0) = 1
     far = vote([match("A", 0.6)], rule)[("jobs", "A")].vote
     close = vote([match("A", 0.95)], rule)[("jobs", "A")].vote
-    # w = exp((sim - 1) / 0.1) against the abstainer's exp(-1): 0.018 / (0.018 + 0.368), 0.607 / 0.975
-    assert far == pytest.approx(math.exp(-4) / (math.exp(-4) + math.exp(-1)))
-    assert close == pytest.approx(math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1)))
-    assert far < 0.05 < 0.6 < close
+    assert far == pytest.approx(math.exp(-4) / (math.exp(-4) + 1))  # 0.018
+    assert close == pytest.approx(math.exp(-0.5) / (math.exp(-0.5) + 1))  # 0.378
+    assert far < 0.02 < 0.37 < close
+    # the same two with the abstainer at 0.9: exp(-1) instead of 1
+    assert vote([match("A", 0.95)], VoteRule(abstain_similarity=0.9))[("jobs", "A")].vote == pytest.approx(
+        math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1))
+    )
 
 
 def test_without_the_abstainer_the_vote_is_the_share_of_the_neighbours_alone():
@@ -35,7 +38,8 @@ def test_without_the_abstainer_the_vote_is_the_share_of_the_neighbours_alone():
 
 
 def test_agreeing_neighbours_add_up_and_a_wrong_rating_votes_against():
-    votes = vote([match("A", 0.9), match("A", 0.9), match("B", 0.9, score=-1.0)], VoteRule())
+    rule = VoteRule(abstain_similarity=0.9)
+    votes = vote([match("A", 0.9), match("A", 0.9), match("B", 0.9, score=-1.0)], rule)
     # three voters of weight exp(-1) and the abstainer of the same weight: 2/4 for A, -1/4 for B
     assert votes[("jobs", "A")].vote == pytest.approx(0.5)
     assert votes[("jobs", "B")].vote == pytest.approx(-0.25)

@@ -140,10 +140,8 @@ def train(
         torch.set_num_threads(threads_before)
     meta = {
         "kind": "query-map+prototypes",
-        # The adapter already learned from the recorded matches; measured on real titles, the
-        # neighbours' vote adds least noise to it at a small weight (BENCHMARKS.md "LEARNING").
-        # (also when going on from a live adapter whose gate chose more for the corpus's whole history:
-        # the lift's own store is as small as its train file)
+        # The gate may choose more for a long history; a fresh adapter (or the lift's, whose store
+        # is as small as its train file) starts at the weight measured best for a short one.
         "vote_weight": ADAPTED_VOTE_WEIGHT,
         "start_pairs": start.meta.get("pairs") if start else None,  # went on from an adapter of that many
         "pairs": len(answers),
@@ -163,9 +161,9 @@ def train(
         "peak_rss_mb": _peak_rss_mb(),
     }
     ids = [corpus_ids[int(rows[i])] for i in adapted]
-    if start is not None:  # the rows the start had moved and these pairs did not move again
+    if start is not None:  # the rows the start had moved (still in the corpus) that these pairs did not
         moved_now = set(ids)
-        kept = [i for i, row_id in enumerate(start.ids) if row_id not in moved_now]
+        kept = [i for i, row_id in enumerate(start.ids) if row_id in position and row_id not in moved_now]
         ids += [start.ids[i] for i in kept]
         vectors = np.concatenate([vectors, start.vectors[kept]])
     return Adapter(matrix, ids, vectors, meta)

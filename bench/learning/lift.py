@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.playbook_lift import ensure_onet
+from lakehouse.common.recordfile import write_json_lines_atomic
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.lift.harness import run_lift
@@ -79,7 +80,7 @@ def cli_recall_at_10(home: Path, test: list[dict]) -> float:
     """`lakehouse search --top 10 --no-playbook` as a user runs it (a batch file, one process)."""
     with tempfile.TemporaryDirectory() as tmp:
         batch = Path(tmp) / "queries.jsonl"
-        batch.write_text("".join(json.dumps({"query": t["query"]}) + "\n" for t in test), encoding="utf-8")
+        write_json_lines_atomic(batch, [{"query": t["query"]} for t in test])
         out = subprocess.run(
             [str(Path(sys.executable).parent / "lakehouse"), "search", "--batch", str(batch), "--corpus", "onet"]
             + ["--top", "10", "--no-playbook"],
@@ -120,7 +121,7 @@ def main() -> None:
         knn = knn_vote_baseline(lh, train, _items(path))
         rows.append((name, r, adapt, knn, time.perf_counter() - started))
     subset = out / "verbatim.jsonl"
-    subset.write_text("".join(json.dumps(t) + "\n" for t in train[:500]), encoding="utf-8")
+    write_json_lines_atomic(subset, train[:500])
     verbatim, _ = run_lift(lh, ["onet"], queries=subset, out_dir=out)
     cli10 = cli_recall_at_10(home, _items(TESTS["alternate titles"]))
     lh.close()

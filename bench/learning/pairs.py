@@ -16,13 +16,13 @@ wrote), so a gain there is not a near-copy of a recorded title. Everything goes 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 from bench.learning.lift import TESTS
 from bench.playbook_lift import ensure_onet
+from lakehouse.common.recordfile import write_json_lines_atomic
 from lakehouse.common.text import fold
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
@@ -46,7 +46,7 @@ def main() -> None:
     for size in args.sizes.split(","):
         chosen = pool if size.strip() == "all" else pool[: int(size)]
         train = home / f"train-{len(chosen)}.jsonl"
-        train.write_text("".join(json.dumps(t) + "\n" for t in chosen), encoding="utf-8")
+        write_json_lines_atomic(train, chosen)
         for name, test in TESTS.items():
             started = time.perf_counter()
             result, _ = run_lift(lh, ["onet"], train=train, test=test, out_dir=home / "lift-pairs")

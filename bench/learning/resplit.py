@@ -16,7 +16,6 @@ each split of the title-auto corpus, so warm and adapted are what a user's lift 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from bench.learning.lift import TESTS, TRAIN, _items
 from bench.playbook_lift import ensure_onet
+from lakehouse.common.recordfile import write_json_lines_atomic
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.adapt import corpus_rows
@@ -62,7 +62,7 @@ def product_lift(lh: Lakehouse, titles: list[dict], splits: list, out: Path) -> 
         files = {}
         for part, picked in (("train", recorded), ("test", searched)):
             files[part] = out / f"split{n}-{part}.jsonl"
-            files[part].write_text("".join(json.dumps(titles[i]) + "\n" for i in picked), encoding="utf-8")
+            write_json_lines_atomic(files[part], [titles[i] for i in picked])
         result, _ = run_lift(lh, ["onet"], train=files["train"], test=files["test"], out_dir=out)
         r = result.report
         rows.append(

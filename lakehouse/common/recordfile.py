@@ -3,15 +3,18 @@
 Input files (evidence, evaluation sets, playbook entries, trace batches) are written by people and
 other tools, so every problem is reported in terms a person can fix: `evidence.jsonl line 3,
 column 12: Expecting ',' delimiter` or `evidence.jsonl line 4, field 'judge_score': Input should
-be a valid number`. Reading never writes anything.
+be a valid number`. Reading never writes anything; writing (`atomic_text_file`) goes through a
+temporary file and a rename, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -65,10 +68,12 @@ def read_records(path: Path | str, model: type[M], *, allow_empty: bool = False)
     return records
 
 
-def write_json_lines_atomic(path: Path | str, rows: list[dict[str, Any]]) -> Path:
-    """Write rows as JSONL via a temporary file and rename, so readers never see half a file.
-    The temporary file is never opened through a symlink (the rename replaces a link at `path`
-    itself, never its target)."""
+@contextmanager
+def atomic_text_file(path: Path | str, newline: str | None = None) -> Iterator[TextIO]:
+    """A text handle on a temporary file next to `path`, renamed over `path` when the block ends
+    without an error (removed when it raises), so readers never see half a file. The temporary file
+    is never opened through a symlink (the rename replaces a link at `path` itself, never its
+    target)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -77,8 +82,18 @@ def write_json_lines_atomic(path: Path | str, rows: list[dict[str, Any]]) -> Pat
     except FileNotFoundError:
         pass
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    with os.fdopen(os.open(tmp, flags, 0o666), "w", encoding="utf-8") as fh:
+    try:
+        with os.fdopen(os.open(tmp, flags, 0o666), "w", encoding="utf-8", newline=newline) as fh:
+            yield fh
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_lines_atomic(path: Path | str, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSONL through `atomic_text_file`."""
+    with atomic_text_file(path) as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-    tmp.replace(path)
-    return path
+    return Path(path)

@@ -288,8 +288,7 @@ def adapt_corpus(
     s = lakehouse.settings
     with tempfile.TemporaryDirectory(prefix="lh-adapt-") as tmp:
         # every entry of the corpus (negative ones too) except those of a held-back query
-        held_back = {fold(p.query) for p in held}
-        records = [e.record() for e in entries if e.corpus == corpus and fold(e.query) not in held_back]
+        records = [e.record() for e in entries if e.corpus == corpus and fold(e.query) not in held_queries]
         store = _temporary_playbooks(lakehouse, Path(tmp), records)
 
         def held_back_recall(view: Any, label: str) -> tuple[float, float, list[int | None]]:

@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.common.recordfile import atomic_text_file
 from lakehouse.common.text import fold
 from lakehouse.learning.errors import RatingError
 from lakehouse.learning.lift.queries import read_queries
@@ -80,14 +81,11 @@ def write_title_ratings(
                 {"query": item["query"], "corpus": corpus, "id": code, "verdict": "good", "by": SOURCE, "note": ""}
                 for code in known
             ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(out.name + ".tmp")
-    with temporary.open("w", encoding="utf-8", newline="") as handle:
+    with atomic_text_file(out, newline="") as handle:
         if out.suffix.lower() == ".csv":
             writer = csv.DictWriter(handle, fieldnames=["query", "corpus", "id", "verdict", "by", "note"])
             writer.writeheader()
             writer.writerows(rows)
         else:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    temporary.replace(out)
     return SeedResult(str(out), corpus, len(rows), used, len(every) - len(titles), missing)

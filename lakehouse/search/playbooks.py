@@ -204,10 +204,11 @@ def vote(matches: list[PlaybookMatch], rule: VoteRule) -> dict[tuple[str, str], 
     """Per (corpus, answer id): the neighbours' vote and memory (see the module docstring)."""
     nearest = matches[: rule.neighbours]
     weights = [math.exp((m.similarity - 1.0) / rule.temperature) * m.decay for m in nearest]
+    total = sum(weights)
     votes: dict[tuple[str, str], Vote] = {}
-    if sum(weights) <= 0:
+    if total <= 0:
         return votes
-    total = sum(weights) + rule.abstain_weight
+    total += rule.abstain_weight
     for match, weight in zip(nearest, weights, strict=True):
         entry = match.playbook
         item = votes.setdefault((entry.corpus, entry.answer), Vote())

@@ -121,7 +121,8 @@ def test_a_large_corpus_trains_over_a_candidate_set(lh, monkeypatch):
 def test_training_goes_on_from_a_live_adapter_and_keeps_what_it_learned(lh):
     import numpy as np
 
-    first, second = titles("titles_train", 600)[:300], titles("titles_train", 600)[300:]
+    rows = titles("titles_train", 600)
+    first, second = rows[:300], rows[300:]
     ids, vectors = corpus_rows(lh, lh.corpora.get("onet"))
     embed = get_embedder(lh.settings.embed_model, lh.settings).embed
     start = train(embed([r["query"] for r in first]), [r["expected"][0] for r in first], ids, vectors, epochs=20)

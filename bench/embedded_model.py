@@ -208,12 +208,12 @@ def main() -> int:
     results["tok_per_cpu_s"] = round(tokens / cpu_seconds, 2) if cpu_seconds else None
     results["load_average"] = [round(x, 1) for x in os.getloadavg()]
     results["max_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024, 2)
-    passed = sum(t["pass"] for t in results["tasks"].values())
+    tasks_passed = sum(t["pass"] for t in results["tasks"].values())
     ask = results["ask"]
     print(f"--- ask: {'PASS' if ask['pass'] else 'FAIL'} in {ask['seconds']} s, hits {ask['hits']}")
     print(f"{ask['answer']}\ncitations {ask['citations']} flagged {ask['flagged']}")
     print(
-        f"\n{results['model']}: load {results['load_s']} s, {passed}/{len(TASKS)} tasks, ask "
+        f"\n{results['model']}: load {results['load_s']} s, {tasks_passed}/{len(TASKS)} tasks, ask "
         f"{'pass' if ask['pass'] else 'fail'}, {results['tok_per_s']} tok/s overall ({results['tok_per_cpu_s']} per "
         f"CPU s), max RSS {results['max_rss_gb']} GB, load average {results['load_average']}"
     )

@@ -136,6 +136,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            assert proc.stderr is not None  # started with stderr=PIPE
             raise SystemExit(f"the API server exited: {proc.stderr.read()}")
         try:
             if httpx.get(f"{url}/v1/observer/stats", timeout=5).status_code == 200:

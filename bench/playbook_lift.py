@@ -39,11 +39,18 @@ def ensure_onet(lh: Lakehouse, title: str = "auto") -> float:
 
 
 def one_setting(lh: Lakehouse, out: Path, min_similarity: float | None, boost: float | None) -> dict:
-    knobs = {"min_similarity": min_similarity, "boost": boost}
     started = time.perf_counter()
-    verbatim, _ = run_lift(lh, ["onet"], queries=LIFT / "onet_dev.jsonl", out_dir=out, **knobs)
+    verbatim, _ = run_lift(
+        lh, ["onet"], queries=LIFT / "onet_dev.jsonl", out_dir=out, min_similarity=min_similarity, boost=boost
+    )
     paraphrase, _ = run_lift(
-        lh, ["onet"], train=LIFT / "onet_train.jsonl", test=LIFT / "onet_test.jsonl", out_dir=out, **knobs
+        lh,
+        ["onet"],
+        train=LIFT / "onet_train.jsonl",
+        test=LIFT / "onet_test.jsonl",
+        out_dir=out,
+        min_similarity=min_similarity,
+        boost=boost,
     )
     return {
         "verbatim": verbatim.report,

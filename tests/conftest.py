@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # Before anything imports prefect or litellm: keep everything offline and under a temp home.
@@ -43,7 +44,7 @@ pytest_plugins = [
 
 
 @pytest.fixture
-def lh_home(tmp_path, monkeypatch) -> Path:
+def lh_home(tmp_path, monkeypatch) -> Iterator[Path]:
     """A fresh LH_HOME for one test; settings are re-read from the environment."""
     home = tmp_path / "lh"
     monkeypatch.setenv("LH_HOME", str(home))
@@ -58,7 +59,7 @@ def settings(lh_home) -> Settings:
 
 
 @pytest.fixture
-def lakehouse(settings) -> Lakehouse:
+def lakehouse(settings) -> Iterator[Lakehouse]:
     lh = Lakehouse(settings)
     yield lh
     lh.close()

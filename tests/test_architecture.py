@@ -72,11 +72,11 @@ def _imports(module: str, path: Path, *, typing_only: bool = True) -> list[tuple
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     top_level = set(map(id, tree.body))
     skipped: set[int] = set()
-    for node in tree.body:  # `if TYPE_CHECKING:` / `try:` blocks at module level are module level too
-        if isinstance(node, (ast.If, ast.Try)):
-            top_level |= {id(n) for n in ast.walk(node)}
-        if not typing_only and _is_type_checking(node):
-            skipped |= {id(n) for n in ast.walk(node)}
+    for statement in tree.body:  # `if TYPE_CHECKING:` / `try:` blocks at module level are module level too
+        if isinstance(statement, (ast.If, ast.Try)):
+            top_level |= {id(n) for n in ast.walk(statement)}
+        if not typing_only and _is_type_checking(statement):
+            skipped |= {id(n) for n in ast.walk(statement)}
     is_package = path.name == "__init__.py"
     found = []
     for node in ast.walk(tree):

@@ -46,7 +46,7 @@ def _items(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def knn_vote_baseline(lh: Lakehouse, train: list[dict], test: list[dict], k: int = 10) -> dict[str, float]:
+def knn_vote_baseline(lh: Lakehouse, train: list[dict], test: list[dict], k: int = 10) -> dict[str, str]:
     """The plain kNN vote of the issue on the same embeddings: each of the k recorded titles nearest
     to the query votes for its answer with its similarity. `vote only` ranks by the vote (cosine
     order breaks ties); `cosine + vote` adds the vote's share (votes / sum of the k similarities) to

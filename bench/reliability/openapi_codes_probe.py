@@ -4,6 +4,7 @@ import json
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 sys.path.insert(0, os.getcwd())
 from fastapi.testclient import TestClient
@@ -11,10 +12,10 @@ from fastapi.testclient import TestClient
 from flows.http import create_app
 from lakehouse.config import Settings
 
-app = create_app(Settings(home=tempfile.mkdtemp(), api_max_body_bytes=4096))
+app = create_app(Settings(home=Path(tempfile.mkdtemp()), api_max_body_bytes=4096))
 c = TestClient(app, raise_server_exceptions=False)
 doc = c.get("/openapi.json").json()
-seen = {}
+seen: dict[tuple[str, str], set[int]] = {}
 
 
 def hit(method, path, url, **kw):

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -74,7 +75,7 @@ def parse(o, p):
 
 
 want_up = set(range(10)) | set(range(10, 10 + N)) | set(range(10**7, 10**7 + N))
-res = {"upsert": [], "create": [], "kill": []}
+res: dict[str, list[dict[str, Any]]] = {"upsert": [], "create": [], "kill": []}
 for trial in range(TRIALS):
     home = OUT / f"up{trial}"
     cli(home, "ingest", str(SEED), "--table", "t", "--key", "id").communicate()
@@ -82,7 +83,7 @@ for trial in range(TRIALS):
     outs = [p.communicate() for p in ps]
     js = [parse(o, p) for o, p in zip(outs, ps, strict=False)]
     got = set(ids(home) or [])
-    rec = {
+    rec: dict[str, Any] = {
         "rc": [p.returncode for p in ps],
         "status": [j["status"] if j else "error" for j in js],
         "attempts": [j.get("commit_attempts", 1) if j else 0 for j in js],
@@ -105,13 +106,13 @@ for trial in range(TRIALS):
     ps = [cli(home, "ingest", str(f), "--table", "t", "--json") for f in (A, B)]
     outs = [p.communicate() for p in ps]
     js = [parse(o, p) for o, p in zip(outs, ps, strict=False)]
-    got = ids(home) or []
+    created = ids(home) or []
     rec = {
         "rc": [p.returncode for p in ps],
         "status": [j["status"] if j else "error" for j in js],
         "traceback": ["Traceback" in o[1] for o in outs],
         "err": [first_err(o[1]) if p.returncode else "" for p, o in zip(ps, outs, strict=False)],
-        "rows": len(got),
+        "rows": len(created),
         "expected": 2 * N,
     }
     res["create"].append(rec)
@@ -127,12 +128,12 @@ for trial in range(TRIALS):
     time.sleep(0.05 * trial)  # kill at different points of the write
     p.send_signal(signal.SIGKILL)
     p.wait()
-    got = ids(home)
+    visible = ids(home)
     files = [f for f in (home / "warehouse").rglob("*") if f.is_file()]
     rec = {
         "killed": p.returncode == -9,
-        "table_visible": got is not None,
-        "rows_visible": len(got) if isinstance(got, list) else None,
+        "table_visible": visible is not None,
+        "rows_visible": len(visible) if isinstance(visible, list) else None,
         "files_after_kill": len(files),
         "bytes_after_kill": sum(f.stat().st_size for f in files),
     }
@@ -145,8 +146,8 @@ for trial in range(TRIALS):
         rec["gc_bytes"] = gj["removed_bytes"]
     else:
         rec["gc"] = first_err(g[1])
-    got = ids(home)
-    rec["rows_after"] = len(got) if isinstance(got, list) else got
+    visible = ids(home)
+    rec["rows_after"] = len(visible) if isinstance(visible, list) else visible
     res["kill"].append(rec)
     print("kill", trial, rec, flush=True)
 (OUT / "results.json").write_text(json.dumps(res, indent=1))

@@ -217,6 +217,8 @@ def _values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             if optional
             else st.fixed_dictionaries({k: _values(props[k]) for k in sorted(required)})
         )
+    if kind is None:  # `{}`: any JSON value
+        return _ANY_JSON
     return {
         "string": st.text(),
         "integer": st.integers(),

@@ -9,11 +9,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 import yaml
 
 from flows.jobs import DEPLOYMENTS, WORK_POOL
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import Artifact
 
 pytestmark = pytest.mark.prefect
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +74,7 @@ def _wait_final(client, run_id, timeout: float = 240.0):
     return run
 
 
-def _artifacts(client, run_id) -> dict[str, object]:
+def _artifacts(client, run_id) -> dict[str | None, Artifact]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
@@ -82,7 +86,7 @@ def _check_drift_run(client, run_id, home: Path) -> None:
     assert run.state.type.value == "COMPLETED", run.state
     artifacts = _artifacts(client, run_id)
     assert {"drift-nightly", "drift-nightly-checks"} <= set(artifacts)
-    markdown = artifacts["drift-nightly"].data
+    markdown = cast(str, artifacts["drift-nightly"].data)  # a Markdown artifact's data is its text
     assert "| scorer |" in markdown and "8 of 20 records change category (v1 -> v2)" in markdown
     assert "| playbook | jobs | ok | no |" in markdown and "| embedding | jobs | ok |" in markdown
     assert (home / "drift" / f"nightly-{run_id}.json").exists()

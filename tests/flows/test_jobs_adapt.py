@@ -5,10 +5,14 @@ second run finds nothing new to learn from."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.fixtures.adapt import entries, onet_lakehouse, titles
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import Artifact
 
 pytestmark = pytest.mark.prefect
 
@@ -32,7 +36,7 @@ def job_home(monkeypatch, tmp_path):
     reset_settings()
 
 
-def _artifacts(run_id) -> dict[str, object]:
+def _artifacts(run_id) -> dict[str | None, Artifact]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def _poll(max_iterations: int = 5, on_limit: str = "fail") -> str:
 def _outputs(count: int) -> list[dict]:
     """What iterations 1..count output: each carries the one before it."""
     outputs: list[dict] = []
-    previous = None
+    previous: dict[str, Any] | None = None
     for n in range(1, count + 1):
         previous = {"value": {"n": n, "previous": previous}}
         outputs.append(previous)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from uuid import UUID
 
 import networkx as nx
 import pytest
@@ -33,7 +34,7 @@ def _task_runs(flow_run_id: str, expected: set[str]) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
     with get_client(sync_client=True) as client:
         for _ in range(300):
             runs = client.read_task_runs(flow_run_filter=only_this_run)

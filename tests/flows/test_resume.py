@@ -4,6 +4,7 @@ is created, the resume reuses what completed and runs the rest, linked to its pa
 from __future__ import annotations
 
 import json
+from uuid import UUID
 
 import pytest
 
@@ -45,7 +46,7 @@ def _prefect_flow_run(run_id: str):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(run_id)
+        flow_run = client.read_flow_run(UUID(run_id))
         task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
     return flow_run, task_runs
 

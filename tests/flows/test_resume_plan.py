@@ -3,6 +3,8 @@ which nodes keep their parent's output, which run again and why."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from flows.errors import ResumeRefused, RunRecordNotFound, UnknownResumeNode
@@ -23,7 +25,9 @@ nodes:
 OUTPUTS = {"start": {"value": "one"}, "middle": {"text": "ONE"}, "end": {"value": "ONE"}, "aside": {"value": "aside"}}
 
 
-def _parent(lakehouse, text: str = CHAIN, run_id: str = "parent-run", **statuses: str):
+def _parent(
+    lakehouse, text: str = CHAIN, run_id: str = "parent-run", **statuses: Literal["completed", "failed", "skipped"]
+):
     """A parent run's manifest plus a node record for each node in `statuses` (completed ones with
     their output stored)."""
     loaded = load_workflow_text(text, "chain.yaml")

@@ -97,6 +97,7 @@ def isolated_results() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
     env.update(LH_HOME=os.environ["LH_HOME"], LH_CONFIG=os.environ["LH_CONFIG"])
     texts = {name: text for name, (text, _) in ISOLATED.items()}
+    returncode: int | str
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD],

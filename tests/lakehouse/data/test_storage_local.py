@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import cast
 
 import pytest
 
@@ -15,7 +16,8 @@ from lakehouse.data.storage.local import LocalStore
 
 @pytest.fixture
 def store(tmp_path) -> LocalStore:
-    return open_store((tmp_path / "objects").as_uri(), Settings(home=tmp_path / "home"))
+    # a file:// URL opens the local backend
+    return cast(LocalStore, open_store((tmp_path / "objects").as_uri(), Settings(home=tmp_path / "home")))
 
 
 def all_files(root) -> list[str]:

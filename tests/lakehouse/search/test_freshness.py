@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def home(tmp_path) -> Path:
 
 
 @pytest.fixture
-def api(home) -> Lakehouse:
+def api(home) -> Iterator[Lakehouse]:
     """The long-running handle, with the `jobs` corpus built (and already loaded in memory)."""
     lh = Lakehouse(Settings(home=home, embed_model=MODEL))
     lh.tables.write_arrow("jobs", jobs_table(), mode="overwrite")

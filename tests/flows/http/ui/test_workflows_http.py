@@ -53,7 +53,9 @@ def client(lh_home):
 
 def csrf(client: TestClient) -> str:
     page = client.get("/ui/workflows")
-    return re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert match is not None
+    return match.group(1)
 
 
 def test_a_run_without_the_csrf_token_is_refused(client):

@@ -208,6 +208,9 @@ def main() -> None:
         ],
         "(wordllama embedding of one query alone)": lambda i: embedder.backend.encode([queries[i]]),
     }
+    start = time.perf_counter()  # the metadata filter's first use indexes its keys' values
+    searched(filter=FILTER)(0)
+    first_filter_s = time.perf_counter() - start
     for fn in paths.values():  # warm: the pre-filter's first SQL run, first gathering of its rows
         fn(0)
     found: dict[str, list[Any]] = {name: [] for name in paths}
@@ -235,7 +238,8 @@ def main() -> None:
     )
     print(
         f"\n### filtered search, wordllama corpus: `{WHERE}` admits {len(allowed):,} of {args.rows:,} rows "
-        f"(its SQL query: {sql_s * 1000:.0f} ms); {len(queries)} queries, top {K}\n"
+        f"(its SQL query: {sql_s * 1000:.0f} ms; the metadata filter's first search, which indexes the "
+        f"values of its keys: {first_filter_s * 1000:.0f} ms); {len(queries)} queries, top {K}\n"
     )
     print("| path | p50 ms | p99 ms | recall@10 vs exact |")
     print("|---|---:|---:|---:|")

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 MetadataFilter = dict[str, Any]  # key -> value, or list of values (OR); keys are ANDed
 
-__all__ = ["MetadataFilter", "filter_items", "matches", "value_matches"]
+__all__ = ["MetadataFilter", "as_list", "filter_items", "matches", "value_matches"]
 
 
 def value_matches(have: Any, want: Any) -> bool:
@@ -29,7 +29,8 @@ def value_matches(have: Any, want: Any) -> bool:
     return str(have) == str(want)
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A stored or wanted value as the values it stands for (a list is any of its elements)."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -38,8 +39,8 @@ def matches(metadata: Mapping[str, Any], where: Mapping[str, Any] | None) -> boo
     for key, wanted in (where or {}).items():
         if key not in metadata:
             return False
-        have = _as_list(metadata[key])
-        if not any(value_matches(h, w) for w in _as_list(wanted) for h in have):
+        have = as_list(metadata[key])
+        if not any(value_matches(h, w) for w in as_list(wanted) for h in have):
             return False
     return True
 

@@ -1,8 +1,9 @@
 """The matrix indexer: one query over several corpora, merged, filtered and ranked.
 
 Pipeline (DESIGN "Embeddings, vectors, matrix"):
-  downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> top-k per corpus
-  -> merge by score -> metadata filter -> playbook vote -> relevance filter -> top N.
+  downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> a selective
+  metadata filter narrows them further -> top-k per corpus -> merge by score -> metadata filter ->
+  playbook vote -> relevance filter -> top N.
 Each corpus contributes max(top k, top N) candidates, so a caller who asks for N hits gets N when
 that many pass the filters; while the filters leave fewer than N, the corpora that may hold more
 passing rows are asked for more (bounded: `MAX_CANDIDATES_PER_CORPUS`).
@@ -76,6 +77,8 @@ class Decision:
 class MatrixResult:
     query: str
     hits: list[Hit]
+    # rows the metadata filter left out: candidates it dropped after the search, plus the rows a
+    # selective filter kept out of the search (see LoadedCorpus.prefilter)
     metadata_filter_dropped: int
     relevance_dropped: int
     downgrade: Decision
@@ -211,6 +214,14 @@ class MatrixSearcher:
         decision = downgrade_gate(corpora, model, s, force_mode)
         loaded = {name: self.corpora.get(name) for name in decision.corpora}
         allowed = {name: self.corpora.candidates(name, where) for name in loaded} if where else {}
+        # A metadata filter that admits few of a corpus's rows becomes its allowed set, searched
+        # exactly: cutting the nearest candidates down to the few that pass would miss most of them.
+        left_out = dict.fromkeys(loaded, 0)
+        if filter:
+            for name, corpus in loaded.items():
+                narrowed = corpus.prefilter(filter, allowed.get(name))
+                if narrowed is not None:
+                    allowed[name], left_out[name] = narrowed
         vectors = dict(query_vectors or {})
         for _name, corpus in loaded.items():
             model_name = self._model_of(corpus)
@@ -270,7 +281,7 @@ class MatrixSearcher:
             MatrixResult(
                 query,
                 g.hits[:top_n],
-                g.dropped,
+                g.dropped + sum(left_out.values()),
                 g.relevance_dropped,
                 decision,
                 len(g.merged),

@@ -108,11 +108,15 @@ class VectorIndex:
                 # elements (tiny or very selective sets); answer those exactly instead.
                 return self._exact(queries, k, allowed)
 
+    def exact_is_cheaper(self, rows: int) -> bool:
+        """True when `rows` allowed rows are searched exactly (see EXACT_MAX_ROWS)."""
+        return rows <= EXACT_MAX_ROWS and rows <= EXACT_MAX_SHARE * self.count
+
     def _exact_is_cheaper(self, allowed: set[int]) -> bool:
         if len(allowed) > EXACT_MAX_ROWS:
             return False
         gathered = self._gathered
-        return len(allowed) <= EXACT_MAX_SHARE * self.count or (gathered is not None and gathered[0] == allowed)
+        return self.exact_is_cheaper(len(allowed)) or (gathered is not None and gathered[0] == allowed)
 
     def _exact(self, queries: np.ndarray, k: int, allowed: set[int] | None):
         gathered = self._gathered

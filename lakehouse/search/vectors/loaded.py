@@ -1,13 +1,18 @@
 """A corpus in memory: its HNSW index plus the id, text and metadata of every label, and the
 query adapter of its generation (`lakehouse.search.adapter.Adapter`: a map applied to every query
 vector, and moved vectors for the rows recorded as answers, which the search scores instead of
-the index's own)."""
+the index's own).
+
+A selective metadata filter is answered from the rows, not the search: `prefilter` looks its keys
+up in an index of each key's distinct values (built on a key's first use, dropped when rows change)
+and, when few rows pass, hands their ids to the search as its allowed set, so the search is exact
+over them instead of cutting its nearest 1,000 candidates down to the few that pass."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +20,7 @@ import numpy as np
 
 from lakehouse.search.adapter import Adapter
 from lakehouse.search.errors import CorpusError
+from lakehouse.search.filters import as_list, value_matches
 from lakehouse.search.vectors.index import VectorIndex
 from lakehouse.search.vectors.manifest import Manifest
 
@@ -51,6 +57,8 @@ class LoadedCorpus:
         self.adapter = adapter
         self._rows: dict[int, tuple[str, str, dict[str, Any]]] = {}  # label -> (id, text, metadata)
         self._labels: dict[str, int] = {}  # id -> label
+        # metadata key -> {a distinct value (hashable form) -> (the value, labels holding it)}
+        self._values: dict[str, dict[Any, tuple[Any, set[int]]]] = {}
         self._lock = threading.Lock()
 
     def sharing(self, manifest: Manifest | None, token: bytes, adapter: Adapter | None) -> LoadedCorpus:
@@ -59,7 +67,7 @@ class LoadedCorpus:
         instead of loading them again. The caller makes sure nothing mutates them afterwards
         for this copy's manifest (see `CorpusManager._unshare`)."""
         other = LoadedCorpus(self.name, self.index, manifest, token, adapter)
-        other._rows, other._labels, other._lock = self._rows, self._labels, self._lock
+        other._rows, other._labels, other._values, other._lock = self._rows, self._labels, self._values, self._lock
         return other
 
     @property
@@ -94,6 +102,7 @@ class LoadedCorpus:
                     meta = json.loads(meta) if meta else {}
                 self._rows[int(label)] = (row_id, text, meta or {})
                 self._labels[row_id] = int(label)
+            self._values.clear()
 
     def forget(self, ids: Iterable[str]) -> list[int]:
         """Drop ids from the lookup tables; returns their labels (for `mark_deleted`)."""
@@ -101,6 +110,7 @@ class LoadedCorpus:
             labels = [self._labels.pop(i) for i in ids if i in self._labels]
             for label in labels:
                 self._rows.pop(label, None)
+            self._values.clear()
             return labels
 
     def has(self, row_id: str) -> bool:
@@ -111,6 +121,42 @@ class LoadedCorpus:
 
     def labels_for(self, ids: Iterable[str]) -> set[int]:
         return {self._labels[i] for i in ids if i in self._labels}
+
+    def prefilter(self, where: Mapping[str, Any], within: set[str] | None = None) -> tuple[set[str], int] | None:
+        """(ids, rows left out) of a metadata filter (`lakehouse.search.filters` rules) that admits
+        few enough rows (of `within`, when given) for the index to search them exactly; None when it
+        admits more: then it is cheaper to filter the search's nearest candidates."""
+        with self._lock:
+            labels: set[int] | None = None
+            for key, wanted in where.items():
+                wants = as_list(wanted)
+                passing: set[int] = set()
+                for value, holders in self._values_of(key).values():
+                    if any(value_matches(value, w) for w in wants):
+                        passing |= holders
+                labels = passing if labels is None else labels & passing
+            if labels is None:
+                return None  # an empty filter admits everything
+            considered = len(self._rows)
+            if within is not None:
+                within_labels = {self._labels[i] for i in within if i in self._labels}
+                labels &= within_labels
+                considered = len(within_labels)
+            if not self.index.exact_is_cheaper(len(labels)):
+                return None
+            return {self._rows[label][0] for label in labels}, considered - len(labels)
+
+    def _values_of(self, key: str) -> dict[Any, tuple[Any, set[int]]]:
+        """Under the lock: the distinct values of `key` across the rows, with the labels of each."""
+        found = self._values.get(key)
+        if found is None:
+            found = {}
+            for label, (_, _, meta) in self._rows.items():
+                if key in meta:
+                    for value in as_list(meta[key]):
+                        found.setdefault(_hashable(value), (value, set()))[1].add(label)
+            self._values[key] = found
+        return found
 
     def _hit(self, label: int, distance: float) -> RawHit:
         row_id, text, meta = self._rows[int(label)]
@@ -162,3 +208,12 @@ class LoadedCorpus:
             return self._hit(label, 1.0 - moved)
         vector = self.index.vectors([label])[0]
         return self._hit(label, 1.0 - float(np.dot(vector, np.asarray(query, dtype=np.float32))))
+
+
+def _hashable(value: Any) -> Any:
+    """A dict key that tells values apart the way `value_matches` may (True from 1, 1 from "1")."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return (type(value).__name__, value)

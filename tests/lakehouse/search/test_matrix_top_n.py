@@ -12,6 +12,7 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.search import matrix
+from lakehouse.search.vectors import index as vector_index
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from tests.fixtures.vectors import HEALTH_MODEL, health_table
@@ -67,7 +68,8 @@ def test_a_filter_matching_fewer_rows_than_top_n_gives_them_all(health):
     out = _search(health, top_n=50, filter={"group": "29-2"}, relevance=False)
     assert out["count"] == technicians < 50
     nothing = _search(health, top_n=10, filter={"group": "53-7"}, relevance=False)
-    assert nothing["count"] == 0 and nothing["metadata_filter_dropped"] == nothing["candidates"] == len(GROUPS)
+    # a filter no row passes is answered from the rows: nothing is searched, every row is dropped
+    assert nothing["count"] == nothing["candidates"] == 0 and nothing["metadata_filter_dropped"] == len(GROUPS)
 
 
 def test_no_over_fetching_for_rows_the_relevance_filter_would_drop_anyway(health_home):
@@ -84,5 +86,7 @@ def test_no_over_fetching_for_rows_the_relevance_filter_would_drop_anyway(health
 
 def test_over_fetching_is_bounded(health, monkeypatch):
     monkeypatch.setattr(matrix, "MAX_CANDIDATES_PER_CORPUS", 16)
+    # as for a filter admitting too many rows to search exactly: it filters the nearest candidates
+    monkeypatch.setattr(vector_index, "EXACT_MAX_ROWS", -1)
     out = _search(health, top_n=10, filter={"group": "53-7"})  # matches no row
     assert out["count"] == 0 and out["candidates"] == 16  # 10, then at most 16: never the whole corpus

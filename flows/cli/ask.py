@@ -7,7 +7,8 @@ from typing import Any, Optional
 import typer
 
 from flows.cli.common import console, err_console, fail, plain, print_json
-from flows.cli.search import _parse_filters, _run_mode, split_names
+from flows.cli.search import _run_mode, split_names
+from lakehouse.search.filters import parse_pairs
 
 
 def _print_answer(out: dict[str, Any]) -> None:
@@ -72,7 +73,7 @@ def ask(
             question=question,
             corpora=corpora,
             top_n=top,
-            filter=_parse_filters(filters),
+            filter=parse_pairs(filters or [], "--filter"),
             where=where,
             model=model,
             force_mode=force_mode or None,

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, parse_key_values, plain, print_json
 from flows.cli.flags import renamed
+from lakehouse.search.filters import parse_pairs
 
 pathway_app = typer.Typer(
     help="Pathway memory: versioned traces (add, revise, retire, history, search).", no_args_is_help=True
@@ -224,7 +225,7 @@ def pathway_search(
     """Search active traces by meaning, after a metadata filter."""
     where = renamed(where, where_old, "--where", "--filter")
     top_k = renamed(top, top_k_old, "--top-k", "--top", default=5)
-    payload = {"query": query, "top_k": top_k, "where": parse_key_values(where, "--filter")}
+    payload = {"query": query, "top_k": top_k, "where": parse_pairs(where or [], "--filter")}
     out = _run("pathway.search", payload, "embedding and searching…")
     if as_json:
         print_json(out)

@@ -18,8 +18,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, parse_pair, plain, print_json
+from flows.cli.common import console, err_console, fail, plain, print_json
 from flows.cli.flags import renamed
+from lakehouse.search.filters import parse_pairs
 
 playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
 
@@ -66,15 +67,6 @@ def batch_progress(description: str) -> Iterator[Any]:
 
 def split_names(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _parse_filters(pairs: list[str] | None) -> dict[str, Any] | None:
-    """`KEY=VALUE` pairs; a repeated key is OR (`state=IL --filter state=WI`); a JSON list too."""
-    flt: dict[str, list[Any]] = {}
-    for pair in pairs or []:
-        key, value = parse_pair(pair, "--filter")
-        flt.setdefault(key.strip(), []).extend(value if isinstance(value, list) else [value])
-    return {k: v[0] if len(v) == 1 else v for k, v in flt.items()} or None
 
 
 def _json_lines(path: Path, after_error: str = "") -> list[tuple[int, Any]]:
@@ -211,7 +203,7 @@ def search(
     options = dict(
         top_k=top_k,
         top_n=top,
-        filter=_parse_filters(filters),
+        filter=parse_pairs(filters or [], "--filter"),
         where=where,
         relevance=relevance,
         model=model,

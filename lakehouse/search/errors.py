@@ -14,6 +14,7 @@ __all__ = [
     "CorpusExists",
     "AdapterError",
     "MatrixError",
+    "FilterError",
     "PlaybookError",
     "DaskUnavailable",
     "DaskAddressError",
@@ -56,6 +57,10 @@ class CorpusExists(CorpusError, ConflictError):
 
 class MatrixError(UserError):
     pass
+
+
+class FilterError(UserError):
+    """A metadata filter that cannot be read (`lakehouse.search.filters.parse_pairs`)."""
 
 
 class PlaybookError(UserError):

@@ -9,14 +9,17 @@ item's own value is a list, any of its elements may match.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
+
+from lakehouse.search.errors import FilterError
 
 T = TypeVar("T")
 
 MetadataFilter = dict[str, Any]  # key -> value, or list of values (OR); keys are ANDed
 
-__all__ = ["MetadataFilter", "as_list", "filter_items", "matches", "value_matches"]
+__all__ = ["MetadataFilter", "as_list", "filter_items", "matches", "parse_pairs", "value_matches"]
 
 
 def value_matches(have: Any, want: Any) -> bool:
@@ -54,3 +57,21 @@ def filter_items(
         return items, 0
     kept = [item for item in items if matches(metadata(item), where)]
     return kept, len(items) - len(kept)
+
+
+def parse_pairs(pairs: Iterable[str], flag: str = "--filter") -> MetadataFilter | None:
+    """`KEY=VALUE` pairs as a filter, the same from every surface (the CLI's repeated `--filter`, the
+    console's `key=value; key=value`): a repeated key is OR, keys are ANDed; a VALUE that reads as
+    JSON keeps its type (`floor=3`; a list `state=["IL","WI"]` is OR too), any other is text.
+    None when there are no pairs. FilterError names the pair that is not KEY=VALUE."""
+    flt: dict[str, list[Any]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise FilterError(f"{flag} {pair.strip()!r}: expected KEY=VALUE (e.g. group=29-2)".lstrip())
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw.strip()
+        flt.setdefault(key.strip(), []).extend(value if isinstance(value, list) else [value])
+    return {key: values[0] if len(values) == 1 else values for key, values in flt.items()} or None

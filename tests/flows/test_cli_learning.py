@@ -32,6 +32,11 @@ def test_pathway_commands(cli, lh_home):
     assert [t["id"] for t in history["chain"]] == [second["id"], "p1"]
     hits = json.loads(cli("pathway", "search", "nurses", "--filter", "state=IL", "--json").stdout)["hits"]
     assert [h["trace"]["id"] for h in hits] == [second["id"]]
+    cli("pathway", "add", "placed ER nurses in Milwaukee", "--meta", "state=WI", "--id", "m1")
+    either = ["--filter", "state=IL", "--filter", "state=WI"]  # a repeated key is OR, as in `search`
+    hits = json.loads(cli("pathway", "search", "nurses", *either, "--json").stdout)["hits"]
+    assert {h["trace"]["id"] for h in hits} == {second["id"], "m1"}
+    assert "--filter 'state': expected KEY=VALUE" in cli("pathway", "search", "x", "--filter", "state", code=1).stderr
     assert "p1" in cli("pathway", "history", "p1").stdout
     errors = cli("pathway", "revise", "p1", "again", code=1).stderr
     assert f"it was revised by '{second['id']}'; use the latest version" in errors

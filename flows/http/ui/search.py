@@ -30,7 +30,8 @@ from lakehouse.common.suggest import did_you_mean
 from lakehouse.common.validation import validation_problems
 from lakehouse.errors import LakehouseError, http_status
 from lakehouse.llm.errors import ChatError
-from lakehouse.search.errors import CorpusNotFound
+from lakehouse.search.errors import CorpusNotFound, FilterError
+from lakehouse.search.filters import parse_pairs
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from modes.registry import get_mode
@@ -86,8 +87,8 @@ def corpus_choices(request: Request) -> list[CorpusChoice]:
 
 
 def parse_filter(text: str) -> tuple[dict[str, Any] | None, str | None]:
-    """`key=value; key=value` (a repeated key is OR, as `--filter` on the CLI) or a JSON object;
-    (the filter, or why it cannot be read)."""
+    """`key=value; key=value` (read as the CLI reads repeated `--filter`s: a repeated key is OR, a
+    value that reads as JSON keeps its type) or a JSON object; (the filter, or why it cannot be read)."""
     text = text.strip()
     if not text:
         return None, None
@@ -99,15 +100,10 @@ def parse_filter(text: str) -> tuple[dict[str, Any] | None, str | None]:
         if not isinstance(value, dict) or not value:
             return None, 'expected a JSON object such as {"group": "29-2"}'
         return value, None
-    flt: dict[str, list[str]] = {}
-    for part in text.replace("\n", ";").split(";"):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            return None, f"{part.strip()!r} is not key=value (e.g. group=29-2; separate pairs with ;)"
-        flt.setdefault(key.strip(), []).append(value.strip())
-    return {k: v[0] if len(v) == 1 else v for k, v in flt.items()} or None, None
+    try:
+        return parse_pairs((part for part in text.replace("\n", ";").split(";") if part.strip()), flag=""), None
+    except FilterError as exc:
+        return None, f"{exc}; separate pairs with ;"
 
 
 def check_choice(selected: list[str], filt: dict[str, Any] | None, choices: list[CorpusChoice]) -> list[Problem]:

@@ -3,13 +3,16 @@ OR within a key; keys are ANDed)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lakehouse.learning import pathway
 from lakehouse.search import matrix
-from lakehouse.search.filters import filter_items, matches, value_matches
+from lakehouse.search.errors import FilterError
+from lakehouse.search.filters import filter_items, matches, parse_pairs, value_matches
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,42 @@ def test_an_and_of_ors(metadata, where):
         return any(value_matches(h, w) for h in have for w in (want if isinstance(want, list) else [want]))
 
     assert matches(metadata, where) is all(key in metadata and one(key, want) for key, want in where.items())
+
+
+def test_pairs_read_the_same_on_every_surface():
+    pairs = ["state=IL", "state=WI", "floor=3", "name= Ana ", 'shift=["day","night"]', "union=true", "note="]
+    assert parse_pairs(pairs) == {
+        "state": ["IL", "WI"],  # a repeated key is OR
+        "floor": 3,  # JSON keeps its type
+        "name": "Ana",
+        "shift": ["day", "night"],
+        "union": True,
+        "note": "",
+    }
+    assert parse_pairs([]) is None
+
+
+@pytest.mark.parametrize("pair", ["state", "=IL", " = IL", ""])
+def test_a_pair_without_a_key_is_named(pair):
+    with pytest.raises(FilterError, match=r"--filter '.*': expected KEY=VALUE \(e.g. group=29-2\)"):
+        parse_pairs(["state=IL", pair])
+
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="="), min_size=1, max_size=8)
+
+
+@given(st.dictionaries(TEXT.filter(lambda k: k.strip() == k and k.strip()), st.lists(TEXT, min_size=1, max_size=3)))
+def test_pairs_round_trip_text_values_as_or_lists(wanted):
+    """Rendered as repeated KEY=VALUE pairs, a filter of text values reads back as itself (values
+    that read as JSON keep their JSON type instead, as on the CLI)."""
+
+    def reads_as_json(value):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            return False
+        return True
+
+    plain = {k: [v.strip() for v in vs] for k, vs in wanted.items() if not any(reads_as_json(v) for v in vs)}
+    parsed = parse_pairs(f"{k}={v}" for k, vs in plain.items() for v in vs)
+    assert parsed == ({k: vs[0] if len(vs) == 1 else vs for k, vs in plain.items()} or None)

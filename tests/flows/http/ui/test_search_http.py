@@ -52,7 +52,7 @@ def test_an_htmx_search_answers_the_results_only(site):
         ({"q": "nurse", "corpus": "helth"}, "Corpora: no corpus named 'helth'; did you mean 'health'?"),
         ({"q": "nurse", "corpus": "health", "top": "ten"}, "Top N: 'ten' is not a whole number"),
         ({"q": "nurse", "corpus": "health", "top": "0"}, "Top N: must be between 1 and 1000, got 0"),
-        ({"q": "nurse", "corpus": "health", "filter": "group"}, "Metadata filter: 'group' is not key=value"),
+        ({"q": "nurse", "corpus": "health", "filter": "group"}, "Metadata filter: 'group': expected KEY=VALUE"),
         ({"q": "nurse", "corpus": "health", "filter": '{"group": '}, "Metadata filter: not valid JSON"),
         (
             {"q": "nurse", "corpus": "health", "filter": "{}"},

@@ -238,15 +238,10 @@ class MatrixSearcher:
                 vectors[pb_model] = self.playbooks.embedder.embed(queries)
             playbook_vectors = vectors[pb_model]
         rule = VoteRule.from_settings(s)
-        lookups: list[tuple[list[PlaybookMatch], dict[tuple[str, str], Vote]]] = []
-        for position in range(len(queries)):
-            if self.playbooks is not None and playbook_vectors is not None:
-                matches = self.playbooks.lookup(
-                    playbook_vectors[position], list(loaded), now=now, limit=rule.neighbours
-                )
-                lookups.append((matches, vote(matches, rule)))
-            else:
-                lookups.append(([], {}))
+        lookups: list[tuple[list[PlaybookMatch], dict[tuple[str, str], Vote]]] = [([], {}) for _ in queries]
+        if self.playbooks is not None and playbook_vectors is not None:
+            found = self.playbooks.lookup_many(playbook_vectors, list(loaded), now=now, limit=rule.neighbours)
+            lookups = [(matches, vote(matches, rule)) for matches in found]
 
         use_relevance = s.relevance_filter if relevance is None else relevance
         # An adapted generation already learned from the recorded matches: its adapter says how much

@@ -96,7 +96,7 @@ def playbook_lookup(inp: LookupIn, ctx: ModeContext) -> LookupOut:
     """Recorded entries whose query is similar to this one, most similar first."""
     store = ctx.lakehouse.playbooks
     vector = store.embedder.embed([inp.query])[0]
-    matches = store.lookup(vector, inp.corpora, min_similarity=inp.min_similarity)[: inp.limit]
+    matches = store.lookup(vector, inp.corpora, min_similarity=inp.min_similarity, limit=inp.limit)
     out = [
         PlaybookMatchOut(**m.playbook.public(), similarity=round(m.similarity, 6), weight=round(m.weight, 6))
         for m in matches

@@ -83,7 +83,7 @@ def test_a_pair_without_a_key_is_named(pair):
         parse_pairs(["state=IL", pair])
 
 
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="="), min_size=1, max_size=8)
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="="), min_size=1, max_size=8)
 
 
 @given(st.dictionaries(TEXT.filter(lambda k: k.strip() == k and k.strip()), st.lists(TEXT, min_size=1, max_size=3)))
@@ -98,6 +98,8 @@ def test_pairs_round_trip_text_values_as_or_lists(wanted):
             return False
         return True
 
-    plain = {k: [v.strip() for v in vs] for k, vs in wanted.items() if not any(reads_as_json(v) for v in vs)}
+    plain = {k: vs for k, vs in wanted.items() if not any(reads_as_json(v) for v in vs)}
     parsed = parse_pairs(f"{k}={v}" for k, vs in plain.items() for v in vs)
-    assert parsed == ({k: vs[0] if len(vs) == 1 else vs for k, vs in plain.items()} or None)
+    assert parsed == (
+        {k: vs[0].strip() if len(vs) == 1 else [v.strip() for v in vs] for k, vs in plain.items()} or None
+    )

@@ -17,7 +17,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/lakehouse main
 
-# The lint gate runs first: ruff (lint + import order + format, 120 columns) and mypy on the packages.
+# The lint gate runs first: ruff (lint + import order + format, 120 columns) and mypy on every folder of
+# Python (lakehouse, modes, flows, bench, tests: [tool.mypy] in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lakehouse modes flows tests bench
 	$(VENV)/bin/ruff format --check --quiet lakehouse modes flows tests bench

@@ -23,6 +23,8 @@ from rich.markup import escape
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from lakehouse.common.text import key_value
+
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
 
@@ -88,13 +90,10 @@ class LakehouseGroup(TyperGroup):
 
 def parse_pair(pair: str, what: str) -> tuple[str, Any]:
     """`KEY=VALUE`; a VALUE that parses as JSON keeps its type (`n=3`, `tags=["a"]`)."""
-    key, sep, raw = pair.partition("=")
-    if not sep or not key.strip():
-        fail(f"{what} {pair!r}: expected KEY=VALUE")
     try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
+        return key_value(pair)
+    except ValueError as exc:
+        fail(f"{what} {exc}")
 
 
 def parse_key_values(pairs: list[str] | None, what: str = "--input") -> dict[str, Any]:

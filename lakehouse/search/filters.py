@@ -9,10 +9,10 @@ item's own value is a list, any of its elements may match.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from lakehouse.common.text import key_value
 from lakehouse.search.errors import FilterError
 
 T = TypeVar("T")
@@ -66,12 +66,9 @@ def parse_pairs(pairs: Iterable[str], flag: str = "--filter") -> MetadataFilter 
     None when there are no pairs. FilterError names the pair that is not KEY=VALUE."""
     flt: dict[str, list[Any]] = {}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise FilterError(f"{flag} {pair.strip()!r}: expected KEY=VALUE (e.g. group=29-2)".lstrip())
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw.strip()
-        flt.setdefault(key.strip(), []).extend(value if isinstance(value, list) else [value])
+            key, value = key_value(pair, strip=True)
+        except ValueError:
+            raise FilterError(f"{flag} {pair.strip()!r}: expected KEY=VALUE (e.g. group=29-2)".lstrip()) from None
+        flt.setdefault(key, []).extend(value if isinstance(value, list) else [value])
     return {key: values[0] if len(values) == 1 else values for key, values in flt.items()} or None

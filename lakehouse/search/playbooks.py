@@ -488,10 +488,10 @@ def most_similar_first(sims: np.ndarray, floor: float, batch: int) -> Iterator[i
     twice as many each time it wants more. A search wants 20 neighbours of a history of 50,000;
     sorting them all was most of a search's playbook time."""
     above = np.flatnonzero(sims >= floor)
+    values = sims[above]
     done = 0
     while done < len(above):
         k = min(len(above), max(batch, 2 * done))
-        values = sims[above]
         chosen = above if k == len(above) else above[values >= np.partition(values, len(above) - k)[len(above) - k]]
         order = chosen[np.argsort(-sims[chosen], kind="stable")]
         yield from order[done:].tolist()

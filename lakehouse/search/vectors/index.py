@@ -113,10 +113,9 @@ class VectorIndex:
         return rows <= EXACT_MAX_ROWS and rows <= EXACT_MAX_SHARE * self.count
 
     def _exact_is_cheaper(self, allowed: set[int]) -> bool:
-        if len(allowed) > EXACT_MAX_ROWS:
-            return False
-        gathered = self._gathered
-        return self.exact_is_cheaper(len(allowed)) or (gathered is not None and gathered[0] == allowed)
+        gathered = self._gathered  # this very set's vectors are gathered already: exact at any share
+        reused = len(allowed) <= EXACT_MAX_ROWS and gathered is not None and gathered[0] == allowed
+        return self.exact_is_cheaper(len(allowed)) or reused
 
     def _exact(self, queries: np.ndarray, k: int, allowed: set[int] | None):
         gathered = self._gathered

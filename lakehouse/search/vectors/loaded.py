@@ -24,6 +24,8 @@ from lakehouse.search.filters import as_list, value_matches
 from lakehouse.search.vectors.index import VectorIndex
 from lakehouse.search.vectors.manifest import Manifest
 
+ADMITTED_KEPT = 64  # filters whose prefilter answer is kept (each at most EXACT_MAX_ROWS ids)
+
 
 @dataclass
 class RawHit:
@@ -57,8 +59,10 @@ class LoadedCorpus:
         self.adapter = adapter
         self._rows: dict[int, tuple[str, str, dict[str, Any]]] = {}  # label -> (id, text, metadata)
         self._labels: dict[str, int] = {}  # id -> label
-        # metadata key -> {a distinct value (hashable form) -> (the value, labels holding it)}
+        # Both dropped whenever rows change. metadata key -> {a distinct value (hashable form) ->
+        # (the value, labels holding it)}; a filter (as JSON) -> what `prefilter` answered for it.
         self._values: dict[str, dict[Any, tuple[Any, set[int]]]] = {}
+        self._admitted: dict[str, tuple[set[str], int] | None] = {}
         self._lock = threading.Lock()
 
     def sharing(self, manifest: Manifest | None, token: bytes, adapter: Adapter | None) -> LoadedCorpus:
@@ -67,7 +71,8 @@ class LoadedCorpus:
         instead of loading them again. The caller makes sure nothing mutates them afterwards
         for this copy's manifest (see `CorpusManager._unshare`)."""
         other = LoadedCorpus(self.name, self.index, manifest, token, adapter)
-        other._rows, other._labels, other._values, other._lock = self._rows, self._labels, self._values, self._lock
+        other._rows, other._labels, other._lock = self._rows, self._labels, self._lock
+        other._values, other._admitted = self._values, self._admitted
         return other
 
     @property
@@ -103,6 +108,7 @@ class LoadedCorpus:
                 self._rows[int(label)] = (row_id, text, meta or {})
                 self._labels[row_id] = int(label)
             self._values.clear()
+            self._admitted.clear()
 
     def forget(self, ids: Iterable[str]) -> list[int]:
         """Drop ids from the lookup tables; returns their labels (for `mark_deleted`)."""
@@ -111,6 +117,7 @@ class LoadedCorpus:
             for label in labels:
                 self._rows.pop(label, None)
             self._values.clear()
+            self._admitted.clear()
             return labels
 
     def has(self, row_id: str) -> bool:
@@ -125,13 +132,18 @@ class LoadedCorpus:
     def prefilter(self, where: Mapping[str, Any], within: set[str] | None = None) -> tuple[set[str], int] | None:
         """(ids, rows left out) of a metadata filter (`lakehouse.search.filters` rules) that admits
         few enough rows (of `within`, when given) for the index to search them exactly; None when it
-        admits more: then it is cheaper to filter the search's nearest candidates."""
+        admits more: then it is cheaper to filter the search's nearest candidates. Without `within`
+        the answer is kept until rows change (a repeated filter costs a lookup): read the ids, do
+        not change them."""
+        key = json.dumps(where, sort_keys=True, default=str)
         with self._lock:
+            if within is None and key in self._admitted:
+                return self._admitted[key]
             labels: set[int] | None = None
-            for key, wanted in where.items():
+            for name, wanted in where.items():
                 wants = as_list(wanted)
                 passing: set[int] = set()
-                for value, holders in self._values_of(key).values():
+                for value, holders in self._values_of(name).values():
                     if any(value_matches(value, w) for w in wants):
                         passing |= holders
                 labels = passing if labels is None else labels & passing
@@ -139,12 +151,17 @@ class LoadedCorpus:
                 return None  # an empty filter admits everything
             considered = len(self._rows)
             if within is not None:
-                within_labels = {self._labels[i] for i in within if i in self._labels}
+                within_labels = self.labels_for(within)
                 labels &= within_labels
                 considered = len(within_labels)
-            if not self.index.exact_is_cheaper(len(labels)):
-                return None
-            return {self._rows[label][0] for label in labels}, considered - len(labels)
+            found = None
+            if self.index.exact_is_cheaper(len(labels)):
+                found = {self._rows[label][0] for label in labels}, considered - len(labels)
+            if within is None:
+                self._admitted[key] = found
+                while len(self._admitted) > ADMITTED_KEPT:
+                    self._admitted.pop(next(iter(self._admitted)))
+            return found
 
     def _values_of(self, key: str) -> dict[Any, tuple[Any, set[int]]]:
         """Under the lock: the distinct values of `key` across the rows, with the labels of each."""

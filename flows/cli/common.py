@@ -23,6 +23,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from lakehouse.common.errors import KeyValueError
 from lakehouse.common.text import key_value
 
 console = Console(emoji=False)
@@ -92,7 +93,7 @@ def parse_pair(pair: str, what: str) -> tuple[str, Any]:
     """`KEY=VALUE`; a VALUE that parses as JSON keeps its type (`n=3`, `tags=["a"]`)."""
     try:
         return key_value(pair)
-    except ValueError as exc:
+    except KeyValueError as exc:
         fail(f"{what} {exc}")
 
 

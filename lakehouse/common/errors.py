@@ -8,11 +8,15 @@ from typing import Any
 
 from lakehouse.errors import ErrorKind, LakehouseError, UserError
 
-__all__ = ["InputFileError", "PathNotAllowed", "LogWriteError", "SecretFileError"]
+__all__ = ["InputFileError", "KeyValueError", "PathNotAllowed", "LogWriteError", "SecretFileError"]
 
 
 class InputFileError(UserError):
     """An input file is missing, unreadable or malformed; the message names file and line."""
+
+
+class KeyValueError(UserError):
+    """A `KEY=VALUE` argument without `=` or without a key (`lakehouse.common.text.key_value`)."""
 
 
 class SecretFileError(UserError):

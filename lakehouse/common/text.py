@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lakehouse.common.errors import KeyValueError
+
 
 def fold(text: str) -> str:
     """Case and runs of whitespace do not count: the key under which two queries are the same."""
@@ -14,10 +16,10 @@ def fold(text: str) -> str:
 def key_value(pair: str, strip: bool = False) -> tuple[str, Any]:
     """`KEY=VALUE` as (KEY, VALUE): a VALUE that reads as JSON keeps its type (`n=3`, `tags=["a"]`),
     any other is the text (with `strip`, the key and such a text lose their outer spaces).
-    ValueError when there is no `=` or no key."""
+    KeyValueError when there is no `=` or no key."""
     key, sep, raw = pair.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"{pair!r}: expected KEY=VALUE")
+        raise KeyValueError(f"{pair!r}: expected KEY=VALUE")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:

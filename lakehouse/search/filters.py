@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from lakehouse.common.errors import KeyValueError
 from lakehouse.common.text import key_value
 from lakehouse.search.errors import FilterError
 
@@ -68,7 +69,7 @@ def parse_pairs(pairs: Iterable[str], flag: str = "--filter") -> MetadataFilter 
     for pair in pairs:
         try:
             key, value = key_value(pair, strip=True)
-        except ValueError:
+        except KeyValueError:
             raise FilterError(f"{flag} {pair.strip()!r}: expected KEY=VALUE (e.g. group=29-2)".lstrip()) from None
         flt.setdefault(key, []).extend(value if isinstance(value, list) else [value])
     return {key: values[0] if len(values) == 1 else values for key, values in flt.items()} or None

@@ -91,6 +91,11 @@ class Adapter:
             raise AdapterError("unreadable adapter: meta must be a JSON object")
         return cls(W, [str(i) for i in ids.tolist()], vectors, meta)
 
+    def voting_at(self, weight: float) -> Adapter:
+        """The same map and moved rows (arrays shared, nothing copied) with another playbook vote
+        weight: how a generation whose weight was chosen on a long history searches a short one."""
+        return Adapter(self.W, self.ids, self.vectors, {**self.meta, "vote_weight": weight})
+
     # applying ----------------------------------------------------------------------------
     def adapt_query(self, vectors: np.ndarray) -> np.ndarray:
         """`normalize(q @ W)` for each row."""

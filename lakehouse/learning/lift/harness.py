@@ -26,7 +26,10 @@ Every run writes to its own fresh playbook store (a new file; the lakehouse's ow
 other's judgements. The ranking is the matrix's own (same code, same settings); only the
 relevance filter is off, because the question is where answers rank, not whether they clear a
 threshold. The vote weight and the vote floor come from the `playbook_boost` and
-`playbook_min_similarity` settings, or per-run overrides. Query files: `queries.py`.
+`playbook_min_similarity` settings, or per-run overrides; an adapted corpus votes at its adapter's
+weight, and in the run's store (only its train file) at the short-history weight of an adapted
+generation (`ADAPTED_VOTE_WEIGHT`, 0.8) even when the gate chose more for the corpus's long live
+history: the weight belongs to the store it votes over. Query files: `queries.py`.
 """
 
 from __future__ import annotations
@@ -118,12 +121,26 @@ class LiftRun:
         )
 
     @cached_property
+    def short_history_views(self) -> dict[str, Any]:
+        """The adapted corpora whose vote weight was chosen for a longer history than the run's
+        store, as views voting at the short-history weight (nothing committed)."""
+        from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT
+
+        return {
+            name: loaded.with_adapter(loaded.adapter.voting_at(ADAPTED_VOTE_WEIGHT))
+            for name, loaded in self.loaded.items()
+            if loaded.adapter is not None and loaded.adapter.meta.get("vote_weight") != ADAPTED_VOTE_WEIGHT
+        }
+
+    @cached_property
     def searcher(self):
+        from lakehouse.learning.adapt import PinnedCorpora
         from lakehouse.search.embed import get_embedder
         from lakehouse.search.matrix import MatrixSearcher
 
         s = self.settings
-        return MatrixSearcher(self.lakehouse.corpora, s, lambda model: get_embedder(model, s), self.store)
+        corpora = PinnedCorpora(self.lakehouse.corpora, self.short_history_views)
+        return MatrixSearcher(corpora, s, lambda model: get_embedder(model, s), self.store)
 
     def _locate(self, answer: str) -> str | None:
         return next((name for name, corpus in self.loaded.items() if corpus.has(answer)), None)
@@ -142,6 +159,15 @@ class LiftRun:
             "playbook_boost": s.playbook_boost,
             "playbook_min_similarity": s.playbook_min_similarity,
             "embed_model": s.embed_model,
+            # an adapted corpus's vote weight in this run, where its live one (chosen for its
+            # history) is another: {corpus: {"live": w, "run": w}}
+            "vote_weights_changed": {
+                name: {
+                    "live": self.loaded[name].adapter.meta.get("vote_weight"),
+                    "run": view.adapter.meta["vote_weight"],
+                }
+                for name, view in self.short_history_views.items()
+            },
         }
 
     def check_labels(self, lines: list[QueryLine]) -> None:

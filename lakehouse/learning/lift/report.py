@@ -50,6 +50,11 @@ def markdown(result: LiftResult, chart: Path | None = None) -> str:
         f"{meta.get('playbook_min_similarity')}, embedding model `{meta.get('embed_model')}`",
         f"- fresh playbook store of this run: `{meta.get('playbook_store')}`",
     ]
+    for corpus, weights in (meta.get("vote_weights_changed") or {}).items():
+        lines.append(
+            f"- `{corpus}` votes at {weights['run']} in this run's store (its live generation's "
+            f"{weights['live']} was chosen for a longer history)"
+        )
     for key in ("queries_file", "train_file", "test_file"):
         if meta.get(key):
             lines.append(f"- {key.replace('_', ' ')}: `{meta[key]}`")

@@ -79,6 +79,56 @@ def test_the_adapted_pass_goes_on_from_the_live_adapter(lh, files, tmp_path):
         result, _ = run_lift(lh, ["onet"], train=train_file, test=test_file, out_dir=tmp_path)
         adapt = result.meta["adapt"]["corpora"]["onet"]
         assert adapt["start_pairs"] == 300 and adapt["pairs"] == 400
+        assert result.meta["vote_weights_changed"] == {}  # it already votes at the short-history weight
         assert lh.corpora.manifest("onet").generation == generation  # the live one stays as it was
+    finally:
+        lh.corpora.promote("onet", before)
+
+
+def test_the_warm_pass_votes_at_the_short_history_weight(lh, files, tmp_path):
+    """A live adapter whose vote weight the gate chose for a long history (2.5) votes at 0.8 over
+    the run's store, which holds only the train file: the warm pass ranks exactly as a view voting
+    at 0.8 does, and the live generation keeps its 2.5."""
+    from lakehouse.learning.adapt import PinnedCorpora, corpus_rows
+    from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, train
+    from lakehouse.search.embed import get_embedder
+    from lakehouse.search.matrix import MatrixSearcher
+    from lakehouse.search.playbooks import PlaybookStore
+
+    before = lh.corpora.manifest("onet").generation
+    history = titles("titles_train", 700)[400:]
+    ids, vectors = corpus_rows(lh, lh.corpora.get("onet"))
+    embed = get_embedder(lh.settings.embed_model, lh.settings).embed
+    live = train(embed([r["query"] for r in history]), [r["expected"][0] for r in history], ids, vectors, epochs=20)
+    live.meta["vote_weight"] = 2.5  # as the gate picks it for a long history
+    generation = lh.corpora.stage("onet", adapter=live, adapter_meta=dict(live.meta), reason="adapt")
+    lh.corpora.promote("onet", generation)
+    try:
+        train_file, test_file = files
+        result, paths = run_lift(lh, ["onet"], train=train_file, test=test_file, out_dir=tmp_path, adapt=False)
+        assert result.meta["vote_weights_changed"] == {"onet": {"live": 2.5, "run": ADAPTED_VOTE_WEIGHT}}
+        assert "`onet` votes at 0.8 in this run's store (its live generation's 2.5" in open(paths["markdown"]).read()
+        loaded = lh.corpora.get("onet")
+        assert loaded.adapter.meta["vote_weight"] == 2.5  # the live generation is as it was
+
+        s = lh.settings
+        store = PlaybookStore(
+            result.meta["playbook_store"],
+            lambda: get_embedder(s.embed_model, s),
+            half_life_days=s.playbook_half_life_days,
+            min_similarity=s.playbook_min_similarity,
+        )
+        queries = [row["query"] for row in result.rows]
+
+        def top1(weight: float) -> list[str | None]:
+            view = loaded.with_adapter(loaded.adapter.voting_at(weight))
+            searcher = MatrixSearcher(PinnedCorpora(lh.corpora, {"onet": view}), s, lambda m: get_embedder(m, s), store)
+            found = searcher.search_many(queries, ["onet"], top_k=10, top_n=10, use_playbooks=True, relevance=False)
+            return [r.hits[0].id if r.hits else None for r in found]
+
+        warm = [row["warm_top1"]["id"] if row["warm_top1"] else None for row in result.rows]
+        assert warm == top1(ADAPTED_VOTE_WEIGHT)
+        assert warm != top1(2.5)  # the weight matters on this store: the live one would rank otherwise
+        store.close()
     finally:
         lh.corpora.promote("onet", before)

@@ -38,6 +38,17 @@ def test_bytes_round_trip(adapter):
     assert back.meta == json.loads(json.dumps(adapter.meta))
 
 
+@settings(max_examples=30, deadline=None)
+@given(adapter=adapters(), weight=st.floats(0, 5))
+def test_voting_at_another_weight_shares_the_learning_and_leaves_the_original(adapter, weight):
+    before = dict(adapter.meta)
+    other = adapter.voting_at(weight)
+    assert other.meta == {**before, "vote_weight": weight} and adapter.meta == before
+    assert other.W is adapter.W and other.ids == adapter.ids  # nothing copied
+    assert np.array_equal(other.vectors, adapter.vectors)
+    assert adapter.vectors.size == 0 or other.vectors is adapter.vectors
+
+
 @pytest.mark.parametrize(
     "data",
     [b"", b"not an npz at all", b"PK\x03\x04 truncated zip"],

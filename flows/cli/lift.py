@@ -71,7 +71,10 @@ def lift_run(
     boost: Optional[float] = typer.Option(
         None,
         "--boost",
-        help="The playbook vote's weight for this run, in (0, 5] (default: the playbook_boost setting, 1.5).",
+        help=(
+            "The playbook vote's weight for this run, in (0, 5] (default: the playbook_boost setting, 1.5); "
+            "an adapted corpus votes at its adapter's weight instead, 0.8 in a lift run."
+        ),
     ),
     min_similarity: Optional[float] = typer.Option(
         None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."

@@ -33,9 +33,11 @@ pytest_plugins = [
     "tests.fixtures.prefect",
     "tests.fixtures.llm_server",
     "tests.fixtures.learning",
+    # http before the plugins that import its helpers (postgres: free_port), or pytest cannot
+    # rewrite its asserts
+    "tests.fixtures.http",
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
-    "tests.fixtures.http",
     "tests.fixtures.tables",
     "tests.fixtures.vectors",
     "tests.fixtures.lift",

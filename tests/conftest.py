@@ -6,6 +6,7 @@ Area fixtures live in `tests/fixtures/<area>.py` and are listed in `pytest_plugi
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,3 +66,15 @@ def lakehouse(settings) -> Iterator[Lakehouse]:
     lh = Lakehouse(settings)
     yield lh
     lh.close()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a hypothesis test, drain Prefect's events worker if a flow run in this process started
+    it: its websocket's keepalive pings draw from the global `random` in Prefect's event-loop
+    thread, and a ping during a draw reads to hypothesis as a strategy using `random`
+    (HypothesisDeprecationWarning, at random in whichever property test ran then). A later flow
+    run starts a new worker."""
+    if getattr(getattr(item, "obj", None), "is_hypothesis_test", False) and "prefect.events.worker" in sys.modules:
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.drain_all()

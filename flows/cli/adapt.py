@@ -43,6 +43,14 @@ def _show(out: dict[str, Any]) -> None:
         f"({train.get('wall_s')} s wall, peak memory {train.get('peak_rss_mb')} MB)",
         markup=False,
     )
+    tried = train.get("vote_weights_tried") or {}
+    if tried:  # the gate chose the adapted generation's playbook vote weight on the held-back queries
+        figures = ", ".join(f"{w}: {r['recall_at_1']:.3f} / {r['recall_at_10']:.3f}" for w, r in tried.items())
+        console.print(
+            f"playbook vote weight {train.get('vote_weight')} (held-back recall@1 / @10 by weight: {figures})",
+            markup=False,
+            highlight=False,
+        )
     console.print(out["decision"], markup=False, highlight=False)
 
 

@@ -4,6 +4,7 @@ when it wins on the held-back ones; wrong answers are refused with the figures; 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -73,6 +74,10 @@ def test_adapt_refuses_wrong_answers_and_says_why(env):
     assert "FAIL the top-1 gain is not chance (McNemar p < 0.05)" in text
     assert "refused: " in text and "staged, not live" in text
     assert "trained on 225 of 300 recorded matches" in text
+    assert re.search(
+        r"playbook vote weight (0\.8|1\.5|2\.5) \(held-back recall@1 / @10 by weight: 0\.8: [\d.]+ / [\d.]+, 1\.5: ",
+        text,
+    )
     assert _live(env, "onet_wrong") == before
 
 

@@ -143,6 +143,10 @@ def test_the_cli_and_the_mode(lakehouse, littered):
     assert text.count("would remove file://") == len(littered["old"])
     assert f"gc: would remove {len(littered['old'])} unreferenced file(s)" in text
 
+    # the operator at the CLI may ask for less than the 10 minutes HTTP and MCP are held to
+    short = json.loads(invoke_cli("gc", "--older-than", "5m", "--dry-run", "--json").stdout)
+    assert (short["dry_run"], short["older_than_s"], short["removed_count"]) == (True, 300.0, len(littered["old"]))
+
     bad = invoke_cli("gc", "--older-than", "soon", code=1)
     assert "bad duration 'soon': use a number of seconds or e.g. 90s, 30m, 1h, 2d, 1w" in bad.stderr
 
@@ -158,8 +162,8 @@ def test_the_cli_and_the_mode(lakehouse, littered):
         "in flight; only the CLI or an operator's job may ask for one",
     ):
         invoke_mode("tables.gc", {"older_than": "1m"}, ModeContext(lakehouse=lakehouse, source="http"))
-    # two CLI runs and two mode calls left audit rows (the bad duration was refused before the mode ran)
-    assert [o["status"] for o in lakehouse.observer.ops() if o.get("mode") == "tables.gc"] == ["completed"] * 4 + [
+    # three CLI runs and two mode calls left audit rows (the bad duration was refused before the mode ran)
+    assert [o["status"] for o in lakehouse.observer.ops() if o.get("mode") == "tables.gc"] == ["completed"] * 5 + [
         "failed"
     ]
 

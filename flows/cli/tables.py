@@ -35,10 +35,12 @@ def invoke_mode(name: str, payload: dict[str, Any], context: Any) -> Any:
     return invoke(name, payload, context)
 
 
-def _context(lh: Lakehouse, trusted_paths: bool = False) -> Any:
+def _context(lh: Lakehouse) -> Any:
+    """The mode context of a CLI command: the operator's, so paths outside the lakehouse's roots
+    and gc windows under 10 minutes are allowed here (HTTP and MCP are held to both)."""
     from modes.context import ModeContext
 
-    return ModeContext.standalone(lh, trusted_paths=trusted_paths)
+    return ModeContext.standalone(lh, trusted_paths=True)
 
 
 class SourceFormat(str, Enum):
@@ -98,7 +100,7 @@ def ingest(
     content is reported as already ingested and writes nothing."""
     payload = {"path": str(file), "table": table, "key": key, "format": fmt.value if fmt else None}
     with _lakehouse() as lh, _progress_bar(file, enabled=not json_out):
-        result = invoke_mode("ingest", payload, _context(lh, trusted_paths=True))
+        result = invoke_mode("ingest", payload, _context(lh))
     if json_out:
         print_json(result)
         return
@@ -197,7 +199,7 @@ def sql(
     """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
     payload = {"sql": query, "snapshot": snapshot, "row_cap": row_cap}
     with _lakehouse() as lh:
-        result = invoke_mode("sql.query", payload, _context(lh, trusted_paths=True))
+        result = invoke_mode("sql.query", payload, _context(lh))
     if result["truncated"]:
         err_console.print(f"[yellow]note:[/] only the first {result['row_count']} rows are shown (row cap)")
     if json_out:
@@ -229,8 +231,7 @@ def gc(
     with _lakehouse() as lh:
         payload = {"older_than": None if older_than is None else parse_duration(older_than), "dry_run": dry_run}
         with _gc_progress(enabled=not json_out):
-            # the operator at the CLI may ask for a window under 10 minutes (HTTP and MCP may not)
-            result = invoke_mode("tables.gc", payload, _context(lh, trusted_paths=True))
+            result = invoke_mode("tables.gc", payload, _context(lh))
     if json_out:
         print_json(result)
     else:

@@ -34,12 +34,11 @@ from bench.playbook_lift import REPO, ensure_onet
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.adapt import corpus_rows
-from lakehouse.learning.adapter_training import train
+from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, train
+from lakehouse.search.playbooks import VoteRule
 
 TOP = 30
-K = 20
-VOTE_TEMPERATURE = 0.1
-VOTE_WEIGHT = 0.8
+RULE = VoteRule()  # the product's vote: 20 neighbours, temperature 0.1, the abstaining voter
 FOLDS = 5
 FEATURES = (
     "adapted cosine",
@@ -55,15 +54,16 @@ FEATURES = (
 )
 
 
-def _vote(sims: np.ndarray, answers: np.ndarray, rows: int) -> np.ndarray:
-    """(queries, rows) share of the `K` nearest recorded queries' weights per answer row."""
+def _vote(sims: np.ndarray, answers: np.ndarray, rows: int, temperature: float = RULE.temperature) -> np.ndarray:
+    """(queries, rows) share of the nearest recorded queries' weights per answer row, the
+    abstaining voter counted as `playbooks.vote` counts it (numpy over every query at once)."""
     out = np.zeros((sims.shape[0], rows), np.float32)
-    near = np.argpartition(-sims, min(K, sims.shape[1]) - 1, axis=1)[:, :K]
+    k = min(RULE.neighbours, sims.shape[1])
+    near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    abstain = float(np.exp((RULE.abstain_similarity - 1.0) / temperature)) if RULE.abstain_similarity > 0 else 0.0
     for q, neighbours in enumerate(near):
-        weights = np.exp((sims[q, neighbours] - 1.0) / VOTE_TEMPERATURE)
-        # the abstaining voter (weight 1, as if at similarity 1.0) keeps a weak vote from being a
-        # whole share, as the product's vote does
-        np.add.at(out[q], answers[neighbours], weights / (weights.sum() + 1.0))
+        weights = np.exp((sims[q, neighbours] - 1.0) / temperature)
+        np.add.at(out[q], answers[neighbours], weights / (weights.sum() + abstain))
     return out
 
 
@@ -81,8 +81,9 @@ class Scorer:
         self.mapped_recorded = self.adapter.adapt_query(store["queries"][recorded])
         self.counts = np.bincount(answers, minlength=len(corpus)).astype(np.float32)
 
-    def features(self, searched: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(candidates (q, TOP), features (q, TOP, F), adapter + vote scores (q, rows))."""
+    def features(self, searched: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(candidates (q, TOP), features (q, TOP, F), adapter scores and adapter + vote scores
+        (q, rows))."""
         q_cold = self.store["queries"][searched]
         q_mapped = self.adapter.adapt_query(q_cold)
         adapted, cold = q_mapped @ self.moved.T, q_cold @ self.corpus.T
@@ -91,8 +92,8 @@ class Scorer:
         vote_cold = _vote(q_cold @ self.store["queries"][self.recorded].T, self.answers, rows)
         tfidf = self.lexical["queries"]
         lexical_sims = (tfidf[searched] @ tfidf[self.recorded].T).toarray()
-        vote_lexical = _vote(lexical_sims * VOTE_TEMPERATURE + 1.0 - VOTE_TEMPERATURE, self.answers, rows)
-        fused = adapted + VOTE_WEIGHT * vote_adapted
+        vote_lexical = _vote(lexical_sims, self.answers, rows, temperature=1.0)
+        fused = adapted + ADAPTED_VOTE_WEIGHT * vote_adapted
         candidates = np.argsort(-adapted, axis=1, kind="stable")[:, :TOP]
         take = np.take_along_axis
         best = adapted.max(axis=1, keepdims=True)
@@ -110,7 +111,7 @@ class Scorer:
             take(description_sim, candidates, 1),
             np.log1p(self.counts[candidates]),
         ]
-        return candidates, np.stack(columns, axis=2), fused
+        return candidates, np.stack(columns, axis=2), adapted, fused
 
 
 def _recall(ranked: np.ndarray, expected: list[set[int]]) -> tuple[float, float]:
@@ -158,15 +159,14 @@ def one_split(store: dict, corpus: np.ndarray, lexical: dict, recorded, searched
     X, y = [], []
     for f, held in enumerate(parts):
         rest = np.concatenate([part for g, part in enumerate(parts) if g != f])
-        candidates, features, _ = Scorer(store, rest, corpus, lexical).features(held)
+        candidates, features, _, _ = Scorer(store, rest, corpus, lexical).features(held)
         labels = np.array([[c in store["expected"][i] for c in row] for i, row in zip(held, candidates, strict=True)])
         X.append(features.reshape(-1, features.shape[2]))
         y.append(labels.reshape(-1))
     fit_cpu = time.process_time() - started - adapter_cpu
     train_X, train_y = np.concatenate(X), np.concatenate(y)
-    candidates, features, fused = final.features(searched)
+    candidates, features, adapted, fused = final.features(searched)
     test_X = features.reshape(-1, features.shape[2])
-    adapted = final.adapter.adapt_query(store["queries"][searched]) @ final.moved.T
     out = {
         "adapter": _recall(np.argsort(-adapted, axis=1, kind="stable")[:, :10], expected),
         "adapter + vote": _recall(np.argsort(-fused, axis=1, kind="stable")[:, :10], expected),

@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.learning.rerank [--splits 5] [--seed 123] [--home DIR]
 
 The only lever measured above noise at 2,000 recorded titles once the adapter and the vote were
-tuned (BENCHMARKS.md, "The adapter's W decay"); the product does not have it yet. This is the
-measurement a product reranker has to reproduce, kept in the repo so it can be re-run.
+tuned (BENCHMARKS.md, "The adapter's W decay"). This numpy harness chose the reranker's features
+and model; the product's own reranker (`lakehouse.learning.rerank_training`) is measured through
+the product's lift run by `bench.learning.rerank_lift`.
 
 Each split of the dev set's 2,500 alternate titles (the published one first, then `--splits`
 random ones) records 2,000 and searches 500. Baselines, from the product's own adapter

@@ -84,6 +84,12 @@ def lift_run(
         "--no-adapt",
         help="Paraphrase pass: skip training an adapter on the run's own train picks (the adapted fields are null).",
     ),
+    no_rerank: bool = typer.Option(
+        False,
+        "--no-rerank",
+        help="Paraphrase pass: train the adapter alone, without the reranker of the best 30 hits "
+        "(default: train it too; kept only when it helps).",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the report dict as JSON on stdout (report paths go to stderr)."
     ),
@@ -111,6 +117,7 @@ def lift_run(
         "boost": boost,
         "min_similarity": min_similarity,
         "adapt": not no_adapt,
+        "rerank": not no_rerank,
     }
     lakehouse = Lakehouse()
     try:

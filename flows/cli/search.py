@@ -118,6 +118,9 @@ def _why(why: dict[str, Any]) -> str:
     line = f"cos {why['cosine']:.3f} + vote {why['vote']:.3f} + memory {why['memory']:.3f}"
     if why.get("adapter"):
         line += f" (adapter of generation {why['adapter']['generation']})"
+    moved = why.get("rerank")
+    if moved and moved["from_rank"] != moved["to_rank"]:
+        line += f"; reranked from {moved['from_rank']} to {moved['to_rank']}"
     voters = [f"{n['query']!r} {n['similarity']:.2f}" for n in why.get("neighbours", [])[:3]]
     return line + ("; voted by " + ", ".join(voters) if voters else "")
 
@@ -189,7 +192,7 @@ def search(
         False,
         "--explain",
         help="Show why each hit ranks where it does: cosine similarity, the vote of similar recorded queries, "
-        "memory of the same query, the adapter (default: off).",
+        "memory of the same query, the adapter and the ranks its reranker moved the hit between (default: off).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (default: off, a table)."),
 ) -> None:

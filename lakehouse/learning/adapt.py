@@ -26,7 +26,7 @@ from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.text import fold
 from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, EPOCHS, train
 from lakehouse.learning.errors import AdaptError
-from lakehouse.search.adapter import Adapter
+from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
 from lakehouse.search.vectors.rows import read_rows, vectors_of
 
 MIN_PAIRS = 20
@@ -37,28 +37,6 @@ RECALL10_SLACK = 0.01  # adapted recall@10 may trail the current one by at most 
 # 42,000 the neighbours' vote carries more (BENCHMARKS.md "LEARNING", bench.learning.pairs).
 VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 1.5, 2.5)
 GATE_ALPHA = 0.05  # a top-1 gain on the held-back pairs must be this unlikely under "no better"
-
-
-# searching with an adapter, committing nothing ---------------------------------------------------
-def adapted_view(loaded: Any, adapter: Adapter | None) -> Any:
-    """The live corpus as it would search with `adapter` instead of its own (None: with none):
-    its index and rows are shared, nothing is committed or changed."""
-    return loaded.with_adapter(adapter)
-
-
-class PinnedCorpora:
-    """A corpus source for `MatrixSearcher` that hands out given copies (a pinned generation, an
-    adapted view) and asks the real source for everything else."""
-
-    def __init__(self, corpora: Any, pinned: dict[str, Any]) -> None:
-        self.corpora = corpora
-        self.pinned = pinned
-
-    def get(self, name: str) -> Any:
-        return self.pinned[name] if name in self.pinned else self.corpora.get(name)
-
-    def candidates(self, name: str, where: str) -> set[str]:
-        return self.corpora.candidates(name, where)
 
 
 def corpus_rows(lakehouse, loaded) -> tuple[list[str], np.ndarray]:
@@ -160,6 +138,40 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
     return [_Pair(e.query, e.answer, v, e.ts) for e, v in zip(chosen, vectors, strict=True) if v is not None]
 
 
+def learn(
+    lakehouse,
+    corpus: str,
+    loaded,
+    pairs: list[_Pair],
+    entries: list[Any],
+    *,
+    start: Any = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    rerank: bool = True,
+    progress: Progress | None = None,
+):
+    """The adapter `pairs` teach (going on from `start`), with the reranker of the corpus's best hits
+    when it helps (`lakehouse.learning.rerank_training`; `entries`: the playbook entries its training
+    searches may vote with). Its meta says under `rerank` whether a reranker was kept, and why."""
+    from lakehouse.learning.rerank_training import Recorded, train_reranker
+
+    ids, vectors = corpus_rows(lakehouse, loaded)
+    stacked = np.stack([p.vector for p in pairs])
+    answers = [p.answer for p in pairs]
+    adapter = train(stacked, answers, ids, vectors, epochs=epochs or EPOCHS, seed=seed, start=start, progress=progress)
+    if not rerank:
+        adapter.meta["rerank"] = {"kept": False, "why": "not asked for (--no-rerank)"}
+        return adapter
+    recorded = Recorded(lakehouse, corpus, loaded, pairs, entries, ids, vectors, start, epochs, seed)
+    reranker, meta = train_reranker(recorded, progress)
+    adapter.reranker = reranker
+    adapter.meta["rerank"] = meta
+    if reranker is not None:  # what `corpus generations` lists
+        adapter.meta["kind"] = f"{adapter.meta['kind']}+reranker"
+    return adapter
+
+
 def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], list[_Pair]]:
     """By query (every pair of one query on the same side), seeded."""
     queries = sorted({fold(p.query) for p in pairs})
@@ -170,24 +182,6 @@ def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], 
     held_back = {queries[i] for i in order[:held]}
     train_share = [p for p in pairs if fold(p.query) not in held_back]
     return train_share, [p for p in pairs if fold(p.query) in held_back]
-
-
-def _temporary_playbooks(lakehouse, directory: Path, records: list[dict[str, Any]]):
-    """A playbook store in `directory` holding just these entries (their stored vectors kept)."""
-    from lakehouse.search.embed import get_embedder
-    from lakehouse.search.playbooks import PlaybookStore
-
-    s = lakehouse.settings
-    store = PlaybookStore(
-        directory / "playbooks.jsonl",
-        lambda: get_embedder(s.embed_model, s),
-        half_life_days=s.playbook_half_life_days,
-        min_similarity=s.playbook_min_similarity,
-    )
-    with store.log.exclusive():
-        for record in records:
-            store.log.append(record)
-    return store
 
 
 def significance(current_ranks: list[int | None], adapted_ranks: list[int | None]) -> tuple[int, int, float]:
@@ -245,6 +239,7 @@ def adapt_corpus(
     playbooks: Any = None,
     progress: Progress | None = None,
     epochs: int | None = None,
+    rerank: bool = True,
 ) -> AdaptReport:
     """Train an adapter on `corpus`'s recorded matches, gate it on the held-back share, stage it
     as a generation and promote it when it passes (and `promote`)."""
@@ -267,29 +262,21 @@ def adapt_corpus(
             "rate matches with `lakehouse rate` or import placements"
         )
     train_share, held = _split(pairs, holdout, seed)
-    ids, vectors = corpus_rows(lakehouse, loaded)
-    adapter = train(
-        np.stack([p.vector for p in train_share]),
-        [p.answer for p in train_share],
-        ids,
-        vectors,
-        epochs=epochs or EPOCHS,
-        seed=seed,
-        progress=progress,
-    )
-
     held_queries: dict[str, tuple[str, np.ndarray, set[str]]] = {}
     for p in held:
         key = fold(p.query)
         held_queries.setdefault(key, (p.query, p.vector, set()))[2].add(p.answer)
+    # every entry of the corpus (negative ones too) except those of a held-back query
+    known = [e for e in entries if e.corpus == corpus and fold(e.query) not in held_queries]
+    adapter = learn(
+        lakehouse, corpus, loaded, train_share, known, epochs=epochs, seed=seed, rerank=rerank, progress=progress
+    )
     queries = [q for q, _, _ in held_queries.values()]
     query_vectors = np.stack([v for _, v, _ in held_queries.values()])
     expected = [answers for _, _, answers in held_queries.values()]
     s = lakehouse.settings
     with tempfile.TemporaryDirectory(prefix="lh-adapt-") as tmp:
-        # every entry of the corpus (negative ones too) except those of a held-back query
-        records = [e.record() for e in entries if e.corpus == corpus and fold(e.query) not in held_queries]
-        store = _temporary_playbooks(lakehouse, Path(tmp), records)
+        store = temporary_playbooks(lakehouse, Path(tmp), [e.record() for e in known])
 
         def held_back_recall(view: Any, label: str) -> tuple[float, float, list[int | None]]:
             progress(f"gate: {label}", 0, len(queries))

@@ -7,8 +7,12 @@ Two parts, both applied at search time without re-embedding the corpus:
   the original vectors, so `LoadedCorpus.search` scores the hits that are adapted rows with `score`
   and lets the best adapted rows (`extra`) join the candidates even when the index walk missed them.
 
-Stored as one `np.savez` blob (no pickle): `W`, `ids` (unicode), `vectors`, `meta` (JSON text).
-numpy only: training lives in `lakehouse.learning.adapter_training` (torch), loading must stay cheap.
+An adapter may also hold a learned reranker of its corpus's best hits
+(`lakehouse.search.rerank.Reranker`), trained with it.
+
+Stored as one `np.savez` blob (no pickle): `W`, `ids` (unicode), `vectors`, `meta` (JSON text), and
+the reranker's `rerank_*` arrays when it has one. numpy only: training lives in
+`lakehouse.learning.adapter_training` (torch), loading must stay cheap.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from lakehouse.search.embed.base import normalise
 from lakehouse.search.errors import AdapterError
+from lakehouse.search.rerank import Reranker
 
 __all__ = ["Adapter", "AdapterError"]
 
@@ -33,6 +38,7 @@ class Adapter:
     ids: list[str] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     meta: dict[str, Any] = field(default_factory=dict)
+    reranker: Reranker | None = None
 
     def __post_init__(self) -> None:
         self.W = np.asarray(self.W, dtype=np.float32)
@@ -62,13 +68,14 @@ class Adapter:
     # bytes -------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            W=self.W,
-            ids=np.array(self.ids, dtype=np.str_) if self.ids else np.zeros((0,), dtype="<U1"),
-            vectors=self.vectors,
-            meta=np.array(json.dumps(self.meta, sort_keys=True, ensure_ascii=False)),
-        )
+        arrays: dict[str, Any] = {
+            "W": self.W,
+            "ids": np.array(self.ids, dtype=np.str_) if self.ids else np.zeros((0,), dtype="<U1"),
+            "vectors": self.vectors,
+            "meta": np.array(json.dumps(self.meta, sort_keys=True, ensure_ascii=False)),
+            **(self.reranker.arrays() if self.reranker is not None else {}),
+        }
+        np.savez(buffer, **arrays)
         return buffer.getvalue()
 
     @classmethod
@@ -79,22 +86,18 @@ class Adapter:
                 if missing:
                     raise AdapterError(f"unreadable adapter: missing {', '.join(sorted(missing))}")
                 W, ids, vectors, meta_text = blob["W"], blob["ids"], blob["vectors"], str(blob["meta"])
+                meta = _meta(meta_text)
+                reranker = Reranker.from_arrays(blob, meta.get("rerank") or {})
         except AdapterError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
             raise AdapterError(f"unreadable adapter ({type(exc).__name__}: {exc})") from None
-        try:
-            meta = json.loads(meta_text)
-        except json.JSONDecodeError as exc:
-            raise AdapterError(f"unreadable adapter: meta is not JSON ({exc})") from None
-        if not isinstance(meta, dict):
-            raise AdapterError("unreadable adapter: meta must be a JSON object")
-        return cls(W, [str(i) for i in ids.tolist()], vectors, meta)
+        return cls(W, [str(i) for i in ids.tolist()], vectors, meta, reranker)
 
     def voting_at(self, weight: float) -> Adapter:
         """The same map and moved rows (arrays shared, nothing copied) with another playbook vote
         weight: how a generation whose weight was chosen on a long history searches a short one."""
-        return Adapter(self.W, self.ids, self.vectors, {**self.meta, "vote_weight": weight})
+        return Adapter(self.W, self.ids, self.vectors, {**self.meta, "vote_weight": weight}, self.reranker)
 
     # applying ----------------------------------------------------------------------------
     def adapt_query(self, vectors: np.ndarray) -> np.ndarray:
@@ -126,3 +129,13 @@ class Adapter:
             if len(found) == k:
                 break
         return found
+
+
+def _meta(text: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"unreadable adapter: meta is not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise AdapterError("unreadable adapter: meta must be a JSON object")
+    return meta

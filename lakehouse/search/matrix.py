@@ -3,7 +3,7 @@
 Pipeline (DESIGN "Embeddings, vectors, matrix"):
   downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> a selective
   metadata filter narrows them further -> top-k per corpus -> merge by score -> metadata filter ->
-  playbook vote -> relevance filter -> top N.
+  playbook vote -> learned reranker (an adapted corpus's own best hits) -> relevance filter -> top N.
 Each corpus contributes max(top k, top N) candidates, so a caller who asks for N hits gets N when
 that many pass the filters; while the filters leave fewer than N, the corpora that may hold more
 passing rows are asked for more (bounded: `MAX_CANDIDATES_PER_CORPUS`).
@@ -30,6 +30,7 @@ from lakehouse.config import Settings
 from lakehouse.search.errors import MatrixError
 from lakehouse.search.filters import MetadataFilter, filter_items
 from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore, Vote, VoteRule, vote
+from lakehouse.search.rerank import Candidate
 from lakehouse.search.vectors.loaded import LoadedCorpus, RawHit
 
 
@@ -230,7 +231,10 @@ class MatrixSearcher:
         # Each corpus is searched with the query as its generation's adapter maps it (identity
         # without one); playbook lookups below keep the raw query vectors.
         adapted = {name: corpus.adapt_query(vectors[self._model_of(corpus)]) for name, corpus in loaded.items()}
-        fetched = {name: corpus.search(adapted[name], fetch, allowed.get(name)) for name, corpus in loaded.items()}
+        fetched = {
+            name: corpus.search(adapted[name], max(fetch, _rerank_depth(corpus)), allowed.get(name))
+            for name, corpus in loaded.items()
+        }
         playbook_vectors = None
         if use_playbooks and self.playbooks is not None:
             pb_model = self.playbooks.embedder.name
@@ -257,6 +261,10 @@ class MatrixSearcher:
             merged = sorted(candidates, key=lambda h: (h.distance, h.corpus, h.id))
             kept, dropped = metadata_filter(merged, filter)
             hits = [self._voted(hit, boosts.get((hit.corpus, hit.id)), weights[hit.corpus], explain) for hit in kept]
+            for name, corpus in loaded.items():
+                if _rerank_depth(corpus):
+                    raw = vectors[self._model_of(corpus)][position]
+                    _reranked([h for h in hits if h.corpus == name], corpus, boosts, queries[position], raw)
             if explain:
                 for hit in hits:
                     adapter = loaded[hit.corpus].adapter
@@ -346,6 +354,7 @@ class MatrixSearcher:
             why = {
                 "cosine": round(hit.score, 6),
                 "vote": round(weight * item.vote, 6) if item else 0.0,
+                "vote_share": round(item.vote, 6) if item else 0.0,
                 "memory": round(item.memory, 6) if item else 0.0,
                 "neighbours": [n.as_dict() for n in item.neighbours[:5]] if item else [],
             }
@@ -361,6 +370,38 @@ class MatrixSearcher:
             boost=round(net, 6),
             why=why,
         )
+
+
+def _rerank_depth(corpus: LoadedCorpus) -> int:
+    """How many candidates a corpus's reranker reorders (it was trained on that many): 0 without one."""
+    adapter = getattr(corpus, "adapter", None)
+    return adapter.reranker.top if adapter is not None and adapter.reranker is not None else 0
+
+
+def _reranked(hits: list[Hit], corpus: LoadedCorpus, votes: dict[tuple[str, str], Vote], query: str, raw) -> None:
+    """Reorder one corpus's best hits by its reranker (`lakehouse.search.rerank`): the hits it
+    moves trade scores, so the best score stays where it was and the merge across corpora holds."""
+    assert corpus.adapter is not None and corpus.adapter.reranker is not None  # see _rerank_depth
+    own = sorted(hits, key=lambda h: (-h.score, h.distance, h.id))
+    candidates = []
+    for hit in own[: corpus.adapter.reranker.top]:
+        item = votes.get((hit.corpus, hit.id))
+        share, memory = (item.vote, item.memory) if item is not None else (0.0, 0.0)
+        candidates.append(Candidate(hit.id, hit.text, hit.raw_score or hit.score, hit.score, share, memory))
+    found = corpus.adapter.reranker.order(query, raw, candidates, corpus.row_vectors)
+    if found is None:
+        return
+    order, logits = found
+    places = [(h.score, h.distance) for h in own[: len(order)]]
+    for new_rank, old_rank in enumerate(order):
+        hit = own[old_rank]
+        hit.score, hit.distance = places[new_rank]
+        if hit.why is not None:
+            hit.why["rerank"] = {
+                "from_rank": old_rank + 1,
+                "to_rank": new_rank + 1,
+                "logit": round(float(logits[old_rank]), 4),
+            }
 
 
 # wiring for the Lakehouse handle ---------------------------------------------------------

@@ -26,6 +26,9 @@ class AdaptIn(BaseModel):
     holdout: float = Field(default=0.2, gt=0, lt=1, description="share of the recorded queries held back for the gate")
     seed: int = Field(default=0, ge=0, description="seeds the split and the training")
     promote: bool = Field(default=True, description="make the adapter live when it passes the gate")
+    rerank: bool = Field(
+        default=True, description="also train the reranker of the corpus's best hits (kept only when it helps)"
+    )
 
 
 class AdaptOut(RootModel[AdaptReport]):
@@ -41,6 +44,7 @@ def corpus_adapt(inp: AdaptIn, ctx: ModeContext) -> AdaptOut:
         holdout=inp.holdout,
         seed=inp.seed,
         promote=inp.promote,
+        rerank=inp.rerank,
         progress=PROGRESS.get(),
     )
     return AdaptOut(report)

@@ -31,6 +31,9 @@ class LiftRunIn(BaseModel):
     adapt: bool = Field(
         default=True, description="paraphrase pass: also train an adapter on the run's own train entries and measure it"
     )
+    rerank: bool = Field(
+        default=True, description="the adapted pass also trains the reranker (kept only when it helps)"
+    )
 
     @model_validator(mode="after")
     def _one_form(self):
@@ -75,6 +78,7 @@ def lift_run(inp: LiftRunIn, ctx: ModeContext) -> LiftRunOut:
         boost=inp.boost,
         min_similarity=inp.min_similarity,
         adapt=inp.adapt,
+        rerank=inp.rerank,
     )
     meta = {k: v for k, v in result.meta.items() if k != "train"}  # per-query picks stay in the files
     return LiftRunOut(kind=result.kind, report=result.report, meta=meta, paths=paths)

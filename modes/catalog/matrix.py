@@ -60,7 +60,9 @@ class SearchIn(_In):
     model: str | None = Field(default=None, description="the model that will read the hits (downgrade gate)")
     force_mode: bool = False
     explain: bool = Field(
-        default=False, description="add `why` to each hit: cosine, playbook vote, memory and the voting neighbours"
+        default=False,
+        description="add `why` to each hit: cosine, playbook vote, memory, the voting neighbours and (an adapted "
+        "corpus with a reranker) the ranks the reranker moved it between",
     )
 
 

@@ -62,13 +62,17 @@ def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
     assert [r["passed"] for r in out["rules"]] == [True, True, True]
     assert out["live_before"] == before and out["live_after"] == out["generation"] == _live(env, "onet")
     assert out["train"]["cpu_s"] > 0 and out["train"]["peak_rss_mb"] > 0 and out["trained_until"]
-    hits = json.loads(invoke_cli("search", "RN for night shift", "--corpus", "onet", "--json").stdout)
-    assert hits  # the promoted generation searches
+    rerank = out["train"]["rerank"]
+    check = rerank["check"]  # 960 real titles, seeded: the folds say the reranker helps
+    assert rerank["kept"] and check["recall_at_1_after"] > check["recall_at_1_before"] and rerank["cpu_s"] > 0
+    found = json.loads(invoke_cli("search", "RN for night shift", "--corpus", "onet", "--explain", "--json").stdout)
+    assert found["hits"]  # the promoted generation searches, through its reranker
+    assert all("rerank" in hit["why"] for hit in found["hits"])
 
 
 def test_adapt_refuses_wrong_answers_and_says_why(env):
     before = _live(env, "onet_wrong")
-    result = invoke_cli("adapt", "--corpus", "onet_wrong", "--holdout", "0.25", "--seed", "3")
+    result = invoke_cli("adapt", "--corpus", "onet_wrong", "--holdout", "0.25", "--seed", "3", "--no-rerank")
     text = " ".join(result.stdout.split())
     # Trained on shuffled answers, nothing is learned: at most a chance query or two moves at top-1.
     assert "FAIL the top-1 gain is not chance (McNemar p < 0.05)" in text
@@ -78,6 +82,7 @@ def test_adapt_refuses_wrong_answers_and_says_why(env):
         r"playbook vote weight (0\.8|1\.5|2\.5) \(held-back recall@1 / @10 by weight: 0\.8: [\d.]+ / [\d.]+, 1\.5: ",
         text,
     )
+    assert "reranker not kept: not asked for (--no-rerank)" in text
     assert _live(env, "onet_wrong") == before
 
 

@@ -57,7 +57,7 @@ def test_search_help_states_every_default_in_words_and_numbers():
         "(default: no filter",
         "default: none, every row",
         "vote (up to 20 nearest; default: on)",
-        "memory of the same query, the adapter (default: off)",
+        "the adapter and the ranks its reranker moved the hit between (default: off)",
         "below 0.25 or more than 0.25 below the best hit's (default: on)",
         "default: none, all corpora",
         "(default: off, the gate decides)",

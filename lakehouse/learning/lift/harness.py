@@ -134,7 +134,7 @@ class LiftRun:
 
     @cached_property
     def searcher(self):
-        from lakehouse.learning.adapt import PinnedCorpora
+        from lakehouse.learning.views import PinnedCorpora
         from lakehouse.search.embed import get_embedder
         from lakehouse.search.matrix import MatrixSearcher
 
@@ -245,13 +245,12 @@ class LiftRun:
             "hit_at_1_warm": None if not expected else _rank(warm.hits[:1], expected) is not None,
         }
 
-    def adapted_pass(self, queries: list[str], depth: int) -> tuple[list[Any], dict[str, Any]]:
+    def adapted_pass(self, queries: list[str], depth: int, rerank: bool = True) -> tuple[list[Any], dict[str, Any]]:
         """Train an adapter per corpus on this run's own recorded entries, then search `queries`
         warm + adapted through views of the corpora that commit nothing."""
-        import numpy as np
 
-        from lakehouse.learning.adapt import PinnedCorpora, adapted_view, corpus_rows, recorded_pairs
-        from lakehouse.learning.adapter_training import train
+        from lakehouse.learning.adapt import learn, recorded_pairs
+        from lakehouse.learning.views import PinnedCorpora, adapted_view
         from lakehouse.search.embed import get_embedder
         from lakehouse.search.matrix import MatrixSearcher
 
@@ -263,13 +262,14 @@ class LiftRun:
             pairs = recorded_pairs(self.lakehouse, name, loaded, entries, loaded.manifest.model)
             if not pairs:
                 continue
-            ids, vectors = corpus_rows(self.lakehouse, loaded)
-            adapter = train(
-                np.stack([p.vector for p in pairs]),
-                [p.answer for p in pairs],
-                ids,
-                vectors,
+            adapter = learn(
+                self.lakehouse,
+                name,
+                loaded,
+                pairs,
+                entries,
                 start=loaded.adapter,  # the live generation's learning stays; the run's pairs add to it
+                rerank=rerank,
                 progress=self.progress,
             )
             pinned[name] = adapted_view(loaded, adapter)
@@ -277,6 +277,7 @@ class LiftRun:
                 k: adapter.meta[k]
                 for k in ("pairs", "start_pairs", "adapted_rows", "softmax", "epochs", "cpu_s", "wall_s", "peak_rss_mb")
             }
+            per_corpus[name]["rerank"] = adapter.meta["rerank"]
         s = self.settings
         searcher = MatrixSearcher(
             PinnedCorpora(self.lakehouse.corpora, pinned), s, lambda model: get_embedder(model, s), self.store
@@ -289,13 +290,16 @@ class LiftRun:
         meta = {
             "pairs": sum(c["pairs"] for c in per_corpus.values()),
             "cpu_s": round(sum(c["cpu_s"] for c in per_corpus.values()), 3),
+            "rerank_cpu_s": round(sum(c["rerank"].get("cpu_s", 0.0) for c in per_corpus.values()), 3),
             "wall_s": round(sum(c["wall_s"] for c in per_corpus.values()), 3),
             "peak_rss_mb": max((c["peak_rss_mb"] for c in per_corpus.values()), default=None),
             "corpora": per_corpus,
         }
         return results, meta
 
-    def paraphrase(self, train: list[QueryLine], test: list[QueryLine], adapt: bool = True) -> LiftResult:
+    def paraphrase(
+        self, train: list[QueryLine], test: list[QueryLine], adapt: bool = True, rerank: bool = True
+    ) -> LiftResult:
         check_disjoint(train, test)
         self.check_labels(train + test)
         depth = max(self.top_k, RECALL_DEPTH)
@@ -305,7 +309,7 @@ class LiftRun:
         test_queries = [line.item.query for line in test]
         cold = self.search(test_queries, False, depth, "cold pass (test)")
         warm = self.search(test_queries, True, depth, "warm pass (test)")
-        adapted, adapt_meta = self.adapted_pass(test_queries, depth) if adapt else ([None] * len(test), None)
+        adapted, adapt_meta = self.adapted_pass(test_queries, depth, rerank) if adapt else ([None] * len(test), None)
         rows = [
             {
                 "line": line.line,
@@ -433,6 +437,7 @@ def run_lift(
     min_similarity: float | None = None,
     progress: Progress | None = None,
     adapt: bool = True,
+    rerank: bool = True,
 ) -> tuple[LiftResult, dict[str, str]]:
     """Run the verbatim replay (`queries`) or the paraphrase pass (`train` + `test`) and write the
     reports under `out_dir` (default `LH_HOME/lift/<run id>/`). Files are checked first: a bad file
@@ -462,7 +467,7 @@ def run_lift(
         result = run.verbatim(lines["queries"])
         result.meta["queries_file"] = str(queries)
     else:
-        result = run.paraphrase(lines["train"], lines["test"], adapt=adapt)
+        result = run.paraphrase(lines["train"], lines["test"], adapt=adapt, rerank=rerank)
         result.meta.update(train_file=str(train), test_file=str(test))
     result.meta["run_id"] = run_id
     paths = write_reports(result, out, stem="lift" if queries is not None else "paraphrase")

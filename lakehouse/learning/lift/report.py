@@ -72,6 +72,17 @@ def markdown(result: LiftResult, chart: Path | None = None) -> str:
             f"(adapted vs warm on these test queries) would {'promote' if gate.get('passed') else 'refuse'} it: "
             + "; ".join(r["detail"] for r in gate.get("rules", [])),
         ]
+        for name, corpus in (adapt.get("corpora") or {}).items():
+            rerank = corpus.get("rerank") or {}
+            check = rerank.get("check") or {}
+            if rerank.get("kept"):
+                lines.append(
+                    f"- reranker ({name}): kept, recall@1 on recorded queries its folds did not see "
+                    f"{check.get('recall_at_1_before')} -> {check.get('recall_at_1_after')}, "
+                    f"{rerank.get('cpu_s')} CPU s"
+                )
+            elif rerank:
+                lines.append(f"- reranker ({name}): not kept: {rerank.get('why')}")
     else:
         lines += ["", "| | cold | warm |", "|---|---|---|"]
         lines += [f"| {name} | {_fmt(cold)} | {_fmt(warm)} |" for name, cold, warm, _ in cold_warm_pairs(result)]

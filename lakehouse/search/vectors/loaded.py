@@ -215,6 +215,15 @@ class LoadedCorpus:
                 hit.distance = 1.0 - score
         return sorted(hits, key=lambda h: (h.distance, h.id))[:k]
 
+    def texts(self) -> dict[str, str]:
+        """Every row's text by id."""
+        with self._lock:
+            return {row_id: text for row_id, text, _ in self._rows.values()}
+
+    def row_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """The index's (normalised, unadapted) vectors of these rows, in order."""
+        return self.index.vectors([self._labels[i] for i in ids])
+
     def exact_hit(self, row_id: str, query: np.ndarray) -> RawHit | None:
         """The row `row_id` with its true distance to `query`, or None if the corpus lacks it."""
         label = self._labels.get(row_id)

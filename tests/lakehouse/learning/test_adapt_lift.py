@@ -89,8 +89,9 @@ def test_the_warm_pass_votes_at_the_short_history_weight(lh, files, tmp_path):
     """A live adapter whose vote weight the gate chose for a long history (2.5) votes at 0.8 over
     the run's store, which holds only the train file: the warm pass ranks exactly as a view voting
     at 0.8 does, and the live generation keeps its 2.5."""
-    from lakehouse.learning.adapt import PinnedCorpora, corpus_rows
+    from lakehouse.learning.adapt import corpus_rows
     from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, train
+    from lakehouse.learning.views import PinnedCorpora
     from lakehouse.search.embed import get_embedder
     from lakehouse.search.matrix import MatrixSearcher
     from lakehouse.search.playbooks import PlaybookStore

@@ -1,0 +1,96 @@
+"""The product's reranker, on and off, through the product's own lift run, paired over re-splits.
+
+    .venv/bin/python -m bench.learning.rerank_lift [--splits 5] [--seed 123] [--home DIR]
+
+`bench.learning.rerank` measured a reranker in numpy; this measures the one `lakehouse adapt` and
+`lift run` train (`lakehouse.learning.rerank_training`). Each split of the dev set's 2,500
+alternate titles (the published one first, then `--splits` random ones of `--seed`) records 2,000
+and searches 500 with `lift run --train --test` twice: `--no-rerank` (the baseline, the adapter and
+the vote) and with the reranker. Then the published 2,000 against the 500 reported titles (another
+source). Printed: adapted recall@1 / recall@10 of both, the paired change, the reranker's own check
+(recall@1 before / after on the recorded queries its folds did not see) and its CPU seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.learning.lift import TESTS, TRAIN, _items
+from bench.playbook_lift import ensure_onet
+from lakehouse.common.recordfile import write_json_lines_atomic
+from lakehouse.config import Settings
+from lakehouse.core import Lakehouse
+from lakehouse.learning.lift.harness import run_lift
+
+
+def both(lh: Lakehouse, train: Path, test: Path, out: Path) -> dict:
+    row: dict = {}
+    for name, rerank in (("off", False), ("on", True)):
+        started = time.perf_counter()
+        result, _ = run_lift(lh, ["onet"], train=train, test=test, out_dir=out / name, rerank=rerank)
+        report, adapt = result.report, result.meta["adapt"]
+        row[name] = (report["recall_at_1_adapted"], report["recall_at_10_adapted"])
+        row[f"{name} s"] = time.perf_counter() - started
+        if rerank:
+            row["rerank"] = adapt["corpora"]["onet"]["rerank"]
+            row["rerank cpu s"] = adapt["rerank_cpu_s"]
+            row["adapter cpu s"] = adapt["cpu_s"]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--splits", type=int, default=5, help="random re-splits after the published one")
+    parser.add_argument("--seed", type=int, default=123)
+    parser.add_argument("--home", type=Path, help="LH_HOME to build (or reuse) the onet corpus in")
+    args = parser.parse_args()
+    lh = Lakehouse(Settings(home=args.home or Path(tempfile.mkdtemp(prefix="bench-rerank-lift-"))))
+    ensure_onet(lh)
+    if lh.corpora.get("onet").adapter is not None:
+        raise SystemExit("the onet corpus of --home has a live adapter: use a home whose live generation has none")
+    work = Path(tempfile.mkdtemp(prefix="bench-rerank-splits-"))
+    alternate = _items(TRAIN) + _items(TESTS["alternate titles"])
+    rng = np.random.default_rng(args.seed)
+    cuts = [(np.arange(2000), np.arange(2000, 2500))]
+    cuts += [(p[:2000], p[2000:2500]) for p in (rng.permutation(len(alternate)) for _ in range(args.splits))]
+    print(f"{len(cuts)} splits (the published one + {args.splits} of seed {args.seed}), 2,000 recorded, 500 searched")
+    rows = []
+    for n, (recorded, searched) in enumerate(cuts):
+        folder = work / str(n)
+        folder.mkdir()
+        write_json_lines_atomic(folder / "train.jsonl", [alternate[i] for i in recorded])
+        write_json_lines_atomic(folder / "test.jsonl", [alternate[i] for i in searched])
+        row = both(lh, folder / "train.jsonl", folder / "test.jsonl", folder)
+        rows.append(row)
+        check = row["rerank"].get("check") or {}
+        print(
+            f"split {'published' if n == 0 else n}: off {row['off'][0]:.3f} / {row['off'][1]:.3f}, "
+            f"on {row['on'][0]:.3f} / {row['on'][1]:.3f}; kept {row['rerank']['kept']}, check "
+            f"{check.get('recall_at_1_before')} -> {check.get('recall_at_1_after')}; adapter "
+            f"{row['adapter cpu s']:.1f} CPU s, reranker {row['rerank cpu s']:.1f} CPU s; lift run "
+            f"{row['off s']:.0f} s / {row['on s']:.0f} s wall",
+            flush=True,
+        )
+    off, on = np.array([r["off"] for r in rows]), np.array([r["on"] for r in rows])
+    change = on - off
+    print(
+        f"\nmean: off {off[:, 0].mean():.3f} / {off[:, 1].mean():.3f}, on {on[:, 0].mean():.3f} / "
+        f"{on[:, 1].mean():.3f}; change {change[:, 0].mean():+.4f} (sd {change[:, 0].std():.4f}) / "
+        f"{change[:, 1].mean():+.4f} (sd {change[:, 1].std():.4f}); recall@1 up on "
+        f"{int((change[:, 0] > 0).sum())} of {len(rows)} splits, down on {int((change[:, 0] < 0).sum())}"
+    )
+    reported = both(lh, work / "0" / "train.jsonl", TESTS["reported titles"], work / "reported")
+    print(
+        f"reported titles (the published 2,000 recorded): off {reported['off'][0]:.3f} / "
+        f"{reported['off'][1]:.3f}, on {reported['on'][0]:.3f} / {reported['on'][1]:.3f}"
+    )
+    lh.close()
+
+
+if __name__ == "__main__":
+    main()

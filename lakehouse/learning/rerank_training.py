@@ -1,0 +1,235 @@
+"""Training the reranker of a corpus's best hits (`lakehouse.search.rerank`) beside its adapter.
+
+Cross-fitted through the real search, so every training candidate carries the signals a new
+query's candidates carry at search time: the recorded queries are cut into `FOLDS` folds (by query,
+seeded); for each fold an adapter is trained on the other folds' pairs, and the fold's queries are
+searched through it with the real `MatrixSearcher`, the playbooks holding only the other folds'
+entries (as the adapt gate searches its held-back share). Each query's best `TOP` hits become
+training rows, labelled by whether the row is a recorded answer of that query.
+
+Kept only when it helps: an MLP fitted on all folds but one reorders that one, and unless recall@1
+over the folds rises the reranker is dropped (a corpus whose rows' words say little, too few
+pairs). Otherwise the MLP fitted on every fold is the reranker: 16 ReLU units trained listwise (a
+softmax over each query's candidates), in torch like the adapter. Boosted trees, a logistic
+regression and scikit-learn's pointwise MLP did no better (`bench.learning.rerank`, BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lakehouse.common.progress import Progress, no_progress
+from lakehouse.common.text import fold
+from lakehouse.learning import adapter_training
+from lakehouse.learning.adapter_training import train
+from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
+from lakehouse.search.adapter import Adapter
+from lakehouse.search.rerank import FEATURES, TOP, Candidate, Lexicon, Reranker, features, head
+
+MIN_QUERIES = 200  # fewer recorded queries: no reranker (too few right answers to learn from)
+FOLDS = 3  # 5 did no better (BENCHMARKS.md)
+MAX_QUERIES = 3_000  # searched for training rows at most: a long history needs no more
+LEXICON_ROWS = 20_000  # corpus rows the n-gram IDF is fitted on at most (a seeded sample)
+HIDDEN_UNITS = 16
+L2 = 1e-3
+LEARNING_RATE = 1e-2
+EPOCHS = 300
+Group = tuple[np.ndarray, np.ndarray]  # one query's candidates: features (n, len(FEATURES)), labels (n,)
+
+
+def _mlp(groups: list[Group], seed: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """(mean, scale, layers) of an MLP over standardised features, trained listwise: a softmax over
+    each query's candidates with its recorded answer as the target (queries whose candidates miss
+    the answer teach nothing and are left out), full batch, seeded."""
+    import torch
+
+    flat = np.concatenate([X for X, _ in groups])
+    mean, scale = flat.mean(axis=0), flat.std(axis=0)
+    scale[scale <= 1e-12] = 1.0
+    answered = [(X, y) for X, y in groups if y.any()]
+    width = max(len(y) for _, y in answered)
+    X = np.zeros((len(answered), width, flat.shape[1]), np.float32)
+    present = np.zeros((len(answered), width), bool)
+    for i, (features_i, labels) in enumerate(answered):
+        X[i, : len(labels)], present[i, : len(labels)] = (features_i - mean) / scale, True
+    target = torch.tensor([int(np.argmax(y)) for _, y in answered])
+    inputs, mask = torch.from_numpy(X), torch.from_numpy(present)
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(X.shape[2], HIDDEN_UNITS), torch.nn.ReLU(), torch.nn.Linear(HIDDEN_UNITS, 1)
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=L2)
+    for _ in range(EPOCHS):
+        logits = net(inputs).squeeze(-1).masked_fill(~mask, -1e9)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    layers = [
+        (m.weight.detach().numpy().T.astype(np.float64), m.bias.detach().numpy().astype(np.float64))
+        for m in net
+        if isinstance(m, torch.nn.Linear)
+    ]
+    return mean, scale, layers
+
+
+def _candidate(hit: Any) -> Candidate:
+    """A searched hit as the reranker sees it (explain=True put the vote's share in `why`), as
+    `lakehouse.search.matrix` builds it from the vote itself at search time."""
+    why = hit.why or {}
+    adapted = hit.raw_score if hit.raw_score is not None else hit.score
+    return Candidate(hit.id, hit.text, adapted, hit.score, why.get("vote_share", 0.0), why.get("memory", 0.0))
+
+
+def _hits_at_1(reranker: Reranker | None, groups: list[Group]) -> tuple[int, int]:
+    """(before, after): queries whose first candidate is right, in the search's order and the
+    reranker's (None: none was trained, the order stays)."""
+    before = after = 0
+    for X, y in groups:
+        before += int(y[0])
+        after += int(y[int(np.argmax(reranker.logits(X)))] if reranker is not None else y[0])
+    return before, after
+
+
+@dataclass
+class Recorded:
+    """What a corpus learns from: its recorded (query, answer, vector) `pairs`, the playbook `entries`
+    its training searches may vote with (none of a query the caller holds back), its live rows, and
+    how the adapters are trained (`start`: the adapter they go on from, as the caller's)."""
+
+    lakehouse: Any
+    corpus: str
+    loaded: Any
+    pairs: list[Any]
+    entries: list[Any]
+    ids: list[str]
+    vectors: np.ndarray
+    start: Adapter | None = None
+    epochs: int | None = None
+    seed: int = 0
+
+
+def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple[Lexicon, list[list[Group]]] | None:
+    """The cross-fitted training rows of the recorded pairs: per fold, per query, its candidates'
+    features and labels; None under `MIN_QUERIES` queries."""
+    from lakehouse.search.embed import get_embedder
+    from lakehouse.search.matrix import MatrixSearcher
+
+    r = recorded
+    lakehouse, corpus, loaded, pairs, entries, seed = r.lakehouse, r.corpus, r.loaded, r.pairs, r.entries, r.seed
+    progress = progress or no_progress
+    queries: dict[str, tuple[str, np.ndarray, set[str]]] = {}
+    for p in pairs:
+        queries.setdefault(fold(p.query), (p.query, p.vector, set()))[2].add(p.answer)
+    if len(queries) < MIN_QUERIES:
+        return None
+    rng = np.random.default_rng(seed)
+    keys = sorted(queries)
+    folds = np.array_split(rng.permutation(len(keys)), FOLDS)
+    texts = loaded.texts()
+    sample = list(texts.values())
+    if len(sample) > LEXICON_ROWS:
+        sample = [sample[i] for i in sorted(rng.choice(len(sample), LEXICON_ROWS, replace=False))]
+    lexicon = Lexicon.fit([head(t) for t in sample] + sample)  # the corpus's text only: no query shapes it
+    model, s = loaded.manifest.model, lakehouse.settings
+    per_fold: list[list[Group]] = []
+    for number, positions in enumerate(folds, start=1):
+        held_set = {keys[i] for i in positions}
+        held = [keys[i] for i in positions[: MAX_QUERIES // FOLDS]]
+        rest = [p for p in pairs if fold(p.query) not in held_set]
+        progress(f"reranker: fold {number} of {FOLDS}", 0, len(held))
+        adapter = train(
+            np.stack([p.vector for p in rest]),
+            [p.answer for p in rest],
+            r.ids,
+            r.vectors,
+            epochs=r.epochs or adapter_training.EPOCHS,
+            seed=seed,
+            start=r.start,
+        )
+        rest_counts = Counter(p.answer for p in rest)
+        with tempfile.TemporaryDirectory(prefix="lh-rerank-") as tmp:
+            store = temporary_playbooks(
+                lakehouse,
+                Path(tmp),
+                [e.record() for e in entries if e.corpus == corpus and fold(e.query) not in held_set],
+            )
+            searcher = MatrixSearcher(
+                PinnedCorpora(lakehouse.corpora, {corpus: adapted_view(loaded, adapter)}),
+                s,
+                lambda m: get_embedder(m, s),
+                store,
+            )
+            results = searcher.search_many(
+                [queries[k][0] for k in held],
+                [corpus],
+                top_k=TOP,
+                top_n=TOP,
+                relevance=False,
+                query_vectors={model: np.stack([queries[k][1] for k in held])},
+                explain=True,
+            )
+            store.close()
+        groups = []
+        for key, result in zip(held, results, strict=True):
+            candidates = [_candidate(h) for h in result.hits]
+            if len(candidates) < 2 or any(c.memory != 0 for c in candidates):
+                continue  # searches leave such queries as they are: nothing to learn from them
+            query, vector, answers = queries[key]
+            X = features(lexicon, dict(rest_counts), query, vector, candidates, loaded.row_vectors)
+            groups.append((X, np.array([c.id in answers for c in candidates])))
+        per_fold.append(groups)
+        progress(f"reranker: fold {number} of {FOLDS}", len(held), len(held))
+
+    return lexicon, per_fold
+
+
+def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tuple[Reranker | None, dict[str, Any]]:
+    """A reranker from the recorded pairs (see `training_rows`) when it helps, else None; the meta
+    says which and why."""
+    cpu0 = time.process_time()
+    found = training_rows(recorded, progress)
+    if found is None:
+        return None, {"kept": False, "why": f"fewer than {MIN_QUERIES} recorded queries"}
+    lexicon, per_fold = found
+
+    def fit(groups: list[Group]) -> Reranker | None:
+        if not any(y.any() for _, y in groups):
+            return None  # no recorded answer among the candidates: nothing to rerank towards
+        mean, scale, layers = _mlp(groups, recorded.seed)
+        return Reranker(lexicon, mean, scale, layers, dict(Counter(p.answer for p in recorded.pairs)))
+
+    before = after = 0
+    for f, groups in enumerate(per_fold):
+        b, a = _hits_at_1(fit([g for other, gs in enumerate(per_fold) if other != f for g in gs]), groups)
+        before, after = before + b, after + a
+    checked = sum(len(g) for g in per_fold)
+    meta: dict[str, Any] = {
+        "folds": FOLDS,
+        "queries": checked,
+        "rows": sum(len(y) for g in per_fold for _, y in g),
+        "features": list(FEATURES),
+        "check": {
+            "recall_at_1_before": round(before / max(1, checked), 6),
+            "recall_at_1_after": round(after / max(1, checked), 6),
+        },
+        "ngrams": len(lexicon.vocabulary),
+    }
+    reranker = fit([g for gs in per_fold for g in gs]) if after > before else None
+    meta["kept"] = reranker is not None
+    if reranker is None:
+        meta["why"] = (
+            f"reordering did not lift recall@1 on the recorded queries it did not see "
+            f"({before} right at top-1 before, {after} after)"
+        )
+    meta["cpu_s"] = round(time.process_time() - cpu0, 3)
+    if reranker is not None:
+        reranker.meta = meta
+    return reranker, meta

@@ -38,16 +38,18 @@ FOLDS = 3  # 5 did no better (BENCHMARKS.md)
 MAX_QUERIES = 3_000  # searched for training rows at most: a long history needs no more
 LEXICON_ROWS = 20_000  # corpus rows the n-gram IDF is fitted on at most (a seeded sample)
 HIDDEN_UNITS = 16
+MEMBERS = 5  # the reranker kept averages this many seeded MLPs: one seed moved a split's recall@1 by +-0.004
 L2 = 1e-3
 LEARNING_RATE = 1e-2
 EPOCHS = 300
 Group = tuple[np.ndarray, np.ndarray]  # one query's candidates: features (n, len(FEATURES)), labels (n,)
 
 
-def _mlp(groups: list[Group], seed: int) -> tuple[np.ndarray, np.ndarray, list]:
+def _mlp(groups: list[Group], seed: int, members: int = 1) -> tuple[np.ndarray, np.ndarray, list]:
     """(mean, scale, layers) of an MLP over standardised features, trained listwise: a softmax over
     each query's candidates with its recorded answer as the target (queries whose candidates miss
-    the answer teach nothing and are left out), full batch, seeded."""
+    the answer teach nothing and are left out), full batch, seeded; with `members`, the average of
+    that many, seeded one after another."""
     import torch
 
     flat = np.concatenate([X for X, _ in groups])
@@ -61,21 +63,24 @@ def _mlp(groups: list[Group], seed: int) -> tuple[np.ndarray, np.ndarray, list]:
         X[i, : len(labels)], present[i, : len(labels)] = (features_i - mean) / scale, True
     target = torch.tensor([int(np.argmax(y)) for _, y in answered])
     inputs, mask = torch.from_numpy(X), torch.from_numpy(present)
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(X.shape[2], HIDDEN_UNITS), torch.nn.ReLU(), torch.nn.Linear(HIDDEN_UNITS, 1)
-    )
-    optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=L2)
-    for _ in range(EPOCHS):
-        logits = net(inputs).squeeze(-1).masked_fill(~mask, -1e9)
-        loss = torch.nn.functional.cross_entropy(logits, target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    hidden, out = [], []
+    for member in range(members):
+        torch.manual_seed(seed + member)
+        first, last = torch.nn.Linear(X.shape[2], HIDDEN_UNITS), torch.nn.Linear(HIDDEN_UNITS, 1)
+        net = torch.nn.Sequential(first, torch.nn.ReLU(), last)
+        optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=L2)
+        for _ in range(EPOCHS):
+            logits = net(inputs).squeeze(-1).masked_fill(~mask, -1e9)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        hidden.append((first.weight.detach().numpy().T, first.bias.detach().numpy()))
+        out.append((last.weight.detach().numpy().T, last.bias.detach().numpy()))
+    # the members side by side are one wider layer; the mean of their outputs is one output layer
     layers = [
-        (m.weight.detach().numpy().T.astype(np.float64), m.bias.detach().numpy().astype(np.float64))
-        for m in net
-        if isinstance(m, torch.nn.Linear)
+        (np.concatenate([w for w, _ in hidden], axis=1).astype(np.float64), np.concatenate([b for _, b in hidden])),
+        (np.concatenate([w for w, _ in out]).astype(np.float64) / members, np.mean([b for _, b in out], axis=0)),
     ]
     return mean, scale, layers
 
@@ -200,10 +205,10 @@ def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tupl
         return None, {"kept": False, "why": f"fewer than {MIN_QUERIES} recorded queries"}
     lexicon, per_fold = found
 
-    def fit(groups: list[Group]) -> Reranker | None:
+    def fit(groups: list[Group], members: int = 1) -> Reranker | None:
         if not any(y.any() for _, y in groups):
             return None  # no recorded answer among the candidates: nothing to rerank towards
-        mean, scale, layers = _mlp(groups, recorded.seed)
+        mean, scale, layers = _mlp(groups, recorded.seed, members)
         return Reranker(lexicon, mean, scale, layers, dict(Counter(p.answer for p in recorded.pairs)))
 
     before = after = 0
@@ -222,7 +227,7 @@ def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tupl
         },
         "ngrams": len(lexicon.vocabulary),
     }
-    reranker = fit([g for gs in per_fold for g in gs]) if after > before else None
+    reranker = fit([g for gs in per_fold for g in gs], MEMBERS) if after > before else None
     meta["kept"] = reranker is not None
     if reranker is None:
         meta["why"] = (

@@ -4,9 +4,10 @@ Pipeline (DESIGN "Embeddings, vectors, matrix"):
   downgrade gate -> SQL pre-filter (candidate ids, through hnswlib's filter) -> a selective
   metadata filter narrows them further -> top-k per corpus -> merge by score -> metadata filter ->
   playbook vote -> learned reranker (an adapted corpus's own best hits) -> relevance filter -> top N.
-Each corpus contributes max(top k, top N) candidates, so a caller who asks for N hits gets N when
-that many pass the filters; while the filters leave fewer than N, the corpora that may hold more
-passing rows are asked for more (bounded: `MAX_CANDIDATES_PER_CORPUS`).
+Each corpus contributes max(top k, top N) candidates (an adapted corpus with a reranker at least the
+30 it reorders), so a caller who asks for N hits gets N when that many pass the filters; while the
+filters leave fewer than N, the corpora that may hold more passing rows are asked for more
+(bounded: `MAX_CANDIDATES_PER_CORPUS`).
 With playbooks on, the recorded queries nearest to this one vote for their answers
 (`lakehouse.search.playbooks.vote`): a hit's score is its cosine similarity plus
 `playbook_boost * vote + memory`, and an answer voted for joins the candidates even when the HNSW

@@ -71,3 +71,23 @@ def test_too_few_recorded_queries_train_no_reranker(lh, tmp_path):
     adapter = learn(lh, "onet", loaded, pairs, store.entries(), epochs=10)
     assert adapter.reranker is None
     assert adapter.meta["rerank"] == {"kept": False, "why": f"fewer than {MIN_QUERIES} recorded queries"}
+
+
+def test_the_kept_reranker_is_the_mean_of_its_seeded_members():
+    """`MEMBERS` MLPs side by side are stored as one wider MLP: its logits are the members' mean."""
+    import numpy as np
+
+    from lakehouse.learning.rerank_training import _mlp
+    from lakehouse.search.rerank import Lexicon, Reranker
+
+    rng = np.random.default_rng(0)
+    groups = []
+    for _ in range(40):
+        X = rng.normal(size=(TOP, len(FEATURES)))
+        groups.append((X, np.arange(TOP) == int(np.argmax(X[:, 6] + 0.1 * rng.normal(size=TOP)))))
+    lexicon = Lexicon(["ab"], np.ones(1))
+    wide = Reranker(lexicon, *_mlp(groups, seed=3, members=3))
+    members = [Reranker(lexicon, *_mlp(groups, seed=3 + i)) for i in range(3)]
+    probe = rng.normal(size=(7, len(FEATURES)))
+    assert wide.layers[0][0].shape == (len(FEATURES), 3 * members[0].layers[0][0].shape[1])
+    assert np.allclose(wide.logits(probe), np.mean([m.logits(probe) for m in members], axis=0), atol=1e-5)

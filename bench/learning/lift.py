@@ -46,6 +46,27 @@ def _items(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def alternate_titles() -> list[dict]:
+    """The dev set's 2,500 alternate titles: the published 2,000 recorded, then the 500 searched."""
+    return _items(TRAIN) + _items(TESTS["alternate titles"])
+
+
+def resplits(count: int, seed: int, published: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(recorded, searched) positions into `alternate_titles()`: the published split first (unless
+    not `published`), then `count` random cuts of 2,000 / 500 drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    cuts = [(np.arange(2000), np.arange(2000, 2500))] if published else []
+    return cuts + [(p[:2000], p[2000:2500]) for p in (rng.permutation(2500) for _ in range(count))]
+
+
+def write_split(titles: list[dict], recorded, searched, folder: Path, prefix: str = "") -> tuple[Path, Path]:
+    """A split as the lift's train and test files, `folder/<prefix>train.jsonl` and `...test.jsonl`."""
+    train, test = folder / f"{prefix}train.jsonl", folder / f"{prefix}test.jsonl"
+    write_json_lines_atomic(train, [titles[i] for i in recorded])
+    write_json_lines_atomic(test, [titles[i] for i in searched])
+    return train, test
+
+
 def knn_vote_baseline(lh: Lakehouse, train: list[dict], test: list[dict], k: int = 10) -> dict[str, str]:
     """The plain kNN vote of the issue on the same embeddings: each of the k recorded titles nearest
     to the query votes for its answer with its similarity. `vote only` ranks by the vote (cosine

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.learning.lift import TESTS, TRAIN, _items
+from bench.learning.lift import TESTS, _items, alternate_titles, resplits
 from bench.playbook_lift import REPO, ensure_onet
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
@@ -213,7 +213,7 @@ def main() -> None:
     ensure_onet(lh)
     loaded = lh.corpora.get("onet")
     ids, corpus = corpus_rows(lh, loaded)
-    alternate = _items(TRAIN) + _items(TESTS["alternate titles"])
+    alternate = alternate_titles()
     titles = alternate + _items(TESTS["reported titles"])  # the latter searched once, never re-split
     position = {row_id: i for i, row_id in enumerate(ids)}
     store = {
@@ -225,9 +225,7 @@ def main() -> None:
     }
     lh.close()
     lexical = _lexical(titles, ids)
-    rng = np.random.default_rng(args.seed)
-    splits = [(np.arange(2000), np.arange(2000, 2500))]
-    splits += [(p[:2000], p[2000:2500]) for p in (rng.permutation(len(alternate)) for _ in range(args.splits))]
+    splits = resplits(args.splits, args.seed)
     reported = (np.arange(2000), np.arange(len(alternate), len(titles)))
     print(
         f"{len(splits)} splits of the alternate titles (the published one + {args.splits} of seed {args.seed}), "

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.learning.lift import TESTS, TRAIN, _items
+from bench.learning.lift import TESTS, alternate_titles, resplits, write_split
 from bench.playbook_lift import ensure_onet
-from lakehouse.common.recordfile import write_json_lines_atomic
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.lift.harness import run_lift
@@ -58,18 +57,14 @@ def main() -> None:
     if lh.corpora.get("onet").adapter is not None:
         raise SystemExit("the onet corpus of --home has a live adapter: use a home whose live generation has none")
     work = Path(tempfile.mkdtemp(prefix="bench-rerank-splits-"))
-    alternate = _items(TRAIN) + _items(TESTS["alternate titles"])
-    rng = np.random.default_rng(args.seed)
-    cuts = [(np.arange(2000), np.arange(2000, 2500))]
-    cuts += [(p[:2000], p[2000:2500]) for p in (rng.permutation(len(alternate)) for _ in range(args.splits))]
+    alternate = alternate_titles()
+    cuts = resplits(args.splits, args.seed)
     print(f"{len(cuts)} splits (the published one + {args.splits} of seed {args.seed}), 2,000 recorded, 500 searched")
     rows = []
     for n, (recorded, searched) in enumerate(cuts):
         folder = work / str(n)
         folder.mkdir()
-        write_json_lines_atomic(folder / "train.jsonl", [alternate[i] for i in recorded])
-        write_json_lines_atomic(folder / "test.jsonl", [alternate[i] for i in searched])
-        row = both(lh, folder / "train.jsonl", folder / "test.jsonl", folder)
+        row = both(lh, *write_split(alternate, recorded, searched, folder), folder)
         rows.append(row)
         check = row["rerank"].get("check") or {}
         print(

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.learning.lift import TESTS, TRAIN, _items
+from bench.learning.lift import alternate_titles, resplits, write_split
 from bench.playbook_lift import ensure_onet
-from lakehouse.common.recordfile import write_json_lines_atomic
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.adapt import corpus_rows
@@ -59,11 +58,8 @@ def product_lift(lh: Lakehouse, titles: list[dict], splits: list, out: Path) -> 
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n, (recorded, searched) in enumerate(splits, 1):
-        files = {}
-        for part, picked in (("train", recorded), ("test", searched)):
-            files[part] = out / f"split{n}-{part}.jsonl"
-            write_json_lines_atomic(files[part], [titles[i] for i in picked])
-        result, _ = run_lift(lh, ["onet"], train=files["train"], test=files["test"], out_dir=out)
+        train, test = write_split(titles, recorded, searched, out, f"split{n}-")
+        result, _ = run_lift(lh, ["onet"], train=train, test=test, out_dir=out)
         r = result.report
         rows.append(
             (r["recall_at_1_warm"], r["recall_at_10_warm"], r["recall_at_1_adapted"], r["recall_at_10_adapted"])
@@ -79,9 +75,8 @@ def main() -> None:
     parser.add_argument("--lift", action="store_true", help="also the product's lift run on each split (title auto)")
     args = parser.parse_args()
     base = args.home or Path(tempfile.mkdtemp(prefix="bench-resplit-"))
-    titles = _items(TRAIN) + _items(TESTS["alternate titles"])
-    rng = np.random.default_rng(args.seed)
-    splits = [(p[:2000], p[2000:2500]) for p in (rng.permutation(len(titles)) for _ in range(args.splits))]
+    titles = alternate_titles()
+    splits = resplits(args.splits, args.seed, published=False)
     results = {}
     for title in ("auto", "none"):
         lh = Lakehouse(Settings(home=base / title))

@@ -54,15 +54,14 @@ def _show(out: dict[str, Any]) -> None:
     rerank = train.get("rerank") or {}
     if rerank:  # the reranker of the corpus's best hits, trained beside the adapter (kept only when it helped)
         check = rerank.get("check") or {}
-        figures = (
-            f" (recall@1 on recorded queries its folds did not see: {check['recall_at_1_before']:.3f} -> "
+        verdict = (
+            f"kept (recall@1 on recorded queries its folds did not see: {check['recall_at_1_before']:.3f} -> "
             f"{check['recall_at_1_after']:.3f})"
-            if check
-            else ""
+            if rerank.get("kept")
+            else f"not kept: {rerank.get('why')}"
         )
-        verdict = "kept" if rerank.get("kept") else f"not kept: {rerank.get('why')}"
         cpu = f", {rerank['cpu_s']} CPU s" if "cpu_s" in rerank else ""
-        console.print(f"reranker {verdict}{figures if rerank.get('kept') else ''}{cpu}", markup=False, highlight=False)
+        console.print(f"reranker {verdict}{cpu}", markup=False, highlight=False)
     console.print(out["decision"], markup=False, highlight=False)
 
 

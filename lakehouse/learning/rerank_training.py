@@ -27,7 +27,7 @@ import numpy as np
 
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.text import fold
-from lakehouse.learning import adapter_training
+from lakehouse.learning.adapter_training import EPOCHS as ADAPTER_EPOCHS
 from lakehouse.learning.adapter_training import train
 from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
 from lakehouse.search.adapter import Adapter
@@ -128,11 +128,14 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple
     from lakehouse.search.matrix import MatrixSearcher
 
     r = recorded
-    lakehouse, corpus, loaded, pairs, entries, seed = r.lakehouse, r.corpus, r.loaded, r.pairs, r.entries, r.seed
+    lakehouse, corpus, loaded, seed = r.lakehouse, r.corpus, r.loaded, r.seed
+    pairs, entries = r.pairs, r.entries
     progress = progress or no_progress
+    keyed = [(fold(p.query), p) for p in pairs]  # folded once: every fold below splits on it
+    known = [(fold(e.query), e) for e in entries if e.corpus == corpus]
     queries: dict[str, tuple[str, np.ndarray, set[str]]] = {}
-    for p in pairs:
-        queries.setdefault(fold(p.query), (p.query, p.vector, set()))[2].add(p.answer)
+    for key, p in keyed:
+        queries.setdefault(key, (p.query, p.vector, set()))[2].add(p.answer)
     if len(queries) < MIN_QUERIES:
         return None
     rng = np.random.default_rng(seed)
@@ -148,14 +151,14 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple
     for number, positions in enumerate(folds, start=1):
         held_set = {keys[i] for i in positions}
         held = [keys[i] for i in positions[: MAX_QUERIES // FOLDS]]
-        rest = [p for p in pairs if fold(p.query) not in held_set]
+        rest = [p for key, p in keyed if key not in held_set]
         progress(f"reranker: fold {number} of {FOLDS}", 0, len(held))
         adapter = train(
             np.stack([p.vector for p in rest]),
             [p.answer for p in rest],
             r.ids,
             r.vectors,
-            epochs=r.epochs or adapter_training.EPOCHS,
+            epochs=r.epochs or ADAPTER_EPOCHS,
             seed=seed,
             start=r.start,
         )
@@ -164,7 +167,7 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple
             store = temporary_playbooks(
                 lakehouse,
                 Path(tmp),
-                [e.record() for e in entries if e.corpus == corpus and fold(e.query) not in held_set],
+                [e.record() for key, e in known if key not in held_set],
             )
             searcher = MatrixSearcher(
                 PinnedCorpora(lakehouse.corpora, {corpus: adapted_view(loaded, adapter)}),

@@ -94,9 +94,9 @@ class Lexicon:
         weights = (1.0 + np.log(np.fromiter(counts.values(), np.float64, len(counts)))) * self.idf[positions]
         return positions, weights / np.linalg.norm(weights)
 
-    def similarities(self, query: str | tuple[np.ndarray, np.ndarray], texts: Sequence[str]) -> np.ndarray:
-        """Cosine of the query's TF-IDF vector (or the `vector` of it) with each text's."""
-        positions, weights = self.vector(query) if isinstance(query, str) else query
+    def similarities(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Cosine of the query's TF-IDF vector with each text's."""
+        positions, weights = self.vector(query)
         dense = np.zeros(len(self.vocabulary))
         dense[positions] = weights
         return np.array([float(values @ dense[indices]) for indices, values in self._row_vectors(list(texts))])
@@ -144,7 +144,7 @@ def features(
     cold = np.asarray(row_vectors(ids), np.float64) @ np.asarray(query_vector, np.float64).reshape(-1)
     texts = [c.text for c in candidates]
     best = max(c.score for c in candidates)
-    searched = lexicon.vector(query)
+    lexical = lexicon.similarities(query, [head(t) for t in texts] + texts)  # one query vector for both
     return np.column_stack(
         [
             [c.adapted for c in candidates],
@@ -153,8 +153,8 @@ def features(
             [best - c.score for c in candidates],
             [c.vote for c in candidates],
             np.log1p([recorded.get(i, 0) for i in ids]),
-            lexicon.similarities(searched, [head(t) for t in texts]),
-            lexicon.similarities(searched, texts),
+            lexical[: len(texts)],
+            lexical[len(texts) :],
         ]
     )
 
@@ -183,11 +183,6 @@ class Reranker:
         if not self.layers or width != 1:
             raise AdapterError("reranker: the layers must end in one output")
 
-    def features(
-        self, query: str, query_vector: np.ndarray, candidates: Sequence[Candidate], row_vectors: Callable
-    ) -> np.ndarray:
-        return features(self.lexicon, self.recorded, query, query_vector, candidates, row_vectors)
-
     def logits(self, features: np.ndarray) -> np.ndarray:
         x = (np.asarray(features, np.float64) - self.mean) / self.scale
         for i, (w, b) in enumerate(self.layers):
@@ -204,7 +199,7 @@ class Reranker:
         best = list(candidates)[: self.top]
         if len(best) < 2 or any(c.memory != 0 for c in best):
             return None
-        logits = self.logits(self.features(query, query_vector, best, row_vectors))
+        logits = self.logits(features(self.lexicon, self.recorded, query, query_vector, best, row_vectors))
         return sorted(range(len(best)), key=lambda i: (-logits[i], i)), logits
 
     # bytes (inside the adapter's npz) --------------------------------------------------------

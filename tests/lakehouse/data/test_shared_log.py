@@ -146,7 +146,9 @@ def test_the_flush_timer_flushes_in_the_background_and_once_more_on_stop(shared)
     try:
         a.log.append(op(1, "a"))
         for _ in range(600):  # polls until the timer's flush landed (bounded, not timed)
-            if a.rows() and not a.unflushed():
+            # the timer counts a flush after it lands: wait for the count too, or a reader can
+            # see the rows between the two and find the count still 0
+            if a.rows() and not a.unflushed() and timer.flushes >= 1:
                 break
             time.sleep(0.05)
         assert not a.unflushed() and timer.flushes >= 1

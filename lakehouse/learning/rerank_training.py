@@ -10,8 +10,9 @@ training rows, labelled by whether the row is a recorded answer of that query.
 Kept only when it helps: an MLP fitted on all folds but one reorders that one, and unless recall@1
 over the folds rises the reranker is dropped (a corpus whose rows' words say little, too few
 pairs). Otherwise the MLP fitted on every fold is the reranker: 16 ReLU units trained listwise (a
-softmax over each query's candidates), in torch like the adapter. Boosted trees, a logistic
-regression and scikit-learn's pointwise MLP did no better (`bench.learning.rerank`, BENCHMARKS.md).
+softmax over each query's candidates, any of its recorded answers the target), in torch like the
+adapter. Boosted trees, a logistic regression and scikit-learn's pointwise MLP did no better
+(`bench.learning.rerank`, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -45,11 +46,21 @@ EPOCHS = 300
 Group = tuple[np.ndarray, np.ndarray]  # one query's candidates: features (n, len(FEATURES)), labels (n,)
 
 
+def listwise_loss(logits: Any, present: Any, right: Any) -> Any:
+    """The mean over queries of -log P(the first hit is one of the query's right answers), P a
+    softmax over its candidates: a query rated good for several rows is answered by any of them
+    (a single target would teach that the others are wrong)."""
+    import torch
+
+    every = torch.logsumexp(logits.masked_fill(~present, -1e9), dim=1)
+    answered = torch.logsumexp(logits.masked_fill(~right, -1e9), dim=1)
+    return (every - answered).mean()
+
+
 def _mlp(groups: list[Group], seed: int, members: int = 1) -> tuple[np.ndarray, np.ndarray, list]:
-    """(mean, scale, layers) of an MLP over standardised features, trained listwise: a softmax over
-    each query's candidates with its recorded answer as the target (queries whose candidates miss
-    the answer teach nothing and are left out), full batch, seeded; with `members`, the average of
-    that many, seeded one after another."""
+    """(mean, scale, layers) of an MLP over standardised features, trained listwise (`listwise_loss`;
+    queries whose candidates miss every recorded answer teach nothing and are left out), full batch,
+    seeded; with `members`, the average of that many, seeded one after another."""
     import torch
 
     flat = np.concatenate([X for X, _ in groups])
@@ -61,8 +72,10 @@ def _mlp(groups: list[Group], seed: int, members: int = 1) -> tuple[np.ndarray, 
     present = np.zeros((len(answered), width), bool)
     for i, (features_i, labels) in enumerate(answered):
         X[i, : len(labels)], present[i, : len(labels)] = (features_i - mean) / scale, True
-    target = torch.tensor([int(np.argmax(y)) for _, y in answered])
-    inputs, mask = torch.from_numpy(X), torch.from_numpy(present)
+    right = np.zeros((len(answered), width), bool)
+    for i, (_, labels) in enumerate(answered):
+        right[i, : len(labels)] = labels
+    inputs, mask, target = torch.from_numpy(X), torch.from_numpy(present), torch.from_numpy(right)
     hidden, out = [], []
     for member in range(members):
         torch.manual_seed(seed + member)
@@ -70,8 +83,7 @@ def _mlp(groups: list[Group], seed: int, members: int = 1) -> tuple[np.ndarray, 
         net = torch.nn.Sequential(first, torch.nn.ReLU(), last)
         optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=L2)
         for _ in range(EPOCHS):
-            logits = net(inputs).squeeze(-1).masked_fill(~mask, -1e9)
-            loss = torch.nn.functional.cross_entropy(logits, target)
+            loss = listwise_loss(net(inputs).squeeze(-1), mask, target)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -91,3 +91,18 @@ def test_the_kept_reranker_is_the_mean_of_its_seeded_members():
     probe = rng.normal(size=(7, len(FEATURES)))
     assert wide.layers[0][0].shape == (len(FEATURES), 3 * members[0].layers[0][0].shape[1])
     assert np.allclose(wide.logits(probe), np.mean([m.logits(probe) for m in members], axis=0), atol=1e-5)
+
+
+def test_a_query_with_several_right_rows_is_answered_by_any_of_them():
+    """The loss is -log of the softmax mass on the right rows (padding left out); with one right row
+    it is the usual cross-entropy, so one rating per query trains as before."""
+    import torch
+
+    from lakehouse.learning.rerank_training import listwise_loss
+
+    logits = torch.tensor([[2.0, 1.0, 0.5, 7.0], [0.0, 3.0, -1.0, 9.0]])
+    present = torch.tensor([[True, True, True, False], [True, True, True, False]])  # the 4th: padding
+    right = torch.tensor([[True, False, True, False], [False, True, False, False]])
+    p0 = torch.softmax(logits[0, :3], 0)
+    expected = (-torch.log(p0[0] + p0[2]) + torch.nn.functional.cross_entropy(logits[1:, :3], torch.tensor([1]))) / 2
+    assert torch.allclose(listwise_loss(logits, present, right), expected)

@@ -37,6 +37,10 @@ from lakehouse.search.rerank import FEATURES, TOP, Candidate, Lexicon, Reranker,
 MIN_QUERIES = 200  # fewer recorded queries: no reranker (too few right answers to learn from)
 FOLDS = 3  # 5 did no better (BENCHMARKS.md)
 MAX_QUERIES = 3_000  # searched for training rows at most: a long history needs no more
+# a fold's adapter trains on at most this many pairs (a seeded sample; the vote and the recorded
+# counts still see every pair): with 41,884 recorded titles, 10,000 cut the reranker's training
+# from 581 to 246 CPU s and moved the lift's adapted recall@1 from 0.562 to 0.560 (BENCHMARKS.md)
+MAX_FOLD_PAIRS = 10_000
 LEXICON_ROWS = 20_000  # corpus rows the n-gram IDF is fitted on at most (a seeded sample)
 HIDDEN_UNITS = 16
 MEMBERS = 5  # the reranker kept averages this many seeded MLPs: one seed moved a split's recall@1 by +-0.004
@@ -133,9 +137,18 @@ class Recorded:
     seed: int = 0
 
 
-def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple[Lexicon, list[list[Group]]] | None:
-    """The cross-fitted training rows of the recorded pairs: per fold, per query, its candidates'
-    features and labels; None under `MIN_QUERIES` queries."""
+@dataclass
+class TrainingRows:
+    """The cross-fitted rows: per fold, per query, its candidates' features and labels (`per_fold`),
+    the n-gram lexicon they were computed with, and how many pairs each fold's adapter trained on."""
+
+    lexicon: Lexicon
+    per_fold: list[list[Group]]
+    fold_pairs: list[int]
+
+
+def training_rows(recorded: Recorded, progress: Progress | None = None) -> TrainingRows | None:
+    """The cross-fitted training rows of the recorded pairs; None under `MIN_QUERIES` queries."""
     from lakehouse.search.embed import get_embedder
     from lakehouse.search.matrix import MatrixSearcher
 
@@ -160,10 +173,15 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple
     lexicon = Lexicon.fit([head(t) for t in sample] + sample)  # the corpus's text only: no query shapes it
     model, s = loaded.manifest.model, lakehouse.settings
     per_fold: list[list[Group]] = []
+    fold_pairs: list[int] = []  # what each fold's adapter trained on
     for number, positions in enumerate(folds, start=1):
         held_set = {keys[i] for i in positions}
         held = [keys[i] for i in positions[: MAX_QUERIES // FOLDS]]
         rest = [p for key, p in keyed if key not in held_set]
+        rest_counts = Counter(p.answer for p in rest)
+        if len(rest) > MAX_FOLD_PAIRS:
+            rest = [rest[i] for i in sorted(rng.choice(len(rest), MAX_FOLD_PAIRS, replace=False))]
+        fold_pairs.append(len(rest))
         progress(f"reranker: fold {number} of {FOLDS}", 0, len(held))
         adapter = train(
             np.stack([p.vector for p in rest]),
@@ -174,7 +192,6 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple
             seed=seed,
             start=r.start,
         )
-        rest_counts = Counter(p.answer for p in rest)
         with tempfile.TemporaryDirectory(prefix="lh-rerank-") as tmp:
             store = temporary_playbooks(
                 lakehouse,
@@ -208,7 +225,7 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> tuple
         per_fold.append(groups)
         progress(f"reranker: fold {number} of {FOLDS}", len(held), len(held))
 
-    return lexicon, per_fold
+    return TrainingRows(lexicon, per_fold, fold_pairs)
 
 
 def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tuple[Reranker | None, dict[str, Any]]:
@@ -218,7 +235,7 @@ def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tupl
     found = training_rows(recorded, progress)
     if found is None:
         return None, {"kept": False, "why": f"fewer than {MIN_QUERIES} recorded queries"}
-    lexicon, per_fold = found
+    lexicon, per_fold = found.lexicon, found.per_fold
 
     def fit(groups: list[Group], members: int = 1) -> Reranker | None:
         if not any(y.any() for _, y in groups):
@@ -233,6 +250,7 @@ def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tupl
     checked = sum(len(g) for g in per_fold)
     meta: dict[str, Any] = {
         "folds": FOLDS,
+        "fold_pairs": found.fold_pairs,
         "queries": checked,
         "rows": sum(len(y) for g in per_fold for _, y in g),
         "features": list(FEATURES),

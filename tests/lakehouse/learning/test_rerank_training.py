@@ -106,3 +106,16 @@ def test_a_query_with_several_right_rows_is_answered_by_any_of_them():
     p0 = torch.softmax(logits[0, :3], 0)
     expected = (-torch.log(p0[0] + p0[2]) + torch.nn.functional.cross_entropy(logits[1:, :3], torch.tensor([1]))) / 2
     assert torch.allclose(listwise_loss(logits, present, right), expected)
+
+
+def test_a_long_history_trains_each_folds_adapter_on_a_capped_sample(lh, tmp_path, monkeypatch):
+    """`MAX_FOLD_PAIRS` bounds what each fold's adapter trains on (a long history's fold adapters
+    were most of the reranker's cost); the folds still search every held query."""
+    import lakehouse.learning.rerank_training as training
+
+    monkeypatch.setattr(training, "MAX_FOLD_PAIRS", 120)
+    store, loaded, pairs = _recorded(lh, tmp_path / "capped.jsonl", titles("titles_train", MIN_QUERIES + 40))
+    adapter = learn(lh, "onet", loaded, pairs, store.entries(), epochs=10)
+    meta = adapter.meta["rerank"]
+    assert meta["fold_pairs"] == [120] * FOLDS
+    assert meta["queries"] > 0.9 * (MIN_QUERIES + 40)  # every fold's queries searched, whatever the cap

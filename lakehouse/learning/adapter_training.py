@@ -55,6 +55,16 @@ def _candidate_rows(queries: np.ndarray, corpus: np.ndarray, labels: list[int], 
     return np.array(sorted(rows), dtype=np.int64)
 
 
+def training_threads() -> int:
+    """Threads torch trains with: OMP_NUM_THREADS when set (processes side by side on shared cores,
+    where threads spinning for each other cost more than they add), else every core up to
+    MAX_THREADS."""
+    said = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if said.isdigit() and int(said) > 0:
+        return int(said)
+    return max(1, min(MAX_THREADS, os.cpu_count() or 1))
+
+
 # training ----------------------------------------------------------------------------------
 def train(
     query_vectors: np.ndarray,
@@ -107,7 +117,7 @@ def train(
     dims = corpus.shape[1]
 
     threads_before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(MAX_THREADS, os.cpu_count() or 1)))
+    torch.set_num_threads(training_threads())
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
         torch.manual_seed(seed)

@@ -238,6 +238,14 @@ def _local_ops(home: Path) -> dict[str, int]:
 def test_a_dozen_runs_on_one_pool_complete_on_both_workers(cluster, prefect_client):
     deployment = prefect_client.read_deployment_by_name("lakehouse-workflow/run-workflow")
     assert deployment.work_pool_name == WORK_POOL
+    # Both workers polling before the runs exist: otherwise a slow-starting one may find the queue
+    # already emptied by the other.
+    for _ in range(600):  # bounded poll, not timed
+        online = {worker.name for worker in prefect_client.read_workers_for_work_pool(WORK_POOL)}
+        if online >= set(MACHINES):
+            break
+        time.sleep(0.5)
+    assert online >= set(MACHINES), f"workers online: {sorted(online)}\n{cluster.tail()}"
     runs = [
         prefect_client.create_flow_run_from_deployment(
             deployment.id, parameters={"workflow": "hello-lakehouse", "inputs": {"text": f"run {i}"}}

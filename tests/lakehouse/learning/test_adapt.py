@@ -145,3 +145,13 @@ def test_training_goes_on_from_a_live_adapter_and_keeps_what_it_learned(lh):
     assert not np.allclose(went_on.W, start.W)
     with pytest.raises(AdaptError, match="starting adapter is 3-dim"):
         train(queries, answers, ids, vectors, epochs=1, start=type(start)(np.eye(3)))
+
+
+@pytest.mark.parametrize(("said", "expected"), [("3", 3), ("", None), ("0", None), ("many", None)])
+def test_training_threads_follow_omp_num_threads_when_it_names_a_count(monkeypatch, said, expected):
+    import os
+
+    from lakehouse.learning.adapter_training import MAX_THREADS, training_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", said)
+    assert training_threads() == (expected or max(1, min(MAX_THREADS, os.cpu_count() or 1)))

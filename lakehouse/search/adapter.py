@@ -10,8 +10,8 @@ Two parts, both applied at search time without re-embedding the corpus:
 An adapter may also hold a learned reranker of its corpus's best hits
 (`lakehouse.search.rerank.Reranker`), trained with it.
 
-Stored as one `np.savez` blob (no pickle): `W`, `ids` (unicode), `vectors`, `meta` (JSON text), and
-the reranker's `rerank_*` arrays when it has one. numpy only: training lives in
+Stored as one `np.savez` blob (no pickle): `W`, `ids` (a JSON list, `stored_strings`), `vectors`,
+`meta` (JSON text), and the reranker's `rerank_*` arrays when it has one. numpy only: training lives in
 `lakehouse.learning.adapter_training` (torch), loading must stay cheap.
 """
 
@@ -28,6 +28,7 @@ import numpy as np
 from lakehouse.search.embed.base import normalise
 from lakehouse.search.errors import AdapterError
 from lakehouse.search.rerank import Reranker
+from lakehouse.search.stored_strings import pack_strings, unpack_strings
 
 __all__ = ["Adapter", "AdapterError"]
 
@@ -70,7 +71,7 @@ class Adapter:
         buffer = io.BytesIO()
         arrays: dict[str, Any] = {
             "W": self.W,
-            "ids": np.array(self.ids, dtype=np.str_) if self.ids else np.zeros((0,), dtype="<U1"),
+            "ids": pack_strings(self.ids),
             "vectors": self.vectors,
             "meta": np.array(json.dumps(self.meta, sort_keys=True, ensure_ascii=False)),
             **(self.reranker.arrays() if self.reranker is not None else {}),
@@ -85,14 +86,14 @@ class Adapter:
                 missing = {"W", "ids", "vectors", "meta"} - set(blob.files)
                 if missing:
                     raise AdapterError(f"unreadable adapter: missing {', '.join(sorted(missing))}")
-                W, ids, vectors, meta_text = blob["W"], blob["ids"], blob["vectors"], str(blob["meta"])
+                W, ids, vectors, meta_text = blob["W"], unpack_strings(blob["ids"]), blob["vectors"], str(blob["meta"])
                 meta = _meta(meta_text)
                 reranker = Reranker.from_arrays(blob, meta.get("rerank") or {})
         except AdapterError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
             raise AdapterError(f"unreadable adapter ({type(exc).__name__}: {exc})") from None
-        return cls(W, [str(i) for i in ids.tolist()], vectors, meta, reranker)
+        return cls(W, ids, vectors, meta, reranker)
 
     def voting_at(self, weight: float) -> Adapter:
         """The same map and moved rows (arrays shared, nothing copied) with another playbook vote

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from lakehouse.search.errors import AdapterError
+from lakehouse.search.stored_strings import pack_strings, unpack_strings
 
 FEATURES = (
     "adapted cosine",
@@ -205,13 +206,11 @@ class Reranker:
     # bytes (inside the adapter's npz) --------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         out = {
-            "rerank_vocabulary": np.array(self.lexicon.vocabulary, dtype=np.str_),
+            "rerank_vocabulary": pack_strings(self.lexicon.vocabulary),
             "rerank_idf": self.lexicon.idf,
             "rerank_mean": self.mean,
             "rerank_scale": self.scale,
-            "rerank_recorded_ids": np.array(list(self.recorded), dtype=np.str_)
-            if self.recorded
-            else np.zeros((0,), dtype="<U1"),
+            "rerank_recorded_ids": pack_strings(list(self.recorded)),
             "rerank_recorded_counts": np.array(list(self.recorded.values()), dtype=np.int64),
             "rerank_top": np.array(self.top),
         }
@@ -227,11 +226,11 @@ class Reranker:
         layers: list[tuple[np.ndarray, np.ndarray]] = []
         while f"rerank_w{len(layers)}" in blob.files:
             layers.append((blob[f"rerank_w{len(layers)}"], blob[f"rerank_b{len(layers)}"]))
-        ids, counts = blob["rerank_recorded_ids"].tolist(), blob["rerank_recorded_counts"].tolist()
+        ids, counts = unpack_strings(blob["rerank_recorded_ids"]), blob["rerank_recorded_counts"].tolist()
         if len(ids) != len(counts):
             raise AdapterError("reranker: recorded ids and counts differ in length")
         return cls(
-            Lexicon(blob["rerank_vocabulary"].tolist(), blob["rerank_idf"]),
+            Lexicon(unpack_strings(blob["rerank_vocabulary"]), blob["rerank_idf"]),
             blob["rerank_mean"],
             blob["rerank_scale"],
             layers,

@@ -106,3 +106,24 @@ def test_a_corpus_searched_through_an_adapter_scores_moved_rows_and_finds_those_
     assert [h.id for h in hits] == ["c"] and hits[0].distance == pytest.approx(0.0, abs=1e-6)
     assert adapted.exact_hit("c", query[0]).distance == pytest.approx(0.0, abs=1e-6)
     assert [h.id for h in plain.search(query, 1)[0]] == ["a"]  # the plain copy is untouched
+
+
+def test_ids_ending_in_a_nul_survive_and_an_older_blobs_unicode_ids_are_still_read():
+    """numpy's unicode arrays drop trailing NULs (hypothesis found an id "\\x00" coming back as "")."""
+    import io
+
+    adapter = Adapter(np.eye(2, dtype=np.float32), ["a\x00", "\x00"], np.ones((2, 2), dtype=np.float32), {})
+    assert Adapter.from_bytes(adapter.to_bytes()).ids == ["a\x00", "\x00"]
+    older = io.BytesIO()
+    np.savez(older, W=adapter.W, ids=np.array(["r1", "r2"]), vectors=adapter.vectors, meta=np.array("{}"))
+    assert Adapter.from_bytes(older.getvalue()).ids == ["r1", "r2"]
+
+
+def test_ids_that_are_not_a_json_list_of_strings_are_refused():
+    import io
+
+    blob = io.BytesIO()
+    W = np.eye(2, dtype=np.float32)
+    np.savez(blob, W=W, ids=np.array('[1, "x"]'), vectors=np.ones((2, 2), np.float32), meta=np.array("{}"))
+    with pytest.raises(AdapterError, match="unreadable adapter .*not a JSON list of strings"):
+        Adapter.from_bytes(blob.getvalue())

@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 
+from lakehouse.search.errors import AdapterError
+
 
 def pack_strings(values: list[str]) -> np.ndarray:
     return np.array(json.dumps(list(values)))
@@ -21,5 +23,5 @@ def unpack_strings(stored: np.ndarray) -> list[str]:
         return [str(v) for v in stored.tolist()]
     values = json.loads(str(stored))
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValueError("a stored string list is not a JSON list of strings")
+        raise AdapterError("unreadable adapter: a stored string list is not a JSON list of strings")
     return values

@@ -63,7 +63,11 @@ def test_the_reranker_learns_from_real_titles_and_a_staged_generation_searches_a
     listed = {g["generation"]: g for g in lh.corpora.generations("onet")}[generation]
     assert listed["adapter"]["kind"] == "query-map+prototypes+reranker"  # what `corpus generations` lists
     again = _search(lh, live, store, queries)
-    assert [[(h.id, h.score) for h in r.hits] for r in again] == [[(h.id, h.score) for h in r.hits] for r in measured]
+    assert [[h.id for h in r.hits] for r in again] == [[h.id for h in r.hits] for r in measured]
+    # the stored generation's rows went through the index once more than the view's: a last-bit
+    # difference may round a 6-decimal score the other way
+    flat = [h.score for r in again for h in r.hits]
+    assert flat == pytest.approx([h.score for r in measured for h in r.hits], abs=2e-6)
 
 
 def test_too_few_recorded_queries_train_no_reranker(lh, tmp_path):

@@ -125,5 +125,5 @@ def test_ids_that_are_not_a_json_list_of_strings_are_refused():
     blob = io.BytesIO()
     W = np.eye(2, dtype=np.float32)
     np.savez(blob, W=W, ids=np.array('[1, "x"]'), vectors=np.ones((2, 2), np.float32), meta=np.array("{}"))
-    with pytest.raises(AdapterError, match="unreadable adapter .*not a JSON list of strings"):
+    with pytest.raises(AdapterError, match="unreadable adapter: a stored string list is not a JSON list of strings"):
         Adapter.from_bytes(blob.getvalue())

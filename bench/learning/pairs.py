@@ -74,8 +74,7 @@ def main() -> None:
                 else "n/a"
                 for k in ("cold", "warm", "adapted")
             ]
-            kept = [c["rerank"] for c in adapt.get("corpora", {}).values()]
-            said = "; ".join(_reranker(meta) for meta in kept) or "n/a"
+            said = "; ".join(_reranker(c["rerank"]) for c in adapt.get("corpora", {}).values()) or "n/a"
             print(
                 f"| {len(chosen):,} | {name} | {said} | {' | '.join(cells)} | {time.perf_counter() - started:.0f} "
                 f"| {adapt.get('cpu_s', 'n/a')} | {adapt.get('rerank_cpu_s', 'n/a')} |",

@@ -73,12 +73,10 @@ def _mlp(groups: list[Group], seed: int, members: int = 1) -> tuple[np.ndarray, 
     answered = [(X, y) for X, y in groups if y.any()]
     width = max(len(y) for _, y in answered)
     X = np.zeros((len(answered), width, flat.shape[1]), np.float32)
-    present = np.zeros((len(answered), width), bool)
+    present, right = np.zeros((len(answered), width), bool), np.zeros((len(answered), width), bool)
     for i, (features_i, labels) in enumerate(answered):
-        X[i, : len(labels)], present[i, : len(labels)] = (features_i - mean) / scale, True
-    right = np.zeros((len(answered), width), bool)
-    for i, (_, labels) in enumerate(answered):
-        right[i, : len(labels)] = labels
+        X[i, : len(labels)] = (features_i - mean) / scale
+        present[i, : len(labels)], right[i, : len(labels)] = True, labels
     inputs, mask, target = torch.from_numpy(X), torch.from_numpy(present), torch.from_numpy(right)
     hidden, out = [], []
     for member in range(members):
@@ -235,7 +233,7 @@ def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tupl
     found = training_rows(recorded, progress)
     if found is None:
         return None, {"kept": False, "why": f"fewer than {MIN_QUERIES} recorded queries"}
-    lexicon, per_fold = found.lexicon, found.per_fold
+    lexicon, per_fold = found.lexicon, found.per_fold  # the fits below close over both
 
     def fit(groups: list[Group], members: int = 1) -> Reranker | None:
         if not any(y.any() for _, y in groups):

@@ -100,11 +100,9 @@ def _mlp(groups: list[Group], seed: int, members: int = 1) -> tuple[np.ndarray, 
 
 
 def _candidate(hit: Any) -> Candidate:
-    """A searched hit as the reranker sees it (explain=True put the vote's share in `why`), as
-    `lakehouse.search.matrix` builds it from the vote itself at search time."""
+    """A searched hit as the reranker sees it (explain=True put the vote's share in `why`)."""
     why = hit.why or {}
-    adapted = hit.raw_score if hit.raw_score is not None else hit.score
-    return Candidate(hit.id, hit.text, adapted, hit.score, why.get("vote_share", 0.0), why.get("memory", 0.0))
+    return Candidate.of(hit, why.get("vote_share", 0.0), why.get("memory", 0.0))
 
 
 def _hits_at_1(reranker: Reranker | None, groups: list[Group]) -> tuple[int, int]:
@@ -266,6 +264,4 @@ def train_reranker(recorded: Recorded, progress: Progress | None = None) -> tupl
             f"({before} right at top-1 before, {after} after)"
         )
     meta["cpu_s"] = round(time.process_time() - cpu0, 3)
-    if reranker is not None:
-        reranker.meta = meta
     return reranker, meta

@@ -88,7 +88,7 @@ class Adapter:
                     raise AdapterError(f"unreadable adapter: missing {', '.join(sorted(missing))}")
                 W, ids, vectors, meta_text = blob["W"], unpack_strings(blob["ids"]), blob["vectors"], str(blob["meta"])
                 meta = _meta(meta_text)
-                reranker = Reranker.from_arrays(blob, meta.get("rerank") or {})
+                reranker = Reranker.from_arrays(blob)
         except AdapterError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:

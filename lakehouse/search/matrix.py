@@ -388,7 +388,7 @@ def _reranked(hits: list[Hit], corpus: LoadedCorpus, votes: dict[tuple[str, str]
     for hit in own[: corpus.adapter.reranker.top]:
         item = votes.get((hit.corpus, hit.id))
         share, memory = (item.vote, item.memory) if item is not None else (0.0, 0.0)
-        candidates.append(Candidate(hit.id, hit.text, hit.raw_score or hit.score, hit.score, share, memory))
+        candidates.append(Candidate.of(hit, share, memory))
     found = corpus.adapter.reranker.order(query, raw, candidates, corpus.row_vectors)
     if found is None:
         return

@@ -128,6 +128,13 @@ class Candidate:
     vote: float  # the vote's share for this row, before its weight
     memory: float
 
+    @classmethod
+    def of(cls, hit: Any, vote: float, memory: float) -> Candidate:
+        """A searched hit (`lakehouse.search.matrix.Hit`) with its row's vote share and memory: the
+        one place search and training build candidates, so both read the same scores."""
+        adapted = hit.raw_score if hit.raw_score is not None else hit.score
+        return cls(hit.id, hit.text, adapted, hit.score, vote, memory)
+
 
 def features(
     lexicon: Lexicon,
@@ -167,7 +174,6 @@ class Reranker:
     scale: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray]]  # (weights, bias) per layer; ReLU between, logit out
     recorded: dict[str, int] = field(default_factory=dict)  # row id -> times recorded as an answer
-    meta: dict[str, Any] = field(default_factory=dict)
     top: int = TOP
 
     def __post_init__(self) -> None:
@@ -219,7 +225,7 @@ class Reranker:
         return out
 
     @classmethod
-    def from_arrays(cls, blob: Any, meta: dict[str, Any]) -> Reranker | None:
+    def from_arrays(cls, blob: Any) -> Reranker | None:
         """The reranker stored in an adapter's npz, or None when it holds none."""
         if "rerank_mean" not in blob.files:
             return None
@@ -235,6 +241,5 @@ class Reranker:
             blob["rerank_scale"],
             layers,
             dict(zip((str(i) for i in ids), (int(c) for c in counts), strict=True)),
-            meta,
             int(blob["rerank_top"]),
         )

@@ -36,7 +36,7 @@ from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.adapt import corpus_rows
 from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, train
-from lakehouse.search.playbooks import VoteRule
+from lakehouse.search.vote import VoteRule
 
 TOP = 30
 RULE = VoteRule()  # the product's vote: 20 neighbours, temperature 0.1, the abstaining voter
@@ -57,7 +57,7 @@ FEATURES = (
 
 def _vote(sims: np.ndarray, answers: np.ndarray, rows: int, temperature: float = RULE.temperature) -> np.ndarray:
     """(queries, rows) share of the nearest recorded queries' weights per answer row, the
-    abstaining voter counted as `playbooks.vote` counts it (numpy over every query at once)."""
+    abstaining voter counted as `lakehouse.search.vote` counts it (numpy over every query at once)."""
     out = np.zeros((sims.shape[0], rows), np.float32)
     k = min(RULE.neighbours, sims.shape[1])
     near = np.argpartition(-sims, k - 1, axis=1)[:, :k]

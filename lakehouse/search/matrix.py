@@ -9,7 +9,7 @@ Each corpus contributes max(top k, top N) candidates (an adapted corpus with a r
 filters leave fewer than N, the corpora that may hold more passing rows are asked for more
 (bounded: `MAX_CANDIDATES_PER_CORPUS`).
 With playbooks on, the recorded queries nearest to this one vote for their answers
-(`lakehouse.search.playbooks.vote`): a hit's score is its cosine similarity plus
+(`lakehouse.search.vote`): a hit's score is its cosine similarity plus
 `playbook_boost * vote + memory`, and an answer voted for joins the candidates even when the HNSW
 walk did not reach it. `explain=True` puts the signals that moved each hit in `Hit.why`.
 
@@ -30,9 +30,10 @@ import numpy as np
 from lakehouse.config import Settings
 from lakehouse.search.errors import MatrixError
 from lakehouse.search.filters import MetadataFilter, filter_items
-from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore, Vote, VoteRule, vote
+from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore
 from lakehouse.search.rerank import Candidate
 from lakehouse.search.vectors.loaded import LoadedCorpus, RawHit
+from lakehouse.search.vote import Vote, VoteRule, vote
 
 
 @dataclass

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lakehouse.config import Settings
-from lakehouse.search.playbooks import Playbook, PlaybookMatch, VoteRule, vote
+from lakehouse.search.playbooks import Playbook, PlaybookMatch
+from lakehouse.search.vote import VoteRule, vote
 
 
 def match(answer: str, similarity: float, score: float = 1.0, query: str = "q") -> PlaybookMatch:

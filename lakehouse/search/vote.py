@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from lakehouse.search.playbooks import PlaybookMatch
 
 
-
 @dataclass
 class Neighbour:
     """One recorded query that voted for an answer (what `--explain` shows)."""

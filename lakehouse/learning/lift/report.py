@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ def markdown(result: LiftResult, chart: Path | None = None) -> str:
         lines += [f"| {name} | {_fmt(cold)} | {_fmt(warm)} |" for name, cold, warm, _ in cold_warm_pairs(result)]
     if chart is not None:
         lines += ["", f"Chart (PNG): `{chart}`", "", f"![cold vs warm]({chart.name})"]
+    lines += _hubs(result)
     misses = _misses(result)
     if misses:
         lines += [
@@ -99,6 +101,36 @@ def markdown(result: LiftResult, chart: Path | None = None) -> str:
         ]
         lines += misses[1:]
     return "\n".join(lines) + "\n"
+
+
+def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
+    """Rows the last pass puts first for test queries that are not theirs, `least` times or more:
+    a row the recorded matches turned into a hub (often a catch-all like "..., All Other"), whose
+    own answers are worth checking before more are recorded."""
+    if result.kind != "paraphrase":
+        return []
+    stage = "adapted" if any(r.get("adapted_top1") for r in result.rows) else "warm"
+    first: Counter[tuple[str, str]] = Counter()
+    wrong: Counter[tuple[str, str]] = Counter()
+    theirs: Counter[str] = Counter(e for r in result.rows for e in set(r["expected"]))
+    for r in result.rows:
+        top = r.get(f"{stage}_top1")
+        if top:
+            first[top["corpus"], top["id"]] += 1
+            wrong[top["corpus"], top["id"]] += top["id"] not in r["expected"]
+    hubs = [(row, n) for row, n in wrong.most_common() if n >= least][:limit]
+    if not hubs:
+        return []
+    lines = [
+        "",
+        f"Rows the {stage} pass puts first for queries that are not theirs ({least} or more; a row the "
+        "recorded matches made a hub):",
+        "",
+        "| corpus | row | first for | of them wrong | test queries it answers |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {c} | {i} | {first[c, i]} | {n} | {theirs[i]} |" for (c, i), n in hubs]
+    return lines
 
 
 def _misses(result: LiftResult, limit: int = 20) -> list[str]:

@@ -16,7 +16,8 @@ from lakehouse.config import ModelsSettings, ModelTier
 from lakehouse.learning.lift.harness import LiftError, LiftRun, run_lift, verbatim_report
 from lakehouse.learning.lift.judge import LabelsJudge, ModelJudge, parse_answer
 from lakehouse.learning.lift.queries import LiftQuery, read_queries
-from lakehouse.learning.lift.report import write_reports
+from lakehouse.learning.lift.report import markdown, write_reports
+from lakehouse.learning.lift.types import LiftResult
 from lakehouse.llm.chat import ChatClient
 from lakehouse.search.vectors import CorpusNotFound
 from tests.fixtures.lift import write_queries
@@ -213,6 +214,22 @@ def test_bad_files_stop_the_run_before_anything_is_stored(vector_world, tmp_path
 
 
 # pure parts ----------------------------------------------------------------------------------
+def test_the_paraphrase_report_names_the_rows_that_take_queries_not_theirs():
+    def row(line: int, expected: str, adapted: str) -> dict:
+        top = {"corpus": "occupations", "id": adapted, "distance": 0.5}
+        return {"line": line, "query": f"q{line}", "expected": [expected], "warm_rank": 2, "adapted_top1": top}
+
+    report = {f"recall_at_{k}_{stage}": 0.5 for k in (1, 10) for stage in ("cold", "warm", "adapted")}
+    rows = [row(1, "51-9199.00", "51-9199.00")] + [row(n, f"other-{n}", "51-9199.00") for n in range(2, 6)]
+    rows += [row(6, "35-2014.00", "35-2014.00"), row(7, "x", "35-2014.00"), row(8, "y", "35-2014.00")]
+    text = markdown(LiftResult("paraphrase", report, rows))
+    assert "Rows the adapted pass puts first for queries that are not theirs (3 or more" in text
+    assert "| occupations | 51-9199.00 | 5 | 4 | 1 |" in text  # first for 5 queries, 4 of them not its own
+    assert "35-2014.00 |" not in text.split("Test queries not at top-1 warm")[0]  # 2 wrong: under the bar
+    plain = [row(1, "a", "a"), row(2, "b", "b")]
+    assert "Rows the" not in markdown(LiftResult("paraphrase", report, plain))
+
+
 def test_a_report_without_discoveries_has_no_lift_rate():
     row = {
         "discovery": False,

@@ -240,6 +240,6 @@ class Reranker:
             blob["rerank_mean"],
             blob["rerank_scale"],
             layers,
-            dict(zip((str(i) for i in ids), (int(c) for c in counts), strict=True)),
+            dict(zip(ids, (int(c) for c in counts), strict=True)),
             int(blob["rerank_top"]),
         )

@@ -109,7 +109,7 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
     own answers are worth checking before more are recorded."""
     if result.kind != "paraphrase":
         return []
-    stage = "adapted" if any(r.get("adapted_top1") for r in result.rows) else "warm"
+    stage = "adapted" if _adapted(result) else "warm"
     first: Counter[tuple[str, str]] = Counter()
     wrong: Counter[tuple[str, str]] = Counter()
     theirs: Counter[str] = Counter(e for r in result.rows for e in set(r["expected"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -110,8 +111,6 @@ def test_a_corpus_searched_through_an_adapter_scores_moved_rows_and_finds_those_
 
 def test_ids_ending_in_a_nul_survive_and_an_older_blobs_unicode_ids_are_still_read():
     """numpy's unicode arrays drop trailing NULs (hypothesis found an id "\\x00" coming back as "")."""
-    import io
-
     adapter = Adapter(np.eye(2, dtype=np.float32), ["a\x00", "\x00"], np.ones((2, 2), dtype=np.float32), {})
     assert Adapter.from_bytes(adapter.to_bytes()).ids == ["a\x00", "\x00"]
     older = io.BytesIO()
@@ -120,8 +119,6 @@ def test_ids_ending_in_a_nul_survive_and_an_older_blobs_unicode_ids_are_still_re
 
 
 def test_ids_that_are_not_a_json_list_of_strings_are_refused():
-    import io
-
     blob = io.BytesIO()
     W = np.eye(2, dtype=np.float32)
     np.savez(blob, W=W, ids=np.array('[1, "x"]'), vectors=np.ones((2, 2), np.float32), meta=np.array("{}"))

@@ -47,6 +47,7 @@ from lakehouse.learning.lift.judge import Judge, LabelsJudge, Verdict, make_judg
 from lakehouse.learning.lift.queries import QueryLine, check_disjoint, read_queries
 from lakehouse.learning.lift.report import write_reports
 from lakehouse.learning.lift.types import LiftResult
+from lakehouse.search.rerank import head
 
 RECALL_DEPTH = 10  # recall@10 of the paraphrase pass
 MAX_BOOST = 5.0  # the vote may outweigh the cosine (1.5 by default), never swamp it
@@ -59,7 +60,9 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def _top(hits, depth: int = 1) -> list[dict[str, Any]]:
-    return [{"corpus": h.corpus, "id": h.id, "distance": h.distance} for h in hits[:depth]]
+    # the row's first line (its title in a corpus whose first text column is one) so the per-query
+    # rows and the report read without a second look-up
+    return [{"corpus": h.corpus, "id": h.id, "title": head(h.text), "distance": h.distance} for h in hits[:depth]]
 
 
 def _rank(hits, expected: list[str] | None) -> int | None:

@@ -112,11 +112,13 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
     stage = "adapted" if _adapted(result) else "warm"
     first: Counter[tuple[str, str]] = Counter()
     wrong: Counter[tuple[str, str]] = Counter()
+    titles: dict[tuple[str, str], str] = {}
     theirs: Counter[str] = Counter(e for r in result.rows for e in set(r["expected"]))
     for r in result.rows:
         top = r.get(f"{stage}_top1")
         if top:
             first[top["corpus"], top["id"]] += 1
+            titles[top["corpus"], top["id"]] = top.get("title", "")
             wrong[top["corpus"], top["id"]] += top["id"] not in r["expected"]
     hubs = [(row, n) for row, n in wrong.most_common() if n >= least][:limit]
     if not hubs:
@@ -126,10 +128,10 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
         f"Rows the {stage} pass puts first for queries that are not theirs ({least} or more; a row the "
         "recorded matches made a hub):",
         "",
-        "| corpus | row | first for | of them wrong | test queries it answers |",
-        "|---|---|---|---|---|",
+        "| corpus | row | first line | first for | of them wrong | test queries it answers |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {c} | {i} | {first[c, i]} | {n} | {theirs[i]} |" for (c, i), n in hubs]
+    lines += [f"| {c} | {i} | {_cell(titles[c, i])} | {first[c, i]} | {n} | {theirs[i]} |" for (c, i), n in hubs]
     return lines
 
 
@@ -141,18 +143,23 @@ def _misses(result: LiftResult, limit: int = 20) -> list[str]:
         rows = [r for r in result.rows if r["discovery"] and not r["pick_top1_warm"]]
         head = f"Discoveries not lifted ({len(rows)}):"
         body = [
-            f"| {r['line']} | {r['query']} | {r['pick']['id']} | {top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
+            f"| {r['line']} | {_cell(r['query'])} | {r['pick']['id']} | {top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
             for r in rows[:limit]
         ]
     else:
         rows = [r for r in result.rows if r["warm_rank"] != 1]
         head = f"Test queries not at top-1 warm ({len(rows)}):"
         body = [
-            f"| {r['line']} | {r['query']} | {', '.join(r['expected'])} | "
+            f"| {r['line']} | {_cell(r['query'])} | {', '.join(r['expected'])} | "
             f"{top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
             for r in rows[:limit]
         ]
     return [head, *body] if rows else []
+
+
+def _cell(text: str) -> str:
+    """Text as one Markdown table cell: a '|' or a line break in a query or a row would end it."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def write_chart(result: LiftResult, path: Path) -> Path:

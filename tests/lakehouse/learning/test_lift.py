@@ -114,6 +114,8 @@ def test_paraphrase_pass_improves_recall_on_queries_never_recorded(vector_world,
     assert report["recall_at_1_warm"] > report["recall_at_1_cold"]
     assert report["improved"] >= 2 and report["worsened"] == 0
     assert report["recall_at_10_warm"] >= report["recall_at_10_cold"] == 1.0
+    barista = next(r for r in result.rows if r["query"] == "barista")
+    assert barista["cold_top1"]["id"] == "35-3023.01" and barista["cold_top1"]["title"] == "Baristas"
     recorded = {json.loads(line)["query"] for line in (tmp_path / "pb.jsonl").read_text().splitlines()}
     assert recorded == {t["query"] for t in TRAIN}  # test queries are never recorded
 
@@ -216,15 +218,18 @@ def test_bad_files_stop_the_run_before_anything_is_stored(vector_world, tmp_path
 # pure parts ----------------------------------------------------------------------------------
 def test_the_paraphrase_report_names_the_rows_that_take_queries_not_theirs():
     def row(line: int, expected: str, adapted: str) -> dict:
-        top = {"corpus": "occupations", "id": adapted, "distance": 0.5}
+        top = {"corpus": "occupations", "id": adapted, "title": f"{adapted} | All Other", "distance": 0.5}
         return {"line": line, "query": f"q{line}", "expected": [expected], "warm_rank": 2, "adapted_top1": top}
 
     report = {f"recall_at_{k}_{stage}": 0.5 for k in (1, 10) for stage in ("cold", "warm", "adapted")}
     rows = [row(1, "51-9199.00", "51-9199.00")] + [row(n, f"other-{n}", "51-9199.00") for n in range(2, 6)]
     rows += [row(6, "35-2014.00", "35-2014.00"), row(7, "x", "35-2014.00"), row(8, "y", "35-2014.00")]
+    rows += [dict(row(9, "z", "z"), query="welder | night\nshift")]
     text = markdown(LiftResult("paraphrase", report, rows))
+    assert "| 9 | welder \\| night shift | z |" in text  # a test query's '|' and line break stay in its cell
     assert "Rows the adapted pass puts first for queries that are not theirs (3 or more" in text
-    assert "| occupations | 51-9199.00 | 5 | 4 | 1 |" in text  # first for 5 queries, 4 of them not its own
+    # first for 5 queries, 4 of them not its own; a '|' in the row's first line stays inside its cell
+    assert "| occupations | 51-9199.00 | 51-9199.00 \\| All Other | 5 | 4 | 1 |" in text
     assert "35-2014.00 |" not in text.split("Test queries not at top-1 warm")[0]  # 2 wrong: under the bar
     plain = [row(1, "a", "a"), row(2, "b", "b")]
     assert "Rows the" not in markdown(LiftResult("paraphrase", report, plain))

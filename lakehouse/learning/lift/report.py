@@ -90,16 +90,7 @@ def markdown(result: LiftResult, chart: Path | None = None) -> str:
     if chart is not None:
         lines += ["", f"Chart (PNG): `{chart}`", "", f"![cold vs warm]({chart.name})"]
     lines += _hubs(result)
-    misses = _misses(result)
-    if misses:
-        lines += [
-            "",
-            misses[0],
-            "",
-            "| line | query | expected / pick | cold top-1 | warm top-1 |",
-            "|---|---|---|---|---|",
-        ]
-        lines += misses[1:]
+    lines += _misses(result)
     return "\n".join(lines) + "\n"
 
 
@@ -136,25 +127,31 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
 
 
 def _misses(result: LiftResult, limit: int = 20) -> list[str]:
+    """The first `limit` queries the last pass (adapted, else warm) does not answer at top-1, with
+    each pass's top hit as id and first line."""
+
     def top(row, key):
-        return row[key]["id"] if row.get(key) else ""
+        hit = row.get(key)
+        return _cell(f"{hit['id']} {hit.get('title', '')}".strip()) if hit else ""
 
     if result.kind == "verbatim":
         rows = [r for r in result.rows if r["discovery"] and not r["pick_top1_warm"]]
-        head = f"Discoveries not lifted ({len(rows)}):"
-        body = [
-            f"| {r['line']} | {_cell(r['query'])} | {r['pick']['id']} | {top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
-            for r in rows[:limit]
-        ]
+        head, stages = f"Discoveries not lifted ({len(rows)}):", ["cold", "warm"]
+        answer, answers = "pick", [r["pick"]["id"] for r in rows[:limit]]
     else:
-        rows = [r for r in result.rows if r["warm_rank"] != 1]
-        head = f"Test queries not at top-1 warm ({len(rows)}):"
-        body = [
-            f"| {r['line']} | {_cell(r['query'])} | {', '.join(r['expected'])} | "
-            f"{top(r, 'cold_top1')} | {top(r, 'warm_top1')} |"
-            for r in rows[:limit]
-        ]
-    return [head, *body] if rows else []
+        stage = "adapted" if _adapted(result) else "warm"
+        rows = [r for r in result.rows if r[f"{stage}_rank"] != 1]
+        head, stages = f"Test queries not at top-1 {stage} ({len(rows)}):", ["cold", "warm"]
+        stages += ["adapted"] if stage == "adapted" else []
+        answer, answers = "expected", [", ".join(r["expected"]) for r in rows[:limit]]
+    if not rows:
+        return []
+    columns = ["line", "query", answer, *(f"{s} top-1" for s in stages)]
+    body = [
+        "| " + " | ".join([str(r["line"]), _cell(r["query"]), a, *(top(r, f"{s}_top1") for s in stages)]) + " |"
+        for r, a in zip(rows[:limit], answers, strict=True)
+    ]
+    return ["", head, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *body]
 
 
 def _cell(text: str) -> str:

@@ -216,23 +216,37 @@ def test_bad_files_stop_the_run_before_anything_is_stored(vector_world, tmp_path
 
 
 # pure parts ----------------------------------------------------------------------------------
-def test_the_paraphrase_report_names_the_rows_that_take_queries_not_theirs():
-    def row(line: int, expected: str, adapted: str) -> dict:
-        top = {"corpus": "occupations", "id": adapted, "title": f"{adapted} | All Other", "distance": 0.5}
-        return {"line": line, "query": f"q{line}", "expected": [expected], "warm_rank": 2, "adapted_top1": top}
+def _paraphrase_row(line: int, expected: str, top_id: str, stage: str = "adapted") -> dict:
+    top = {"corpus": "occupations", "id": top_id, "title": f"{top_id} | All Other", "distance": 0.5}
+    row = {"line": line, "query": f"q{line}", "expected": [expected], "warm_rank": 2}
+    return row | {f"{stage}_rank": 1 if top_id == expected else 2, f"{stage}_top1": top}
 
+
+def test_the_paraphrase_report_names_the_rows_that_take_queries_not_theirs():
+    row = _paraphrase_row
     report = {f"recall_at_{k}_{stage}": 0.5 for k in (1, 10) for stage in ("cold", "warm", "adapted")}
     rows = [row(1, "51-9199.00", "51-9199.00")] + [row(n, f"other-{n}", "51-9199.00") for n in range(2, 6)]
     rows += [row(6, "35-2014.00", "35-2014.00"), row(7, "x", "35-2014.00"), row(8, "y", "35-2014.00")]
-    rows += [dict(row(9, "z", "z"), query="welder | night\nshift")]
+    rows += [dict(row(9, "z", "w"), query="welder | night\nshift")]
     text = markdown(LiftResult("paraphrase", report, rows))
-    assert "| 9 | welder \\| night shift | z |" in text  # a test query's '|' and line break stay in its cell
     assert "Rows the adapted pass puts first for queries that are not theirs (3 or more" in text
     # first for 5 queries, 4 of them not its own; a '|' in the row's first line stays inside its cell
     assert "| occupations | 51-9199.00 | 51-9199.00 \\| All Other | 5 | 4 | 1 |" in text
-    assert "35-2014.00 |" not in text.split("Test queries not at top-1 warm")[0]  # 2 wrong: under the bar
+    hubs, misses = text.split("Test queries not at top-1 adapted (7):")  # the last pass's misses
+    assert "35-2014.00 |" not in hubs  # 2 wrong: under the bar
+    assert "| line | query | expected | cold top-1 | warm top-1 | adapted top-1 |" in misses
+    # a query's '|' and line break stay in its cell; each top hit shows its id and first line
+    assert "| 9 | welder \\| night shift | z |  |  | w w \\| All Other |" in misses
     plain = [row(1, "a", "a"), row(2, "b", "b")]
     assert "Rows the" not in markdown(LiftResult("paraphrase", report, plain))
+
+
+def test_without_an_adapted_pass_the_report_lists_the_warm_misses():
+    report = {f"recall_at_{k}_{stage}": 0.5 for k in (1, 10) for stage in ("cold", "warm")}
+    rows = [_paraphrase_row(1, "a", "b", stage="warm"), _paraphrase_row(2, "c", "c", stage="warm")]
+    text = markdown(LiftResult("paraphrase", report, rows))
+    assert "Test queries not at top-1 warm (1):" in text and "adapted" not in text
+    assert "| 1 | q1 | a |  | b b \\| All Other |" in text
 
 
 def test_a_report_without_discoveries_has_no_lift_rate():

@@ -300,6 +300,14 @@ class LiftRun:
         }
         return results, meta
 
+    def first_lines(self, ids: set[str]) -> dict[str, str]:
+        """These rows' first lines (their titles), from the first of the run's corpora that holds each."""
+        found: dict[str, str] = {}
+        for loaded in self.loaded.values():
+            texts = loaded.texts()
+            found |= {i: head(texts[i]) for i in ids - found.keys() if i in texts}
+        return found
+
     def paraphrase(
         self, train: list[QueryLine], test: list[QueryLine], adapt: bool = True, rerank: bool = True
     ) -> LiftResult:
@@ -313,11 +321,13 @@ class LiftRun:
         cold = self.search(test_queries, False, depth, "cold pass (test)")
         warm = self.search(test_queries, True, depth, "warm pass (test)")
         adapted, adapt_meta = self.adapted_pass(test_queries, depth, rerank) if adapt else ([None] * len(test), None)
+        titles = self.first_lines({e for line in test for e in line.item.expected or []})
         rows = [
             {
                 "line": line.line,
                 "query": line.item.query,
                 "expected": line.item.expected,
+                "expected_titles": [titles.get(e) for e in line.item.expected or []],
                 "cold_rank": _rank(c.hits[:RECALL_DEPTH], line.item.expected),
                 "warm_rank": _rank(w.hits[:RECALL_DEPTH], line.item.expected),
                 "adapted_rank": _rank(a.hits[:RECALL_DEPTH], line.item.expected) if a is not None else None,

@@ -143,7 +143,7 @@ def _misses(result: LiftResult, limit: int = 20) -> list[str]:
         rows = [r for r in result.rows if r[f"{stage}_rank"] != 1]
         head, stages = f"Test queries not at top-1 {stage} ({len(rows)}):", ["cold", "warm"]
         stages += ["adapted"] if stage == "adapted" else []
-        answer, answers = "expected", [", ".join(r["expected"]) for r in rows[:limit]]
+        answer, answers = "expected", [_expected(r) for r in rows[:limit]]
     if not rows:
         return []
     columns = ["line", "query", answer, *(f"{s} top-1" for s in stages)]
@@ -152,6 +152,11 @@ def _misses(result: LiftResult, limit: int = 20) -> list[str]:
         for r, a in zip(rows[:limit], answers, strict=True)
     ]
     return ["", head, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *body]
+
+
+def _expected(row: dict[str, Any]) -> str:
+    titles = row.get("expected_titles") or [None] * len(row["expected"])
+    return _cell(", ".join(f"{i} {t}" if t else i for i, t in zip(row["expected"], titles, strict=True)))
 
 
 def _cell(text: str) -> str:

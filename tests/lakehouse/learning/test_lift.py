@@ -116,6 +116,7 @@ def test_paraphrase_pass_improves_recall_on_queries_never_recorded(vector_world,
     assert report["recall_at_10_warm"] >= report["recall_at_10_cold"] == 1.0
     barista = next(r for r in result.rows if r["query"] == "barista")
     assert barista["cold_top1"]["id"] == "35-3023.01" and barista["cold_top1"]["title"] == "Baristas"
+    assert barista["expected_titles"] == ["Baristas"]
     recorded = {json.loads(line)["query"] for line in (tmp_path / "pb.jsonl").read_text().splitlines()}
     assert recorded == {t["query"] for t in TRAIN}  # test queries are never recorded
 
@@ -243,10 +244,11 @@ def test_the_paraphrase_report_names_the_rows_that_take_queries_not_theirs():
 
 def test_without_an_adapted_pass_the_report_lists_the_warm_misses():
     report = {f"recall_at_{k}_{stage}": 0.5 for k in (1, 10) for stage in ("cold", "warm")}
-    rows = [_paraphrase_row(1, "a", "b", stage="warm"), _paraphrase_row(2, "c", "c", stage="warm")]
+    miss = _paraphrase_row(1, "a", "b", stage="warm") | {"expected_titles": ["Alpha | One"]}
+    rows = [miss, _paraphrase_row(2, "c", "c", stage="warm")]
     text = markdown(LiftResult("paraphrase", report, rows))
     assert "Test queries not at top-1 warm (1):" in text and "adapted" not in text
-    assert "| 1 | q1 | a |  | b b \\| All Other |" in text
+    assert "| 1 | q1 | a Alpha \\| One |  | b b \\| All Other |" in text  # expected and top hit with first lines
 
 
 def test_a_report_without_discoveries_has_no_lift_rate():

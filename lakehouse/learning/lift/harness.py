@@ -304,8 +304,7 @@ class LiftRun:
         """These rows' first lines (their titles), from the first of the run's corpora that holds each."""
         found: dict[str, str] = {}
         for loaded in self.loaded.values():
-            texts = loaded.texts()
-            found |= {i: head(texts[i]) for i in ids - found.keys() if i in texts}
+            found |= {i: head(text) for i, text in loaded.texts(ids - found.keys()).items()}
         return found
 
     def paraphrase(

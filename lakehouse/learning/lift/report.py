@@ -119,10 +119,10 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
         f"Rows the {stage} pass puts first for queries that are not theirs ({least} or more; a row the "
         "recorded matches made a hub):",
         "",
-        "| corpus | row | first line | first for | of them wrong | test queries it answers |",
+        _row(["corpus", "row", "first line", "first for", "of them wrong", "test queries it answers"]),
         "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {c} | {i} | {_cell(titles[c, i])} | {first[c, i]} | {n} | {theirs[i]} |" for (c, i), n in hubs]
+    lines += [_row([c, i, titles[c, i], first[c, i], n, theirs[i]]) for (c, i), n in hubs]
     return lines
 
 
@@ -132,7 +132,7 @@ def _misses(result: LiftResult, limit: int = 20) -> list[str]:
 
     def top(row, key):
         hit = row.get(key)
-        return _cell(f"{hit['id']} {hit.get('title', '')}".strip()) if hit else ""
+        return _named(hit["id"], hit.get("title")) if hit else ""
 
     if result.kind == "verbatim":
         rows = [r for r in result.rows if r["discovery"] and not r["pick_top1_warm"]]
@@ -148,20 +148,25 @@ def _misses(result: LiftResult, limit: int = 20) -> list[str]:
         return []
     columns = ["line", "query", answer, *(f"{s} top-1" for s in stages)]
     body = [
-        "| " + " | ".join([str(r["line"]), _cell(r["query"]), a, *(top(r, f"{s}_top1") for s in stages)]) + " |"
+        _row([r["line"], r["query"], a, *(top(r, f"{s}_top1") for s in stages)])
         for r, a in zip(rows[:limit], answers, strict=True)
     ]
-    return ["", head, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *body]
+    return ["", head, "", _row(columns), "|" + "---|" * len(columns), *body]
 
 
 def _expected(row: dict[str, Any]) -> str:
     titles = row.get("expected_titles") or [None] * len(row["expected"])
-    return _cell(", ".join(f"{i} {t}" if t else i for i, t in zip(row["expected"], titles, strict=True)))
+    return ", ".join(_named(i, t) for i, t in zip(row["expected"], titles, strict=True))
 
 
-def _cell(text: str) -> str:
-    """Text as one Markdown table cell: a '|' or a line break in a query or a row would end it."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+def _named(row_id: str, title: str | None) -> str:
+    return f"{row_id} {title}" if title else row_id
+
+
+def _row(cells: list[Any]) -> str:
+    """One Markdown table row; a '|' or a line break in a cell (a query, an id, a row's text) would
+    end the cell, so each is escaped and folded here."""
+    return "| " + " | ".join(" ".join(str(c).split()).replace("|", "\\|") for c in cells) + " |"
 
 
 def write_chart(result: LiftResult, path: Path) -> Path:

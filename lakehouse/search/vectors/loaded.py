@@ -215,10 +215,12 @@ class LoadedCorpus:
                 hit.distance = 1.0 - score
         return sorted(hits, key=lambda h: (h.distance, h.id))[:k]
 
-    def texts(self) -> dict[str, str]:
-        """Every row's text by id."""
+    def texts(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """Every row's text by id, or only these ids' (those the corpus holds)."""
         with self._lock:
-            return {row_id: text for row_id, text, _ in self._rows.values()}
+            if ids is None:
+                return {row_id: text for row_id, text, _ in self._rows.values()}
+            return {i: self._rows[self._labels[i]][1] for i in ids if i in self._labels}
 
     def row_vectors(self, ids: Sequence[str]) -> np.ndarray:
         """The index's (normalised, unadapted) vectors of these rows, in order."""

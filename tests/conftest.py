@@ -5,7 +5,9 @@ Area fixtures live in `tests/fixtures/<area>.py` and are listed in `pytest_plugi
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +15,9 @@ from pathlib import Path
 
 # Before anything imports prefect or litellm: keep everything offline and under a temp home.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="lakehouse-test-"))
+# Removed when this process ends: each pytest process (each xdist worker too) makes one, and a
+# developer's /tmp collected one per run.
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["LH_HOME"] = str(_SESSION_HOME / "home")
 os.environ["LH_CONFIG"] = str(_SESSION_HOME / "no-lakehouse.toml")
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")

@@ -8,8 +8,10 @@ rejected, positive data accepted, ... Bounded and derandomized, so the run is th
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -29,7 +31,9 @@ pytestmark = pytest.mark.serial
 
 TOKEN = "schemathesis-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# Made at import, as the app below is; removed when the process ends.
 _HOME = Path(tempfile.mkdtemp(prefix="lakehouse-schemathesis-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 # With a token, so the declared bearer scheme is checked too (`ignored_auth` sends requests without it).
 APP = create_app(Settings(home=_HOME / "home", api_token=TOKEN))
 CONFIG = SchemathesisConfig.from_dict(

@@ -100,7 +100,7 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
     own answers are worth checking before more are recorded."""
     if result.kind != "paraphrase":
         return []
-    stage = "adapted" if _adapted(result) else "warm"
+    stage = _stages(result)[-1]
     first: Counter[tuple[str, str]] = Counter()
     wrong: Counter[tuple[str, str]] = Counter()
     titles: dict[tuple[str, str], str] = {}
@@ -114,44 +114,45 @@ def _hubs(result: LiftResult, limit: int = 5, least: int = 3) -> list[str]:
     hubs = [(row, n) for row, n in wrong.most_common() if n >= least][:limit]
     if not hubs:
         return []
-    lines = [
+    columns = ["corpus", "row", "first line", "first for", "of them wrong", "test queries it answers"]
+    return [
         "",
         f"Rows the {stage} pass puts first for queries that are not theirs ({least} or more; a row the "
         "recorded matches made a hub):",
         "",
-        _row(["corpus", "row", "first line", "first for", "of them wrong", "test queries it answers"]),
-        "|---|---|---|---|---|---|",
+        *_table(columns, [[c, i, titles[c, i], first[c, i], n, theirs[i]] for (c, i), n in hubs]),
     ]
-    lines += [_row([c, i, titles[c, i], first[c, i], n, theirs[i]]) for (c, i), n in hubs]
-    return lines
 
 
 def _misses(result: LiftResult, limit: int = 20) -> list[str]:
     """The first `limit` queries the last pass (adapted, else warm) does not answer at top-1, with
     each pass's top hit as id and first line."""
-
-    def top(row, key):
-        hit = row.get(key)
-        return _named(hit["id"], hit.get("title")) if hit else ""
-
     if result.kind == "verbatim":
+        stages, answer = ["cold", "warm"], "pick"
         rows = [r for r in result.rows if r["discovery"] and not r["pick_top1_warm"]]
-        head, stages = f"Discoveries not lifted ({len(rows)}):", ["cold", "warm"]
-        answer, answers = "pick", [r["pick"]["id"] for r in rows[:limit]]
+        head = f"Discoveries not lifted ({len(rows)}):"
     else:
-        stage = "adapted" if _adapted(result) else "warm"
-        rows = [r for r in result.rows if r[f"{stage}_rank"] != 1]
-        head, stages = f"Test queries not at top-1 {stage} ({len(rows)}):", ["cold", "warm"]
-        stages += ["adapted"] if stage == "adapted" else []
-        answer, answers = "expected", [_expected(r) for r in rows[:limit]]
+        stages, answer = _stages(result), "expected"
+        rows = [r for r in result.rows if r[f"{stages[-1]}_rank"] != 1]
+        head = f"Test queries not at top-1 {stages[-1]} ({len(rows)}):"
     if not rows:
         return []
     columns = ["line", "query", answer, *(f"{s} top-1" for s in stages)]
     body = [
-        _row([r["line"], r["query"], a, *(top(r, f"{s}_top1") for s in stages)])
-        for r, a in zip(rows[:limit], answers, strict=True)
+        [r["line"], r["query"], r["pick"]["id"] if answer == "pick" else _expected(r)]
+        + [_top(r.get(f"{s}_top1")) for s in stages]
+        for r in rows[:limit]
     ]
-    return ["", head, "", _row(columns), "|" + "---|" * len(columns), *body]
+    return ["", head, "", *_table(columns, body)]
+
+
+def _stages(result: LiftResult) -> list[str]:
+    """The passes the run made; the last one is what its tables are about."""
+    return ["cold", "warm", "adapted"] if _adapted(result) else ["cold", "warm"]
+
+
+def _top(hit: dict[str, Any] | None) -> str:
+    return _named(hit["id"], hit.get("title")) if hit else ""
 
 
 def _expected(row: dict[str, Any]) -> str:
@@ -163,10 +164,14 @@ def _named(row_id: str, title: str | None) -> str:
     return f"{row_id} {title}" if title else row_id
 
 
-def _row(cells: list[Any]) -> str:
-    """One Markdown table row; a '|' or a line break in a cell (a query, an id, a row's text) would
-    end the cell, so each is escaped and folded here."""
-    return "| " + " | ".join(" ".join(str(c).split()).replace("|", "\\|") for c in cells) + " |"
+def _table(columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table's lines; a '|' or a line break in a cell (a query, an id, a row's text)
+    would end the cell, so each is escaped and folded here."""
+
+    def line(cells: list[Any]) -> str:
+        return "| " + " | ".join(" ".join(str(c).split()).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(columns), "|" + "---|" * len(columns), *(line(r) for r in rows)]
 
 
 def write_chart(result: LiftResult, path: Path) -> Path:

@@ -54,9 +54,16 @@ def _show(out: dict[str, Any]) -> None:
     rerank = train.get("rerank") or {}
     if rerank:  # the reranker of the corpus's best hits, trained beside the adapter (kept only when it helped)
         check = rerank.get("check") or {}
+        held = rerank.get("held_back") or {}
+        with_it = (
+            f"; held-back recall@1 / @10 {held['without']['recall_at_1']:.3f} / {held['without']['recall_at_10']:.3f}"
+            f" without it, {held['with']['recall_at_1']:.3f} / {held['with']['recall_at_10']:.3f} with it"
+            if held
+            else ""
+        )
         verdict = (
             f"kept (recall@1 on recorded queries its folds did not see: {check['recall_at_1_before']:.3f} -> "
-            f"{check['recall_at_1_after']:.3f})"
+            f"{check['recall_at_1_after']:.3f}{with_it})"
             if rerank.get("kept")
             else f"not kept: {rerank.get('why')}"
         )

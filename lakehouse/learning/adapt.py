@@ -7,15 +7,17 @@ RNG; the held-back share is searched with the real `MatrixSearcher`, with playbo
 ONLY the entries of the train-share queries, negative ones included (else memory would answer the
 held-back queries): the current state (the live generation), and the adapted state (the same
 playbooks + the new adapter) once per vote weight in `VOTE_WEIGHTS`, keeping the best (recall@1,
-then recall@10) as the adapted generation's `vote_weight`. The adapter is
-promoted only if it wins recall@1 and does not lose more than `RECALL10_SLACK` of recall@10. A
-refused adapter is still staged as a generation (not live), so the report can name it.
+then recall@10) as the adapted generation's `vote_weight`. Only then is the reranker trained
+(`add_reranker`), its training searches voting at that weight as the generation will; it is
+dropped if it makes the held-back top-1 worse beyond chance. The adapter is promoted only if it
+wins recall@1 and does not lose more than `RECALL10_SLACK` of recall@10. A refused adapter is still
+staged as a generation (not live), so the report can name it.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,6 +140,9 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
     return [_Pair(e.query, e.answer, v, e.ts) for e, v in zip(chosen, vectors, strict=True) if v is not None]
 
 
+NOT_ASKED = {"kept": False, "why": "not asked for (--no-rerank)"}
+
+
 def learn(
     lakehouse,
     corpus: str,
@@ -152,24 +157,40 @@ def learn(
     progress: Progress | None = None,
 ):
     """The adapter `pairs` teach (going on from `start`), with the reranker of the corpus's best hits
-    when it helps (`lakehouse.learning.rerank_training`; `entries`: the playbook entries its training
-    searches may vote with). Its meta says under `rerank` whether a reranker was kept, and why."""
-    from lakehouse.learning.rerank_training import Recorded, train_reranker
+    when it helps (`add_reranker`; `entries`: the playbook entries its training searches may vote
+    with). Its meta says under `rerank` whether a reranker was kept, and why."""
+    from lakehouse.learning.rerank_training import Recorded
 
     ids, vectors = corpus_rows(lakehouse, loaded)
-    stacked = np.stack([p.vector for p in pairs])
-    answers = [p.answer for p in pairs]
-    adapter = train(stacked, answers, ids, vectors, epochs=epochs or EPOCHS, seed=seed, start=start, progress=progress)
-    if not rerank:
-        adapter.meta["rerank"] = {"kept": False, "why": "not asked for (--no-rerank)"}
-        return adapter
     recorded = Recorded(lakehouse, corpus, loaded, pairs, entries, ids, vectors, start, epochs, seed)
+    adapter = adapter_of(recorded, progress)
+    if rerank:
+        add_reranker(adapter, recorded, progress)
+    else:
+        adapter.meta["rerank"] = dict(NOT_ASKED)
+    return adapter
+
+
+def adapter_of(recorded: Any, progress: Progress | None = None):
+    """The adapter (no reranker) that `recorded`'s pairs teach (a `rerank_training.Recorded`)."""
+    r = recorded
+    stacked = np.stack([p.vector for p in r.pairs])
+    answers = [p.answer for p in r.pairs]
+    return train(
+        stacked, answers, r.ids, r.vectors, epochs=r.epochs or EPOCHS, seed=r.seed, start=r.start, progress=progress
+    )
+
+
+def add_reranker(adapter: Any, recorded: Any, progress: Progress | None = None) -> None:
+    """Train the reranker of `recorded` (its training searches vote at `recorded.vote_weight`, the
+    weight `adapter` serves with) onto `adapter`, with its meta under `rerank`."""
+    from lakehouse.learning.rerank_training import train_reranker
+
     reranker, meta = train_reranker(recorded, progress)
     adapter.reranker = reranker
     adapter.meta["rerank"] = meta
     if reranker is not None:  # what `corpus generations` lists
         adapter.meta["kind"] = f"{adapter.meta['kind']}+reranker"
-    return adapter
 
 
 def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], list[_Pair]]:
@@ -229,6 +250,29 @@ def gate_rules(
     ]
 
 
+def keep_reranker(adapter: Any, without: tuple, reranked: tuple) -> tuple:
+    """The held-back figures (recall@1, recall@10, ranks) the adapter is gated on: with its reranker,
+    unless the held-back queries, which it never saw, say it makes top-1 worse beyond chance (then
+    it is dropped). A loss of a query or two on a few hundred held-back ones is noise, and the
+    reranker helps new queries on average (BENCHMARKS.md, "The reranker in the product")."""
+    meta = adapter.meta["rerank"]
+    meta["held_back"] = {
+        "without": {"recall_at_1": without[0], "recall_at_10": without[1]},
+        "with": {"recall_at_1": reranked[0], "recall_at_10": reranked[1]},
+    }
+    worsened, improved, p = significance(reranked[2], without[2])  # "better without it", one-sided
+    if p >= GATE_ALPHA:
+        return reranked
+    adapter.reranker = None
+    adapter.meta["kind"] = adapter.meta["kind"].removesuffix("+reranker")
+    meta["kept"] = False
+    meta["why"] = (
+        f"it lowered the held-back pairs' recall@1 from {without[0]:.3f} to {reranked[0]:.3f} "
+        f"({worsened} queries worse at top-1, {improved} better: p = {p:.3g} < {GATE_ALPHA})"
+    )
+    return without
+
+
 def adapt_corpus(
     lakehouse,
     corpus: str,
@@ -268,9 +312,11 @@ def adapt_corpus(
         held_queries.setdefault(key, (p.query, p.vector, set()))[2].add(p.answer)
     # every entry of the corpus (negative ones too) except those of a held-back query
     known = [e for e in entries if e.corpus == corpus and fold(e.query) not in held_queries]
-    adapter = learn(
-        lakehouse, corpus, loaded, train_share, known, epochs=epochs, seed=seed, rerank=rerank, progress=progress
-    )
+    from lakehouse.learning.rerank_training import Recorded
+
+    ids, vectors = corpus_rows(lakehouse, loaded)
+    recorded = Recorded(lakehouse, corpus, loaded, train_share, known, ids, vectors, epochs=epochs, seed=seed)
+    adapter = adapter_of(recorded, progress)  # its reranker is trained at the vote weight chosen below
     queries = [q for q, _, _ in held_queries.values()]
     query_vectors = np.stack([v for _, v, _ in held_queries.values()])
     expected = [answers for _, _, answers in held_queries.values()]
@@ -299,6 +345,14 @@ def adapt_corpus(
         adapter.meta["vote_weights_tried"] = {
             str(w): {"recall_at_1": r1, "recall_at_10": r10} for w, (r1, r10, _) in tried.items()
         }
+        if rerank:
+            # trained after the weight is chosen, so its candidates' ranks and votes are the served ones
+            add_reranker(adapter, replace(recorded, vote_weight=chosen), progress)
+            if adapter.reranker is not None:
+                reranked = held_back_recall(view, f"adapted state and its reranker (vote weight {chosen})")
+                adapted = keep_reranker(adapter, adapted, reranked)
+        else:
+            adapter.meta["rerank"] = dict(NOT_ASKED)
         figures = {
             state: {"recall_at_1": found[0], "recall_at_10": found[1]}
             for state, found in (("current", current), ("adapted", adapted))

@@ -28,8 +28,8 @@ import numpy as np
 
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.text import fold
+from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, train
 from lakehouse.learning.adapter_training import EPOCHS as ADAPTER_EPOCHS
-from lakehouse.learning.adapter_training import train
 from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
 from lakehouse.search.adapter import Adapter
 from lakehouse.search.rerank import FEATURES, TOP, Candidate, Lexicon, Reranker, features, head
@@ -119,7 +119,8 @@ def _hits_at_1(reranker: Reranker | None, groups: list[Group]) -> tuple[int, int
 class Recorded:
     """What a corpus learns from: its recorded (query, answer, vector) `pairs`, the playbook `entries`
     its training searches may vote with (none of a query the caller holds back), its live rows, and
-    how the adapters are trained (`start`: the adapter they go on from, as the caller's)."""
+    how the adapters are trained (`start`: the adapter they go on from, as the caller's) and the
+    playbook vote weight their searches use (the weight the reranker will be served with)."""
 
     lakehouse: Any
     corpus: str
@@ -131,6 +132,7 @@ class Recorded:
     start: Adapter | None = None
     epochs: int | None = None
     seed: int = 0
+    vote_weight: float = ADAPTED_VOTE_WEIGHT
 
 
 @dataclass
@@ -187,7 +189,7 @@ def training_rows(recorded: Recorded, progress: Progress | None = None) -> Train
             epochs=r.epochs or ADAPTER_EPOCHS,
             seed=seed,
             start=r.start,
-        )
+        ).voting_at(r.vote_weight)
         with tempfile.TemporaryDirectory(prefix="lh-rerank-") as tmp:
             store = temporary_playbooks(
                 lakehouse,

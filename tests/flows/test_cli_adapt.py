@@ -65,6 +65,9 @@ def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
     rerank = out["train"]["rerank"]
     check = rerank["check"]  # 960 real titles, seeded: the folds say the reranker helps
     assert rerank["kept"] and check["recall_at_1_after"] > check["recall_at_1_before"] and rerank["cpu_s"] > 0
+    held = rerank["held_back"]  # trained after the vote weight was chosen, then checked on the held-back pairs
+    assert out["adapted"] == held["with"] and held["with"]["recall_at_1"] >= held["without"]["recall_at_1"]
+    assert held["without"] == out["train"]["vote_weights_tried"][str(out["train"]["vote_weight"])]
     found = json.loads(invoke_cli("search", "RN for night shift", "--corpus", "onet", "--explain", "--json").stdout)
     assert found["hits"]  # the promoted generation searches, through its reranker
     assert all("rerank" in hit["why"] for hit in found["hits"])

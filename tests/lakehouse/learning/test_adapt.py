@@ -12,10 +12,12 @@ from lakehouse.learning.adapt import (
     adapt_corpus,
     adapted_view,
     corpus_rows,
+    keep_reranker,
     recall,
     train,
 )
 from lakehouse.learning.errors import AdaptError
+from lakehouse.search.adapter import Adapter
 from lakehouse.search.embed import get_embedder
 from lakehouse.search.errors import CorpusNotFound
 from lakehouse.search.matrix import MatrixSearcher
@@ -155,3 +157,39 @@ def test_training_threads_follow_omp_num_threads_when_it_names_a_count(monkeypat
 
     monkeypatch.setenv("OMP_NUM_THREADS", said)
     assert training_threads() == (expected or max(1, min(MAX_THREADS, os.cpu_count() or 1)))
+
+
+def _reranked_adapter():
+    import numpy as np
+
+    from lakehouse.search.rerank import FEATURES, Lexicon, Reranker
+
+    width, rng = len(FEATURES), np.random.default_rng(0)
+    layers = [(rng.normal(size=(width, 2)), np.zeros(2)), (rng.normal(size=(2, 1)), np.zeros(1))]
+    reranker = Reranker(Lexicon.fit(["Welders", "Cooks"]), np.zeros(width), np.ones(width), layers)
+    meta = {"kind": "query-map+prototypes+reranker", "rerank": {"kept": True}}
+    return Adapter(np.eye(2, dtype=np.float32), meta=meta, reranker=reranker)
+
+
+def test_a_reranker_that_makes_the_held_back_top_1_worse_beyond_chance_is_dropped():
+    """The gate's own searches have the last word on the reranker: its folds may say it helps while
+    the held-back queries, which it never saw, say otherwise; a query or two is noise."""
+    without = (0.5, 0.9, [1] * 10 + [2] * 10)
+    noise = (0.45, 0.9, [2] + [1] * 8 + [3] + [2] * 10)  # 2 right at top-1 lost, none won
+    adapter = _reranked_adapter()
+    assert keep_reranker(adapter, without, noise) == noise  # what the generation will serve
+    assert adapter.reranker is not None and adapter.meta["rerank"]["kept"]
+    assert adapter.meta["rerank"]["held_back"] == {
+        "without": {"recall_at_1": 0.5, "recall_at_10": 0.9},
+        "with": {"recall_at_1": 0.45, "recall_at_10": 0.9},
+    }
+
+    worse = (0.0, 0.9, [2] * 20)  # all 10 lost: p = 0.5 ** 10
+    adapter = _reranked_adapter()
+    assert keep_reranker(adapter, without, worse) == without
+    assert adapter.reranker is None and adapter.meta["kind"] == "query-map+prototypes"
+    assert not adapter.meta["rerank"]["kept"]
+    assert adapter.meta["rerank"]["why"] == (
+        "it lowered the held-back pairs' recall@1 from 0.500 to 0.000 "
+        "(10 queries worse at top-1, 0 better: p = 0.000977 < 0.05)"
+    )

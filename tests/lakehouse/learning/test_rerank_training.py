@@ -4,9 +4,12 @@ adapter, and a staged generation searches exactly as the view it was measured on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from lakehouse.learning.adapt import learn, recorded_pairs
+from lakehouse.learning.adapt import corpus_rows, learn, recorded_pairs
+from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT
 from lakehouse.learning.rerank_training import FOLDS, MIN_QUERIES
 from lakehouse.learning.views import PinnedCorpora, adapted_view
 from lakehouse.search.embed import get_embedder
@@ -123,3 +126,24 @@ def test_a_long_history_trains_each_folds_adapter_on_a_capped_sample(lh, tmp_pat
     meta = adapter.meta["rerank"]
     assert meta["fold_pairs"] == [120] * FOLDS
     assert meta["queries"] > 0.9 * (MIN_QUERIES + 40)  # every fold's queries searched, whatever the cap
+
+
+def test_the_folds_search_voting_at_the_weight_the_reranker_will_serve_with(lh, tmp_path, monkeypatch):
+    """The playbook vote weight moves ranks and gaps, which the reranker reads: its training searches
+    vote at the weight its generation serves with (`Recorded.vote_weight`: the short-history weight
+    unless the gate chose another)."""
+    import lakehouse.learning.rerank_training as training
+
+    store, loaded, pairs = _recorded(lh, tmp_path / "weights.jsonl", titles("titles_train", MIN_QUERIES))
+    ids, vectors = corpus_rows(lh, loaded)
+    voted = []
+
+    def view(corpus, adapter):
+        voted.append(adapter.meta["vote_weight"])
+        return adapted_view(corpus, adapter)
+
+    monkeypatch.setattr(training, "adapted_view", view)
+    recorded = training.Recorded(lh, "onet", loaded, pairs, store.entries(), ids, vectors, epochs=5)
+    assert training.training_rows(recorded) is not None and voted == [ADAPTED_VOTE_WEIGHT] * FOLDS
+    voted.clear()
+    assert training.training_rows(replace(recorded, vote_weight=2.5)) is not None and voted == [2.5] * FOLDS

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,10 @@ from lakehouse.learning.errors import AdaptError
 from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
 from lakehouse.search.vectors.rows import read_rows, vectors_of
 
+if TYPE_CHECKING:
+    from lakehouse.learning.rerank_training import Recorded
+    from lakehouse.search.adapter import Adapter
+
 MIN_PAIRS = 20
 RECALL_DEPTH = 10
 RECALL10_SLACK = 0.01  # adapted recall@10 may trail the current one by at most this much
@@ -39,6 +43,7 @@ RECALL10_SLACK = 0.01  # adapted recall@10 may trail the current one by at most 
 # 42,000 the neighbours' vote carries more (BENCHMARKS.md "LEARNING", bench.learning.pairs).
 VOTE_WEIGHTS = (ADAPTED_VOTE_WEIGHT, 1.5, 2.5)
 GATE_ALPHA = 0.05  # a top-1 gain on the held-back pairs must be this unlikely under "no better"
+Found = tuple[float, float, list[int | None]]  # recall@1, recall@10 and each query's rank (None: not in the top 10)
 
 
 def corpus_rows(lakehouse, loaded) -> tuple[list[str], np.ndarray]:
@@ -52,7 +57,9 @@ def corpus_rows(lakehouse, loaded) -> tuple[list[str], np.ndarray]:
     return [ids[i] for i in keep], vectors[keep]
 
 
-def recall(searcher, corpus: str, queries: list[str], vectors: np.ndarray, model: str, expected: list[set[str]]):
+def recall(
+    searcher, corpus: str, queries: list[str], vectors: np.ndarray, model: str, expected: list[set[str]]
+) -> Found:
     """(recall@1, recall@10, per-query ranks) of `queries` through the matrix, playbooks on."""
     results = searcher.search_many(
         queries,
@@ -171,8 +178,8 @@ def learn(
     return adapter
 
 
-def adapter_of(recorded: Any, progress: Progress | None = None):
-    """The adapter (no reranker) that `recorded`'s pairs teach (a `rerank_training.Recorded`)."""
+def adapter_of(recorded: Recorded, progress: Progress | None = None) -> Adapter:
+    """The adapter (no reranker) that `recorded`'s pairs teach."""
     r = recorded
     stacked = np.stack([p.vector for p in r.pairs])
     answers = [p.answer for p in r.pairs]
@@ -181,7 +188,7 @@ def adapter_of(recorded: Any, progress: Progress | None = None):
     )
 
 
-def add_reranker(adapter: Any, recorded: Any, progress: Progress | None = None) -> None:
+def add_reranker(adapter: Adapter, recorded: Recorded, progress: Progress | None = None) -> None:
     """Train the reranker of `recorded` (its training searches vote at `recorded.vote_weight`, the
     weight `adapter` serves with) onto `adapter`, with its meta under `rerank`."""
     from lakehouse.learning.rerank_training import train_reranker
@@ -250,7 +257,7 @@ def gate_rules(
     ]
 
 
-def keep_reranker(adapter: Any, without: tuple, reranked: tuple) -> tuple:
+def keep_reranker(adapter: Adapter, without: Found, reranked: Found) -> Found:
     """The held-back figures (recall@1, recall@10, ranks) the adapter is gated on: with its reranker,
     unless the held-back queries, which it never saw, say it makes top-1 worse beyond chance (then
     it is dropped). A loss of a query or two on a few hundred held-back ones is noise, and the
@@ -287,6 +294,7 @@ def adapt_corpus(
 ) -> AdaptReport:
     """Train an adapter on `corpus`'s recorded matches, gate it on the held-back share, stage it
     as a generation and promote it when it passes (and `promote`)."""
+    from lakehouse.learning.rerank_training import Recorded
     from lakehouse.search.embed import get_embedder
     from lakehouse.search.matrix import MatrixSearcher
 
@@ -312,8 +320,6 @@ def adapt_corpus(
         held_queries.setdefault(key, (p.query, p.vector, set()))[2].add(p.answer)
     # every entry of the corpus (negative ones too) except those of a held-back query
     known = [e for e in entries if e.corpus == corpus and fold(e.query) not in held_queries]
-    from lakehouse.learning.rerank_training import Recorded
-
     ids, vectors = corpus_rows(lakehouse, loaded)
     recorded = Recorded(lakehouse, corpus, loaded, train_share, known, ids, vectors, epochs=epochs, seed=seed)
     adapter = adapter_of(recorded, progress)  # its reranker is trained at the vote weight chosen below
@@ -324,7 +330,7 @@ def adapt_corpus(
     with tempfile.TemporaryDirectory(prefix="lh-adapt-") as tmp:
         store = temporary_playbooks(lakehouse, Path(tmp), [e.record() for e in known])
 
-        def held_back_recall(view: Any, label: str) -> tuple[float, float, list[int | None]]:
+        def held_back_recall(view: Any, label: str) -> Found:
             progress(f"gate: {label}", 0, len(queries))
             searcher = MatrixSearcher(
                 PinnedCorpora(lakehouse.corpora, {corpus: view}), s, lambda m: get_embedder(m, s), store

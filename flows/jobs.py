@@ -257,6 +257,13 @@ def adapt_task(payload: dict[str, Any]) -> dict[str, Any]:
     return invoke_mode("corpus.adapt", payload, _context(f"adapt-{payload['corpus']}", "adapt-weekly"))
 
 
+def _reranker_verdict(rerank: dict[str, Any]) -> str | None:
+    """What the adapt report says of the reranker trained beside the adapter, in a table cell."""
+    if not rerank:
+        return None
+    return "kept" if rerank.get("kept") else f"not kept: {rerank.get('why')}"
+
+
 def adapt_markdown(rows: list[dict[str, Any]], chart: Path | None, saved: Path) -> str:
     def fmt(value: Any) -> str:
         return "" if value is None else f"{value:.3f}"
@@ -269,13 +276,15 @@ def adapt_markdown(rows: list[dict[str, Any]], chart: Path | None, saved: Path) 
         f"{sum(r['status'] == 'skipped' for r in rows)} skipped, {sum(r['status'] == 'failed' for r in rows)} failed;"
         f" JSON: `{saved}`",
         "",
-        "| corpus | status | current r@1 | adapted r@1 | current r@10 | adapted r@10 | generation | why |",
-        "|---|---|---|---|---|---|---|---|",
+        "| corpus | status | current r@1 | adapted r@1 | current r@10 | adapted r@10 | generation | vote weight "
+        "| reranker | why |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['corpus']} | {r['status']} | {fmt(r.get('current_r1'))} | {fmt(r.get('adapted_r1'))} | "
-            f"{fmt(r.get('current_r10'))} | {fmt(r.get('adapted_r10'))} | {r.get('generation') or ''} | {r['why']} |"
+            f"{fmt(r.get('current_r10'))} | {fmt(r.get('adapted_r10'))} | {r.get('generation') or ''} | "
+            f"{r.get('vote_weight') or ''} | {r.get('reranker') or ''} | {r['why']} |"
         )
     if chart is not None:
         lines += ["", f"Chart (PNG): `{chart}`"]
@@ -350,6 +359,8 @@ def adapt_weekly_flow(
                     adapted_r10=out["adapted"]["recall_at_10"],
                     pairs=out["pairs"],
                     cpu_s=out["train"].get("cpu_s"),
+                    vote_weight=out["train"].get("vote_weight"),
+                    reranker=_reranker_verdict(out["train"].get("rerank") or {}),
                 )
         rows.append(row)
     out_dir = ctx.lakehouse.settings.home_dir / "adapt"
@@ -362,8 +373,9 @@ def adapt_weekly_flow(
     markdown = adapt_markdown(rows, chart, saved)
     (out_dir / f"{stem}.md").write_text(markdown)
     create_markdown_artifact(markdown, key="adapt-weekly", description="Weekly adaptation behind the lift gate")
+    columns = ("corpus", "status", "current_r1", "adapted_r1", "generation", "vote_weight", "reranker", "why")
     create_table_artifact(
-        [{k: r.get(k) for k in ("corpus", "status", "current_r1", "adapted_r1", "generation", "why")} for r in rows],
+        [{k: r.get(k) for k in columns} for r in rows],
         key="adapt-weekly-corpora",
         description="Weekly adaptation",
     )

@@ -49,19 +49,25 @@ def _artifacts(run_id) -> dict[str | None, Artifact]:
 
 def test_adapt_weekly_adapts_corpora_with_new_ratings_and_attaches_the_report(prefect_server, job_home):
     from flows.jobs import adapt_weekly_flow
+    from lakehouse.learning.adapt import VOTE_WEIGHTS
 
     state = adapt_weekly_flow(return_state=True)
     assert state.is_completed(), state
     rows = {r["corpus"]: r for r in state.result()["corpora"]}
     assert rows["onet"]["status"] in {"promoted", "refused"} and rows["onet"]["pairs"] == 300
     assert rows["onet"]["generation"] and rows["onet"]["why"].startswith(("promoted", "refused"))
+    # what the gate chose beside the adapter: the vote weight, and whether the reranker stayed
+    assert rows["onet"]["vote_weight"] in VOTE_WEIGHTS
+    assert rows["onet"]["reranker"] == "kept" or rows["onet"]["reranker"].startswith("not kept: ")
     assert rows["idle"] == {"corpus": "idle", "status": "skipped", "why": "no positive entries recorded"}
     artifacts = _artifacts(state.state_details.flow_run_id)
     markdown = artifacts["adapt-weekly"].data
     assert "# Weekly adaptation" in markdown and "| onet |" in markdown and "| idle | skipped |" in markdown
+    assert "| generation | vote weight | reranker | why |" in markdown
+    assert f"| {rows['onet']['vote_weight']} | {rows['onet']['reranker']} | {rows['onet']['why']} |" in markdown
     chart = Path(markdown.split("Chart (PNG): `")[1].split("`")[0])
     assert chart.exists() and chart.read_bytes().startswith(b"\x89PNG")
-    assert "adapt-weekly-corpora" in artifacts
+    assert "adapt-weekly-corpora" in artifacts and '"reranker"' in str(artifacts["adapt-weekly-corpora"].data)
 
     again = adapt_weekly_flow(return_state=True)  # nothing recorded since: nothing to learn
     rows = {r["corpus"]: r for r in again.result()["corpora"]}

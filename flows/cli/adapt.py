@@ -58,6 +58,8 @@ def _show(out: dict[str, Any]) -> None:
         with_it = (
             f"; held-back recall@1 / @10 {held['without']['recall_at_1']:.3f} / {held['without']['recall_at_10']:.3f}"
             f" without it, {held['with']['recall_at_1']:.3f} / {held['with']['recall_at_10']:.3f} with it"
+            f" ({held['top1_better']} better at top-1, {held['top1_worse']} worse, p = {held['p_worse']:.3g}:"
+            " not worse beyond chance)"
             if held
             else ""
         )

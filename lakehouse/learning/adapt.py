@@ -263,11 +263,14 @@ def keep_reranker(adapter: Adapter, without: Found, reranked: Found) -> Found:
     it is dropped). A loss of a query or two on a few hundred held-back ones is noise, and the
     reranker helps new queries on average (BENCHMARKS.md, "The reranker in the product")."""
     meta = adapter.meta["rerank"]
+    worsened, improved, p = significance(reranked[2], without[2])  # "better without it", one-sided
     meta["held_back"] = {
         "without": {"recall_at_1": without[0], "recall_at_10": without[1]},
         "with": {"recall_at_1": reranked[0], "recall_at_10": reranked[1]},
+        "top1_worse": worsened,
+        "top1_better": improved,
+        "p_worse": round(p, 6),
     }
-    worsened, improved, p = significance(reranked[2], without[2])  # "better without it", one-sided
     if p >= GATE_ALPHA:
         return reranked
     adapter.reranker = None

@@ -9,6 +9,8 @@ import re
 import pytest
 
 import lakehouse.learning.adapt as adapt_module
+from flows.cli.adapt import _show
+from flows.cli.common import console
 from lakehouse.config import reset_settings
 from tests.fixtures.adapt import entries, onet_lakehouse, titles
 from tests.fixtures.cli import invoke_cli
@@ -68,6 +70,16 @@ def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
     held = rerank["held_back"]  # trained after the vote weight was chosen, then checked on the held-back pairs
     assert out["adapted"] == held["with"] and held["with"]["recall_at_1"] >= held["without"]["recall_at_1"]
     assert held["without"] == out["train"]["vote_weights_tried"][str(out["train"]["vote_weight"])]
+    assert held["top1_better"] >= 0 and held["top1_worse"] >= 0 and held["p_worse"] >= 0.05
+    with console.capture() as shown:  # the same report as people read it
+        _show(out)
+    text = " ".join(shown.get().split())
+    without, with_it = held["without"], held["with"]
+    assert (
+        f"held-back recall@1 / @10 {without['recall_at_1']:.3f} / {without['recall_at_10']:.3f} without it, "
+        f"{with_it['recall_at_1']:.3f} / {with_it['recall_at_10']:.3f} with it ({held['top1_better']} better at "
+        f"top-1, {held['top1_worse']} worse, p = {held['p_worse']:.3g}: not worse beyond chance)"
+    ) in text
     found = json.loads(invoke_cli("search", "RN for night shift", "--corpus", "onet", "--explain", "--json").stdout)
     assert found["hits"]  # the promoted generation searches, through its reranker
     assert all("rerank" in hit["why"] for hit in found["hits"])

@@ -182,6 +182,9 @@ def test_a_reranker_that_makes_the_held_back_top_1_worse_beyond_chance_is_droppe
     assert adapter.meta["rerank"]["held_back"] == {
         "without": {"recall_at_1": 0.5, "recall_at_10": 0.9},
         "with": {"recall_at_1": 0.45, "recall_at_10": 0.9},
+        "top1_worse": 2,
+        "top1_better": 0,
+        "p_worse": 0.25,
     }
 
     worse = (0.0, 0.9, [2] * 20)  # all 10 lost: p = 0.5 ** 10

@@ -53,25 +53,27 @@ def _show(out: dict[str, Any]) -> None:
         )
     rerank = train.get("rerank") or {}
     if rerank:  # the reranker of the corpus's best hits, trained beside the adapter (kept only when it helped)
-        check = rerank.get("check") or {}
-        held = rerank.get("held_back") or {}
-        with_it = (
-            f"; held-back recall@1 / @10 {held['without']['recall_at_1']:.3f} / {held['without']['recall_at_10']:.3f}"
-            f" without it, {held['with']['recall_at_1']:.3f} / {held['with']['recall_at_10']:.3f} with it"
-            f" ({held['top1_better']} better at top-1, {held['top1_worse']} worse, p = {held['p_worse']:.3g}:"
-            " not worse beyond chance)"
-            if held
-            else ""
-        )
-        verdict = (
-            f"kept (recall@1 on recorded queries its folds did not see: {check['recall_at_1_before']:.3f} -> "
-            f"{check['recall_at_1_after']:.3f}{with_it})"
-            if rerank.get("kept")
-            else f"not kept: {rerank.get('why')}"
-        )
-        cpu = f", {rerank['cpu_s']} CPU s" if "cpu_s" in rerank else ""
-        console.print(f"reranker {verdict}{cpu}", markup=False, highlight=False)
+        console.print(f"reranker {_reranker(rerank)}", markup=False, highlight=False)
     console.print(out["decision"], markup=False, highlight=False)
+
+
+def _reranker(rerank: dict[str, Any]) -> str:
+    """The adapt report's verdict on the reranker: kept, with what its folds and the held-back
+    pairs measured, or not kept and why; its training's CPU seconds last."""
+    cpu = f", {rerank['cpu_s']} CPU s" if "cpu_s" in rerank else ""
+    if not rerank.get("kept"):
+        return f"not kept: {rerank.get('why')}{cpu}"
+    check, held = rerank["check"], rerank.get("held_back")
+    said = f"recall@1 on recorded queries its folds did not see: {check['recall_at_1_before']:.3f} -> "
+    said += f"{check['recall_at_1_after']:.3f}"
+    if held:  # `lakehouse adapt` searched the held-back pairs without and with it
+        without, with_it = held["without"], held["with"]
+        said += (
+            f"; held-back recall@1 / @10 {without['recall_at_1']:.3f} / {without['recall_at_10']:.3f} without it, "
+            f"{with_it['recall_at_1']:.3f} / {with_it['recall_at_10']:.3f} with it ({held['top1_better']} better "
+            f"at top-1, {held['top1_worse']} worse, p = {held['p_worse']:.3g}: not worse beyond chance)"
+        )
+    return f"kept ({said}){cpu}"
 
 
 def adapt(

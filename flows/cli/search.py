@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,8 @@ from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, plain, print_json
 from flows.cli.flags import renamed
+from lakehouse.common.errors import InputFileError
+from lakehouse.common.recordfile import read_json_lines
 from lakehouse.search.filters import parse_pairs
 
 playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
@@ -69,27 +70,9 @@ def split_names(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _json_lines(path: Path, after_error: str = "") -> list[tuple[int, Any]]:
-    """(line number, value) per non-blank line; a missing file or a bad line fails the command."""
-    if not path.is_file():
-        fail(f"{path}: no such file")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-    items = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                items.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                fail(f"{path} line {number} column {exc.colno}: not valid JSON ({exc.msg}){after_error}")
-    return items
-
-
 def _read_queries(path: Path) -> list[str]:
     queries = []
-    for number, item in _json_lines(path):
+    for number, item in read_json_lines(path):
         if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
             fail(f'{path} line {number}: expected an object with a non-empty string "query"')
         queries.append(item["query"])
@@ -293,7 +276,10 @@ def playbook_import(
     idempotent: each entry's id is its "id", else a hash of query, answer, corpus, score and ts, and
     an entry already recorded is skipped as a duplicate, so re-running an import that was cut
     short (a crash, a kill) stores every entry exactly once."""
-    items = [item for _, item in _json_lines(file, after_error="; nothing was recorded")]
+    try:
+        items = [item for _, item in read_json_lines(file)]
+    except InputFileError as exc:
+        fail(f"{exc}; nothing was recorded")
     if not items:
         fail(f"{file}: no entries")
     _record(items, json_out)

@@ -356,6 +356,10 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
 
 
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI turns anything but a JSONDecodeError from its body parser into "There was an
+        # error parsing the body"; this one is a body nested deeper than Python's recursion limit.
+        return error_response(400, "malformed_json", "request body is not valid JSON: nested too deeply")
     detail = exc.detail
     message = detail if isinstance(detail, str) else _STATUS_TYPES.get(exc.status_code, "error")
     if exc.status_code == 404 and detail == "Not Found":

@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from flows.mcp.tools import PREFIX, Runtime, build_tools
+from lakehouse.common.text import loads_json
 from lakehouse.config import Settings, get_settings
 from modes.registry import ModeSpec, all_modes, get_mode
 
@@ -121,7 +122,7 @@ class WorkflowPrompt(Prompt):
                 continue
             kind = self.declared[key].get("type", "string")
             try:  # prompt arguments arrive as text; a number, boolean, list or object input is JSON
-                inputs[key] = value if kind == "string" else json.loads(value)
+                inputs[key] = value if kind == "string" else loads_json(value)
             except (TypeError, ValueError):
                 inputs[key] = value
         call = json.dumps({"workflow": self.name, "inputs": inputs}, ensure_ascii=False)

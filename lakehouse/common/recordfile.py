@@ -2,7 +2,7 @@
 
 Input files (evidence, evaluation sets, playbook entries, trace batches) are written by people and
 other tools, so every problem is reported in terms a person can fix: `evidence.jsonl line 3,
-column 12: Expecting ',' delimiter` or `evidence.jsonl line 4, field 'judge_score': Input should
+column 12: not valid JSON (Expecting ',' delimiter)` or `evidence.jsonl line 4, field 'judge_score': Input should
 be a valid number`. Reading never writes anything; writing (`atomic_text_file`) goes through a
 temporary file and a rename, so a reader never sees half a file.
 """
@@ -19,6 +19,7 @@ from typing import Any, TextIO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from lakehouse.common.errors import InputFileError
+from lakehouse.common.text import loads_json
 from lakehouse.common.validation import format_validation_error
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,18 +37,20 @@ def read_json_lines(path: Path | str) -> list[tuple[int, Any]]:
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: spreadsheet tools and Windows editors start their UTF-8 with a byte order mark.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad_line = raw[: exc.start].count(b"\n") + 1
         raise InputFileError(f"{path} line {bad_line}: not valid UTF-8 (byte offset {exc.start})") from exc
     rows: list[tuple[int, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines also cuts at U+2028, U+0085 and the like, which JSON strings may hold.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
+            rows.append((number, loads_json(line)))
         except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path} line {number}, column {exc.colno}: {exc.msg}") from exc
+            raise InputFileError(f"{path} line {number}, column {exc.colno}: not valid JSON ({exc.msg})") from exc
     return rows
 
 

@@ -13,6 +13,15 @@ def fold(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def loads_json(text: str | bytes) -> Any:
+    """`json.loads`, but a value nested deeper than Python's recursion limit is a JSONDecodeError
+    ("nested too deeply") like any other unreadable text, never a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", str(text), 0) from None
+
+
 def key_value(pair: str, strip: bool = False) -> tuple[str, Any]:
     """`KEY=VALUE` as (KEY, VALUE): a VALUE that reads as JSON keeps its type (`n=3`, `tags=["a"]`),
     any other is the text (with `strip`, the key and such a text lose their outer spaces).
@@ -21,7 +30,7 @@ def key_value(pair: str, strip: bool = False) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise KeyValueError(f"{pair!r}: expected KEY=VALUE")
     try:
-        value = json.loads(raw)
+        value = loads_json(raw)
     except json.JSONDecodeError:
         value = raw.strip() if strip else raw
     return (key.strip() if strip else key), value

@@ -54,9 +54,8 @@ def test_pathway_add_from_a_file_is_all_or_nothing(cli, lh_home, tmp_path):
     assert "missing.jsonl: no such file" in cli("pathway", "add", "--file", "missing.jsonl", code=1).stderr
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "five"}\n{"text": \n')
-    assert (
-        "broken.jsonl line 2, column 10: Expecting value" in cli("pathway", "add", "--file", str(broken), code=1).stderr
-    )
+    err = cli("pathway", "add", "--file", str(broken), code=1).stderr
+    assert "broken.jsonl line 2, column 10: not valid JSON (Expecting value)" in err
     assert log.read_bytes() == before
     assert "not both and not neither" in cli("pathway", "add", code=1).stderr
 
@@ -151,7 +150,7 @@ BAD_FILES = {
     "missing": (None, "no such file"),
     "malformed": (
         '{"query": "q", "answer": "a", "success": true, "latency_ms": 1}\n{oops}\n',
-        "line 2, column 2: Expecting property name enclosed in double quotes",
+        "line 2, column 2: not valid JSON (Expecting property name enclosed in double quotes",
     ),
     "invalid": (
         '{"query": "q", "answer": "a", "success": true, "latency_ms": -4}\n',

@@ -69,7 +69,7 @@ def _bad(tmp_path, name: str, content: str):
         (lambda t: ["--queries", str(t / "missing.jsonl")], r"missing\.jsonl: no such file"),
         (
             lambda t: ["--queries", str(_bad(t, "broken.jsonl", '{"query": "welder"}\n{"query": \n'))],
-            r"broken\.jsonl line 2, column 11: Expecting value",
+            r"broken\.jsonl line 2, column 11: not valid JSON \(Expecting value\)",
         ),
         (
             lambda t: [

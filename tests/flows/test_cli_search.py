@@ -178,14 +178,14 @@ def test_search_batch_prints_one_result_per_line(built, tmp_path):
         (None, "queries.jsonl: no such file"),
         (
             '{"query": "ok"}\n{"query": "broken"\n',
-            "queries.jsonl line 2 column 19: not valid JSON (Expecting ',' delimiter)",
+            "queries.jsonl line 2, column 19: not valid JSON (Expecting ',' delimiter)",
         ),
         (
             '{"query": "ok"}\n{"text": "no query"}\n',
             'queries.jsonl line 2: expected an object with a non-empty string "query"',
         ),
         ("\n\n", "queries.jsonl: no queries"),
-        (b"\xff\xfe bad bytes", "queries.jsonl: not UTF-8 text"),
+        (b"\xff\xfe bad bytes", "queries.jsonl line 1: not valid UTF-8 (byte offset 0)"),
     ],
 )
 def test_bad_batch_files(built, tmp_path, content, message):
@@ -240,7 +240,7 @@ def test_playbook_record_import_and_boost(built, lakehouse, tmp_path):
         (None, "pb.jsonl: no such file"),
         (
             '{"query": "a", "answer": "J-101", "corpus": "jobs", "score": 1}\nnot json\n',
-            "pb.jsonl line 2 column 1: not valid JSON (Expecting value); nothing was recorded",
+            "pb.jsonl line 2, column 1: not valid JSON (Expecting value); nothing was recorded",
         ),
         ("", "pb.jsonl: no entries"),
     ],

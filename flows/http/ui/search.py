@@ -27,6 +27,7 @@ from flows.http.limits import http_model
 from flows.http.ui import render
 from flows.http.ui.session import verify_csrf
 from lakehouse.common.suggest import did_you_mean
+from lakehouse.common.text import loads_json
 from lakehouse.common.validation import validation_problems
 from lakehouse.errors import LakehouseError, http_status
 from lakehouse.llm.errors import ChatError
@@ -94,7 +95,7 @@ def parse_filter(text: str) -> tuple[dict[str, Any] | None, str | None]:
         return None, None
     if text.startswith("{"):
         try:
-            value = json.loads(text)
+            value = loads_json(text)
         except json.JSONDecodeError as exc:
             return None, f"not valid JSON ({exc.msg} at character {exc.pos + 1})"
         if not isinstance(value, dict) or not value:

@@ -21,6 +21,7 @@ from flows.http.runs import WorkflowRequest, load_request
 from flows.http.ui import render, templates, workflow_runs
 from flows.http.ui.dag_svg import dag_svg, kind_label
 from flows.http.ui.session import CSRF_FIELD, verify_csrf
+from lakehouse.common.text import loads_json
 from lakehouse.errors import LakehouseError
 
 router = APIRouter()
@@ -153,7 +154,7 @@ def _form_inputs(form: Any, declared: dict[str, Any]) -> dict[str, Any]:
             values[name] = raw
         else:
             try:
-                values[name] = json.loads(raw)
+                values[name] = loads_json(raw)
             except ValueError:
                 values[name] = raw
     for key in form:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from lakehouse.common.text import loads_json
 from lakehouse.data.ingest.errors import IngestError
 
 _BATCH = 20_000
@@ -172,7 +173,7 @@ def diagnose_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = loads_json(raw)
         except UnicodeDecodeError:
             check_utf8(path, data)
             raise

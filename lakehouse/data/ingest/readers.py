@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from lakehouse.common.text import loads_json
 from lakehouse.data.ingest import diagnose
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.table_schema import SchemaConflict, check_column_names
@@ -155,7 +156,7 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
 def _read_json_array(path: str, data: memoryview) -> pa.Table:
     diagnose.check_utf8(path, data)
     try:
-        rows = json.loads(bytes(data))
+        rows = loads_json(bytes(data))
     except json.JSONDecodeError as exc:
         raise IngestError(path, f"not valid JSON at character {exc.colno}: {exc.msg}", line=exc.lineno) from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

@@ -112,8 +112,12 @@ def _checked(query: str) -> QueryShape:
         name = getattr(kind, "name", str(kind))
         raise SqlRejected(f"{name} statements are not allowed: the SQL surface is read-only (SELECT/WITH only)")
     shape = QueryShape()
-    for stmt in _syntax_tree(query):
-        _walk(stmt, shape)
+    try:
+        for stmt in _syntax_tree(query):
+            _walk(stmt, shape)
+    except RecursionError:
+        # DuckDB allows 1,000 levels of expressions; its JSON tree is several levels per expression.
+        raise SqlRejected("SQL is nested too deeply to check: flatten the nested expressions") from None
     shape.tables = {(s, t) for s, t in shape.tables if s is not None or t.lower() not in shape.ctes}
     return shape
 

@@ -24,6 +24,8 @@ CASES = {
     "bad_json.jsonl": (None, "line 2: not valid JSON at character 34"),
     "wrong_type.jsonl": (None, "line 3, column 'id': value 'abc' is not a valid long integer"),
     "null_line.jsonl": (None, "line 2: expected a JSON object per line, found null"),
+    "too_deep.jsonl": (None, "line 2: not valid JSON at character 1: nested too deeply"),
+    "too_deep_array.json": (None, "line 1: not valid JSON at character 1: nested too deeply"),
     "schema_conflict.parquet": (None, "column 'score': the table has type double, the incoming data has string"),
     "not_parquet.parquet": (None, "not a readable Parquet file"),
     "duplicate_key.csv": ("id", "column 'id': key 4 appears more than once (data rows [1, 3])"),

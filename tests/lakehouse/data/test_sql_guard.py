@@ -54,6 +54,8 @@ ATTACKS = [
     ("UPDATE EXTENSIONS", "this statement is not allowed: the SQL surface is read-only"),
     ("", "empty SQL: give one SELECT statement"),
     ("SELEC * FROM onet", "SQL does not parse"),
+    ("SELECT " + "[" * 990 + "1" + "]" * 990, "SQL is nested too deeply to check: flatten the nested expressions"),
+    ("SELECT " + "(" * 2000 + "1" + ")" * 2000, "SQL does not parse: .*Max expression depth limit of 1000 exceeded"),
 ]
 
 

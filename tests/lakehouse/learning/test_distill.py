@@ -109,7 +109,7 @@ def test_firewall_threshold_and_short_texts():
     [
         (
             '{"query": "q", "answer": "a", "success": true, "latency_ms": 1}\n{"query": "q"\n',
-            r"evidence.jsonl line 2, column 14: Expecting ',' delimiter",
+            r"evidence.jsonl line 2, column 14: not valid JSON \(Expecting ',' delimiter\)",
         ),
         (
             '{"query": "q", "answer": "a", "success": true, "latency_ms": "slow"}\n',

@@ -170,7 +170,7 @@ def test_run_lift_writes_reports_under_a_new_run_directory(vector_world, tmp_pat
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('{"query": "welder"}\n{"query": "cook"\n', r"q\.jsonl line 2, column 17: Expecting ','"),
+        ('{"query": "welder"}\n{"query": "cook"\n', r"q\.jsonl line 2, column 17: not valid JSON \(Expecting ','"),
         ('{"query": "welder", "expectd": ["51-4121.00"]}\n', r"q\.jsonl line 1, field 'expectd': Extra inputs"),
         ('{"query": "   "}\n', r"q\.jsonl line 1, field 'query': must not be blank"),
         ('["welder"]\n', r"q\.jsonl line 1: expected a JSON object"),

@@ -55,6 +55,10 @@ def test_an_htmx_search_answers_the_results_only(site):
         ({"q": "nurse", "corpus": "health", "filter": "group"}, "Metadata filter: 'group': expected KEY=VALUE"),
         ({"q": "nurse", "corpus": "health", "filter": '{"group": '}, "Metadata filter: not valid JSON"),
         (
+            {"q": "nurse", "corpus": "health", "filter": '{"group": ' + "[" * 5000 + "]" * 5000 + "}"},
+            "Metadata filter: not valid JSON (nested too deeply at character 1)",
+        ),
+        (
             {"q": "nurse", "corpus": "health", "filter": "{}"},
             'Metadata filter: expected a JSON object such as {"group"',
         ),

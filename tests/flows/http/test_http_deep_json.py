@@ -1,0 +1,30 @@
+"""A JSON body nested deeper than Python's recursion limit (a few kilobytes of brackets) is a 400
+that says so, stores nothing, and the server answers the next request."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.http import assert_error
+
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/modes/fixture.echo", b'{"value": ' + DEEP + b"}"),
+        ("/v1/matrix/feedback", b'{"query": "nurse", "corpus": "health", "good": ' + DEEP + b"}"),
+        ("/v1/sql", DEEP),
+    ],
+)
+def test_a_deeply_nested_body_is_a_400_naming_it(http_client, path, body):
+    response = http_client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "malformed_json", match=r"^request body is not valid JSON: nested too deeply$")
+    again = http_client.post("/v1/modes/fixture.echo", json={"value": [[1]]})
+    assert again.status_code == 200 and again.json() == {"value": [[1]]}
+
+
+def test_sql_nested_past_the_checker_is_a_400_naming_it(http_client):
+    response = http_client.post("/v1/sql", json={"sql": "SELECT " + "[" * 990 + "1" + "]" * 990})
+    assert_error(response, 400, "sql_rejected", match=r"SQL is nested too deeply to check")

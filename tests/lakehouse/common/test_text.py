@@ -1,0 +1,34 @@
+"""`key_value` and `loads_json`: what a person types as KEY=VALUE, and JSON nested past Python's
+recursion limit (a few kilobytes of brackets) read as unreadable text, never a RecursionError."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lakehouse.common.errors import KeyValueError
+from lakehouse.common.text import key_value, loads_json
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def test_a_value_that_reads_as_json_keeps_its_type():
+    assert key_value("n=3") == ("n", 3)
+    assert key_value('tags=["a"]') == ("tags", ["a"])
+    assert key_value(" who = Ada ", strip=True) == ("who", "Ada")
+
+
+def test_a_value_nested_too_deeply_stays_text():
+    assert key_value("x=" + DEEP) == ("x", DEEP)
+
+
+def test_loads_json_names_the_nesting():
+    with pytest.raises(json.JSONDecodeError, match=r"^nested too deeply: line 1 column 1"):
+        loads_json(DEEP)
+    assert loads_json(b'{"a": [[1]]}') == {"a": [[1]]}
+
+
+def test_no_equals_sign_is_named():
+    with pytest.raises(KeyValueError, match=r"'n3': expected KEY=VALUE"):
+        key_value("n3")

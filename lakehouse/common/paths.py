@@ -38,6 +38,7 @@ RESERVED_NAMES = frozenset(
         "catalog.db-wal",
         "catalog.db-shm",
         "ops.jsonl",
+        "locks",
         "pathway.jsonl",
         "playbooks.jsonl",
         "workflows",

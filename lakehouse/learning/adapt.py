@@ -379,12 +379,13 @@ def adapt_corpus(
         gate={"current": figures["current"], "adapted": figures["adapted"], "passed": passed},
         created_at=datetime.now(UTC).isoformat(),
     )
-    generation = lakehouse.corpora.stage(corpus, adapter=adapter, adapter_meta=dict(adapter.meta), reason="adapt")
-    live_before = manifest.generation
     promoted = False
-    if passed and promote:
-        lakehouse.corpora.promote(corpus, generation)
-        promoted = True
+    with lakehouse.corpora.writing(corpus):  # a row added between stage and promote stays live
+        generation = lakehouse.corpora.stage(corpus, adapter=adapter, adapter_meta=dict(adapter.meta), reason="adapt")
+        if passed and promote:
+            lakehouse.corpora.promote(corpus, generation)
+            promoted = True
+    live_before = manifest.generation
     failed = [r.detail for r in rules if not r.passed]
     if not passed:
         decision = f"refused: {'; '.join(failed)}; generation {generation} staged, not live"

@@ -35,6 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakehouse.common.hostlock import HostLocks
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.data.storage import ObjectNotFound
@@ -101,6 +102,7 @@ class CorpusManager(Generations):
         self._stats: dict[str, tuple] = {}  # name -> (manifest file stat, token) last seen matching
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()  # guards the dict only, never held during work
+        self._host_locks = HostLocks(self.settings.home_dir / "locks")  # writers in other processes
         self.activity: deque[Activity] = deque(maxlen=1000)
         self._listeners: list[Listener] = []
         self._candidates: dict[tuple, set[str]] = {}  # SQL pre-filter results, oldest first
@@ -131,7 +133,7 @@ class CorpusManager(Generations):
     @contextmanager
     def _operation(self, name: str, op: str) -> Iterator[None]:
         check_corpus_name(name)
-        with self.lock(name):
+        with self.lock(name), self._host_locks.hold(f"corpus-{name}"):
             record = Activity(name, op, time.perf_counter_ns())
             self.activity.append(record)
             for listener in self._listeners:

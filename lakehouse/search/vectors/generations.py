@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -230,6 +231,11 @@ class Generations:
             manifest.adapter = dict(adapter_meta or {}) if matrix is not None else None
             self._commit(manifest, None, live, reason or "adapt", adapter=matrix, make_live=False)
             return manifest.generation
+
+    def writing(self, name: str) -> AbstractContextManager[None]:
+        """Hold the corpus's write lock across several operations (stage, then promote): no writer
+        in this or another process commits between them."""
+        return self._operation(name, "write")
 
     def promote(self, name: str, generation: int) -> dict[str, Any]:
         """Make a kept generation live: one atomic put of manifest.json (that generation's manifest,

@@ -83,6 +83,9 @@ def test_the_gate_refuses_an_adapter_trained_on_wrong_answers(lh, tmp_path):
     assert not staged["live"] and staged["reason"] == "adapt"
     assert staged["adapter"]["gate"]["passed"] is False
     assert staged["adapter"]["trained_until"] == report.trained_until
+    held = {a.op: a for a in lh.corpora.activity}  # the last of each: this adapt's
+    assert held["write"].started_ns <= held["stage"].started_ns  # stage (and a promote) under one hold
+    assert held["stage"].ended_ns <= held["write"].ended_ns
 
 
 def test_too_few_recorded_matches_is_a_clear_error(lh, tmp_path):

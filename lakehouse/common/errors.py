@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 from lakehouse.errors import ErrorKind, LakehouseError, UserError
 
-__all__ = ["InputFileError", "KeyValueError", "PathNotAllowed", "LogWriteError", "SecretFileError"]
+__all__ = ["InputFileError", "JsonNestedTooDeep", "KeyValueError", "PathNotAllowed", "LogWriteError", "SecretFileError"]
 
 
 class InputFileError(UserError):
@@ -17,6 +18,16 @@ class InputFileError(UserError):
 
 class KeyValueError(UserError):
     """A `KEY=VALUE` argument without `=` or without a key (`lakehouse.common.text.key_value`)."""
+
+
+class JsonNestedTooDeep(UserError, json.JSONDecodeError):
+    """JSON nested deeper than Python's recursion limit (`lakehouse.common.text.loads_json`). A
+    JSONDecodeError too, so every reader that names bad JSON names this the same way."""
+
+    def __init__(self, doc: str) -> None:
+        json.JSONDecodeError.__init__(self, "nested too deeply", doc, 0)
+        self.message = str(self.args[0])
+        self.fields = {}
 
 
 class SecretFileError(UserError):

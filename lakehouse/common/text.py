@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lakehouse.common.errors import KeyValueError
+from lakehouse.common.errors import JsonNestedTooDeep, KeyValueError
 
 
 def fold(text: str) -> str:
@@ -14,12 +14,12 @@ def fold(text: str) -> str:
 
 
 def loads_json(text: str | bytes) -> Any:
-    """`json.loads`, but a value nested deeper than Python's recursion limit is a JSONDecodeError
-    ("nested too deeply") like any other unreadable text, never a RecursionError."""
+    """`json.loads`, but a value nested deeper than Python's recursion limit raises
+    `JsonNestedTooDeep` (a JSONDecodeError: "nested too deeply"), never a RecursionError."""
     try:
         return json.loads(text)
     except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", str(text), 0) from None
+        raise JsonNestedTooDeep(text if isinstance(text, str) else text.decode("utf-8", "replace")) from None
 
 
 def key_value(pair: str, strip: bool = False) -> tuple[str, Any]:

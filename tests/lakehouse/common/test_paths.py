@@ -122,7 +122,9 @@ def test_nonexistent_write_target_under_home_is_ok(settings, home):
     assert target == home / "out" / "new" / "scored.jsonl" and not target.parent.exists()
 
 
-@pytest.mark.parametrize("name", ["ops.jsonl", "catalog.db", "playbooks.jsonl", "objects/x", "warehouse/t/m.json"])
+@pytest.mark.parametrize(
+    "name", ["ops.jsonl", "catalog.db", "playbooks.jsonl", "objects/x", "warehouse/t/m.json", "locks/corpus-jobs.lock"]
+)
 def test_untrusted_write_over_the_lakehouse_state_is_refused(settings, name):
     with pytest.raises(PathNotAllowed, match=rf"^out_path: '{name}' would write over the lakehouse's own state"):
         resolve_path(name, settings, field="out_path", for_write=True)

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from lakehouse.common.errors import KeyValueError
+from lakehouse.common.errors import JsonNestedTooDeep, KeyValueError
 from lakehouse.common.text import key_value, loads_json
+from lakehouse.errors import UserError
 
 DEEP = "[" * 5000 + "]" * 5000
 
@@ -24,8 +25,11 @@ def test_a_value_nested_too_deeply_stays_text():
 
 
 def test_loads_json_names_the_nesting():
-    with pytest.raises(json.JSONDecodeError, match=r"^nested too deeply: line 1 column 1"):
+    with pytest.raises(JsonNestedTooDeep, match=r"^nested too deeply: line 1 column 1") as info:
         loads_json(DEEP)
+    # a JSONDecodeError for the readers' handlers, a user error for the HTTP status and exit code
+    assert isinstance(info.value, json.JSONDecodeError) and isinstance(info.value, UserError)
+    assert (info.value.msg, info.value.colno) == ("nested too deeply", 1)
     assert loads_json(b'{"a": [[1]]}') == {"a": [[1]]}
 
 

@@ -29,6 +29,9 @@ class JsonNestedTooDeep(UserError, json.JSONDecodeError):
         self.message = str(self.args[0])
         self.fields = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:  # JSONDecodeError's would call __init__ with its three arguments
+        return type(self), (self.doc,)
+
 
 class SecretFileError(UserError):
     """A key file is missing, unreadable, empty or readable by others; the message names it and the fix."""

@@ -2,9 +2,9 @@
 
 Input files (evidence, evaluation sets, playbook entries, trace batches) are written by people and
 other tools, so every problem is reported in terms a person can fix: `evidence.jsonl line 3,
-column 12: not valid JSON (Expecting ',' delimiter)` or `evidence.jsonl line 4, field 'judge_score': Input should
-be a valid number`. Reading never writes anything; writing (`atomic_text_file`) goes through a
-temporary file and a rename, so a reader never sees half a file.
+column 12: not valid JSON (Expecting ',' delimiter)` or `evidence.jsonl line 4, field
+'judge_score': Input should be a valid number`. Reading never writes anything; writing
+(`atomic_text_file`) goes through a temporary file and a rename, so a reader never sees half a file.
 """
 
 from __future__ import annotations

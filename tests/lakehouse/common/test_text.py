@@ -4,6 +4,7 @@ recursion limit (a few kilobytes of brackets) read as unreadable text, never a R
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -30,6 +31,8 @@ def test_loads_json_names_the_nesting():
     # a JSONDecodeError for the readers' handlers, a user error for the HTTP status and exit code
     assert isinstance(info.value, json.JSONDecodeError) and isinstance(info.value, UserError)
     assert (info.value.msg, info.value.colno) == ("nested too deeply", 1)
+    again = pickle.loads(pickle.dumps(info.value))  # as a task result crosses processes
+    assert type(again) is JsonNestedTooDeep and str(again) == str(info.value)
     assert loads_json(b'{"a": [[1]]}') == {"a": [[1]]}
 
 

@@ -132,7 +132,9 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
         key = (fold(entry.query), entry.answer)
         if key not in newest or entry.ts > newest[key].ts:
             newest[key] = entry
-    chosen = sorted(newest.values(), key=lambda e: (e.ts, e.id))
+    # Ties in time (a batch of ratings shares one ts) go by content, not by id: an id hashes the ts,
+    # so the same matches recorded again would train in another order, and the float sums differ.
+    chosen = sorted(newest.values(), key=lambda e: (e.ts, fold(e.query), e.answer))
     vectors: list[np.ndarray | None] = [
         np.asarray(e.vector, np.float32) if e.model == model and np.asarray(e.vector).shape == (loaded.dims,) else None
         for e in chosen

@@ -327,9 +327,12 @@ class PlaybookStore:
 
     # lookup ------------------------------------------------------------------------------
     def decay(self, ts: datetime, now: datetime) -> float:
+        """0.5 per half-life of age. The age counts in whole hours (0.1 % of the default 30-day
+        half-life): a vote must not depend on the second a search runs, or two runs of the same
+        lift would train and score on features that differ in their last bits."""
         if self.half_life_days <= 0:
             return 1.0
-        age_days = max(0.0, (now - ts).total_seconds() / 86400.0)
+        age_days = max(0.0, (now - ts).total_seconds() // 3600 / 24)
         return math.pow(0.5, age_days / self.half_life_days)
 
     def lookup(

@@ -3,6 +3,8 @@ the gate refuses one trained on wrong answers (nothing is promoted)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from lakehouse.learning.adapt import (
@@ -14,6 +16,7 @@ from lakehouse.learning.adapt import (
     corpus_rows,
     keep_reranker,
     recall,
+    recorded_pairs,
     train,
 )
 from lakehouse.learning.errors import AdaptError
@@ -86,6 +89,20 @@ def test_the_gate_refuses_an_adapter_trained_on_wrong_answers(lh, tmp_path):
     held = {a.op: a for a in lh.corpora.activity}  # the last of each: this adapt's
     assert held["write"].started_ns <= held["stage"].started_ns  # stage (and a promote) under one hold
     assert held["stage"].ended_ns <= held["write"].ended_ns
+
+
+def test_the_same_matches_recorded_at_another_time_train_in_the_same_order(lh, tmp_path):
+    """A batch shares one ts and each entry's id hashes it: ties go by content, so a lift or an
+    adapt of the same matches trains on the same sequence (bit-identical float sums)."""
+    rows = entries(titles("titles_train", 60))
+    loaded = lh.corpora.get("onet")
+    orders = []
+    for name, when in (("early", datetime(2026, 1, 1, tzinfo=UTC)), ("late", datetime(2026, 1, 2, 3, tzinfo=UTC))):
+        store = _store(lh, tmp_path / f"{name}.jsonl")
+        store.record_many([{**e, "ts": when.isoformat()} for e in rows])
+        pairs = recorded_pairs(lh, "onet", loaded, store.entries(), lh.settings.embed_model)
+        orders.append([(p.query, p.answer) for p in pairs])
+    assert len(orders[0]) == 60 and orders[0] == orders[1]
 
 
 def test_too_few_recorded_matches_is_a_clear_error(lh, tmp_path):

@@ -141,6 +141,17 @@ def test_scores_decay_with_the_half_life(searcher):
     assert weights["51-4122.00"] == pytest.approx(weights["51-4121.00"] / 2, rel=1e-3)
 
 
+def test_age_counts_in_whole_hours(searcher):
+    """Two searches seconds apart weigh an entry the same: a lift run twice trains on equal features."""
+    store = searcher.playbooks
+    recorded = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert store.decay(recorded, recorded + timedelta(seconds=5)) == 1.0
+    assert store.decay(recorded, recorded + timedelta(minutes=59, seconds=59)) == 1.0
+    a_day = store.decay(recorded, recorded + timedelta(hours=24, minutes=1))
+    assert a_day == store.decay(recorded, recorded + timedelta(hours=24, minutes=59))
+    assert a_day == pytest.approx(0.5 ** (1 / store.half_life_days), rel=1e-12)
+
+
 def test_entries_survive_a_reopen_and_a_torn_tail_is_repaired(vector_world, tmp_path):
     path = tmp_path / "pb.jsonl"
     first = store_for(vector_world, path)

@@ -23,11 +23,14 @@ class HostLocks:
         self._guard = threading.Lock()
         self._threads: dict[str, threading.RLock] = {}
 
+    def thread_lock(self, name: str) -> threading.RLock:
+        """The name's lock among this process's threads alone (what `hold` takes first)."""
+        with self._guard:
+            return self._threads.setdefault(name, threading.RLock())
+
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
-        with self._guard:
-            thread_lock = self._threads.setdefault(name, threading.RLock())
-        with thread_lock:
+        with self.thread_lock(name):
             key = (name, threading.get_ident())
             depth = self._depth.get(key, 0)
             self._depth[key] = depth + 1

@@ -100,9 +100,8 @@ class CorpusManager(Generations):
         self._loaded: dict[str, LoadedCorpus] = {}
         self._recent: dict[str, builtins.list[LoadedCorpus]] = {}  # earlier copies, newest first
         self._stats: dict[str, tuple] = {}  # name -> (manifest file stat, token) last seen matching
-        self._locks: dict[str, threading.RLock] = {}
-        self._locks_guard = threading.Lock()  # guards the dict only, never held during work
-        self._host_locks = HostLocks(self.settings.home_dir / "locks")  # writers in other processes
+        self._locks_guard = threading.Lock()  # guards `_candidates` only, never held during work
+        self._host_locks = HostLocks(self.settings.home_dir / "locks")  # also the writers in other processes
         self.activity: deque[Activity] = deque(maxlen=1000)
         self._listeners: list[Listener] = []
         self._candidates: dict[tuple, set[str]] = {}  # SQL pre-filter results, oldest first
@@ -127,13 +126,13 @@ class CorpusManager(Generations):
         self._listeners.append(listener)
 
     def lock(self, name: str) -> threading.RLock:
-        with self._locks_guard:
-            return self._locks.setdefault(name, threading.RLock())
+        """The corpus's lock among this handle's threads (loads take it; writes take `_operation`)."""
+        return self._host_locks.thread_lock(f"corpus-{name}")
 
     @contextmanager
     def _operation(self, name: str, op: str) -> Iterator[None]:
         check_corpus_name(name)
-        with self.lock(name), self._host_locks.hold(f"corpus-{name}"):
+        with self._host_locks.hold(f"corpus-{name}"):
             record = Activity(name, op, time.perf_counter_ns())
             self.activity.append(record)
             for listener in self._listeners:

@@ -1,24 +1,31 @@
-"""Named locks that hold across the threads and the processes of one host.
+"""Named locks that hold across the threads and the processes of one host, and across machines
+when given a lock they share.
 
 Two handles on one LH_HOME (the CLI beside `lakehouse serve`, the API, a worker) each have their own
 in-process locks; what they write must still take turns. `HostLocks.hold(name)` is reentrant for
 the thread that holds it (an operation may call another on the same name) and takes an exclusive
-`flock` on `<folder>/<name>.lock` once, at the outermost level. The kernel releases the lock when
-the process dies, so a SIGKILLed writer never leaves it held."""
+`flock` on `<folder>/<name>.lock` once, at the outermost level, then the `shared` lock of that name
+if there is one (machines with their own LH_HOME: `lakehouse.data.catalog_lock`). Always in that
+order, so two holders never wait for each other. The kernel releases the flock when the process
+dies, so a SIGKILLed writer never leaves it held."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class HostLocks:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, shared: Callable[[str], AbstractContextManager[None]] | None = None) -> None:
         self.folder = folder
+        self.shared = shared
         self._depth: dict[tuple[str, int], int] = {}
         self._guard = threading.Lock()
         self._threads: dict[str, threading.RLock] = {}
@@ -41,8 +48,13 @@ class HostLocks:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                    yield
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        log.info("waiting for %s: another process on this host is writing it", name)
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                    with self.shared(name) if self.shared else nullcontext():
+                        yield
                 finally:
                     os.close(fd)  # releases the flock
             finally:

@@ -47,11 +47,7 @@ def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
     except OperationalError as exc:
         if url.get_backend_name() == "sqlite":
             raise  # a locked SQLite file: the write's commit loop retries it
-        detail = _first_line(exc.orig or exc)
-        if url.password:
-            detail = detail.replace(str(url.password), "***")
-        message = f"the catalog database {shown} (setting {SETTING}) cannot be reached: {detail}"
-        raise CatalogUnavailable(message) from None
+        raise unreachable(url, exc) from None
 
 
 def _unreachable(exc: BaseException, backend: str) -> bool:
@@ -59,6 +55,16 @@ def _unreachable(exc: BaseException, backend: str) -> bool:
     from sqlalchemy.exc import OperationalError
 
     return backend != "sqlite" and isinstance(exc, OperationalError)
+
+
+def unreachable(url: Any, exc: Any, purpose: str = "") -> CatalogUnavailable:
+    """The error for a catalog server that refused or failed a connection (SQLAlchemy's
+    `OperationalError`), its password hidden in the URL and in the driver's text."""
+    detail = _first_line(exc.orig or exc)
+    if url.password:
+        detail = detail.replace(str(url.password), "***")
+    shown = url.render_as_string(hide_password=True)
+    return CatalogUnavailable(f"the catalog database {shown} (setting {SETTING}) cannot be reached{purpose}: {detail}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -38,6 +38,7 @@ import pyarrow as pa
 from lakehouse.common.hostlock import HostLocks
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import did_you_mean
+from lakehouse.data.catalog_lock import catalog_locks
 from lakehouse.data.storage import ObjectNotFound
 from lakehouse.search.adapter import Adapter
 from lakehouse.search.embed import get_embedder
@@ -101,7 +102,8 @@ class CorpusManager(Generations):
         self._recent: dict[str, builtins.list[LoadedCorpus]] = {}  # earlier copies, newest first
         self._stats: dict[str, tuple] = {}  # name -> (manifest file stat, token) last seen matching
         self._locks_guard = threading.Lock()  # guards `_candidates` only, never held during work
-        self._host_locks = HostLocks(self.settings.home_dir / "locks")  # also the writers in other processes
+        # Writers in other processes take turns through LH_HOME's lock files, other machines through the catalog.
+        self._host_locks = HostLocks(self.settings.home_dir / "locks", catalog_locks(self.settings.catalog))
         self.activity: deque[Activity] = deque(maxlen=1000)
         self._listeners: list[Listener] = []
         self._candidates: dict[tuple, set[str]] = {}  # SQL pre-filter results, oldest first

@@ -6,9 +6,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 
 from lakehouse.common.hostlock import HostLocks
+from tests.fixtures.locks import holders_in_order
 
 PROBE = """
 import fcntl, os, sys
@@ -24,6 +24,7 @@ HOLDER = """
 import sys
 from pathlib import Path
 from lakehouse.common.hostlock import HostLocks
+from tests.fixtures.locks import holders_in_order
 with HostLocks(Path(sys.argv[1])).hold("corpus-x"):
     print("holding", flush=True)
     sys.stdin.read()  # until killed
@@ -45,19 +46,7 @@ def test_another_process_finds_it_held_until_the_outermost_hold_ends(tmp_path):
 
 def test_another_thread_waits_for_it(tmp_path):
     locks = HostLocks(tmp_path / "locks")
-    order: list[str] = []
-
-    def wait_then_note() -> None:
-        with locks.hold("corpus-x"):
-            order.append("waiter")
-
-    with locks.hold("corpus-x"):
-        waiter = threading.Thread(target=wait_then_note)
-        waiter.start()
-        waiter.join(0.5)  # not a timing assertion: the waiter cannot have got in while we hold it
-        order.append("holder")
-    waiter.join()
-    assert order == ["holder", "waiter"]
+    assert holders_in_order(locks.hold("corpus-x"), lambda: locks.hold("corpus-x")) == ["holder", "waiter"]
 
 
 def test_a_sigkilled_holder_leaves_it_free(tmp_path):

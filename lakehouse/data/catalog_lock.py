@@ -1,0 +1,63 @@
+"""Named locks that hold across machines, kept by the catalog database they already share.
+
+Machines share a lakehouse through one PostgreSQL catalog and one object store; each has its own
+LH_HOME, so a lock file there keeps apart only the processes of one host. `catalog_locks` turns a
+PostgreSQL catalog URL into a lock factory: holding a name takes a session advisory lock
+(`pg_advisory_lock`) on a connection of its own, closed on release. PostgreSQL frees the lock when
+that session ends, so a writer that is SIGKILLed, or whose host dies, never leaves it held (a dead
+host's session ends when its TCP connection times out). A SQLite catalog is one machine's own:
+there is nothing to share, and no factory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from lakehouse.data.catalog_open import unreachable
+
+log = logging.getLogger(__name__)
+
+LockFactory = Callable[[str], AbstractContextManager[None]]
+
+
+def advisory_key(name: str) -> int:
+    """The signed 64-bit key PostgreSQL's advisory locks take, the same for a name on every machine."""
+    digest = hashlib.blake2b(f"lakehouse:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def catalog_locks(catalog_url: str) -> LockFactory | None:
+    """A factory of cross-machine locks when the catalog is PostgreSQL, else None."""
+    if catalog_url.split(":", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
+        return None
+    engine: list[Any] = []  # made on first use: sqlalchemy stays unloaded for commands that write nothing
+
+    @contextmanager
+    def hold(name: str) -> Iterator[None]:
+        if not engine:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
+
+            # NullPool: closing the connection ends the session, so a lock can never stay behind in a pool.
+            engine.append(create_engine(catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT"))
+        from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError
+
+        key = advisory_key(name)
+        try:
+            conn = engine[0].connect()
+        except OperationalError as exc:
+            raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
+        try:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                log.info("waiting for %s: another machine is writing it", name)
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            yield
+        finally:
+            conn.close()  # ends the session, which frees the lock
+
+    return hold

@@ -1,0 +1,91 @@
+"""`catalog_locks`: a lock that machines sharing a PostgreSQL catalog take in turn, freed by the
+server when its holder is SIGKILLed; none for a SQLite catalog; a catalog that cannot be reached
+names the setting and hides the password."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from lakehouse.data.catalog_lock import advisory_key, catalog_locks
+from lakehouse.data.errors import CatalogUnavailable
+from tests.fixtures.locks import holders_in_order
+
+HOLDER = """
+import sys
+from lakehouse.data.catalog_lock import catalog_locks
+with catalog_locks(sys.argv[1])("corpus-x"):
+    print("holding", flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+@pytest.fixture
+def catalog(postgres) -> str:
+    return postgres.url(postgres.create_database())
+
+
+def _free(url: str, name: str) -> bool:
+    """Whether another session could take the lock now (it gives it back at once)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            taken = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(name)}).scalar()
+            if taken:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(name)})
+            return bool(taken)
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_catalog_is_one_machine_and_needs_no_lock(tmp_path):
+    assert catalog_locks(f"sqlite:///{tmp_path / 'catalog.db'}") is None
+
+
+def test_another_session_finds_it_held_until_released(catalog):
+    hold = catalog_locks(catalog)
+    assert hold is not None
+    with hold("corpus-x"):
+        assert not _free(catalog, "corpus-x")
+        assert _free(catalog, "corpus-y")  # names are apart
+    assert _free(catalog, "corpus-x")
+
+
+def test_a_second_holder_waits_for_the_first(catalog):
+    first, second = catalog_locks(catalog), catalog_locks(catalog)
+    assert first is not None and second is not None
+    assert holders_in_order(first("corpus-x"), lambda: second("corpus-x")) == ["holder", "waiter"]
+
+
+def test_a_sigkilled_holder_leaves_it_free(catalog):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, catalog], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        assert not _free(catalog, "corpus-x")
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    hold = catalog_locks(catalog)
+    assert hold is not None
+    with hold("corpus-x"):  # the server ended the dead session and freed its lock
+        assert not _free(catalog, "corpus-x")
+
+
+def test_an_unreachable_catalog_names_the_setting_and_hides_the_password(postgres):
+    url = postgres.url("catalog").replace(f":{postgres.port}/", ":1/")  # nothing listens on port 1
+    hold = catalog_locks(url)
+    assert hold is not None
+    with pytest.raises(
+        CatalogUnavailable,
+        match=r"catalog database postgresql\+psycopg://lakehouse:\*\*\*@127.0.0.1:1/catalog "
+        r"\(setting catalog_url \(LH_CATALOG_URL\)\) cannot be reached to lock 'corpus-x'",
+    ) as caught:
+        with hold("corpus-x"):
+            pytest.fail("the lock cannot have been taken")
+    assert postgres.password not in str(caught.value)

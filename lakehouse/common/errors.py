@@ -24,8 +24,10 @@ class JsonNestedTooDeep(UserError, json.JSONDecodeError):
     """JSON nested deeper than Python's recursion limit (`lakehouse.common.text.loads_json`). A
     JSONDecodeError too, so every reader that names bad JSON names this the same way."""
 
+    SHOWN = 200  # characters of the document kept: the error may travel (logs, pickles); a body of megabytes need not
+
     def __init__(self, doc: str) -> None:
-        json.JSONDecodeError.__init__(self, "nested too deeply", doc, 0)
+        json.JSONDecodeError.__init__(self, "nested too deeply", doc[: self.SHOWN], 0)
         self.message = str(self.args[0])
         self.fields = {}
 

@@ -51,7 +51,7 @@ class HostLocks:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
-                        log.info("waiting for %s: another process on this host is writing it", name)
+                        log.warning("waiting for %s: another process on this host is writing it", name)
                         fcntl.flock(fd, fcntl.LOCK_EX)
                     with self.shared(name) if self.shared else nullcontext():
                         yield

@@ -54,7 +54,7 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
             raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
         try:
             if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
-                log.info("waiting for %s: another machine is writing it", name)
+                log.warning("waiting for %s: another machine is writing it", name)
                 conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             yield
         finally:

@@ -24,6 +24,12 @@ SPACE = "cosine"
 # and well under a millisecond once their vectors are gathered (kept for the next query).
 EXACT_MAX_ROWS = 20_000
 EXACT_MAX_SHARE = 0.05
+# A whole index this small is searched exactly too. hnswlib's walk (ef 64) misses a few of the 30
+# nearest rows, and which ones depends on the graph, which a build on several threads makes
+# differently each time: over the 1,016 O*NET rows 16 of 500 adapted queries got another top 30 from
+# a second build, and the lift's adapted recall@1 read 0.424-0.430 on identical vectors. Exact costs
+# 0.03 ms a query more than the walk at 1,000 rows, 0.14 ms at 5,000 (BENCHMARKS.md, "vectors").
+EXACT_WHOLE_MAX_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class VectorIndex:
         # Mutations (resize, add, delete, save) must not run beside each other or a search.
         self._lock = threading.RLock()
         self._gathered: tuple[frozenset[int], np.ndarray, np.ndarray] | None = None  # last exact set
+        self._whole: tuple[np.ndarray, np.ndarray] | None = None  # every live label and its vector
 
     # reading ---------------------------------------------------------------------------------
     @property
@@ -96,6 +103,8 @@ class VectorIndex:
         if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.uint64), empty.astype(np.float32)
+        if allowed is None and self.count <= EXACT_WHOLE_MAX_ROWS:
+            return self._exact(queries, k, None)
         if allowed is not None and self._exact_is_cheaper(allowed):
             return self._exact(queries, k, allowed)
         with self._lock:
@@ -118,22 +127,38 @@ class VectorIndex:
         return self.exact_is_cheaper(len(allowed)) or reused
 
     def _exact(self, queries: np.ndarray, k: int, allowed: set[int] | None):
-        gathered = self._gathered
-        if allowed is not None and gathered is not None and gathered[0] == allowed:
-            candidates, vectors = gathered[1], gathered[2]
+        candidates, vectors = self._gathered_rows(allowed)
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        queries = queries / np.where(norms > 0, norms, 1)  # as hnswlib's cosine space takes them
+        # einsum, not `@`: BLAS would split this small product over threads that spin-wait for a
+        # core on a shared machine (1,840 x 256: 0.04 ms on one thread, 0.5 to 7 ms threaded)
+        distances = 1.0 - np.einsum("qd,nd->qn", queries, vectors)
+        if k < distances.shape[1]:  # the k nearest, then only those sorted; ties by label, as stored
+            nearest = np.sort(np.argpartition(distances, k - 1, axis=1)[:, :k], axis=1)
         else:
+            nearest = np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
+        within = np.argsort(np.take_along_axis(distances, nearest, axis=1), axis=1, kind="stable")
+        order = np.take_along_axis(nearest, within, axis=1)
+        return candidates[order], np.take_along_axis(distances, order, axis=1).astype(np.float32)
+
+    def _gathered_rows(self, allowed: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The live labels (all, or those allowed), ascending, and their vectors; the last set
+        gathered and the whole index are kept until the next write."""
+        whole, gathered = self._whole, self._gathered
+        if allowed is None and whole is not None:
+            return whole
+        if allowed is not None and gathered is not None and gathered[0] == allowed:
+            return gathered[1], gathered[2]
+        with self._lock:
             candidates = np.asarray(
                 sorted((set(self.labels()) if allowed is None else allowed) - self.deleted), dtype=np.uint64
             )
             vectors = self.vectors(candidates.tolist())
-            if allowed is not None:
-                with self._lock:
-                    self._gathered = (frozenset(allowed), candidates, vectors)
-        # einsum, not `@`: BLAS would split this small product over threads that spin-wait for a
-        # core on a shared machine (1,840 x 256: 0.04 ms on one thread, 0.5 to 7 ms threaded)
-        distances = 1.0 - np.einsum("qd,nd->qn", queries, vectors)
-        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-        return candidates[order], np.take_along_axis(distances, order, axis=1).astype(np.float32)
+            if allowed is None:
+                self._whole = (candidates, vectors)
+            else:
+                self._gathered = (frozenset(allowed), candidates, vectors)
+        return candidates, vectors
 
     # writing ---------------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, labels: Iterable[int], threads: int | None = None) -> None:
@@ -150,7 +175,7 @@ class VectorIndex:
                 self._index.resize_index(max(needed, 2 * self._index.max_elements))
             self._index.add_items(vectors, labels, num_threads=threads or self.params.build_threads)
             self.deleted.difference_update(labels.tolist())
-            self._gathered = None  # a label may have new vectors
+            self._gathered = self._whole = None  # a label may have new vectors
 
     def mark_deleted(self, labels: Iterable[int]) -> int:
         """Hide labels from every search; returns how many were live."""
@@ -161,7 +186,7 @@ class VectorIndex:
                 self._index.mark_deleted(label)
             self.deleted.update(fresh)
             if fresh:
-                self._gathered = None
+                self._gathered = self._whole = None
             return len(fresh)
 
     # files -----------------------------------------------------------------------------------
@@ -179,5 +204,5 @@ class VectorIndex:
         index._index.load_index(str(path))
         index._index.set_ef(params.ef)  # not stored in the file
         index.deleted = set(deleted)
-        index._gathered = None
+        index._gathered = index._whole = None
         return index

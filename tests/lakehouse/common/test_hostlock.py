@@ -1,14 +1,15 @@
-"""`HostLocks`: reentrant for its thread, exclusive against other processes, and freed by the
-kernel when a holder is SIGKILLed (no stale lock file to clean up by hand)."""
+"""`HostLocks`: reentrant for its thread, exclusive against other processes (a waiter says why it
+waits), and freed by the kernel when a holder is SIGKILLed (no stale lock file to clean up by hand)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+import threading
 
 from lakehouse.common.hostlock import HostLocks
-from tests.fixtures.locks import holders_in_order
+from tests.fixtures.locks import holders_in_order, warnings_heard
 
 PROBE = """
 import fcntl, os, sys
@@ -24,7 +25,6 @@ HOLDER = """
 import sys
 from pathlib import Path
 from lakehouse.common.hostlock import HostLocks
-from tests.fixtures.locks import holders_in_order
 with HostLocks(Path(sys.argv[1])).hold("corpus-x"):
     print("holding", flush=True)
     sys.stdin.read()  # until killed
@@ -49,15 +49,29 @@ def test_another_thread_waits_for_it(tmp_path):
     assert holders_in_order(locks.hold("corpus-x"), lambda: locks.hold("corpus-x")) == ["holder", "waiter"]
 
 
-def test_a_sigkilled_holder_leaves_it_free(tmp_path):
+def test_a_waiter_says_why_and_a_sigkilled_holder_leaves_it_free(tmp_path):
     folder = tmp_path / "locks"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
     assert _probe(folder / "corpus-x.lock").strip() == "held"
-    holder.send_signal(signal.SIGKILL)
-    holder.wait()
+    got_in = threading.Event()
+
+    def wait_then_note() -> None:
+        with HostLocks(folder).hold("corpus-x"):
+            got_in.set()
+
+    waiter = threading.Thread(target=wait_then_note)
+    try:
+        with warnings_heard("lakehouse.common.hostlock") as (warned, said):
+            waiter.start()
+            assert warned.wait(60), "the waiter never said it was waiting"
+        assert said == ["waiting for corpus-x: another process on this host is writing it"]
+        assert not got_in.is_set()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    waiter.join()  # the kernel freed the dead holder's lock
+    assert got_in.is_set()
     assert _probe(folder / "corpus-x.lock").strip() == "free"
-    with HostLocks(folder).hold("corpus-x"):
-        assert _probe(folder / "corpus-x.lock").strip() == "held"

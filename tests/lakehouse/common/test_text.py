@@ -33,6 +33,7 @@ def test_loads_json_names_the_nesting():
     assert (info.value.msg, info.value.colno) == ("nested too deeply", 1)
     again = pickle.loads(pickle.dumps(info.value))  # as a task result crosses processes
     assert type(again) is JsonNestedTooDeep and str(again) == str(info.value)
+    assert info.value.doc == DEEP[: JsonNestedTooDeep.SHOWN] and len(DEEP) > JsonNestedTooDeep.SHOWN  # a part
     assert loads_json(b'{"a": [[1]]}') == {"a": [[1]]}
 
 

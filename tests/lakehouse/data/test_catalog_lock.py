@@ -7,16 +7,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from lakehouse.data.catalog_lock import advisory_key, catalog_locks
 from lakehouse.data.errors import CatalogUnavailable
-from tests.fixtures.locks import holders_in_order
+from tests.fixtures.locks import warnings_heard
 
 HOLDER = """
 import sys
+import threading
 from lakehouse.data.catalog_lock import catalog_locks
 with catalog_locks(sys.argv[1])("corpus-x"):
     print("holding", flush=True)
@@ -55,10 +57,22 @@ def test_another_session_finds_it_held_until_released(catalog):
     assert _free(catalog, "corpus-x")
 
 
-def test_a_second_holder_waits_for_the_first(catalog):
+def test_a_second_holder_waits_for_the_first_and_says_why(catalog):
     first, second = catalog_locks(catalog), catalog_locks(catalog)
     assert first is not None and second is not None
-    assert holders_in_order(first("corpus-x"), lambda: second("corpus-x")) == ["holder", "waiter"]
+    got_in = threading.Event()
+
+    def wait_then_note() -> None:
+        with second("corpus-x"):
+            got_in.set()
+
+    waiter = threading.Thread(target=wait_then_note)
+    with warnings_heard("lakehouse.data.catalog_lock") as (warned, said), first("corpus-x"):
+        waiter.start()
+        assert warned.wait(60), "the second holder never said it was waiting"
+        assert not got_in.is_set()
+    waiter.join()
+    assert got_in.is_set() and said == ["waiting for corpus-x: another machine is writing it"]
 
 
 def test_a_sigkilled_holder_leaves_it_free(catalog):

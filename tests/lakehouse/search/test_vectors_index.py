@@ -1,4 +1,5 @@
-"""VectorIndex: the hnswlib wrapper (growth, filters, deletes, save/load) on real hnswlib."""
+"""VectorIndex: the hnswlib wrapper (growth, filters, deletes, save/load) on real hnswlib, each
+test both ways a whole index is searched: exactly (up to EXACT_WHOLE_MAX_ROWS rows) and walked."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lakehouse.search.vectors.index as index_module
 from lakehouse.search.vectors.index import HnswParams, VectorIndex
 
 PARAMS = HnswParams(m=16, ef_construction=100, ef=50, threads=1)
+
+
+@pytest.fixture(autouse=True, params=["exact", "walked"])
+def whole_index_search(request, monkeypatch) -> None:
+    if request.param == "walked":
+        monkeypatch.setattr(index_module, "EXACT_WHOLE_MAX_ROWS", 0)
 
 
 def unit_vectors(n: int, dims: int = 16, seed: int = 0) -> np.ndarray:

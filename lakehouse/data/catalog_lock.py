@@ -53,9 +53,12 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
         except OperationalError as exc:
             raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
         try:
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
-                log.warning("waiting for %s: another machine is writing it", name)
-                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                    log.warning("waiting for %s: another machine is writing it", name)
+                    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            except OperationalError as exc:  # the server went away while we asked or waited
+                raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
             yield
         finally:
             conn.close()  # ends the session, which frees the lock

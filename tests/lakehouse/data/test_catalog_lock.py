@@ -103,3 +103,38 @@ def test_an_unreachable_catalog_names_the_setting_and_hides_the_password(postgre
         with hold("corpus-x"):
             pytest.fail("the lock cannot have been taken")
     assert postgres.password not in str(caught.value)
+
+
+def test_a_waiter_whose_session_is_ended_gets_a_clear_error(catalog):
+    first, second = catalog_locks(catalog), catalog_locks(catalog)
+    assert first is not None and second is not None
+    failures: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            with second("corpus-x"):
+                pytest.fail("the waiter cannot have got the lock")
+        except CatalogUnavailable as exc:
+            failures.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    engine = create_engine(catalog)
+    try:
+        with warnings_heard("lakehouse.data.catalog_lock") as (warned, _), first("corpus-x"):
+            waiter.start()
+            assert warned.wait(60)
+            with engine.connect() as conn:  # as a server restart or an operator's pg_terminate_backend would
+                ended = 0
+                while not ended:  # the waiter's backend is in pg_advisory_lock once it has warned
+                    ended = conn.execute(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE query LIKE 'SELECT pg_advisory_lock(%' AND wait_event_type = 'Lock'"
+                        )
+                    ).scalar()
+            waiter.join()
+    finally:
+        engine.dispose()
+    assert len(failures) == 1, failures
+    assert "cannot be reached to lock 'corpus-x'" in str(failures[0])
+    assert _free(catalog, "corpus-x")  # the holder let go at the end of its block

@@ -18,12 +18,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 class HostLocks:
-    def __init__(self, folder: Path, shared: Callable[[str], AbstractContextManager[None]] | None = None) -> None:
+    def __init__(self, folder: Path, shared: Callable[[str], AbstractContextManager[Any]] | None = None) -> None:
         self.folder = folder
         self.shared = shared
         self._depth: dict[tuple[str, int], int] = {}

@@ -4,9 +4,11 @@ Machines share a lakehouse through one PostgreSQL catalog and one object store; 
 LH_HOME, so a lock file there keeps apart only the processes of one host. `catalog_locks` turns a
 PostgreSQL catalog URL into a lock factory: holding a name takes a session advisory lock
 (`pg_advisory_lock`) on a connection of its own, closed on release. PostgreSQL frees the lock when
-that session ends, so a writer that is SIGKILLed, or whose host dies, never leaves it held (a dead
-host's session ends when its TCP connection times out). A SQLite catalog is one machine's own:
-there is nothing to share, and no factory.
+that session ends, so a writer that is SIGKILLed, or whose host dies, never leaves it held. A dead
+host sends nothing, so its session ends only when the server's TCP keepalive gives up: the lock's
+session asks for probes after 30 s of silence (`KEEPALIVE`), so about a minute instead of the
+operating system's default of over two hours. A SQLite catalog is one machine's own: there is
+nothing to share, and no factory.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from lakehouse.data.catalog_open import unreachable
 
 log = logging.getLogger(__name__)
 
-LockFactory = Callable[[str], AbstractContextManager[None]]
+LockFactory = Callable[[str], AbstractContextManager[Any]]  # what it yields: the lock's connection
+# The server's probes on the lock's connection: idle seconds, seconds between probes, probes lost.
+KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
 
 
 def advisory_key(name: str) -> int:
@@ -37,7 +41,7 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
     engine: list[Any] = []  # made on first use: sqlalchemy stays unloaded for commands that write nothing
 
     @contextmanager
-    def hold(name: str) -> Iterator[None]:
+    def hold(name: str) -> Iterator[Any]:
         if not engine:
             from sqlalchemy import create_engine
             from sqlalchemy.pool import NullPool
@@ -54,12 +58,14 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
             raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
         try:
             try:
+                for setting, value in KEEPALIVE.items():  # session settings any role may change
+                    conn.execute(text(f"SET {setting} = {int(value)}"))
                 if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
                     log.warning("waiting for %s: another machine is writing it", name)
                     conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             except OperationalError as exc:  # the server went away while we asked or waited
                 raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
-            yield
+            yield conn
         finally:
             conn.close()  # ends the session, which frees the lock
 

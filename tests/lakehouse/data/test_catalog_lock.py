@@ -12,7 +12,7 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
-from lakehouse.data.catalog_lock import advisory_key, catalog_locks
+from lakehouse.data.catalog_lock import KEEPALIVE, advisory_key, catalog_locks
 from lakehouse.data.errors import CatalogUnavailable
 from tests.fixtures.locks import warnings_heard
 
@@ -51,8 +51,10 @@ def test_a_sqlite_catalog_is_one_machine_and_needs_no_lock(tmp_path):
 def test_another_session_finds_it_held_until_released(catalog):
     hold = catalog_locks(catalog)
     assert hold is not None
-    with hold("corpus-x"):
+    with hold("corpus-x") as session:
         assert not _free(catalog, "corpus-x")
+        for setting, value in KEEPALIVE.items():  # a dead holder's host is noticed in about a minute
+            assert session.execute(text(f"SHOW {setting}")).scalar() == str(value)
         assert _free(catalog, "corpus-y")  # names are apart
     assert _free(catalog, "corpus-x")
 

@@ -6,7 +6,8 @@ in-process locks; what they write must still take turns. `HostLocks.hold(name)` 
 the thread that holds it (an operation may call another on the same name) and takes an exclusive
 `flock` on `<folder>/<name>.lock` once, at the outermost level, then the `shared` lock of that name
 if there is one (machines with their own LH_HOME: `lakehouse.data.catalog_lock`). Always in that
-order, so two holders never wait for each other. The kernel releases the flock when the process
+order, so two holders never wait for each other. A shared lock can be lost while held (its server
+restarts): `check(name)` before a write becomes visible says so. The kernel releases the flock when the process
 dies, so a SIGKILLed writer never leaves it held."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class HostLocks:
     def __init__(self, folder: Path, shared: Callable[[str], AbstractContextManager[Any]] | None = None) -> None:
         self.folder = folder
         self.shared = shared
+        self._leases: dict[str, Any] = {}  # name -> what the shared lock yielded, while held
         self._depth: dict[tuple[str, int], int] = {}
         self._guard = threading.Lock()
         self._threads: dict[str, threading.RLock] = {}
@@ -35,6 +37,13 @@ class HostLocks:
         """The name's lock among this process's threads alone (what `hold` takes first)."""
         with self._guard:
             return self._threads.setdefault(name, threading.RLock())
+
+    def check(self, name: str) -> None:
+        """Before a held write is made visible: raises if the shared lock of `name` was lost (its
+        `check()`); the flock cannot be lost while this process lives."""
+        lease = self._leases.get(name)
+        if lease is not None:
+            lease.check()
 
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
@@ -54,8 +63,12 @@ class HostLocks:
                     except BlockingIOError:
                         log.warning("waiting for %s: another process on this host is writing it", name)
                         fcntl.flock(fd, fcntl.LOCK_EX)
-                    with self.shared(name) if self.shared else nullcontext():
-                        yield
+                    with self.shared(name) if self.shared else nullcontext() as lease:
+                        self._leases[name] = lease
+                        try:
+                            yield
+                        finally:
+                            self._leases.pop(name, None)
                 finally:
                     os.close(fd)  # releases the flock
             finally:

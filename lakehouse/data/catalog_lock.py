@@ -23,7 +23,7 @@ from lakehouse.data.catalog_open import unreachable
 
 log = logging.getLogger(__name__)
 
-LockFactory = Callable[[str], AbstractContextManager[Any]]  # what it yields: the lock's connection
+LockFactory = Callable[[str], AbstractContextManager["CatalogLease"]]
 # The server's probes on the lock's connection: idle seconds, seconds between probes, probes lost.
 KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
 
@@ -34,6 +34,25 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class CatalogLease:
+    """A held lock: its session, and a check that it is still held before a write is made visible."""
+
+    def __init__(self, name: str, connection: Any) -> None:
+        self.name, self.connection = name, connection
+
+    def check(self) -> None:
+        """Raises CatalogUnavailable if the session ended (a server restart, an operator, a network
+        cut): the lock went with it, so another machine may be writing the same thing now."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            self.connection.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            url = self.connection.engine.url
+            raise unreachable(url, exc, f": the lock on {self.name!r} was lost, so nothing more is written") from None
+
+
 def catalog_locks(catalog_url: str) -> LockFactory | None:
     """A factory of cross-machine locks when the catalog is PostgreSQL, else None."""
     if catalog_url.split(":", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
@@ -41,7 +60,7 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
     engine: list[Any] = []  # made on first use: sqlalchemy stays unloaded for commands that write nothing
 
     @contextmanager
-    def hold(name: str) -> Iterator[Any]:
+    def hold(name: str) -> Iterator[CatalogLease]:
         if not engine:
             from sqlalchemy import create_engine
             from sqlalchemy.pool import NullPool
@@ -65,7 +84,7 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
                     conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             except OperationalError as exc:  # the server went away while we asked or waited
                 raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
-            yield conn
+            yield CatalogLease(name, conn)
         finally:
             conn.close()  # ends the session, which frees the lock
 

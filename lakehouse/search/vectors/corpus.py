@@ -300,6 +300,7 @@ class CorpusManager(Generations):
         the live manifest. Returns the manifest as stored (the token of the copy in memory).
         Generations beyond the kept window, and files no kept generation names, are removed."""
         name = manifest.name
+        self._host_locks.check(f"corpus-{name}")  # still ours: nothing of this generation is written otherwise
         numbers = self._generation_numbers(name)
         if live is not None and live.generation not in numbers:
             # a corpus from before generations: its live manifest becomes a generation too
@@ -325,6 +326,7 @@ class CorpusManager(Generations):
         self.store.put(generation_key(name, generation), manifest.to_json())
         data = manifest.to_json()
         if make_live:
+            self._host_locks.check(f"corpus-{name}")  # the index upload took a while: still ours?
             self.store.put(manifest_key(name), data)
         self._prune(name, manifest if make_live else live)
         return data

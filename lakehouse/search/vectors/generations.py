@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lakehouse.common.hostlock import HostLocks
 from lakehouse.data.storage import ObjectNotFound
 from lakehouse.search.adapter import Adapter, AdapterError
 from lakehouse.search.vectors.loaded import LoadedCorpus
@@ -64,6 +65,7 @@ class Generations:
     settings: Settings
     _loaded: dict[str, LoadedCorpus]
     _recent: dict[str, builtins.list[LoadedCorpus]]
+    _host_locks: HostLocks
 
     if TYPE_CHECKING:
 
@@ -277,5 +279,6 @@ class Generations:
                 raise CorpusError(f"corpus {name!r}: generation {target.generation} names {key}, which is gone")
         target.promoted_at = now_iso()
         target.history = [g for g in history if g != target.generation][:HISTORY_KEPT]
+        self._host_locks.check(f"corpus-{name}")
         self.store.put(manifest_key(name), target.to_json())
         return {**out, "changed": True, "manifest": target.summary()}

@@ -51,10 +51,11 @@ def test_a_sqlite_catalog_is_one_machine_and_needs_no_lock(tmp_path):
 def test_another_session_finds_it_held_until_released(catalog):
     hold = catalog_locks(catalog)
     assert hold is not None
-    with hold("corpus-x") as session:
+    with hold("corpus-x") as lease:
         assert not _free(catalog, "corpus-x")
+        lease.check()  # held: passes
         for setting, value in KEEPALIVE.items():  # a dead holder's host is noticed in about a minute
-            assert session.execute(text(f"SHOW {setting}")).scalar() == str(value)
+            assert lease.connection.execute(text(f"SHOW {setting}")).scalar() == str(value)
         assert _free(catalog, "corpus-y")  # names are apart
     assert _free(catalog, "corpus-x")
 

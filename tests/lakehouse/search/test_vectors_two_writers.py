@@ -86,3 +86,37 @@ def test_rows_added_through_both_writers_are_all_searchable(writers):
         assert [hits[0].id for hits in corpus.search(vectors, 1)] == list(titles)
     ids = first.tables.read_arrow("corpus_shared", columns=["id"]).column("id").to_pylist()
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 16 + len(titles)  # no row stored twice
+
+
+def test_a_writer_that_lost_the_machines_lock_makes_nothing_live(request, tmp_path_factory, minilm):
+    """The lock's session ends mid-write (a catalog server restart, an operator): the writer stops
+    before its generation is written or made live, and the other machine writes as usual."""
+    from sqlalchemy import create_engine, text
+
+    from lakehouse.data.errors import CatalogUnavailable
+
+    first, second = _two_machines(request, tmp_path_factory)
+    engine = create_engine(first.settings.catalog)
+    try:
+        first.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
+        first.corpora.build("shared", "jobs", ["title"], "job_id")
+
+        def end_the_lock_session(name: str, op: str, state: str) -> None:
+            if op == "rebuild" and state == "locked":
+                with engine.connect() as conn:
+                    conn.execute(
+                        text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                    )
+
+        first.corpora.add_listener(end_the_lock_session)
+        lost = "the lock on 'corpus-shared' was lost, so nothing more is written"
+        with pytest.raises(CatalogUnavailable, match=lost):
+            first.corpora.rebuild("shared")
+        assert second.corpora.show("shared")["version"] == 1
+        assert [g["generation"] for g in second.corpora.generations("shared")] == [1]
+        second.corpora.rebuild("shared")
+        assert first.corpora.show("shared")["version"] == 2
+    finally:
+        engine.dispose()
+        first.close()
+        second.close()

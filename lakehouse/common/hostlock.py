@@ -6,9 +6,9 @@ in-process locks; what they write must still take turns. `HostLocks.hold(name)` 
 the thread that holds it (an operation may call another on the same name) and takes an exclusive
 `flock` on `<folder>/<name>.lock` once, at the outermost level, then the `shared` lock of that name
 if there is one (machines with their own LH_HOME: `lakehouse.data.catalog_lock`). Always in that
-order, so two holders never wait for each other. A shared lock can be lost while held (its server
-restarts): `check(name)` before a write becomes visible says so. The kernel releases the flock when the process
-dies, so a SIGKILLed writer never leaves it held."""
+order, so two holders never wait for each other. The kernel releases the flock when the process
+dies, so a SIGKILLed writer never leaves it held. A shared lock can be lost while held (its server
+restarts): `check(name)`, called before a write is made visible, says so."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class HostLocks:
         self.folder = folder
         self.shared = shared
         self._leases: dict[str, Any] = {}  # name -> what the shared lock yielded, while held
-        self._depth: dict[tuple[str, int], int] = {}
+        self._depth: dict[str, int] = {}  # read and written only by the thread holding the name's RLock
         self._guard = threading.Lock()
         self._threads: dict[str, threading.RLock] = {}
 
@@ -48,9 +48,8 @@ class HostLocks:
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
         with self.thread_lock(name):
-            key = (name, threading.get_ident())
-            depth = self._depth.get(key, 0)
-            self._depth[key] = depth + 1
+            depth = self._depth.get(name, 0)
+            self._depth[name] = depth + 1
             try:
                 if depth:
                     yield
@@ -73,6 +72,6 @@ class HostLocks:
                     os.close(fd)  # releases the flock
             finally:
                 if depth:
-                    self._depth[key] = depth
+                    self._depth[name] = depth
                 else:
-                    del self._depth[key]
+                    del self._depth[name]

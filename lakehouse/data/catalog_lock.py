@@ -13,13 +13,14 @@ nothing to share, and no factory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from lakehouse.data.catalog_open import unreachable
+from lakehouse.data.catalog_open import unreachable_error
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +50,36 @@ class CatalogLease:
         try:
             self.connection.execute(text("SELECT 1"))
         except OperationalError as exc:
-            url = self.connection.engine.url
-            raise unreachable(url, exc, f": the lock on {self.name!r} was lost, so nothing more is written") from None
+            lost = f": the lock on {self.name!r} was lost, so nothing more is written"
+            raise unreachable_error(self.connection.engine.url, exc, lost) from None
+
+
+@functools.cache
+def _lock_engine(catalog_url: str) -> Any:
+    """One engine per catalog URL, made on first use (sqlalchemy stays unloaded for commands that
+    write nothing). NullPool: closing a connection ends its session, so a lock can never stay
+    behind in a pool."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
 
 def catalog_locks(catalog_url: str) -> LockFactory | None:
     """A factory of cross-machine locks when the catalog is PostgreSQL, else None."""
     if catalog_url.split(":", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
         return None
-    engine: list[Any] = []  # made on first use: sqlalchemy stays unloaded for commands that write nothing
 
     @contextmanager
     def hold(name: str) -> Iterator[CatalogLease]:
-        if not engine:
-            from sqlalchemy import create_engine
-            from sqlalchemy.pool import NullPool
-
-            # NullPool: closing the connection ends the session, so a lock can never stay behind in a pool.
-            engine.append(create_engine(catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT"))
         from sqlalchemy import text
         from sqlalchemy.exc import OperationalError
 
-        key = advisory_key(name)
+        engine, key = _lock_engine(catalog_url), advisory_key(name)
         try:
-            conn = engine[0].connect()
+            conn = engine.connect()
         except OperationalError as exc:
-            raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
+            raise unreachable_error(engine.url, exc, f" to lock {name!r}") from None
         try:
             try:
                 for setting, value in KEEPALIVE.items():  # session settings any role may change
@@ -83,7 +88,7 @@ def catalog_locks(catalog_url: str) -> LockFactory | None:
                     log.warning("waiting for %s: another machine is writing it", name)
                     conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             except OperationalError as exc:  # the server went away while we asked or waited
-                raise unreachable(engine[0].url, exc, f" to lock {name!r}") from None
+                raise unreachable_error(engine.url, exc, f" to lock {name!r}") from None
             yield CatalogLease(name, conn)
         finally:
             conn.close()  # ends the session, which frees the lock

@@ -47,7 +47,7 @@ def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
     except OperationalError as exc:
         if url.get_backend_name() == "sqlite":
             raise  # a locked SQLite file: the write's commit loop retries it
-        raise unreachable(url, exc) from None
+        raise unreachable_error(url, exc) from None
 
 
 def _unreachable(exc: BaseException, backend: str) -> bool:
@@ -57,7 +57,7 @@ def _unreachable(exc: BaseException, backend: str) -> bool:
     return backend != "sqlite" and isinstance(exc, OperationalError)
 
 
-def unreachable(url: Any, exc: Any, purpose: str = "") -> CatalogUnavailable:
+def unreachable_error(url: Any, exc: Any, purpose: str = "") -> CatalogUnavailable:
     """The error for a catalog server that refused or failed a connection (SQLAlchemy's
     `OperationalError`), its password hidden in the URL and in the driver's text."""
     detail = _first_line(exc.orig or exc)

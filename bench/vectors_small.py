@@ -15,7 +15,6 @@ same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -49,26 +48,23 @@ def row(name: str, data: np.ndarray, queries: np.ndarray, params: HnswParams) ->
 
 
 def onet(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """The O*NET rows as the product builds them (Title + Description, and the title vector), and
-    the test titles mapped by an adapter trained on the recorded ones."""
+    """The O*NET rows as the product builds them (`row_vectors`: Title + Description, and the
+    title), and the dev set's test titles mapped by an adapter trained on the recorded ones."""
     import csv
 
+    from bench.learning.lift import alternate_titles
     from lakehouse.learning.adapter_training import train
     from lakehouse.search.embed import get_embedder
+    from lakehouse.search.vectors.source import SourceRows, row_vectors
 
     with (REPO / "examples" / "data" / "occupations.tsv").open(newline="") as handle:
         occupations = list(csv.DictReader(handle, delimiter="\t"))
     embedder = get_embedder(settings.embed_model, settings)
-    text = embedder.embed([f"{o['Title']}\n{o['Description']}" for o in occupations])
-    title = embedder.embed([o["Title"] for o in occupations])
-    rows = text + title
-    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
     ids = [o["O*NET-SOC Code"] for o in occupations]
-
-    def titles(name: str) -> list[dict]:
-        return [json.loads(line) for line in (REPO / "examples" / "lift" / name).read_text().splitlines()]
-
-    recorded, searched = titles("titles_train.jsonl"), titles("titles_test.jsonl")
+    texts, titles = [f"{o['Title']}\n{o['Description']}" for o in occupations], [o["Title"] for o in occupations]
+    rows = row_vectors(embedder.embed, SourceRows(None, ids=ids, texts=texts, titles=titles))
+    dev = alternate_titles()
+    recorded, searched = dev[:2000], dev[2000:]
     adapter = train(embedder.embed([t["query"] for t in recorded]), [t["expected"][0] for t in recorded], ids, rows)
     return rows, adapter.adapt_query(embedder.embed([t["query"] for t in searched]))
 

@@ -130,16 +130,6 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     pytest.fail(f"Prefect server did not answer: {log.read_text()[-3000:]}")
 
 
-def _make_bucket(moto_s3) -> str:
-    from minio import Minio
-
-    bucket = moto_s3.new_bucket_url().removeprefix("s3://")
-    Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False).make_bucket(
-        bucket
-    )
-    return bucket
-
-
 def _create_pool(api_url: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -152,7 +142,7 @@ def _create_pool(api_url: str) -> None:
 @pytest.fixture(scope="module")
 def cluster(postgres, moto_s3, tmp_path_factory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("work-pool")
-    bucket = _make_bucket(moto_s3)
+    bucket = moto_s3.new_bucket()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"

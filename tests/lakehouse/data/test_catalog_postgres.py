@@ -13,25 +13,13 @@ from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import CatalogSettingError, CatalogUnavailable
 from lakehouse.errors import ErrorKind
+from tests.fixtures.machines import shared_lakehouse
 
 
 @pytest.fixture(scope="module")
 def shared(postgres, moto_s3, tmp_path_factory):
     """A settings factory: a fresh LH_HOME ("machine") on one PostgreSQL catalog + S3 warehouse."""
-    from minio import Minio
-
-    bucket = moto_s3.new_bucket_url().removeprefix("s3://")
-    Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False).make_bucket(
-        bucket
-    )
-    catalog = postgres.url(postgres.create_database())
-
-    def machine(name: str) -> Settings:
-        return moto_s3.settings(
-            tmp_path_factory.mktemp(name), catalog_url=catalog, warehouse_url=f"s3://{bucket}/warehouse"
-        )
-
-    return machine
+    return shared_lakehouse(postgres, moto_s3, tmp_path_factory)
 
 
 def test_two_homes_share_tables_through_the_postgres_catalog(shared):

@@ -92,12 +92,8 @@ def test_drop_removes_table_and_files(module_lakehouse, tables):
 
 
 def test_s3_warehouse_on_moto(moto_s3, tmp_path):
-    from minio import Minio
 
-    bucket = moto_s3.new_bucket_url().removeprefix("s3://")
-    Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False).make_bucket(
-        bucket
-    )
+    bucket = moto_s3.new_bucket()
     settings = moto_s3.settings(tmp_path / "home", warehouse_url=f"s3://{bucket}/warehouse")
     lh = Lakehouse(settings)
     try:

@@ -190,9 +190,8 @@ def test_gc_on_an_s3_warehouse(moto_s3, tmp_path, monkeypatch):
 
     from lakehouse.core import Lakehouse
 
-    bucket = moto_s3.new_bucket_url().removeprefix("s3://")
+    bucket = moto_s3.new_bucket()
     client = Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False)
-    client.make_bucket(bucket)
     client.put_object(bucket, "warehouse/notes.txt", __import__("io").BytesIO(b"x"), 1)  # not a table file
     lh = Lakehouse(moto_s3.settings(tmp_path / "home", warehouse_url=f"s3://{bucket}/warehouse"))
     try:

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pytest
-from minio import Minio
 
 from lakehouse import Lakehouse
+from tests.fixtures.machines import shared_lakehouse
 from tests.fixtures.vectors import jobs_table
 
 
@@ -25,22 +25,10 @@ def _job(job_id: str, title: str) -> pa.Table:
 
 
 def _two_machines(request, tmp_path_factory) -> list[Lakehouse]:
-    postgres, moto_s3 = request.getfixturevalue("postgres"), request.getfixturevalue("moto_s3")
-    bucket = moto_s3.new_bucket_url().removeprefix("s3://")
-    client = Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False)
-    client.make_bucket(bucket)
-    catalog = postgres.url(postgres.create_database())
-    return [
-        Lakehouse(
-            moto_s3.settings(
-                tmp_path_factory.mktemp(name),
-                objects_url=f"s3://{bucket}/objects",
-                catalog_url=catalog,
-                warehouse_url=f"s3://{bucket}/warehouse",
-            )
-        )
-        for name in ("left", "right")
-    ]
+    machine = shared_lakehouse(
+        request.getfixturevalue("postgres"), request.getfixturevalue("moto_s3"), tmp_path_factory
+    )
+    return [Lakehouse(machine("left")), Lakehouse(machine("right"))]
 
 
 @pytest.fixture(params=["one home", "two machines"])

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from lakehouse.common.hostlock import HostLocks
-from tests.fixtures.locks import holders_in_order, warnings_heard
+from tests.fixtures.locks import warnings_heard
 
 PROBE = """
 import fcntl, os, sys
@@ -46,7 +46,19 @@ def test_another_process_finds_it_held_until_the_outermost_hold_ends(tmp_path):
 
 def test_another_thread_waits_for_it(tmp_path):
     locks = HostLocks(tmp_path / "locks")
-    assert holders_in_order(locks.hold("corpus-x"), lambda: locks.hold("corpus-x")) == ["holder", "waiter"]
+    order: list[str] = []
+
+    def wait_then_note() -> None:
+        with locks.hold("corpus-x"):
+            order.append("waiter")
+
+    with locks.hold("corpus-x"):
+        waiter = threading.Thread(target=wait_then_note)
+        waiter.start()
+        waiter.join(0.5)  # not a timing assertion: the waiter cannot have got in while we hold it
+        order.append("holder")
+    waiter.join()
+    assert order == ["holder", "waiter"]
 
 
 def test_a_waiter_says_why_and_a_sigkilled_holder_leaves_it_free(tmp_path):

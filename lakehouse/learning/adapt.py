@@ -134,7 +134,7 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
             newest[key] = entry
     # Ties in time (a batch of ratings shares one ts) go by content, not by id: an id hashes the ts,
     # so the same matches recorded again would train in another order, and the float sums differ.
-    chosen = sorted(newest.values(), key=lambda e: (e.ts, fold(e.query), e.answer))
+    chosen = [entry for _, entry in sorted(newest.items(), key=lambda item: (item[1].ts, item[0]))]
     vectors: list[np.ndarray | None] = [
         np.asarray(e.vector, np.float32) if e.model == model and np.asarray(e.vector).shape == (loaded.dims,) else None
         for e in chosen

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -312,21 +313,22 @@ class CorpusManager(Generations):
         manifest.reason = reason
         manifest.updated_at = now_iso()
         manifest.promoted_at = None
+        writer = secrets.token_hex(4)
         if index is not None:
-            manifest.index_key = index_key(name, generation)
+            manifest.index_key = index_key(name, generation, writer)
             with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
                 path = Path(tmp) / "index.hnsw"
                 index.save(path)
                 self.store.put_file(manifest.index_key, path)
         if adapter is not None:
-            manifest.adapter_key = adapter_key(name, generation)
+            manifest.adapter_key = adapter_key(name, generation, writer)
             self.store.put(manifest.adapter_key, adapter.to_bytes())
         if make_live:
             manifest.history = ([live.generation] + live.history)[:HISTORY_KEPT] if live is not None else []
+        self._host_locks.check(f"corpus-{name}")  # the index upload took a while: still ours?
         self.store.put(generation_key(name, generation), manifest.to_json())
         data = manifest.to_json()
         if make_live:
-            self._host_locks.check(f"corpus-{name}")  # the index upload took a while: still ours?
             self.store.put(manifest_key(name), data)
         self._prune(name, manifest if make_live else live)
         return data

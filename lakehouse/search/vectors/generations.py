@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 HISTORY_KEPT = 20  # previously live generations remembered in manifest.json (what rollback walks back)
 RECENT_KEPT = 3  # copies of earlier generations per corpus kept in memory for a cheap swap back
-_OBJECT = re.compile(r"^(?:index|adapter)-(\d+)\.(?:hnsw|npz)$")
+_OBJECT = re.compile(r"^(?:index|adapter)-(\d+)(?:-[0-9a-f]+)?\.(?:hnsw|npz)$")
 
 
 def _checked_adapter(name: str, adapter: Any, dims: int) -> Adapter:

@@ -1,11 +1,12 @@
 """A corpus manifest: what the index under `_vectors/<corpus>/` holds and how to rebuild it.
 
-The manifest is the commit point. A build or add writes the corpus table, then a new versioned
-index file (and adapter, if any), then an immutable copy of the manifest as generation N
-(`generations/<N>.json`), then the live `manifest.json`; a crash before the live manifest leaves
-the previous one pointing at the previous index file and table snapshot, so a reader never sees a
-half-written corpus. Promote / rollback make an earlier (or staged) generation live by rewriting
-`manifest.json` alone: the index files and table snapshots a kept generation names stay.
+The manifest is the commit point. A build or add writes the corpus table, then a new index file
+(and adapter, if any) named by its generation and a tag of the writer's own, then an immutable copy
+of the manifest as generation N (`generations/<N>.json`), then the live `manifest.json`; a crash
+before the live manifest leaves the previous one pointing at the previous index file and table
+snapshot, so a reader never sees a half-written corpus. Promote / rollback make an earlier (or
+staged) generation live by rewriting `manifest.json` alone: the index files and table snapshots a
+kept generation names stay.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def manifest_key(name: str) -> str:
     return corpus_prefix(name) + "manifest.json"
 
 
-def index_key(name: str, version: int) -> str:
-    return corpus_prefix(name) + f"index-{version:06d}.hnsw"
+def index_key(name: str, version: int, writer: str = "") -> str:
+    """`writer` (a commit's own random tag) keeps apart the files of two writers that chose the
+    same generation number: one that lost its lock mid-upload never overwrites the other's."""
+    return corpus_prefix(name) + f"index-{version:06d}{'-' + writer if writer else ''}.hnsw"
 
 
 def generations_prefix(name: str) -> str:
@@ -51,8 +54,8 @@ def generation_key(name: str, generation: int) -> str:
     return generations_prefix(name) + f"{generation:06d}.json"
 
 
-def adapter_key(name: str, generation: int) -> str:
-    return corpus_prefix(name) + f"adapter-{generation:06d}.npz"
+def adapter_key(name: str, generation: int, writer: str = "") -> str:
+    return corpus_prefix(name) + f"adapter-{generation:06d}{'-' + writer if writer else ''}.npz"
 
 
 def corpus_table_name(name: str) -> str:

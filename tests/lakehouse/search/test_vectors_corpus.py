@@ -9,7 +9,7 @@ import pytest
 
 from lakehouse.search.vectors import CorpusError, CorpusExists, CorpusNotFound
 from lakehouse.search.vectors.manifest import corpus_table_name, manifest_key
-from tests.fixtures.vectors import JOBS, jobs_table
+from tests.fixtures.vectors import JOBS, jobs_table, stored_files
 
 
 def build_jobs(lh, name="jobs", **kw):
@@ -41,7 +41,7 @@ def test_build_writes_manifest_index_and_corpus_table(lakehouse, minilm):
     assert manifest["source"]["table"] == "jobs"
     assert manifest["source"]["snapshot_id"] == lakehouse.tables.current_snapshot_id("jobs")
     assert manifest["count"] == len(JOBS)
-    assert lakehouse.store.list("_vectors/jobs/") == [
+    assert stored_files(lakehouse, "_vectors/jobs/") == [
         "_vectors/jobs/generations/000001.json",
         "_vectors/jobs/index-000001.hnsw",
         "_vectors/jobs/manifest.json",
@@ -112,7 +112,7 @@ def test_building_twice_needs_replace_and_unknown_corpus_is_suggested(lakehouse,
     replaced = build_jobs(lakehouse, replace=True)
     assert replaced.status == "replaced"
     # generation 1 stays (a kept generation, for rollback) beside generation 2
-    assert lakehouse.store.list("_vectors/jobs/") == [
+    assert stored_files(lakehouse, "_vectors/jobs/") == [
         "_vectors/jobs/generations/000001.json",
         "_vectors/jobs/generations/000002.json",
         "_vectors/jobs/index-000001.hnsw",

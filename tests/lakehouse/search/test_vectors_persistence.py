@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.fixtures.vectors import jobs_table
+from tests.fixtures.vectors import jobs_table, stored_files
 
 QUERIES = [
     "forklift operator night shift",
@@ -80,7 +80,7 @@ def test_index_files_live_in_an_s3_store_and_reload_from_it(moto_s3, minilm, tmp
     lh.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
     lh.corpora.build("jobs", "jobs", ["title", "description"], "job_id", ["state"])
     assert lh.store.url.startswith("s3://")
-    assert lh.store.list("_vectors/jobs/") == [
+    assert stored_files(lh, "_vectors/jobs/") == [
         "_vectors/jobs/generations/000001.json",
         "_vectors/jobs/index-000001.hnsw",
         "_vectors/jobs/manifest.json",

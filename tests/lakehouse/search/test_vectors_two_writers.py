@@ -108,3 +108,49 @@ def test_a_writer_that_lost_the_machines_lock_makes_nothing_live(request, tmp_pa
         engine.dispose()
         first.close()
         second.close()
+
+
+def test_a_writer_that_lost_the_lock_mid_upload_leaves_the_next_writers_files_alone(
+    request, tmp_path_factory, minilm, monkeypatch
+):
+    """The lock's session ends while one machine uploads its index. The other takes the lock, picks
+    the same generation number (none is named yet) and commits. The first upload lands after that,
+    under a key of its own, and its writer stops before naming a generation: what is live is the
+    second machine's generation with the second machine's index."""
+    from sqlalchemy import create_engine, text
+
+    from lakehouse.data.errors import CatalogUnavailable
+
+    first, second = _two_machines(request, tmp_path_factory)
+    engine = create_engine(first.settings.catalog)
+    try:
+        first.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
+        first.corpora.build("shared", "jobs", ["title"], "job_id")
+        first.tables.write_arrow("jobs", _job("J-901", "Locksmith"), mode="append")
+        upload = first.corpora.store.put_file
+
+        def upload_once_the_other_machine_committed(key, path):
+            if "/index-" in key:
+                with engine.connect() as conn:
+                    conn.execute(
+                        text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                    )
+                second.tables.write_arrow("jobs", _job("J-902", "Beekeeper"), mode="append")
+                assert second.corpora.add("shared").added == 2
+            return upload(key, path)
+
+        monkeypatch.setattr(first.corpora.store, "put_file", upload_once_the_other_machine_committed)
+        with pytest.raises(CatalogUnavailable, match="the lock on 'corpus-shared' was lost"):
+            first.corpora.add("shared")
+        monkeypatch.undo()
+        second.corpora.forget()  # both read the corpus back from storage
+        vectors = first.corpora.embedder().embed(["Locksmith", "Beekeeper"])
+        for lh in (first, second):
+            corpus = lh.corpora.get("shared")
+            assert corpus.manifest.generation == 2
+            assert [hits[0].id for hits in corpus.search(vectors, 1)] == ["J-901", "J-902"]
+        assert [g["generation"] for g in second.corpora.generations("shared")] == [2, 1]
+    finally:
+        engine.dispose()
+        first.close()
+        second.close()

@@ -9,6 +9,7 @@ __all__ = [
     "StorageError",
     "InvalidKey",
     "ObjectNotFound",
+    "ObjectExists",
     "ObjectTooLarge",
     "InvalidPut",
     "TableError",
@@ -45,6 +46,12 @@ class ObjectNotFound(StorageError, NotFoundError):
     """No object under this key."""
 
     kind = ErrorKind.NOT_FOUND
+
+
+class ObjectExists(StorageError, ConflictError):
+    """A create of a key another writer holds already; nothing was stored."""
+
+    kind = ErrorKind.CONFLICT
 
 
 class ObjectTooLarge(StorageError, UserError):

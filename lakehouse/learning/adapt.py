@@ -315,7 +315,8 @@ def adapt_corpus(
     progress("reading recorded matches", 1, 1)
     if len(pairs) < MIN_PAIRS:
         raise AdaptError(
-            f"corpus {corpus!r} has {len(pairs)} recorded matches; adapt needs at least {MIN_PAIRS}: "
+            f"corpus {corpus!r} has {len(pairs)} recorded match{'' if len(pairs) == 1 else 'es'}; "
+            f"adapt needs at least {MIN_PAIRS}: "
             "rate matches with `lakehouse rate` or import placements"
         )
     train_share, held = _split(pairs, holdout, seed)

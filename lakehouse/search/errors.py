@@ -12,6 +12,7 @@ __all__ = [
     "CorpusError",
     "CorpusNotFound",
     "CorpusExists",
+    "CorpusWriteConflict",
     "AdapterError",
     "MatrixError",
     "FilterError",
@@ -52,6 +53,13 @@ class CorpusNotFound(CorpusError, NotFoundError):
 
 
 class CorpusExists(CorpusError, ConflictError):
+    kind = ErrorKind.CONFLICT
+
+
+class CorpusWriteConflict(CorpusError, ConflictError):
+    """Another writer named the generation this write was about to name (one of the two had lost
+    the corpus lock); nothing of this write is live."""
+
     kind = ErrorKind.CONFLICT
 
 

@@ -1,8 +1,8 @@
 """The `ObjectStore` contract shared by every backend: errors, key rules, PUT caps.
 
-Backends implement a handful of primitives (`_write`, `_reader`, `_stat`, `_delete`, `_list`);
-everything a caller can get wrong (a bad key, an object over its cap, a short stream) is checked
-here once, before any backend I/O, so both backends refuse exactly the same things.
+Backends implement a handful of primitives (`_write`, `_create`, `_reader`, `_stat`, `_delete`,
+`_list`); everything a caller can get wrong (a bad key, an object over its cap, a short stream) is
+checked here once, before any backend I/O, so both backends refuse exactly the same things.
 """
 
 from __future__ import annotations
@@ -166,6 +166,18 @@ class ObjectStore(ABC):
             raise ObjectTooLarge(f"PUT {key!r} refused: {length} bytes is over the {cap}-byte cap")
         return self._write(key, data, length, cap)
 
+    def create(self, key: str, data: bytes) -> ObjectStat:
+        """Store `data` under `key` only if no object is there. Of writers creating one key at once,
+        one succeeds; the others get `ObjectExists` and store nothing (a claim, where `put` would
+        let the last writer win)."""
+        check_key(key)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidPut(f"CREATE {key!r}: data must be bytes, got {type(data).__name__}")
+        cap = self.caps.for_key(key)
+        if len(data) > cap:
+            raise ObjectTooLarge(f"CREATE {key!r} refused: {len(data)} bytes is over the {cap}-byte cap")
+        return self._create(key, bytes(data))
+
     def put_file(self, key: str, path: str | os.PathLike[str]) -> ObjectStat:
         check_key(key)
         with open(path, "rb") as src:
@@ -212,6 +224,10 @@ class ObjectStore(ABC):
     # backend primitives: keys are already checked ----------------------------------------
     @abstractmethod
     def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat: ...
+
+    @abstractmethod
+    def _create(self, key: str, data: bytes) -> ObjectStat:
+        """Store `data` unless `key` exists (then raise `ObjectExists`), atomically."""
 
     @abstractmethod
     def _reader(self, key: str) -> AbstractContextManager[Readable]: ...

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from lakehouse.data.errors import ObjectExists
 from lakehouse.data.storage.base import (
     TEMP_MARKER,
     InvalidKey,
@@ -76,16 +77,39 @@ class LocalStore(ObjectStore):
             except OSError:
                 raise StorageError(f"PUT {key!r} failed: it is a directory holding other keys") from None
 
-    def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat:
-        path = self._path(key)
-        for attempt in range(_MKDIR_ATTEMPTS):
+    def _temp_beside(self, key: str, path: Path) -> tuple[int, str]:
+        """A temp file in `path`'s directory, made first if need be."""
+        for _ in range(_MKDIR_ATTEMPTS - 1):
             self._parent_dir(key, path)
             try:
-                fd, tmp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=path.parent)
-                break
+                return tempfile.mkstemp(prefix=TEMP_MARKER, dir=path.parent)
             except FileNotFoundError:
-                if attempt == _MKDIR_ATTEMPTS - 1:
-                    raise
+                continue
+        self._parent_dir(key, path)
+        return tempfile.mkstemp(prefix=TEMP_MARKER, dir=path.parent)
+
+    def _create(self, key: str, data: bytes) -> ObjectStat:
+        # link() fails on an existing name, atomically: of two creators exactly one gets the key
+        path = self._path(key)
+        fd, tmp = self._temp_beside(key, path)
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                dst.write(data)
+                dst.flush()
+                os.fsync(dst.fileno())
+                written = _stat_of(key, os.fstat(dst.fileno()))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ObjectExists(f"CREATE {key!r} refused: another writer created it first") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        self._fsync_dir(path.parent)
+        return written
+
+    def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat:
+        path = self._path(key)
+        fd, tmp = self._temp_beside(key, path)
         try:
             with os.fdopen(fd, "wb") as dst:
                 copy_stream(src, dst, key=key, length=length, cap=cap)

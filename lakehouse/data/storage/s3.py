@@ -17,6 +17,7 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
+from lakehouse.data.errors import ObjectExists
 from lakehouse.data.storage.base import (
     CHUNK,
     ObjectNotFound,
@@ -30,6 +31,7 @@ from lakehouse.data.storage.base import (
 )
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+_TAKEN_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}  # 412; 409 while another write is in flight
 _SPOOL_IN_MEMORY = 8 * CHUNK
 
 
@@ -132,6 +134,23 @@ class S3Store(ObjectStore):
         with self._errors(key):
             # minio only calls src.read(); its `BinaryIO` hint is stricter than that
             self.client.put_object(self.bucket, self._name(key), src, length)  # type: ignore[arg-type]
+        return self._stat(key)
+
+    def _create(self, key: str, data: bytes) -> ObjectStat:
+        # S3 conditional write: `If-None-Match: *` makes the PUT fail (412) when the key exists.
+        # minio-py 7.2's put_object turns extra headers into x-amz-meta-* user metadata, so the
+        # header goes through its single-request PUT, which sends headers as given.
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "If-None-Match": "*",
+            "Content-Type": "application/octet-stream",
+        }
+        with self._errors(key):
+            try:
+                self.client._put_object(self.bucket, self._name(key), data, headers)
+            except S3Error as exc:
+                if exc.code in _TAKEN_CODES:
+                    raise ObjectExists(f"CREATE {key!r} refused: another writer created it first") from None
+                raise
         return self._stat(key)
 
     @contextmanager

@@ -325,8 +325,7 @@ class CorpusManager(Generations):
             self.store.put(manifest.adapter_key, adapter.to_bytes())
         if make_live:
             manifest.history = ([live.generation] + live.history)[:HISTORY_KEPT] if live is not None else []
-        self._host_locks.check(f"corpus-{name}")  # the index upload took a while: still ours?
-        self.store.put(generation_key(name, generation), manifest.to_json())
+        self._name_generation(manifest)
         data = manifest.to_json()
         if make_live:
             self.store.put(manifest_key(name), data)

@@ -2,8 +2,8 @@
 rolls back generations, and the copies of earlier generations kept in memory for a cheap swap.
 
 Every commit (build, replace, add, delete, rebuild) and every `stage` is generation N, an immutable
-copy of its manifest at `_vectors/<name>/generations/<N>.json`, written before the live
-`manifest.json` is replaced. `promote` / `rollback` make a kept generation live by rewriting
+copy of its manifest at `_vectors/<name>/generations/<N>.json`, created (never overwritten: two
+writers cannot both name N) before the live `manifest.json` is replaced. `promote` / `rollback` make a kept generation live by rewriting
 `manifest.json` alone (one atomic put): a search in flight finishes on the `LoadedCorpus` it
 started with, the next `get` sees the new generation, none sees a half-written one. The last
 `corpus_generations_kept` generations (and the live one) keep the index and adapter files they
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lakehouse.common.hostlock import HostLocks
-from lakehouse.data.storage import ObjectNotFound
+from lakehouse.data.storage import ObjectExists, ObjectNotFound
 from lakehouse.search.adapter import Adapter, AdapterError
+from lakehouse.search.errors import CorpusWriteConflict
 from lakehouse.search.vectors.loaded import LoadedCorpus
 from lakehouse.search.vectors.manifest import (
     CorpusError,
@@ -139,6 +140,20 @@ class Generations:
             if stem.isdigit():
                 numbers.append(int(stem))
         return sorted(numbers)
+
+    def _name_generation(self, manifest: Manifest) -> None:
+        """Write generation N's file, which names it: only if the corpus lock is still held, and
+        only if no other writer named N first (a create, not a put)."""
+        name, generation = manifest.name, manifest.generation
+        self._host_locks.check(f"corpus-{name}")  # an index upload takes a while: still ours?
+        try:
+            self.store.create(generation_key(name, generation), manifest.to_json())
+        except ObjectExists:
+            self._host_locks.check(f"corpus-{name}")  # if it is ours that was lost, say so
+            raise CorpusWriteConflict(
+                f"generation {generation} of corpus {name!r} was named by another writer meanwhile (one "
+                "that had lost the corpus lock); nothing of this write is live: run it again"
+            ) from None
 
     def _prune(self, name: str, live: Manifest | None) -> None:
         """Keep the newest `corpus_generations_kept` generations and the live one; delete the

@@ -12,8 +12,10 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from lakehouse.config import Settings
+from lakehouse.data.errors import InvalidPut
 from lakehouse.data.storage import (
     InvalidKey,
+    ObjectExists,
     ObjectNotFound,
     ObjectStore,
     ObjectTooLarge,
@@ -327,6 +329,54 @@ def test_concurrent_puts_to_one_key_leave_one_complete_value(store):
     assert store.get("shared") in values
     assert store.stat("shared").size == len(store.get("shared"))
     assert store.list() == ["shared"]
+    assert temp_files(store) == []
+
+
+def test_create_stores_once_and_refuses_a_taken_key(store):
+    assert store.create("claims/000002.json", b"first").size == 5
+    with pytest.raises(ObjectExists, match=r"CREATE 'claims/000002.json' refused: another writer created it first"):
+        store.create("claims/000002.json", b"second")
+    assert store.get("claims/000002.json") == b"first"
+    store.put("claims/000002.json", b"put replaces")  # a plain put still overwrites
+    with pytest.raises(ObjectExists):
+        store.create("claims/000002.json", b"third")
+    assert store.get("claims/000002.json") == b"put replaces"
+    assert store.list() == ["claims/000002.json"]
+    assert temp_files(store) == []
+
+
+def test_create_checks_like_put(capped):
+    tiny, plain = capped
+    with pytest.raises(InvalidKey, match=r"invalid key 'a//b'"):
+        tiny.create("a//b", b"x")
+    with pytest.raises(ObjectTooLarge, match=r"CREATE 'big' refused: 11 bytes is over the 10-byte cap"):
+        tiny.create("big", b"x" * 11)
+    with pytest.raises(InvalidPut, match=r"CREATE 'text': data must be bytes, got str"):
+        tiny.create("text", "not bytes")  # type: ignore[arg-type]
+    assert plain.list() == []
+
+
+def test_concurrent_creates_of_one_key_have_one_winner(store):
+    values = [bytes([ord("a") + i]) * 4096 for i in range(6)]
+    won: list[bytes] = []
+    refused: list[BaseException] = []
+    barrier = threading.Barrier(len(values))
+
+    def creator(value: bytes) -> None:
+        barrier.wait()
+        try:
+            store.create("claim", value)
+            won.append(value)
+        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
+            refused.append(exc)
+
+    threads = [threading.Thread(target=creator, args=(v,)) for v in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and store.get("claim") == won[0]
+    assert len(refused) == len(values) - 1 and all(isinstance(e, ObjectExists) for e in refused)
     assert temp_files(store) == []
 
 

@@ -110,16 +110,25 @@ def test_a_writer_that_lost_the_machines_lock_makes_nothing_live(request, tmp_pa
         second.close()
 
 
-def test_a_writer_that_lost_the_lock_mid_upload_leaves_the_next_writers_files_alone(
-    request, tmp_path_factory, minilm, monkeypatch
+@pytest.mark.parametrize(
+    "learns",
+    [
+        pytest.param("at its next check", id="told-by-its-check"),
+        pytest.param("too late for its check", id="check-passed-just-before"),
+    ],
+)
+def test_a_writer_that_lost_the_lock_mid_upload_leaves_the_next_writers_generation_alone(
+    learns, request, tmp_path_factory, minilm, monkeypatch
 ):
     """The lock's session ends while one machine uploads its index. The other takes the lock, picks
-    the same generation number (none is named yet) and commits. The first upload lands after that,
-    under a key of its own, and its writer stops before naming a generation: what is live is the
-    second machine's generation with the second machine's index."""
+    the same generation number (none is named yet), adds a row and commits. The first upload lands
+    after that under a key of its own, and its writer stops before naming a generation: told so by
+    its lock check, or (lost just after that check) because the generation's file exists. Either
+    way, what is live is the second machine's generation, its index and both new rows."""
     from sqlalchemy import create_engine, text
 
     from lakehouse.data.errors import CatalogUnavailable
+    from lakehouse.search.errors import CorpusWriteConflict
 
     first, second = _two_machines(request, tmp_path_factory)
     engine = create_engine(first.settings.catalog)
@@ -140,7 +149,14 @@ def test_a_writer_that_lost_the_lock_mid_upload_leaves_the_next_writers_files_al
             return upload(key, path)
 
         monkeypatch.setattr(first.corpora.store, "put_file", upload_once_the_other_machine_committed)
-        with pytest.raises(CatalogUnavailable, match="the lock on 'corpus-shared' was lost"):
+        if learns == "at its next check":
+            stops = pytest.raises(CatalogUnavailable, match="the lock on 'corpus-shared' was lost")
+        else:
+            monkeypatch.setattr(first.corpora._host_locks, "check", lambda name: None)
+            stops = pytest.raises(
+                CorpusWriteConflict, match="generation 2 of corpus 'shared' was named by another writer meanwhile"
+            )
+        with stops:
             first.corpora.add("shared")
         monkeypatch.undo()
         second.corpora.forget()  # both read the corpus back from storage

@@ -3,11 +3,11 @@ rolls back generations, and the copies of earlier generations kept in memory for
 
 Every commit (build, replace, add, delete, rebuild) and every `stage` is generation N, an immutable
 copy of its manifest at `_vectors/<name>/generations/<N>.json`, created (never overwritten: two
-writers cannot both name N) before the live `manifest.json` is replaced. `promote` / `rollback` make a kept generation live by rewriting
-`manifest.json` alone (one atomic put): a search in flight finishes on the `LoadedCorpus` it
-started with, the next `get` sees the new generation, none sees a half-written one. The last
-`corpus_generations_kept` generations (and the live one) keep the index and adapter files they
-name; the rest are pruned.
+writers cannot both name N) before the live `manifest.json` is replaced. `promote` / `rollback`
+make a kept generation live by rewriting `manifest.json` alone (one atomic put): a search in
+flight finishes on the `LoadedCorpus` it started with, the next `get` sees the new generation,
+none sees a half-written one. The last `corpus_generations_kept` generations (and the live one)
+keep the index and adapter files they name; the rest are pruned.
 """
 
 from __future__ import annotations

@@ -161,10 +161,7 @@ class ObjectStore(ABC):
             raise InvalidPut(f"PUT {key!r}: data must be bytes or a binary stream, got {type(data).__name__}")
         if length is not None and length < 0:
             raise InvalidPut(f"PUT {key!r}: length must be >= 0, got {length}")
-        cap = self.caps.for_key(key)
-        if length is not None and length > cap:
-            raise ObjectTooLarge(f"PUT {key!r} refused: {length} bytes is over the {cap}-byte cap")
-        return self._write(key, data, length, cap)
+        return self._write(key, data, length, self._cap("PUT", key, length))
 
     def create(self, key: str, data: bytes) -> ObjectStat:
         """Store `data` under `key` only if no object is there. Of writers creating one key at once,
@@ -173,10 +170,15 @@ class ObjectStore(ABC):
         check_key(key)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidPut(f"CREATE {key!r}: data must be bytes, got {type(data).__name__}")
-        cap = self.caps.for_key(key)
-        if len(data) > cap:
-            raise ObjectTooLarge(f"CREATE {key!r} refused: {len(data)} bytes is over the {cap}-byte cap")
+        self._cap("CREATE", key, len(data))
         return self._create(key, bytes(data))
+
+    def _cap(self, verb: str, key: str, length: int | None) -> int:
+        """The cap of `key`'s prefix; `ObjectTooLarge` before any I/O when a known length is over it."""
+        cap = self.caps.for_key(key)
+        if length is not None and length > cap:
+            raise ObjectTooLarge(f"{verb} {key!r} refused: {length} bytes is over the {cap}-byte cap")
+        return cap
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> ObjectStat:
         check_key(key)

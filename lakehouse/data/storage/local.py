@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,34 +89,31 @@ class LocalStore(ObjectStore):
         return tempfile.mkstemp(prefix=TEMP_MARKER, dir=path.parent)
 
     def _create(self, key: str, data: bytes) -> ObjectStat:
-        # link() fails on an existing name, atomically: of two creators exactly one gets the key
-        path = self._path(key)
-        fd, tmp = self._temp_beside(key, path)
-        try:
-            with os.fdopen(fd, "wb") as dst:
-                dst.write(data)
-                dst.flush()
-                os.fsync(dst.fileno())
-                written = _stat_of(key, os.fstat(dst.fileno()))
+        def claim(tmp: str, path: Path) -> None:
+            # link() fails on an existing name, atomically: of two creators exactly one gets the key
             try:
                 os.link(tmp, path)
             except FileExistsError:
                 raise ObjectExists(f"CREATE {key!r} refused: another writer created it first") from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        self._fsync_dir(path.parent)
-        return written
+            os.unlink(tmp)
+
+        return self._publish(key, lambda dst: dst.write(data), claim)
 
     def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat:
+        return self._publish(key, lambda dst: copy_stream(src, dst, key=key, length=length, cap=cap), os.replace)
+
+    def _publish(self, key: str, fill: Callable[[BinaryIO], object], place: Callable[[str, Path], None]) -> ObjectStat:
+        """Fill a temp file beside the key's path, fsync it, then `place` it there (a rename, or a
+        link that refuses a taken name): a reader never sees a partial object."""
         path = self._path(key)
         fd, tmp = self._temp_beside(key, path)
         try:
             with os.fdopen(fd, "wb") as dst:
-                copy_stream(src, dst, key=key, length=length, cap=cap)
+                fill(dst)
                 dst.flush()
                 os.fsync(dst.fileno())
                 written = _stat_of(key, os.fstat(dst.fileno()))
-            os.replace(tmp, path)
+            place(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             self._prune_empty_parents(path.parent)

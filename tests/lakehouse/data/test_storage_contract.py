@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -358,23 +359,20 @@ def test_create_checks_like_put(capped):
 
 def test_concurrent_creates_of_one_key_have_one_winner(store):
     values = [bytes([ord("a") + i]) * 4096 for i in range(6)]
-    won: list[bytes] = []
-    refused: list[BaseException] = []
     barrier = threading.Barrier(len(values))
 
-    def creator(value: bytes) -> None:
+    def creator(value: bytes) -> bytes | BaseException:
         barrier.wait()
         try:
             store.create("claim", value)
-            won.append(value)
-        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
-            refused.append(exc)
+            return value
+        except BaseException as exc:  # returned: the assertions below say which creator got what
+            return exc
 
-    threads = [threading.Thread(target=creator, args=(v,)) for v in values]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(values)) as pool:
+        outcomes = list(pool.map(creator, values))
+    won = [o for o in outcomes if isinstance(o, bytes)]
+    refused = [o for o in outcomes if not isinstance(o, bytes)]
     assert len(won) == 1 and store.get("claim") == won[0]
     assert len(refused) == len(values) - 1 and all(isinstance(e, ObjectExists) for e in refused)
     assert temp_files(store) == []

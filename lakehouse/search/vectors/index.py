@@ -150,9 +150,8 @@ class VectorIndex:
         if allowed is not None and gathered is not None and gathered[0] == allowed:
             return gathered[1], gathered[2]
         with self._lock:
-            candidates = np.asarray(
-                sorted((set(self.labels()) if allowed is None else allowed) - self.deleted), dtype=np.uint64
-            )
+            live = self.labels() if allowed is None else allowed - self.deleted  # labels() are live already
+            candidates = np.asarray(sorted(live), dtype=np.uint64)
             vectors = self.vectors(candidates.tolist())
             if allowed is None:
                 self._whole = (candidates, vectors)

@@ -10,6 +10,7 @@ __all__ = [
     "InvalidKey",
     "ObjectNotFound",
     "ObjectExists",
+    "ObjectChanged",
     "ObjectTooLarge",
     "InvalidPut",
     "TableError",
@@ -50,6 +51,12 @@ class ObjectNotFound(StorageError, NotFoundError):
 
 class ObjectExists(StorageError, ConflictError):
     """A create of a key another writer holds already; nothing was stored."""
+
+    kind = ErrorKind.CONFLICT
+
+
+class ObjectChanged(StorageError, ConflictError):
+    """A replace of an object another writer changed or removed since it was read; nothing was stored."""
 
     kind = ErrorKind.CONFLICT
 

@@ -57,8 +57,9 @@ class CorpusExists(CorpusError, ConflictError):
 
 
 class CorpusWriteConflict(CorpusError, ConflictError):
-    """Another writer named the generation this write was about to name (one of the two had lost
-    the corpus lock); nothing of this write is live."""
+    """Another writer named the generation this write was about to name, or changed the live
+    manifest since this write read it (one of the two had lost the corpus lock); nothing of this
+    write is live."""
 
     kind = ErrorKind.CONFLICT
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from lakehouse.config import Settings, get_settings
-from lakehouse.data.errors import ObjectExists
+from lakehouse.data.errors import ObjectChanged, ObjectExists
 from lakehouse.data.storage.base import (
     InvalidKey,
     ObjectNotFound,
@@ -24,6 +24,7 @@ SUPPORTED_SCHEMES = ("file", "s3")
 
 __all__ = [
     "InvalidKey",
+    "ObjectChanged",
     "ObjectExists",
     "ObjectNotFound",
     "ObjectStat",

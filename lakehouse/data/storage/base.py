@@ -1,8 +1,9 @@
 """The `ObjectStore` contract shared by every backend: errors, key rules, PUT caps.
 
-Backends implement a handful of primitives (`_write`, `_create`, `_reader`, `_stat`, `_delete`,
-`_list`); everything a caller can get wrong (a bad key, an object over its cap, a short stream) is
-checked here once, before any backend I/O, so both backends refuse exactly the same things.
+Backends implement a handful of primitives (`_write`, `_create`, `_replace`, `_reader`,
+`_read_versioned`, `_stat`, `_delete`, `_list`); everything a caller can get wrong (a bad key, an
+object over its cap, a short stream) is checked here once, before any backend I/O, so both backends
+refuse exactly the same things.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from lakehouse.data.errors import InvalidKey, InvalidPut, ObjectNotFound, ObjectTooLarge, StorageError
+from lakehouse.data.errors import (
+    InvalidKey,
+    InvalidPut,
+    ObjectChanged,
+    ObjectExists,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StorageError,
+)
 
 CHUNK = 1024 * 1024
 MAX_KEY_BYTES = 1024  # S3's limit, applied to both backends so keys stay portable
@@ -104,6 +113,14 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def refused(verb: str, key: str) -> StorageError:
+    """Why a conditional write stored nothing, in the same words on every backend: a CREATE of a
+    taken key, or a REPLACE of a version that is no longer there."""
+    if verb == "CREATE":
+        return ObjectExists(f"CREATE {key!r} refused: another writer created it first")
+    return ObjectChanged(f"REPLACE {key!r} refused: another writer changed or removed it since it was read")
+
+
 class Readable(Protocol):
     """The part of a binary stream a store reads from: files, spools, HTTP responses."""
 
@@ -167,11 +184,22 @@ class ObjectStore(ABC):
         """Store `data` under `key` only if no object is there. Of writers creating one key at once,
         one succeeds; the others get `ObjectExists` and store nothing (a claim, where `put` would
         let the last writer win)."""
+        return self._create(key, self._whole("CREATE", key, data))
+
+    def replace(self, key: str, data: bytes, version: str) -> ObjectStat:
+        """Store `data` under `key` only if the object is still at `version`, as `read_versioned`
+        gave it (compare-and-swap). Of writers replacing one version at once, one succeeds; the
+        others, and a writer whose version is stale or whose key is gone, get `ObjectChanged` and
+        store nothing. A plain `put` of the same key is not held back by it."""
+        return self._replace(key, self._whole("REPLACE", key, data), version)
+
+    def _whole(self, verb: str, key: str, data: bytes) -> bytes:
+        """`data` for a conditional write, which sends it in one piece: bytes within the key's cap."""
         check_key(key)
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidPut(f"CREATE {key!r}: data must be bytes, got {type(data).__name__}")
-        self._cap("CREATE", key, len(data))
-        return self._create(key, bytes(data))
+            raise InvalidPut(f"{verb} {key!r}: data must be bytes, got {type(data).__name__}")
+        self._cap(verb, key, len(data))
+        return bytes(data)
 
     def _cap(self, verb: str, key: str, length: int | None) -> int:
         """The cap of `key`'s prefix; `ObjectTooLarge` before any I/O when a known length is over it."""
@@ -188,6 +216,11 @@ class ObjectStore(ABC):
     def get(self, key: str) -> bytes:
         with self._reader(check_key(key)) as src:
             return src.read()
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and its version (an ETag on S3): a token that changes whenever the
+        key is written, for a later `replace`."""
+        return self._read_versioned(check_key(key))
 
     def get_file(self, key: str, path: str | os.PathLike[str]) -> None:
         """Write the object to `path` atomically (temp file beside it, then rename)."""
@@ -230,6 +263,13 @@ class ObjectStore(ABC):
     @abstractmethod
     def _create(self, key: str, data: bytes) -> ObjectStat:
         """Store `data` unless `key` exists (then raise `ObjectExists`), atomically."""
+
+    @abstractmethod
+    def _replace(self, key: str, data: bytes, version: str) -> ObjectStat:
+        """Store `data` if `key` is still at `version` (else raise `ObjectChanged`), atomically."""
+
+    @abstractmethod
+    def _read_versioned(self, key: str) -> tuple[bytes, str]: ...
 
     @abstractmethod
     def _reader(self, key: str) -> AbstractContextManager[Readable]: ...

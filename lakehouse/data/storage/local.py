@@ -2,12 +2,15 @@
 
 A PUT writes a temp file in the target's own directory (same filesystem, so the rename is atomic),
 fsyncs it and `os.replace`s it over the old value: a reader sees the old bytes or the new ones,
-never a prefix. Every path is resolved and must stay under the root, so a symlink planted inside
-the store cannot redirect reads or writes elsewhere.
+never a prefix. A conditional replace renames under an exclusive `flock` of the file it replaces,
+so two replacers of one version queue on one inode and the second finds the path moved on. Every
+path is resolved and must stay under the root, so a symlink planted inside the store cannot
+redirect reads or writes elsewhere.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import tempfile
@@ -18,7 +21,6 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from lakehouse.data.errors import ObjectExists
 from lakehouse.data.storage.base import (
     TEMP_MARKER,
     InvalidKey,
@@ -29,6 +31,7 @@ from lakehouse.data.storage.base import (
     StorageError,
     check_key,
     copy_stream,
+    refused,
 )
 
 _MKDIR_ATTEMPTS = 5  # a concurrent delete may prune a parent directory between mkdir and mkstemp
@@ -48,6 +51,11 @@ def root_from_url(url: str) -> Path:
 
 def _stat_of(key: str, st: os.stat_result) -> ObjectStat:
     return ObjectStat(key, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC))
+
+
+def _version_of(st: os.stat_result) -> str:
+    # Every write is a new file renamed or linked into place: a new inode, so a new version.
+    return f"{st.st_dev}-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
 
 
 class LocalStore(ObjectStore):
@@ -94,10 +102,34 @@ class LocalStore(ObjectStore):
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise ObjectExists(f"CREATE {key!r} refused: another writer created it first") from None
+                raise refused("CREATE", key) from None
             os.unlink(tmp)
 
         return self._publish(key, lambda dst: dst.write(data), claim)
+
+    def _replace(self, key: str, data: bytes, version: str) -> ObjectStat:
+        def swap(tmp: str, path: Path) -> None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except (FileNotFoundError, NotADirectoryError):
+                raise refused("REPLACE", key) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor, after the rename
+                try:
+                    current = os.stat(path)
+                except FileNotFoundError:
+                    raise refused("REPLACE", key) from None
+                if _version_of(current) != version or _version_of(os.fstat(fd)) != version:
+                    raise refused("REPLACE", key)
+                os.replace(tmp, path)
+            finally:
+                os.close(fd)
+
+        return self._publish(key, lambda dst: dst.write(data), swap)
+
+    def _read_versioned(self, key: str) -> tuple[bytes, str]:
+        with self._reader(key) as src:
+            return src.read(), _version_of(os.fstat(src.fileno()))
 
     def _write(self, key: str, src: BinaryIO, length: int | None, cap: int) -> ObjectStat:
         return self._publish(key, lambda dst: copy_stream(src, dst, key=key, length=length, cap=cap), os.replace)

@@ -2,7 +2,9 @@
 
 An S3 PUT is atomic by itself: a single-part PUT or a completed multipart upload becomes visible
 at once, and minio aborts a multipart upload whose stream fails. A stream of unknown length is
-spooled to a local temp file first, so the cap is enforced before the first byte is sent.
+spooled to a local temp file first, so the cap is enforced before the first byte is sent. A create
+and a replace are conditional PUTs (`If-None-Match: *`, `If-Match: <ETag>`), which AWS S3, MinIO
+and moto check on the server.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from urllib.parse import urlsplit
 
 from minio import Minio
 from minio.error import S3Error
+from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import HTTPError
 
-from lakehouse.data.errors import ObjectExists
 from lakehouse.data.storage.base import (
     CHUNK,
     ObjectNotFound,
@@ -28,10 +30,12 @@ from lakehouse.data.storage.base import (
     StorageError,
     check_prefix,
     copy_stream,
+    refused,
 )
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
 _TAKEN_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}  # 412; 409 while another write is in flight
+_CHANGED_CODES = _TAKEN_CODES | _MISSING_CODES  # an If-Match PUT of a removed key answers 404
 _SPOOL_IN_MEMORY = 8 * CHUNK
 
 
@@ -137,24 +141,35 @@ class S3Store(ObjectStore):
         return self._stat(key)
 
     def _create(self, key: str, data: bytes) -> ObjectStat:
-        # S3 conditional write: `If-None-Match: *` makes the PUT fail (412) when the key exists.
+        return self._conditional_put("CREATE", key, data, {"If-None-Match": "*"}, _TAKEN_CODES)
+
+    def _replace(self, key: str, data: bytes, version: str) -> ObjectStat:
+        return self._conditional_put("REPLACE", key, data, {"If-Match": version}, _CHANGED_CODES)
+
+    def _conditional_put(
+        self, verb: str, key: str, data: bytes, condition: dict[str, str], codes: set[str]
+    ) -> ObjectStat:
         # minio-py 7.2's put_object turns extra headers into x-amz-meta-* user metadata, so the
-        # header goes through its single-request PUT, which sends headers as given.
-        headers: dict[str, str | list[str] | tuple[str]] = {
-            "If-None-Match": "*",
-            "Content-Type": "application/octet-stream",
-        }
+        # condition goes through its single-request PUT, which sends headers as given.
+        headers: dict[str, str | list[str] | tuple[str]] = {**condition, "Content-Type": "application/octet-stream"}
         with self._errors(key):
             try:
                 self.client._put_object(self.bucket, self._name(key), data, headers)
             except S3Error as exc:
-                if exc.code in _TAKEN_CODES:
-                    raise ObjectExists(f"CREATE {key!r} refused: another writer created it first") from None
+                if exc.code in codes:
+                    raise refused(verb, key) from None
                 raise
         return self._stat(key)
 
+    def _read_versioned(self, key: str) -> tuple[bytes, str]:
+        with self._reader(key) as response:
+            data, etag = response.read(), response.headers.get("ETag")
+        if not etag:
+            raise StorageError(f"S3 GET of {key!r} in {self.url} returned no ETag, so it cannot be replaced safely")
+        return data, etag
+
     @contextmanager
-    def _reader(self, key: str) -> Iterator[Readable]:
+    def _reader(self, key: str) -> Iterator[BaseHTTPResponse]:
         with self._errors(key):
             response = self.client.get_object(self.bucket, self._name(key))
         try:

@@ -326,9 +326,7 @@ class CorpusManager(Generations):
         if make_live:
             manifest.history = ([live.generation] + live.history)[:HISTORY_KEPT] if live is not None else []
         self._name_generation(manifest)
-        data = manifest.to_json()
-        if make_live:
-            self.store.put(manifest_key(name), data)
+        data = self._publish_live(name, live, manifest) if make_live else manifest.to_json()
         self._prune(name, manifest if make_live else live)
         return data
 

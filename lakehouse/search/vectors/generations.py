@@ -3,8 +3,9 @@ rolls back generations, and the copies of earlier generations kept in memory for
 
 Every commit (build, replace, add, delete, rebuild) and every `stage` is generation N, an immutable
 copy of its manifest at `_vectors/<name>/generations/<N>.json`, created (never overwritten: two
-writers cannot both name N) before the live `manifest.json` is replaced. `promote` / `rollback`
-make a kept generation live by rewriting `manifest.json` alone (one atomic put): a search in
+writers cannot both name N) before the live `manifest.json` is replaced, and that only if it is
+still the one the writer started from (a compare-and-swap). `promote` / `rollback` make a kept
+generation live by rewriting `manifest.json` alone (one atomic conditional write): a search in
 flight finishes on the `LoadedCorpus` it started with, the next `get` sees the new generation,
 none sees a half-written one. The last `corpus_generations_kept` generations (and the live one)
 keep the index and adapter files they name; the rest are pruned.
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lakehouse.common.hostlock import HostLocks
-from lakehouse.data.storage import ObjectExists, ObjectNotFound
+from lakehouse.data.storage import ObjectChanged, ObjectExists, ObjectNotFound
 from lakehouse.search.adapter import Adapter, AdapterError
 from lakehouse.search.errors import CorpusWriteConflict
 from lakehouse.search.vectors.loaded import LoadedCorpus
@@ -154,6 +155,29 @@ class Generations:
                 f"generation {generation} of corpus {name!r} was named by another writer meanwhile (one "
                 "that had lost the corpus lock); nothing of this write is live: run it again"
             ) from None
+
+    def _publish_live(self, name: str, live: Manifest | None, manifest: Manifest) -> bytes:
+        """Make `manifest` the live one, only if the live one is still `live` (what this writer read
+        under the corpus lock; None: no corpus yet) and the lock is still held. Returns the stored
+        bytes."""
+        key, data = manifest_key(name), manifest.to_json()
+        self._host_locks.check(f"corpus-{name}")
+        try:
+            if live is None:
+                self.store.create(key, data)
+            else:
+                current, version = self.store.read_versioned(key)
+                if Manifest.from_json(current, key).to_json() != live.to_json():
+                    raise ObjectChanged(f"{key} is not the manifest this write started from")
+                self.store.replace(key, data, version)
+        except (ObjectChanged, ObjectExists, ObjectNotFound):
+            self._host_locks.check(f"corpus-{name}")  # if it is ours that was lost, say so
+            raise CorpusWriteConflict(
+                f"corpus {name!r} changed meanwhile: another writer (one that had lost the corpus lock) "
+                f"changed what is live, so generation {manifest.generation} was not made live; "
+                f"`lakehouse corpus generations {name}` lists the generations: run this write again"
+            ) from None
+        return data
 
     def _prune(self, name: str, live: Manifest | None) -> None:
         """Keep the newest `corpus_generations_kept` generations and the live one; delete the
@@ -294,6 +318,5 @@ class Generations:
                 raise CorpusError(f"corpus {name!r}: generation {target.generation} names {key}, which is gone")
         target.promoted_at = now_iso()
         target.history = [g for g in history if g != target.generation][:HISTORY_KEPT]
-        self._host_locks.check(f"corpus-{name}")
-        self.store.put(manifest_key(name), target.to_json())
+        self._publish_live(name, live, target)
         return {**out, "changed": True, "manifest": target.summary()}

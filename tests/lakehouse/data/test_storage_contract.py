@@ -16,6 +16,7 @@ from lakehouse.config import Settings
 from lakehouse.data.errors import InvalidPut
 from lakehouse.data.storage import (
     InvalidKey,
+    ObjectChanged,
     ObjectExists,
     ObjectNotFound,
     ObjectStore,
@@ -311,22 +312,28 @@ def test_short_stream_is_an_error_and_keeps_old_value(store):
     assert temp_files(store) == []
 
 
+def _race(writes: list) -> tuple[list, list]:
+    """Run the writes at once (a barrier lines them up); (what the winners returned, what the
+    others raised)."""
+    barrier = threading.Barrier(len(writes))
+
+    def run(write) -> object:
+        barrier.wait()
+        try:
+            return write()
+        except BaseException as exc:  # returned: the caller's assertions say which writer got what
+            return exc
+
+    with ThreadPoolExecutor(len(writes)) as pool:
+        outcomes = list(pool.map(run, writes))
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    return [o for o in outcomes if not isinstance(o, BaseException)], refused
+
+
 def test_concurrent_puts_to_one_key_leave_one_complete_value(store):
     values = [bytes([ord("a") + i]) * (256 * 1024 + i) for i in range(6)]
-    errors: list[BaseException] = []
-
-    def writer(value: bytes) -> None:
-        try:
-            store.put("shared", value)
-        except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(v,)) for v in values]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    won, failed = _race([lambda v=v: store.put("shared", v) and v for v in values])
+    assert failed == [] and len(won) == len(values)
     assert store.get("shared") in values
     assert store.stat("shared").size == len(store.get("shared"))
     assert store.list() == ["shared"]
@@ -346,35 +353,64 @@ def test_create_stores_once_and_refuses_a_taken_key(store):
     assert temp_files(store) == []
 
 
-def test_create_checks_like_put(capped):
+CONDITIONAL_WRITES = {
+    "CREATE": lambda store, key, data: store.create(key, data),
+    "REPLACE": lambda store, key, data: store.replace(key, data, "any-version"),
+}
+
+
+@pytest.mark.parametrize("verb", list(CONDITIONAL_WRITES))
+def test_conditional_writes_check_like_put(capped, verb):
     tiny, plain = capped
+    write = CONDITIONAL_WRITES[verb]
     with pytest.raises(InvalidKey, match=r"invalid key 'a//b'"):
-        tiny.create("a//b", b"x")
-    with pytest.raises(ObjectTooLarge, match=r"CREATE 'big' refused: 11 bytes is over the 10-byte cap"):
-        tiny.create("big", b"x" * 11)
-    with pytest.raises(InvalidPut, match=r"CREATE 'text': data must be bytes, got str"):
-        tiny.create("text", "not bytes")  # type: ignore[arg-type]
+        write(tiny, "a//b", b"x")
+    with pytest.raises(ObjectTooLarge, match=rf"{verb} 'big' refused: 11 bytes is over the 10-byte cap"):
+        write(tiny, "big", b"x" * 11)
+    with pytest.raises(InvalidPut, match=rf"{verb} 'text': data must be bytes, got str"):
+        write(tiny, "text", "not bytes")
     assert plain.list() == []
 
 
 def test_concurrent_creates_of_one_key_have_one_winner(store):
     values = [bytes([ord("a") + i]) * 4096 for i in range(6)]
-    barrier = threading.Barrier(len(values))
-
-    def creator(value: bytes) -> bytes | BaseException:
-        barrier.wait()
-        try:
-            store.create("claim", value)
-            return value
-        except BaseException as exc:  # returned: the assertions below say which creator got what
-            return exc
-
-    with ThreadPoolExecutor(len(values)) as pool:
-        outcomes = list(pool.map(creator, values))
-    won = [o for o in outcomes if isinstance(o, bytes)]
-    refused = [o for o in outcomes if not isinstance(o, bytes)]
+    won, refused = _race([lambda v=v: store.create("claim", v) and v for v in values])
     assert len(won) == 1 and store.get("claim") == won[0]
     assert len(refused) == len(values) - 1 and all(isinstance(e, ObjectExists) for e in refused)
+    assert temp_files(store) == []
+
+
+def test_replace_swaps_only_the_version_it_read(store):
+    key = "corpus/manifest.json"
+    with pytest.raises(ObjectNotFound):
+        store.read_versioned(key)
+    store.put(key, b"generation 1")
+    data, version = store.read_versioned(key)
+    assert data == b"generation 1"
+    assert store.replace(key, b"generation 2", version).size == 12
+    stale = r"REPLACE 'corpus/manifest.json' refused: another writer changed or removed it since it was read"
+    with pytest.raises(ObjectChanged, match=stale):
+        store.replace(key, b"generation 2 again", version)
+    assert store.get(key) == b"generation 2"
+    data, newer = store.read_versioned(key)
+    assert data == b"generation 2" and newer != version
+    store.put(key, b"a plain put")  # any write moves the version on
+    with pytest.raises(ObjectChanged, match=stale):
+        store.replace(key, b"generation 3", newer)
+    _, latest = store.read_versioned(key)
+    store.delete(key)
+    with pytest.raises(ObjectChanged, match=stale):
+        store.replace(key, b"generation 3", latest)  # a removed key is not brought back
+    assert store.list() == [] and temp_files(store) == []
+
+
+def test_concurrent_replaces_of_one_version_have_one_winner(store):
+    store.put("manifest.json", b"generation 1")
+    _, version = store.read_versioned("manifest.json")
+    values = [b"generation 2 by writer %d" % i for i in range(6)]
+    won, refused = _race([lambda v=v: store.replace("manifest.json", v, version) and v for v in values])
+    assert len(won) == 1 and store.get("manifest.json") == won[0]
+    assert len(refused) == len(values) - 1 and all(isinstance(e, ObjectChanged) for e in refused)
     assert temp_files(store) == []
 
 

@@ -191,7 +191,11 @@ class ObjectStore(ABC):
         gave it (compare-and-swap). Of writers replacing one version at once, one succeeds; the
         others, and a writer whose version is stale or whose key is gone, get `ObjectChanged` and
         store nothing. A plain `put` of the same key is not held back by it."""
-        return self._replace(key, self._whole("REPLACE", key, data), version)
+        data = self._whole("REPLACE", key, data)
+        if not isinstance(version, str) or not version.isprintable() or not version:
+            # it travels as an HTTP header on S3: no line breaks or other control characters
+            raise InvalidPut(f"REPLACE {key!r}: the version must be what read_versioned returned, got {version!r}")
+        return self._replace(key, data, version)
 
     def _whole(self, verb: str, key: str, data: bytes) -> bytes:
         """`data` for a conditional write, which sends it in one piece: bytes within the key's cap."""

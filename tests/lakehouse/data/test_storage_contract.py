@@ -372,6 +372,15 @@ def test_conditional_writes_check_like_put(capped, verb):
     assert plain.list() == []
 
 
+@pytest.mark.parametrize("version", ["", '"abc"\r\nX-Amz-Acl: public-read', 7], ids=["empty", "header", "int"])
+def test_replace_refuses_a_version_it_did_not_hand_out(store, version):
+    store.put("manifest.json", b"generation 1")
+    with pytest.raises(InvalidPut, match=r"REPLACE 'manifest.json': the version must be what read_versioned returned"):
+        store.replace("manifest.json", b"generation 2", version)
+    assert store.get("manifest.json") == b"generation 1"
+    assert temp_files(store) == []
+
+
 def test_concurrent_creates_of_one_key_have_one_winner(store):
     values = [bytes([ord("a") + i]) * 4096 for i in range(6)]
     won, refused = _race([lambda v=v: store.create("claim", v) and v for v in values])

@@ -1,8 +1,9 @@
 """Garbage collection of table files: what crashed or lost writes leave in the warehouse.
 
 `collect_garbage` deletes files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
-that no metadata of any table references and that are older than a window; `lakehouse gc`, the
-`tables.gc` mode and the `tables-gc` deployment reach it through `Tables.gc`.
+that no metadata of any table references and that are older than a window, and (given the object
+store) the temp files killed uploads left in it; `lakehouse gc`, the `tables.gc` mode and the
+`tables-gc` deployment reach it through `Tables.gc`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lakehouse.common.progress import Progress, no_progress
 from lakehouse.data.errors import TableError
 
 if TYPE_CHECKING:
+    from lakehouse.data.storage import ObjectStore
     from lakehouse.data.tables import Tables
 
 # A caller that cannot pass `progress` to Tables.gc (the `tables.gc` mode) sets it here: (stage, done, total).
@@ -31,6 +33,7 @@ def collect_garbage(
     older_than_s: float | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    store: ObjectStore | None = None,
 ) -> GcReport:
     """Delete the files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
     that no metadata of any table references (not the current metadata, its log of earlier
@@ -40,7 +43,8 @@ def collect_garbage(
     These are what crashed or lost writes leave behind. The age window keeps files of writes
     still in flight (written, not yet committed). A table whose metadata cannot be read keeps
     every file under its directory. Files are listed before the references are read, so a
-    commit landing meanwhile is seen."""
+    commit landing meanwhile is seen. With `store`, the temp files killed uploads left in the
+    object store (a `file://` store's `.lhtmp-*` files) older than the window go too."""
     from pyarrow import fs as pafs
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
@@ -104,6 +108,10 @@ def collect_garbage(
                 continue
         result.removed.append(GcFile(path=f"{scheme}://{info.path}", bytes=int(info.size or 0), age_s=round(age, 1)))
     report("deleting" if not dry_run else "checking", len(doomed), len(doomed))
+    if store is not None:
+        swept = store.sweep_temp_files(window, dry_run)
+        result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept]
+        result.store_temp_files = len(swept)
     result.removed_bytes = sum(f.bytes for f in result.removed)
     return result
 
@@ -127,13 +135,16 @@ class GcReport:
     kept_referenced: int = 0
     kept_young: int = 0
     removed: list[GcFile] = field(default_factory=list)
+    store_temp_files: int = 0  # of `removed`: temp files of killed uploads in the object store
     removed_bytes: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         return (
-            f"gc: {verb} {len(self.removed)} unreferenced file(s), {_mib(self.removed_bytes)}, older than "
+            f"gc: {verb} {len(self.removed)} unreferenced file(s)"
+            + (f" ({self.store_temp_files} upload temp file(s) in the object store)" if self.store_temp_files else "")
+            + f", {_mib(self.removed_bytes)}, older than "
             f"{format_duration(self.older_than_s)}; kept {self.kept_referenced} referenced and "
             f"{self.kept_young} younger unreferenced file(s) of {self.tables} table(s)"
             + (f"; {len(self.errors)} error(s)" if self.errors else "")

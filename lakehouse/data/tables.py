@@ -41,6 +41,7 @@ from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, Tab
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
 
 if TYPE_CHECKING:
+    from lakehouse.data.storage import ObjectStore
     from lakehouse.data.table_gc import GcReport
 
 DEFAULT_NAMESPACE = "lakehouse"
@@ -468,11 +469,13 @@ class Tables:
         older_than_s: float | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        store: ObjectStore | None = None,
     ) -> GcReport:
-        """Delete table files no metadata references, older than a window: see `table_gc`."""
+        """Delete table files no metadata references, older than a window (and, given `store`, the
+        temp files killed uploads left in it): see `table_gc`."""
         from lakehouse.data.table_gc import collect_garbage
 
-        return collect_garbage(self, older_than_s, dry_run, progress)
+        return collect_garbage(self, older_than_s, dry_run, progress, store)
 
     def close(self) -> None:
         engine = getattr(self._catalog, "engine", None)

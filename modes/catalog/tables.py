@@ -82,6 +82,7 @@ class TablesGcOut(BaseModel):
     kept_referenced: int
     kept_young: int
     removed: list[TablesGcFile]
+    store_temp_files: int
     removed_count: int
     removed_bytes: int
     errors: list[str]
@@ -93,7 +94,8 @@ UNTRUSTED_GC_MIN_S = 600.0  # HTTP / MCP callers cannot ask gc for a shorter win
 
 @mode("tables.gc")
 def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
-    """Delete warehouse files no table references (left by crashed or lost writes), older than a window."""
+    """Delete warehouse files no table references (left by crashed or lost writes) and the object
+    store's temp files of killed uploads, older than a window."""
     from dataclasses import asdict
 
     from lakehouse.data.errors import TableError
@@ -105,6 +107,7 @@ def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
             f"gc: a window under {format_duration(UNTRUSTED_GC_MIN_S)} ({format_duration(older_than)} asked) may "
             "delete the files of writes still in flight; only the CLI or an operator's job may ask for one"
         )
-    report = ctx.lakehouse.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get())
+    lh = ctx.lakehouse
+    report = lh.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get(), store=lh.store)
     data = asdict(report)
     return TablesGcOut(**data, removed_count=len(report.removed), summary=report.summary())

@@ -14,6 +14,7 @@ import fcntl
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -200,6 +201,29 @@ class LocalStore(ObjectStore):
                 if key.startswith(prefix) and _is_valid_key(key):
                     keys.append(key)
         return keys
+
+    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> list[tuple[str, int, float]]:
+        # A write fills its temp file as it goes (each write moves its mtime), so only a write that
+        # died, or one stalled longer than the window, leaves one this old.
+        now, swept = time.time(), []
+        for directory, _dirs, files in os.walk(self.root):
+            for name in files:
+                path = Path(directory) / name
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue  # its write just finished
+                age = now - st.st_mtime
+                if not name.startswith(TEMP_MARKER) or not stat.S_ISREG(st.st_mode) or age < older_than_s:
+                    continue
+                if not dry_run:
+                    try:
+                        path.unlink()
+                    except FileNotFoundError:
+                        continue
+                    self._prune_empty_parents(path.parent)
+                swept.append((path.as_uri(), st.st_size, round(age, 1)))
+        return swept
 
     def _delete(self, key: str) -> None:
         path = self._path(key)

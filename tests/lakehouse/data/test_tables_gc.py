@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from lakehouse.data.tables import TableError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from tests.fixtures.cli import invoke_cli
+from tests.fixtures.runs import wait_for
 from tests.fixtures.tables import table_state
 
 HOUR = 3600
@@ -212,3 +216,52 @@ def test_gc_on_an_s3_warehouse(moto_s3, tmp_path, monkeypatch):
         assert sorted(lh.tables.read_arrow("remote").column("id").to_pylist()) == [1, 2, 3]
     finally:
         lh.close()
+
+
+UPLOAD_FOREVER = """
+import sys, time
+from lakehouse.config import Settings
+from lakehouse.data.storage import open_store
+
+class Endless:  # one chunk, then a source that never answers again
+    sent = False
+
+    def read(self, size=-1):
+        if self.sent:
+            time.sleep(3600)
+        self.sent = True
+        return b"x" * 65536
+
+open_store(sys.argv[1], Settings()).put("_vectors/big/index-000001-0a0b0c0d.hnsw", Endless())
+"""
+
+
+def test_gc_removes_the_temp_file_of_an_upload_killed_mid_write(lakehouse):
+    """SIGKILL mid-PUT on the file:// object store leaves the upload's temp file (never listed as
+    an object); gc keeps it while it is younger than the window and removes it after, and every
+    object stays."""
+    store = lakehouse.store
+    store.put("_vectors/big/manifest.json", b"{}")
+    upload = subprocess.Popen([sys.executable, "-c", UPLOAD_FOREVER, store.url])
+    try:
+        temp = wait_for(
+            lambda: [p for p in store.root.rglob(".lhtmp-*") if p.stat().st_size],
+            lambda found: bool(found) or upload.poll() is not None,
+        )
+    finally:
+        upload.send_signal(signal.SIGKILL)
+        upload.wait()
+    assert len(temp) == 1 and store.list() == ["_vectors/big/manifest.json"]
+
+    young = invoke_cli("gc", "--json")  # the default window, an hour
+    assert json.loads(young.stdout)["store_temp_files"] == 0 and temp[0].exists()
+    _age(temp, 2 * HOUR)
+    out = json.loads(invoke_cli("gc", "--json").stdout)
+
+    assert (out["store_temp_files"], out["removed"]) == (
+        1,
+        [{"path": temp[0].as_uri(), "bytes": 65536, "age_s": pytest.approx(2 * HOUR, abs=60)}],
+    )
+    assert "(1 upload temp file(s) in the object store), 64.0 KiB" in out["summary"]
+    assert not temp[0].exists() and store.list() == ["_vectors/big/manifest.json"]
+    assert store.get("_vectors/big/manifest.json") == b"{}"

@@ -108,6 +108,9 @@ def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
             "delete the files of writes still in flight; only the CLI or an operator's job may ask for one"
         )
     lh = ctx.lakehouse
-    report = lh.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get(), store=lh.store)
+    # only a file:// store keeps temp files; an S3 one is not even opened (gc of the tables works
+    # while it is unreachable)
+    store = lh.store if lh.settings.objects.startswith("file:") else None
+    report = lh.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get(), store=store)
     data = asdict(report)
     return TablesGcOut(**data, removed_count=len(report.removed), summary=report.summary())

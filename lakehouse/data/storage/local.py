@@ -111,7 +111,7 @@ class LocalStore(ObjectStore):
     def _replace(self, key: str, data: bytes, version: str) -> ObjectStat:
         def swap(tmp: str, path: Path) -> None:
             try:
-                fd = os.open(path, os.O_RDONLY)
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO planted there must not hang us
             except (FileNotFoundError, NotADirectoryError):
                 raise refused("REPLACE", key) from None
             try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from typing import cast
 
 import pytest
 
 from lakehouse.config import Settings
-from lakehouse.data.storage import InvalidKey, StorageError, open_store
+from lakehouse.data.storage import InvalidKey, ObjectChanged, StorageError, open_store
 from lakehouse.data.storage.base import TEMP_MARKER
 from lakehouse.data.storage.local import LocalStore
 
@@ -68,6 +69,32 @@ def test_stray_temp_files_are_not_listed(store):
     store.put("d/real", b"1")
     (store.root / "d" / f"{TEMP_MARKER}abc").write_bytes(b"half written")
     assert store.list() == ["d/real"]
+
+
+def test_a_replace_over_a_planted_fifo_is_refused_without_waiting_for_a_writer(store):
+    store.put("corpus/manifest.json", b"generation 1")
+    _, version = store.read_versioned("corpus/manifest.json")
+    fifo = store.root / "corpus" / "manifest.json"
+    fifo.unlink()
+    os.mkfifo(fifo)  # opening a FIFO to read blocks until a writer comes, unless told not to
+    with pytest.raises(ObjectChanged, match="REPLACE 'corpus/manifest.json' refused"):
+        store.replace("corpus/manifest.json", b"generation 2", version)
+    assert fifo.is_fifo() and all_files(store.root) == ["corpus/manifest.json"]
+
+
+def test_sweep_takes_only_old_temp_files(store):
+    store.put("d/real", b"1")
+    old, young = store.root / "d" / f"{TEMP_MARKER}old", store.root / f"{TEMP_MARKER}young"
+    old.write_bytes(b"killed upload")
+    young.write_bytes(b"in flight")
+    os.utime(old, (0, 0))
+    (store.root / "d" / "notes.lhtmp").write_bytes(b"not a temp file")
+    os.utime(store.root / "d" / "notes.lhtmp", (0, 0))
+
+    assert [path for path, _, _ in store.sweep_temp_files(3600, dry_run=True)] == [old.as_uri()]
+    assert old.exists()
+    assert store.sweep_temp_files(3600) == [(old.as_uri(), 13, pytest.approx(time.time(), abs=60))]  # its mtime is 0
+    assert all_files(store.root) == [f"{TEMP_MARKER}young", "d/notes.lhtmp", "d/real"]
 
 
 def test_symlink_escape_is_refused_for_every_operation(store, tmp_path):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import builtins
 import re
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,23 +147,24 @@ class Generations:
         """Write generation N's file, which names it: only if the corpus lock is still held, and
         only if no other writer named N first (a create, not a put)."""
         name, generation = manifest.name, manifest.generation
-        self._host_locks.check(f"corpus-{name}")  # an index upload takes a while: still ours?
-        try:
+        conflict = (
+            f"generation {generation} of corpus {name!r} was named by another writer meanwhile (one "
+            "that had lost the corpus lock); nothing of this write is live: run it again"
+        )
+        with self._conditional_write(name, conflict):
             self.store.create(generation_key(name, generation), manifest.to_json())
-        except ObjectExists:
-            self._host_locks.check(f"corpus-{name}")  # if it is ours that was lost, say so
-            raise CorpusWriteConflict(
-                f"generation {generation} of corpus {name!r} was named by another writer meanwhile (one "
-                "that had lost the corpus lock); nothing of this write is live: run it again"
-            ) from None
 
     def _publish_live(self, name: str, live: Manifest | None, manifest: Manifest) -> bytes:
         """Make `manifest` the live one, only if the live one is still `live` (what this writer read
         under the corpus lock; None: no corpus yet) and the lock is still held. Returns the stored
         bytes."""
         key, data = manifest_key(name), manifest.to_json()
-        self._host_locks.check(f"corpus-{name}")
-        try:
+        conflict = (
+            f"corpus {name!r} changed meanwhile: another writer (one that had lost the corpus lock) "
+            f"changed what is live, so generation {manifest.generation} was not made live; "
+            f"`lakehouse corpus generations {name}` lists the generations: run this write again"
+        )
+        with self._conditional_write(name, conflict):
             if live is None:
                 self.store.create(key, data)
             else:
@@ -170,14 +172,19 @@ class Generations:
                 if Manifest.from_json(current, key).to_json() != live.to_json():
                     raise ObjectChanged(f"{key} is not the manifest this write started from")
                 self.store.replace(key, data, version)
-        except (ObjectChanged, ObjectExists, ObjectNotFound):
-            self._host_locks.check(f"corpus-{name}")  # if it is ours that was lost, say so
-            raise CorpusWriteConflict(
-                f"corpus {name!r} changed meanwhile: another writer (one that had lost the corpus lock) "
-                f"changed what is live, so generation {manifest.generation} was not made live; "
-                f"`lakehouse corpus generations {name}` lists the generations: run this write again"
-            ) from None
         return data
+
+    @contextmanager
+    def _conditional_write(self, name: str, conflict: str) -> Iterator[None]:
+        """A create or compare-and-swap of the corpus's files, begun only while its lock is still
+        held (an index upload takes a while). Refused, it is reported as the lost lock it was, or
+        else as `CorpusWriteConflict(conflict)`: a writer that had lost the lock got there first."""
+        self._host_locks.check(f"corpus-{name}")
+        try:
+            yield
+        except (ObjectChanged, ObjectExists, ObjectNotFound):
+            self._host_locks.check(f"corpus-{name}")
+            raise CorpusWriteConflict(conflict) from None
 
     def _prune(self, name: str, live: Manifest | None) -> None:
         """Keep the newest `corpus_generations_kept` generations and the live one; delete the

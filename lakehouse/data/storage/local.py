@@ -115,7 +115,13 @@ class LocalStore(ObjectStore):
             except (FileNotFoundError, NotADirectoryError):
                 raise refused("REPLACE", key) from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor, after the rename
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor, after the rename
+                except OSError as exc:  # some network and FUSE filesystems have no flock
+                    raise StorageError(
+                        f"REPLACE {key!r} failed: cannot lock {path} ({exc.strerror}); a file:// store "
+                        "needs a filesystem with flock for its conditional writes"
+                    ) from None
                 try:
                     current = os.stat(path)
                 except FileNotFoundError:

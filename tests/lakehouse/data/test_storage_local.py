@@ -82,6 +82,27 @@ def test_a_replace_over_a_planted_fifo_is_refused_without_waiting_for_a_writer(s
     assert fifo.is_fifo() and all_files(store.root) == ["corpus/manifest.json"]
 
 
+def test_a_filesystem_without_flock_is_named_and_the_value_kept(store, monkeypatch):
+    import errno
+    import fcntl
+
+    store.put("corpus/manifest.json", b"generation 1")
+    _, version = store.read_versioned("corpus/manifest.json")
+
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP))
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)  # as on a FUSE mount that has none
+    with pytest.raises(
+        StorageError,
+        match=r"REPLACE 'corpus/manifest.json' failed: cannot lock .*manifest.json \(Operation not supported\); "
+        "a file:// store needs a filesystem with flock",
+    ):
+        store.replace("corpus/manifest.json", b"generation 2", version)
+    assert store.get("corpus/manifest.json") == b"generation 1"
+    assert all_files(store.root) == ["corpus/manifest.json"]
+
+
 def test_sweep_takes_only_old_temp_files(store):
     store.put("d/real", b"1")
     old, young = store.root / "d" / f"{TEMP_MARKER}old", store.root / f"{TEMP_MARKER}young"

@@ -61,6 +61,7 @@ def _env(api_url: str, home: Path) -> dict[str, str]:
         LH_EMBED_MODEL="wordllama",
         LH_CONFIG=str(home / "no-lakehouse.toml"),
         PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_RUNNER_POLL_FREQUENCY="1",  # `lakehouse serve` picks a triggered run up in a second, not ten
     )
     return env
 

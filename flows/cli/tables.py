@@ -225,8 +225,8 @@ def gc(
     json_out: bool = typer.Option(False, "--json", help="Print the gc report as JSON."),
 ) -> None:
     """Remove table data and metadata files under the warehouse that no table references any more
-    (left by crashed or lost writes), and the temp files killed uploads left in a file:// object
-    store, older than --older-than."""
+    (left by crashed or lost writes), and what killed uploads left in the object store (temp files
+    of a file:// store, incomplete multipart uploads on S3), older than --older-than."""
     from lakehouse.data.table_gc import parse_duration
 
     with _lakehouse() as lh:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pyiceberg.table import Table
 
 from lakehouse.common.progress import Progress, no_progress
-from lakehouse.data.errors import TableError
+from lakehouse.data.errors import StorageError, TableError
 
 if TYPE_CHECKING:
     from lakehouse.data.storage import ObjectStore
@@ -43,8 +43,9 @@ def collect_garbage(
     These are what crashed or lost writes leave behind. The age window keeps files of writes
     still in flight (written, not yet committed). A table whose metadata cannot be read keeps
     every file under its directory. Files are listed before the references are read, so a
-    commit landing meanwhile is seen. With `store`, the temp files killed uploads left in the
-    object store (a `file://` store's `.lhtmp-*` files) older than the window go too."""
+    commit landing meanwhile is seen. With `store`, what killed uploads left in the object store
+    (a `file://` store's `.lhtmp-*` files, an S3 bucket's incomplete multipart uploads) older than
+    the window goes too."""
     from pyarrow import fs as pafs
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
@@ -109,7 +110,11 @@ def collect_garbage(
         result.removed.append(GcFile(path=f"{scheme}://{info.path}", bytes=int(info.size or 0), age_s=round(age, 1)))
     report("deleting" if not dry_run else "checking", len(doomed), len(doomed))
     if store is not None:
-        swept = store.sweep_temp_files(window, dry_run)
+        try:
+            swept = store.sweep_temp_files(window, dry_run)
+        except StorageError as exc:  # the tables' files are collected all the same
+            result.errors.append(f"object store {store.url}: {exc}")
+            swept = []
         result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept]
         result.store_temp_files = len(swept)
     result.removed_bytes = sum(f.bytes for f in result.removed)
@@ -135,16 +140,17 @@ class GcReport:
     kept_referenced: int = 0
     kept_young: int = 0
     removed: list[GcFile] = field(default_factory=list)
-    store_temp_files: int = 0  # of `removed`: temp files of killed uploads in the object store
+    store_temp_files: int = 0  # of `removed`: what killed uploads left in the object store (temp files, parts)
     removed_bytes: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
+        n = self.store_temp_files
+        uploads = f" ({n} left by killed uploads in the object store)" if n else ""
         return (
-            f"gc: {verb} {len(self.removed)} unreferenced file(s)"
-            + (f" ({self.store_temp_files} upload temp file(s) in the object store)" if self.store_temp_files else "")
-            + f", {_mib(self.removed_bytes)}, older than "
+            f"gc: {verb} {len(self.removed)} unreferenced file(s){uploads}"
+            f", {_mib(self.removed_bytes)}, older than "
             f"{format_duration(self.older_than_s)}; kept {self.kept_referenced} referenced and "
             f"{self.kept_young} younger unreferenced file(s) of {self.tables} table(s)"
             + (f"; {len(self.errors)} error(s)" if self.errors else "")

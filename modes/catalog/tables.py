@@ -95,10 +95,10 @@ UNTRUSTED_GC_MIN_S = 600.0  # HTTP / MCP callers cannot ask gc for a shorter win
 @mode("tables.gc")
 def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
     """Delete warehouse files no table references (left by crashed or lost writes) and the object
-    store's temp files of killed uploads, older than a window."""
+    store's leftovers of killed uploads (temp files, incomplete S3 uploads), older than a window."""
     from dataclasses import asdict
 
-    from lakehouse.data.errors import TableError
+    from lakehouse.data.errors import StorageError, TableError
     from lakehouse.data.table_gc import GC_PROGRESS, format_duration, parse_duration
 
     older_than = None if inp.older_than is None else parse_duration(inp.older_than)
@@ -108,9 +108,13 @@ def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
             "delete the files of writes still in flight; only the CLI or an operator's job may ask for one"
         )
     lh = ctx.lakehouse
-    # only a file:// store keeps temp files; an S3 one is not even opened (gc of the tables works
-    # while it is unreachable)
-    store = lh.store if lh.settings.objects.startswith("file:") else None
+    store, store_error = None, None
+    try:
+        store = lh.store
+    except StorageError as exc:  # an unreachable S3 endpoint: the tables' files are collected all the same
+        store_error = f"object store {lh.settings.objects}: {exc}"
     report = lh.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get(), store=store)
+    if store_error:
+        report.errors.append(store_error)
     data = asdict(report)
     return TablesGcOut(**data, removed_count=len(report.removed), summary=report.summary())

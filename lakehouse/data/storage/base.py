@@ -258,9 +258,10 @@ class ObjectStore(ABC):
         self._delete(check_key(key))
 
     def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> builtins.list[tuple[str, int, float]]:
-        """Remove the temp files killed writes left in the store itself, older than `older_than_s`
-        (younger ones may belong to a write in flight): (location, bytes, age in s) of each. An S3
-        PUT leaves none (the object appears whole or not at all), so by default there are none."""
+        """Remove what killed writes left in the store itself and no listing shows (a `file://`
+        store's temp files, an S3 bucket's incomplete multipart uploads), older than `older_than_s`
+        (younger ones may belong to a write in flight): (location, bytes, age in s) of each. A
+        backend whose writes leave nothing behind has none."""
         return []
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to close

@@ -4,7 +4,9 @@ An S3 PUT is atomic by itself: a single-part PUT or a completed multipart upload
 at once, and minio aborts a multipart upload whose stream fails. A stream of unknown length is
 spooled to a local temp file first, so the cap is enforced before the first byte is sent. A create
 and a replace are conditional PUTs (`If-None-Match: *`, `If-Match: <ETag>`), which AWS S3, MinIO
-and moto check on the server.
+and moto check on the server. What a killed upload leaves (the parts of a multipart upload that was
+never completed: stored, billed, never listed) `sweep_temp_files` aborts once it is older than gc's
+window.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from minio import Minio
+from minio.datatypes import Upload
 from minio.error import S3Error
 from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import HTTPError
@@ -194,6 +198,54 @@ class S3Store(ObjectStore):
                 for obj in self.client.list_objects(self.bucket, prefix=self.prefix + prefix, recursive=True)
                 if not obj.is_dir
             ]
+
+    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> list[tuple[str, int, float]]:
+        # minio sends an object over 5 MiB (an index) in parts; a writer killed before the last one
+        # leaves an incomplete upload. Its age counts from its start, so an upload still sending
+        # after the whole window is taken for a dead one (the window is an hour by default).
+        now, swept = datetime.now(UTC), []
+        for upload in self._incomplete_uploads():
+            if upload.upload_id is None or upload.initiated_time is None:
+                continue
+            age = (now - upload.initiated_time).total_seconds()
+            if age < older_than_s:
+                continue
+            key, location = upload.object_name[len(self.prefix) :], f"s3://{self.bucket}/{upload.object_name}"
+            with self._errors(key):
+                try:
+                    size = self._uploaded_bytes(upload.object_name, upload.upload_id)
+                    if not dry_run:
+                        self.client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
+                except S3Error as exc:
+                    if exc.code == "NoSuchUpload":
+                        continue  # completed or aborted meanwhile
+                    raise
+            swept.append((f"{location} (incomplete upload {upload.upload_id})", size, round(age, 1)))
+        return swept
+
+    def _incomplete_uploads(self) -> Iterator[Upload]:
+        # minio-py 7.2 drops NextUploadIdMarker while parsing, so the next page starts after the
+        # last upload seen, which is what that marker names.
+        key_marker: str | None = None
+        upload_id_marker: str | None = None
+        while True:
+            with self._errors(self.prefix):
+                page = self.client._list_multipart_uploads(
+                    self.bucket, prefix=self.prefix or None, key_marker=key_marker, upload_id_marker=upload_id_marker
+                )
+            yield from page.uploads
+            if not page.is_truncated or not page.uploads:
+                return
+            key_marker, upload_id_marker = page.uploads[-1].object_name, page.uploads[-1].upload_id
+
+    def _uploaded_bytes(self, name: str, upload_id: str) -> int:
+        size, marker = 0, None
+        while True:
+            page = self.client._list_parts(self.bucket, name, upload_id, part_number_marker=marker)
+            size += sum(part.size or 0 for part in page.parts)
+            if not page.is_truncated or not page.parts:
+                return size
+            marker = str(page.parts[-1].part_number)
 
     def _delete(self, key: str) -> None:
         self._stat(key)  # S3 deletes of missing keys succeed silently; the contract says otherwise

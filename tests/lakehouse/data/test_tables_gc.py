@@ -262,6 +262,97 @@ def test_gc_removes_the_temp_file_of_an_upload_killed_mid_write(lakehouse):
         1,
         [{"path": temp[0].as_uri(), "bytes": 65536, "age_s": pytest.approx(2 * HOUR, abs=60)}],
     )
-    assert "(1 upload temp file(s) in the object store), 64.0 KiB" in out["summary"]
+    assert "(1 left by killed uploads in the object store), 64.0 KiB" in out["summary"]
     assert not temp[0].exists() and store.list() == ["_vectors/big/manifest.json"]
     assert store.get("_vectors/big/manifest.json") == b"{}"
+
+
+UPLOAD_STALLS_AFTER_ONE_PART = """
+import sys, time
+from lakehouse.config import Settings
+from lakehouse.data.storage import open_store
+
+MIB = 1 << 20
+
+class Stalls:  # a part's worth of bytes (minio sends 12 MiB as 5 + 5 + 2), then a source that never answers
+    sent = 0
+
+    def read(self, size=-1):
+        if self.sent >= 6 * MIB:
+            time.sleep(3600)
+        chunk = b"x" * min(size if size > 0 else MIB, MIB)
+        self.sent += len(chunk)
+        return chunk
+
+open_store(sys.argv[1], Settings()).put("_vectors/big/index-000001-0a0b0c0d.hnsw", Stalls(), 12 * MIB)
+"""
+
+
+@pytest.fixture
+def s3_objects(moto_s3, lh_home, monkeypatch):
+    """The lakehouse's object store in a fresh bucket of the moto server (LH_* in the environment)."""
+    from lakehouse.config import Settings, reset_settings
+    from lakehouse.data.storage import open_store
+
+    for name, value in moto_s3.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LH_OBJECTS_URL", moto_s3.new_bucket_url("lake"))
+    reset_settings()
+    settings = Settings()
+    return open_store(settings.objects, settings)
+
+
+def test_gc_aborts_the_incomplete_s3_upload_a_killed_writer_left(s3_objects):
+    """SIGKILL between the parts of an S3 multipart upload leaves its first part stored but never
+    listed; gc keeps it while it is younger than the window (a --dry-run only reports it) and
+    aborts the upload after, and every object stays."""
+    store = s3_objects
+    store.put("_vectors/big/manifest.json", b"{}")
+    upload = subprocess.Popen([sys.executable, "-c", UPLOAD_STALLS_AFTER_ONE_PART, store.url])
+    try:
+        parts = wait_for(
+            lambda: store.sweep_temp_files(0, dry_run=True),
+            lambda found: any(size for _where, size, _age in found) or upload.poll() is not None,
+        )
+    finally:
+        upload.send_signal(signal.SIGKILL)
+        upload.wait()
+    (location, size, age), *more = parts
+    assert (more, size) == ([], 5 << 20)
+    assert location.startswith(f"s3://{store.bucket}/lake/_vectors/big/index-000001-0a0b0c0d.hnsw (incomplete upload ")
+    assert store.list() == ["_vectors/big/manifest.json"]
+
+    # moto dates every multipart upload 2010-11-10, so only a window of decades finds it young
+    assert json.loads(invoke_cli("gc", "--older-than", "1000w", "--json").stdout)["store_temp_files"] == 0
+    dry = json.loads(invoke_cli("gc", "--dry-run", "--json").stdout)
+    assert (dry["store_temp_files"], [f["path"] for f in dry["removed"]]) == (1, [location])
+    assert store.sweep_temp_files(0, dry_run=True) != []
+    out = json.loads(invoke_cli("gc", "--json").stdout)
+
+    assert out["store_temp_files"] == 1
+    assert out["removed"] == [{"path": location, "bytes": 5 << 20, "age_s": pytest.approx(age, abs=600)}]
+    assert "(1 left by killed uploads in the object store), 5.0 MiB" in out["summary"]
+    assert store.sweep_temp_files(0, dry_run=True) == []
+    assert store.list() == ["_vectors/big/manifest.json"] and store.get("_vectors/big/manifest.json") == b"{}"
+
+
+def test_gc_of_the_tables_goes_on_when_the_s3_object_store_is_unreachable(s3_objects, lakehouse, monkeypatch):
+    """An S3 endpoint that refuses connections costs gc its sweep of the object store, not the
+    tables': their orphans go, and the unreachable store is reported as an error (exit code 1)."""
+    from lakehouse.config import reset_settings
+
+    lakehouse.tables.write_arrow("kept", pa.table({"id": [1, 2]}))
+    orphan = lakehouse.settings.home_dir / "warehouse" / "lakehouse" / "kept" / "data" / "orphan.parquet"
+    orphan.write_bytes(b"left by a killed write")
+    _age([orphan], 2 * HOUR)
+    monkeypatch.setenv("LH_S3_ENDPOINT", "http://127.0.0.1:9")
+    reset_settings()
+
+    result = invoke_cli("gc", "--json", code=1)
+
+    out = json.loads(result.stdout)
+    assert [f["path"] for f in out["removed"]] == [orphan.as_uri()] and not orphan.exists()
+    (error,) = out["errors"]
+    assert error.startswith(f"object store {s3_objects.url}: cannot reach S3 endpoint 127.0.0.1:9")
+    assert "gc: object store" in result.stderr
+    assert sorted(lakehouse.tables.read_arrow("kept").column("id").to_pylist()) == [1, 2]

@@ -229,7 +229,7 @@ class S3Store(ObjectStore):
         key_marker: str | None = None
         upload_id_marker: str | None = None
         while True:
-            with self._errors(self.prefix):
+            with self._errors("incomplete uploads"):
                 page = self.client._list_multipart_uploads(
                     self.bucket, prefix=self.prefix or None, key_marker=key_marker, upload_id_marker=upload_id_marker
                 )

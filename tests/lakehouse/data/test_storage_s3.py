@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from minio import Minio
 
 from lakehouse.data.storage import InvalidKey, StorageError, open_store
 from lakehouse.data.storage.s3 import parse_endpoint, parse_s3_url
-
-
-def raw_client(moto_s3) -> Minio:
-    host, secure = parse_endpoint(moto_s3.endpoint, False)
-    return Minio(host, moto_s3.access_key, moto_s3.secret_key, region=moto_s3.region, secure=secure)
 
 
 def test_bucket_is_created_and_keys_live_under_the_prefix(moto_s3, tmp_path):
     url = moto_s3.new_bucket_url("team/lake")
     store = open_store(url, moto_s3.settings(tmp_path, objects_url=url))
     store.put("t/x.parquet", b"data")
-    client = raw_client(moto_s3)
+    client = moto_s3.client()
     assert client.bucket_exists(store.bucket)
     names = [o.object_name for o in client.list_objects(store.bucket, recursive=True)]
     assert names == ["team/lake/t/x.parquet"]

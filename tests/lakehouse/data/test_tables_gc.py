@@ -190,12 +190,11 @@ def test_bad_durations_and_windows_are_refused(lakehouse):
 
 
 def test_gc_on_an_s3_warehouse(moto_s3, tmp_path, monkeypatch):
-    from minio import Minio
 
     from lakehouse.core import Lakehouse
 
     bucket = moto_s3.new_bucket()
-    client = Minio(moto_s3.endpoint.removeprefix("http://"), moto_s3.access_key, moto_s3.secret_key, secure=False)
+    client = moto_s3.client()
     client.put_object(bucket, "warehouse/notes.txt", __import__("io").BytesIO(b"x"), 1)  # not a table file
     lh = Lakehouse(moto_s3.settings(tmp_path / "home", warehouse_url=f"s3://{bucket}/warehouse"))
     try:
@@ -356,3 +355,20 @@ def test_gc_of_the_tables_goes_on_when_the_s3_object_store_is_unreachable(s3_obj
     assert error.startswith(f"object store {s3_objects.url}: cannot reach S3 endpoint 127.0.0.1:9")
     assert "gc: object store" in result.stderr
     assert sorted(lakehouse.tables.read_arrow("kept").column("id").to_pylist()) == [1, 2]
+
+
+def test_a_refused_s3_sweep_is_reported_and_the_tables_are_collected(s3_objects, lakehouse, moto_s3):
+    """The bucket is gone (as good as credentials without the multipart permissions): the sweep's
+    refusal is one error naming the store, and the tables' orphans still go."""
+    lakehouse.tables.write_arrow("kept", pa.table({"id": [1]}))
+    orphan = lakehouse.settings.home_dir / "warehouse" / "lakehouse" / "kept" / "data" / "orphan.parquet"
+    orphan.write_bytes(b"left by a killed write")
+    _age([orphan], 2 * HOUR)
+    moto_s3.client().remove_bucket(s3_objects.bucket)
+
+    report = lakehouse.tables.gc(store=s3_objects)
+
+    assert [f.path for f in report.removed] == [orphan.as_uri()] and report.store_temp_files == 0
+    (error,) = report.errors
+    assert error.startswith(f"object store {s3_objects.url}: S3 error on 'incomplete uploads' in {s3_objects.url}: ")
+    assert "NoSuchBucket" in error

@@ -72,7 +72,7 @@ def corpus_build(
         None,
         "--dask",
         help="Embed on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] for a LocalCluster "
-        "of N workers (default: setting dask_address / LH_DASK_ADDRESS; unset = this process).",
+        "of N workers (default: in this process, unless LH_DASK_ADDRESS names a cluster).",
     ),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

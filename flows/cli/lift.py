@@ -72,12 +72,14 @@ def lift_run(
         None,
         "--boost",
         help=(
-            "The playbook vote's weight for this run, in (0, 5] (default: the playbook_boost setting, 1.5); "
+            "The playbook vote's weight for this run, in (0, 5] (default 1.5); "
             "an adapted corpus votes at its adapter's weight instead, 0.8 in a lift run."
         ),
     ),
     min_similarity: Optional[float] = typer.Option(
-        None, "--min-similarity", help="Override playbook_min_similarity [-1, 1) for this run."
+        None,
+        "--min-similarity",
+        help="Recorded queries less similar than this to a test title never vote, in [-1, 1) (default 0.3).",
     ),
     no_adapt: bool = typer.Option(
         False,

@@ -191,9 +191,7 @@ def sql(
     snapshot: Optional[int] = typer.Option(
         None, "--snapshot", help="Read the table holding this snapshot id as of that snapshot."
     ),
-    row_cap: Optional[int] = typer.Option(
-        None, "--row-cap", min=0, help="Return at most N rows (default: setting sql_row_cap)."
-    ),
+    row_cap: Optional[int] = typer.Option(None, "--row-cap", min=0, help="Return at most N rows (default 10,000)."),
     json_out: bool = typer.Option(False, "--json", help='Print {"columns": [...], "rows": [[...]]}.'),
 ) -> None:
     """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
@@ -217,8 +215,7 @@ def gc(
     older_than: Optional[str] = typer.Option(
         None,
         "--older-than",
-        help="Only files older than this (90s, 30m, 1h, 2d, or "
-        "seconds; default: setting table_gc_older_than_s, 1h): younger ones may "
+        help="Only files older than this (90s, 30m, 1h, 2d, or seconds; default 1h): younger ones may "
         "belong to a write still in flight.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),

@@ -33,7 +33,7 @@ class WorkflowRequest(BaseModel):
             ]
         },
     )
-    yaml: str | None = Field(default=None, description="the workflow file's text (at most workflow_max_bytes)")
+    yaml: str | None = Field(default=None, description="the workflow file's text (at most 1 MiB)")
     workflow: str | None = Field(default=None, max_length=1_024, description="name of a shipped or saved workflow")
     inputs: dict[str, Any] = Field(default_factory=dict, description="values for the workflow's inputs")
 

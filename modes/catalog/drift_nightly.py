@@ -30,9 +30,11 @@ CheckName = Literal["scorer", "playbook", "embedding"]
 
 class NightlyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    evidence_path: str | None = Field(default=None, description="history to re-score (default: drift_evidence)")
+    evidence_path: str | None = Field(
+        default=None, description="history to re-score (default: evidence.jsonl under LH_HOME)"
+    )
     old_scorer: str | None = Field(default=None, description="default: the version before the new one")
-    new_scorer: str | None = Field(default=None, description="default: distill_scorer")
+    new_scorer: str | None = Field(default=None, description="default: the current scorer, v2")
     corpora: list[str] | None = Field(default=None, description="limit playbook/embedding checks to these")
     top_k: int = Field(default=10, ge=1, le=1000, description="playbook drift: answers outside today's top k")
 

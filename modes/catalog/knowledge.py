@@ -136,7 +136,7 @@ class CollectIn(_In):
 
 class ClaimsOut(BaseModel):
     """A pass's verdict. `counts` sorts first in the op's canonical JSON, so it stays in the op's
-    output summary when the claims make the output longer than `ops_summary_chars`."""
+    output summary when the claims make the output longer than the summary's 2,000 characters."""
 
     counts: PassCounts
     dropped: list[Dropped]

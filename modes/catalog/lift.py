@@ -26,8 +26,12 @@ class LiftRunIn(BaseModel):
     judge: str = Field(default="labels", description="`labels` or a model (tier or provider/model) with a rubric")
     top_k: int | None = Field(default=None, ge=1, le=1000, description="the judge picks among this many cold hits")
     out_dir: str | None = Field(default=None, description="where the reports go (default LH_HOME/lift/<run id>)")
-    boost: float | None = Field(default=None, gt=0, le=5, description="override of playbook_boost")
-    min_similarity: float | None = Field(default=None, ge=-1, lt=1, description="override of playbook_min_similarity")
+    boost: float | None = Field(
+        default=None, gt=0, le=5, description="the playbook vote's weight for this run (default 1.5)"
+    )
+    min_similarity: float | None = Field(
+        default=None, ge=-1, lt=1, description="recorded queries less similar than this never vote (default 0.3)"
+    )
     adapt: bool = Field(
         default=True, description="paraphrase pass: also train an adapter on the run's own train entries and measure it"
     )

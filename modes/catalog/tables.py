@@ -32,7 +32,7 @@ class SqlQueryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sql: str = Field(description="one read-only SELECT / WITH statement")
     snapshot: int | None = Field(default=None, description="read the table holding this snapshot id as of it")
-    row_cap: int | None = Field(default=None, ge=0, description="at most this many rows (default: sql_row_cap)")
+    row_cap: int | None = Field(default=None, ge=0, description="at most this many rows (default 10,000)")
 
 
 class SqlQueryOut(BaseModel):
@@ -61,8 +61,8 @@ class TablesGcIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     older_than: str | float | None = Field(
         default=None,
-        description="only files older than this: seconds or 90s / 30m / 1h / 2d (default: setting "
-        "table_gc_older_than_s, 1h); keeps files of writes still in flight",
+        description="only files older than this: seconds or 90s / 30m / 1h / 2d (default 1h); keeps files "
+        "of writes still in flight",
     )
     dry_run: bool = Field(default=False, description="report what would be removed, remove nothing")
 

@@ -133,3 +133,40 @@ def test_entry_point_plugins_are_loaded(tmp_path, monkeypatch):
 def test_llm_chat_without_a_model_is_a_clear_error(lakehouse):
     with pytest.raises(Exception, match="no LLM model is configured"):
         get_mode("llm.chat")({"prompt": "hi"}, ModeContext(lakehouse=lakehouse))
+
+
+def test_no_mode_schema_names_a_setting():
+    """What HTTP and MCP callers read of a mode (its description, its input and output schemas)
+    states defaults in words and numbers, never as a setting's name (issue 11.6)."""
+    import json
+
+    from lakehouse.config import Settings
+    from modes.registry import all_modes
+
+    setting_names = [name for name in Settings.model_fields if "_" in name]
+    named = {}
+    for name, spec in all_modes().items():
+        schemas = [spec.input_model.model_json_schema(), spec.output_model.model_json_schema()]
+        text = spec.description + json.dumps(schemas)
+        if found := [setting for setting in setting_names if setting in text]:
+            named[name] = found
+    assert named == {}
+
+
+def test_the_defaults_mode_schemas_state_are_the_settings_defaults():
+    from lakehouse.config import Settings
+    from lakehouse.learning.distill import LATEST_SCORER
+    from modes.registry import get_mode
+
+    fields = Settings.model_fields
+
+    def described(mode: str, field: str) -> str:
+        return get_mode(mode).input_model.model_fields[field].description or ""
+
+    assert f"(default {fields['playbook_boost'].default})" in described("lift.run", "boost")
+    assert f"(default {fields['playbook_min_similarity'].default})" in described("lift.run", "min_similarity")
+    assert f"(default {fields['sql_row_cap'].default:,})" in described("sql.query", "row_cap")
+    assert fields["table_gc_older_than_s"].default == 3600 and "(default 1h)" in described("tables.gc", "older_than")
+    assert f"(default: {fields['drift_evidence'].default} under LH_HOME)" in described("drift.nightly", "evidence_path")
+    assert fields["distill_scorer"].default == LATEST_SCORER
+    assert described("drift.nightly", "new_scorer") == f"default: the current scorer, {LATEST_SCORER}"

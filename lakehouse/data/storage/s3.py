@@ -162,6 +162,12 @@ class S3Store(ObjectStore):
             except S3Error as exc:
                 if exc.code in codes:
                     raise refused(verb, key) from None
+                if exc.code == "NotImplemented" or exc.response.status == 501:
+                    raise StorageError(
+                        f"{verb} {key!r} failed: the S3 endpoint {self.endpoint} does not implement conditional "
+                        f"writes ({', '.join(condition)}: {exc.code}); corpus writes need them so that two "
+                        "writers never overwrite each other's generations (AWS S3 and MinIO have them)"
+                    ) from None
                 raise
         return self._stat(key)
 

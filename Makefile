@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench docs install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,6 +35,10 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# docs/CLI.md is every command's --help as Markdown, written by typer itself; a test fails when it is stale.
+docs: $(STAMP)
+	$(PY) -m typer flows.cli utils docs --name lakehouse --title "lakehouse: every command" --output docs/CLI.md
 
 clean:
 	rm -rf $(VENV) .lakehouse

@@ -19,6 +19,7 @@ from pyiceberg.table import Table
 
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.data.errors import StorageError, TableError
+from lakehouse.data.storage import Sweep
 
 if TYPE_CHECKING:
     from lakehouse.data.storage import ObjectStore
@@ -113,10 +114,10 @@ def collect_garbage(
         try:
             swept = store.sweep_temp_files(window, dry_run)
         except StorageError as exc:  # the tables' files are collected all the same
-            result.errors.append(f"object store {store.url}: {exc}")
-            swept = []
-        result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept]
-        result.store_temp_files = len(swept)
+            swept = Sweep(errors=[str(exc)])
+        result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
+        result.store_temp_files = len(swept.removed)
+        result.errors += [f"object store {store.url}: {error}" for error in swept.errors]
     result.removed_bytes = sum(f.bytes for f in result.removed)
     return result
 

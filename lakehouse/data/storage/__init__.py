@@ -17,6 +17,7 @@ from lakehouse.data.storage.base import (
     ObjectTooLarge,
     PutCaps,
     StorageError,
+    Sweep,
     check_key,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "ObjectTooLarge",
     "PutCaps",
     "StorageError",
+    "Sweep",
     "check_key",
     "open_store",
 ]

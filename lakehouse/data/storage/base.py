@@ -14,7 +14,7 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -41,6 +41,15 @@ class ObjectStat:
     key: str
     size: int
     modified: datetime  # timezone-aware, UTC
+
+
+@dataclass
+class Sweep:
+    """What `sweep_temp_files` removed (with dry_run: would remove), as (location, bytes, age in s),
+    and each leftover it could not remove, with why; one failure does not stop the others."""
+
+    removed: list[tuple[str, int, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -257,12 +266,12 @@ class ObjectStore(ABC):
     def delete(self, key: str) -> None:
         self._delete(check_key(key))
 
-    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> builtins.list[tuple[str, int, float]]:
+    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> Sweep:
         """Remove what killed writes left in the store itself and no listing shows (a `file://`
         store's temp files, an S3 bucket's incomplete multipart uploads), older than `older_than_s`
-        (younger ones may belong to a write in flight): (location, bytes, age in s) of each. A
-        backend whose writes leave nothing behind has none."""
-        return []
+        (younger ones may belong to a write in flight). A backend whose writes leave nothing behind
+        has none. `StorageError` only when the leftovers cannot even be listed."""
+        return Sweep()
 
     def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to close
         """Release client resources; the default backend holds none."""

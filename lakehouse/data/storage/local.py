@@ -30,6 +30,7 @@ from lakehouse.data.storage.base import (
     ObjectStore,
     PutCaps,
     StorageError,
+    Sweep,
     check_key,
     copy_stream,
     refused,
@@ -208,10 +209,10 @@ class LocalStore(ObjectStore):
                     keys.append(key)
         return keys
 
-    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> list[tuple[str, int, float]]:
+    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> Sweep:
         # A write fills its temp file as it goes (each write moves its mtime), so only a write that
         # died, or one stalled longer than the window, leaves one this old.
-        now, swept = time.time(), []
+        now, swept = time.time(), Sweep()
         for directory, _dirs, files in os.walk(self.root):
             for name in files:
                 path = Path(directory) / name
@@ -227,8 +228,11 @@ class LocalStore(ObjectStore):
                         path.unlink()
                     except FileNotFoundError:
                         continue
+                    except OSError as exc:  # a read-only directory or filesystem
+                        swept.errors.append(f"{path.as_uri()}: {exc.strerror}")
+                        continue
                     self._prune_empty_parents(path.parent)
-                swept.append((path.as_uri(), st.st_size, round(age, 1)))
+                swept.removed.append((path.as_uri(), st.st_size, round(age, 1)))
         return swept
 
     def _delete(self, key: str) -> None:

@@ -32,6 +32,7 @@ from lakehouse.data.storage.base import (
     PutCaps,
     Readable,
     StorageError,
+    Sweep,
     check_prefix,
     copy_stream,
     refused,
@@ -205,28 +206,30 @@ class S3Store(ObjectStore):
                 if not obj.is_dir
             ]
 
-    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> list[tuple[str, int, float]]:
+    def sweep_temp_files(self, older_than_s: float, dry_run: bool = False) -> Sweep:
         # minio sends an object over 5 MiB (an index) in parts; a writer killed before the last one
         # leaves an incomplete upload. Its age counts from its start, so an upload still sending
         # after the whole window is taken for a dead one (the window is an hour by default).
-        now, swept = datetime.now(UTC), []
+        now, swept = datetime.now(UTC), Sweep()
         for upload in self._incomplete_uploads():
             if upload.upload_id is None or upload.initiated_time is None:
                 continue
             age = (now - upload.initiated_time).total_seconds()
             if age < older_than_s:
                 continue
-            key, location = upload.object_name[len(self.prefix) :], f"s3://{self.bucket}/{upload.object_name}"
-            with self._errors(key):
-                try:
-                    size = self._uploaded_bytes(upload.object_name, upload.upload_id)
-                    if not dry_run:
-                        self.client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
-                except S3Error as exc:
-                    if exc.code == "NoSuchUpload":
-                        continue  # completed or aborted meanwhile
-                    raise
-            swept.append((f"{location} (incomplete upload {upload.upload_id})", size, round(age, 1)))
+            location = f"s3://{self.bucket}/{upload.object_name} (incomplete upload {upload.upload_id})"
+            try:
+                size = self._uploaded_bytes(upload.object_name, upload.upload_id)
+                if not dry_run:
+                    self.client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
+            except S3Error as exc:
+                if exc.code != "NoSuchUpload":  # else completed or aborted meanwhile
+                    swept.errors.append(f"{location}: {exc.code}" + (f": {exc.message}" if exc.message else ""))
+                continue
+            except HTTPError as exc:
+                swept.errors.append(f"{location}: S3 endpoint {self.endpoint} failed: {exc}")
+                continue
+            swept.removed.append((location, size, round(age, 1)))
         return swept
 
     def _incomplete_uploads(self) -> Iterator[Upload]:

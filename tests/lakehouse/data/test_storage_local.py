@@ -112,9 +112,10 @@ def test_sweep_takes_only_old_temp_files(store):
     (store.root / "d" / "notes.lhtmp").write_bytes(b"not a temp file")
     os.utime(store.root / "d" / "notes.lhtmp", (0, 0))
 
-    assert [path for path, _, _ in store.sweep_temp_files(3600, dry_run=True)] == [old.as_uri()]
+    assert [path for path, _, _ in store.sweep_temp_files(3600, dry_run=True).removed] == [old.as_uri()]
     assert old.exists()
-    assert store.sweep_temp_files(3600) == [(old.as_uri(), 13, pytest.approx(time.time(), abs=60))]  # its mtime is 0
+    swept = store.sweep_temp_files(3600)
+    assert swept.removed == [(old.as_uri(), 13, pytest.approx(time.time(), abs=60))] and swept.errors == []  # mtime 0
     assert all_files(store.root) == [f"{TEMP_MARKER}young", "d/notes.lhtmp", "d/real"]
 
 

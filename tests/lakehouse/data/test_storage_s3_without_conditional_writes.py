@@ -5,66 +5,27 @@ nothing live. The server is moto behind a real HTTP proxy that refuses those two
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
 import pytest
 
 from lakehouse.core import Lakehouse
 from lakehouse.data.storage import StorageError, open_store
+from tests.fixtures.s3 import refusing_proxy
 from tests.fixtures.vectors import HEALTH_MODEL
-
-NOT_IMPLEMENTED = (
-    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
-    b"<Message>A header you provided implies functionality that is not implemented</Message></Error>"
-)
 
 
 @pytest.fixture
 def plain_s3(moto_s3) -> Iterator[str]:
-    """http://127.0.0.1:PORT of a proxy to the moto server that answers conditional PUTs with 501."""
-    upstream = moto_s3.endpoint.removeprefix("http://")
+    """The moto server behind a proxy that answers conditional PUTs with 501 NotImplemented."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        def _relay(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.command == "PUT" and ("If-Match" in self.headers or "If-None-Match" in self.headers):
-                self.send_response(501)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(NOT_IMPLEMENTED)))
-                self.end_headers()
-                self.wfile.write(NOT_IMPLEMENTED)
-                return
-            conn = http.client.HTTPConnection(upstream, timeout=30)
-            conn.request(self.command, self.path, body, dict(self.headers))  # Host kept: the signature covers it
-            answer = conn.getresponse()
-            data = answer.read()
-            self.send_response(answer.status)
-            for name, value in answer.getheaders():
-                if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-            conn.close()
+    def conditional_put(method, _path, headers):
+        conditional = "If-Match" in headers or "If-None-Match" in headers
+        return (501, "NotImplemented") if method == "PUT" and conditional else None
 
-        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
-
-        def log_message(self, *args) -> None:  # one line per request otherwise
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with refusing_proxy(moto_s3, conditional_put) as endpoint:
+        yield endpoint
 
 
 def test_a_conditional_write_names_the_endpoint_and_what_it_lacks(moto_s3, plain_s3, tmp_path):

@@ -310,7 +310,7 @@ def test_gc_aborts_the_incomplete_s3_upload_a_killed_writer_left(s3_objects):
     upload = subprocess.Popen([sys.executable, "-c", UPLOAD_STALLS_AFTER_ONE_PART, store.url])
     try:
         parts = wait_for(
-            lambda: store.sweep_temp_files(0, dry_run=True),
+            lambda: store.sweep_temp_files(0, dry_run=True).removed,
             lambda found: any(size for _where, size, _age in found) or upload.poll() is not None,
         )
     finally:
@@ -325,13 +325,13 @@ def test_gc_aborts_the_incomplete_s3_upload_a_killed_writer_left(s3_objects):
     assert json.loads(invoke_cli("gc", "--older-than", "1000w", "--json").stdout)["store_temp_files"] == 0
     dry = json.loads(invoke_cli("gc", "--dry-run", "--json").stdout)
     assert (dry["store_temp_files"], [f["path"] for f in dry["removed"]]) == (1, [location])
-    assert store.sweep_temp_files(0, dry_run=True) != []
+    assert store.sweep_temp_files(0, dry_run=True).removed != []
     out = json.loads(invoke_cli("gc", "--json").stdout)
 
     assert out["store_temp_files"] == 1
     assert out["removed"] == [{"path": location, "bytes": 5 << 20, "age_s": pytest.approx(age, abs=600)}]
     assert "(1 left by killed uploads in the object store), 5.0 MiB" in out["summary"]
-    assert store.sweep_temp_files(0, dry_run=True) == []
+    assert store.sweep_temp_files(0, dry_run=True).removed == []
     assert store.list() == ["_vectors/big/manifest.json"] and store.get("_vectors/big/manifest.json") == b"{}"
 
 
@@ -372,3 +372,36 @@ def test_a_refused_s3_sweep_is_reported_and_the_tables_are_collected(s3_objects,
     (error,) = report.errors
     assert error.startswith(f"object store {s3_objects.url}: S3 error on 'incomplete uploads' in {s3_objects.url}: ")
     assert "NoSuchBucket" in error
+
+
+def test_an_upload_the_server_will_not_abort_is_an_error_and_the_others_are_swept(moto_s3, lakehouse):
+    """Two killed multipart uploads; the server refuses to abort one (AccessDenied, as for
+    credentials without s3:AbortMultipartUpload on that prefix): gc aborts and reports the other,
+    and names the refused one as an error."""
+    from lakehouse.data.storage import open_store
+    from tests.fixtures.s3 import refusing_proxy
+
+    url = moto_s3.new_bucket_url("lake")
+    bucket, client = url.removeprefix("s3://").split("/")[0], moto_s3.client()
+    open_store(url, moto_s3.settings(lakehouse.settings.home_dir, objects_url=url))  # makes the bucket
+    started, names = {}, {}
+    for corpus in ("kept", "gone"):
+        name = names[corpus] = f"lake/_vectors/{corpus}/index-000001-0a0b0c0d.hnsw"
+        started[corpus] = client._create_multipart_upload(bucket, name, {})
+        client._upload_part(bucket, name, b"x" * (5 << 20), None, started[corpus], 1)
+
+    def abort_of_kept(method, path, _headers):
+        return (403, "AccessDenied") if method == "DELETE" and "/kept/" in path and "uploadId=" in path else None
+
+    with refusing_proxy(moto_s3, abort_of_kept) as endpoint:
+        settings = moto_s3.settings(lakehouse.settings.home_dir, objects_url=url).model_copy(
+            update={"s3_endpoint": endpoint}
+        )
+        report = lakehouse.tables.gc(store=open_store(url, settings))
+
+    gone, kept = (f"s3://{bucket}/{names[c]} (incomplete upload {started[c]})" for c in ("gone", "kept"))
+    assert ([f.path for f in report.removed], [f.bytes for f in report.removed]) == ([gone], [5 << 20])
+    assert report.store_temp_files == 1
+    assert report.errors == [f"object store {url}: {kept}: AccessDenied: refused by the test proxy"]
+    left = client._list_multipart_uploads(bucket, prefix="lake/").uploads
+    assert [(u.object_name, u.upload_id) for u in left] == [(names["kept"], started["kept"])]

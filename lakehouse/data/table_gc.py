@@ -2,8 +2,8 @@
 
 `collect_garbage` deletes files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
 that no metadata of any table references and that are older than a window, and (given the object
-store) the temp files killed uploads left in it; `lakehouse gc`, the `tables.gc` mode and the
-`tables-gc` deployment reach it through `Tables.gc`.
+store) what killed uploads left in it; `lakehouse gc`, the `tables.gc` mode and the `tables-gc`
+deployment reach it through `Tables.gc`.
 """
 
 from __future__ import annotations

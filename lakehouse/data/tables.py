@@ -471,8 +471,8 @@ class Tables:
         progress: Progress | None = None,
         store: ObjectStore | None = None,
     ) -> GcReport:
-        """Delete table files no metadata references, older than a window (and, given `store`, the
-        temp files killed uploads left in it): see `table_gc`."""
+        """Delete table files no metadata references, older than a window (and, given `store`, what
+        killed uploads left in it): see `table_gc`."""
         from lakehouse.data.table_gc import collect_garbage
 
         return collect_garbage(self, older_than_s, dry_run, progress, store)

@@ -287,6 +287,15 @@ open_store(sys.argv[1], Settings()).put("_vectors/big/index-000001-0a0b0c0d.hnsw
 """
 
 
+def _table_with_an_old_orphan(lakehouse, ids: list[int]) -> Path:
+    """Table `kept` holding `ids`, and a two-hour-old data file no snapshot references (its path)."""
+    lakehouse.tables.write_arrow("kept", pa.table({"id": ids}))
+    orphan = lakehouse.settings.home_dir / "warehouse" / "lakehouse" / "kept" / "data" / "orphan.parquet"
+    orphan.write_bytes(b"left by a killed write")
+    _age([orphan], 2 * HOUR)
+    return orphan
+
+
 @pytest.fixture
 def s3_objects(moto_s3, lh_home, monkeypatch):
     """The lakehouse's object store in a fresh bucket of the moto server (LH_* in the environment)."""
@@ -340,10 +349,7 @@ def test_gc_of_the_tables_goes_on_when_the_s3_object_store_is_unreachable(s3_obj
     tables': their orphans go, and the unreachable store is reported as an error (exit code 1)."""
     from lakehouse.config import reset_settings
 
-    lakehouse.tables.write_arrow("kept", pa.table({"id": [1, 2]}))
-    orphan = lakehouse.settings.home_dir / "warehouse" / "lakehouse" / "kept" / "data" / "orphan.parquet"
-    orphan.write_bytes(b"left by a killed write")
-    _age([orphan], 2 * HOUR)
+    orphan = _table_with_an_old_orphan(lakehouse, [1, 2])
     monkeypatch.setenv("LH_S3_ENDPOINT", "http://127.0.0.1:9")
     reset_settings()
 
@@ -360,10 +366,7 @@ def test_gc_of_the_tables_goes_on_when_the_s3_object_store_is_unreachable(s3_obj
 def test_a_refused_s3_sweep_is_reported_and_the_tables_are_collected(s3_objects, lakehouse, moto_s3):
     """The bucket is gone (as good as credentials without the multipart permissions): the sweep's
     refusal is one error naming the store, and the tables' orphans still go."""
-    lakehouse.tables.write_arrow("kept", pa.table({"id": [1]}))
-    orphan = lakehouse.settings.home_dir / "warehouse" / "lakehouse" / "kept" / "data" / "orphan.parquet"
-    orphan.write_bytes(b"left by a killed write")
-    _age([orphan], 2 * HOUR)
+    orphan = _table_with_an_old_orphan(lakehouse, [1])
     moto_s3.client().remove_bucket(s3_objects.bucket)
 
     report = lakehouse.tables.gc(store=s3_objects)
@@ -381,9 +384,8 @@ def test_an_upload_the_server_will_not_abort_is_an_error_and_the_others_are_swep
     from lakehouse.data.storage import open_store
     from tests.fixtures.s3 import refusing_proxy
 
-    url = moto_s3.new_bucket_url("lake")
-    bucket, client = url.removeprefix("s3://").split("/")[0], moto_s3.client()
-    open_store(url, moto_s3.settings(lakehouse.settings.home_dir, objects_url=url))  # makes the bucket
+    bucket, client = moto_s3.new_bucket(), moto_s3.client()
+    url = f"s3://{bucket}/lake"
     started, names = {}, {}
     for corpus in ("kept", "gone"):
         name = names[corpus] = f"lake/_vectors/{corpus}/index-000001-0a0b0c0d.hnsw"

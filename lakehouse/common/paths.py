@@ -42,11 +42,26 @@ RESERVED_NAMES = frozenset(
         "pathway.jsonl",
         "playbooks.jsonl",
         "workflows",
+        "models",  # the embedded model's joined files, checked once against their sha256
+        "tmp",
+        "api.json",  # where the CLI finds the running API (and its token)
         "prefect",
         "prefect-server.json",
         "prefect-server.log",
+        "prefect-server.lock",
     }
 )
+# A log's flush state sits beside it: `ops.jsonl.flushed`, `ops.jsonl.flush.lock`.
+_LOGS = ("ops.jsonl", "pathway.jsonl", "playbooks.jsonl")
+
+
+def _reserved(first: str, settings: Any, for_write: bool) -> bool:
+    """Whether LH_HOME's entry `first` is the lakehouse's own state. The evidence history (its name
+    is a setting) is what distillation and drift read: a caller may read it, never write over it."""
+    evidence = Path(getattr(settings, "drift_evidence", None) or "evidence.jsonl")
+    if first in RESERVED_NAMES or any(first.startswith(f"{log}.") for log in (*_LOGS, evidence.name)):
+        return True
+    return for_write and not evidence.is_absolute() and first == evidence.parts[0]
 
 
 def _real(path: Path) -> Path:
@@ -123,7 +138,7 @@ def resolve_path(
         raise PathNotAllowed(field, value, reason, roots)
     if resolved != home and _inside(resolved, home):
         first = resolved.relative_to(home).parts[0]
-        if first in RESERVED_NAMES:
+        if _reserved(first, settings, for_write):
             action = "would write over" if for_write else "is"
             raise PathNotAllowed(field, value, f"{action} the lakehouse's own state ({first!r} in LH_HOME)", roots)
     if resolved in _secret_files(settings):

@@ -187,6 +187,15 @@ def test_write_over_the_ops_log_is_refused_and_the_log_kept(world):
     assert (home / "ops.jsonl").read_text().startswith(before)  # only appended to (the failed call's row)
 
 
+@pytest.mark.parametrize("target", ["evidence.jsonl", "api.json", "ops.jsonl.flushed"])
+def test_a_rendered_page_cannot_write_over_the_evidence_log_or_the_api_state(world, target):
+    _, c, home, _, _ = world
+    before = (home / target).read_bytes() if (home / target).exists() else None
+    response = mode(c, "knowledge.render", {"title": "x", "claims": [], "documents": [], "path": target})
+    assert_error(response, 400, "path_not_allowed", match=rf"^path: '{target}' would write over the lakehouse's own")
+    assert ((home / target).read_bytes() if (home / target).exists() else None) == before
+
+
 # inside the roots still works --------------------------------------------------------------------
 def test_relative_out_path_lands_under_home_and_the_same_name_outside_is_refused(world):
     _, c, home, outside, _ = world

@@ -123,11 +123,37 @@ def test_nonexistent_write_target_under_home_is_ok(settings, home):
 
 
 @pytest.mark.parametrize(
-    "name", ["ops.jsonl", "catalog.db", "playbooks.jsonl", "objects/x", "warehouse/t/m.json", "locks/corpus-jobs.lock"]
+    "name",
+    [
+        "ops.jsonl",
+        "catalog.db",
+        "playbooks.jsonl",
+        "objects/x",
+        "warehouse/t/m.json",
+        "locks/corpus-jobs.lock",
+        "evidence.jsonl",
+        "api.json",
+        "models/lakehouse-local/model.gguf",
+        "tmp/duckdb/x",
+        "ops.jsonl.flushed",
+        "playbooks.jsonl.flush.lock",
+        "prefect-server.lock",
+    ],
 )
 def test_untrusted_write_over_the_lakehouse_state_is_refused(settings, name):
     with pytest.raises(PathNotAllowed, match=rf"^out_path: '{name}' would write over the lakehouse's own state"):
         resolve_path(name, settings, field="out_path", for_write=True)
+
+
+def test_an_evidence_log_moved_by_the_settings_is_the_lakehouse_state_too(home):
+    settings = Settings(home=home, drift_evidence="ratings/evidence.jsonl")
+    with pytest.raises(PathNotAllowed, match=r"^path: 'ratings/evidence\.jsonl' would write over the lakehouse's own"):
+        resolve_path("ratings/evidence.jsonl", settings, for_write=True)
+    with pytest.raises(PathNotAllowed, match=r"^path: 'ratings/evidence\.jsonl\.flushed' would write over"):
+        resolve_path("ratings/evidence.jsonl.flushed", settings, for_write=True)
+    # distillation and drift read the history: reading it is allowed, and so is a file of the old name
+    assert resolve_path("ratings/evidence.jsonl", settings) == home / "ratings" / "evidence.jsonl"
+    assert resolve_path("evidence.jsonl", settings, for_write=True) == home / "evidence.jsonl"
 
 
 @pytest.mark.parametrize("name", ["catalog.db", "prefect/profiles.toml", "ops.jsonl"])

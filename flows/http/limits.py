@@ -27,7 +27,8 @@ from pydantic import BaseModel, StringConstraints, ValidationError, create_model
 from pydantic.config import JsonValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flows.http.errors import error_response
+from flows.http.errors import BodyNestedTooDeep, error_response
+from lakehouse.common.text import MAX_JSON_DEPTH, json_depth
 
 QUERY_MAX_CHARS = 4_096
 NAME_MAX_CHARS = 1_024
@@ -212,6 +213,20 @@ def _check_query_once(request: Request) -> None:
         raise RequestValidationError(repeated)
 
 
+def _check_depth(raw: bytes) -> None:
+    """BodyNestedTooDeep past MAX_JSON_DEPTH levels. A body cannot nest deeper than it has `[` and
+    `{` bytes, so only one with more of them is parsed again to measure."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return  # FastAPI has answered malformed (or too deep to parse) JSON already
+    depth = json_depth(document)
+    if depth > MAX_JSON_DEPTH:
+        raise BodyNestedTooDeep(depth, MAX_JSON_DEPTH)
+
+
 async def check_body(request: Request) -> None:
     """The checks every request passes before FastAPI's own validation (a dependency of the app, so
     it runs on every route): an API query parameter given once, then for a JSON body valid Unicode
@@ -220,6 +235,7 @@ async def check_body(request: Request) -> None:
     if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
         return
     raw = await request.body()  # already read (and capped) by FastAPI: this is the cached copy
+    _check_depth(raw)
     if _SURROGATE_ESCAPE.search(raw):
         try:
             document = json.loads(raw)

@@ -7,6 +7,11 @@ from typing import Any
 
 from lakehouse.common.errors import JsonNestedTooDeep, KeyValueError
 
+# How deeply lists and objects may nest in what callers send (request bodies, ingested values):
+# pydantic serializes at most 255 levels, pyiceberg's schema conversion recurses per level, and
+# Arrow's JSON reader overflows the C stack a few ten thousand levels down.
+MAX_JSON_DEPTH = 64
+
 
 def fold(text: str) -> str:
     """Case and runs of whitespace do not count: the key under which two queries are the same."""
@@ -20,6 +25,18 @@ def loads_json(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise JsonNestedTooDeep(text if isinstance(text, str) else text.decode("utf-8", "replace")) from None
+
+
+def json_depth(value: Any) -> int:
+    """Levels of lists and objects in a parsed JSON value (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            level += 1
+            deepest = max(deepest, level)
+            stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def key_value(pair: str, strip: bool = False) -> tuple[str, Any]:

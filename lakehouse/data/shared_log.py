@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.common.jsonl import AppendLog
 from lakehouse.config import Settings
 from lakehouse.data.errors import SharedLogError
+from lakehouse.data.table_names import SHARED_TABLE_PREFIX
 
 if TYPE_CHECKING:  # pyarrow and pyiceberg load on the first flush or read, not with every owner
     import pyarrow as pa
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # pyarrow and pyiceberg load on the first flush or read, not 
 
 log = logging.getLogger(__name__)
 
-TABLE_PREFIX = "_lh_"  # `lakehouse._lh_ops`, ...: lakehouse-owned tables (`tables list` shows the prefix)
+TABLE_PREFIX = SHARED_TABLE_PREFIX  # `lakehouse._lh_ops`, ...: lakehouse-owned tables (`tables list` shows the prefix)
 NAMESPACE = "lakehouse"
 # Test hook (fault injection): seconds to sleep after a batch is committed and before the cursor
 # file is written, so a test can SIGKILL a flush in that window. Unset in normal use.

@@ -45,13 +45,21 @@ def iceberg_storable_type(t: pa.DataType) -> pa.DataType:
 
 
 def check_column_names(names: list[str], where: str) -> None:
-    seen: set[str] = set()
+    """Names must be non-empty and distinct ignoring case: SQL (DuckDB) cannot tell `A` from `a`,
+    so a table holding both could never be queried."""
+    seen: dict[str, str] = {}
     for position, name in enumerate(names, start=1):
         if not name or not name.strip():
             raise SchemaConflict(where, f"column {position} has an empty name")
-        if name in seen:
+        if name in seen.values():
             raise SchemaConflict(where, f"column name {name!r} appears more than once")
-        seen.add(name)
+        if name.casefold() in seen:
+            raise SchemaConflict(where, _case_twins(seen[name.casefold()], name))
+        seen[name.casefold()] = name
+
+
+def _case_twins(first: str, second: str) -> str:
+    return f"columns {first!r} and {second!r} differ only in case, which SQL cannot tell apart; rename one"
 
 
 def to_storable(data: pa.Table, where: str = "data") -> pa.Table:
@@ -97,9 +105,12 @@ def fit_to_table(data: pa.Table, iceberg_schema, where: str) -> Fitted:
     become nulls. Raises SchemaConflict naming the column and both types."""
     table_fields = {f.name: f for f in iceberg_schema.fields}
     arrow_types = {f.name: f.type for f in plain_arrow_schema(iceberg_schema)}
+    folded = {name.casefold(): name for name in table_fields}
     columns, fields, new_columns = [], [], []
     for f in data.schema:
         column = data.column(f.name)
+        if f.name not in table_fields and f.name.casefold() in folded:
+            raise SchemaConflict(where, f"{_case_twins(folded[f.name.casefold()], f.name)} (the first is the table's)")
         if f.name not in table_fields:
             new_columns.append(f.name)
         elif f.type != arrow_types[f.name]:

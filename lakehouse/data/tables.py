@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,17 +37,16 @@ from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
 from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, TableNotFound
+from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
 
 if TYPE_CHECKING:
     from lakehouse.data.storage import ObjectStore
     from lakehouse.data.table_gc import GcReport
 
-DEFAULT_NAMESPACE = "lakehouse"
-_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 __all__ = ["Tables", "TableError", "TableNotFound", "TableConflict", "SchemaConflict", "Write", "Committed"]
-__all__ += ["DEFAULT_NAMESPACE", "split_name"]
+__all__ += ["DEFAULT_NAMESPACE", "split_name", "qualified"]
 log = logging.getLogger(__name__)
 
 # Test hook: seconds to sleep after a write's data files are written and before its catalog commit
@@ -110,23 +108,6 @@ def _delete_quietly(io, paths: list[str], producer) -> None:
             clean()
         except Exception:
             log.warning("could not delete uncommitted manifests", exc_info=True)
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """`name` -> (`lakehouse`, `name`); `ns.name` -> (`ns`, `name`); anything else is refused."""
-    parts = name.split(".") if isinstance(name, str) else []
-    if len(parts) == 1:
-        parts = [DEFAULT_NAMESPACE, parts[0]]
-    if len(parts) != 2 or not all(_PART.match(p) for p in parts):
-        raise TableError(
-            f"bad table name {name!r}: use `name` or `namespace.name` made of letters, digits "
-            "and '_' (not starting with a digit)"
-        )
-    return parts[0], parts[1]
-
-
-def qualified(name: str) -> str:
-    return ".".join(split_name(name))
 
 
 def _iso(ms: int) -> str:

@@ -274,6 +274,9 @@ def _write_rows(ctx: ModeContext, name: str, run_key: str, rows: list[dict[str, 
 def store(inp: StoreIn, ctx: ModeContext) -> StoreOut:
     """Apply the red-team verdicts (drop, or patch and re-check the quote), then append the surviving
     claims to a table (once per run) and add them as pathway traces (idempotent)."""
+    from lakehouse.data.table_names import caller_writable
+
+    caller_writable(inp.table)  # before anything is stored: never the lakehouse's own tables
     kept, dropped, attacks = red_team(inp.claims, inp.verdicts, inp.documents)
     run_key = _run_key(ctx, kept)
     sources = {d.id: d.source for d in inp.documents}

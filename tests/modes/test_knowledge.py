@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.common.errors import PathNotAllowed
+from lakehouse.data.errors import TableError
 from lakehouse.learning.errors import KnowledgeError
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
@@ -123,6 +124,14 @@ def test_a_red_team_patch_must_still_quote_its_source_and_a_run_stores_once(ctx)
     assert (again["snapshot_id"], again["traces_added"], again["traces_skipped"]) == (None, 0, 2)
     rows = invoke_mode("sql.query", {"sql": "SELECT claim_id FROM kb ORDER BY claim_id"}, ctx)["rows"]
     assert rows == [["d:c1"], ["d:c3"]]
+
+
+@pytest.mark.parametrize("table", ["_lh_evidence", "lakehouse.corpus_occupations"])
+def test_claims_are_never_stored_into_the_lakehouse_own_tables(ctx, table):
+    payload = {"claims": [_claim(SOURCE)], "documents": [_doc()], "verdicts": [], "table": table}
+    with pytest.raises(TableError, match=r"^table 'lakehouse\.(_lh_evidence|corpus_occupations)' belongs to "):
+        invoke_mode("knowledge.store", payload, ctx)
+    assert not ctx.lakehouse.tables.exists(table) and not ctx.lakehouse.pathway.traces()
 
 
 def test_render_groups_claims_by_question_and_says_when_nothing_survived(ctx):

@@ -21,13 +21,14 @@ from pydantic import BaseModel
 
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
+from lakehouse.data.table_names import caller_writable
 from lakehouse.data.table_schema import (
     SchemaConflict,
     fit_to_table,
     plain_arrow_schema,
     to_storable,
 )
-from lakehouse.data.tables import SOURCE_SHA_KEY, Tables, Write, qualified
+from lakehouse.data.tables import SOURCE_SHA_KEY, Tables, Write
 
 __all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
 
@@ -98,7 +99,7 @@ def ingest_file(
     another writer commits first, the idempotency check, the schema fit and (for an upsert) the
     merge with the current rows run again on the new snapshot before the retry."""
     path = Path(path)
-    name = qualified(table)
+    name = caller_writable(table)  # never the lakehouse's own tables (shared state, corpora)
     report = progress or PROGRESS.get() or (lambda stage, fraction: None)
     data = _map_file(path)
     fmt = detect_format(path, data, format)

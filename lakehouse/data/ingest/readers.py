@@ -20,7 +20,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from lakehouse.common.text import loads_json
-from lakehouse.data.ingest import diagnose
+from lakehouse.data.ingest import diagnose, nesting
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.table_schema import SchemaConflict, check_column_names
 
@@ -137,6 +137,7 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
     # JSON has no dates: such columns are read as text and cast, like CSV does.
     as_read = {k: v if diagnose.json_native(v) else pa.string() for k, v in typed.items()}
     schema = pa.schema([pa.field(k, v) for k, v in as_read.items()]) if typed else None
+    nesting.check_json_lines(path, data)
     try:
         table = pajson.read_json(
             pa.BufferReader(data),
@@ -161,6 +162,8 @@ def _read_json_array(path: str, data: memoryview) -> pa.Table:
         raise IngestError(path, f"not valid JSON at character {exc.colno}: {exc.msg}", line=exc.lineno) from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise IngestError(path, "a JSON file must hold one object per line or an array of objects")
+    for row in rows:
+        nesting.check_row(path, row)
     try:
         return pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -177,6 +180,6 @@ def read_parquet(path: str, data: memoryview) -> pa.Table:
 def read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
     if fmt in ("csv", "tsv"):
         return read_csv(path, data, fmt, typed)
-    if fmt == "jsonl":
-        return read_jsonl(path, data, typed)
-    return read_parquet(path, data)
+    table = read_jsonl(path, data, typed) if fmt == "jsonl" else read_parquet(path, data)
+    nesting.check_schema(path, table.schema)
+    return table

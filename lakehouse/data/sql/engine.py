@@ -229,21 +229,29 @@ class SqlEngine:
                 cursor.close()
 
     def _register(self, con: duckdb.DuckDBPyConnection, bindings: list[tuple], shared: bool = False) -> None:
-        for schema, name, tbl, snapshot_id in bindings:
-            key, source = self._source(tbl, snapshot_id)
-            select = source.select
-            if shared and schema is None and snapshot_id is None and source.arrow is None:
-                self._shared_view(con, name, key, select)
-                continue
-            if source.arrow is not None:
-                internal = f"__lakehouse__{'.'.join(tbl.name())}"
-                con.register(internal, source.arrow)
-                select = select.replace(PLACEHOLDER, quote(internal))
-            if schema is None:
-                con.execute(f"CREATE TEMP VIEW {quote(name)} AS {select}")
-            else:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
-                con.execute(f"CREATE VIEW {quote(schema)}.{quote(name)} AS {select}")
+        for binding in bindings:
+            try:
+                self._register_one(con, binding, shared)
+            except duckdb.Error as exc:  # a table SQL cannot bind (columns that differ only in case)
+                detail = str(exc).splitlines()[0]  # the rest quotes the view, warehouse paths and all
+                raise SqlError(f"table '{'.'.join(binding[2].name())}' cannot be read by SQL: {detail}") from None
+
+    def _register_one(self, con: duckdb.DuckDBPyConnection, binding: tuple, shared: bool) -> None:
+        schema, name, tbl, snapshot_id = binding
+        key, source = self._source(tbl, snapshot_id)
+        select = source.select
+        if shared and schema is None and snapshot_id is None and source.arrow is None:
+            self._shared_view(con, name, key, select)
+            return
+        if source.arrow is not None:
+            internal = f"__lakehouse__{'.'.join(tbl.name())}"
+            con.register(internal, source.arrow)
+            select = select.replace(PLACEHOLDER, quote(internal))
+        if schema is None:
+            con.execute(f"CREATE TEMP VIEW {quote(name)} AS {select}")
+        else:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+            con.execute(f"CREATE VIEW {quote(schema)}.{quote(name)} AS {select}")
 
     # running -------------------------------------------------------------------------------
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str, cap: int, timeout: float, byte_cap: int) -> SqlResult:

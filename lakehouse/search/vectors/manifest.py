@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from lakehouse.data.table_names import CORPUS_TABLE_PREFIX
 from lakehouse.search.errors import CorpusError, CorpusExists, CorpusNotFound  # noqa: F401 (re-exported)
 
 VECTORS_PREFIX = "_vectors"
@@ -59,7 +60,7 @@ def adapter_key(name: str, generation: int, writer: str = "") -> str:
 
 
 def corpus_table_name(name: str) -> str:
-    return f"corpus_{check_corpus_name(name)}"
+    return CORPUS_TABLE_PREFIX + check_corpus_name(name)
 
 
 def now_iso() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.http import assert_error
+from tests.fixtures.tables import INGEST_CASES
 
 CSV = b"id,name,score\n1,Ann,1.5\n2,Bob,2.5\n3,Cy,3.5\n"
 
@@ -58,6 +59,23 @@ def test_ragged_upload_is_400_naming_the_uploaded_file_and_line(people, http_cli
     error = assert_error(response, 400, "ingest_error", match=r"ragged\.csv.*line 3")
     assert "inbox" not in error["message"]  # our temporary path is not shown
     assert table_snapshot(http_api, "people") == before
+
+
+def test_a_deeply_nested_upload_is_400_and_the_server_stays_up(people, http_client, http_api):
+    """40,000 levels: Arrow's JSON reader overflowed the C stack on it, and the API process died."""
+    before = table_snapshot(http_api, "people")
+    deep = (INGEST_CASES / "nested_40000_levels.jsonl").read_bytes()
+    response = http_client.post("/v1/ingest", data={"table": "people"}, files={"file": ("deep.jsonl", deep)})
+    assert_error(response, 400, "ingest_error", match=r"deep\.jsonl, line 2: nested too deeply to read; at most 64")
+    assert table_snapshot(http_api, "people") == before
+    assert http_client.get("/v1/tables").status_code == 200
+
+
+@pytest.mark.parametrize("table", ["lakehouse._lh_ops", "corpus_people"])
+def test_an_upload_into_a_lakehouse_table_is_400_naming_it(http_client, http_api, table):
+    response = http_client.post("/v1/ingest", data={"table": table}, files={"file": ("people.csv", CSV)})
+    assert_error(response, 400, "table_error", match=rf"^table 'lakehouse\.{table.split('.')[-1]}' belongs to ")
+    assert not http_api.lakehouse.tables.exists(table)
 
 
 def test_ingest_without_table_is_422(http_client):

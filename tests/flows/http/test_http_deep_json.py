@@ -8,6 +8,7 @@ import pytest
 from tests.fixtures.http import assert_error
 
 DEEP = b"[" * 5000 + b"]" * 5000
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize(
@@ -28,3 +29,26 @@ def test_a_deeply_nested_body_is_a_400_naming_it(http_client, path, body):
 def test_sql_nested_past_the_checker_is_a_400_naming_it(http_client):
     response = http_client.post("/v1/sql", json={"sql": "SELECT " + "[" * 990 + "1" + "]" * 990})
     assert_error(response, 400, "sql_rejected", match=r"SQL is nested too deeply to check")
+
+
+def _nested(levels: int) -> bytes:
+    """A body `levels` deep: the object, then lists."""
+    return b'{"value": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+@pytest.mark.parametrize("levels", [65, 256, 900])
+def test_a_body_deeper_than_the_limit_is_a_400_with_the_limit(http_client, levels):
+    """Under Python's recursion limit it parsed, and from 256 levels answering it failed (a 500)."""
+    response = http_client.post("/v1/modes/fixture.echo", content=_nested(levels), headers=JSON)
+    assert_error(
+        response,
+        400,
+        "malformed_json",
+        match=rf"^request body nests {levels} levels of lists and objects; at most 64 are accepted$",
+    )
+    assert http_client.post("/v1/modes/fixture.echo", content=_nested(64), headers=JSON).status_code == 200
+
+
+def test_a_wide_body_is_not_a_deep_one(http_client):
+    response = http_client.post("/v1/modes/fixture.echo", json={"value": [[i] for i in range(500)]})
+    assert response.status_code == 200 and len(response.json()["value"]) == 500

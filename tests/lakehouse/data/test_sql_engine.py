@@ -98,3 +98,15 @@ def test_filter_pushdown_reaches_the_parquet_scan(lh):
     assert "READ_PARQUET" in plan  # local warehouse: DuckDB's reader, columns mapped by field id
     assert "Filters: area_name = 'Illinois'" in plan
     assert "Projections: soc_code" in plan
+
+
+def test_a_table_sql_cannot_bind_is_an_error_naming_it_and_other_tables_still_answer(lh):
+    """Columns that differ only in case (written before ingest refused them): DuckDB cannot bind
+    the table's view. The error names the table, shows no warehouse path, and is the caller's (400)."""
+    twins = pa.table({"A": [1], "a": [2]})
+    lh.tables.catalog.create_namespace_if_not_exists("legacy")
+    lh.tables.catalog.create_table("legacy.case_twins", schema=twins.schema).append(twins)
+    with pytest.raises(SqlError, match=r"^table 'legacy\.case_twins' cannot be read by SQL: Binder Error: .*dupl") as e:
+        lh.sql.query("SELECT count(*) FROM legacy.case_twins")
+    assert "/" not in str(e.value)  # no warehouse path
+    assert lh.sql.query("SELECT count(*) FROM onet").rows == [[1016]]

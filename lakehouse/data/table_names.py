@@ -1,0 +1,50 @@
+"""Table names: `name` or `namespace.name`, and the names the lakehouse keeps for its own tables.
+
+A leaf module (no pyiceberg): the shared-state log, the corpus store and the surfaces that take a
+table name from a caller all read the same rule.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lakehouse.data.errors import TableError
+
+DEFAULT_NAMESPACE = "lakehouse"
+SHARED_TABLE_PREFIX = "_lh_"  # `lakehouse._lh_ops`, ...: the shared state's logs
+CORPUS_TABLE_PREFIX = "corpus_"  # `lakehouse.corpus_<name>`: a corpus's rows, with their vectors
+_OWNERS = {
+    SHARED_TABLE_PREFIX: "the lakehouse's shared state (the ops, playbook, pathway and evidence logs)",
+    CORPUS_TABLE_PREFIX: "a corpus (its rows and vectors, written by `lakehouse corpus build`)",
+}
+_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`name` -> (`lakehouse`, `name`); `ns.name` -> (`ns`, `name`); anything else is refused."""
+    parts = name.split(".") if isinstance(name, str) else []
+    if len(parts) == 1:
+        parts = [DEFAULT_NAMESPACE, parts[0]]
+    if len(parts) != 2 or not all(_PART.match(p) for p in parts):
+        raise TableError(
+            f"bad table name {name!r}: use `name` or `namespace.name` made of letters, digits "
+            "and '_' (not starting with a digit)"
+        )
+    return parts[0], parts[1]
+
+
+def qualified(name: str) -> str:
+    return ".".join(split_name(name))
+
+
+def caller_writable(name: str) -> str:
+    """The qualified name of a table a caller (ingest, a mode's output table) may write, or
+    TableError: the lakehouse's own tables are written only by the code that owns them."""
+    namespace, table = split_name(name)
+    for prefix, owner in _OWNERS.items():
+        if namespace == DEFAULT_NAMESPACE and table.lower().startswith(prefix):
+            raise TableError(
+                f"table '{namespace}.{table}' belongs to {owner}: write your rows to a table whose name "
+                f"does not start with {prefix!r}"
+            )
+    return f"{namespace}.{table}"

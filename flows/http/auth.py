@@ -9,6 +9,11 @@ The web console's paths (/ui..., /docs, /redoc, /openapi.json) also accept a log
 session (`flows/http/ui/session.py`) instead of the header; its login form and static assets need
 neither. The /v1 API never accepts the cookie. A browser without a session is sent to the login
 form (303; an HTMX request gets 401 with `HX-Redirect`).
+
+Without a token the API listens on loopback only and any local process may call it, but a web page
+open in the user's browser may not: a request whose Host is not a loopback name (a DNS-rebinding
+page that made its own name resolve to 127.0.0.1) or that a browser marks as cross-site (a form
+posted from another site: multipart and form bodies need no CORS preflight) is refused with 403.
 """
 
 from __future__ import annotations
@@ -173,6 +178,27 @@ class AccessControl:
             headers={"WWW-Authenticate": "Bearer"},
         )
 
+    @staticmethod
+    def _from_a_web_page(scope: Scope) -> ASGIApp | None:
+        """The refusal of a token-less request that a web page made (see the module's docstring)."""
+        host = _header(scope, b"host") or ""
+        if not is_loopback_host(urlsplit(f"//{host}").hostname or ""):
+            return error_response(
+                403,
+                "forbidden",
+                f"Host {host!r} is not a loopback name: without LH_API_TOKEN this API answers only "
+                "requests addressed to 127.0.0.1, ::1 or localhost (set a token to serve other names)",
+            )
+        origin, site = _header(scope, b"origin"), _header(scope, b"sec-fetch-site")
+        if site == "cross-site" or (origin is not None and not is_loopback_host(urlsplit(origin).hostname or "")):
+            return error_response(
+                403,
+                "forbidden",
+                f"cross-site request refused (Origin {origin or 'not sent'}, Sec-Fetch-Site {site or 'not sent'}): "
+                "without LH_API_TOKEN only this machine's own pages and programs may call this API",
+            )
+        return None
+
     def _not_allowed(self, scope: Scope, address: Address | None) -> ASGIApp:
         message = f"client address {address or 'unknown'} is not in LH_API_ALLOW"
         if session.is_console_path(scope["path"]):
@@ -189,6 +215,8 @@ class AccessControl:
         scope[CLIENT_KEY] = str(address) if address is not None else ""
         if self.allow and (address is None or not any(address in net for net in self.allow)):
             refusal = self._not_allowed(scope, address)
+        if refusal is None and self.token_digest is None:
+            refusal = self._from_a_web_page(scope)
         if refusal is None and self.token_digest is not None and not self._console_ok(scope):
             if not self._token_ok(scope):
                 refusal = self._login_first(scope) if session.accepts_session(scope["path"]) else self._unauthorized()

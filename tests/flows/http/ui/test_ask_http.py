@@ -16,7 +16,7 @@ from tests.flows.http.ui.search_home import copy_health, text_of
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, health_home):
     home = copy_health(health_home, tmp_path_factory.mktemp("ask-http"))
-    with TestClient(create_app(ask_settings(home))) as client:  # no model at all
+    with TestClient(create_app(ask_settings(home)), base_url="http://127.0.0.1") as client:  # no model at all
         page = client.get("/ui/ask")
         token = re.search(r'name="csrf-token" content="(\w+)"', page.text)
         assert token

@@ -42,7 +42,7 @@ def app(tmp_path_factory):
 
 
 def client_of(app) -> TestClient:
-    return TestClient(app, follow_redirects=False)
+    return TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
 
 
 def logged_in(app) -> TestClient:

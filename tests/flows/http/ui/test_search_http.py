@@ -19,7 +19,7 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, health_home):
     home = copy_health(health_home, tmp_path_factory.mktemp("search-http"))
-    with TestClient(create_app(Settings(home=home, embed_model=HEALTH_MODEL))) as client:
+    with TestClient(create_app(Settings(home=home, embed_model=HEALTH_MODEL)), base_url="http://127.0.0.1") as client:
         token = re.search(r'name="csrf-token" content="(\w+)"', client.get("/ui/search").text)
         assert token
         yield client, home, {"X-CSRF-Token": token.group(1)}

@@ -55,7 +55,7 @@ def client(home):
     import flows  # noqa: F401  (Prefect environment first)
     from flows.http import create_app
 
-    with TestClient(create_app(Settings())) as c:
+    with TestClient(create_app(Settings()), base_url="http://127.0.0.1") as c:
         yield c
 
 

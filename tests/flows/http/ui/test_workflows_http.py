@@ -47,7 +47,7 @@ def client(lh_home):
     (lh_home / "workflows").mkdir(parents=True)
     (lh_home / "workflows" / "ui-broken.yaml").write_text(BROKEN)
     (lh_home / "workflows" / "ui-kinds.yaml").write_text(FANOUT)
-    with TestClient(create_app(Settings())) as c:
+    with TestClient(create_app(Settings()), base_url="http://127.0.0.1") as c:
         yield c
 
 

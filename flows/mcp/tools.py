@@ -26,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 import flows.mcp.adapters  # noqa: F401  (registers the `mcp.*` modes the tools call)
 from flows.http.errors import classify, validation_details
 from lakehouse.common.secrets import scrub
+from lakehouse.common.text import MAX_JSON_DEPTH, json_depth
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from modes.context import ModeContext
@@ -224,6 +225,10 @@ class ModeTool(Tool):
         return await anyio.to_thread.run_sync(self.call, dict(arguments or {}))
 
     def call(self, args: dict[str, Any]) -> ToolResult:
+        depth = json_depth(args)
+        if depth > MAX_JSON_DEPTH:  # as HTTP bodies: past 255 levels answering would fail (pydantic)
+            text = f"the arguments nest {depth} levels of lists and objects; at most {MAX_JSON_DEPTH} are accepted"
+            return ToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
         try:
             ctx = ModeContext(lakehouse=self.runtime.lakehouse, source="mcp", trusted_paths=False)
             out = invoke_mode(self.mode_name, args, ctx)

@@ -49,3 +49,13 @@ def test_a_path_outside_the_roots_is_refused(server):
     result = _call(server, "lakehouse_rate", {"file": "/etc/passwd"})
     assert result.is_error
     assert "file" in text_of(result) and "allowed root" in text_of(result)
+
+
+def test_arguments_nested_past_the_limit_are_refused_and_store_nothing(server, tmp_path):
+    deep: object = "x"
+    for _ in range(100):
+        deep = [deep]
+    result = _call(server, "lakehouse_pathway_add", {"text": "welder", "metadata": {"a": deep}})
+    assert result.is_error
+    assert text_of(result) == "the arguments nest 102 levels of lists and objects; at most 64 are accepted"
+    assert not (tmp_path / "home" / "pathway.jsonl").exists()

@@ -250,7 +250,9 @@ class PlaybookStore:
         except ValidationError as exc:
             raise PlaybookError(format_validation_error(exc)) from None
 
-    def _check(self, raw: Any) -> PlaybookInput:
+    def check(self, raw: Any) -> PlaybookInput:
+        """The entry parsed, or the error that keeps it from being recorded (PlaybookError, the
+        corpus's or the answer's not-found error)."""
         item = self._parse_input(raw)
         if self._validate is not None:
             self._validate(item.corpus, item.answer)
@@ -285,7 +287,7 @@ class PlaybookStore:
                 if entry_id in known or entry_id in batch_ids:
                     results.append({"index": index, "id": entry_id, "status": "duplicate"})
                     continue
-                self._check(item)
+                self.check(item)
             except (PlaybookError, LookupError, ValueError) as exc:
                 results.append({"index": index, "error": str(exc)})
                 continue

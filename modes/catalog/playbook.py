@@ -59,11 +59,13 @@ class RecordOut(BaseModel):
 
 @mode("playbook.record")
 def playbook_record(inp: RecordIn, ctx: ModeContext) -> RecordOut:
-    """Record judged answers; each entry succeeds or fails on its own."""
+    """Record judged answers: each entry of `entries` succeeds or fails on its own; one entry that
+    cannot be recorded is the call's error (an unknown corpus or answer, a score outside [-1, 1])."""
     if inp.entries is not None:
         items = inp.entries
     else:
         items = [{k: v for k, v in inp.model_dump(exclude={"entries"}).items() if v is not None}]
+        ctx.lakehouse.playbooks.check(items[0])
     return RecordOut.model_validate(ctx.lakehouse.playbooks.record_many(items, idempotent=inp.entries is not None))
 
 

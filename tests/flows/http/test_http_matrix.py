@@ -3,6 +3,8 @@ playbooks one by one and in bulk."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fixtures.http import assert_error
@@ -125,6 +127,28 @@ def test_record_playbook_missing_fields_is_422(http_client):
         "invalid_request",
         match=r"missing corpus, score",
     )
+
+
+@pytest.mark.parametrize(
+    ("entry", "status", "kind", "match"),
+    [
+        ({"corpus": "nosuch"}, 404, "corpus_not_found", r"corpus 'nosuch'"),
+        ({"answer": "t999"}, 400, "playbook_error", r"corpus .trades. has no id .t999."),
+        ({"score": 2}, 400, "", r"score"),
+    ],
+)
+def test_one_playbook_that_cannot_be_recorded_is_an_error_and_stores_nothing(
+    corpora, http_client, http_api, entry, status, kind, match
+):
+    """A client that reads the status code must not believe a refused entry was stored (it was a 200
+    with `failed: 1`); a batch still reports each entry (bulk, below)."""
+    before = len(http_api.lakehouse.playbooks.entries())
+    body = {"query": "reach truck driver", "answer": "t3", "corpus": "trades", "score": 1.0, **entry}
+    response = http_client.post("/v1/matrix/playbooks", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert (kind or error["type"]) == error["type"] and re.search(match, error["message"]), error
+    assert len(http_api.lakehouse.playbooks.entries()) == before
 
 
 def test_bulk_playbooks_report_each_entry(corpora, http_client):

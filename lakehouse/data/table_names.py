@@ -18,6 +18,8 @@ _OWNERS = {
     CORPUS_TABLE_PREFIX: "a corpus (its rows and vectors, written by `lakehouse corpus build`)",
 }
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names DuckDB gives its own catalogs and schemas: a namespace called so could never be queried.
+SQL_RESERVED_NAMESPACES = frozenset({"main", "temp", "memory", "system", "information_schema", "pg_catalog"})
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -29,6 +31,11 @@ def split_name(name: str) -> tuple[str, str]:
         raise TableError(
             f"bad table name {name!r}: use `name` or `namespace.name` made of letters, digits "
             "and '_' (not starting with a digit)"
+        )
+    if parts[0].lower() in SQL_RESERVED_NAMESPACES:
+        raise TableError(
+            f"bad table name {name!r}: the namespace {parts[0]!r} is the SQL engine's own, so its tables "
+            f"could not be queried; use another (a bare name lives in {DEFAULT_NAMESPACE!r})"
         )
     return parts[0], parts[1]
 

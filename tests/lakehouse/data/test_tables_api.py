@@ -23,6 +23,16 @@ def test_bad_names_are_refused(tables, bad):
         tables.exists(bad)
 
 
+@pytest.mark.parametrize(
+    "name", ["temp.x", "memory.x", "system.x", "information_schema.tables", "PG_CATALOG.t", "main.x"]
+)
+def test_namespaces_the_sql_engine_keeps_are_refused_before_anything_is_written(tables, name):
+    """Ingested there, every later query of the table was a 500 (DuckDB: ambiguous or system catalog)."""
+    with pytest.raises(TableError, match=rf"^bad table name {name!r}: the namespace '\w+' is the SQL engine's own"):
+        tables.write_arrow(name, pa.table({"id": [1]}))
+    assert not any(t.lower().startswith(name.split(".")[0].lower() + ".") for t in tables.list())
+
+
 def test_write_list_describe_read(tables):
     snap = tables.write_arrow("animals", pa.table({"id": [1, 2], "name": ["cat", "dog"]}))
     assert "lakehouse.animals" in tables.list()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,13 +38,20 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {plain(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
+# C0 controls but tab and newline, DEL and C1: ESC and BEL from a caller's text would let it clear
+# the operator's screen, retitle the window or write the clipboard when the CLI prints it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def plain(value: Any) -> str:
-    """A value shown in rich output as it is: brackets are text, not markup."""
-    return escape("" if value is None else str(value))
+    """A value shown in rich output as it is: brackets are text, not markup, and a control
+    character is shown as its escape (`\\x1b`), never sent to the terminal."""
+    text = "" if value is None else str(value)
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def describe_validation(exc: Any) -> str:
@@ -66,7 +74,7 @@ def report_error(exc: Exception) -> int:
     else:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         message, code = f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 2
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {plain(message)}", highlight=False, soft_wrap=True)
     return code
 
 

@@ -45,11 +45,11 @@ def list_ops(
     for r in rows:
         table.add_row(
             str(r.get("ts_start", ""))[:19],
-            r.get("workflow") or "",
-            r.get("node_id") or "",
-            r.get("mode") or "",
+            plain(r.get("workflow")),
+            plain(r.get("node_id")),
+            plain(r.get("mode")),
             str(r.get("attempt")),
-            r.get("status") or "",
+            plain(r.get("status")),
             f"{r.get('duration_ms', 0):.1f}",
             plain((r.get("error") or "")[:80]),
         )

@@ -168,7 +168,7 @@ def table(
     for column in ("id", "name", "type", "required"):
         schema.add_column(column)
     for f in info["schema"]:
-        schema.add_row(str(f["id"]), f["name"], f["type"], "yes" if f["required"] else "no")
+        schema.add_row(str(f["id"]), plain(f["name"]), plain(f["type"]), "yes" if f["required"] else "no")
     console.print(schema)
     snaps = Table(title="snapshots")
     for column in ("snapshot id", "time", "operation", "added rows", "total rows", "source"):
@@ -205,7 +205,7 @@ def sql(
         return
     view = Table()
     for column in result["columns"]:
-        view.add_column(column, overflow="fold")
+        view.add_column(plain(column), overflow="fold")
     for row in result["rows"]:
         view.add_row(*[_cell(v) for v in row])
     console.print(view)

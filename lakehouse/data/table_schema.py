@@ -7,6 +7,7 @@ runs before a write, so a conflict never leaves a half-written table.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -51,6 +52,11 @@ def check_column_names(names: list[str], where: str) -> None:
     for position, name in enumerate(names, start=1):
         if not name or not name.strip():
             raise SchemaConflict(where, f"column {position} has an empty name")
+        control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+        if control is not None:  # NUL, ESC, ...: a terminal would act on them wherever the name is shown
+            raise SchemaConflict(
+                where, f"column {position} name {name!r} holds a control character U+{ord(control):04X}"
+            )
         if name in seen.values():
             raise SchemaConflict(where, f"column name {name!r} appears more than once")
         if name.casefold() in seen:

@@ -24,6 +24,8 @@ CASES = {
     # SQL cannot tell such columns apart: the table could never be queried again
     "case_only_header.csv": (None, "line 1: columns 'name' and 'Name' differ only in case, which SQL cannot tell"),
     "case_of_a_table_column.csv": (None, "columns 'id' and 'ID' differ only in case, which SQL cannot tell apart"),
+    # a terminal acts on ESC and BEL wherever the name is shown (`lakehouse sql`, `table`)
+    "control_in_header.csv": (None, "line 1: column 2 name 'na\\x1b]0;PWN\\x07me' holds a control character U+001B"),
     "case_only_keys.jsonl": (None, "columns 'job title' and 'Job Title' differ only in case"),
     "bad_json.jsonl": (None, "line 2: not valid JSON at character 34"),
     "wrong_type.jsonl": (None, "line 3, column 'id': value 'abc' is not a valid long integer"),

@@ -362,8 +362,15 @@ class BodyNestedTooDeep(StarletteHTTPException):
         super().__init__(400, f"request body nests {depth} levels of lists and objects; at most {limit} are accepted")
 
 
+class BodyNotJson(StarletteHTTPException, ValueError):
+    """A body Python's json module reads but JSON does not allow (NaN, Infinity, 1e400)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(400, f"request body is not valid JSON: {problem}")
+
+
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    if isinstance(exc, BodyNestedTooDeep):
+    if isinstance(exc, (BodyNestedTooDeep, BodyNotJson)):
         return error_response(400, "malformed_json", str(exc.detail))
     if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         # FastAPI turns anything but a JSONDecodeError from its body parser into "There was an

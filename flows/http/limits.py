@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import types
 import typing
@@ -27,7 +28,7 @@ from pydantic import BaseModel, StringConstraints, ValidationError, create_model
 from pydantic.config import JsonValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flows.http.errors import BodyNestedTooDeep, error_response
+from flows.http.errors import BodyNestedTooDeep, BodyNotJson, error_response
 from lakehouse.common.text import MAX_JSON_DEPTH, json_depth
 
 QUERY_MAX_CHARS = 4_096
@@ -213,16 +214,36 @@ def _check_query_once(request: Request) -> None:
         raise RequestValidationError(repeated)
 
 
-def _check_depth(raw: bytes) -> None:
-    """BodyNestedTooDeep past MAX_JSON_DEPTH levels. A body cannot nest deeper than it has `[` and
-    `{` bytes, so only one with more of them is parsed again to measure."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+# What Python's json module reads but JSON has no such number for: NaN, Infinity, and a literal too
+# large for a double (1e400 reads as inf). Each was stored as null beside the hash of what was sent.
+_NOT_A_NUMBER = re.compile(rb"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
+
+
+def _not_a_json_number(text: str) -> float:
+    raise BodyNotJson(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BodyNotJson(f"the number {text[:40]} is too large for a double")
+    return value
+
+
+def _check_json(raw: bytes) -> None:
+    """What FastAPI's parsing lets through: BodyNestedTooDeep past MAX_JSON_DEPTH levels, BodyNotJson
+    for a number JSON does not have. Only a body that may hold either is parsed again: one cannot
+    nest deeper than it has `[` and `{` bytes."""
+    deep = raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
+    if not deep and not _NOT_A_NUMBER.search(raw):
         return
     try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
+        document = json.loads(raw, parse_constant=_not_a_json_number, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, BodyNotJson):
+            raise
         return  # FastAPI has answered malformed (or too deep to parse) JSON already
-    depth = json_depth(document)
+    depth = json_depth(document) if deep else 0
     if depth > MAX_JSON_DEPTH:
         raise BodyNestedTooDeep(depth, MAX_JSON_DEPTH)
 
@@ -235,7 +256,7 @@ async def check_body(request: Request) -> None:
     if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
         return
     raw = await request.body()  # already read (and capped) by FastAPI: this is the cached copy
-    _check_depth(raw)
+    _check_json(raw)
     if _SURROGATE_ESCAPE.search(raw):
         try:
             document = json.loads(raw)

@@ -3,6 +3,8 @@ that says so, stores nothing, and the server answers the next request."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fixtures.http import assert_error
@@ -52,3 +54,22 @@ def test_a_body_deeper_than_the_limit_is_a_400_with_the_limit(http_client, level
 def test_a_wide_body_is_not_a_deep_one(http_client):
     response = http_client.post("/v1/modes/fixture.echo", json={"value": [[i] for i in range(500)]})
     assert response.status_code == 200 and len(response.json()["value"]) == 500
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"NaN", "NaN is not a JSON number"),
+        (b"-Infinity", "-Infinity is not a JSON number"),
+        (b"1e400", "the number 1e400 is too large for a double"),
+    ],
+)
+def test_numbers_json_does_not_have_are_a_400_and_nothing_is_recorded(http_client, http_api, value, problem):
+    """Python's json module reads them; the op stored null beside the hash of what was sent."""
+    before = len(http_api.lakehouse.observer.ops(limit=10_000))
+    body = b'{"mode": "probe", "status": "completed", "input": ' + value + b"}"
+    response = http_client.post("/v1/observer/event", content=body, headers=JSON)
+    assert_error(response, 400, "malformed_json", match=rf"^request body is not valid JSON: {re.escape(problem)}$")
+    assert len(http_api.lakehouse.observer.ops(limit=10_000)) == before
+    fine = http_client.post("/v1/modes/fixture.echo", content=b'{"value": [1e300, "NaN", 2E10]}', headers=JSON)
+    assert fine.status_code == 200 and fine.json() == {"value": [1e300, "NaN", 2e10]}

@@ -122,6 +122,29 @@ def _checked(query: str) -> QueryShape:
     return shape
 
 
+def check_condition(condition: str) -> None:
+    """`SqlRejected` unless `condition` stays one condition when put in `WHERE (...)`: no comment
+    (it would swallow the rest of the query), no parenthesis it closes without opening (`1=1)
+    UNION SELECT ...` would end the WHERE and add a query of its own), no `;`. Subqueries inside
+    it are conditions too and stay allowed; the whole query is then checked like any other."""
+    tokens = duckdb.tokenize(condition)
+    depth = 0
+    for index, (start, kind) in enumerate(tokens):
+        if kind == duckdb.token_type.comment:
+            raise SqlRejected("the condition holds a comment (-- or /* */): give the condition alone")
+        if kind != duckdb.token_type.operator:
+            continue
+        end = tokens[index + 1][0] if index + 1 < len(tokens) else len(condition)
+        for char in condition[start:end]:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth < 0:
+                raise SqlRejected("the condition closes a parenthesis it did not open: give one condition")
+            if char == ";":
+                raise SqlRejected("the condition holds ';': give one condition, not statements")
+    if depth:
+        raise SqlRejected("the condition leaves a parenthesis open")
+
+
 _parser: duckdb.DuckDBPyConnection | None = None
 _parser_lock = threading.Lock()
 

@@ -125,10 +125,13 @@ def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozen
 
 def candidate_ids(lakehouse, table: str, id_col: str, where: str) -> set[str]:
     """Ids of `table` rows matching the SQL condition `where`, through the guarded SQL engine."""
+    from lakehouse.data.sql.guard import check_condition
+
     if not where or not where.strip():
         raise CorpusError("empty --where condition")
-    query = f"SELECT DISTINCT CAST({quote_ident(id_col)} AS VARCHAR) AS id FROM {sql_table_ref(table)} WHERE {where}"
+    query = f"SELECT DISTINCT CAST({quote_ident(id_col)} AS VARCHAR) AS id FROM {sql_table_ref(table)} WHERE ({where})"
     try:
+        check_condition(where)
         result = lakehouse.sql.query(query, row_cap=MAX_CANDIDATES)
     except Exception as exc:
         raise CorpusError(f"--where {where!r} on table {table!r} failed: {exc}") from exc

@@ -87,6 +87,30 @@ def test_sql_pre_filter_restricts_candidates_before_the_hnsw_search(vector_world
     assert vector_world.tables.exists("jobs")
 
 
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("1=0) UNION SELECT 'J-105' WHERE (1=1", "closes a parenthesis it did not open"),
+        ("state = 'WI') OR (1=1", "closes a parenthesis it did not open"),
+        ("state = 'XX' -- ", "holds a comment"),
+        ("state = 'XX' /* */ OR 1=1", "holds a comment"),
+        ("(state = 'WI'", "leaves a parenthesis open"),
+    ],
+)
+def test_a_where_that_would_not_stay_one_condition_is_refused(vector_world, where, problem):
+    """The condition was pasted into the query as it came: a UNION picked the hits from another
+    query, a comment cut the rest of the statement off."""
+    with pytest.raises(CorpusError, match=rf"^--where .* on table 'jobs' failed: the condition {problem}"):
+        search(vector_world, corpora=["jobs"], where=where)
+
+
+def test_parentheses_in_strings_and_subqueries_stay_conditions(vector_world):
+    quoted = search(vector_world, corpora=["jobs"], relevance=False, where="job_id IN ('J-113', ')', '(')")
+    assert [h.id for h in quoted.hits] == ["J-113"]
+    nested = search(vector_world, corpora=["jobs"], relevance=False, where="job_id IN (SELECT 'J-115')")
+    assert [h.id for h in nested.hits] == ["J-115"]
+
+
 def test_relevance_filter_drops_adjacency_pollution(vector_world):
     raw = search(vector_world, relevance=False, top_n=100)
     polluted = pollution(raw.hits)

@@ -193,8 +193,9 @@ _CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 def yaml_limits(text: str) -> str | None:
     """The first limit the YAML text breaks, or None; raises yaml.YAMLError on bad syntax.
 
-    The size is checked before anything is parsed; nesting depth, alias uses, recursive aliases and
+    The size is checked before anything is parsed; nesting depth, alias uses, recursive aliases,
     the number of values (aliases expanded, so a "billion laughs" file is refused, never expanded)
+    and a key given twice in one mapping (YAML keeps the last, so the first would vanish unseen)
     while the parser's events stream by. Iterative, and it stops at the first problem: a file
     nested 50,000 deep costs the first 65 levels.
     """
@@ -206,8 +207,21 @@ def yaml_limits(text: str) -> str | None:
     max_values = settings.workflow_max_values
     open_nodes: list[tuple[str | None, int]] = []  # (anchor, value count when it opened)
     sizes: dict[str, int] = {}  # anchor -> values it stands for, its own aliases expanded
+    mappings: list[tuple[set[str], list[bool]] | None] = []  # per open node: (keys seen, [next is a key])
     values = aliases = 0
     for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, *_OPEN)) and mappings and mappings[-1]:
+            keys, next_is_key = mappings[-1]
+            if next_is_key[0] and isinstance(event, yaml.ScalarEvent) and event.value != "<<":
+                if event.value in keys:
+                    where = _at(event)
+                    return f"the key {event.value!r} appears twice in one mapping at {where}: YAML would keep the last"
+                keys.add(event.value)
+            next_is_key[0] = not next_is_key[0]
+        if isinstance(event, _OPEN):
+            mappings.append((set(), [True]) if isinstance(event, yaml.MappingStartEvent) else None)
+        elif isinstance(event, _CLOSE):
+            mappings.pop()
         if isinstance(event, yaml.ScalarEvent):
             values += 1
             if event.anchor is not None:

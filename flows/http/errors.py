@@ -358,8 +358,11 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
 class BodyNestedTooDeep(StarletteHTTPException):
     """A JSON body deeper than `MAX_JSON_DEPTH` levels (its serialization would fail past 255)."""
 
-    def __init__(self, depth: int, limit: int) -> None:
-        super().__init__(400, f"request body nests {depth} levels of lists and objects; at most {limit} are accepted")
+    def __init__(self, depth: int, limit: int, field: str) -> None:
+        at = f" (at {field})" if field else ""
+        super().__init__(
+            400, f"request body nests {depth} levels of lists and objects{at}; at most {limit} are accepted"
+        )
 
 
 class BodyNotJson(StarletteHTTPException, ValueError):

@@ -29,7 +29,7 @@ from pydantic.config import JsonValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.http.errors import BodyNestedTooDeep, BodyNotJson, error_response
-from lakehouse.common.text import MAX_JSON_DEPTH, json_depth
+from lakehouse.common.text import MAX_JSON_DEPTH, deepest_field, json_depth
 
 QUERY_MAX_CHARS = 4_096
 NAME_MAX_CHARS = 1_024
@@ -245,7 +245,7 @@ def _check_json(raw: bytes) -> None:
         return  # FastAPI has answered malformed (or too deep to parse) JSON already
     depth = json_depth(document) if deep else 0
     if depth > MAX_JSON_DEPTH:
-        raise BodyNestedTooDeep(depth, MAX_JSON_DEPTH)
+        raise BodyNestedTooDeep(depth, MAX_JSON_DEPTH, deepest_field(document))
 
 
 async def check_body(request: Request) -> None:

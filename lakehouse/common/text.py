@@ -39,6 +39,26 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+def deepest_field(value: Any) -> str:
+    """The dotted keys down to the deepest point of a parsed JSON value, up to its first list
+    (`inputs.x` for `{"inputs": {"x": [[[...]]]}}`); "" when the value itself is that list."""
+    deepest, found, stack = -1, (), [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if len(path) > deepest:
+            deepest, found = len(path), path
+        if isinstance(item, dict):
+            stack.extend((child, (*path, key)) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+    keys = []
+    for part in found:
+        if isinstance(part, int):
+            break
+        keys.append(str(part))
+    return ".".join(keys)
+
+
 def key_value(pair: str, strip: bool = False) -> tuple[str, Any]:
     """`KEY=VALUE` as (KEY, VALUE): a VALUE that reads as JSON keeps its type (`n=3`, `tags=["a"]`),
     any other is the text (with `strip`, the key and such a text lose their outer spaces).

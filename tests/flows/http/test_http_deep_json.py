@@ -46,7 +46,7 @@ def test_a_body_deeper_than_the_limit_is_a_400_with_the_limit(http_client, level
         response,
         400,
         "malformed_json",
-        match=rf"^request body nests {levels} levels of lists and objects; at most 64 are accepted$",
+        match=rf"^request body nests {levels} levels of lists and objects \(at value\); at most 64 are accepted$",
     )
     assert http_client.post("/v1/modes/fixture.echo", content=_nested(64), headers=JSON).status_code == 200
 

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from lakehouse.common.errors import JsonNestedTooDeep, KeyValueError
-from lakehouse.common.text import key_value, loads_json
+from lakehouse.common.text import deepest_field, key_value, loads_json
 from lakehouse.errors import UserError
 
 DEEP = "[" * 5000 + "]" * 5000
@@ -40,3 +40,16 @@ def test_loads_json_names_the_nesting():
 def test_no_equals_sign_is_named():
     with pytest.raises(KeyValueError, match=r"'n3': expected KEY=VALUE"):
         key_value("n3")
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ({"inputs": {"x": [[[1]]], "y": 2}}, "inputs.x"),
+        ({"a": 1, "b": {"c": {"d": {}}}}, "b.c.d"),
+        ([[1]], ""),
+        ({"value": [{"deeper": [1]}]}, "value"),
+    ],
+)
+def test_deepest_field_names_the_keys_down_to_the_deepest_point(value, field):
+    assert deepest_field(value) == field

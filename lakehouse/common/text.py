@@ -42,7 +42,9 @@ def json_depth(value: Any) -> int:
 def deepest_field(value: Any) -> str:
     """The dotted keys down to the deepest point of a parsed JSON value, up to its first list
     (`inputs.x` for `{"inputs": {"x": [[[...]]]}}`); "" when the value itself is that list."""
-    deepest, found, stack = -1, (), [(value, ())]
+    deepest = -1
+    found: tuple[Any, ...] = ()
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if len(path) > deepest:
@@ -51,7 +53,7 @@ def deepest_field(value: Any) -> str:
             stack.extend((child, (*path, key)) for key, child in item.items())
         elif isinstance(item, list):
             stack.extend((child, (*path, index)) for index, child in enumerate(item))
-    keys = []
+    keys: list[str] = []
     for part in found:
         if isinstance(part, int):
             break

@@ -17,6 +17,7 @@ changed (and added) nodes and their downstream run again.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,8 @@ def _completed_output(
 def _checked_run_id(run_id: str) -> str:
     """A run id is one key segment (Prefect's are UUIDs): anything else names no run, and must not
     reach into other records of the store."""
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.strip(".") == "" or len(run_id) > 200:
+    odd = any(unicodedata.category(c)[0] in "CZ" for c in run_id)  # NUL, controls, spaces, line breaks
+    if not run_id or odd or "/" in run_id or "\\" in run_id or run_id.strip(".") == "" or len(run_id) > 200:
         raise RunRecordNotFound(f"no record of run {run_id[:200]!r}: not a run id (see `lakehouse ops list`)")
     return run_id
 

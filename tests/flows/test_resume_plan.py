@@ -148,7 +148,7 @@ def test_unknown_run_names_the_run_and_how_to_list_runs(lakehouse):
         plan_resume(lakehouse, "nope", loaded)
 
 
-@pytest.mark.parametrize("run_id", ["../parent-run", "outputs/ab", "..", ""])
+@pytest.mark.parametrize("run_id", ["../parent-run", "outputs/ab", "..", "", "a\x00b", "a\nb", "a b"])
 def test_a_run_id_that_is_not_one_key_segment_names_no_run(lakehouse, run_id):
     loaded = _parent(lakehouse, start="completed")
     with pytest.raises(RunRecordNotFound, match=r"no record of run .*: not a run id"):

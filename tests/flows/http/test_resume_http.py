@@ -93,6 +93,12 @@ def test_unknown_run_is_404(api):
     )
 
 
+def test_a_run_id_with_a_nul_byte_is_404_without_the_store_layout(api):
+    _, c = api
+    error = assert_error(c.post("/v1/observer/runs/%00/resume", json={}), 404, "run_record_not_found")
+    assert "not a run id" in error["message"] and "manifest" not in error["message"]
+
+
 def test_bad_body_is_422(api):
     _, c = api
     assert_error(

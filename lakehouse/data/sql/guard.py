@@ -108,6 +108,11 @@ def _checked(query: str) -> QueryShape:
         kind = statements[0].type
     except ValueError:  # a statement kind this duckdb build's Python enum does not name
         raise SqlRejected("this statement is not allowed: the SQL surface is read-only (SELECT/WITH only)") from None
+    if kind == duckdb.StatementType.MULTI:  # DuckDB runs a PIVOT without IN (...) as two statements
+        raise SqlRejected(
+            "this PIVOT needs its values listed to run as one read-only query: "
+            "PIVOT t ON col IN ('a', 'b') USING ... (or GROUP BY with one FILTER per value)"
+        )
     if kind != duckdb.StatementType.SELECT:
         name = getattr(kind, "name", str(kind))
         raise SqlRejected(f"{name} statements are not allowed: the SQL surface is read-only (SELECT/WITH only)")

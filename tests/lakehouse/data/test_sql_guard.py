@@ -52,6 +52,8 @@ ATTACKS = [
     ("SELECT 1; DROP TABLE onet", "exactly one statement is allowed, got 2"),
     ("SELECT 1; SELECT 2", "exactly one statement is allowed, got 2"),
     ("UPDATE EXTENSIONS", "this statement is not allowed: the SQL surface is read-only"),
+    # "MULTI statements are not allowed" said nothing a user could act on
+    ("PIVOT onet ON Title", r"this PIVOT needs its values listed to run as one read-only query: PIVOT t ON col IN"),
     ("", "empty SQL: give one SELECT statement"),
     ("SELEC * FROM onet", "SQL does not parse"),
     ("SELECT " + "[" * 990 + "1" + "]" * 990, "SQL is nested too deeply to check: flatten the nested expressions"),
@@ -63,6 +65,13 @@ ATTACKS = [
 def test_guard_refuses_with_a_clear_message(attack, message, tmp_path):
     with pytest.raises(SqlRejected, match=message):
         check_read_only(attack.format(tmp=tmp_path))
+
+
+def test_a_pivot_with_its_values_listed_runs(staffing_lakehouse):
+    wages = "SELECT area_name, employment FROM wages WHERE soc_code = '53-3033'"
+    sql = f"PIVOT ({wages}) ON area_name IN ('Illinois', 'Ohio') USING sum(employment)"
+    result = staffing_lakehouse.sql.query(sql)
+    assert result.columns == ["Illinois", "Ohio"] and all(isinstance(v, int) for v in result.rows[0])
 
 
 def test_engine_refuses_attacks_and_tables_stay_unchanged(staffing_lakehouse, tmp_path):

@@ -41,7 +41,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.learning.distill import EvidenceRecord
 from lakehouse.learning.errors import RatedIdNotFound, RatingError, RatingsRejected
 from lakehouse.search.errors import CorpusError, CorpusNotFound
-from lakehouse.search.playbooks import ENTRY_ID
+from lakehouse.search.playbooks import ENTRY_ID, judged_at
 
 NOTE_MAX_CHARS = 2_000
 BY_MAX_CHARS = 200
@@ -80,17 +80,13 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else _text(value)
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 Verdict = Literal["good", "bad"]
 VerdictValue = Annotated[Verdict, BeforeValidator(_verdict)]
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_not_blank)]
 # the length limit applies to the text; a blank value is no value
 Who = Annotated[Annotated[str, Field(max_length=BY_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
 Note = Annotated[Annotated[str, Field(max_length=NOTE_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
-Timestamp = Annotated[datetime, AfterValidator(_aware)]
+Timestamp = Annotated[datetime, AfterValidator(judged_at)]
 RatingId = Annotated[str, Field(pattern=ENTRY_ID)]
 
 

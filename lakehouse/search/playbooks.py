@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +71,17 @@ class PlaybookInput(BaseModel):
     @field_validator("ts")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+        return None if value is None else judged_at(value)
+
+
+def judged_at(value: datetime) -> datetime:
+    """When a judgement was made (UTC when no zone is given); ValueError when it is more than a day
+    ahead (clocks differ that much at most): a judgement from the future would keep its full
+    weight for years, since weights decay with age."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if aware > datetime.now(UTC) + timedelta(days=1):
+        raise ValueError(f"{aware.isoformat()} is in the future: give the time the judgement was made")
+    return aware
 
 
 def content_id(item: PlaybookInput) -> str:

@@ -52,7 +52,7 @@ def test_a_path_outside_the_roots_is_refused(server):
 
 
 def test_arguments_nested_past_the_limit_are_refused_and_store_nothing(server, tmp_path):
-    deep: object = "x"
+    deep = "x"
     for _ in range(100):
         deep = [deep]
     result = _call(server, "lakehouse_pathway_add", {"text": "welder", "metadata": {"a": deep}})

@@ -107,3 +107,10 @@ def test_file_level_problems_name_the_file(rating_home, tmp_path):
         import_ratings(lh, xlsx, source="mode")
     assert logs(rating_home) == (b"", b"")
     lh.close()
+
+
+def test_a_rating_dated_in_the_future_is_refused():
+    row = {"query": "registered nurse", "corpus": "health", "id": NURSE, "verdict": "good"}
+    with pytest.raises(ValueError, match=r"9999-12-31T00:00:00\+00:00 is in the future: give the time the judgement"):
+        Rating.model_validate({**row, "ts": "9999-12-31"})
+    assert Rating.model_validate({**row, "ts": "2024-05-01"}).ts.year == 2024

@@ -164,3 +164,17 @@ def test_entries_survive_a_reopen_and_a_torn_tail_is_repaired(vector_world, tmp_
     again = reopened.entries()[0]
     np.testing.assert_allclose(again.vector, entry.vector)  # stored embedding, not re-embedded
     assert (again.query, again.answer, again.corpus, again.score) == ("line cook", "35-2014.00", "occupations", 0.8)
+
+
+def test_an_entry_from_the_future_is_refused_and_an_old_one_kept(searcher):
+    """Weights decay with age: an entry dated 9999 would have kept its full weight for ever."""
+    store = searcher.playbooks
+    before = len(store.entries())
+    entry = {"query": "welder", "answer": "51-4121.00", "corpus": "occupations", "score": 1.0}
+    report = store.record_many([{**entry, "ts": "9999-12-31T23:59:59Z"}, {**entry, "ts": "2001-01-01T00:00:00Z"}])
+    assert (report["recorded"], report["failed"]) == (1, 1)
+    assert (
+        "9999-12-31T23:59:59+00:00 is in the future: give the time the judgement was made"
+        in (report["results"][0]["error"])
+    )
+    assert len(store.entries()) == before + 1

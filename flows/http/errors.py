@@ -355,26 +355,7 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
     return error_response(422, "invalid_request", message, {"fields": fields})
 
 
-class BodyNestedTooDeep(StarletteHTTPException):
-    """A JSON body deeper than `MAX_JSON_DEPTH` levels (its serialization would fail past 255)."""
-
-    def __init__(self, depth: int, limit: int, field: str) -> None:
-        at = f" (at {field})" if field else ""
-        super().__init__(
-            400, f"request body nests {depth} levels of lists and objects{at}; at most {limit} are accepted"
-        )
-
-
-class BodyNotJson(StarletteHTTPException, ValueError):
-    """A body Python's json module reads but JSON does not allow (NaN, Infinity, 1e400)."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(400, f"request body is not valid JSON: {problem}")
-
-
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    if isinstance(exc, (BodyNestedTooDeep, BodyNotJson)):
-        return error_response(400, "malformed_json", str(exc.detail))
     if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         # FastAPI turns anything but a JSONDecodeError from its body parser into "There was an
         # error parsing the body"; this one is a body nested deeper than Python's recursion limit.

@@ -28,7 +28,7 @@ from pydantic import BaseModel, StringConstraints, ValidationError, create_model
 from pydantic.config import JsonValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flows.http.errors import BodyNestedTooDeep, BodyNotJson, error_response
+from flows.http.errors import ApiError, error_response
 from lakehouse.common.text import MAX_JSON_DEPTH, deepest_field, json_depth
 
 QUERY_MAX_CHARS = 4_096
@@ -219,33 +219,42 @@ def _check_query_once(request: Request) -> None:
 _NOT_A_NUMBER = re.compile(rb"NaN|Infinity|[0-9][eE]\+?[0-9]{3}")
 
 
+def _not_json(problem: str) -> ApiError:
+    return ApiError(400, "malformed_json", f"request body is not valid JSON: {problem}")
+
+
 def _not_a_json_number(text: str) -> float:
-    raise BodyNotJson(f"{text} is not a JSON number")
+    raise _not_json(f"{text} is not a JSON number")
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if math.isinf(value):
-        raise BodyNotJson(f"the number {text[:40]} is too large for a double")
+        raise _not_json(f"the number {text[:40]} is too large for a double")
     return value
 
 
 def _check_json(raw: bytes) -> None:
-    """What FastAPI's parsing lets through: BodyNestedTooDeep past MAX_JSON_DEPTH levels, BodyNotJson
-    for a number JSON does not have. Only a body that may hold either is parsed again: one cannot
-    nest deeper than it has `[` and `{` bytes."""
+    """What FastAPI's parsing lets through, as a 400 malformed_json: a body nested past
+    MAX_JSON_DEPTH levels (past 255 answering it failed in pydantic), a number JSON does not have.
+    Only a body that may hold either is parsed again: one cannot nest deeper than it has `[` and
+    `{` bytes."""
     deep = raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
     if not deep and not _NOT_A_NUMBER.search(raw):
         return
     try:
         document = json.loads(raw, parse_constant=_not_a_json_number, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, BodyNotJson):
-            raise
+    except (ValueError, RecursionError):
         return  # FastAPI has answered malformed (or too deep to parse) JSON already
     depth = json_depth(document) if deep else 0
     if depth > MAX_JSON_DEPTH:
-        raise BodyNestedTooDeep(depth, MAX_JSON_DEPTH, deepest_field(document))
+        field = deepest_field(document)
+        at = f" (at {field})" if field else ""
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"request body nests {depth} levels of lists and objects{at}; at most {MAX_JSON_DEPTH} are accepted",
+        )
 
 
 async def check_body(request: Request) -> None:

@@ -80,7 +80,7 @@ def judged_at(value: datetime) -> datetime:
     weight for years, since weights decay with age."""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     if aware > datetime.now(UTC) + timedelta(days=1):
-        raise ValueError(f"{aware.isoformat()} is in the future: give the time the judgement was made")
+        raise PlaybookError(f"{aware.isoformat()} is in the future: give the time the judgement was made")
     return aware
 
 

@@ -47,19 +47,18 @@ def _crowded_lines(data: memoryview) -> Iterator[tuple[int, int, int]]:
     for offset in range(0, len(array), _CHUNK):
         chunk = array[offset : offset + _CHUNK]
         ends = np.flatnonzero(chunk == ord("\n"))
-        openers = ((chunk == ord("[")) | (chunk == ord("{"))).view(np.uint8)
-        starts = np.concatenate(([0], ends + 1))
-        starts = starts[starts < len(chunk)]
-        per_line = np.add.reduceat(openers, starts, dtype=np.int32)
+        openers = np.flatnonzero((chunk == ord("[")) | (chunk == ord("{")))
+        if not len(ends):
+            carried += len(openers)
+            continue
+        before = np.searchsorted(openers, ends)  # openers before each line's end
+        per_line = np.diff(before, prepend=0)
         per_line[0] += carried
         for index in np.flatnonzero(per_line > MAX_NESTING):
-            if index < len(ends):  # a line still open at the chunk's end is judged when it ends
-                start = line_start if index == 0 else offset + int(starts[index])
-                yield line + int(index), start, offset + int(ends[index])
-        complete = len(ends) == len(starts)
-        carried = 0 if complete else int(per_line[-1])
-        if len(ends):
-            line, line_start = line + len(ends), offset + int(ends[-1]) + 1
+            start = line_start if index == 0 else offset + int(ends[index - 1]) + 1
+            yield line + int(index), start, offset + int(ends[index])
+        line, line_start = line + len(ends), offset + int(ends[-1]) + 1
+        carried = len(openers) - int(before[-1])
     if carried > MAX_NESTING:
         yield line, line_start, len(array)
 

@@ -13,6 +13,7 @@ stops at Python's recursion limit instead of crashing) and measured.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,17 +64,38 @@ def _crowded_lines(data: memoryview) -> Iterator[tuple[int, int, int]]:
         yield line, line_start, len(array)
 
 
+# A JSON string (escapes and all) or one bracket: strings are skipped whole, brackets counted.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest the brackets outside strings go, for a line that is not valid JSON (Arrow's
+    reader may still get far into it: it is laxer about control characters or bad UTF-8)."""
+    depth = deepest = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def check_json_lines(path: str, data: memoryview) -> None:
-    """IngestError for the first line of a JSON-lines file that nests deeper than `MAX_NESTING`.
-    A crowded line that is not valid JSON is left to the reader, which names it; the json module
-    got through its whole prefix, so the reader's recursion stays within Python's limit too."""
+    """IngestError for the first line of a JSON-lines file that nests deeper than `MAX_NESTING`;
+    a crowded line that is not valid JSON is measured by its brackets outside strings."""
     for line, start, end in _crowded_lines(data):
+        text = bytes(data[start:end]).decode("utf-8", "replace").lstrip("\ufeff")
         try:
-            row = json.loads(bytes(data[start:end]))
+            row = json.loads(text, strict=False)  # control characters in strings: as Arrow reads them
         except RecursionError:
             raise IngestError(path, _too_deep(None), line=line) from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
+        except json.JSONDecodeError:
+            found = _bracket_depth(text)
+            if found > MAX_NESTING:
+                raise IngestError(path, _too_deep(found), line=line) from None
+            continue  # the reader names what is wrong with it
         check_row(path, row, line)
 
 

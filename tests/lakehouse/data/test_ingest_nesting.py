@@ -47,3 +47,17 @@ def test_brackets_inside_strings_do_not_hide_a_deep_value():
 @pytest.mark.parametrize(("value", "levels"), [(1, 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[[[]]]], 4)])
 def test_depth_counts_lists_and_objects(value, levels):
     assert json_depth(value) == levels
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b'{"s": "a\tb", "a": ',  # a raw tab in a string: Python's json refuses it strictly, Arrow reads on
+        b'{"s": "caf\xe9", "a": ',  # not UTF-8
+        b'{"s": "x", "a" ',  # no colon: not JSON at all, but brackets follow
+    ],
+)
+def test_a_deep_line_that_is_not_valid_json_is_still_measured(prefix):
+    line = prefix + b"[" * 40_000 + b"]" * 40_000 + b"}\n"
+    with pytest.raises(IngestError, match=r"^f\.jsonl, line 1: nested (too deeply to read|4000\d levels deep)"):
+        nesting.check_json_lines("f.jsonl", memoryview(line))

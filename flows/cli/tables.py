@@ -223,7 +223,8 @@ def gc(
 ) -> None:
     """Remove table data and metadata files under the warehouse that no table references any more
     (left by crashed or lost writes), and what killed uploads left in the object store (temp files
-    of a file:// store, incomplete multipart uploads on S3), older than --older-than."""
+    of a file:// store, incomplete multipart uploads on S3) and in the inbox (the folder of an HTTP
+    upload whose API was killed; your own files there stay), older than --older-than."""
     from lakehouse.data.table_gc import parse_duration
 
     with _lakehouse() as lh:

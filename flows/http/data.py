@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from flows.http.calls import call_mode, lakehouse_of, mode_route
 from flows.http.errors import ApiError, classify
-from lakehouse.common.paths import INBOX
+from lakehouse.common.paths import INBOX, UPLOAD_PREFIX
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -44,7 +44,7 @@ def build_router() -> APIRouter:
         """Runs mode `ingest` on the uploaded file (recorded as an ObservedOp with source `http`)."""
         inbox = lakehouse_of(request).settings.home_dir / INBOX  # uploads land here, nowhere else
         inbox.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=inbox) as tmp:
+        with tempfile.TemporaryDirectory(dir=inbox, prefix=UPLOAD_PREFIX) as tmp:  # gc finds one a crash left
             path = Path(tmp) / _upload_name(file.filename)
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out)

@@ -26,6 +26,7 @@ from typing import Any
 from lakehouse.common.errors import PathNotAllowed
 
 INBOX = "inbox"
+UPLOAD_PREFIX = ".upload-"  # an HTTP upload's own folder in the inbox, removed when its request ends
 
 # Entries of LH_HOME that hold the lakehouse's own state: an untrusted caller reaches them only
 # through the modes and endpoints made for them, never as a file to ingest, read or write over.

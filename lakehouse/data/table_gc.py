@@ -2,21 +2,25 @@
 
 `collect_garbage` deletes files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
 that no metadata of any table references and that are older than a window, and (given the object
-store) what killed uploads left in it; `lakehouse gc`, the `tables.gc` mode and the `tables-gc`
+store and the inbox) what killed uploads left there; `lakehouse gc`, the `tables.gc` mode and the `tables-gc`
 deployment reach it through `Tables.gc`.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import stat
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyiceberg.table import Table
 
+from lakehouse.common.paths import UPLOAD_PREFIX
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.data.errors import StorageError, TableError
 from lakehouse.data.storage import Sweep
@@ -35,6 +39,7 @@ def collect_garbage(
     dry_run: bool = False,
     progress: Progress | None = None,
     store: ObjectStore | None = None,
+    inbox: Path | None = None,
 ) -> GcReport:
     """Delete the files under the warehouse's table directories (`<ns>/<table>/data|metadata`)
     that no metadata of any table references (not the current metadata, its log of earlier
@@ -46,7 +51,7 @@ def collect_garbage(
     every file under its directory. Files are listed before the references are read, so a
     commit landing meanwhile is seen. With `store`, what killed uploads left in the object store
     (a `file://` store's `.lhtmp-*` files, an S3 bucket's incomplete multipart uploads) older than
-    the window goes too."""
+    the window goes too; with `inbox`, the folders of HTTP uploads whose API was killed (`sweep_uploads`)."""
     from pyarrow import fs as pafs
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
@@ -118,8 +123,43 @@ def collect_garbage(
         result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
         result.store_temp_files = len(swept.removed)
         result.errors += [f"object store {store.url}: {error}" for error in swept.errors]
+    if inbox is not None:
+        swept = sweep_uploads(inbox, window, dry_run)
+        result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
+        result.upload_folders = len(swept.removed)
+        result.errors += [f"inbox {inbox}: {error}" for error in swept.errors]
     result.removed_bytes = sum(f.bytes for f in result.removed)
     return result
+
+
+def sweep_uploads(inbox: Path, older_than_s: float, dry_run: bool = False) -> Sweep:
+    """The `.upload-*` folders in the inbox older than the window: a request removes its own when
+    it ends, so only an API killed mid-request leaves one. Its age is that of the newest file in it
+    (an upload being written moves it); the user's own files in the inbox are never touched."""
+    now, swept = time.time(), Sweep()
+    try:
+        folders = [p for p in inbox.iterdir() if p.name.startswith(UPLOAD_PREFIX)]
+    except (FileNotFoundError, NotADirectoryError):
+        return swept
+    for folder in folders:
+        try:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            inside = [p.lstat() for p in folder.rglob("*")]
+            age = now - max([folder.lstat().st_mtime, *(st.st_mtime for st in inside)])
+            size = sum(st.st_size for st in inside if stat.S_ISREG(st.st_mode))
+        except FileNotFoundError:
+            continue  # its request just ended
+        if age < older_than_s:
+            continue
+        if not dry_run:
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                swept.errors.append(f"{folder.as_uri()}: {exc.strerror or exc}")
+                continue
+        swept.removed.append((folder.as_uri(), size, round(age, 1)))
+    return swept
 
 
 @dataclass
@@ -142,13 +182,17 @@ class GcReport:
     kept_young: int = 0
     removed: list[GcFile] = field(default_factory=list)
     store_temp_files: int = 0  # of `removed`: what killed uploads left in the object store (temp files, parts)
+    upload_folders: int = 0  # of `removed`: inbox folders of HTTP uploads whose API was killed
     removed_bytes: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
-        n = self.store_temp_files
-        uploads = f" ({n} left by killed uploads in the object store)" if n else ""
+        left = [f"{self.store_temp_files} left by killed uploads in the object store"] if self.store_temp_files else []
+        left += (
+            [f"{self.upload_folders} upload folder(s) a killed API left in the inbox"] if self.upload_folders else []
+        )
+        uploads = f" ({'; '.join(left)})" if left else ""
         return (
             f"gc: {verb} {len(self.removed)} unreferenced file(s){uploads}"
             f", {_mib(self.removed_bytes)}, older than "

@@ -41,6 +41,8 @@ from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lakehouse.data.storage import ObjectStore
     from lakehouse.data.table_gc import GcReport
 
@@ -451,12 +453,13 @@ class Tables:
         dry_run: bool = False,
         progress: Progress | None = None,
         store: ObjectStore | None = None,
+        inbox: Path | None = None,
     ) -> GcReport:
-        """Delete table files no metadata references, older than a window (and, given `store`, what
-        killed uploads left in it): see `table_gc`."""
+        """Delete table files no metadata references, older than a window (and, given `store` and
+        `inbox`, what killed uploads left there): see `table_gc`."""
         from lakehouse.data.table_gc import collect_garbage
 
-        return collect_garbage(self, older_than_s, dry_run, progress, store)
+        return collect_garbage(self, older_than_s, dry_run, progress, store, inbox)
 
     def close(self) -> None:
         engine = getattr(self._catalog, "engine", None)

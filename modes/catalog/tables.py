@@ -83,6 +83,7 @@ class TablesGcOut(BaseModel):
     kept_young: int
     removed: list[TablesGcFile]
     store_temp_files: int
+    upload_folders: int
     removed_count: int
     removed_bytes: int
     errors: list[str]
@@ -94,10 +95,12 @@ UNTRUSTED_GC_MIN_S = 600.0  # HTTP / MCP callers cannot ask gc for a shorter win
 
 @mode("tables.gc")
 def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
-    """Delete warehouse files no table references (left by crashed or lost writes) and the object
-    store's leftovers of killed uploads (temp files, incomplete S3 uploads), older than a window."""
+    """Delete warehouse files no table references (left by crashed or lost writes) and the leftovers
+    of killed uploads (object store temp files, incomplete S3 uploads, an inbox folder of an HTTP
+    upload whose API was killed), older than a window."""
     from dataclasses import asdict
 
+    from lakehouse.common.paths import INBOX
     from lakehouse.data.errors import StorageError, TableError
     from lakehouse.data.table_gc import GC_PROGRESS, format_duration, parse_duration
 
@@ -113,7 +116,8 @@ def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
         store = lh.store
     except StorageError as exc:  # an unreachable S3 endpoint: the tables' files are collected all the same
         store_error = f"object store {lh.settings.objects}: {exc}"
-    report = lh.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get(), store=store)
+    inbox = lh.settings.home_dir / INBOX
+    report = lh.tables.gc(older_than, dry_run=inp.dry_run, progress=GC_PROGRESS.get(), store=store, inbox=inbox)
     if store_error:
         report.errors.append(store_error)
     data = asdict(report)

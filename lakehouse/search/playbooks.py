@@ -79,6 +79,10 @@ def judged_at(value: datetime) -> datetime:
     ahead (clocks differ that much at most): a judgement from the future would keep its full
     weight for years, since weights decay with age."""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    try:
+        aware.astimezone(UTC)  # ids and decay are computed in UTC
+    except OverflowError:
+        raise PlaybookError(f"{value.isoformat()} falls outside the years 1-9999 in UTC") from None
     if aware > datetime.now(UTC) + timedelta(days=1):
         raise PlaybookError(f"{aware.isoformat()} is in the future: give the time the judgement was made")
     return aware

@@ -50,6 +50,9 @@ def test_strict_json_and_the_batch_limit(rating_home):
         assert {f["field"] for f in loose.json()["error"]["details"]["fields"]} == {"id", "verdict"}
         both = client.post("/v1/matrix/feedback", json={"query": "ICU nurse", "ratings": BATCH})
         assert both.status_code == 422 and "not both" in both.json()["error"]["message"]
+        # year 1 at +05:00 is before year 1 in UTC: the rating's id overflowed (a 500)
+        year_zero = client.post("/v1/matrix/feedback", json={**BATCH[0], "ts": "0001-01-01T00:00:00+05:00"})
+        assert year_zero.status_code == 422 and "falls outside the years 1-9999 in UTC" in year_zero.text
         too_many = client.post("/v1/matrix/feedback", json={"ratings": BATCH[:1] * 10_001})
         assert too_many.status_code == 422
         assert "at most 10000 items" in too_many.json()["error"]["message"]

@@ -109,8 +109,11 @@ def test_file_level_problems_name_the_file(rating_home, tmp_path):
     lh.close()
 
 
-def test_a_rating_dated_in_the_future_is_refused():
+def test_a_rating_dated_in_the_future_or_before_year_1_in_utc_is_refused():
     row = {"query": "registered nurse", "corpus": "health", "id": NURSE, "verdict": "good"}
     with pytest.raises(ValueError, match=r"9999-12-31T00:00:00\+00:00 is in the future: give the time the judgement"):
         Rating.model_validate({**row, "ts": "9999-12-31"})
     assert Rating.model_validate({**row, "ts": "2024-05-01"}).ts.year == 2024
+    # year 1 at +05:00 is the year 0 in UTC: the rating's id (made in UTC) overflowed, a 500
+    with pytest.raises(ValueError, match=r"0001-01-01T00:00:00\+05:00 falls outside the years 1-9999 in UTC"):
+        Rating.model_validate({**row, "ts": "0001-01-01T00:00:00+05:00"})

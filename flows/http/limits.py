@@ -234,18 +234,18 @@ def _finite(text: str) -> float:
     return value
 
 
-def _check_json(raw: bytes) -> None:
+def _check_json(raw: bytes) -> Any:
     """What FastAPI's parsing lets through, as a 400 malformed_json: a body nested past
     MAX_JSON_DEPTH levels (past 255 answering it failed in pydantic), a number JSON does not have.
     Only a body that may hold either is parsed again: one cannot nest deeper than it has `[` and
-    `{` bytes."""
+    `{` bytes. Returns the document when it parsed it (None otherwise), so it is parsed once."""
     deep = raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
     if not deep and not _NOT_A_NUMBER.search(raw):
-        return
+        return None
     try:
         document = json.loads(raw, parse_constant=_not_a_json_number, parse_float=_finite)
     except (ValueError, RecursionError):
-        return  # FastAPI has answered malformed (or too deep to parse) JSON already
+        return None  # FastAPI has answered malformed (or too deep to parse) JSON already
     depth = json_depth(document) if deep else 0
     if depth > MAX_JSON_DEPTH:
         field = deepest_field(document)
@@ -255,6 +255,7 @@ def _check_json(raw: bytes) -> None:
             "malformed_json",
             f"request body nests {depth} levels of lists and objects{at}; at most {MAX_JSON_DEPTH} are accepted",
         )
+    return document
 
 
 async def check_body(request: Request) -> None:
@@ -265,10 +266,10 @@ async def check_body(request: Request) -> None:
     if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
         return
     raw = await request.body()  # already read (and capped) by FastAPI: this is the cached copy
-    _check_json(raw)
+    document = _check_json(raw)
     if _SURROGATE_ESCAPE.search(raw):
         try:
-            document = json.loads(raw)
+            document = json.loads(raw) if document is None else document
         except ValueError:
             return  # FastAPI has answered malformed JSON already
         found = find_invalid_text(document)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from bench.ingest_query import interleaved, make_csv
+from bench.ingest_query import interleaved, make_csv, print_ingest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.ingest import ingest_file, nesting
@@ -85,11 +85,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     raw = min(times["raw pyarrow read_json + write_table"], times["raw DuckDB COPY … TO parquet"])
-    print(f"\n### JSON-lines ingest: {args.rows:,} rows, {size_mb:.1f} MB (median of {args.repeat})\n")
-    print("| method | seconds | rows/s | time vs fastest raw |")
-    print("|---|---:|---:|---:|")
-    for name, secs in times.items():
-        print(f"| {name} | {secs:.2f} | {args.rows / secs:,.0f} | {secs / raw:.2f}x |")
+    title = f"JSON-lines ingest: {args.rows:,} rows, {size_mb:.1f} MB (median of {args.repeat})"
+    print_ingest(title, times, args.rows, "time vs fastest raw", lambda secs: secs / raw)
     share = times["the nesting screen alone"] / times["Lakehouse ingest_file"]
     print(f"\nthe screen is {share:.0%} of the Lakehouse ingest's time")
 

@@ -16,6 +16,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -70,6 +71,15 @@ def interleaved(methods: dict, repeat: int) -> tuple[dict[str, float], dict[str,
             results[name] = fn(i)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}, results
+
+
+def print_ingest(title: str, times: dict[str, float], rows: int, column: str, ratio: Callable[[float], float]) -> None:
+    """One Markdown table of ingest methods: seconds, rows/s and `ratio(seconds)` under `column`."""
+    print(f"\n### {title}\n")
+    print(f"| method | seconds | rows/s | {column} |")
+    print("|---|---:|---:|---:|")
+    for name, secs in times.items():
+        print(f"| {name} | {secs:.2f} | {rows / secs:,.0f} | {ratio(secs):.2f}x |")
 
 
 def main() -> None:
@@ -136,11 +146,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     raw_ingest = min(ingest["raw DuckDB COPY … TO parquet"], ingest["raw pyarrow read_csv + write_table"])
-    print(f"\n### ingest: {args.rows:,} rows, {size_mb:.1f} MB CSV (median of {args.repeat})\n")
-    print("| method | seconds | rows/s | throughput vs fastest raw |")
-    print("|---|---:|---:|---:|")
-    for name, secs in ingest.items():
-        print(f"| {name} | {secs:.2f} | {args.rows / secs:,.0f} | {raw_ingest / secs:.2f}x |")
+    title = f"ingest: {args.rows:,} rows, {size_mb:.1f} MB CSV (median of {args.repeat})"
+    print_ingest(title, ingest, args.rows, "throughput vs fastest raw", lambda secs: raw_ingest / secs)
     raw_q = sql["raw DuckDB read_parquet"]
     print(f"\n### SQL: filtered GROUP BY over {args.rows:,} rows (median of {args.repeat * 3})\n")
     print("| method | ms | time vs raw |")

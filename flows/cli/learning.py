@@ -143,7 +143,7 @@ def pathway_add(
     if as_json:
         print_json(out)
     else:
-        for failed in (r for r in out["results"] if r["status"] == "failed"):
+        for failed in (r for r in out["results"] if r.get("error")):
             err_console.print(f"line {failed['index'] + 1}: {failed['error']}", highlight=False, markup=False)
         console.print(
             f"added {out['added']} traces from {file}, skipped {out['skipped']} already in memory, "

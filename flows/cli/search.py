@@ -235,12 +235,12 @@ def _record(items: list[Any], json_out: bool) -> None:
         print_json(report)
     else:
         for row in report["results"]:
-            if row.get("status") == "duplicate":
+            if row.get("error"):
+                line = f"[red]failed[/] {plain(row['error'])}"
+            elif row.get("status") == "duplicate":
                 line = f"[yellow]skipped[/] {row['id']} (duplicate: already recorded)"
-            elif row.get("id"):
-                line = f"[green]recorded[/] {row['id']}"
             else:
-                line = f"[red]failed[/] {row['error']}"
+                line = f"[green]recorded[/] {row['id']}"
             console.print(f"entry {row['index']}: {line}", highlight=False)
         skipped = report.get("skipped", 0)
         console.print(
@@ -275,7 +275,8 @@ def playbook_import(
     A line that is not JSON makes the whole file unreadable: nothing is recorded. Importing is
     idempotent: each entry's id is its "id", else a hash of query, answer, corpus, score and ts, and
     an entry already recorded is skipped as a duplicate, so re-running an import that was cut
-    short (a crash, a kill) stores every entry exactly once."""
+    short (a crash, a kill) stores every entry exactly once. An "id" already recorded for another
+    judgement fails (a conflict), and is never stored over."""
     try:
         items = [item for _, item in read_json_lines(file)]
     except InputFileError as exc:

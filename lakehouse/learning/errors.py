@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lakehouse.common.suggest import did_you_mean
-from lakehouse.errors import ErrorKind, NotFoundError, UserError
+from lakehouse.errors import ConflictError, ErrorKind, NotFoundError, UserError
 
 __all__ = [
     "LiftError",
     "PathwayError",
+    "PathwayConflict",
     "TraceNotFound",
     "UnknownScorerError",
     "DistillError",
@@ -17,6 +18,7 @@ __all__ = [
     "RatingError",
     "RatingsRejected",
     "RatedIdNotFound",
+    "RatingConflict",
     "AdaptError",
 ]
 
@@ -35,6 +37,12 @@ class DriftError(UserError):
 
 class PathwayError(UserError):
     """A request the memory cannot honour; nothing was written."""
+
+
+class PathwayConflict(PathwayError, ConflictError):
+    """A trace id that already names a trace with other text or metadata; nothing was written."""
+
+    kind = ErrorKind.CONFLICT
 
 
 class TraceNotFound(PathwayError, NotFoundError):
@@ -69,6 +77,12 @@ class RatedIdNotFound(RatingsRejected, NotFoundError):
     """Every rejected rating names a hit id its corpus does not hold."""
 
     kind = ErrorKind.NOT_FOUND
+
+
+class RatingConflict(RatingsRejected, ConflictError):
+    """Every rejected rating has a `rating_id` that already names another rating."""
+
+    kind = ErrorKind.CONFLICT
 
 
 class AdaptError(UserError):

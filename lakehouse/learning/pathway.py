@@ -311,7 +311,9 @@ class PathwayMemory:
     def add_many(self, items: Sequence[Any]) -> dict[str, Any]:
         """Idempotent bulk add: `{added, skipped, failed, results: [{index, id, status}]}` with
         status `added`, `duplicate` (the id is already in the log with this text and metadata:
-        nothing written) or `failed` (with `error`; the other entries still go in).
+        nothing written), `conflict` (the id names a trace with other text or metadata: never
+        overwritten) or `failed` (with `error`); a failed or conflicting entry has its `error`,
+        and the other entries still go in.
 
         An entry is `{text, metadata?, id?}`; without an id its id is `tr-` + a hash of its text
         and metadata, so re-running an import adds nothing twice. An id already in the log with
@@ -321,15 +323,17 @@ class PathwayMemory:
             batch: dict[str, str] = {}
             pending: list[tuple[int, dict[str, Any]]] = []
             for index, raw in enumerate(items):
+                tid = None
                 try:
                     if not isinstance(raw, Mapping):
                         raise PathwayError(f"expected an object with text, metadata, id; got {type(raw).__name__}")
                     unknown = sorted(set(raw) - {"text", "metadata", "id"})
                     if unknown:
                         raise PathwayError(f"unknown field(s) {unknown}: an entry has text, metadata and id")
+                    tid = check_id(raw["id"]) if raw.get("id") is not None else None
                     text, metadata = _check_text(raw.get("text")), _check_metadata(raw.get("metadata"))
                     key = digest(text, metadata)
-                    tid = check_id(raw["id"]) if raw.get("id") is not None else f"tr-{key[:24]}"
+                    tid = tid or f"tr-{key[:24]}"
                     have = state.digests.get(tid, batch.get(tid))
                     if have is None and tid in state.traces:
                         have = ""
@@ -337,9 +341,11 @@ class PathwayMemory:
                         results.append({"index": index, "id": tid, "status": "duplicate"})
                         continue
                     if have is not None:
-                        raise PathwayError(f"trace id {tid!r} already exists with other text or metadata; not added")
+                        error = f"trace id {tid!r} already exists with other text or metadata; not added"
+                        results.append({"index": index, "id": tid, "status": "conflict", "error": error})
+                        continue
                 except PathwayError as exc:
-                    results.append({"index": index, "id": None, "status": "failed", "error": str(exc)})
+                    results.append({"index": index, "id": tid, "status": "failed", "error": str(exc)})
                     continue
                 batch[tid] = key
                 pending.append((index, {"op": "add", "id": tid, "text": text, "metadata": metadata, "version": 1}))
@@ -347,18 +353,17 @@ class PathwayMemory:
                 try:
                     self.log.append({"ts": _now(), **event})
                 except OSError as exc:
-                    results.append(
-                        {"index": index, "id": None, "status": "failed", "error": f"could not store the trace: {exc}"}
-                    )
+                    error = f"could not store the trace: {exc}"
+                    results.append({"index": index, "id": event["id"], "status": "failed", "error": error})
                     continue
                 results.append({"index": index, "id": event["id"], "status": "added"})
             self._fold()
         results.sort(key=lambda r: r["index"])
-        counts = {s: sum(r["status"] == s for r in results) for s in ("added", "duplicate", "failed")}
+        counts = {s: sum(r["status"] == s for r in results) for s in ("added", "duplicate")}
         return {
             "added": counts["added"],
             "skipped": counts["duplicate"],
-            "failed": counts["failed"],
+            "failed": len(results) - counts["added"] - counts["duplicate"],
             "results": results,
         }
 

@@ -39,7 +39,7 @@ from lakehouse.common.validation import validation_problems
 from lakehouse.data.shared_log import SharedLog
 from lakehouse.errors import LakehouseError
 from lakehouse.learning.distill import EvidenceRecord
-from lakehouse.learning.errors import RatedIdNotFound, RatingError, RatingsRejected
+from lakehouse.learning.errors import RatedIdNotFound, RatingConflict, RatingError, RatingsRejected
 from lakehouse.search.errors import CorpusError, CorpusNotFound
 from lakehouse.search.playbooks import ENTRY_ID, judged_at
 
@@ -165,13 +165,70 @@ def _missing_id(corpus, name: str, hit_id: str, hinted: bool) -> str:
     return f"corpus {name!r} has no id {hit_id!r}{hint}"
 
 
+def _labels(raw: Sequence[Any], rows: Sequence[str] | None) -> list[str]:
+    return list(rows) if rows is not None else ([""] if len(raw) == 1 else [f"row {i + 1}" for i in range(len(raw))])
+
+
+def _judgement(rating: Rating) -> str:
+    return f"query {rating.query[:60]!r}, id {rating.id!r} of corpus {rating.corpus!r}, verdict {rating.verdict}"
+
+
+def _differs(rating: Rating, query: str, corpus: str, hit_id: str, verdict: str) -> list[str]:
+    pairs = {"query": (rating.query, query), "corpus": (rating.corpus, corpus), "id": (rating.id, hit_id)}
+    pairs["verdict"] = (rating.verdict, verdict)
+    return [name for name, (new, old) in pairs.items() if new != old]
+
+
+def check_conflicts(playbooks, ratings: list[Rating], labels: list[str]) -> list[Problem]:
+    """A `rating_id` names one rating: another rating under an id already recorded, or under an id
+    an earlier row of the batch uses, is a problem (the same rating again is a duplicate, skipped).
+    (Ids made from a rating's content cannot name two ratings.)"""
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    ids = [rating_id(r) for r in ratings]
+    held = playbooks.held(set(ids)) if ids else {}
+    for i, (rating, rid) in enumerate(zip(ratings, ids, strict=True)):
+        if rid in held:
+            entry = held[rid]
+            old = "good" if entry.score > 0 else "bad"
+            differ = _differs(rating, entry.query, entry.corpus, entry.answer, old)
+            if differ:
+                have = f"query {entry.query[:60]!r}, id {entry.answer!r} of corpus {entry.corpus!r}, verdict {old}"
+                problems.append(
+                    (
+                        labels[i],
+                        "rating_id",
+                        f"{rid!r} already names another recorded rating ({have}); this one "
+                        f"differs in its {', '.join(differ)}: give it a rating_id of its own",
+                    )
+                )
+            continue
+        if rid in first:
+            earlier = ratings[first[rid]]
+            differ = _differs(rating, earlier.query, earlier.corpus, earlier.id, earlier.verdict)
+            if differ:
+                named = labels[first[rid]] or "another rating"
+                problems.append(
+                    (
+                        labels[i],
+                        "rating_id",
+                        f"{rid!r} also names {named} ({_judgement(earlier)}); this one differs "
+                        f"in its {', '.join(differ)}: give it a rating_id of its own",
+                    )
+                )
+            continue
+        first[rid] = i
+    return problems
+
+
 def check_ratings(
     lakehouse, raw: Sequence[Rating | Mapping[str, Any]], rows: Sequence[str] | None = None
 ) -> tuple[list[Rating], list[Problem], dict[str, type]]:
     """Every rating validated; (ratings, problems, kind of each problem: the error class it came from)."""
-    labels = list(rows) if rows is not None else ([""] if len(raw) == 1 else [f"row {i + 1}" for i in range(len(raw))])
+    labels = _labels(raw, rows)
     corpora = _Corpora(lakehouse)
     ratings: list[Rating] = []
+    valid_labels: list[str] = []
     problems: list[Problem] = []
     kinds: dict[str, type] = {}
     for label, item in zip(labels, raw, strict=True):
@@ -183,6 +240,7 @@ def check_ratings(
                 kinds[f"{label}/{field}"] = RatingsRejected
             continue
         ratings.append(rating)
+        valid_labels.append(label)
         corpus = corpora.get(rating.corpus)
         if isinstance(corpus, Exception):
             problems.append((label, "corpus", str(corpus)))
@@ -191,6 +249,11 @@ def check_ratings(
             hinted = sum(kind is RatedIdNotFound for kind in kinds.values()) < _HINTED_IDS
             problems.append((label, "id", _missing_id(corpus, rating.corpus, rating.id, hinted)))
             kinds[f"{label}/id"] = RatedIdNotFound
+    named = [(label, r) for label, r in zip(valid_labels, ratings, strict=True) if r.rating_id]
+    conflicts = check_conflicts(lakehouse.playbooks, [r for _, r in named], [label for label, _ in named])
+    for label, field, problem in conflicts:
+        problems.append((label, field, problem))
+        kinds[f"{label}/{field}"] = RatingConflict
     if not raw:
         problems.append(("", "", "no ratings given"))
         kinds["/"] = RatingsRejected
@@ -210,6 +273,8 @@ def rejection(problems: list[Problem], kinds: dict[str, type], total: int) -> La
         return CorpusNotFound(message, problems=[{"row": r, "field": f, "problem": p} for r, f, p in problems])
     if classes == {RatedIdNotFound}:
         return RatedIdNotFound(message, problems)
+    if classes == {RatingConflict}:
+        return RatingConflict(message, problems)
     return RatingsRejected(message, problems)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "MatrixError",
     "FilterError",
     "PlaybookError",
+    "PlaybookConflict",
     "DaskUnavailable",
     "DaskAddressError",
 ]
@@ -74,6 +75,12 @@ class FilterError(UserError):
 
 class PlaybookError(UserError):
     pass
+
+
+class PlaybookConflict(PlaybookError, ConflictError):
+    """An entry's id already names another judgement; nothing was stored."""
+
+    kind = ErrorKind.CONFLICT
 
 
 class AdapterError(CorpusError):

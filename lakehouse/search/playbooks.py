@@ -11,8 +11,10 @@ tail (`AppendLog.read_since`).
 
 Every entry has an id: the one it was given, else (in an idempotent batch, e.g. an import) a
 content hash of its defining fields (query, answer, corpus, score, ts), else a random one. An entry
-whose id is already in the log is not stored again but reported as a `duplicate`, so re-running an
-import that a crash cut short stores every entry exactly once.
+whose id is already in the log with the same judgement (query, answer, corpus, score) is not stored
+again but reported as a `duplicate`, so re-running an import that a crash cut short stores every
+entry exactly once; an id that already names another judgement is a `conflict`, never dropped
+silently and never overwritten.
 
 With shared state on (`shared`), the log is also flushed to the lakehouse table `_lh_playbooks`, and
 lookups see the entries every LH_HOME flushed: each read compares the table's metadata location
@@ -26,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -93,6 +96,35 @@ def content_id(item: PlaybookInput) -> str:
     ts = item.ts.astimezone(UTC).isoformat() if item.ts is not None else None
     key = json.dumps([item.query, item.answer, item.corpus, float(item.score), ts], ensure_ascii=False)
     return "pb-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def conflict(entry_id: str, item: PlaybookInput, have: PlaybookInput | Playbook) -> str | None:
+    """None when `item` records the judgement `have` already holds under `entry_id` (a re-sent
+    entry: its time may differ), else why the id cannot take it."""
+    pairs = {
+        "query": (item.query, have.query),
+        "answer": (item.answer, have.answer),
+        "corpus": (item.corpus, have.corpus),
+        "score": (float(item.score), float(have.score)),
+    }
+    differ = [name for name, (new, old) in pairs.items() if new != old]
+    if not differ:
+        return None
+    held = f"query {_short(have.query)}, answer {have.answer!r}, corpus {have.corpus!r}, score {float(have.score):g}"
+    return (
+        f"id {entry_id!r} already names another judgement ({held}); this entry differs in its "
+        f"{', '.join(differ)}: give it an id of its own (nothing stored)"
+    )
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def given_id(raw: Any) -> str | None:
+    """The id a raw entry gave, when it is a valid one: a failed row still says which entry it was."""
+    value = raw.get("id") if isinstance(raw, dict) else getattr(raw, "id", None)
+    return value if isinstance(value, str) and re.fullmatch(ENTRY_ID, value) else None
 
 
 def _pause_for_tests(appended: int) -> None:
@@ -282,40 +314,44 @@ class PlaybookStore:
 
     def record_many(self, items: list[Any], idempotent: bool = False) -> dict[str, Any]:
         """Record a batch: `{recorded, skipped, failed, results: [{index, id} | {index, id, status:
-        "duplicate"} | {index, error}]}`.
+        "duplicate"} | {index, id?, status?: "conflict", error}]}`.
 
         Each entry stands alone: an invalid one is reported and the others are still stored. An
         entry's id is its `id`, else (with `idempotent`) a content hash, else a new random id; an
-        id already in the log (or earlier in the batch) is skipped as a duplicate. The check and
-        the appends run under the log's cross-process lock, so two importers never both store it."""
+        id already in the log (or earlier in the batch) with the same judgement is skipped as a
+        duplicate, with another judgement it is a conflict (an error). The check and the appends
+        run under the log's cross-process lock, so two importers never both store it."""
         results: list[dict[str, Any]] = []
         pending: list[tuple[int, str, PlaybookInput]] = []
-        batch_ids: set[str] = set()
-        with self._lock:
-            self._load()
-            known = set(self._ids)
+        batch: dict[str, PlaybookInput] = {}
         for index, raw in enumerate(items):
             try:
                 item = self._parse_input(raw)
                 entry_id = item.id or (content_id(item) if idempotent else f"pb-{uuid.uuid4().hex[:16]}")
-                if entry_id in known or entry_id in batch_ids:
-                    results.append({"index": index, "id": entry_id, "status": "duplicate"})
+                if entry_id in batch:
+                    results.append(self._seen(index, entry_id, item, batch[entry_id]))
                     continue
                 self.check(item)
             except (PlaybookError, LookupError, ValueError) as exc:
-                results.append({"index": index, "error": str(exc)})
+                results.append({"index": index, "id": given_id(raw), "error": str(exc)})
                 continue
-            batch_ids.add(entry_id)
+            batch[entry_id] = item
             pending.append((index, entry_id, item))
+        with self._lock:
+            held = self._stored({entry_id for _, entry_id, _ in pending})
+        results.extend(
+            self._seen(index, entry_id, item, held[entry_id]) for index, entry_id, item in pending if entry_id in held
+        )
+        pending = [(index, entry_id, item) for index, entry_id, item in pending if entry_id not in held]
         embedder = self.embedder
         vectors = embedder.embed([item.query for _, _, item in pending]) if pending else []
         now = datetime.now(UTC)
         appended = 0
         with self._lock, self.log.exclusive():
-            self._load()  # entries other processes stored since the check above
+            held = self._stored({entry_id for _, entry_id, _ in pending})  # what others stored since
             for (index, entry_id, item), vector in zip(pending, vectors, strict=False):
-                if entry_id in self._ids:
-                    results.append({"index": index, "id": entry_id, "status": "duplicate"})
+                if entry_id in held:
+                    results.append(self._seen(index, entry_id, item, held[entry_id]))
                     continue
                 entry = Playbook(
                     entry_id,
@@ -330,7 +366,7 @@ class PlaybookStore:
                 try:
                     self.log.append(entry.record())
                 except OSError as exc:
-                    results.append({"index": index, "error": f"could not store the entry: {exc}"})
+                    results.append({"index": index, "id": entry_id, "error": f"could not store the entry: {exc}"})
                     continue
                 results.append({"index": index, "id": entry.id})
                 appended += 1
@@ -340,6 +376,26 @@ class PlaybookStore:
         failed = sum("error" in r for r in results)
         skipped = sum(r.get("status") == "duplicate" for r in results)
         return {"recorded": len(results) - failed - skipped, "skipped": skipped, "failed": failed, "results": results}
+
+    def held(self, ids: set[str]) -> dict[str, Playbook]:
+        """The recorded entries among these ids (by id)."""
+        with self._lock:
+            return self._stored(ids)
+
+    def _stored(self, ids: set[str]) -> dict[str, Playbook]:
+        """The entries the log holds under these ids, brought up to date (the caller holds the lock)."""
+        entries = self._load()
+        if not ids & self._ids:
+            return {}
+        return {e.id: e for e in entries if e.id in ids}
+
+    @staticmethod
+    def _seen(index: int, entry_id: str, item: PlaybookInput, have: PlaybookInput | Playbook) -> dict[str, Any]:
+        """The result of an entry whose id is taken: a duplicate of the same judgement, else a conflict."""
+        problem = conflict(entry_id, item, have)
+        if problem is None:
+            return {"index": index, "id": entry_id, "status": "duplicate"}
+        return {"index": index, "id": entry_id, "status": "conflict", "error": problem}
 
     # lookup ------------------------------------------------------------------------------
     def decay(self, ts: datetime, now: datetime) -> float:

@@ -320,7 +320,7 @@ def store(inp: StoreIn, ctx: ModeContext) -> StoreOut:
         ]
         result = ctx.lakehouse.pathway.add_many(entries)
         if result["failed"]:
-            errors = [r.get("error") for r in result["results"] if r["status"] == "failed"]
+            errors = [r["error"] for r in result["results"] if r.get("error")]
             raise KnowledgeError(f"{result['failed']} pathway trace(s) not added: {errors[0]}")
         added, skipped = result["added"], result["skipped"]
     out = _claims_out("red_team", kept, dropped)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lakehouse.common.batches import all_conflicts, nothing_stored
+from lakehouse.learning.errors import PathwayConflict, PathwayError
 from lakehouse.learning.pathway import History, PathwayHit, Trace
 from modes.context import ModeContext
 from modes.registry import mode
@@ -28,7 +30,7 @@ class ImportIn(_In):
 class ImportResult(BaseModel):
     index: int
     id: str | None = None
-    status: Literal["added", "duplicate", "failed"]
+    status: Literal["added", "duplicate", "conflict", "failed"]
     error: str | None = None
 
 
@@ -90,8 +92,14 @@ def add(inp: AddIn, ctx: ModeContext) -> TraceOut:
 def import_(inp: ImportIn, ctx: ModeContext) -> ImportOut:
     """Add many traces, idempotently: an entry without `id` gets a hash of its text and metadata as
     id, and an id already in memory with the same content is skipped (`duplicate`), so re-running
-    an import that was cut short adds every trace exactly once."""
-    return ImportOut.model_validate(ctx.lakehouse.pathway.add_many(inp.entries))
+    an import that was cut short adds every trace exactly once. An id that names a trace with other
+    text or metadata is a `conflict`; a batch of which every entry failed is the call's error."""
+    result = ctx.lakehouse.pathway.add_many(inp.entries)
+    refused = nothing_stored(result["results"], len(inp.entries))
+    if refused is not None:
+        error = PathwayConflict if all_conflicts(result["results"]) else PathwayError
+        raise error(refused, results=result["results"][:100])
+    return ImportOut.model_validate(result)
 
 
 @mode("pathway.update")

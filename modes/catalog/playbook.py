@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lakehouse.common.batches import all_conflicts, nothing_stored
+from lakehouse.search.errors import PlaybookConflict, PlaybookError
 from lakehouse.search.playbooks import ENTRY_ID
 from modes.context import ModeContext
 from modes.registry import mode
@@ -16,8 +18,10 @@ class RecordIn(BaseModel):
     """Either one entry (query, answer, corpus, score) or `entries`, a list of such objects.
 
     A batch is idempotent: an entry's id is its `id`, else a hash of query, answer, corpus, score
-    and ts, and an id already recorded is skipped (`status: duplicate`), so a batch re-sent after a
-    crash or a timeout stores each entry once. One entry with an `id` is idempotent too."""
+    and ts, and an id already recorded with the same query, answer, corpus and score is skipped
+    (`status: duplicate`), so a batch re-sent after a crash or a timeout stores each entry once; an
+    id that names another judgement fails (`status: conflict`). One entry with an `id` is
+    idempotent too."""
 
     model_config = ConfigDict(extra="forbid")
     id: str | None = Field(default=None, pattern=ENTRY_ID)
@@ -46,7 +50,8 @@ class RecordResult(BaseModel):
     status: str | None = Field(
         default=None,
         exclude_if=lambda v: v is None,
-        description="`duplicate`: the id was already recorded; nothing stored",
+        description="`duplicate`: the id was already recorded with this judgement; `conflict`: the id "
+        "names another judgement (see `error`); nothing stored either way",
     )
 
 
@@ -60,13 +65,19 @@ class RecordOut(BaseModel):
 @mode("playbook.record")
 def playbook_record(inp: RecordIn, ctx: ModeContext) -> RecordOut:
     """Record judged answers: each entry of `entries` succeeds or fails on its own; one entry that
-    cannot be recorded is the call's error (an unknown corpus or answer, a score outside [-1, 1])."""
+    cannot be recorded is the call's error (an unknown corpus or answer, a score outside [-1, 1], an
+    id that names another judgement), and so is a batch of which every entry failed."""
     if inp.entries is not None:
         items = inp.entries
     else:
         items = [{k: v for k, v in inp.model_dump(exclude={"entries"}).items() if v is not None}]
         ctx.lakehouse.playbooks.check(items[0])
-    return RecordOut.model_validate(ctx.lakehouse.playbooks.record_many(items, idempotent=inp.entries is not None))
+    result = ctx.lakehouse.playbooks.record_many(items, idempotent=inp.entries is not None)
+    refused = nothing_stored(result["results"], len(items))
+    if refused is not None:
+        error = PlaybookConflict if all_conflicts(result["results"]) else PlaybookError
+        raise error(refused, results=result["results"][:100])
+    return RecordOut.model_validate(result)
 
 
 class LookupIn(BaseModel):

@@ -15,6 +15,8 @@ not (the default), see `lakehouse/common/paths.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +33,11 @@ from flows.tasks import current_lakehouse
 from lakehouse.data.shared_log import flush_quietly
 
 __all__ = ["NodeResult", "RunResult", "WorkflowCrashed", "current_lakehouse", "run_workflow", "run_workflow_flow"]
+
+
+# Told a run's Prefect flow-run id as soon as the flow starts: the HTTP run tracker, whose
+# `?wait=false` submissions are known by their own id before a flow run exists.
+FLOW_RUN_STARTED: ContextVar[Callable[[str], None] | None] = ContextVar("flow_run_started", default=None)
 
 
 def attach_ops_artifact(run: WorkflowRun) -> None:
@@ -77,6 +84,9 @@ def run_workflow_flow(
         load_workflow_text(yaml_text, workflow, inputs or {}) if yaml_text else load_workflow(workflow, inputs or {})
     )
     run_id = str(flow_run.id)
+    started = FLOW_RUN_STARTED.get()
+    if started is not None:
+        started(run_id)
     plan = None
     lakehouse = current_lakehouse()
     if resume_from:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.approval import BY_MAX_CHARS, REASON_MAX_CHARS, ApprovalAnswer, PendingApproval
@@ -42,12 +42,15 @@ class ApprovalsOut(BaseModel):
     summary="Approve or reject the approval node a paused run waits on, and resume it",
     response_model=ApprovalAnswer,
 )
-def approve_run(run_id: str, body: ApproveIn) -> Any:
-    """`run_id` is the Prefect flow-run id. Answers `{run_id, workflow, node, approved, reason, by}` once
-    the run is resumed (not when it finishes: follow it with `GET /v1/observer/runs/{run_id}`)."""
+def approve_run(request: Request, run_id: str, body: ApproveIn) -> Any:
+    """`run_id` is the Prefect flow-run id, or the id a `?wait=false` submission answered. Answers
+    `{run_id, workflow, node, approved, reason, by}` (`run_id`: the flow run's) once the run is
+    resumed (not when it finishes: follow it with `GET /v1/observer/runs/{run_id}`)."""
     from flows.approval import approve
 
-    return approve(run_id, body.node, approved=body.approve, reason=body.reason, by=body.by)
+    return approve(
+        request.app.state.runs.flow_run_id(run_id), body.node, approved=body.approve, reason=body.reason, by=body.by
+    )
 
 
 class ApprovalsQuery(BaseModel):

@@ -79,17 +79,20 @@ class ResumeIn(BaseModel):
 
 
 @router.post("/runs/{run_id}/resume", summary="Resume a run as a new run (completed nodes are reused)")
-def resume_run(run_id: str, body: ResumeIn | None = None) -> dict[str, Any]:
+def resume_run(request: Request, run_id: str, body: ResumeIn | None = None) -> dict[str, Any]:
     """Blocking, like `POST /workflow/run`: the new run's per-node results and ObservedOps, plus
-    `parent_run_id`, `reused` (nodes whose parent output was kept) and `rerun` (node -> why). 404:
-    no record of the run; 409: the workflow changed (unless `allow_changed`); 422: unknown
-    `from_node`. The nodes' paths stay under the lakehouse's roots (as for any HTTP run)."""
+    `parent_run_id`, `reused` (nodes whose parent output was kept) and `rerun` (node -> why).
+    `run_id` is a Prefect flow-run id or the id a `?wait=false` submission answered. 404: no record
+    of the run; 409: the workflow changed (unless `allow_changed`), or the submission has not
+    started; 422: unknown `from_node`. The nodes' paths stay under the lakehouse's roots (as for
+    any HTTP run)."""
     from flows.loader import WorkflowError
     from flows.resume import resume_run as resume
 
     body = body or ResumeIn()
     try:
-        outcome = resume(run_id, from_node=body.from_node, allow_changed=body.allow_changed, trusted_paths=False)
+        flow_run_id = request.app.state.runs.flow_run_id(run_id)
+        outcome = resume(flow_run_id, from_node=body.from_node, allow_changed=body.allow_changed, trusted_paths=False)
     except WorkflowError as exc:  # the workflow file changed so that it (or the parent's inputs) no longer checks
         raise workflow_error(exc) from None
     answer = outcome.view()

@@ -120,6 +120,7 @@ class TrackedRun:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    flow_run_id: str | None = None  # once the flow has started
     result: dict[str, Any] | None = field(default=None, repr=False)
 
     def view(self) -> dict[str, Any]:
@@ -127,7 +128,7 @@ class TrackedRun:
             "run_id": self.run_id,
             "workflow": self.workflow,
             "status": self.status,
-            "flow_run_id": (self.result or {}).get("run_id"),
+            "flow_run_id": self.flow_run_id or (self.result or {}).get("run_id"),
             "submitted_at": self.submitted_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
@@ -154,7 +155,10 @@ class RunTracker:
         return run
 
     def _execute(self, run: TrackedRun, loaded) -> None:
+        from flows.runner import FLOW_RUN_STARTED
+
         run.status, run.started_at = "running", now_utc()
+        FLOW_RUN_STARTED.set(lambda flow_run_id: setattr(run, "flow_run_id", flow_run_id))
         try:
             run.result = run_loaded(loaded)
             run.status = run.result["status"]
@@ -166,6 +170,22 @@ class RunTracker:
     def get(self, run_id: str) -> TrackedRun | None:
         with self._lock:
             return self._runs.get(run_id)
+
+    def flow_run_id(self, run_id: str) -> str:
+        """The Prefect flow-run id a run id names: a `?wait=false` submission's once its flow has
+        started (409 before), any other id as it is."""
+        tracked = self.get(run_id)
+        if tracked is None:
+            return run_id
+        if tracked.flow_run_id is None:
+            raise ApiError(
+                409,
+                "run_not_started",
+                f"run {run_id!r} is {tracked.status} and has no flow run yet: try again once "
+                f"GET /v1/observer/runs/{run_id} shows its flow_run_id",
+                {"run_id": run_id, "status": tracked.status},
+            )
+        return tracked.flow_run_id
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

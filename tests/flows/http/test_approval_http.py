@@ -4,6 +4,7 @@ run in this process (a background thread) against the same server."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -83,3 +84,34 @@ def test_no_reachable_prefect_server_is_503(prefect_server, tmp_path):
             assert_error(client.get("/v1/observer/approvals"), 503, "prefect_unavailable", "unreachable")
             answer = client.post(f"/v1/observer/runs/{uuid.uuid4()}/approve", json={"node": "gate"})
             assert_error(answer, 503, "prefect_unavailable")
+
+
+def test_a_run_submitted_without_waiting_is_approved_by_the_id_it_answered(api):
+    """`?wait=false` answers its own run id at once; that id follows the run (GET), and approve and
+    resume take it too: it names the Prefect flow run as soon as the flow has started."""
+    submitted = api.post(
+        "/v1/observer/workflow/run",
+        params={"wait": "false"},
+        json={"workflow": "approval-demo", "inputs": {"text": "x"}},
+    )
+    assert submitted.status_code == 202, submitted.text
+    run_id = submitted.json()["run_id"]
+    deadline = time.monotonic() + 120
+    flow_run_id = None
+    while time.monotonic() < deadline:
+        view = api.get(f"/v1/observer/runs/{run_id}").json()
+        assert view["status"] in ("queued", "running"), view
+        pending = {p["run_id"] for p in api.get("/v1/observer/approvals").json()["approvals"]}
+        if view["flow_run_id"] in pending:
+            flow_run_id = view["flow_run_id"]
+            break
+        time.sleep(0.3)
+    assert flow_run_id is not None and flow_run_id != run_id
+    answered = api.post(f"/v1/observer/runs/{run_id}/approve", json={"node": "gate", "by": "erin"})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["run_id"] == flow_run_id
+    while time.monotonic() < deadline and api.get(f"/v1/observer/runs/{run_id}").json()["status"] == "running":
+        time.sleep(0.3)
+    done = api.get(f"/v1/observer/runs/{run_id}").json()
+    assert done["status"] == "completed", done
+    assert done["result"]["nodes"]["publish"]["output"] == {"value": {"published": "X", "approved_by": "erin"}}

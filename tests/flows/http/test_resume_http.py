@@ -3,6 +3,8 @@ ops plus its parent; 404 unknown run, 409 changed workflow, 422 bad body or unkn
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lakehouse.config import Settings, reset_settings
@@ -59,6 +61,25 @@ def test_resume_after_a_failure(api):
     # `start` was executed by the first run: the chain points at it
     assert again["nodes"]["start"]["reused_from"] == parent["run_id"]
     assert [op["node_id"] for op in again["ops"]] == ["shout"]
+
+
+def test_a_run_submitted_without_waiting_resumes_by_the_id_it_answered(api):
+    home, c = api
+    (home / "flag.txt").unlink(missing_ok=True)
+    submitted = c.post("/v1/observer/workflow/run", params={"wait": "false"}, json={"yaml": WORKFLOW})
+    assert submitted.status_code == 202, submitted.text
+    run_id = submitted.json()["run_id"]
+    deadline = time.monotonic() + 240
+    view = c.get(f"/v1/observer/runs/{run_id}").json()
+    while view["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.25)
+        view = c.get(f"/v1/observer/runs/{run_id}").json()
+    assert view["status"] == "failed", view
+    (home / "flag.txt").write_text("ready")
+    response = c.post(f"/v1/observer/runs/{run_id}/resume", json={})
+    assert response.status_code == 200, response.text
+    assert response.json()["parent_run_id"] == view["flow_run_id"] != run_id
+    assert response.json()["reused"] == ["start"]
 
 
 def test_changed_workflow_is_409_unless_allow_changed(api):

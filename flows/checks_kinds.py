@@ -8,7 +8,7 @@ shapes, the sub-workflows (loaded and checked, by name only, recursion refused) 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +111,7 @@ def node_problems(node: NodeSpec, raw_keys: Collection[str] = ()) -> list[tuple[
         reserved = ", ".join(sorted(RESERVED_IDS))
         problems.append(("id", f"node id {node.id!r} is reserved for ${node.id} references (reserved: {reserved})"))
     explicit = node.model_fields_set
-    if node.for_each is None:
+    if node.for_each is None and "for_each" not in raw_keys:
         for key in ("max_parallel", "allow_item_failures"):
             if key in explicit:
                 problems.append((key, f"`{key}` only applies to a node with `for_each`"))
@@ -201,8 +201,12 @@ class BodyChecks:
         graph: nx.DiGraph,
         add: Callable[[str | None, str | None, str], None],
         subs: SubWorkflows,
+        written: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self.spec, self.nodes, self.graph, self.add, self.subs = spec, nodes, graph, add, subs
+        # each node's keys as written: a `loop:` or `for_each:` refused for a bad value still
+        # defines $iteration or $item for the rest of the node (one problem, not a cascade)
+        self.written = written or {}
         self.children: dict[str, LoadedWorkflow] = {}  # node id -> its checked sub-workflow
         self.subworkflows: dict[str, LoadedWorkflow] = {}  # the same by workflow name
         self.shapes: dict[str, Shape | None] = {}
@@ -245,12 +249,13 @@ class BodyChecks:
 
     def check_node(self, node: NodeSpec, ancestors: AncestorSet, base: Shape | None) -> None:
         kind = single_kind(node)
+        written = self.written.get(node.id, ())
         item_scopes: dict[str, Shape | None] = {}
-        if node.for_each is not None and kind != "approval":
-            source = self.check_for_each(node, ancestors)
+        if (node.for_each is not None or "for_each" in written) and kind != "approval":
+            source = self.check_for_each(node, ancestors) if node.for_each is not None else None
             item_scopes = {"item": item_shape(source), "index": PyShape(int)}
         loop_scopes: dict[str, Shape | None] = {}
-        if node.loop is not None and kind != "approval":
+        if (node.loop is not None or "loop" in written) and kind != "approval":
             loop_scopes = {"iteration": PyShape(int), "previous": base}
         payload = node_payload(self.spec, node)
         if kind in ("mode", "prompt") and node.mode_name is not None:
@@ -282,7 +287,7 @@ class BodyChecks:
                 self.add(node.id, "loop.until", f"bad until condition {short_repr(until)}: {exc}")
             self.refs(node, "loop.until", until, ancestors, scopes=loop_scopes, self_shape=base, allow_self=True)
         if node.approval is not None and kind == "approval":
-            self.check_on_reject(node)
+            self.check_on_reject(node, ancestors)
 
     def check_for_each(self, node: NodeSpec, ancestors: AncestorSet) -> Shape | None:
         """The shape of the list the node fans out over (None: unknown or wrong, then reported)."""
@@ -344,12 +349,22 @@ class BodyChecks:
             if spec.required and key not in node.with_:
                 self.add(node.id, f"with.{key}", f"missing required input {key!r} of sub-workflow {name!r}")
 
-    def check_on_reject(self, node: NodeSpec) -> None:
+    def check_on_reject(self, node: NodeSpec, ancestors: Container[str]) -> None:
         assert node.approval is not None
         for target in node.approval.on_reject:
             if target not in self.nodes:
                 message = f"unknown node {short_repr(target)}{suggest(target, set(self.nodes))}"
                 self.add(node.id, "approval.on_reject", message)
+            elif target == node.id:
+                message = f"gate {node.id!r} cannot list itself: on_reject names the nodes that run when it is rejected"
+                self.add(node.id, "approval.on_reject", message)
+            elif target in ancestors:
+                self.add(
+                    node.id,
+                    "approval.on_reject",
+                    f"node {target!r} runs before {node.id!r} (which depends on it), so it cannot run when "
+                    f"{node.id!r} is rejected: name a node that comes after the gate",
+                )
             elif node.id not in self.nodes[target].depends_on:
                 self.add(
                     node.id,

@@ -308,7 +308,8 @@ class _Checker:
         nodes = self.check_nodes(spec)
         graph = self.check_graph(nodes)
         subs = self.subs or SubWorkflows(load=_load_child, stack=(spec.name,))
-        body = BodyChecks(spec, nodes, graph, self.add, subs)
+        written = {str(raw["id"]): list(raw) for raw in spec.nodes if isinstance(raw, dict) and "id" in raw}
+        body = BodyChecks(spec, nodes, graph, self.add, subs, written)
         shapes = body.run()
         resolved = self.check_inputs(spec, inputs) if inputs is not None else {}
         self.fail()

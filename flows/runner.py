@@ -15,8 +15,6 @@ not (the default), see `lakehouse/common/paths.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -33,11 +31,6 @@ from flows.tasks import current_lakehouse
 from lakehouse.data.shared_log import flush_quietly
 
 __all__ = ["NodeResult", "RunResult", "WorkflowCrashed", "current_lakehouse", "run_workflow", "run_workflow_flow"]
-
-
-# Told a run's Prefect flow-run id as soon as the flow starts: the HTTP run tracker, whose
-# `?wait=false` submissions are known by their own id before a flow run exists.
-FLOW_RUN_STARTED: ContextVar[Callable[[str], None] | None] = ContextVar("flow_run_started", default=None)
 
 
 def attach_ops_artifact(run: WorkflowRun) -> None:
@@ -83,6 +76,8 @@ def run_workflow_flow(
     loaded = (
         load_workflow_text(yaml_text, workflow, inputs or {}) if yaml_text else load_workflow(workflow, inputs or {})
     )
+    from flows.run_hooks import FLOW_RUN_STARTED
+
     run_id = str(flow_run.id)
     started = FLOW_RUN_STARTED.get()
     if started is not None:

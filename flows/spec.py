@@ -13,7 +13,8 @@ InputType = Literal["string", "integer", "number", "boolean", "object", "array",
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: `max_parallel: true` or `timeout_s: yes` is a mistake, not the number 1
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class RetrySpec(_Strict):

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from flows.cli.common import console, print_json, stage_bars
+from flows.cli.flags import number_between
 
 
 @contextmanager
@@ -83,9 +84,9 @@ def adapt(
     holdout: float = typer.Option(
         0.2,
         "--holdout",
-        min=0.01,
-        max=0.99,
-        help="Share of the recorded queries held back for the gate (default 0.2: 20%).",
+        parser=number_between(0.01, 0.99),
+        metavar="SHARE",
+        help="Share of the recorded queries held back for the gate, from 0.01 to 0.99 (default 0.2: 20%).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seeds the held-back split and the training (default 0)."),
     no_promote: bool = typer.Option(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-
 import typer
 
-from flows.cli.common import console, err_console, fail
+from flows.cli.common import console, err_console, exit_cleanly_on_sigterm, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -44,8 +42,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
         )
-        # SIGTERM before uvicorn takes over its signals must still run the `finally` that removes the state
-        signal.signal(signal.SIGTERM, _exit_on_signal)
+        exit_cleanly_on_sigterm()  # the `finally` below removes the state
         write_state(settings.home_dir, host, port)
         try:
             # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
@@ -60,10 +57,6 @@ def register(app: typer.Typer) -> None:
             )
         finally:
             remove_state(settings.home_dir)
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _free_port(host: str) -> int:

@@ -132,3 +132,15 @@ def stage_bars(hook: ContextVar[Any]) -> Iterator[None]:
             yield
         finally:
             hook.reset(token)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM ends a server through SystemExit, so `finally` blocks and atexit handlers run (Prefect
+    stops the temporary server it started for this process's runs). Uvicorn re-raises the signal it
+    caught after its graceful shutdown, and its default action would kill the process on the spot."""
+    import signal
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)

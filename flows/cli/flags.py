@@ -7,7 +7,10 @@ An old spelling stays as a hidden option that still works and says what to use i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
+
+import typer
 
 from flows.cli.common import err_console
 
@@ -21,3 +24,19 @@ def renamed(new_value: T | None, old_value: T | None, old: str, new: str, defaul
         if new_value is None:
             return old_value
     return default if new_value is None else new_value
+
+
+def number_between(low: float, high: float) -> Callable[[str], float]:
+    """A `parser=` for a float flag with bounds: typer's own range check lets `nan` through to a
+    message about the upper bound."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:  # also NaN
+            raise typer.BadParameter(f"expected a number from {low:g} to {high:g}, got {text!r}")
+        return value
+
+    return parse

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import err_console, fail
+from flows.cli.common import err_console, exit_cleanly_on_sigterm, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         from lakehouse.config import get_settings
 
         settings = get_settings()
+        exit_cleanly_on_sigterm()
         if not http:
             from flows.mcp.server import build_server
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +16,9 @@ from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops, 
 from lakehouse.observe.observer import ObservedOp, Source, Status, now_utc
 
 router = APIRouter(prefix="/v1/observer", tags=["observer"])
+
+
+MAX_EVENT_DURATION = timedelta(days=31)  # an approval node may wait 30 days
 
 
 class EventIn(BaseModel):
@@ -186,6 +189,16 @@ def record_event(request: Request, body: EventIn) -> dict[str, Any]:
     ended = ended or started
     if ended < started:
         raise ApiError(422, "invalid_request", "ts_end is before ts_start", {"fields": [{"field": "ts_end"}]})
+    # ops stats take percentiles of durations: one event from the future or lasting years skews them
+    if ended > now_utc() + timedelta(days=1):
+        message = f"ts_end {ended.isoformat()} is in the future: give the time the event ended"
+        raise ApiError(422, "invalid_request", message, {"fields": [{"field": "ts_end"}]})
+    if ended - started > MAX_EVENT_DURATION:
+        message = (
+            f"the event lasts {(ended - started).days:,} days (ts_start {started.isoformat()}, ts_end "
+            f"{ended.isoformat()}); at most {MAX_EVENT_DURATION.days} days are accepted: record one operation"
+        )
+        raise ApiError(422, "invalid_request", message, {"fields": [{"field": "ts_start"}, {"field": "ts_end"}]})
     op = ObservedOp.build(
         ts_start=started,
         ts_end=ended,

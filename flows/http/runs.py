@@ -155,7 +155,7 @@ class RunTracker:
         return run
 
     def _execute(self, run: TrackedRun, loaded) -> None:
-        from flows.runner import FLOW_RUN_STARTED
+        from flows.run_hooks import FLOW_RUN_STARTED
 
         run.status, run.started_at = "running", now_utc()
         FLOW_RUN_STARTED.set(lambda flow_run_id: setattr(run, "flow_run_id", flow_run_id))

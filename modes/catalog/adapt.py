@@ -23,7 +23,9 @@ PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_adapt_progress", d
 class AdaptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     corpus: str = Field(min_length=1, description="the corpus whose recorded matches are learned from")
-    holdout: float = Field(default=0.2, gt=0, lt=1, description="share of the recorded queries held back for the gate")
+    holdout: float = Field(
+        default=0.2, gt=0, lt=1, allow_inf_nan=False, description="share of the recorded queries held back for the gate"
+    )
     seed: int = Field(default=0, ge=0, description="seeds the split and the training")
     promote: bool = Field(default=True, description="make the adapter live when it passes the gate")
     rerank: bool = Field(

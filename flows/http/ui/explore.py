@@ -174,23 +174,26 @@ def corpora(request: Request) -> tuple[list[dict[str, Any]], str]:
     return out, ""
 
 
-def switch(request: Request, mode: str, payload: dict[str, Any]) -> HTMLResponse:
-    """Run corpus.promote / corpus.rollback and re-render that corpus with the outcome."""
-    name = payload["name"]
+def _switched(request: Request, mode: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """(message, error) of running corpus.promote / corpus.rollback."""
     ctx = ModeContext(lakehouse=lakehouse_of(request), source="ui", trusted_paths=False)
-    message, error = "", ""
     try:
         out = invoke_mode(mode, payload, ctx)
-        verb = "promoted" if out["action"] == "promote" else "rolled back"
-        message = (
-            f"{verb}: generation {out['live']} is live (was {out['previous']})"
-            if out["changed"]
-            else f"generation {out['live']} was already live; nothing changed"
-        )
     except ValidationError as exc:
-        error = f"{mode}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return "", f"{mode}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     except LakehouseError as exc:
-        error = str(exc)
+        return "", str(exc)
+    verb = "promoted" if out["action"] == "promote" else "rolled back"
+    if out["changed"]:
+        return f"{verb}: generation {out['live']} is live (was {out['previous']})", ""
+    return f"generation {out['live']} was already live; nothing changed", ""
+
+
+def switch(request: Request, mode: str, payload: dict[str, Any], refused: str = "") -> HTMLResponse:
+    """Run corpus.promote / corpus.rollback and re-render that corpus with the outcome (with
+    `refused`, run nothing and show why)."""
+    name = payload["name"]
+    message, error = ("", refused) if refused else _switched(request, mode, payload)
     try:
         view = corpus_view(request, name)
     except LakehouseError as exc:
@@ -249,7 +252,8 @@ def promote(request: Request, name: str = Form(..., max_length=200), generation:
     try:
         number = int(generation)
     except ValueError:
-        number = 0  # the mode names the field and its rule
+        refused = f"generation must be a generation number (1, 2, ...), got {generation[:40]!r}"
+        return switch(request, "corpus.promote", {"name": name}, refused=refused)
     return switch(request, "corpus.promote", {"name": name, "generation": number})
 
 

@@ -56,6 +56,12 @@ def test_event_with_timestamps_and_failure(tiny_ring):
             r"ts_end is before ts_start",
         ),
         ({"mode": "x", "tokens": -1}, r"tokens: Input should be greater than or equal to 0"),
+        # year 1 to 9999: duration_ms 3.2e14 in the log, every `ops stats` percentile skewed
+        (
+            {"mode": "x", "ts_start": "0001-01-01T00:00:00Z", "ts_end": "2026-01-01T00:00:00Z"},
+            r"the event lasts [0-9,]+ days \(ts_start 0001-01-01T00:00:00\+00:00, .*at most 31 days are accepted",
+        ),
+        ({"mode": "x", "ts_end": "9999-12-31T00:00:00Z"}, r"ts_end 9999-12-31T00:00:00\+00:00 is in the future"),
     ],
 )
 def test_bad_events_are_422_and_record_nothing(tiny_ring, payload, match):

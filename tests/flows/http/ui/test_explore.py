@@ -141,12 +141,20 @@ def test_promote_without_the_csrf_token_is_refused_and_changes_nothing(session, 
     assert live_generation(explore[1]) == before
 
 
-def test_promoting_a_generation_that_is_not_kept_is_shown_inline(session, explore):
+@pytest.mark.parametrize(
+    ("generation", "message"),
+    [
+        ("9", "corpus 'notes' has no generation 9"),
+        ("abc", "generation must be a generation number (1, 2, ...), got 'abc'"),  # was "must be >= 1"
+    ],
+)
+def test_promoting_a_generation_that_is_not_kept_is_shown_inline(session, explore, generation, message):
     client, token = session
     before = live_generation(explore[1])
-    response = client.post("/ui/explore/corpus/promote", data={"name": "notes", "generation": "9", "csrf_token": token})
+    form = {"name": "notes", "generation": generation, "csrf_token": token}
+    response = client.post("/ui/explore/corpus/promote", data=form)
     assert response.status_code == 200
-    assert "corpus 'notes' has no generation 9" in html.unescape(response.text)
+    assert message in html.unescape(response.text)
     assert live_generation(explore[1]) == before
 
 

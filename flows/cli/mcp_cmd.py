@@ -33,8 +33,9 @@ def register(app: typer.Typer) -> None:
         exit_cleanly_on_sigterm()
         if not http:
             from flows.mcp.server import build_server
+            from flows.mcp.stdio import run_stdio
 
-            build_server(settings).run(transport="stdio", show_banner=False)
+            run_stdio(build_server(settings))
             return
         from flows.http.auth import AccessConfigError, check_bind
         from flows.mcp.server import MCP_PATH, http_app

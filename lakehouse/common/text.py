@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from lakehouse.common.errors import JsonNestedTooDeep, KeyValueError
@@ -25,6 +26,23 @@ def loads_json(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise JsonNestedTooDeep(text if isinstance(text, str) else text.decode("utf-8", "replace")) from None
+
+
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def bracket_depth(text: str) -> int:
+    """The deepest the brackets outside strings go in JSON text, valid or not, without parsing it
+    (a parser recurses per level: Arrow's overflows the C stack, Python's stops at its limit)."""
+    depth = deepest = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def json_depth(value: Any) -> int:

@@ -13,14 +13,13 @@ stops at Python's recursion limit instead of crashing) and measured.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.common.text import MAX_JSON_DEPTH, json_depth
+from lakehouse.common.text import MAX_JSON_DEPTH, bracket_depth, json_depth
 from lakehouse.data.ingest.errors import IngestError
 
 MAX_NESTING = MAX_JSON_DEPTH
@@ -65,23 +64,6 @@ def _crowded_lines(data: memoryview) -> Iterator[tuple[int, int, int]]:
 
 
 # A JSON string (escapes and all) or one bracket: strings are skipped whole, brackets counted.
-_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _bracket_depth(text: str) -> int:
-    """The deepest the brackets outside strings go, for a line that is not valid JSON (Arrow's
-    reader may still get far into it: it is laxer about control characters or bad UTF-8)."""
-    depth = deepest = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        char = match.group()
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 def check_json_lines(path: str, data: memoryview) -> None:
     """IngestError for the first line of a JSON-lines file that nests deeper than `MAX_NESTING`;
     a crowded line that is not valid JSON is measured by its brackets outside strings."""
@@ -92,7 +74,7 @@ def check_json_lines(path: str, data: memoryview) -> None:
         except RecursionError:
             raise IngestError(path, _too_deep(None), line=line) from None
         except json.JSONDecodeError:
-            found = _bracket_depth(text)
+            found = bracket_depth(text)  # Arrow is laxer than json.loads
             if found > MAX_NESTING:
                 raise IngestError(path, _too_deep(found), line=line) from None
             continue  # the reader names what is wrong with it

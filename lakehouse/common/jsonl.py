@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.common.errors import LogWriteError
+from lakehouse.common.text import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class AppendLog:
         if not text:
             return None
         try:
-            record = json.loads(text)
+            record = loads_json(text)  # a line nested past the recursion limit is corrupt too
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:

@@ -9,12 +9,12 @@ them is *invented*, and is reported rather than hidden (the answer is still retu
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lakehouse.common.text import loads_json
 from lakehouse.llm.errors import GroundingError
 
 # A source's text is cut here so that a few long rows cannot push the question out of the context.
@@ -89,7 +89,7 @@ def _json_object(text: str) -> dict[str, Any] | None:
         candidates.append(text[start : end + 1])
     for candidate in candidates:
         try:
-            value = json.loads(candidate)
+            value = loads_json(candidate)  # a reply nested past the recursion limit is not an answer
         except ValueError:
             continue
         if isinstance(value, dict) and isinstance(value.get("answer"), str):

@@ -58,3 +58,10 @@ def test_repeated_citations_count_once_and_a_json_without_answer_is_text():
     assert read_answer("[29-2034.00] then [29-2034.00]", IDS).citations == ["29-2034.00"]
     got = read_answer('{"text": "no answer key [7]"}', IDS)
     assert (got.format, got.citations, got.invented) == ("text", ["7"], ["7"])  # 7 is beyond the 3 sources
+
+
+def test_a_reply_nested_past_the_recursion_limit_is_read_as_text():
+    """A provider's reply of 100,000 nested objects was a RecursionError (a 500 from /v1/ask)."""
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    got = read_answer(f"see [29-2034.00] {deep}", IDS)
+    assert (got.format, got.cited) == ("text", ["29-2034.00"])

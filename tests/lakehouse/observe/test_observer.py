@@ -68,11 +68,16 @@ def test_torn_tail_is_truncated_and_reported(tmp_path):
 
 def test_corrupt_line_in_the_middle_is_reported_not_dropped_silently(tmp_path):
     path = tmp_path / "ops.jsonl"
-    path.write_text('{"a": 1}\nnot json at all\n[1, 2]\n{"a": 2}\n')
+    deep = "[" * 100_000 + "]" * 100_000  # past the recursion limit: a RecursionError failed every read
+    path.write_text('{"a": 1}\nnot json at all\n[1, 2]\n' + deep + '\n{"a": 2}\n')
     log = AppendLog(path)
     assert [r["a"] for r in log.records()] == [1, 2]
-    assert [(c.line, c.reason) for c in log.report.corrupt] == [(2, "Expecting value"), (3, "not a JSON object")]
-    assert path.read_text().count("\n") == 4, "a corrupt line is reported, never rewritten"
+    assert [(c.line, c.reason) for c in log.report.corrupt] == [
+        (2, "Expecting value"),
+        (3, "not a JSON object"),
+        (4, "nested too deeply"),
+    ]
+    assert path.read_text().count("\n") == 5, "a corrupt line is reported, never rewritten"
 
 
 @settings(max_examples=50, deadline=None)

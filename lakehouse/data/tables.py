@@ -279,15 +279,17 @@ class Tables:
         )
         return scan.to_arrow()
 
-    def source_already_ingested(self, name: str, sha256: str) -> int | None:
+    def source_already_ingested(self, name: str, sha256: str, upsert: bool = False) -> int | None:
         """The snapshot id that ingested content `sha256` and whose data is still in the table.
 
         Walks back from the current snapshot; a replace that did not come from ingest (an
-        overwrite by `write_arrow`) ends the walk, since the older data is gone."""
-        return self.ingested_snapshot(self.load(name), sha256)
+        overwrite by `write_arrow`) ends the walk, since the older data is gone. For an `upsert`,
+        so does any later replace, another file's upsert too: it may have changed the rows this
+        content set, and upserting it again puts them back (re-appending would add rows twice)."""
+        return self.ingested_snapshot(self.load(name), sha256, upsert)
 
     @staticmethod
-    def ingested_snapshot(tbl: Table, sha256: str) -> int | None:
+    def ingested_snapshot(tbl: Table, sha256: str, upsert: bool = False) -> int | None:
         """`source_already_ingested` on an already loaded table (the state a write is planned on)."""
         for snap in ancestors_of(tbl.current_snapshot(), tbl.metadata):
             if snap.summary is None:
@@ -295,7 +297,7 @@ class Tables:
             source = snap.summary.additional_properties.get(SOURCE_SHA_KEY)
             if source == sha256:
                 return snap.snapshot_id
-            if source is None and snap.summary.operation.value in ("overwrite", "delete"):
+            if (source is None or upsert) and snap.summary.operation.value in ("overwrite", "delete"):
                 return None
         return None
 

@@ -118,7 +118,7 @@ def ingest_file(
 
     def plan(tbl) -> Write | None:
         planned.clear()
-        if tbl is not None and Tables.ingested_snapshot(tbl, sha) is not None:
+        if tbl is not None and Tables.ingested_snapshot(tbl, sha, upsert=bool(key)) is not None:
             return None
         iceberg_schema = tbl.schema() if tbl is not None else None
         incoming = _checked(name, path, parse(iceberg_schema), key, iceberg_schema)
@@ -135,6 +135,8 @@ def ingest_file(
             current = to_storable(tbl.scan(snapshot_id=current_snapshot.snapshot_id).to_arrow(), name)
         replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
         planned["updated"] = pc.sum(replaced).as_py() or 0
+        if planned["updated"] == len(incoming) and _holds(current.filter(replaced), incoming, key):
+            return None  # upserted before, and a later upsert changed none of its rows: nothing to do
         kept = current.filter(pc.invert(replaced))
         merged = pa.concat_tables([kept, incoming], promote_options="default")
         return Write(merged, replace=True, properties=props)
@@ -168,6 +170,13 @@ def ingest_file(
         source_sha256=sha,
         commit_attempts=done.attempts,
     )
+
+
+def _holds(rows: pa.Table, incoming: pa.Table, key: str) -> bool:
+    """Do `rows` (of the table, one per key of `incoming`) hold exactly what `incoming` says?"""
+    if not set(incoming.column_names) <= set(rows.column_names):
+        return False
+    return rows.select(incoming.column_names).sort_by(key).equals(incoming.sort_by(key))  # other types: not equal
 
 
 def _checked(name, path, incoming, key, iceberg_schema) -> pa.Table:

@@ -2,9 +2,13 @@
 
 - One `write()` per record on an `O_APPEND` descriptor, so concurrent writers never interleave
   inside a line and a crash can only tear the last line.
-- On open, a torn last line (no trailing newline) is truncated away and reported in `repairs`.
-- A corrupt line elsewhere is reported in `corrupt` (line number and reason) and skipped when
-  reading; it is never silently dropped from the report, and never rewritten.
+- A last line without its newline is never cut off: no process can tell a writer killed mid-write
+  from another process's append in progress (a reader may see part of it), and cutting at a length
+  read a moment earlier removed whole records appended meanwhile. Readers leave such a line alone;
+  an append that finds one starts its record on a new line, so a torn fragment becomes a corrupt
+  line (a write in progress, which O_APPEND orders before ours, leaves only an empty line).
+- A corrupt line is reported in `corrupt` (line number and reason) and skipped when reading; it
+  is never silently dropped from the report, and never rewritten.
 - A long-running reader keeps a `LogCursor` and calls `read_since(cursor)`: one `stat` when nothing
   changed, otherwise only the bytes appended since (by any process) are read. A file that was
   replaced (another inode) or shrank below what was read is read again from the start (`reset`).
@@ -65,50 +69,16 @@ class AppendLog:
         self._lock = threading.RLock()
         self.bytes_read = 0  # by read_since: how much a long-running reader re-reads
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair_tail()
-
-    @staticmethod
-    def _torn(fh) -> bool:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return False
-        fh.seek(size - 1)
-        return fh.read(1) != b"\n"
-
-    def _repair_tail(self) -> None:
-        if not self.path.exists():
-            return
-        with open(self.path, "rb+") as fh:
-            if not self._torn(fh):
-                return
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # not under an `exclusive()` writer's feet
-            if not self._torn(fh):
-                return
-            size = fh.seek(0, os.SEEK_END)
-            # Walk back to the last newline; everything after it is the torn line.
-            chunk = 64 * 1024
-            pos = size
-            keep = 0
-            while pos > 0:
-                start = max(0, pos - chunk)
-                fh.seek(start)
-                data = fh.read(pos - start)
-                idx = data.rfind(b"\n")
-                if idx >= 0:
-                    keep = start + idx + 1
-                    break
-                pos = start
-            fh.truncate(keep)
-        message = f"{self.path}: truncated a torn last line ({size - keep} bytes) left by an interrupted write"
-        self.report.repairs.append(message)
-        log.warning(message)
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line. Raises OSError on failure (callers decide if it is fatal)."""
         line = (json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line  # after a torn fragment (or a write in progress): a line of our own
                 written = os.write(fd, line)
                 if written != len(line):
                     raise LogWriteError(f"short write to {self.path}: {written} of {len(line)} bytes")

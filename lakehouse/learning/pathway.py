@@ -6,7 +6,8 @@ new trace linked to the old one through `revises`; the old one becomes `supersed
 sees `active` traces: neither retired traces nor superseded versions come back.
 
 The log follows the observer log's rules (`lakehouse.common.jsonl.AppendLog`): a torn last line is
-truncated on open and reported, a corrupt line elsewhere is reported and the rest still loads. An
+left for the next append to close off (then it is a corrupt line), a corrupt line is reported and
+the rest still loads. An
 event that cannot apply (say, an update of an unknown trace in a hand-merged log) is reported in
 `problems` and skipped the same way.
 

@@ -97,8 +97,9 @@ def import_(inp: ImportIn, ctx: ModeContext) -> ImportOut:
     result = ctx.lakehouse.pathway.add_many(inp.entries)
     refused = nothing_stored(result["results"], len(inp.entries))
     if refused is not None:
-        error = PathwayConflict if all_conflicts(result["results"]) else PathwayError
-        raise error(refused, results=result["results"][:100])
+        if all_conflicts(result["results"]):
+            raise PathwayConflict(refused, results=result["results"][:100])
+        raise PathwayError(refused, results=result["results"][:100])
     return ImportOut.model_validate(result)
 
 

@@ -75,8 +75,9 @@ def playbook_record(inp: RecordIn, ctx: ModeContext) -> RecordOut:
     result = ctx.lakehouse.playbooks.record_many(items, idempotent=inp.entries is not None)
     refused = nothing_stored(result["results"], len(items))
     if refused is not None:
-        error = PlaybookConflict if all_conflicts(result["results"]) else PlaybookError
-        raise error(refused, results=result["results"][:100])
+        if all_conflicts(result["results"]):
+            raise PlaybookConflict(refused, results=result["results"][:100])
+        raise PlaybookError(refused, results=result["results"][:100])
     return RecordOut.model_validate(result)
 
 

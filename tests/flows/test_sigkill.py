@@ -61,9 +61,8 @@ def test_sigkill_mid_run_leaves_a_reopenable_log(prefect_server, tmp_path):
     with open(log, "ab") as fh:
         fh.write(b'{"op_id": "torn", "status": "comp')
     observer = Observer(log)
-    assert any("truncated a torn last line" in r for r in observer.log.report.repairs)
-    rows = observer.ops()
+    rows = observer.ops()  # the torn line is not read (it could be a write in progress), and not cut
     assert [(r["node_id"], r["status"]) for r in rows] == [("first", "completed"), ("second", "completed")]
     assert rows[1]["output"] == {"text": "DONE BEFORE THE KILL"}
     assert observer.log.report.corrupt == []
-    assert log.read_bytes().endswith(b"}\n")
+    assert log.read_bytes().endswith(b'"status": "comp')

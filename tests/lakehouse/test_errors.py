@@ -34,6 +34,7 @@ FOREIGN_ALLOWED = {
     "Exit": "typer's exit with a code: the CLI's way to end after printing its `error:` line",
     "RequestValidationError": "FastAPI's 422, answered by the one validation handler in flows/http/errors.py",
     "HTTPException": "Starlette's 413 for a body over the limit, answered by the one HTTP error shape",
+    "BadParameter": "click's way for a flag's `parser=` to refuse a value: a usage error naming the flag",
 }
 VALIDATORS = ("field_validator", "model_validator", "validator")
 

@@ -187,13 +187,16 @@ class Generations:
             raise CorpusWriteConflict(conflict) from None
 
     def _prune(self, name: str, live: Manifest | None) -> None:
-        """Keep the newest `corpus_generations_kept` generations and the live one; delete the
-        other generation files, then index and adapter files no kept generation names. Only files
-        older than the newest kept generation go: a newer one may be a commit still in flight."""
+        """Keep the newest `corpus_generations_kept` generations, the live one and the one it
+        replaced (what `rollback` goes back to: after a rollback to an old generation, the next
+        change must not delete it); delete the other generation files, then index and adapter
+        files no kept generation names. Only files older than the newest kept generation go: a
+        newer one may be a commit still in flight."""
         numbers = self._generation_numbers(name)
         kept = set(numbers[-self.settings.corpus_generations_kept :])
         if live is not None:
             kept.add(live.generation)
+            kept.update(live.history[:1])
         referenced: set[str | None] = set()
         if live is not None:
             referenced |= {live.index_key, live.adapter_key}

@@ -236,17 +236,33 @@ def test_retention_keeps_the_last_generations_and_removes_orphaned_files(lh):
     assert [k for k in files if "/generations/" in k] == [
         f"_vectors/health/generations/{n:06d}.json" for n in (3, 4, 5, 6, 7)
     ]
-    # the live generation is kept even when it falls out of the window
+    # the live generation is kept even when it falls out of the window, and so is the one it
+    # replaced (what a rollback goes back to)
     lh.corpora.promote("health", 3)
     for _ in range(5):
         lh.corpora.stage("health", adapter=None, adapter_meta=None)
-    assert numbers(lh) == [12, 11, 10, 9, 8, 3]
+    assert numbers(lh) == [12, 11, 10, 9, 8, 7, 3]
     files = stored_files(lh, "_vectors/health/")
-    assert "_vectors/health/index-000003.hnsw" in files
-    assert "_vectors/health/index-000007.hnsw" not in files  # no kept generation names it
-    with pytest.raises(CorpusNotFound, match=r"has no generation 7; its generations are \[12, 11, 10, 9, 8, 3\]"):
-        lh.corpora.promote("health", 7)
+    assert "_vectors/health/index-000003.hnsw" in files and "_vectors/health/index-000007.hnsw" in files
+    assert "_vectors/health/index-000006.hnsw" not in files  # no kept generation names it
+    with pytest.raises(CorpusNotFound, match=r"has no generation 6; its generations are \[12, 11, 10, 9, 8, 7, 3\]"):
+        lh.corpora.promote("health", 6)
     assert lh.corpora.get("health").count == FIRST - 2  # generation 3: the build, then two deletes
+
+
+def test_the_generation_a_change_replaced_is_kept_for_rollback(lh):
+    """Back on an old generation (the later ones were bad), one more change must leave that old
+    generation to roll back to: it was pruned with its index, and rollback had nothing to go to."""
+    build(lh)
+    codes = health_table().column(ID).to_pylist()
+    for code in codes[:4]:
+        lh.corpora.delete("health", [code])  # generations 2-5
+    lh.corpora.promote("health", 1)
+    before = hits_json(lh)
+    lh.corpora.delete("health", [codes[10]])  # generation 6: now 1 is outside the newest five
+    assert 1 in numbers(lh)
+    lh.corpora.rollback("health")
+    assert lh.corpora.manifest("health").generation == 1 and hits_json(lh) == before
 
 
 def test_an_adapter_file_goes_once_no_kept_generation_names_it(tmp_path):

@@ -220,6 +220,9 @@ def gc(
         "belong to a write still in flight.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+    force: bool = typer.Option(
+        False, "--force", help="Allow --older-than under 10m: only when no write is running (its files would go)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the gc report as JSON."),
 ) -> None:
     """Remove table data and metadata files under the warehouse that no table references any more
@@ -229,7 +232,8 @@ def gc(
     from lakehouse.data.table_gc import parse_duration
 
     with _lakehouse() as lh:
-        payload = {"older_than": None if older_than is None else parse_duration(older_than), "dry_run": dry_run}
+        window = None if older_than is None else parse_duration(older_than)
+        payload = {"older_than": window, "dry_run": dry_run, "force": force}
         with _gc_progress(enabled=not json_out):
             result = invoke_mode("tables.gc", payload, _context(lh))
     if json_out:

@@ -65,6 +65,11 @@ class TablesGcIn(BaseModel):
         "of writes still in flight",
     )
     dry_run: bool = Field(default=False, description="report what would be removed, remove nothing")
+    force: bool = Field(
+        default=False,
+        description="remove with a window under 10 minutes: only when no write can be in flight (its files, "
+        "not yet committed, would go and the table would be unreadable once it commits); not over HTTP or MCP",
+    )
 
 
 class TablesGcFile(BaseModel):
@@ -90,7 +95,7 @@ class TablesGcOut(BaseModel):
     summary: str
 
 
-UNTRUSTED_GC_MIN_S = 600.0  # HTTP / MCP callers cannot ask gc for a shorter window
+MIN_GC_WINDOW_S = 600.0  # shorter: only with `force`, which HTTP / MCP callers cannot give
 
 
 @mode("tables.gc")
@@ -105,11 +110,15 @@ def tables_gc(inp: TablesGcIn, ctx: ModeContext) -> TablesGcOut:
     from lakehouse.data.table_gc import GC_PROGRESS, format_duration, parse_duration
 
     older_than = None if inp.older_than is None else parse_duration(inp.older_than)
-    if older_than is not None and older_than < UNTRUSTED_GC_MIN_S and not ctx.trusted_paths:
-        raise TableError(
-            f"gc: a window under {format_duration(UNTRUSTED_GC_MIN_S)} ({format_duration(older_than)} asked) may "
-            "delete the files of writes still in flight; only the CLI or an operator's job may ask for one"
+    if older_than is not None and older_than < MIN_GC_WINDOW_S and not inp.dry_run:
+        risk = (
+            f"gc: a window under {format_duration(MIN_GC_WINDOW_S)} ({format_duration(older_than)} asked) may "
+            "delete the files of a write still in flight, which then commits a table nobody can read"
         )
+        if not ctx.trusted_paths:
+            raise TableError(f"{risk}; only the CLI or an operator's job may ask for one")
+        if not inp.force:
+            raise TableError(f"{risk}: stop every writer first and add --force (or try --dry-run)")
     lh = ctx.lakehouse
     store, store_error = None, None
     try:

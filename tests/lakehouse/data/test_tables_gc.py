@@ -151,6 +151,12 @@ def test_the_cli_and_the_mode(lakehouse, littered):
     short = json.loads(invoke_cli("gc", "--older-than", "5m", "--dry-run", "--json").stdout)
     assert (short["dry_run"], short["older_than_s"], short["removed_count"]) == (True, 300.0, len(littered["old"]))
 
+    # removing with it needs --force: a write in flight would lose its files (a probe made a table unreadable)
+    refused = invoke_cli("gc", "--older-than", "0", code=1)
+    assert "gc: a window under 10m (0s asked) may delete the files of a write still in flight" in refused.stderr
+    assert "stop every writer first and add --force (or try --dry-run)" in refused.stderr
+    assert littered["old"] <= _files(littered["warehouse"])
+
     bad = invoke_cli("gc", "--older-than", "soon", code=1)
     assert "bad duration 'soon': use a number of seconds or e.g. 90s, 30m, 1h, 2d, 1w" in bad.stderr
 
@@ -162,14 +168,15 @@ def test_the_cli_and_the_mode(lakehouse, littered):
     assert {Path(f["path"].removeprefix("file://")) for f in out["removed"]} == littered["old"]
     with pytest.raises(
         TableError,
-        match=r"gc: a window under 10m \(1m asked\) may delete the files of writes still "
-        "in flight; only the CLI or an operator's job may ask for one",
+        match=r"gc: a window under 10m \(1m asked\) may delete the files of a write still in flight, which "
+        "then commits a table nobody can read; only the CLI or an operator's job may ask for one",
     ):
-        invoke_mode("tables.gc", {"older_than": "1m"}, ModeContext(lakehouse=lakehouse, source="http"))
-    # three CLI runs and two mode calls left audit rows (the bad duration was refused before the mode ran)
-    assert [o["status"] for o in lakehouse.observer.ops() if o.get("mode") == "tables.gc"] == ["completed"] * 5 + [
-        "failed"
-    ]
+        invoke_mode("tables.gc", {"older_than": "1m", "force": True}, ModeContext(lakehouse=lakehouse, source="http"))
+    forced = json.loads(invoke_cli("gc", "--older-than", "0", "--force", "--json").stdout)
+    assert {Path(f["path"].removeprefix("file://")) for f in forced["removed"]} == littered["young"]
+    # four CLI runs and two mode calls left audit rows (the bad duration was refused before the mode ran)
+    statuses = [o["status"] for o in lakehouse.observer.ops() if o.get("mode") == "tables.gc"]
+    assert statuses == ["completed"] * 3 + ["failed"] + ["completed"] * 2 + ["failed", "completed"]
 
 
 @pytest.mark.parametrize(

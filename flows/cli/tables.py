@@ -116,11 +116,18 @@ def ingest(
 
 
 def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON list of tables.")) -> None:
-    """List the tables with their row counts and current snapshots."""
+    """List the tables with their row counts and current snapshots (a table that cannot be read is
+    listed as unreadable, with why, and the exit code is 1)."""
+    from lakehouse.data.errors import TableUnreadable
+
     with _lakehouse() as lh:
         rows = []
         for name in lh.tables.list():
-            info = lh.tables.describe(name)
+            try:
+                info = lh.tables.describe(name)
+            except TableUnreadable as exc:  # one broken table does not hide the others
+                rows.append({"name": name, "error": str(exc)})
+                continue
             last = info["snapshots"][-1]["timestamp"] if info["snapshots"] else None
             rows.append(
                 {
@@ -132,13 +139,17 @@ def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON lis
                     "updated": last,
                 }
             )
+    broken = [r for r in rows if "error" in r]
     if json_out:
         print_json(rows)
-        return
+        raise typer.Exit(1 if broken else 0)
     view = Table(title=f"tables ({len(rows)})")
     for column in ("name", "rows", "columns", "snapshots", "current snapshot", "updated"):
         view.add_column(column, overflow="fold")
     for r in rows:
+        if "error" in r:
+            view.add_row(plain(r["name"]), "[red]unreadable[/]", "", "", "", "")
+            continue
         view.add_row(
             r["name"],
             str(r["rows"]),
@@ -148,6 +159,10 @@ def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON lis
             _cell(r["updated"]),
         )
     console.print(view)
+    for r in broken:
+        err_console.print(f"error: {plain(r['error'])}", highlight=False, markup=False)
+    if broken:
+        raise typer.Exit(1)
 
 
 def table(

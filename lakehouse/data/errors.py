@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from lakehouse.common.suggest import hint
 from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UnavailableError, UserError
 
@@ -15,6 +18,7 @@ __all__ = [
     "InvalidPut",
     "TableError",
     "TableNotFound",
+    "TableUnreadable",
     "TableConflict",
     "SchemaConflict",
     "CatalogSettingError",
@@ -88,6 +92,39 @@ class TableNotFound(TableError, NotFoundError):
         self.known = known
         listed = "" if known is None else f" (known tables: {', '.join(known) or 'none'})"
         super().__init__(f"table {name!r} not found{hint(suggestions)}{listed}")
+
+
+class TableUnreadable(StorageError):
+    """A table whose metadata the catalog points at cannot be read (a file removed or damaged by
+    hand, a storage failure); the other tables are unaffected. Its older metadata files, if any,
+    are named: a copy of one under the current name brings the table back to that snapshot."""
+
+    def __init__(self, name: str, cause: BaseException, metadata: str | None, older: list[str]) -> None:
+        self.name, self.metadata, self.older = name, metadata, older
+        if metadata and isinstance(cause, FileNotFoundError):
+            why = f"its metadata file {metadata} is missing"
+        else:
+            first = str(cause).splitlines()[0] if str(cause) else ""
+            why = f"its metadata{f' {metadata}' if metadata else ''} failed to load ({type(cause).__name__}: {first})"
+        hint = (
+            f"; the one before it is {older[-1]}: a copy of it under the missing name restores the table as it was"
+            if older and isinstance(cause, FileNotFoundError)
+            else ""
+        )
+        super().__init__(f"table {name!r} cannot be read: {why}{hint}")
+
+
+def table_unreadable(name: str, exc: BaseException) -> TableUnreadable:
+    """TableUnreadable naming the metadata file the error names and the older ones beside it (a
+    local warehouse; an object store is not listed here)."""
+    found = re.search(r"(?:file://)?(/[^'\"]+\.metadata\.json)", str(exc))
+    metadata = found.group(1) if found else None
+    older: list[str] = []
+    if metadata and os.path.isdir(os.path.dirname(metadata)):
+        folder, current = os.path.dirname(metadata), os.path.basename(metadata)
+        names = (f for f in os.listdir(folder) if f.endswith(".metadata.json") and f < current)
+        older = sorted(os.path.join(folder, f) for f in names)
+    return TableUnreadable(name, exc, metadata, older)
 
 
 class TableConflict(TableError, ConflictError):

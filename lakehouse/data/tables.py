@@ -36,9 +36,10 @@ from sqlalchemy.exc import OperationalError
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
-from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, TableNotFound
+from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, TableNotFound, table_unreadable
 from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
+from lakehouse.errors import LakehouseError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -160,7 +161,7 @@ class Tables:
             cached = self._current.get((namespace, table))
         if cached is not None and cached.metadata_location == location:
             return cached
-        loaded = self.catalog.load_table((namespace, table))
+        loaded = self._load_table((namespace, table))
         with self._catalog_lock:
             self._current[(namespace, table)] = loaded
         return loaded
@@ -181,9 +182,18 @@ class Tables:
     def load(self, name: str) -> Table:
         ident = split_name(name)
         try:
-            return self.catalog.load_table(ident)
+            return self._load_table(ident)
         except NoSuchTableError:
             raise TableNotFound(name, self._close_matches(name), self._known(20)) from None
+
+    def _load_table(self, ident: tuple[str, str]) -> Table:
+        """`catalog.load_table`; a metadata file removed or damaged is TableUnreadable (this table only)."""
+        try:
+            return self.catalog.load_table(ident)
+        except (NoSuchTableError, LakehouseError):
+            raise  # not there, or a setting of ours that already says what is wrong
+        except (OSError, ValueError) as exc:
+            raise table_unreadable(".".join(ident), exc) from exc
 
     def _known(self, limit: int) -> list[str]:
         """Up to `limit` table names for a not-found message (then `…`)."""
@@ -349,7 +359,7 @@ class Tables:
 
     def _load_for_write(self, ident: tuple[str, str]) -> Table | None:
         try:
-            tbl = self.catalog.load_table(ident)
+            tbl = self._load_table(ident)
         except NoSuchTableError:
             return None
         # pyiceberg retries a conflicting commit itself by rebasing the same files on the new

@@ -46,6 +46,12 @@ def rate(
     bad: Optional[str] = typer.Option(None, "--bad", metavar="ID", help="The hit with this id was wrong."),
     by: Optional[str] = typer.Option(None, "--by", help="Who rated (default: nobody named)."),
     note: Optional[str] = typer.Option(None, "--note", help="Why, at most 2,000 characters (default: none)."),
+    rating_id: Optional[str] = typer.Option(
+        None,
+        "--rating-id",
+        metavar="ID",
+        help="Name this rating (default: a new id each time): sending it again stores nothing twice.",
+    ),
     file: Optional[Path] = typer.Option(
         None,
         "--file",
@@ -63,8 +69,8 @@ def rate(
         extra = [flag for flag, value in given if value is not None]
         if extra:
             fail(f"--file takes the ratings from the file: drop {', '.join(extra)}")
-        if by is not None or note is not None:
-            fail("--file takes by and note from the file's columns: drop --by/--note")
+        if by is not None or note is not None or rating_id is not None:
+            fail("--file takes by, note and rating_id from the file's columns: drop --by/--note/--rating-id")
         payload: dict[str, Any] = {"file": str(file.expanduser().resolve())}
     else:
         if query is None:
@@ -75,7 +81,7 @@ def rate(
             fail(f"give exactly one of --good ID or --bad ID (got {'both' if good is not None else 'neither'})")
         payload = {"query": query, "corpus": corpus, "id": good if good is not None else bad}
         payload["verdict"] = "good" if good is not None else "bad"
-        payload |= {k: v for k, v in (("by", by), ("note", note)) if v is not None}
+        payload |= {k: v for k, v in (("by", by), ("note", note), ("rating_id", rating_id)) if v is not None}
     out = _run(payload)
     if as_json:
         print_json(out)

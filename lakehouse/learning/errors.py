@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lakehouse.common.suggest import did_you_mean
-from lakehouse.errors import ConflictError, ErrorKind, NotFoundError, UserError
+from lakehouse.errors import ConflictError, ErrorKind, NotFoundError, UnavailableError, UserError
 
 __all__ = [
     "LiftError",
@@ -19,6 +19,7 @@ __all__ = [
     "RatingsRejected",
     "RatedIdNotFound",
     "RatingConflict",
+    "RatingsPartlyStored",
     "AdaptError",
 ]
 
@@ -83,6 +84,15 @@ class RatingConflict(RatingsRejected, ConflictError):
     """Every rejected rating has a `rating_id` that already names another rating."""
 
     kind = ErrorKind.CONFLICT
+
+
+class RatingsPartlyStored(UnavailableError):
+    """The playbook entries of a batch were stored, their evidence records could not be written:
+    `ids` names them; sending the same ratings again (with the same rating_id) completes them."""
+
+    def __init__(self, message: str, ids: list[str], evidence_path: str) -> None:
+        super().__init__(message, ids=ids, evidence_path=evidence_path)
+        self.ids, self.evidence_path = ids, evidence_path
 
 
 class AdaptError(UserError):

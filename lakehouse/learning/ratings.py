@@ -39,7 +39,13 @@ from lakehouse.common.validation import validation_problems
 from lakehouse.data.shared_log import SharedLog
 from lakehouse.errors import LakehouseError
 from lakehouse.learning.distill import EvidenceRecord
-from lakehouse.learning.errors import RatedIdNotFound, RatingConflict, RatingError, RatingsRejected
+from lakehouse.learning.errors import (
+    RatedIdNotFound,
+    RatingConflict,
+    RatingError,
+    RatingsPartlyStored,
+    RatingsRejected,
+)
 from lakehouse.search.errors import CorpusError, CorpusNotFound
 from lakehouse.search.playbooks import ENTRY_ID, judged_at
 
@@ -353,16 +359,19 @@ def record_ratings(
     # with shared state on, every LH_HOME's flushed evidence ids count too
     shared = SharedLog.maybe(lakehouse.settings, "evidence", path=path, tables=lambda: lakehouse.tables)
     evidence_status: list[Literal["recorded", "duplicate"]] = []
-    with log.exclusive():  # check-then-append as one step across processes
-        known = {rec.get("id") for rec in (shared.records() if shared else log.records()) if rec.get("id")}
-        for rating, rid, answer in zip(checked, ids, answers, strict=True):
-            if rid in known:
-                evidence_status.append("duplicate")
-                continue
-            record = _evidence(rating, rid, answer, source, source_run)
-            log.append(record.model_dump(mode="json"))
-            known.add(rid)
-            evidence_status.append("recorded")
+    try:
+        with log.exclusive():  # check-then-append as one step across processes
+            known = {rec.get("id") for rec in (shared.records() if shared else log.records()) if rec.get("id")}
+            for rating, rid, answer in zip(checked, ids, answers, strict=True):
+                if rid in known:
+                    evidence_status.append("duplicate")
+                    continue
+                record = _evidence(rating, rid, answer, source, source_run)
+                log.append(record.model_dump(mode="json"))
+                known.add(rid)
+                evidence_status.append("recorded")
+    except OSError as exc:
+        raise _partly_stored(ids, len(evidence_status), path, exc) from exc
     results = [
         RatingResult(
             index=i,
@@ -376,6 +385,21 @@ def record_ratings(
     ]
     recorded = sum(r.status == "recorded" for r in results)
     return RatingsOut(recorded=recorded, duplicates=len(results) - recorded, evidence_path=str(path), results=results)
+
+
+def _partly_stored(ids: list[str], done: int, path: Path, exc: OSError) -> RatingsPartlyStored:
+    """The playbook entries are in; the evidence of `ids[done:]` is not: say so, and how to finish."""
+    missing = ids[done:]
+    again = (
+        f"send it again with rating_id {missing[0]} (--rating-id)" if len(ids) == 1 else "send the same ratings again"
+    )
+    return RatingsPartlyStored(
+        f"the evidence log {path} could not be written ({exc.strerror or exc}): {len(missing)} rating(s) are "
+        f"stored as playbook entries without their evidence record ({', '.join(missing[:5])}"
+        f"{', …' if len(missing) > 5 else ''}); fix the log, then {again}: nothing is stored twice",
+        missing,
+        str(path),
+    )
 
 
 # files ----------------------------------------------------------------------------------------

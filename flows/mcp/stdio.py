@@ -34,9 +34,21 @@ MAX_MESSAGE_DEPTH = 2 * MAX_JSON_DEPTH
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 
-def request_id(line: str) -> str | int | None:
-    """The `id` member of the top-level object of a JSON-RPC line, found without parsing the rest
-    (None: a notification, or no id to be found)."""
+NO_ID = object()  # a notification: no `id` member, so no answer
+
+
+def _decoded(token: str) -> object:
+    """A JSON string token's value (None when it is not valid JSON, e.g. a bad escape)."""
+    try:
+        return json.loads(token)
+    except ValueError:
+        return None
+
+
+def request_id(line: str) -> object:
+    """The `id` member of the top-level object of a JSON-RPC line, found without parsing the rest:
+    a string or an integer; None when there is one but it is not such a value (the answer then
+    says `"id": null`, as JSON-RPC has it); NO_ID when there is none (a notification)."""
     depth, previous = 0, ""
     tokens = _TOKEN.finditer(line)
     for match in tokens:
@@ -45,29 +57,42 @@ def request_id(line: str) -> str | int | None:
             depth += 1
         elif token in "]}":
             depth -= 1
-        elif token == ":" and depth == 1 and previous == '"id"':
+        elif token == ":" and depth == 1 and previous.startswith('"') and _decoded(previous) == "id":
             value = next(tokens, None)
             text = value.group() if value else ""
             if text.startswith('"'):
-                return json.loads(text)
-            return int(text) if re.fullmatch(r"-?\d+", text) else None
+                found = _decoded(text)
+                # an id the answer could not carry (a lone surrogate cannot be written as UTF-8)
+                return found if isinstance(found, str) and _encodable(found) else None
+            return int(text) if re.fullmatch(r"-?\d{1,16}", text) else None
         previous = token
-    return None
+    return NO_ID
 
 
-def refusal(line: str) -> types.JSONRPCError | None:
-    """The answer to a line nested too deeply for the MCP library (None: let it through)."""
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def refusal(line: str) -> tuple[types.JSONRPCError | None, bool]:
+    """(the answer to a line nested too deeply for the MCP library, whether it is a request to
+    answer); (None, False): let the line through."""
     if line.count("[") + line.count("{") <= MAX_MESSAGE_DEPTH:
-        return None
+        return None, False
     depth = bracket_depth(line)
     if depth <= MAX_MESSAGE_DEPTH:
-        return None
+        return None, False
     message = (
         f"the message nests {depth:,} levels of lists and objects; tool and prompt arguments may nest "
         f"at most {MAX_JSON_DEPTH}"
     )
     error = types.ErrorData(code=types.INVALID_REQUEST, message=message)
-    return types.JSONRPCError(jsonrpc="2.0", id=request_id(line), error=error)
+    found = request_id(line)
+    answer_id = None if found is NO_ID else found
+    return types.JSONRPCError(jsonrpc="2.0", id=answer_id, error=error), found is not NO_ID  # type: ignore[arg-type]
 
 
 class _ScreenedLines:
@@ -83,12 +108,16 @@ class _ScreenedLines:
 
     async def _screened(self) -> AsyncIterator[str]:
         async for line in self.lines:
-            answer = refusal(line)
+            try:
+                answer, is_request = refusal(line)
+            except Exception as exc:  # noqa: BLE001 - the screen must never end the session
+                print(f"lakehouse mcp: could not screen a message ({exc!r}); passed on", file=sys.stderr, flush=True)
+                answer, is_request = None, False
             if answer is None:
                 yield line
                 continue
             print(f"lakehouse mcp: refused a message: {answer.error.message}", file=sys.stderr, flush=True)
-            if answer.id is not None and self.reply is not None:  # a notification gets no answer
+            if is_request and self.reply is not None:  # a notification gets no answer
                 await self.reply.send(SessionMessage(answer))
 
 

@@ -9,10 +9,11 @@ import select
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.mcp.stdio import MAX_MESSAGE_DEPTH, refusal, request_id
+from flows.mcp.stdio import MAX_MESSAGE_DEPTH, NO_ID, refusal, request_id
 from tests.fixtures import mcp as fixtures
 from tests.fixtures.http import REPO
 from tests.fixtures.mcp import mcp_env
@@ -58,6 +59,9 @@ def test_a_message_too_deep_to_parse_is_answered_and_the_session_goes_on(mcp_hom
             "the message nests 5,003 levels of lists and objects; tool and prompt arguments may nest at most 64"
             in (answer["error"]["message"])
         )
+        # an id the screen cannot decode is answered with null (it ended the process)
+        wire.send('{"jsonrpc": "2.0", "id": "\\x", "method": "tools/list", "params": ' + nested(300) + "}")
+        assert wire.answer()["id"] is None
         # a notification that deep is dropped (nothing to answer), and the session still works
         wire.send('{"jsonrpc": "2.0", "method": "notifications/progress", "params": {"x": ' + nested(500) + "}}")
         wire.send(
@@ -97,13 +101,36 @@ def test_the_id_is_found_without_parsing_wherever_it_sits(rid, method, params, i
     members.insert(len(members) if id_last else 0, ("id", rid))
     line = json.dumps(dict(members))
     assert request_id(line) == rid
-    assert request_id(json.dumps({"jsonrpc": "2.0", "method": method, "params": {"id": 7}})) is None
+    assert request_id(json.dumps({"jsonrpc": "2.0", "method": method, "params": {"id": 7}})) is NO_ID
 
 
 def test_a_message_at_the_limit_goes_through_to_the_library_and_one_level_more_is_answered():
     def line_of(depth: int) -> str:  # the envelope is the first level
         return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "m"})[:-1] + ', "p": ' + nested(depth - 1) + "}"
 
-    assert refusal(line_of(MAX_MESSAGE_DEPTH)) is None
-    refused = refusal(line_of(MAX_MESSAGE_DEPTH + 1))
-    assert refused is not None and refused.id == 1
+    assert refusal(line_of(MAX_MESSAGE_DEPTH)) == (None, False)
+    refused, is_request = refusal(line_of(MAX_MESSAGE_DEPTH + 1))
+    assert refused is not None and refused.id == 1 and is_request
+
+
+@pytest.mark.parametrize(
+    ("member", "answered_id"),
+    [
+        ('"id": "\\x"', None),  # a bad escape: the answer says null
+        ('"id": "\\ud800"', None),  # a lone surrogate: it could not be written back
+        ('"id": "a\tb"', None),  # a raw control character
+        ('"id": 7.5', None),
+        ('"id": 12345678901234567890', None),
+        ('"\\u0069d": 9', 9),  # the key written with an escape is still `id`
+        ('"id": null', None),
+    ],
+)
+def test_an_id_the_scan_cannot_carry_is_answered_with_null_never_raised(member, answered_id):
+    """A probe's deep line with `"id": "\\x"` ended the process (the screen raised); one with a
+    float id was taken for a notification and left unanswered."""
+    line = '{"jsonrpc": "2.0", ' + member + ', "method": "tools/list", "params": ' + nested(300) + "}"
+    refused, is_request = refusal(line)
+    assert is_request and refused is not None and refused.id == answered_id
+    refused.model_dump_json(by_alias=True)  # what the writer sends: never a UnicodeEncodeError
+    notification = '{"jsonrpc": "2.0", "method": "notifications/x", "params": ' + nested(300) + "}"
+    assert refusal(notification)[1] is False

@@ -106,6 +106,8 @@ class TableUnreadable(StorageError):
         else:
             first = str(cause).splitlines()[0] if str(cause) else ""
             why = f"its metadata{f' {metadata}' if metadata else ''} failed to load ({type(cause).__name__}: {first})"
+            if type(cause).__name__ == "ValidationError":  # pyiceberg's: the file is there but not metadata
+                why = f"its metadata file{f' {metadata}' if metadata else ''} is damaged: not valid table metadata"
         hint = (
             f"; the one before it is {older[-1]}: a copy of it under the missing name restores the table as it was"
             if older and isinstance(cause, FileNotFoundError)
@@ -114,11 +116,11 @@ class TableUnreadable(StorageError):
         super().__init__(f"table {name!r} cannot be read: {why}{hint}")
 
 
-def table_unreadable(name: str, exc: BaseException) -> TableUnreadable:
-    """TableUnreadable naming the metadata file the error names and the older ones beside it (a
-    local warehouse; an object store is not listed here)."""
-    found = re.search(r"(?:file://)?(/[^'\"]+\.metadata\.json)", str(exc))
-    metadata = found.group(1) if found else None
+def table_unreadable(name: str, exc: BaseException, location: str | None = None) -> TableUnreadable:
+    """TableUnreadable naming the metadata file (the catalog's `location`, else the one the error
+    names) and the older ones beside it (a local warehouse; an object store is not listed here)."""
+    found = re.search(r"(?:file://)?(/[^'\"]+\.metadata\.json)", location or str(exc))
+    metadata = found.group(1) if found else location
     older: list[str] = []
     if metadata and os.path.isdir(os.path.dirname(metadata)):
         folder, current = os.path.dirname(metadata), os.path.basename(metadata)

@@ -28,6 +28,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
     ValidationException,
 )
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.snapshots import ancestors_of
@@ -144,17 +145,8 @@ class Tables:
         """The table at its current metadata, like `catalog.load_table`, but the parsed metadata is
         reused while the catalog still points at the same metadata file: one indexed SELECT per
         call instead of an ORM load and a JSON parse (~3 ms of every SQL query)."""
-        from sqlalchemy import text
-
         namespace, table = split_name(name)
-        with self.catalog.engine.connect() as conn:
-            location = conn.execute(
-                text(
-                    "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = :c "
-                    "AND table_namespace = :n AND table_name = :t"
-                ),
-                {"c": self.catalog.name, "n": namespace, "t": table},
-            ).scalar()
+        location = self._metadata_location(namespace, table)
         if location is None:
             raise NoSuchTableError(f"Table does not exist: {namespace}.{table}")
         with self._catalog_lock:
@@ -192,8 +184,21 @@ class Tables:
             return self.catalog.load_table(ident)
         except (NoSuchTableError, LakehouseError):
             raise  # not there, or a setting of ours that already says what is wrong
-        except (OSError, ValueError) as exc:
-            raise table_unreadable(".".join(ident), exc) from exc
+        except (OSError, ValueError, IcebergValidationError) as exc:  # the last: metadata that does not parse
+            raise table_unreadable(".".join(ident), exc, self._metadata_location(*ident)) from exc
+
+    def _metadata_location(self, namespace: str, table: str) -> str | None:
+        """The metadata file the catalog points the table at (one indexed SELECT); None: no such table."""
+        from sqlalchemy import text
+
+        with self.catalog.engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = :c "
+                    "AND table_namespace = :n AND table_name = :t"
+                ),
+                {"c": self.catalog.name, "n": namespace, "t": table},
+            ).scalar()
 
     def _known(self, limit: int) -> list[str]:
         """Up to `limit` table names for a not-found message (then `…`)."""

@@ -45,3 +45,25 @@ def test_one_table_without_its_metadata_file_is_named_and_the_others_still_answe
 
     shutil.move(saved, current)  # the file back: the table reads again
     assert len(json.loads(invoke_cli("tables", "--json").stdout)) == 2
+
+
+@pytest.mark.parametrize(
+    "damage", [b"", b"{}", b'{"location": "file:///x", "tab'], ids=["empty", "not-metadata", "cut"]
+)
+def test_a_damaged_metadata_file_is_named_too(lakehouse, damage):
+    """pyiceberg's own ValidationError escaped: every command, `tables` included, printed it raw."""
+    lakehouse.tables.write_arrow("good", pa.table({"id": [1]}))
+    lakehouse.tables.write_arrow("bad", pa.table({"id": [1]}))
+    current = lakehouse.tables.load("bad").metadata_location.removeprefix("file://")
+    with open(current, "wb") as fh:
+        fh.write(damage)
+    fresh = type(lakehouse.tables)(lakehouse.settings)
+    try:
+        with pytest.raises(
+            TableUnreadable, match=rf"table 'lakehouse.bad' cannot be read: its metadata file {current} "
+        ):
+            fresh.load("bad")
+    finally:
+        fresh.close()
+    rows = {r["name"]: r for r in json.loads(invoke_cli("tables", "--json", code=1).stdout)}
+    assert rows["lakehouse.good"]["rows"] == 1 and "lakehouse.bad" in rows

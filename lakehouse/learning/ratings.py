@@ -196,7 +196,8 @@ def check_conflicts(playbooks, ratings: list[Rating], labels: list[str]) -> list
     for i, (rating, rid) in enumerate(zip(ratings, ids, strict=True)):
         if rid in held:
             entry = held[rid]
-            old = "good" if entry.score > 0 else "bad"
+            # a rating is a score of exactly +1 or -1; another score under the id is a judge's pick
+            old = {1.0: "good", -1.0: "bad"}.get(entry.score, f"score {entry.score:g}")
             differ = _differs(rating, entry.query, entry.corpus, entry.answer, old)
             if differ:
                 have = f"query {entry.query[:60]!r}, id {entry.answer!r} of corpus {entry.corpus!r}, verdict {old}"
@@ -333,7 +334,7 @@ def record_ratings(
     checked, problems, kinds = check_ratings(lakehouse, ratings, rows)
     if problems:
         raise rejection(problems, kinds, len(ratings))
-    labels = list(rows) if rows is not None else [None] * len(checked)
+    labels: list[str | None] = list(rows) if rows is not None else [None] * len(checked)
     if stamp:
         now = datetime.now(UTC)
         checked = [r if r.ts is not None else r.model_copy(update={"ts": now}) for r in checked]
@@ -346,13 +347,23 @@ def record_ratings(
         for r, rid in zip(checked, ids, strict=True)
     ]
     stored = lakehouse.playbooks.record_many(entries, idempotent=True)
-    failed = [r for r in stored["results"] if "error" in r]
-    if failed:  # checked above, so only a failed write: a re-run stores what is missing, once
+    # checked above: a conflict now is a rating recorded meanwhile by another writer under the id
+    conflicts = [r for r in stored["results"] if r.get("status") == "conflict"]
+    failed = [r for r in stored["results"] if "error" in r and r.get("status") != "conflict"]
+    if failed:  # a failed write: a re-run stores what is missing, once
         first = failed[0]
         raise RatingError(
             f"could not store {len(failed)} of {len(entries)} ratings as playbooks ({first['error']}); "
             "the others were stored: run it again to store the rest once"
         )
+    if conflicts:  # the others were stored: their evidence goes in before the conflict is raised
+        lost = {r["index"] for r in conflicts}
+        keep = [i for i in range(len(checked)) if i not in lost]
+        stored["results"] = [stored["results"][i] for i in keep]
+        checked, ids, answers = [checked[i] for i in keep], [ids[i] for i in keep], [answers[i] for i in keep]
+        shown = _labels(entries, rows)
+        problems = [(shown[r["index"]] or f"row {r['index'] + 1}", "rating_id", r["error"]) for r in conflicts]
+        labels = [labels[i] for i in keep]
     playbook_status = ["duplicate" if r.get("status") == "duplicate" else "recorded" for r in stored["results"]]
     path = evidence_path(lakehouse.settings)
     log = AppendLog(path)
@@ -383,6 +394,13 @@ def record_ratings(
         )
         for i, rid in enumerate(ids)
     ]
+    if conflicts:
+        raise RatingConflict(
+            f"{len(conflicts)} of {len(entries)} ratings conflict with ratings another writer recorded meanwhile "
+            f"under their rating_id ({'; '.join(_label(*p) for p in problems[:MAX_LISTED_PROBLEMS])}); the other "
+            f"{len(results)} were stored with their evidence",
+            problems,
+        )
     recorded = sum(r.status == "recorded" for r in results)
     return RatingsOut(recorded=recorded, duplicates=len(results) - recorded, evidence_path=str(path), results=results)
 

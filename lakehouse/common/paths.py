@@ -52,6 +52,9 @@ RESERVED_NAMES = frozenset(
         "prefect-server.lock",
     }
 )
+# Read by callers, written only by the lakehouse: the reports of the nightly drift and weekly adapt
+# jobs, which the console shows as the lakehouse's own.
+WRITE_RESERVED_NAMES = frozenset({"drift", "adapt"})
 # A log's flush state sits beside it: `ops.jsonl.flushed`, `ops.jsonl.flush.lock`.
 _LOGS = ("ops.jsonl", "pathway.jsonl", "playbooks.jsonl")
 
@@ -62,7 +65,16 @@ def _reserved(first: str, settings: Any, for_write: bool) -> bool:
     evidence = Path(getattr(settings, "drift_evidence", None) or "evidence.jsonl")
     if first in RESERVED_NAMES or any(first.startswith(f"{log}.") for log in (*_LOGS, evidence.name)):
         return True
+    if for_write and first in WRITE_RESERVED_NAMES:
+        return True
     return for_write and not evidence.is_absolute() and first == evidence.parts[0]
+
+
+NAME_MAX, PATH_MAX = 255, 4096  # bytes, as Linux file systems take them
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:60]}…({len(text):,} characters)"
 
 
 def _real(path: Path) -> Path:
@@ -120,6 +132,11 @@ def resolve_path(
         raise PathNotAllowed(field, value, "contains a NUL byte", roots)
     if not text.strip():
         raise PathNotAllowed(field, value, "is empty; name a file", roots)
+    longest = max((len(part.encode()) for part in Path(text).parts), default=0)
+    if longest > NAME_MAX:  # the file system's own refusal was an OSError the caller could not read
+        raise PathNotAllowed(field, _short(text), f"has a name of {longest:,} bytes; at most {NAME_MAX}", roots)
+    if len(text.encode()) > PATH_MAX:
+        raise PathNotAllowed(field, _short(text), f"is {len(text.encode()):,} bytes long; at most {PATH_MAX:,}", roots)
     given = Path(text).expanduser()
     home = _real(Path(settings.home_dir))
     if trusted:

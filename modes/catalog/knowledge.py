@@ -367,6 +367,8 @@ def render_markdown(inp: RenderIn, ctx: ModeContext) -> RenderOut:
     written = None
     if inp.path:
         target = ctx.path(inp.path, field="path", for_write=True, cwd_relative=True)
+        if target.is_dir():
+            raise KnowledgeError(f"path: {inp.path!r} is a folder; name the Markdown file to write")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(markdown, encoding="utf-8")
         written = str(target)

@@ -141,3 +141,16 @@ def test_render_groups_claims_by_question_and_says_when_nothing_survived(ctx):
     assert "## Sources\n\n- [d] d (d.md)\n" in out["markdown"]
     empty = invoke_mode("knowledge.render", {"title": "T", "claims": [], "documents": [_doc()]}, ctx)
     assert empty["markdown"].startswith("# T\n\nNo claim survived the checks.\n")
+
+
+def test_render_to_a_folder_or_a_job_report_is_refused_by_name(lakehouse):
+    """A folder was an IsADirectoryError (500); a drift report overwritten with Markdown broke the
+    console's System page for everyone (a probe)."""
+    http = ModeContext(lakehouse=lakehouse, source="http")
+    (lakehouse.settings.home_dir / "inbox").mkdir(parents=True, exist_ok=True)
+    body = {"title": "T", "claims": [], "documents": [_doc()]}
+    with pytest.raises(KnowledgeError, match=r"path: 'inbox' is a folder; name the Markdown file to write"):
+        invoke_mode("knowledge.render", {**body, "path": "inbox"}, http)
+    with pytest.raises(PathNotAllowed, match=r"path: 'drift/nightly-zzz\.json' would write over the lakehouse's own"):
+        invoke_mode("knowledge.render", {**body, "path": "drift/nightly-zzz.json"}, http)
+    assert not (lakehouse.settings.home_dir / "drift").exists()

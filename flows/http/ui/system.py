@@ -30,6 +30,10 @@ LIST_REPORTS = 20
 
 @router.get("/ui/system")
 def page(request: Request) -> HTMLResponse:
+    try:
+        report, report_error = _report(request, ""), None
+    except REPORT_ERRORS as exc:  # the newest report unreadable (cut short, not a report): said in its place
+        report, report_error = None, str(exc)
     return render(
         request,
         "system.html",
@@ -39,7 +43,8 @@ def page(request: Request) -> HTMLResponse:
         **_tail(request, ""),
         stats=lakehouse_of(request).observer.stats(),
         reports=list_reports(request),
-        report=_report(request, ""),
+        report=report,
+        report_error=report_error,
     )
 
 
@@ -121,6 +126,10 @@ def _markdown(text: str, folder: str) -> Markup:
     return Markup(md.render(text))  # noqa: S704 - markdown-it escapes the text; raw HTML is off
 
 
+# a path refused, a file that is not JSON or not a drift report (ValueError), or unreadable
+REPORT_ERRORS = (PathNotAllowed, ValueError, OSError)
+
+
 def _report(request: Request, path: str) -> dict[str, Any] | None:
     """One report rendered: the given one, else the newest; None when there is none."""
     if not path:
@@ -148,7 +157,7 @@ def _report(request: Request, path: str) -> dict[str, Any] | None:
 def report_view(request: Request, path: str = "") -> HTMLResponse:
     try:
         report = _report(request, path)
-    except (PathNotAllowed, ValueError, OSError) as exc:
+    except REPORT_ERRORS as exc:
         return render(request, "system_report.html", report=None, error=str(exc))
     return render(request, "system_report.html", report=report, error=None)
 

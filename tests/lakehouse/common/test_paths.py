@@ -138,6 +138,8 @@ def test_nonexistent_write_target_under_home_is_ok(settings, home):
         "ops.jsonl.flushed",
         "playbooks.jsonl.flush.lock",
         "prefect-server.lock",
+        "drift/nightly-2026-12-06.json",  # the console shows these as the lakehouse's own reports
+        "adapt/occupations-report.md",
     ],
 )
 def test_untrusted_write_over_the_lakehouse_state_is_refused(settings, name):
@@ -216,3 +218,20 @@ def test_mode_context_is_untrusted_by_default_and_standalone_is_trusted(settings
             os.chdir(old_cwd)
     finally:
         lakehouse.close()
+
+
+def test_the_job_reports_may_be_read(settings, home):
+    assert resolve_path("drift/nightly-2026-12-06.json", settings) == home / "drift" / "nightly-2026-12-06.json"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("a" * 5_000, r"has a name of 5,000 bytes; at most 255"),
+        ("d/" * 2_100 + "f", r"is 4,201 bytes long; at most 4,096"),
+    ],
+)
+def test_a_path_too_long_for_the_file_system_is_named(settings, value, reason):
+    """ENAMETOOLONG was an internal error (500) from every mode that takes a path."""
+    with pytest.raises(PathNotAllowed, match=rf"^path: '.*' {reason}"):
+        resolve_path(value, settings)

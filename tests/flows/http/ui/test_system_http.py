@@ -119,3 +119,12 @@ def test_the_ops_tail_marks_the_rows_new_since_the_last_poll(client):
     assert tail.count('class="fresh"') == 1
     stats = client.get("/ui/system/stats").text
     assert "deploy.finished" in stats and "event" in stats
+
+
+def test_a_newest_report_that_does_not_read_is_said_in_its_place_and_the_page_works(client, home):
+    """A drift report cut short by a crash (or not a report) made /ui/system a 500 for everyone."""
+    (home / "drift" / "nightly-zzz.json").write_text('{"checks": [')  # the newest now
+    page = client.get("/ui/system")
+    assert page.status_code == 200
+    assert 'id="report" class="report"' in page.text and 'class="error" role="alert"' in page.text
+    assert "Expecting value" in page.text or "JSON" in page.text

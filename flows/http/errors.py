@@ -124,6 +124,7 @@ _STATUS_TEXT = {
     413: "Request body larger than LH_API_MAX_BODY_BYTES",
     415: "The body must be JSON (Content-Type: application/json)",
     422: "Invalid request: each wrong field is named in `details.fields`",
+    429: "Too many workflow runs already wait to start: try again once one has started",
     500: "Internal error: the body names an `error_id` that is in the server log",
     502: "The model provider failed",
     503: "A dependency is unavailable (object store, embedding model)",

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.http.calls import lakehouse_of
-from flows.http.errors import ApiError
+from flows.http.errors import ApiError, error_responses
 from flows.http.limits import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from flows.http.runs import WorkflowRequest, load_request, run_loaded, run_ops, workflow_error
 from lakehouse.observe.observer import ObservedOp, Source, Status, now_utc
@@ -48,7 +48,9 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
-@router.post("/workflow/run", summary="Run a workflow (YAML text or a name) through Prefect")
+@router.post(
+    "/workflow/run", summary="Run a workflow (YAML text or a name) through Prefect", responses=error_responses(429)
+)
 def submit_workflow(
     request: Request, body: WorkflowRequest, wait: bool = Query(True, description="wait for the result")
 ):

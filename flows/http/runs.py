@@ -137,16 +137,30 @@ class TrackedRun:
         }
 
 
+MAX_WAITING = 32  # `?wait=false` runs queued before a submission is refused: memory and fairness
+
+
 class RunTracker:
-    def __init__(self, workers: int = 2, keep: int = 1000) -> None:
-        self.keep = keep
+    def __init__(self, workers: int = 2, keep: int = 1000, max_waiting: int = MAX_WAITING) -> None:
+        self.keep, self.max_waiting = keep, max_waiting
         self._runs: OrderedDict[str, TrackedRun] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehouse-run")
 
     def submit(self, loaded) -> TrackedRun:
+        """Track and queue a run; 429 when `max_waiting` runs wait to start already (a client that
+        submits without end would otherwise hold the queue, and the memory, for everyone)."""
         run = TrackedRun(run_id=uuid.uuid4().hex, workflow=loaded.name, submitted_at=now_utc())
         with self._lock:
+            waiting = sum(r.status == "queued" for r in self._runs.values())
+            if waiting >= self.max_waiting:
+                raise ApiError(
+                    429,
+                    "too_many_runs",
+                    f"{waiting} workflow runs already wait to start (at most {self.max_waiting}): submit again once "
+                    "one has started, or run with wait=true",
+                    {"waiting": waiting},
+                )
             self._runs[run.run_id] = run
             while len(self._runs) > self.keep:
                 self._runs.popitem(last=False)

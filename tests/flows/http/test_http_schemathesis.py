@@ -63,8 +63,15 @@ CONFIG = SchemathesisConfig.from_dict(
         "operations": [
             {
                 # Rules beyond what JSON Schema can say, answered 422 by design: a workflow's own checks
-                # (`workflow_invalid`: YAML, nodes, references) and an event whose ts_end is before ts_start.
-                "include-path": ["/v1/observer/workflow/run", "/v1/observer/workflow/validate", "/v1/observer/event"],
+                # (`workflow_invalid`: YAML, nodes, references), an event whose ts_end is before ts_start
+                # or a day ahead, and a judgement (rating, playbook) dated more than a day ahead.
+                "include-path": [
+                    "/v1/observer/workflow/run",
+                    "/v1/observer/workflow/validate",
+                    "/v1/observer/event",
+                    "/v1/matrix/feedback",
+                    "/v1/matrix/playbooks",
+                ],
                 "checks": {
                     "positive_data_acceptance": {
                         "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "429"]

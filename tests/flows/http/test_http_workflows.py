@@ -178,3 +178,37 @@ def test_validate_by_name_and_list(http_client):
     assert "fixture-branches" in names
     body = http_client.post("/v1/observer/workflow/validate", json={"workflow": "fixture-branches"}).json()
     assert body["valid"] and body["workflow"] == "fixture-branches" and body["layers"][0] == ["start"]
+
+
+SLOW = """
+name: http-slow
+nodes:
+  - {id: nap, mode: fixture.sleep, with: {seconds: 2}}
+"""
+
+
+@needs_runner
+@pytest.mark.prefect
+def test_runs_waiting_to_start_are_bounded_with_a_429_and_the_accepted_ones_run(wf):
+    """`?wait=false` queued without bound: 100 submissions from one client starved another's and
+    held the memory (a probe). Past the bound a submission is refused, and nothing of it is kept."""
+    live, c = wf
+    live.app.state.runs.max_waiting = 2
+    accepted, refused = [], None
+    for _ in range(12):
+        response = c.post("/v1/observer/workflow/run", params={"wait": "false"}, json={"yaml": SLOW})
+        if response.status_code == 429:
+            refused = response
+            break
+        assert response.status_code == 202, response.text
+        accepted.append(response.json()["run_id"])
+    assert refused is not None, "never refused"
+    error = assert_error(refused, 429, "too_many_runs", match=r"workflow runs already wait to start \(at most 2\)")
+    assert error["details"]["waiting"] == 2
+    deadline = time.monotonic() + 240
+    for run_id in accepted:
+        while c.get(f"/v1/observer/runs/{run_id}").json()["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, "an accepted run never finished"
+            time.sleep(0.25)
+        assert c.get(f"/v1/observer/runs/{run_id}").json()["status"] == "completed"
+    live.app.state.runs.max_waiting = 32

@@ -24,14 +24,18 @@ from lakehouse.common.jsonl import AppendLog
 RECORD = {"op_id": "0" * 32, "mode": "search.query", "status": "completed", "duration_ms": 12.5, "pad": "x" * 200}
 
 
+def _write(path: Path, line: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
 def bare(path: Path, count: int) -> None:
     line = (json.dumps(RECORD, separators=(",", ":")) + "\n").encode()
     for _ in range(count):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        _write(path, line)
 
 
 def before(path: Path, count: int) -> None:
@@ -40,11 +44,7 @@ def before(path: Path, count: int) -> None:
     for _ in range(count):
         line = (json.dumps(RECORD, default=str, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with log._lock:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
+            _write(path, line)
 
 
 def logged(path: Path, count: int) -> None:

@@ -175,8 +175,8 @@ def _labels(raw: Sequence[Any], rows: Sequence[str] | None) -> list[str]:
     return list(rows) if rows is not None else ([""] if len(raw) == 1 else [f"row {i + 1}" for i in range(len(raw))])
 
 
-def _judgement(rating: Rating) -> str:
-    return f"query {rating.query[:60]!r}, id {rating.id!r} of corpus {rating.corpus!r}, verdict {rating.verdict}"
+def _judgement(query: str, hit_id: str, corpus: str, verdict: str) -> str:
+    return f"query {query[:60]!r}, id {hit_id!r} of corpus {corpus!r}, verdict {verdict}"
 
 
 def _differs(rating: Rating, query: str, corpus: str, hit_id: str, verdict: str) -> list[str]:
@@ -200,7 +200,7 @@ def check_conflicts(playbooks, ratings: list[Rating], labels: list[str]) -> list
             old = {1.0: "good", -1.0: "bad"}.get(entry.score, f"score {entry.score:g}")
             differ = _differs(rating, entry.query, entry.corpus, entry.answer, old)
             if differ:
-                have = f"query {entry.query[:60]!r}, id {entry.answer!r} of corpus {entry.corpus!r}, verdict {old}"
+                have = _judgement(entry.query, entry.answer, entry.corpus, old)
                 problems.append(
                     (
                         labels[i],
@@ -215,11 +215,12 @@ def check_conflicts(playbooks, ratings: list[Rating], labels: list[str]) -> list
             differ = _differs(rating, earlier.query, earlier.corpus, earlier.id, earlier.verdict)
             if differ:
                 named = labels[first[rid]] or "another rating"
+                held = _judgement(earlier.query, earlier.id, earlier.corpus, earlier.verdict)
                 problems.append(
                     (
                         labels[i],
                         "rating_id",
-                        f"{rid!r} also names {named} ({_judgement(earlier)}); this one differs "
+                        f"{rid!r} also names {named} ({held}); this one differs "
                         f"in its {', '.join(differ)}: give it a rating_id of its own",
                     )
                 )

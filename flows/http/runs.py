@@ -172,7 +172,7 @@ class RunTracker:
         from flows.run_hooks import FLOW_RUN_STARTED
 
         run.status, run.started_at = "running", now_utc()
-        FLOW_RUN_STARTED.set(lambda flow_run_id: setattr(run, "flow_run_id", flow_run_id))
+        FLOW_RUN_STARTED.set(lambda flow_run_id: self._started(run, flow_run_id))
         try:
             run.result = run_loaded(loaded)
             run.status = run.result["status"]
@@ -180,6 +180,12 @@ class RunTracker:
             run.status, run.error = "crashed", f"{type(exc).__name__}: {exc}"
         finally:
             run.finished_at = now_utc()
+
+    @staticmethod
+    def _started(run: TrackedRun, flow_run_id: str) -> None:
+        # The first flow to start is the run's own; a sub-workflow's subflow starts in its context too.
+        if run.flow_run_id is None:
+            run.flow_run_id = flow_run_id
 
     def get(self, run_id: str) -> TrackedRun | None:
         with self._lock:

@@ -114,6 +114,27 @@ def test_no_wait_returns_a_run_id_to_follow(wf):
     assert by_flow["status"] == "completed" and len(by_flow["ops"]) == 2
 
 
+@needs_runner
+@pytest.mark.prefect
+def test_a_run_with_a_sub_workflow_keeps_its_own_flow_run_id(wf):
+    """The sub-workflow's subflow starts inside the run too; the id the run is followed, approved
+    and resumed by stays the top flow's (it became the child's, whose gate the parent's id is not)."""
+    _, c = wf
+    response = c.post("/v1/observer/workflow/run", params={"wait": "false"}, json={"workflow": "subworkflow-demo"})
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run_id"]
+    deadline = time.monotonic() + 240
+    view = c.get(f"/v1/observer/runs/{run_id}").json()
+    while view["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.25)
+        view = c.get(f"/v1/observer/runs/{run_id}").json()
+    assert view["status"] == "completed", view
+    assert view["result"]["nodes"]["report"]["output"] == {
+        "value": "the child said: hello from the parent -> HELLO FROM THE PARENT"
+    }
+    assert view["flow_run_id"] == view["result"]["run_id"]
+
+
 def test_unknown_run_is_404(http_client):
     assert_error(http_client.get("/v1/observer/runs/nope"), 404, "unknown_run", match="no run 'nope'")
 

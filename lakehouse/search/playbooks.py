@@ -322,27 +322,33 @@ class PlaybookStore:
         duplicate, with another judgement it is a conflict (an error). The check and the appends
         run under the log's cross-process lock, so two importers never both store it."""
         results: list[dict[str, Any]] = []
-        pending: list[tuple[int, str, PlaybookInput]] = []
-        batch: dict[str, PlaybookInput] = {}
+        parsed: list[tuple[int, str, PlaybookInput]] = []
         for index, raw in enumerate(items):
             try:
                 item = self._parse_input(raw)
-                entry_id = item.id or (content_id(item) if idempotent else f"pb-{uuid.uuid4().hex[:16]}")
-                if entry_id in batch:
-                    results.append(self._seen(index, entry_id, item, batch[entry_id]))
-                    continue
+            except (PlaybookError, ValueError) as exc:
+                results.append({"index": index, "id": given_id(raw), "error": str(exc)})
+                continue
+            entry_id = item.id or (content_id(item) if idempotent else f"pb-{uuid.uuid4().hex[:16]}")
+            parsed.append((index, entry_id, item))
+        with self._lock:
+            held = self._stored({entry_id for _, entry_id, _ in parsed})
+        # A recorded judgement sent again is a duplicate even if its corpus or answer has gone since
+        # (a re-import of an export), so only the entries not held yet are checked against them.
+        pending: list[tuple[int, str, PlaybookInput]] = []
+        batch: dict[str, PlaybookInput] = {}
+        for index, entry_id, item in parsed:
+            have = held.get(entry_id) or batch.get(entry_id)
+            if have is not None:
+                results.append(self._seen(index, entry_id, item, have))
+                continue
+            try:
                 self.check(item)
             except (PlaybookError, LookupError, ValueError) as exc:
-                results.append({"index": index, "id": given_id(raw), "error": str(exc)})
+                results.append({"index": index, "id": entry_id if item.id else None, "error": str(exc)})
                 continue
             batch[entry_id] = item
             pending.append((index, entry_id, item))
-        with self._lock:
-            held = self._stored({entry_id for _, entry_id, _ in pending})
-        results.extend(
-            self._seen(index, entry_id, item, held[entry_id]) for index, entry_id, item in pending if entry_id in held
-        )
-        pending = [(index, entry_id, item) for index, entry_id, item in pending if entry_id not in held]
         embedder = self.embedder
         vectors = embedder.embed([item.query for _, _, item in pending]) if pending else []
         now = datetime.now(UTC)

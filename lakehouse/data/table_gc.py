@@ -265,4 +265,5 @@ def format_duration(seconds: float) -> str:
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    # 599.9999999 must not read as "600s" beside a 10m limit, nor -0.0 as "-0s"
+    return f"{seconds + 0.0:.12g}s"

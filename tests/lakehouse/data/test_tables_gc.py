@@ -194,6 +194,7 @@ def test_bad_durations_and_windows_are_refused(lakehouse):
     with pytest.raises(TableError, match="the age window must be 0 or more seconds, got -1"):
         lakehouse.tables.gc(older_than_s=-1)
     assert [format_duration(s) for s in (3600, 90, 1800, 0.5)] == ["1h", "90s", "30m", "0.5s"]
+    assert (format_duration(599.9999999), format_duration(-0.0)) == ("599.9999999s", "0s")
 
 
 def test_gc_on_an_s3_warehouse(moto_s3, tmp_path, monkeypatch):

@@ -26,12 +26,12 @@ from fastmcp import FastMCP
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 
-from lakehouse.common.text import MAX_JSON_DEPTH, bracket_depth
+from lakehouse.common.text import JSON_STRING, MAX_JSON_DEPTH, bracket_depth
 
 # Deeper than this, a line is answered here. Above the arguments' own limit (the envelope adds a
 # few levels), so a message between the two still gets the tool's message naming its arguments.
 MAX_MESSAGE_DEPTH = 2 * MAX_JSON_DEPTH
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
+_TOKEN = re.compile(JSON_STRING + r"|[\[\]{}:,]|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", re.DOTALL)
 
 
 NO_ID = object()  # a notification: no `id` member, so no answer

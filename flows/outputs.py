@@ -5,6 +5,8 @@
     _runs/<run_id>/manifest.json            the workflow text, inputs and node definitions of a run,
                                              written before any node runs
     _runs/<run_id>/nodes/<node_id>.json     one record per finished node (completed, failed, skipped)
+    _runs/submissions/<id>.json             a run submitted over HTTP without waiting, by the id the
+                                             submission answered: its state and flow-run id
 
 Order of writes, so a run killed at any moment (SIGKILL) leaves a resumable record: the output
 first, then the node's ObservedOp (in the op log), then the node record. Every put is atomic.
@@ -20,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from flows.errors import RunRecordNotFound
+from lakehouse.data.errors import ObjectNotFound
 from lakehouse.observe.observer import canonical_json, now_utc
 
 PREFIX = "_runs"
@@ -104,6 +107,21 @@ class RunStore:
                 f"records were removed (see `lakehouse ops list` for run ids)"
             )
         return RunManifest.model_validate_json(self.store.get(key))
+
+    @staticmethod
+    def submission_key(submission_id: str) -> str:
+        return f"{PREFIX}/submissions/{submission_id}.json"
+
+    def write_submission(self, record: dict[str, Any]) -> None:
+        self.store.put(self.submission_key(record["run_id"]), json.dumps(record).encode())
+
+    def read_submission(self, submission_id: str) -> dict[str, Any] | None:
+        """The record of a submission (`submission_id` already checked to be one's form), or None."""
+        try:
+            record = json.loads(self.store.get(self.submission_key(submission_id)))
+        except (ObjectNotFound, ValueError):  # puts are atomic: a damaged record is someone's edit
+            return None
+        return record if isinstance(record, dict) else None
 
     def write_node(self, run_id: str, record: NodeRecord) -> None:
         self.store.put(f"{PREFIX}/{run_id}/nodes/{record.node_id}.json", record.model_dump_json().encode())

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     api_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = 32 * MiB
+    # a stopping API waits this long for its running workflow runs (one paused for an approval would
+    # hold it for the pause's hour); then it exits and they read as crashed, resumable
+    api_stop_grace_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     # the CLI sends search / playbook calls to a `lakehouse api` running on this LH_HOME (its model is loaded)
     cli_use_api: bool = True
     # `workflow run|resume` and `main` start a local Prefect server in the background when none is in

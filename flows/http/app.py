@@ -21,6 +21,7 @@ from flows.http.errors import (
 )
 from flows.http.limits import BodyLimit, check_body
 from flows.http.runs import RunTracker
+from flows.outputs import RunStore
 from lakehouse.config import Settings, get_settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.shared_log import FlushTimer
@@ -41,14 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     parse_networks(settings.api_trusted_proxies, "LH_API_TRUSTED_PROXIES")
     load_modes()
     lakehouse = Lakehouse(settings)
-    runs = RunTracker()
+    runs = RunTracker(records=RunStore(lakehouse.store))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         flusher = FlushTimer(settings).start()  # shared state reaches the _lh_* tables while serving
         yield
         flusher.stop()
-        runs.close()
+        runs.close(settings.api_stop_grace_s)
         lakehouse.close()
 
     app = FastAPI(

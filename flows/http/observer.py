@@ -115,6 +115,12 @@ def get_run(request: Request, run_id: str) -> dict[str, Any]:
         if view["error"]:
             view["error"] = request.app.state.redact(view["error"])
         return view
+    recorded = request.app.state.runs.recorded(run_id)  # submitted before a restart, or long ago
+    if recorded is not None:
+        flow_run_id = recorded.get("flow_run_id")
+        if recorded.get("error"):
+            recorded["error"] = request.app.state.redact(recorded["error"])
+        return {**recorded, "ops": run_ops(flow_run_id) if flow_run_id else []}
     ops = run_ops(run_id)
     if not ops:
         raise ApiError(

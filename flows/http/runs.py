@@ -1,16 +1,22 @@
 """Workflow runs submitted over HTTP: resolved, checked, run through Prefect, answered with ops.
 
 `?wait=false` runs go to a small worker pool and are tracked under an id returned at once; the
-tracker keeps the newest `keep` runs (a long-lived server must not grow without bound).
+tracker keeps the newest `keep` runs in memory (a long-lived server must not grow without bound)
+and a record of each in the object store (`_runs/submissions/`), so the id still answers after
+the tracker forgot it or the API restarted, and a run the API stopped before it started says so.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
+import os
+import queue
+import re
 import threading
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -108,7 +114,14 @@ def run_loaded(loaded) -> dict[str, Any]:
     return result
 
 
-RunStatus = Literal["queued", "running", "completed", "failed", "crashed"]
+RunStatus = Literal["queued", "running", "completed", "failed", "crashed", "cancelled"]
+SUBMISSION_ID = re.compile(r"[0-9a-f]{32}")  # what `RunTracker.submit` answers: only such ids are looked up
+STOPPED_BEFORE_START = "the API stopped before the run started: submit it again"
+STOPPED_WHILE_RUNNING = (
+    "the API process running it stopped before it finished; its ops show how far it got, and "
+    "POST /v1/observer/runs/{flow_run_id}/resume runs the rest"
+)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,12 +153,41 @@ class TrackedRun:
 MAX_WAITING = 32  # `?wait=false` runs queued before a submission is refused: memory and fairness
 
 
+class _DaemonWorkers:
+    """A fixed set of worker threads the interpreter does not wait for at exit: ThreadPoolExecutor's
+    are joined, so one run paused for an approval held a stopping API for the pause's hour."""
+
+    def __init__(self, workers: int) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[None], Any, tuple[Any, ...]]] = queue.SimpleQueue()
+        for number in range(workers):
+            threading.Thread(target=self._work, name=f"lakehouse-run-{number}", daemon=True).start()
+
+    def submit(self, fn: Any, *args: Any) -> Future[None]:
+        future: Future[None] = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn, args = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # kept on the future, as ThreadPoolExecutor does
+                future.set_exception(exc)
+
+
 class RunTracker:
-    def __init__(self, workers: int = 2, keep: int = 1000, max_waiting: int = MAX_WAITING) -> None:
+    def __init__(self, workers: int = 2, keep: int = 1000, max_waiting: int = MAX_WAITING, records: Any = None) -> None:
         self.keep, self.max_waiting = keep, max_waiting
+        self.records = records  # a flows.outputs.RunStore, or None: nothing kept past the process
+        self.instance = uuid.uuid4().hex  # this tracker: a restarted API may get the same pid again
         self._runs: OrderedDict[str, TrackedRun] = OrderedDict()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehouse-run")
+        self._pool = _DaemonWorkers(workers)
+        self._pending: dict[str, Future[None]] = {}  # runs not finished yet, by id
+        self._stopping = False
 
     def submit(self, loaded) -> TrackedRun:
         """Track and queue a run; 429 when `max_waiting` runs wait to start already (a client that
@@ -161,12 +203,21 @@ class RunTracker:
                     "one has started, or run with wait=true",
                     {"waiting": waiting},
                 )
+            if self.records is not None:
+                self.records.write_submission(self._record(run))  # no id is answered that cannot be followed
             self._runs[run.run_id] = run
             while len(self._runs) > self.keep:
                 self._runs.popitem(last=False)
         # The worker runs in the submitter's context, so Prefect settings in force here apply there.
-        self._pool.submit(contextvars.copy_context().run, self._execute, run, loaded)
+        future = self._pool.submit(contextvars.copy_context().run, self._execute, run, loaded)
+        with self._lock:
+            self._pending[run.run_id] = future
+        future.add_done_callback(lambda _: self._forget_pending(run.run_id))
         return run
+
+    def _forget_pending(self, run_id: str) -> None:
+        with self._lock:
+            self._pending.pop(run_id, None)
 
     def _execute(self, run: TrackedRun, loaded) -> None:
         from flows.run_hooks import FLOW_RUN_STARTED
@@ -178,14 +229,56 @@ class RunTracker:
             run.status = run.result["status"]
         except Exception as exc:  # the flow itself broke; keep the reason for the poller
             run.status, run.error = "crashed", f"{type(exc).__name__}: {exc}"
+            if self._stopping and run.flow_run_id is not None:  # the interpreter's exit broke it
+                run.error = STOPPED_WHILE_RUNNING.format(flow_run_id=run.flow_run_id) + f" ({run.error})"
         finally:
             run.finished_at = now_utc()
+            self._save(run)
 
-    @staticmethod
-    def _started(run: TrackedRun, flow_run_id: str) -> None:
+    def _started(self, run: TrackedRun, flow_run_id: str) -> None:
         # The first flow to start is the run's own; a sub-workflow's subflow starts in its context too.
         if run.flow_run_id is None:
             run.flow_run_id = flow_run_id
+            self._save(run)
+
+    def _save(self, run: TrackedRun) -> None:
+        """Keep the run's new state; a record that cannot be written is logged, never the run's failure."""
+        if self.records is None:
+            return
+        try:
+            self.records.write_submission(self._record(run))
+        except Exception as exc:  # the store's errors, OSError: the run goes on, the memory still knows
+            log.warning("could not record the state of run %s: %s", run.run_id, exc)
+
+    def _record(self, run: TrackedRun) -> dict[str, Any]:
+        """What the store keeps of a run: its view without the result (ops come from the op log)
+        and the process holding it (a record left queued or running by a process that is gone is a
+        run that process dropped)."""
+        return {**run.view(), "result": None, "pid": os.getpid(), "instance": self.instance}
+
+    def _holder_alive(self, record: dict[str, Any]) -> bool:
+        if record.get("instance") == self.instance:
+            return True
+        pid = record.get("pid")
+        return pid != os.getpid() and _alive(pid)
+
+    def recorded(self, run_id: str) -> dict[str, Any] | None:
+        """A submission's view from its record, for an id the tracker no longer holds (forgotten,
+        or submitted before the API restarted); None when there is no such record."""
+        if self.records is None or not SUBMISSION_ID.fullmatch(run_id):
+            return None
+        record = self.records.read_submission(run_id)
+        if record is None:
+            return None
+        if record.get("status") in ("queued", "running") and not self._holder_alive(record):
+            flow_run_id = record.get("flow_run_id")
+            if flow_run_id is None:
+                record.update(status="cancelled", error=STOPPED_BEFORE_START)
+            else:
+                record.update(status="crashed", error=STOPPED_WHILE_RUNNING.format(flow_run_id=flow_run_id))
+        record.pop("pid", None)
+        record.pop("instance", None)
+        return record
 
     def get(self, run_id: str) -> TrackedRun | None:
         with self._lock:
@@ -193,19 +286,54 @@ class RunTracker:
 
     def flow_run_id(self, run_id: str) -> str:
         """The Prefect flow-run id a run id names: a `?wait=false` submission's once its flow has
-        started (409 before), any other id as it is."""
+        started (409 before, or when it never will), any other id as it is."""
         tracked = self.get(run_id)
-        if tracked is None:
+        state = tracked.view() if tracked is not None else self.recorded(run_id)
+        if state is None:
             return run_id
-        if tracked.flow_run_id is None:
+        if state["flow_run_id"] is None:
+            status = state["status"]
+            waiting = status in ("queued", "running")
             raise ApiError(
                 409,
                 "run_not_started",
-                f"run {run_id!r} is {tracked.status} and has no flow run yet: try again once "
-                f"GET /v1/observer/runs/{run_id} shows its flow_run_id",
-                {"run_id": run_id, "status": tracked.status},
+                f"run {run_id!r} is {status} and has no flow run yet: try again once "
+                f"GET /v1/observer/runs/{run_id} shows its flow_run_id"
+                if waiting
+                else f"run {run_id!r} is {status} and never started a flow run: {state['error']}",
+                {"run_id": run_id, "status": status},
             )
-        return tracked.flow_run_id
+        return state["flow_run_id"]
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, grace_s: float = 30.0) -> None:
+        """Stop: runs still waiting to start are cancelled (their records say so), and those running
+        get `grace_s` seconds to finish; then the process may exit without them (they read as
+        crashed, and resume runs the rest)."""
+        self._stopping = True
+        with self._lock:
+            pending = [(self._runs.get(run_id), future) for run_id, future in self._pending.items()]
+        running = []
+        for run, future in pending:
+            if future.cancel():  # it had not started
+                if run is not None:
+                    run.status, run.error, run.finished_at = "cancelled", STOPPED_BEFORE_START, now_utc()
+                    self._save(run)
+            else:
+                running.append(future)
+        if running:
+            log.warning("waiting up to %.0f s for %d workflow run(s) to finish", grace_s, len(running))
+            wait(running, timeout=grace_s)
+
+
+def _alive(pid: Any) -> bool:
+    """Whether the process that recorded a run is still running (on this host: a store shared
+    across hosts would need the host too; then a gone process's run reads as still running)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

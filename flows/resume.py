@@ -92,9 +92,10 @@ def _completed_output(
         if record.output_sha256 is None or not store.has_output(record.output_sha256):
             return "output missing"
         return record.output_sha256, record.reused_from or parent_run_id
-    # No node record: the runner may have been killed between the node's op and its record.
+    # No node record: the runner may have been killed between the node's op and its record. Only
+    # the runner's own ops count: an event (`POST /v1/observer/event`) may name any run and node.
     for op in reversed(ops or []):
-        if op.get("node_id") == node_id and op.get("status") == "completed":
+        if op.get("node_id") == node_id and op.get("status") == "completed" and op.get("source") == "workflow":
             sha = op.get("output_sha256")
             if sha and store.has_output(sha):
                 return sha, parent_run_id

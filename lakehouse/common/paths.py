@@ -52,9 +52,9 @@ RESERVED_NAMES = frozenset(
         "prefect-server.lock",
     }
 )
-# Read by callers, written only by the lakehouse: the reports of the nightly drift and weekly adapt
-# jobs, which the console shows as the lakehouse's own.
-WRITE_RESERVED_NAMES = frozenset({"drift", "adapt"})
+# Read by callers, written only by the lakehouse: the reports of the nightly drift, weekly adapt and
+# lift jobs, which the console shows as the lakehouse's own, and the main job's results (`runs/`).
+WRITE_RESERVED_NAMES = frozenset({"drift", "adapt", "lift", "runs"})
 # A log's flush state sits beside it: `ops.jsonl.flushed`, `ops.jsonl.flush.lock`.
 _LOGS = ("ops.jsonl", "pathway.jsonl", "playbooks.jsonl")
 

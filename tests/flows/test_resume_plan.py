@@ -94,6 +94,29 @@ def test_a_killed_run_without_a_node_record_reuses_the_nodes_completed_op(lakeho
     assert plan.rerun == {"end": "output missing", "aside": "never started"}
 
 
+def test_an_event_naming_a_killed_runs_node_is_not_taken_for_its_result(lakehouse):
+    """`POST /v1/observer/event` records ops anyone may send, with any run and node id: a completed
+    one for a node the killed run never finished must not make resume reuse an output it chose."""
+    loaded = _parent(lakehouse, start="completed")
+    forged = {"text": "FORGED"}
+    RunStore(lakehouse.store).put_output(forged)  # any output a caller can have a run produce
+    lakehouse.observer.record(
+        ObservedOp.build(
+            ts_start=now_utc(),
+            source="event",
+            mode="fixture.upper",
+            workflow=loaded.name,
+            run_id="parent-run",
+            node_id="middle",
+            status="completed",
+            output=forged,
+        )
+    )
+    plan = plan_resume(lakehouse, "parent-run", loaded)
+    assert set(plan.reuse) == {"start"}
+    assert plan.rerun == {"middle": "never started", "end": "downstream of middle", "aside": "never started"}
+
+
 def test_a_reused_node_points_at_the_run_that_executed_it(lakehouse):
     loaded = _parent(lakehouse, run_id="grandparent", start="completed")
     store = RunStore(lakehouse.store)

@@ -140,6 +140,8 @@ def test_nonexistent_write_target_under_home_is_ok(settings, home):
         "prefect-server.lock",
         "drift/nightly-2026-12-06.json",  # the console shows these as the lakehouse's own reports
         "adapt/occupations-report.md",
+        "lift/forged/lift-report.md",
+        "runs/staffing-data-fe787a41-ad17-4298-a363-ca35ff01a001.json",  # the main job's results
     ],
 )
 def test_untrusted_write_over_the_lakehouse_state_is_refused(settings, name):

@@ -127,9 +127,16 @@ def _eval(node: ast.AST, values: dict[str, Any]) -> Any:
         return all(items) if isinstance(node.op, ast.And) else any(items)
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, values)
-        return (not value) if isinstance(node.op, ast.Not) else -value
+        if isinstance(node.op, ast.Not):
+            return not value
+        if not isinstance(value, (int, float)):
+            raise WhenSyntaxError(f"cannot negate {value!r} ({type(value).__name__}): expected a number")
+        return -value
     if isinstance(node, ast.Call):
-        return len(_eval(node.args[0], values))
+        value = _eval(node.args[0], values)
+        if not isinstance(value, (list, tuple, str, dict)):
+            raise WhenSyntaxError(f"len() of {value!r} ({type(value).__name__}): expected a list, text or object")
+        return len(value)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, values)
         for op, comparator in zip(node.ops, node.comparators, strict=False):

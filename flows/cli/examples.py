@@ -25,7 +25,9 @@ _PROGRESS_MIN_ROWS = 100_000
 def workers(
     rows: int = typer.Option(..., "--rows", help="Number of workers to generate (1 .. 20,000,000)."),
     out: Path = typer.Option(..., "--out", help="Output file: .parquet (fastest to ingest) or .jsonl."),
-    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and --rows give the same file."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Random seed (0 or more): the same seed and --rows give the same file."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result (path, rows, bytes, sha256) as JSON."),
 ) -> None:
     """Write a SYNTHETIC workers table: made-up, name-free worker profiles (occupation, state, city,

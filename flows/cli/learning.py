@@ -225,7 +225,7 @@ def pathway_search(
     """Search active traces by meaning, after a metadata filter."""
     where = renamed(where, where_old, "--where", "--filter")
     top_k = renamed(top, top_k_old, "--top-k", "--top", default=5)
-    payload = {"query": query, "top_k": top_k, "where": parse_pairs(where or [], "--filter")}
+    payload = {"query": query, "top_k": top_k, "where": parse_pairs(where or [], "--filter") or {}}
     out = _run("pathway.search", payload, "embedding and searching…")
     if as_json:
         print_json(out)

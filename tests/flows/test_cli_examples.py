@@ -48,3 +48,10 @@ def test_bad_arguments_exit_1_with_a_message(tmp_path, monkeypatch, args, messag
     monkeypatch.chdir(tmp_path)
     result = invoke_cli("examples", "workers", *args, code=1)
     assert message in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_negative_seed_is_named(tmp_path, monkeypatch):
+    """numpy refuses one: it was "ValueError: expected non-negative integer", naming no option."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke_cli("examples", "workers", "--rows", "10", "--out", "w.parquet", "--seed", "-1", code=2)
+    assert "Invalid value for '--seed'" in result.stderr and list(tmp_path.iterdir()) == []

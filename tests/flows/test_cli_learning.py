@@ -36,6 +36,8 @@ def test_pathway_commands(cli, lh_home):
     either = ["--filter", "state=IL", "--filter", "state=WI"]  # a repeated key is OR, as in `search`
     hits = json.loads(cli("pathway", "search", "nurses", *either, "--json").stdout)["hits"]
     assert {h["trace"]["id"] for h in hits} == {second["id"], "m1"}
+    unfiltered = json.loads(cli("pathway", "search", "nurses", "--json").stdout)["hits"]  # was "field 'where'"
+    assert {h["trace"]["id"] for h in unfiltered} == {second["id"], "m1"}
     assert "--filter 'state': expected KEY=VALUE" in cli("pathway", "search", "x", "--filter", "state", code=1).stderr
     assert "p1" in cli("pathway", "history", "p1").stdout
     errors = cli("pathway", "revise", "p1", "again", code=1).stderr

@@ -87,6 +87,20 @@ def test_when_comparison_of_incompatible_types_is_clear():
         evaluate_when("$a.output.text > 1", INPUTS, OUTPUTS)
 
 
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        # a TypeError here crashed the whole run (HTTP 500), not the node with a message
+        ("len($inputs.n) > 0", r"len\(\) of 3 \(int\): expected a list, text or object"),
+        ("len(null) > 0", r"len\(\) of None \(NoneType\)"),
+        ("-$a.output.text < 0", r"cannot negate 'HI' \(str\): expected a number"),
+    ],
+)
+def test_when_len_and_negation_of_the_wrong_type_are_clear(expr, message):
+    with pytest.raises(WhenSyntaxError, match=message):
+        evaluate_when(expr, INPUTS, OUTPUTS)
+
+
 # ------------------------------------------------------------------------------------ bounds (issue 9)
 def test_input_budget_counts_whole_references_and_rendered_text():
     from flows.refs import InputTooLarge

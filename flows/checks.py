@@ -3,6 +3,7 @@ against the graph and the producers' output models."""
 
 from __future__ import annotations
 
+import math
 import typing
 from collections import deque
 from collections.abc import Collection, Container, Iterator, Mapping
@@ -268,10 +269,28 @@ def _adapter(kind: str) -> TypeAdapter:
     return TypeAdapter(_INPUT_TYPES[kind])
 
 
+def _not_finite(value: Any) -> float | None:
+    """The first NaN or infinity anywhere in a value (JSON has neither: a run would record null)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
 def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
     if declared.type == "string" and isinstance(value, (int, float, bool)):
         return str(value), None  # `--input zip=60601` means the text 60601
     try:
-        return _adapter(declared.type).validate_python(value, strict=declared.type != "number"), None
+        coerced = _adapter(declared.type).validate_python(value, strict=declared.type != "number")
     except ValidationError as exc:
         return value, f"expected {declared.type}, got {short_repr(value)} ({exc.errors()[0]['msg']})"
+    bad = _not_finite(coerced)
+    if bad is not None:
+        return value, f"expected {declared.type} with finite numbers, got {short_repr(value)} ({bad} is not one)"
+    return coerced, None

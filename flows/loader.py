@@ -190,6 +190,25 @@ _OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
+_RESOLVER = yaml.resolver.Resolver()  # how the safe loader reads a plain scalar (`yes` is a bool)
+
+
+def _key_problem(event: yaml.ScalarEvent, keys: set[str]) -> str | None:
+    """Why a mapping key is refused: a key that YAML reads as other than text (`1`, `~`, `yes`:
+    values are JSON, whose keys are text, and `yes` and `true` would become one key), or one given
+    twice (YAML would keep the last, so the first would vanish unseen)."""
+    tag = event.tag or _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag != "tag:yaml.org,2002:str":
+        kind = tag.rsplit(":", 1)[-1]
+        return (
+            f"the key {event.value!r} at {_at(event)} reads as a {kind}, not text: quote it "
+            f'("{event.value}": ...); keys are text'
+        )
+    if event.value in keys:
+        return f"the key {event.value!r} appears twice in one mapping at {_at(event)}: YAML would keep the last"
+    return None
+
+
 def yaml_limits(text: str) -> str | None:
     """The first limit the YAML text breaks, or None; raises yaml.YAMLError on bad syntax.
 
@@ -212,10 +231,12 @@ def yaml_limits(text: str) -> str | None:
     for event in yaml.parse(text, Loader=_SafeLoader):
         if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, *_OPEN)) and mappings and mappings[-1]:
             keys, next_is_key = mappings[-1]
-            if next_is_key[0] and isinstance(event, yaml.ScalarEvent) and event.value != "<<":
-                if event.value in keys:
-                    where = _at(event)
-                    return f"the key {event.value!r} appears twice in one mapping at {where}: YAML would keep the last"
+            if next_is_key[0] and not isinstance(event, yaml.ScalarEvent):
+                return f"a list, mapping or alias as a key at {_at(event)}: keys are text"
+            if next_is_key[0] and event.value != "<<":
+                problem = _key_problem(event, keys)
+                if problem:
+                    return problem
                 keys.add(event.value)
             next_is_key[0] = not next_is_key[0]
         if isinstance(event, _OPEN):
@@ -311,7 +332,7 @@ class _Checker:
         written = {str(raw["id"]): list(raw) for raw in spec.nodes if isinstance(raw, dict) and "id" in raw}
         body = BodyChecks(spec, nodes, graph, self.add, subs, written)
         shapes = body.run()
-        resolved = self.check_inputs(spec, inputs) if inputs is not None else {}
+        resolved = self.check_inputs(spec, inputs) if inputs is not None else self.check_defaults(spec)
         self.fail()
         return LoadedWorkflow(spec, nodes, graph, self.file, text, resolved, shapes, body.subworkflows)
 
@@ -405,6 +426,15 @@ class _Checker:
             self.add(cycle[0], "depends_on", f"cycle: {path}")
         return graph
 
+    def check_defaults(self, spec: WorkflowSpec) -> dict[str, Any]:
+        """The workflow's own default values, checked as given ones are (`validate`: no inputs)."""
+        for name, declared in spec.inputs.items():
+            if declared.default is not None:
+                _, problem = coerce_input(declared, declared.default)
+                if problem:
+                    self.add(None, f"inputs.{name}", f"default: {problem}")
+        return {}
+
     def check_inputs(self, spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
         resolved: dict[str, Any] = {}
         for name in given:
@@ -424,8 +454,13 @@ class _Checker:
                 resolved[name] = value
             elif declared.required:
                 self.add(None, f"inputs.{name}", f"missing required input {name!r}: pass --input {name}=VALUE")
+            elif declared.default is not None:  # the workflow's own value: checked as a given one is
+                value, problem = coerce_input(declared, declared.default)
+                if problem:
+                    self.add(None, f"inputs.{name}", f"default: {problem}")
+                resolved[name] = value
             else:
-                resolved[name] = declared.default
+                resolved[name] = None
         return resolved
 
 

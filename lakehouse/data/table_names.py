@@ -18,6 +18,7 @@ _OWNERS = {
     CORPUS_TABLE_PREFIX: "a corpus (its rows and vectors, written by `lakehouse corpus build`)",
 }
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_PART = 128  # characters of a namespace or a name: each is a folder name in the warehouse
 # Names DuckDB gives its own catalogs and schemas: a namespace called so could never be queried.
 SQL_RESERVED_NAMESPACES = frozenset({"main", "temp", "memory", "system", "information_schema", "pg_catalog"})
 
@@ -31,6 +32,12 @@ def split_name(name: str) -> tuple[str, str]:
         raise TableError(
             f"bad table name {name!r}: use `name` or `namespace.name` made of letters, digits "
             "and '_' (not starting with a digit)"
+        )
+    longest = max(parts, key=len)
+    if len(longest) > MAX_PART:
+        raise TableError(
+            f"bad table name '{name[:40]}...': a namespace or a name has at most {MAX_PART} characters, "
+            f"this one {len(longest):,}"
         )
     if parts[0].lower() in SQL_RESERVED_NAMESPACES:
         raise TableError(

@@ -1,10 +1,11 @@
 """Runs started from the console: how a page follows one while it runs.
 
-A run starts as `/v1` starts it (`RunTracker.submit` in `app.state.runs`), but the tracker learns
-the Prefect flow-run id only when the run ends. The console tags the flow run (`lakehouse-ui:<id>`;
-the tracker's worker runs in a copy of the submitter's context, so the tag applies) and finds it
-on the Prefect server by that tag; from then on the run's ObservedOps (recorded as each node
-attempt ends) give the node states while it runs, and the Prefect UI link is known.
+A run starts as `/v1` starts it (`RunTracker.submit` in `app.state.runs`); the tracker learns the
+Prefect flow-run id when the flow starts. A resume runs beside the tracker, so the console tags
+each flow run (`lakehouse-ui:<id>`; the worker runs in a copy of the submitter's context, so the
+tag applies) and finds a resume's on the Prefect server by that tag; from then on the run's
+ObservedOps (recorded as each node attempt ends) give the node states while it runs, and the
+Prefect UI link is known.
 """
 
 from __future__ import annotations
@@ -111,25 +112,28 @@ def resume(parent_flow_run_id: str, loaded: Any = None) -> UiRun:
 
 
 def find_flow_run(run: UiRun) -> str | None:
-    """The flow-run id: from the result once finished, else looked up by the run's tag."""
+    """The flow-run id: the tracker's (told when the flow starts), from the result once finished,
+    else looked up by the run's tag (a resume's), among top-level flow runs: a sub-workflow's
+    subflow inherits the tag, and was found first."""
     if run.flow_run_id:
         return run.flow_run_id
     result = run.tracked.result or {}
-    if result.get("run_id"):
-        run.flow_run_id = result["run_id"]
+    if run.tracked.flow_run_id or result.get("run_id"):
+        run.flow_run_id = run.tracked.flow_run_id or result["run_id"]
         return run.flow_run_id
     from flows.approval import prefect_api_url
 
     if prefect_api_url() is None:  # Prefect's in-process server: the run is found when it ends
         return None
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId, FlowRunFilterTags
 
+    top_level = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[run.tag]), parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True)
+    )
     try:
         with get_client(sync_client=True) as client:
-            found = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[run.tag])), limit=1
-            )
+            found = client.read_flow_runs(flow_run_filter=top_level, limit=1)
     except Exception:  # noqa: BLE001 - the server is down: the page keeps polling and says nothing new
         return None
     if found:

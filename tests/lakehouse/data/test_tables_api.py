@@ -23,6 +23,15 @@ def test_bad_names_are_refused(tables, bad):
         tables.exists(bad)
 
 
+def test_a_name_longer_than_a_folder_name_may_be_is_refused_by_its_length(tables):
+    """It was a raw OSError (ENAMETOOLONG, HTTP 500) on a local warehouse and accepted on S3."""
+    name = "t" + "a" * 300
+    message = r"^bad table name 'taaa+\.\.\.': a namespace or a name has at most 128 characters, this one 301$"
+    with pytest.raises(TableError, match=message):
+        tables.write_arrow(name, pa.table({"id": [1]}))
+    assert tables.exists("t" + "a" * 127) is False  # 128 is still a name
+
+
 @pytest.mark.parametrize(
     "name", ["temp.x", "memory.x", "system.x", "information_schema.tables", "PG_CATALOG.t", "main.x"]
 )

@@ -37,11 +37,22 @@ nodes:
 """
 
 
+# the child's subflow starts first and inherits the run's tag: the page followed the child
+SUB_THEN_GATE = """\
+name: ui-sub-then-gate
+nodes:
+  - {id: hello, workflow: hello-lakehouse, with: {text: from the parent}}
+  - {id: gate, approval: {message: Keep the child's answer?}, depends_on: [hello]}
+  - {id: done, mode: fixture.echo, depends_on: [gate], with: {value: $hello.output.join.value}}
+"""
+
+
 @pytest.fixture(scope="module")
 def flows_api(prefect_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("ui-flows")
     (root / "home" / "workflows").mkdir(parents=True)
     (root / "home" / "workflows" / "ui-slow.yaml").write_text(SLOW)
+    (root / "home" / "workflows" / "ui-sub-then-gate.yaml").write_text(SUB_THEN_GATE)
     with api_process(root, env={"PREFECT_API_URL": prefect_server}) as (url, _proc):
         yield url
 
@@ -157,3 +168,13 @@ def test_an_approval_is_answered_from_the_page(console, flows_api):
     expect(node_state(console, "notify")).to_have_text("skipped")
     console.get_by_text("Outputs").click()
     expect(console.locator("#run-live details")).to_contain_text('"approved_by": "erin"')
+
+
+def test_the_gate_of_a_run_with_a_sub_workflow_is_answered_from_its_page(console, flows_api):
+    console.goto(flows_api + "/ui/workflows/ui-sub-then-gate")
+    console.get_by_role("button", name="Run ui-sub-then-gate").click()
+    expect(console.get_by_test_id("run-status")).to_have_text("paused", timeout=60_000)
+    expect(console.locator("#run-live")).to_contain_text("Keep the child's answer?")
+    console.get_by_role("button", name="Approve").click()
+    expect(console.get_by_test_id("run-status")).to_have_text("completed", timeout=60_000)
+    expect(node_state(console, "done")).to_have_text("completed")

@@ -58,13 +58,18 @@ class NodeRecord(BaseModel):
 
 
 def node_definitions(loaded) -> dict[str, str]:
-    """sha256 of each node's definition (its spec, its resolved mode input before references, and
-    the workflow's default model): what `resume --allow-changed` compares."""
+    """sha256 of each node's definition (its spec, its resolved mode input before references, the
+    workflow's default model, and a sub-workflow's own text and definitions: a changed child is a
+    changed node): what `resume --allow-changed` compares."""
     out = {}
     for node_id, node in loaded.nodes.items():
         spec = node.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         payload = loaded.payload(node_id) if node.mode_name else None
-        text = json.dumps([spec, payload, loaded.spec.model, loaded.spec.provider], sort_keys=True, default=str)
+        parts = [spec, payload, loaded.spec.model, loaded.spec.provider]
+        child = loaded.subworkflows.get(node.workflow) if node.workflow else None
+        if child is not None:
+            parts.append([child.text, node_definitions(child)])
+        text = json.dumps(parts, sort_keys=True, default=str)
         out[node_id] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return out
 

@@ -140,6 +140,34 @@ def test_allow_changed_reruns_the_changed_nodes_and_their_downstream(lakehouse):
     assert set(plan.reuse) == {"start", "middle", "end"}
 
 
+def test_a_changed_sub_workflow_makes_its_node_a_changed_one(lakehouse, lh_home):
+    """Only the parent's node spec was hashed: resume reused a sub-workflow node's output from the
+    child as it was, after the child's file changed."""
+    folder = lh_home / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    child = "name: resume-child\nnodes:\n  - {id: v, mode: fixture.echo, with: {value: version-1}}\n"
+    (folder / "resume-child.yaml").write_text(child)
+    text = "name: resume-parent\nnodes:\n  - {id: sub, workflow: resume-child}\n"
+    loaded = load_workflow_text(text, "parent.yaml")
+    store = RunStore(lakehouse.store)
+    definitions = node_definitions(loaded)
+    store.write_manifest(
+        RunManifest(
+            run_id="parent-run", workflow=loaded.name, source="parent.yaml", text=text, node_definitions=definitions
+        )
+    )
+    sha = store.put_output({"v": {"value": "version-1"}})
+    record = NodeRecord(node_id="sub", status="completed", output_sha256=sha, definition_sha256=definitions["sub"])
+    store.write_node("parent-run", record)
+    assert set(plan_resume(lakehouse, "parent-run", load_workflow_text(text, "parent.yaml")).reuse) == {"sub"}
+
+    (folder / "resume-child.yaml").write_text(child.replace("version-1", "version-2"))
+    changed = load_workflow_text(text, "parent.yaml")
+    with pytest.raises(ResumeRefused, match=r"node\(s\) changed: sub\..*--allow-changed"):
+        plan_resume(lakehouse, "parent-run", changed)
+    assert plan_resume(lakehouse, "parent-run", changed, allow_changed=True).rerun == {"sub": "definition changed"}
+
+
 def test_added_and_removed_nodes_are_named(lakehouse):
     _parent(lakehouse, start="completed", middle="completed", end="completed", aside="completed")
     text = CHAIN.replace("  - {id: aside, mode: fixture.echo, depends_on: [start], with: {value: aside}}\n", "")

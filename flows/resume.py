@@ -122,9 +122,18 @@ def plan_resume(
     """Which nodes of `loaded` reuse the parent run's outputs and which run again (and why).
 
     Raises RunRecordNotFound (no manifest for the run), UnknownResumeNode (`from_node` is not a
-    node) and ResumeRefused (the workflow changed and not `allow_changed`)."""
+    node) and ResumeRefused (the run is still running, or the workflow changed and not
+    `allow_changed`)."""
+    from flows.run_lock import is_running
+
     store = RunStore(lakehouse.store)
     manifest = store.read_manifest(_checked_run_id(parent_run_id))
+    if is_running(lakehouse.settings.home_dir, parent_run_id):
+        raise ResumeRefused(
+            f"run {parent_run_id} is still running: its nodes in flight would run twice. Resume it once "
+            "it has ended (a run whose process was killed has ended, whatever Prefect shows)",
+            run_id=parent_run_id,
+        )
     if from_node is not None and from_node not in loaded.nodes:
         from flows.checks import suggest
 

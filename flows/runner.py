@@ -77,6 +77,7 @@ def run_workflow_flow(
         load_workflow_text(yaml_text, workflow, inputs or {}) if yaml_text else load_workflow(workflow, inputs or {})
     )
     from flows.run_hooks import FLOW_RUN_STARTED
+    from flows.run_lock import running
 
     run_id = str(flow_run.id)
     started = FLOW_RUN_STARTED.get()
@@ -89,20 +90,21 @@ def run_workflow_flow(
 
         plan = plan_resume(lakehouse, resume_from, loaded, from_node=from_node, allow_changed=allow_changed)
         _tag_parent(run_id, resume_from)
-    run = WorkflowRun(loaded, run_id, trusted_paths, plan)  # nothing runs before execute()
-    run.runs.write_manifest(
-        RunManifest(
-            run_id=run_id,
-            workflow=loaded.name,
-            source=loaded.source,
-            text=loaded.text,
-            inputs=loaded.inputs,
-            trusted_paths=trusted_paths,
-            parent_run_id=resume_from,
-            node_definitions=run.definitions,
+    with running(lakehouse.settings.home_dir, run_id):  # `resume` of a run still going is refused
+        run = WorkflowRun(loaded, run_id, trusted_paths, plan)  # nothing runs before execute()
+        run.runs.write_manifest(
+            RunManifest(
+                run_id=run_id,
+                workflow=loaded.name,
+                source=loaded.source,
+                text=loaded.text,
+                inputs=loaded.inputs,
+                trusted_paths=trusted_paths,
+                parent_run_id=resume_from,
+                node_definitions=run.definitions,
+            )
         )
-    )
-    result = run.execute()
+        result = run.execute()
     attach_ops_artifact(run)
     flush_quietly(current_lakehouse().settings)  # shared state: this run's rows reach the _lh_* tables
     data = result.model_dump(mode="json")

@@ -3,6 +3,8 @@ which nodes keep their parent's output, which run again and why."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Literal
 
 import pytest
@@ -11,6 +13,7 @@ from flows.errors import ResumeRefused, RunRecordNotFound, UnknownResumeNode
 from flows.loader import load_workflow_text
 from flows.outputs import NodeRecord, RunManifest, RunStore, node_definitions
 from flows.resume import plan_resume
+from flows.run_lock import is_running, running
 from lakehouse.observe.observer import ObservedOp, now_utc
 
 CHAIN = """
@@ -115,6 +118,38 @@ def test_an_event_naming_a_killed_runs_node_is_not_taken_for_its_result(lakehous
     plan = plan_resume(lakehouse, "parent-run", loaded)
     assert set(plan.reuse) == {"start"}
     assert plan.rerun == {"middle": "never started", "end": "downstream of middle", "aside": "never started"}
+
+
+HOLD_THE_RUN = """
+import pathlib, sys, time
+from flows.run_lock import running
+with running(pathlib.Path(sys.argv[1]), "parent-run"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_run_still_running_is_not_resumed_and_a_killed_one_is(lakehouse, lh_home):
+    """Resuming a run still going ran its nodes in flight a second time beside it ("never
+    started"); the running process holds the run's flock, which the kernel drops when it dies."""
+    loaded = _parent(lakehouse, start="completed")
+    with running(lh_home, "parent-run"):
+        with pytest.raises(
+            ResumeRefused, match=r"^run parent-run is still running: its nodes in flight would run twice"
+        ):
+            plan_resume(lakehouse, "parent-run", loaded)
+    assert "start" in plan_resume(lakehouse, "parent-run", loaded).reuse  # it ended
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_RUN, str(lh_home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert is_running(lh_home, "parent-run")
+        holder.kill()  # SIGKILL: its Prefect flow run would stay "Running" for ever
+        holder.wait(timeout=30)
+        assert not is_running(lh_home, "parent-run")
+        assert "start" in plan_resume(lakehouse, "parent-run", loaded).reuse
+    finally:
+        holder.kill()
 
 
 def test_a_reused_node_points_at_the_run_that_executed_it(lakehouse):

@@ -225,6 +225,11 @@ def start(
         if url := running_server_url(home) or _adopt_or_clear(home, timeout):
             console.print(f"already running: {url.removesuffix('/api')}")
             return
+        if not _port_free(port):  # another server answering there would pass for ours
+            fail(
+                f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server, or another program): "
+                "start this one with --port N"
+            )
         try:
             api_url = _launch(home, port, timeout)
         except ServerStartFailed as exc:

@@ -102,7 +102,9 @@ def test_server_start_run_status_stop(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     env["LH_HOME"] = str(tmp_path / "home")
     cli = str(Path(sys.executable).with_name("lakehouse"))
-    run = lambda *args, **kw: subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=300, **kw)  # noqa: E731
+    run = lambda *args, **kw: subprocess.run(  # noqa: E731
+        [cli, *args], **{"env": env, "capture_output": True, "text": True, "timeout": 300, **kw}
+    )
     port = free_port()
     try:
         started = run("server", "start", "--port", str(port))
@@ -117,6 +119,12 @@ def test_server_start_run_status_stop(tmp_path):
 
         flow_run = httpx.get(f"http://127.0.0.1:{port}/api/flow_runs/{run_id}", timeout=10).json()
         assert flow_run["state"]["type"] == "COMPLETED"
+
+        # another home asking for the same port: its start passed for started, as that server answered
+        other = run("server", "start", "--port", str(port), env={**env, "LH_HOME": str(tmp_path / "other")})
+        assert other.returncode == 1
+        assert f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server" in other.stderr
+        assert not (tmp_path / "other" / "prefect-server.json").exists()
     finally:
         stopped = run("server", "stop")
     assert stopped.returncode == 0

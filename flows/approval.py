@@ -35,7 +35,9 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
 from flows.errors import ApprovalRefused, NodeFailed, PrefectUnavailable, RunRecordNotFound
+from flows.run_lock import ended_here
 from flows.spec import ApprovalOutcome, ApprovalSpec
+from lakehouse.config import get_settings
 from lakehouse.errors import UserError
 
 __all__ = [
@@ -300,7 +302,8 @@ def pending_approvals(limit: int = 200) -> list[PendingApproval]:
     with _client() as client:
         runs = client.read_flow_runs(flow_run_filter=paused, sort=FlowRunSort.START_TIME_DESC, limit=limit)
         found = [_pending(client, run) for run in runs]
-    return [p for p in found if p is not None]
+    home = get_settings().home_dir
+    return [p for p in found if p is not None and not ended_here(home, p.run_id)]  # nobody waits on those
 
 
 def approve(
@@ -327,6 +330,14 @@ def approve(
     _flow_run_id(run_id)  # a malformed id is not found, with or without a server
     with _client() as client:
         flow_run, pending = _waiting(client, run_id)
+        if ended_here(get_settings().home_dir, run_id):
+            raise ApprovalRefused(
+                f"run {run_id} is paused at {pending.node!r}, but the process running it has ended (killed?): "
+                "nobody waits for this answer. Resume its workflow run (`lakehouse workflow resume`) to reach "
+                "the gate again",
+                run_id=run_id,
+                node=pending.node,
+            )
         if pending.node != node:
             raise ApprovalRefused(
                 f"run {run_id} is waiting on node {pending.node!r}, not {node!r}", run_id=run_id, node=pending.node

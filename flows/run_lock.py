@@ -44,3 +44,9 @@ def is_running(home: Path, run_id: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def ended_here(home: Path, run_id: str) -> bool:
+    """Whether the run's process on this host ended without finishing it (killed): its lock file is
+    left and nobody holds it. False when this host never ran it (another machine may be running it)."""
+    return _path(home, run_id).exists() and not is_running(home, run_id)

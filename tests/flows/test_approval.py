@@ -7,12 +7,16 @@ background thread against the session's real Prefect server; the test answers th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
-from flows.approval import pause_key
+from flows.approval import pause_key, pending_approvals
 from tests.fixtures.approvals import DEMO, BackgroundRun
 from tests.fixtures.cli import invoke_cli
 from tests.fixtures.runs import ops_by_node, run_text
@@ -108,6 +112,35 @@ def test_unknown_runs_are_not_found(prefect_server, lh_home):
         in invoke_cli("workflow", "approve", missing, "gate", code=1).stderr
     )
     assert "run ids are Prefect flow-run ids" in invoke_cli("workflow", "approve", "nope", "gate", code=1).stderr
+
+
+def test_a_gate_whose_process_was_killed_is_not_listed_and_not_answered(prefect_server, lh_home):
+    """Its Prefect flow run stays Paused, but nobody waits on it: `approve` said "approved" (exit 0)
+    for an answer that went nowhere, and `approvals` listed it beside the live gate of its resume."""
+    known = {p.run_id for p in pending_approvals()}
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    run = subprocess.Popen(
+        [cli, "workflow", "run", "approval-demo", "--input", "text=x"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, run_id = time.monotonic() + 120, None
+        while run_id is None and time.monotonic() < deadline:
+            fresh = [p.run_id for p in pending_approvals() if p.run_id not in known and p.workflow == "approval-demo"]
+            run_id = fresh[0] if fresh else None
+            time.sleep(0.3)
+        assert run_id is not None, "the run did not pause"
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+    assert _flow_run_state(run_id).is_paused()  # as Prefect still sees it
+    assert run_id not in {p.run_id for p in pending_approvals()}
+    refused = invoke_cli("workflow", "approve", run_id, "gate", code=1).stderr
+    assert f"run {run_id} is paused at 'gate', but the process running it has ended (killed?)" in refused
+    assert "Resume its workflow run (`lakehouse workflow resume`)" in refused
 
 
 def test_no_reachable_prefect_server_exits_2(prefect_server, lh_home):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -50,6 +51,12 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from flows.cli.common import check_arguments
+
+    try:
+        check_arguments(sys.argv[1:])
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
     try:
         app()
     finally:

@@ -42,6 +42,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def check_arguments(args: list[str]) -> None:
+    """Arguments are text. One typed in a terminal that is not UTF-8 (a Latin-1 é) reaches Python
+    as a lone surrogate, which every later write refuses with a raw UnicodeEncodeError (or DuckDB
+    with a TypeError), after the command has half started: named here, before anything runs."""
+    for position, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(arg[exc.start])
+            what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"U+{code:04X}"
+            fail(
+                f"argument {position} ({arg!r}) is not valid UTF-8 text ({what} at character {exc.start + 1}): "
+                "set the terminal to UTF-8, or give the value in a file"
+            )
+
+
 # C0 controls but tab and newline, DEL and C1: ESC and BEL from a caller's text would let it clear
 # the operator's screen, retitle the window or write the clipboard when the CLI prints it.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -110,3 +110,18 @@ def test_lift_prints_a_bracketed_message_intact(jobs_env, tmp_path):
     args = ["lift", "run", "--queries", str(queries), "--corpus", "jobs", "--judge", "nosuch", "--out", str(tmp_path)]
     err = " ".join(run(*args, code=1).stderr.split())
     assert "error: unknown model 'nosuch': use a tier from [models.tiers] (none configured)" in err, err
+
+
+def test_an_argument_that_is_not_utf8_is_named_before_anything_runs(home):
+    """A Latin-1 terminal's é reaches Python as a lone surrogate: `sql` failed with DuckDB's TypeError,
+    `search` (sent to a running API) and `workflow run` with a raw UnicodeEncodeError, exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    for args in ([b"sql", b"select '\xe9'"], [b"search", b"caf\xe9", b"--corpus", b"occupations"]):
+        done = subprocess.run([cli.encode(), *args], capture_output=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        assert b"is not valid UTF-8 text (byte 0xe9 at character" in done.stderr
+        assert b"Traceback" not in done.stderr and not (home / "ops.jsonl").exists()

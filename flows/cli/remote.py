@@ -78,9 +78,15 @@ def call(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     import httpx
 
-    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
     try:
-        response = httpx.post(f"{info['url']}/v1/modes/{name}", json=payload, headers=headers, timeout=600)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None  # text that is not Unicode (a file's "\udc80"): the in-process run names its field
+    headers = {"Content-Type": "application/json"}
+    if settings.api_token:
+        headers["Authorization"] = f"Bearer {settings.api_token}"
+    try:
+        response = httpx.post(f"{info['url']}/v1/modes/{name}", content=body, headers=headers, timeout=600)
     except httpx.TransportError:
         return None  # gone since it wrote the file: run in-process
     if response.status_code >= 400:

@@ -93,6 +93,18 @@ def test_a_rating_goes_through_the_api_and_lands_as_playbook_and_evidence(api, l
     assert len(evidence) == 1 and json.loads(evidence[0])["answer"].startswith("J-101")
 
 
+def test_a_file_entry_that_is_not_unicode_is_named_as_without_the_api(api, lakehouse, tmp_path):
+    """Sent to the API it was a raw UnicodeEncodeError (exit 2); it runs in-process instead, where
+    each entry is answered on its own."""
+    entries = tmp_path / "entries.jsonl"
+    good = {"query": "forklift driver", "answer": "J-101", "corpus": "jobs", "score": 1}
+    entries.write_text(json.dumps(good) + "\n" + json.dumps({**good, "query": "bad \udc80 text"}) + "\n")
+    result = invoke_cli("playbook", "import", str(entries), "--json", code=1)
+    assert "UnicodeEncodeError" not in result.stderr + result.stdout
+    assert "field 'query'" in result.stdout + result.stderr
+    assert [e.query for e in lakehouse.playbooks.entries()] == ["forklift driver"]
+
+
 def test_an_api_error_is_reported_like_a_local_one(api):
     err = invoke_cli("search", "x", "--corpus", "nosuch", code=1).stderr
     assert "corpus 'nosuch' not found" in err

@@ -142,8 +142,9 @@ def _form_inputs(form: Any, declared: dict[str, Any]) -> dict[str, Any]:
     """Form text to input values: JSON for non-string types (the loader says what does not fit)."""
     values: dict[str, Any] = {}
     for name, spec in declared.items():
-        if spec.type == "boolean":
-            values[name] = form.get(name) == "true"
+        if spec.type == "boolean":  # a checkbox: "true" or absent; anything else is the loader's to refuse
+            raw_flag = form.get(name)
+            values[name] = raw_flag == "true" if raw_flag in (None, "true") else raw_flag
             continue
         raw = str(form.get(name, ""))
         if raw.strip() == "":

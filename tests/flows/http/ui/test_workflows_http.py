@@ -89,6 +89,19 @@ def test_an_unknown_input_and_a_bad_value_are_shown_inline(client):
     assert "HX-Redirect" not in response.headers
 
 
+def test_a_flag_or_a_number_the_form_cannot_hold_is_shown_inline(client):
+    """A crafted post: `loud=maybe` ran with false, `n=nan` with NaN (recorded as null)."""
+    token = csrf(client)
+    for field, value, message in (
+        ("loud", "maybe", "field <code>inputs.loud</code>: expected boolean, got &#39;maybe&#39;"),
+        ("n", "nan", "field <code>inputs.n</code>: expected integer, got &#39;nan&#39;"),
+    ):
+        data = {"csrf_token": token, "items": "[1]", field: value}
+        response = client.post("/ui/workflows/ui-kinds/run", data=data, headers={"HX-Request": "true"})
+        assert response.status_code == 200 and message in response.text, response.text
+        assert "HX-Redirect" not in response.headers
+
+
 def test_an_unknown_workflow_or_run_is_a_404_page(client):
     page = client.get("/ui/workflows/hello-lakehous")
     assert page.status_code == 404

@@ -155,21 +155,33 @@ MAX_WAITING = 32  # `?wait=false` runs queued before a submission is refused: me
 
 class _DaemonWorkers:
     """A fixed set of worker threads the interpreter does not wait for at exit: ThreadPoolExecutor's
-    are joined, so one run paused for an approval held a stopping API for the pause's hour."""
+    are joined, so one run paused for an approval held a stopping API for the pause's hour. The
+    threads start with the first run and end at `stop` (an app that ran nothing leaves none)."""
 
     def __init__(self, workers: int) -> None:
-        self._queue: queue.SimpleQueue[tuple[Future[None], Any, tuple[Any, ...]]] = queue.SimpleQueue()
-        for number in range(workers):
-            threading.Thread(target=self._work, name=f"lakehouse-run-{number}", daemon=True).start()
+        self.workers = workers
+        self._queue: queue.SimpleQueue[tuple[Future[None], Any, tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._started = False
+        self._guard = threading.Lock()
 
     def submit(self, fn: Any, *args: Any) -> Future[None]:
+        with self._guard:
+            if not self._started:
+                for number in range(self.workers):
+                    threading.Thread(target=self._work, name=f"lakehouse-run-{number}", daemon=True).start()
+                self._started = True
         future: Future[None] = Future()
         self._queue.put((future, fn, args))
         return future
 
+    def stop(self) -> None:
+        """Each worker ends after what it runs (runs still queued are the caller's to cancel first)."""
+        for _ in range(self.workers):
+            self._queue.put(None)
+
     def _work(self) -> None:
-        while True:
-            future, fn, args = self._queue.get()
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while it waited
             try:
@@ -320,6 +332,7 @@ class RunTracker:
                     self._save(run)
             else:
                 running.append(future)
+        self._pool.stop()
         if running:
             log.warning("waiting up to %.0f s for %d workflow run(s) to finish", grace_s, len(running))
             wait(running, timeout=grace_s)

@@ -293,4 +293,6 @@ def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
     bad = _not_finite(coerced)
     if bad is not None:
         return value, f"expected {declared.type} with finite numbers, got {short_repr(value)} ({bad} is not one)"
+    if declared.type == "integer" and not -(2**63) <= coerced < 2**63:
+        return value, f"expected an integer of 64 bits (what tables and SQL hold), got {short_repr(value)}"
     return coerced, None

@@ -330,7 +330,7 @@ def approve(
     _flow_run_id(run_id)  # a malformed id is not found, with or without a server
     with _client() as client:
         flow_run, pending = _waiting(client, run_id)
-        if ended_here(get_settings().home_dir, run_id):
+        if ended_here(get_settings().home_dir, str(flow_run.id)):  # the id as the lock names it, any spelling
             raise ApprovalRefused(
                 f"run {run_id} is paused at {pending.node!r}, but the process running it has ended (killed?): "
                 "nobody waits for this answer. Resume its workflow run (`lakehouse workflow resume`) to reach "

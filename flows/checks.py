@@ -7,6 +7,7 @@ import math
 import typing
 from collections import deque
 from collections.abc import Collection, Container, Iterator, Mapping
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -286,6 +287,10 @@ def _not_finite(value: Any) -> float | None:
 def coerce_input(declared: InputSpec, value: Any) -> tuple[Any, str | None]:
     if declared.type == "string" and isinstance(value, (int, float, bool)):
         return str(value), None  # `--input zip=60601` means the text 60601
+    if declared.type == "string" and isinstance(value, (date, datetime)):
+        return value.isoformat(), None  # YAML's unquoted `default: 2024-01-01`
+    if declared.type == "integer" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3.0 is the integer 3
     try:
         coerced = _adapter(declared.type).validate_python(value, strict=declared.type != "number")
     except ValidationError as exc:

@@ -191,6 +191,7 @@ _CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
 _RESOLVER = yaml.resolver.Resolver()  # how the safe loader reads a plain scalar (`yes` is a bool)
+_KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "null": "null", "timestamp": "a date"}
 
 
 def _key_problem(event: yaml.ScalarEvent, keys: set[str]) -> str | None:
@@ -198,10 +199,12 @@ def _key_problem(event: yaml.ScalarEvent, keys: set[str]) -> str | None:
     values are JSON, whose keys are text, and `yes` and `true` would become one key), or one given
     twice (YAML would keep the last, so the first would vanish unseen)."""
     tag = event.tag or _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag == "!":  # the non-specific tag: read as if plain (the C loader makes `! 7` the integer 7)
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
     if tag != "tag:yaml.org,2002:str":
         kind = tag.rsplit(":", 1)[-1]
         return (
-            f"the key {event.value!r} at {_at(event)} reads as a {kind}, not text: quote it "
+            f"the key {event.value!r} at {_at(event)} reads as {_KINDS.get(kind, kind)}, not text: quote it "
             f'("{event.value}": ...); keys are text'
         )
     if event.value in keys:
@@ -332,7 +335,8 @@ class _Checker:
         written = {str(raw["id"]): list(raw) for raw in spec.nodes if isinstance(raw, dict) and "id" in raw}
         body = BodyChecks(spec, nodes, graph, self.add, subs, written)
         shapes = body.run()
-        resolved = self.check_inputs(spec, inputs) if inputs is not None else self.check_defaults(spec)
+        self.check_defaults(spec)
+        resolved = self.check_inputs(spec, inputs) if inputs is not None else {}
         self.fail()
         return LoadedWorkflow(spec, nodes, graph, self.file, text, resolved, shapes, body.subworkflows)
 
@@ -426,14 +430,14 @@ class _Checker:
             self.add(cycle[0], "depends_on", f"cycle: {path}")
         return graph
 
-    def check_defaults(self, spec: WorkflowSpec) -> dict[str, Any]:
-        """The workflow's own default values, checked as given ones are (`validate`: no inputs)."""
+    def check_defaults(self, spec: WorkflowSpec) -> None:
+        """The workflow's own default values, checked against their types as given ones are (a
+        run still gets them as written: `10` stays 10 where a given number would be 10.0)."""
         for name, declared in spec.inputs.items():
             if declared.default is not None:
                 _, problem = coerce_input(declared, declared.default)
                 if problem:
                     self.add(None, f"inputs.{name}", f"default: {problem}")
-        return {}
 
     def check_inputs(self, spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
         resolved: dict[str, Any] = {}
@@ -454,13 +458,8 @@ class _Checker:
                 resolved[name] = value
             elif declared.required:
                 self.add(None, f"inputs.{name}", f"missing required input {name!r}: pass --input {name}=VALUE")
-            elif declared.default is not None:  # the workflow's own value: checked as a given one is
-                value, problem = coerce_input(declared, declared.default)
-                if problem:
-                    self.add(None, f"inputs.{name}", f"default: {problem}")
-                resolved[name] = value
-            else:
-                resolved[name] = None
+            else:  # the workflow's own value, checked (`check_defaults`) but passed as written
+                resolved[name] = declared.default
         return resolved
 
 

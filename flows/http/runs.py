@@ -19,7 +19,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -280,17 +280,29 @@ class RunTracker:
         if self.records is None or not SUBMISSION_ID.fullmatch(run_id):
             return None
         record = self.records.read_submission(run_id)
-        if record is None:
-            return None
-        if record.get("status") in ("queued", "running") and not self._holder_alive(record):
-            flow_run_id = record.get("flow_run_id")
-            if flow_run_id is None:
-                record.update(status="cancelled", error=STOPPED_BEFORE_START)
-            else:
-                record.update(status="crashed", error=STOPPED_WHILE_RUNNING.format(flow_run_id=flow_run_id))
+        if record is None or record.get("run_id") != run_id or record.get("status") not in get_args(RunStatus):
+            return None  # not a record this tracker wrote: as if there were none
+        record.setdefault("flow_run_id", None)
+        record.setdefault("error", None)
+        if record["status"] in ("queued", "running") and not self._holder_alive(record):
+            record.update(self._ended(record["flow_run_id"]))
         record.pop("pid", None)
         record.pop("instance", None)
         return record
+
+    def _ended(self, flow_run_id: str | None) -> dict[str, Any]:
+        """How a run its process left queued or running ended: never started; its flow ended there
+        (the flow's lock file is gone: the process stopped after the flow, before the record said
+        so), as its ops tell; or stopped inside the flow (the lock file left, unheld)."""
+        from flows.run_lock import ended_here
+        from flows.runner import current_lakehouse
+
+        if flow_run_id is None:
+            return {"status": "cancelled", "error": STOPPED_BEFORE_START}
+        if ended_here(current_lakehouse().settings.home_dir, flow_run_id) or not run_ops(flow_run_id):
+            return {"status": "crashed", "error": STOPPED_WHILE_RUNNING.format(flow_run_id=flow_run_id)}
+        failed = any(op.get("status") == "failed" for op in run_ops(flow_run_id))
+        return {"status": "failed" if failed else "completed", "error": None}
 
     def get(self, run_id: str) -> TrackedRun | None:
         with self._lock:

@@ -18,7 +18,7 @@ _OWNERS = {
     CORPUS_TABLE_PREFIX: "a corpus (its rows and vectors, written by `lakehouse corpus build`)",
 }
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_PART = 128  # characters of a namespace or a name: each is a folder name in the warehouse
+MAX_PART = 128  # characters of a namespace or a name a caller writes: each is a folder in the warehouse
 # Names DuckDB gives its own catalogs and schemas: a namespace called so could never be queried.
 SQL_RESERVED_NAMESPACES = frozenset({"main", "temp", "memory", "system", "information_schema", "pg_catalog"})
 
@@ -32,12 +32,6 @@ def split_name(name: str) -> tuple[str, str]:
         raise TableError(
             f"bad table name {name!r}: use `name` or `namespace.name` made of letters, digits "
             "and '_' (not starting with a digit)"
-        )
-    longest = max(parts, key=len)
-    if len(longest) > MAX_PART:
-        raise TableError(
-            f"bad table name '{name[:40]}...': a namespace or a name has at most {MAX_PART} characters, "
-            f"this one {len(longest):,}"
         )
     if parts[0].lower() in SQL_RESERVED_NAMESPACES:
         raise TableError(
@@ -55,6 +49,12 @@ def caller_writable(name: str) -> str:
     """The qualified name of a table a caller (ingest, a mode's output table) may write, or
     TableError: the lakehouse's own tables are written only by the code that owns them."""
     namespace, table = split_name(name)
+    longest = max((namespace, table), key=len)
+    if len(longest) > MAX_PART:  # a new table's: ones made before the cap stay readable
+        raise TableError(
+            f"bad table name '{name[:40]}...': a namespace or a name has at most {MAX_PART} characters, "
+            f"this one {len(longest):,}"
+        )
     for prefix, owner in _OWNERS.items():
         if namespace == DEFAULT_NAMESPACE and table.lower().startswith(prefix):
             raise TableError(

@@ -141,6 +141,8 @@ def test_a_gate_whose_process_was_killed_is_not_listed_and_not_answered(prefect_
     refused = invoke_cli("workflow", "approve", run_id, "gate", code=1).stderr
     assert f"run {run_id} is paused at 'gate', but the process running it has ended (killed?)" in refused
     assert "Resume its workflow run (`lakehouse workflow resume`)" in refused
+    for spelling in (run_id.upper(), "{" + run_id + "}", run_id.replace("-", "")):  # the lock names one
+        assert "the process running it has ended" in invoke_cli("workflow", "approve", spelling, "gate", code=1).stderr
 
 
 def test_no_reachable_prefect_server_exits_2(prefect_server, lh_home):

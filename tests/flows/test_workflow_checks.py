@@ -424,3 +424,23 @@ def test_sub_workflows_nest_at_most_sixteen_deep(saved):
     chain = " -> ".join(f"deep{level}" for level in range(17))
     assert str(info.value).endswith(f"deep0.yaml:down: workflow: sub-workflows nested deeper than 16 levels: {chain}")
     assert load_workflow("deep5").subworkflows["deep6"].name == "deep6"
+
+
+def test_defaults_as_yaml_writes_them_and_tagged_keys_still_load(lh_home: Path):
+    """Checking the defaults' types must not refuse what ran before: an unquoted date for a string
+    input, 3.0 for an integer; a default reaches the run as written (10 stays 10, not 10.0). A key
+    under YAML's non-specific tag is read as if plain (`! 7` is the integer 7: named, not "a !")."""
+    text = """
+name: defaults-as-written
+inputs:
+  since: {type: string, default: 2024-01-01}
+  count: {type: integer, default: 3.0}
+  n: {type: number, default: 10}
+nodes:
+  - {id: a, mode: fixture.echo, with: {value: {! x: "n=$inputs.n"}}}
+"""
+    loaded = load_workflow_text(text, "defaults.yaml", {})
+    assert loaded.inputs["n"] == 10 and isinstance(loaded.inputs["n"], int)
+    assert loaded.nodes["a"].with_ == {"value": {"x": "n=$inputs.n"}}
+    with pytest.raises(WorkflowError, match=r"the key '7' at line 8, column \d+ reads as an integer, not text"):
+        load_workflow_text(text.replace("! x", "! 7"), "defaults.yaml", {})

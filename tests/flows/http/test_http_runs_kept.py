@@ -119,6 +119,11 @@ def test_a_run_left_by_a_process_that_died_reads_as_stopped(tmp_path):
         assert tracker.flow_run_id(running) == flow_run_id  # resume and approve still find its flow run
         assert tracker.recorded("../../etc/passwd") is None  # only a submission's id is looked up
         assert tracker.recorded(uuid.uuid4().hex) is None
+        edited = uuid.uuid4().hex  # a record not as the tracker writes them: none (it was a 500)
+        store.write_submission({"run_id": edited, "status": "queued", "pid": "x"})
+        store.store.put(RunStore.submission_key(waiting[:31] + "f"), b"{}")
+        assert tracker.recorded(waiting[:31] + "f") is None
+        assert tracker.recorded(edited)["status"] == "cancelled"  # its process is not a process
     finally:
         tracker.close()
         lakehouse.close()
@@ -150,3 +155,37 @@ def test_a_run_paused_for_an_approval_does_not_hold_a_stopping_api(prefect_serve
         view = c.get(f"/v1/observer/runs/{run_id}").json()
     assert (view["status"], view["flow_run_id"]) == ("crashed", flow_run_id), view
     assert f"POST /v1/observer/runs/{flow_run_id}/resume runs the rest" in view["error"]
+
+
+def test_a_run_whose_flow_ended_before_its_process_recorded_it_reads_as_it_ended(tmp_path, monkeypatch):
+    """The process stopped after the flow ended but before the record said so: the flow's lock
+    file is gone and its ops say how it went (it read "crashed ... stopped before it finished")."""
+    from lakehouse.config import reset_settings
+    from lakehouse.observe.observer import ObservedOp, now_utc
+
+    monkeypatch.setenv("LH_HOME", str(tmp_path / "home"))
+    reset_settings()
+    lakehouse = Lakehouse(Settings())
+    store = RunStore(lakehouse.store)
+    run_id, flow_run_id = uuid.uuid4().hex, str(uuid.uuid4())
+    from flows.runner import current_lakehouse
+
+    current_lakehouse().observer.record(
+        ObservedOp.build(
+            ts_start=now_utc(), source="workflow", workflow="w", run_id=flow_run_id, node_id="s", status="completed"
+        )
+    )
+    store.write_submission(
+        {"run_id": run_id, "workflow": "w", "status": "running", "flow_run_id": flow_run_id, "error": None, "pid": -1}
+    )
+    tracker = RunTracker(records=store)
+    try:
+        assert (tracker.recorded(run_id)["status"], tracker.recorded(run_id)["error"]) == ("completed", None)
+        lock = tmp_path / "home" / "locks" / "runs" / f"{flow_run_id}.lock"
+        lock.parent.mkdir(parents=True)
+        lock.touch()  # left by a process killed inside the flow
+        assert tracker.recorded(run_id)["status"] == "crashed"
+    finally:
+        tracker.close()
+        lakehouse.close()
+        reset_settings()

@@ -299,9 +299,10 @@ class RunTracker:
 
         if flow_run_id is None:
             return {"status": "cancelled", "error": STOPPED_BEFORE_START}
-        if ended_here(current_lakehouse().settings.home_dir, flow_run_id) or not run_ops(flow_run_id):
+        ops = [] if ended_here(current_lakehouse().settings.home_dir, flow_run_id) else run_ops(flow_run_id)
+        if not ops:
             return {"status": "crashed", "error": STOPPED_WHILE_RUNNING.format(flow_run_id=flow_run_id)}
-        failed = any(op.get("status") == "failed" for op in run_ops(flow_run_id))
+        failed = any(op.get("status") == "failed" for op in ops)
         return {"status": "failed" if failed else "completed", "error": None}
 
     def get(self, run_id: str) -> TrackedRun | None:

@@ -18,7 +18,7 @@ from flows.http.runs import STOPPED_BEFORE_START, RunTracker
 from flows.outputs import RunStore
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
-from tests.fixtures.http import api_process, assert_error, serve
+from tests.fixtures.http import api_process, assert_error, finished_run, serve
 
 pytestmark = pytest.mark.prefect
 
@@ -34,21 +34,12 @@ nodes:
 """
 
 
-def _finished(c: httpx.Client, run_id: str) -> dict:
-    deadline = time.monotonic() + 240
-    view = c.get(f"/v1/observer/runs/{run_id}").json()
-    while view["status"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.25)
-        view = c.get(f"/v1/observer/runs/{run_id}").json()
-    return view
-
-
 def test_a_finished_run_answers_by_its_id_after_the_api_restarted(prefect_server):
     with serve(Settings()) as live, live.client(timeout=300) as c:
         submitted = c.post("/v1/observer/workflow/run", params={"wait": "false"}, json={"yaml": QUICK})
         assert submitted.status_code == 202, submitted.text
         run_id = submitted.json()["run_id"]
-        before = _finished(c, run_id)
+        before = finished_run(c, run_id)
     assert before["status"] == "completed", before
 
     with serve(Settings()) as live, live.client(timeout=60) as c:  # a new API: its tracker never saw the run

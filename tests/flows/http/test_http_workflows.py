@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lakehouse.config import Settings
-from tests.fixtures.http import assert_error, serve
+from tests.fixtures.http import assert_error, finished_run, serve
 
 try:
     import flows.runner  # noqa: F401
@@ -100,12 +100,7 @@ def test_no_wait_returns_a_run_id_to_follow(wf):
         "/v1/observer/workflow/run", params={"wait": "false"}, json={"yaml": GOOD, "inputs": {"text": "later"}}
     )
     assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
-    deadline = time.monotonic() + 240
-    view = c.get(f"/v1/observer/runs/{run_id}").json()
-    while view["status"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.25)
-        view = c.get(f"/v1/observer/runs/{run_id}").json()
+    view = finished_run(c, response.json()["run_id"])
     assert view["status"] == "completed", view
     assert view["result"]["nodes"]["shout"]["output"] == {"text": "LATER"}
     assert len(view["result"]["ops"]) == 2
@@ -122,12 +117,7 @@ def test_a_run_with_a_sub_workflow_keeps_its_own_flow_run_id(wf):
     _, c = wf
     response = c.post("/v1/observer/workflow/run", params={"wait": "false"}, json={"workflow": "subworkflow-demo"})
     assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
-    deadline = time.monotonic() + 240
-    view = c.get(f"/v1/observer/runs/{run_id}").json()
-    while view["status"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.25)
-        view = c.get(f"/v1/observer/runs/{run_id}").json()
+    view = finished_run(c, response.json()["run_id"])
     assert view["status"] == "completed", view
     assert view["result"]["nodes"]["report"]["output"] == {
         "value": "the child said: hello from the parent -> HELLO FROM THE PARENT"

@@ -15,6 +15,7 @@ not (the default), see `lakehouse/common/paths.py`.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from uuid import UUID
 
@@ -114,6 +115,23 @@ def run_workflow_flow(
     return data
 
 
+_temporary_server_lock = threading.Lock()
+
+
+def _start_temporary_server_once() -> None:
+    """Without PREFECT_API_URL, Prefect starts its temporary server when a process first asks for a
+    client, with no lock: two threads starting flows then (an API's first two runs) each start one,
+    and only the second is stopped at exit. Started here, once per process, under a lock."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    with _temporary_server_lock:
+        SubprocessASGIServer().start()  # a no-op once it runs
+
+
 def run_workflow(
     loaded: LoadedWorkflow,
     inputs: dict[str, Any] | None = None,
@@ -133,6 +151,7 @@ def run_workflow(
         from flows.dask_runner import dask_task_runner
 
         named = named.with_options(task_runner=dask_task_runner(address))
+    _start_temporary_server_once()
     with tags(*([f"parent:{resume_from}"] if resume_from else [])):
         state = named(
             workflow=loaded.source,

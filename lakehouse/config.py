@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ByteSize, Field, PrivateAttr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     sql_memory_limit: str = "1GB"  # DuckDB memory_limit per database; past it queries spill or fail
     sql_threads: int = Field(default=2, ge=1)  # DuckDB threads per database
     sql_temp_max_size: str = "10GB"  # DuckDB max_temp_directory_size (spill files, LH_HOME/tmp/duckdb)
+    # SQL in worker processes whose memory is capped (what DuckDB's memory_limit does not bound):
+    # auto = in `lakehouse api` and `lakehouse mcp`, process = everywhere, off = nowhere
+    sql_isolation: Literal["auto", "process", "off"] = "auto"
+    sql_workers: int = Field(default=2, ge=1)  # worker processes at most; more queries wait for one
+    sql_worker_memory: ByteSize = Field(default=ByteSize(3 * GiB), ge=GiB)  # a worker's data segment, ~0.45 GB at rest
 
     # embeddings, vectors, matrix
     embed_model: str = "minilm"

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         """Serve workflows, every mode, matrix, SQL, ingest, chat and pathway over HTTP (docs at /docs)."""
         from flows.http.auth import AccessConfigError, check_bind
         from lakehouse.config import get_settings
+        from lakehouse.data.sql.workers import serve_untrusted
 
         settings = get_settings()
         try:
@@ -43,6 +44,7 @@ def register(app: typer.Typer) -> None:
             f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
         )
         exit_cleanly_on_sigterm()  # the `finally` below removes the state
+        serve_untrusted()  # its callers' SQL runs in capped worker processes (sql_isolation)
         write_state(settings.home_dir, host, port)
         try:
             # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.

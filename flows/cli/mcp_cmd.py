@@ -28,10 +28,12 @@ def register(app: typer.Typer) -> None:
         inbox or an allowed root (as over HTTP). With --http the same LH_API_TOKEN (Bearer) and
         LH_API_ALLOW rules as `lakehouse api` apply. Logs go to stderr: stdout is the protocol."""
         from lakehouse.config import get_settings
+        from lakehouse.data.sql.workers import serve_untrusted
 
         settings = get_settings()
         exit_cleanly_on_sigterm()
         if not http:
+            serve_untrusted()  # its client's SQL runs in capped worker processes (sql_isolation)
             from flows.mcp.server import build_server
             from flows.mcp.stdio import run_stdio
 
@@ -55,5 +57,6 @@ def register(app: typer.Typer) -> None:
         shown = f"[{host}]" if ":" in host else host
         locked = "token required" if settings.api_token else "no token (loopback only)"
         err_console.print(f"Lakehouse MCP on http://{shown}:{port}{MCP_PATH} ({locked})", markup=False, highlight=False)
+        serve_untrusted()
         # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
         uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), proxy_headers=False, server_header=False)

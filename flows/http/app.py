@@ -25,6 +25,7 @@ from flows.outputs import RunStore
 from lakehouse.config import Settings, get_settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.shared_log import FlushTimer
+from lakehouse.data.sql.workers import close_all as close_sql_workers
 from modes.registry import load_modes
 
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher.stop()
         runs.close(settings.api_stop_grace_s)
         lakehouse.close()
+        close_sql_workers()
 
     app = FastAPI(
         title="Lakehouse",

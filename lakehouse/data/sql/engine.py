@@ -26,6 +26,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
 from lakehouse.data.errors import SqlError, SqlResultTooLarge, SqlTimeout
+from lakehouse.data.sql import workers
 from lakehouse.data.sql.guard import SqlRejected, check_read_only, lock_down, open_database
 from lakehouse.data.sql.sources import PLACEHOLDER, ScanSource, quote, snapshot_source
 from lakehouse.data.tables import DEFAULT_NAMESPACE, TableError, Tables
@@ -103,6 +104,10 @@ class SqlEngine:
     ) -> SqlResult:
         """Run one read-only query; at most `row_cap` rows come back (`truncated` says so). More
         than `max_bytes` (default `sql_result_max_bytes`) in those rows is a `SqlResultTooLarge`."""
+        if workers.isolating(self.settings):
+            kwargs = dict(sql=sql, snapshot=snapshot, row_cap=row_cap, timeout_s=timeout_s, max_bytes=max_bytes)
+            timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s
+            return workers.workers_for(self.settings).run("query", kwargs, timeout)
         shape = check_read_only(sql)
         cap = self.settings.sql_row_cap if row_cap is None else row_cap
         timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s

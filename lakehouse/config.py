@@ -151,9 +151,9 @@ class Settings(BaseSettings):
     api_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = 32 * MiB
-    # a stopping API waits this long for its running workflow runs (one paused for an approval would
-    # hold it for the pause's hour); then it exits once the nodes in flight end (Prefect joins its
-    # task threads) and those runs read as crashed, resumable
+    # a stopping API waits this long for its requests in flight, then as long for its running
+    # workflow runs (one paused for an approval would hold it for the pause's hour); then it exits
+    # within 10 s, nodes in flight or not, and those runs read as crashed, resumable
     api_stop_grace_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     # the CLI sends search / playbook calls to a `lakehouse api` running on this LH_HOME (its model is loaded)
     cli_use_api: bool = True

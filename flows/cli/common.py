@@ -160,3 +160,34 @@ def exit_cleanly_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _exit)
+
+
+EXIT_WITHIN_S = 10.0  # after a server stopped serving (its grace for requests and runs is spent)
+
+
+def exit_within(seconds: float, code: int) -> None:
+    """Called once a server has stopped serving: the process ends within `seconds` even when a
+    thread nobody can stop still runs. A workflow node in flight is one: Prefect's task threads
+    are a ThreadPoolExecutor's, which the interpreter joins before it exits, so a 60 s node held a
+    stopped API for its minute (its run then reads as crashed, and resume runs the rest). The exit
+    handlers still run once (Prefect stops its temporary server)."""
+    import atexit
+    import threading
+
+    exiting = threading.Event()
+    atexit.register(exiting.set)  # registered last, so it runs first: the normal exit has begun
+
+    def _leave() -> None:
+        if not exiting.is_set():
+            err_console.print(
+                f"[yellow]warning:[/] still busy {seconds:g} s after the server stopped (a workflow node in "
+                "flight?): exiting without it; its run reads as crashed, `lakehouse workflow resume` finishes it",
+                highlight=False,
+            )
+            atexit._run_exitfuncs()
+        sys.stdout.flush()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, _leave)
+    timer.daemon = True
+    timer.start()

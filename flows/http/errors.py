@@ -10,6 +10,7 @@ the old fallback: a `LookupError` is a 404, a `ValueError` a 400, a `PermissionE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 import typing
@@ -380,6 +381,12 @@ async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.type, redact(exc.message), exc.details)
 
 
+STOPPED_MID_REQUEST = (
+    "the API stopped before this request finished (its grace, api_stop_grace_s, ran out): send it again "
+    "once the API is back; a workflow run it was waiting for reads as crashed, and resume runs the rest"
+)
+
+
 class CatchAll:
     """Innermost guard: classified errors get their 4xx/502; anything else a bare 500 with an id.
 
@@ -404,6 +411,10 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except asyncio.CancelledError:  # a stopping server's grace (api_stop_grace_s) ran out
+            if not started:
+                await error_response(503, "stopping", STOPPED_MID_REQUEST, {})(scope, receive, send)
+            raise
         except Exception as exc:
             known = classify(exc)
             if known is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -16,6 +17,7 @@ import pytest
 
 from flows.http.runs import STOPPED_BEFORE_START, RunTracker
 from flows.outputs import RunStore
+from flows.run_lock import is_running
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from tests.fixtures.http import api_process, assert_error, finished_run, serve
@@ -180,3 +182,59 @@ def test_a_run_whose_flow_ended_before_its_process_recorded_it_reads_as_it_ended
         tracker.close()
         lakehouse.close()
         reset_settings()
+
+
+NODE_IN_FLIGHT = """
+name: kept-long-node
+nodes:
+  - {id: nap, mode: fixture.sleep, with: {seconds: 3000}}
+"""
+
+
+@pytest.mark.parametrize("wait", ["false", "true"])
+def test_a_node_in_flight_does_not_hold_a_stopping_api(prefect_server, tmp_path, wait):
+    """Prefect joins its task threads at exit, so a stopped API waited for a node in flight to end
+    (the probe: a 60 s node, grace 3 s, exit after 58 s); a `?wait=true` request held it too. Now
+    it exits soon after the grace, and the run is left to resume; the waiting caller gets a 503."""
+    env = {"PREFECT_API_URL": prefect_server, "LH_API_STOP_GRACE_S": "1"}
+    submitted: list[httpx.Response] = []
+    with api_process(tmp_path, env=env) as (url, proc), httpx.Client(base_url=url, timeout=60) as c:
+        threading.Thread(  # a ?wait=true caller waits for ever; its connection ends with the API
+            target=lambda: _ignore_transport_errors(
+                submitted.append,
+                c.post,
+                "/v1/observer/workflow/run",
+                params={"wait": wait},
+                json={"yaml": NODE_IN_FLIGHT},
+            ),
+            daemon=True,
+        ).start()
+        deadline = time.monotonic() + 120
+        while not _runs_holding_a_lock(tmp_path):
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.2)
+        time.sleep(1)  # its node is in flight by now (or starts while the API stops: the same case)
+        proc.terminate()
+        assert proc.wait(timeout=120) == 143  # well before the node's 3,000 s
+    assert "exiting without it" in proc.output, proc.output
+
+    (run_id,) = _runs_holding_a_lock(tmp_path)  # its file is left, unheld: the process died running it
+    assert not is_running(tmp_path / "home", run_id)
+    if wait == "false":
+        with serve(Settings(home=tmp_path / "home")) as live, live.client(timeout=60) as c:
+            view = c.get(f"/v1/observer/runs/{submitted[0].json()['run_id']}").json()
+        assert view["status"] == "crashed", view
+    else:
+        (answer,) = submitted  # the caller hears why its request ended
+        assert_error(answer, 503, "stopping", match="the API stopped before this request finished")
+
+
+def _ignore_transport_errors(keep, call, *args, **kwargs) -> None:
+    try:
+        keep(call(*args, **kwargs))
+    except httpx.TransportError:
+        pass
+
+
+def _runs_holding_a_lock(tmp_path) -> list[str]:
+    return [lock.stem for lock in (tmp_path / "home" / "locks" / "runs").glob("*.lock")]

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # auto = in `lakehouse api` and `lakehouse mcp`, process = everywhere, off = nowhere
     sql_isolation: Literal["auto", "process", "off"] = "auto"
     sql_workers: int = Field(default=2, ge=1)  # worker processes at most; more queries wait for one
-    sql_worker_memory: ByteSize = Field(default=ByteSize(3 * GiB), ge=GiB)  # a worker's data segment, ~0.45 GB at rest
+    sql_worker_memory: ByteSize = ByteSize(3 * GiB)  # a worker's data segment, ~0.45 GB at rest; 2GiB-1TiB
 
     # embeddings, vectors, matrix
     embed_model: str = "minilm"
@@ -166,6 +166,15 @@ class Settings(BaseSettings):
     allowed_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
 
     _env_secrets: set[str] | None = PrivateAttr(default=None)
+
+    @field_validator("sql_worker_memory")
+    @classmethod
+    def _worker_memory(cls, value: ByteSize) -> ByteSize:
+        # a worker holds ~0.45 GB at rest and DuckDB's own buffers (sql_memory_limit, 1GB) beside
+        # what a query builds; past a terabyte the kernel's limit type is the only bound
+        if not 2 * GiB <= value <= 1024 * GiB:
+            raise ValueError(f"must be from 2GiB to 1TiB, got {value.human_readable()} ({int(value)} bytes)")
+        return value
 
     @field_validator("shared_state", mode="before")
     @classmethod

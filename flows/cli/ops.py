@@ -91,13 +91,11 @@ def sql(
     json_out: bool = typer.Option(False, "--json", help='Print {"columns": [...], "rows": [[...]]}.'),
 ) -> None:
     """Query the ops log with DuckDB SQL (read-only), e.g. SELECT mode, count(*) FROM ops GROUP BY 1."""
-    import duckdb
-
-    from lakehouse.data.sql.guard import SqlRejected
+    from lakehouse.data.errors import SqlError, SqlRejected
 
     try:
         columns, rows = _observer().sql(query)
-    except (SqlRejected, duckdb.Error) as exc:
+    except (SqlRejected, SqlError) as exc:
         fail(str(exc).splitlines()[0])
     if json_out:
         print_json({"columns": columns, "rows": [list(r) for r in rows]})

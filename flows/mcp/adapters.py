@@ -220,14 +220,14 @@ def ops_query(inp: OpsQueryIn, ctx: ModeContext) -> OpsQueryOut:
     """The ObservedOp log: filtered, oldest first, or one read-only SQL query over it (table `ops`)."""
     observer = ctx.lakehouse.observer
     if inp.sql is not None:
-        import duckdb
+        from lakehouse.data.errors import SqlError
 
         filters = [name for name in ("run_id", "workflow", "source", "mode", "status") if getattr(inp, name)]
         if filters:
             raise UserError(f"give `sql` or the list filters ({', '.join(filters)}), not both: put them in a WHERE")
         try:
             columns, rows = observer.sql(inp.sql, ctx.lakehouse.settings)
-        except duckdb.Error as exc:
+        except SqlError as exc:
             raise UserError(f"sql: {str(exc).splitlines()[0]}") from None
         chunk, page = page_of([list(r) for r in rows], inp.limit, inp.offset)
         # JSON-ready: DuckDB hands back datetimes and decimals

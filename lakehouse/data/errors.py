@@ -203,6 +203,15 @@ class SqlSettingError(UserError):
     """A SQL resource setting (`sql_memory_limit`, `sql_threads`, ...) that DuckDB does not accept."""
 
 
+class SqlBusy(UnavailableError):
+    """Every SQL worker stayed busy while the query waited for one (503: try again)."""
+
+
+class SqlWorkerFailed(LakehouseError):
+    """A SQL worker raised something that is not one of our errors (a bug, a storage failure): 500,
+    as it would be in-process; the message names the exception."""
+
+
 # shared state -----------------------------------------------------------------------------------
 class SharedLogError(UserError):
     """A shared log (ops, playbooks, pathway, evidence flushed to the lakehouse) asked for by a

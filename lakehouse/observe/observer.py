@@ -213,13 +213,14 @@ class Observer:
         }
 
     def sql(self, query: str, settings: Any = None) -> tuple[list[str], list[tuple]]:
-        """Run one read-only SELECT over the log, exposed as the table `ops`; DuckDB's memory,
-        threads and spill files are bounded by `settings` (default: `get_settings()`), and a
-        server runs it in a SQL worker (`lakehouse.data.sql.workers`)."""
+        """Run one read-only SELECT over the log, exposed as the table `ops`, with the limits of the
+        tables' SQL (`settings`, default `get_settings()`): time, memory, answer size; a server runs
+        it in a SQL worker (`lakehouse.data.sql.workers`)."""
         import pyarrow as pa
 
         from lakehouse.config import get_settings
         from lakehouse.data.sql import workers
+        from lakehouse.data.sql.engine import query_arrow
 
         settings = settings or get_settings()
         rows = self.ops()
@@ -230,23 +231,11 @@ class Observer:
         schema = pa.schema([(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()])
         table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
         if workers.isolating(settings):
-            return workers.workers_for(settings).run("ops", {"table": table, "query": query}, settings.sql_timeout_s)
-        return ops_sql(table, query, settings)
-
-
-def ops_sql(table: Any, query: str, settings: Any) -> tuple[list[str], list[tuple]]:
-    """`query` over the Arrow `table` as `ops`, in a locked-down database."""
-    from lakehouse.data.sql.guard import check_read_only, lock_down, open_database
-
-    check_read_only(query)
-    con = open_database()
-    try:
-        con.register("ops", table)
-        lock_down(con, settings)
-        cur = con.execute(query)
-        return [d[0] for d in cur.description], cur.fetchall()
-    finally:
-        con.close()
+            kwargs = {"table": table, "name": "ops", "sql": query}
+            result = workers.workers_for(settings).run("arrow", kwargs, settings.sql_timeout_s)
+        else:
+            result = query_arrow(table, "ops", query, settings)
+        return result.columns, [tuple(row) for row in result.rows]
 
 
 def _arrow_type(annotation: Any):

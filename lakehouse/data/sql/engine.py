@@ -12,9 +12,10 @@ past its time limit; rows are fetched in small chunks and a result larger than
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,53 +261,7 @@ class SqlEngine:
 
     # running -------------------------------------------------------------------------------
     def _run(self, con: duckdb.DuckDBPyConnection, sql: str, cap: int, timeout: float, byte_cap: int) -> SqlResult:
-        timer = threading.Timer(timeout, con.interrupt)
-        timer.daemon = True
-        timer.start()
-        try:
-            cursor = con.execute(sql)  # lazy: rows are computed as they are fetched
-            columns = [d[0] for d in cursor.description]
-            rows = self._fetch(cursor, cap + 1, byte_cap)
-        except duckdb.InterruptException:
-            raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout:g} s") from None
-        except duckdb.PermissionException as exc:
-            raise SqlRejected(f"not allowed: {exc}") from None
-        except duckdb.OutOfMemoryException as exc:
-            limit = self.settings.sql_memory_limit
-            raise SqlError(
-                f"query stopped: it needs more memory than the limit sql_memory_limit "
-                f"(LH_SQL_MEMORY_LIMIT={limit}), even spilling to disk ({str(exc).splitlines()[0]}); "
-                "filter earlier, aggregate fewer groups or sort fewer rows"
-            ) from None
-        except duckdb.CatalogException as exc:
-            raise SqlError(f"{exc}{self._table_hint(str(exc))}") from None
-        except duckdb.Error as exc:
-            raise SqlError(str(exc)) from None
-        finally:
-            timer.cancel()
-        return SqlResult(columns, rows[:cap], truncated=len(rows) > cap)
-
-    @staticmethod
-    def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list[list[Any]]:
-        """Up to `limit` rows, in chunks sized to about `_CHUNK_BYTES` from the rows seen so far;
-        `SqlResultTooLarge` as soon as they add up to more than `byte_cap`."""
-        rows: list[list[Any]] = []
-        total, size = 0, _FIRST_CHUNK_ROWS
-        while len(rows) < limit:
-            chunk = cursor.fetchmany(min(size, limit - len(rows)))
-            if not chunk:
-                break
-            for row in chunk:
-                total += _row_size(row)
-                if total > byte_cap:
-                    raise SqlResultTooLarge(
-                        f"result too large: its first {len(rows) + 1} rows are already more than {_mib(byte_cap)}, "
-                        f"the limit sql_result_max_bytes (LH_SQL_RESULT_MAX_BYTES={byte_cap}); add a LIMIT, "
-                        "select fewer or narrower columns, or aggregate in SQL"
-                    )
-                rows.append(list(row))
-            size = max(1, min(4096, _CHUNK_BYTES * len(rows) // max(total, 1)))
-        return rows
+        return execute(con, sql, self.settings, cap=cap, timeout=timeout, byte_cap=byte_cap, hint=self._table_hint)
 
     def _table_hint(self, message: str) -> str:
         if "Table with name" not in message:
@@ -327,3 +282,98 @@ class SqlEngine:
             if self._shared is not None:
                 self._shared.close()
                 self._shared = None
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    settings: Settings,
+    *,
+    cap: int,
+    timeout: float,
+    byte_cap: int,
+    hint: Callable[[str], str] | None = None,
+) -> SqlResult:
+    """Run `sql` on a locked connection: interrupted past `timeout`, at most `cap` rows, refused
+    past `byte_cap` bytes while fetching; DuckDB's errors as ours (`hint` adds to a catalog error)."""
+    timer = threading.Timer(timeout, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        cursor = con.execute(sql)  # lazy: rows are computed as they are fetched
+        columns = [d[0] for d in cursor.description]
+        rows = _fetch(cursor, cap + 1, byte_cap)
+    except duckdb.InterruptException:
+        raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout:g} s") from None
+    except duckdb.PermissionException as exc:
+        raise SqlRejected(f"not allowed: {exc}") from None
+    except duckdb.OutOfMemoryException as exc:
+        limit = settings.sql_memory_limit
+        raise SqlError(
+            f"query stopped: it needs more memory than the limit sql_memory_limit "
+            f"(LH_SQL_MEMORY_LIMIT={limit}), even spilling to disk ({str(exc).splitlines()[0]}); "
+            "filter earlier, aggregate fewer groups or sort fewer rows"
+        ) from None
+    except duckdb.CatalogException as exc:
+        raise SqlError(f"{exc}{hint(str(exc)) if hint else ''}") from None
+    except duckdb.Error as exc:
+        raise SqlError(str(exc)) from None
+    finally:
+        timer.cancel()
+    return SqlResult(columns, rows[:cap], truncated=len(rows) > cap)
+
+
+_HOLDS_BLOBS = (bytes, list, dict, tuple)
+_BLOB_BYTE = [chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02X}" for b in range(256)]
+
+
+def _text_of_blobs(value: Any) -> Any:
+    """A BLOB as DuckDB writes it as text (`'\\xAA\\x00'`; printable ASCII as is), also inside
+    lists and structs: raw bytes have no JSON form, and those that are not UTF-8 failed every
+    surface's answer with a UnicodeDecodeError."""
+    kind = type(value)
+    if kind is bytes:
+        return "".join(_BLOB_BYTE[b] for b in value)
+    if kind is list:
+        return [_text_of_blobs(v) for v in value]
+    if kind is tuple:
+        return tuple(_text_of_blobs(v) for v in value)
+    if kind is dict:
+        return {k: _text_of_blobs(v) for k, v in value.items()}
+    return value
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list[list[Any]]:
+    """Up to `limit` rows, in chunks sized to about `_CHUNK_BYTES` from the rows seen so far;
+    `SqlResultTooLarge` as soon as they add up to more than `byte_cap`."""
+    rows: list[list[Any]] = []
+    total, size = 0, _FIRST_CHUNK_ROWS
+    while len(rows) < limit:
+        chunk = cursor.fetchmany(min(size, limit - len(rows)))
+        if not chunk:
+            break
+        for row in chunk:
+            total += _row_size(row)
+            if total > byte_cap:
+                raise SqlResultTooLarge(
+                    f"result too large: its first {len(rows) + 1} rows are already more than {_mib(byte_cap)}, "
+                    f"the limit sql_result_max_bytes (LH_SQL_RESULT_MAX_BYTES={byte_cap}); add a LIMIT, "
+                    "select fewer or narrower columns, or aggregate in SQL"
+                )
+            rows.append([_text_of_blobs(v) for v in row] if any(type(v) in _HOLDS_BLOBS for v in row) else list(row))
+        size = max(1, min(4096, _CHUNK_BYTES * len(rows) // max(total, 1)))
+    return rows
+
+
+def query_arrow(table: Any, name: str, sql: str, settings: Settings) -> SqlResult:
+    """One read-only query over an Arrow `table` registered as `name` (the ops log's `ops sql`), with
+    the same guard, lock-down and limits as the tables' SQL; every row (no row cap)."""
+    check_read_only(sql)
+    con = open_database()
+    try:
+        con.register(name, table)
+        lock_down(con, settings)
+        cap, timeout, byte_cap = sys.maxsize - 1, settings.sql_timeout_s, settings.sql_result_max_bytes
+        return execute(con, sql, settings, cap=cap, timeout=timeout, byte_cap=byte_cap)
+    finally:
+        con.close()

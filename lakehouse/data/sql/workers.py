@@ -4,21 +4,23 @@ DuckDB's `memory_limit` bounds its buffer manager (sorts, joins, aggregates), no
 functions build: `repeat(chr(120), 3000000000)` took an API process to 7.5 GB, and a few such
 requests at once would have left the kernel's OOM killer to choose what to stop. A worker's data
 segment (its heap and anonymous maps) is capped with RLIMIT_DATA (`sql_worker_memory`), so DuckDB's
-allocation fails inside the worker and the query ends with DuckDB's own out-of-memory error; the
-server's memory does not move. A worker that dies anyway (killed, crashed) is replaced, and one
-that outlives the query's time limit by `_GRACE_S` is killed.
+allocation fails inside the worker and the query ends with an out-of-memory error; the server's
+memory does not move. A worker left holding more than half its cap retires after answering; one
+that dies (killed, crashed) is replaced, and one that outlives the query's time limit by `_GRACE_S`
+is killed. A query waits at most `_QUEUE_WAIT_S` for a free worker (then 503), so callers queued
+behind slow queries do not fill the server's request threads.
 
 `sql_isolation`: "auto" isolates in the processes that serve others (`lakehouse api`,
 `lakehouse mcp` call `serve_untrusted()`), "process" everywhere, "off" nowhere. Workers start on
 the first query (about a second: DuckDB, pyarrow and the catalog are imported) and end with the
-process (daemon processes; a worker whose server is gone finds its pipe closed and exits).
+server: a worker whose server is gone (even SIGKILLed) sees it within a second and exits.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,10 +30,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from lakehouse.data.errors import SqlError, SqlTimeout
+from lakehouse.data.errors import SqlBusy, SqlError, SqlSettingError, SqlTimeout, SqlWorkerFailed
+from lakehouse.errors import LakehouseError
 
 _CODE_ROOT = str(Path(__file__).resolve().parents[3])  # the worker runs this same code
 _GRACE_S = 10.0  # past the query's own time limit (the worker interrupts DuckDB at it)
+_QUEUE_WAIT_S = 5.0  # the longest a query waits for a busy worker
+RETIRE_SHARE = 0.5  # a worker holding more than this share of its cap after a query retires
 _serving_untrusted = False
 _pools: dict[str, SqlWorkers] = {}
 _pools_lock = threading.Lock()
@@ -68,9 +73,10 @@ def close_all() -> None:
 
 
 class SqlWorkers:
-    """Up to `sql_workers` processes, each answering one request at a time over a pipe."""
+    """Up to `sql_workers` processes, each answering one request at a time over a socket pair."""
 
     def __init__(self, settings: Any) -> None:
+        _check_cap(int(settings.sql_worker_memory))
         self.settings = settings
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -79,16 +85,20 @@ class SqlWorkers:
         self._closed = False
 
     def run(self, task: str, kwargs: dict[str, Any], timeout_s: float) -> Any:
-        """`task` ("query" or "ops") run in a worker: its result, or the exception it raised."""
-        worker = self._acquire(timeout_s)
+        """`task` ("query": `SqlEngine.query(**kwargs)`, "arrow": `query_arrow(**kwargs)`) run in a
+        worker within `timeout_s` all told: its result, or the error it raised."""
+        deadline = time.monotonic() + timeout_s
+        worker = self._acquire(min(timeout_s, _QUEUE_WAIT_S))
+        left = deadline - time.monotonic()
+        if task == "query":  # the worker's DuckDB stops the query at what is left of its time
+            kwargs = {**kwargs, "timeout_s": max(left, 0.001)}
+        outcome: Any = _DIED
         try:
-            outcome = worker.ask((task, kwargs), timeout_s + _GRACE_S)
-        except BaseException:
-            worker.kill()
-            self._release(worker)
-            raise
-        self._release(worker)
-        if outcome is _TIMED_OUT:
+            outcome = worker.ask((task, kwargs), left + _GRACE_S)
+        finally:
+            self._release(worker, retiring=isinstance(outcome, tuple) and outcome[2])
+        status, value, _ = outcome if isinstance(outcome, tuple) else ("", None, False)
+        if outcome is _TIMED_OUT or (status == "error" and value[0] is SqlTimeout):  # its limit, not what was left
             raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout_s:g} s")
         if outcome is _DIED:
             raise SqlError(
@@ -96,26 +106,30 @@ class SqlWorkers:
                 f"its last words, if any); if it ran out of memory: a worker may use "
                 f"{self.settings.sql_worker_memory.human_readable()} (sql_worker_memory, LH_SQL_WORKER_MEMORY)"
             )
-        status, value = outcome
         if status == "ok":
             return value
-        raise _unpack(value)
+        raise unpack(value)
 
-    def _acquire(self, timeout_s: float) -> _Worker:
-        deadline = time.monotonic() + timeout_s
+    def _acquire(self, wait_s: float) -> _Worker:
+        deadline = time.monotonic() + wait_s
         with self._cond:
-            while not self._idle and self._started >= self.settings.sql_workers:
+            while True:
+                while self._idle:  # one that died while idle is replaced, not handed a query
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        self._busy.add(worker)
+                        return worker
+                    worker.kill()
+                    self._started -= 1
+                if self._started < self.settings.sql_workers:
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
-                    raise SqlTimeout(
-                        f"query not started: all {self.settings.sql_workers} SQL workers (sql_workers) were busy "
-                        f"for its time limit of {timeout_s:g} s; try again"
+                    raise SqlBusy(
+                        f"all {self.settings.sql_workers} SQL workers (sql_workers, LH_SQL_WORKERS) stayed busy for "
+                        f"{wait_s:g} s: try the query again in a moment"
                     )
                 self._cond.wait(left)
-            if self._idle:
-                worker = self._idle.pop()
-                self._busy.add(worker)
-                return worker
             self._started += 1
         try:
             worker = _Worker(self.settings)
@@ -128,10 +142,10 @@ class SqlWorkers:
             self._busy.add(worker)
         return worker
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: _Worker, retiring: bool = False) -> None:
         with self._cond:
             self._busy.discard(worker)
-            if worker.alive() and not self._closed:
+            if worker.alive() and not self._closed and not retiring:
                 self._idle.append(worker)
             else:
                 worker.kill()
@@ -147,20 +161,32 @@ class SqlWorkers:
             worker.kill()
 
 
+def _check_cap(cap: int) -> None:
+    """A cap the kernel would refuse (above the hard limit, `ulimit -d`) made every worker die at
+    start, reported as out of memory: refused here, by name."""
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY and cap > hard:
+        raise SqlSettingError(
+            f"sql_worker_memory (LH_SQL_WORKER_MEMORY) = {cap} bytes is above this process's hard data limit, "
+            f"{hard} bytes (ulimit -d): lower it, or raise the limit"
+        )
+
+
 _TIMED_OUT = object()
 _DIED = object()
 
 
 class _Worker:
-    """One `python -m lakehouse.data.sql.workers FD` process and its end of a socket pair. Not
+    """One `python -P -m lakehouse.data.sql.worker_process FD` process and its end of a socket pair. Not
     multiprocessing's spawn: that re-runs the parent's main script, which a script without a
-    `__main__` guard does not survive."""
+    `__main__` guard does not survive. `-P`: no module is taken from the server's working directory."""
 
     def __init__(self, settings: Any) -> None:
+        self._home = settings.home_dir
         ours, theirs = socket.socketpair()
         with ours, theirs:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                [sys.executable, "-P", "-m", "lakehouse.data.sql.worker_process", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # stdout may be a protocol (`lakehouse mcp` over stdio)
@@ -168,17 +194,30 @@ class _Worker:
             )
             self._conn = Connection(os.dup(ours.fileno()))
         self._conn.send(settings)
+        self._killed = False
 
     def ask(self, request: tuple, timeout_s: float) -> Any:
+        """The worker's answer, `_TIMED_OUT` (it is killed) or `_DIED`. The watchdog also ends a
+        send that a stuck worker never reads."""
+        watchdog = threading.Timer(timeout_s, self._expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             self._conn.send(request)
-            if not self._conn.poll(timeout_s):
-                self.kill()
-                return _TIMED_OUT
-            return self._conn.recv()
+            if self._conn.poll(timeout_s) and not self._killed:
+                return self._conn.recv()
         except (EOFError, OSError):
-            self.kill()
-            return _DIED
+            if not self._killed:
+                self._reap()
+                return _DIED
+        finally:
+            watchdog.cancel()
+        self.kill()
+        return _TIMED_OUT
+
+    def _expire(self) -> None:
+        self._killed = True
+        self._process.kill()
 
     def alive(self) -> bool:
         return self._process.poll() is None and not self._conn.closed
@@ -189,11 +228,22 @@ class _Worker:
             return "it closed its end of the pipe"
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
+    def _reap(self) -> None:
+        """After the worker closed its end: its own exit code, not our kill's, if it comes soon."""
+        try:
+            self._process.wait(2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
     def kill(self) -> None:
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait(5)
         self._conn.close()
+        # DuckDB removes its spill directory when its database closes; a killed worker's stays
+        for spill in (self._home / "tmp" / "duckdb").glob(f"{self._process.pid}-*"):
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 def _worker_environment() -> dict[str, str]:
@@ -202,65 +252,18 @@ def _worker_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
-# the worker's side -------------------------------------------------------------------------------
-def _serve(conn: Connection) -> None:
-    from lakehouse.core import Lakehouse
-    from lakehouse.observe.observer import ops_sql
-
-    try:
-        settings = conn.recv()
-    except (EOFError, OSError):
-        return
-    limit = int(settings.sql_worker_memory)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    lakehouse = Lakehouse(settings.model_copy(update={"sql_isolation": "off"}))
-    while True:
-        try:
-            task, kwargs = conn.recv()
-        except (EOFError, OSError):  # the server is gone
-            return
-        try:
-            if task == "query":
-                result: Any = ("ok", lakehouse.sql.query(**kwargs))
-            else:
-                result = ("ok", ops_sql(kwargs["table"], kwargs["query"], lakehouse.settings))
-        except MemoryError:
-            result = ("error", _pack(SqlError(_out_of_memory(settings, "a Python allocation failed"))))
-        except SqlError as exc:
-            if "bad allocation" in str(exc):  # DuckDB's words for an allocation the cap refused
-                failed = re.search(r"[Ff]ailed to allocate[^()]*?\d+(?: bytes)?", str(exc))
-                exc = SqlError(_out_of_memory(settings, failed.group(0) if failed else "an allocation failed"))
-            result = ("error", _pack(exc))
-        except Exception as exc:
-            result = ("error", _pack(exc))
-        try:
-            conn.send(result)
-        except Exception as exc:  # a value or an error that does not pickle, or no memory to do so
-            text = str(_unpack(result[1])) if result[0] == "error" else f"the answer could not be sent back: {exc}"
-            conn.send(("error", _pack(SqlError(text))))
-
-
-def _out_of_memory(settings: Any, detail: str) -> str:
-    return (
-        f"query stopped: it needs more memory than a SQL worker may use, "
-        f"{settings.sql_worker_memory.human_readable()} (sql_worker_memory, LH_SQL_WORKER_MEMORY; {detail}): "
-        "build smaller strings or lists, filter earlier, or aggregate in SQL"
-    )
-
-
-def _pack(exc: BaseException) -> tuple:
-    """An exception as (class, args, attributes): errors whose __init__ takes their fields
-    (TableNotFound(name, suggestions, ...)) do not survive plain pickling, which calls cls(*args)."""
+def pack(exc: BaseException) -> tuple:
+    """An error as (class, args, attributes): errors whose __init__ takes their fields
+    (TableNotFound(name, suggestions, ...)) do not survive plain pickling, which calls cls(*args).
+    What is not one of ours becomes `SqlWorkerFailed` (500, as it would be in-process)."""
+    if not isinstance(exc, LakehouseError):
+        exc = SqlWorkerFailed(f"{type(exc).__name__}: {exc}")
     return type(exc), exc.args, dict(vars(exc))
 
 
-def _unpack(packed: tuple) -> BaseException:
+def unpack(packed: tuple) -> LakehouseError:
     cls, args, state = packed
     exc = cls.__new__(cls)
     exc.args = args
     vars(exc).update(state)
     return exc
-
-
-if __name__ == "__main__":
-    _serve(Connection(int(sys.argv[1])))

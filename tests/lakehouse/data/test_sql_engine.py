@@ -110,3 +110,13 @@ def test_a_table_sql_cannot_bind_is_an_error_naming_it_and_other_tables_still_an
         lh.sql.query("SELECT count(*) FROM legacy.case_twins")
     assert "/" not in str(e.value)  # no warehouse path
     assert lh.sql.query("SELECT count(*) FROM onet").rows == [[1016]]
+
+
+BLOBS = r"SELECT '\xAA\x00\xFF\x5C\x27'::BLOB AS b, 'abc'::BLOB AS c, ['\x01'::BLOB] AS l, {'k': '\xFE'::BLOB} AS s"
+
+
+def test_a_blob_answers_as_duckdb_writes_it_as_text_also_inside_lists_and_structs(lh):
+    """Raw bytes that are not UTF-8 failed every surface (CLI, HTTP, MCP) with a UnicodeDecodeError."""
+    result = lh.sql.query(BLOBS)
+    assert result.rows == [[r"\xAA\x00\xFF\x5C\x27", "abc", [r"\x01"], {"k": r"\xFE"}]]
+    assert result.rows[0][0] == lh.sql.query(BLOBS.replace("::BLOB AS b", "::BLOB::VARCHAR AS b")).rows[0][0]

@@ -73,6 +73,6 @@ def _flush_shared_state() -> None:
 
     try:
         settings = get_settings()
-    except LakehouseError:
+    except (LakehouseError, ValueError):  # pydantic's ValidationError is a ValueError
         return  # a bad configuration was already reported by the command itself
     flush_quietly(settings)

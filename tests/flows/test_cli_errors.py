@@ -5,6 +5,7 @@ text intact, and exits with the code of the error's kind; the corpus commands le
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -125,3 +126,22 @@ def test_an_argument_that_is_not_utf8_is_named_before_anything_runs(home):
         assert done.returncode == 1, done.stderr
         assert b"is not valid UTF-8 text (byte 0xe9 at character" in done.stderr
         assert b"Traceback" not in done.stderr and not (home / "ops.jsonl").exists()
+
+
+def test_a_bad_setting_is_one_error_line_without_a_traceback(home):
+    """The command named the bad setting, then the shared-state flush at exit read the settings
+    again and printed pydantic's traceback after it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    for name, value, message in (
+        ("LH_SQL_WORKERS", "0", "error: field 'sql_workers': Input should be greater than or equal to 1"),
+        ("LH_SQL_WORKER_MEMORY", "1GB", "error: field 'sql_worker_memory': must be from 2GiB to 1TiB, got 953.7MiB"),
+    ):
+        env = {**os.environ, name: value}
+        done = subprocess.run([cli, "tables"], capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith(message), done.stderr
+        assert "Traceback" not in done.stderr

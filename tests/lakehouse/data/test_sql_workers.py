@@ -140,13 +140,13 @@ def test_a_query_waits_for_a_busy_worker_and_says_so_when_none_frees(isolated):
     thread.join(30)
 
 
-def _long_query(lh: Lakehouse, timeout_s: float) -> tuple[threading.Thread, dict]:
-    """LONG started in a thread; the error it ends with lands in the dict, under "error"."""
+def _long_query(lh: Lakehouse, timeout_s: float, sql: str = LONG) -> tuple[threading.Thread, dict]:
+    """`sql` started in a thread; the error it ends with lands in the dict, under "error"."""
     answer: dict = {}
 
     def run() -> None:
         try:
-            lh.sql.query(LONG, timeout_s=timeout_s)
+            lh.sql.query(sql, timeout_s=timeout_s)
         except SqlError as exc:
             answer["error"] = exc
 
@@ -243,3 +243,28 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has ended: its parent (init, here) reaps it
+
+
+def test_a_killed_workers_spill_files_are_removed(tmp_path):
+    """DuckDB removes its spill directory when its database closes; a killed worker's stayed (510 MB
+    in the probe)."""
+    settings = Settings(home=tmp_path, sql_isolation="process", sql_workers=1, sql_memory_limit="64MB")
+    lh = Lakehouse(settings)
+    pool = workers.workers_for(settings)
+    try:
+        thread, answer = _long_query(lh, timeout_s=120, sql=SPILLING)
+        worker = _busy_worker(pool)
+        spill = tmp_path / "tmp" / "duckdb"
+        deadline = time.monotonic() + 60
+        while not any(p.is_dir() and any(p.iterdir()) for p in spill.glob(f"{worker._process.pid}-*")):
+            assert time.monotonic() < deadline, "the query never spilled"
+            time.sleep(0.1)
+        worker._process.kill()
+        thread.join(60)
+        assert "killed by signal 9" in str(answer["error"])
+        assert not list(spill.glob(f"{worker._process.pid}-*"))
+    finally:
+        workers.close_all()
+
+
+SPILLING = "SELECT count(*) FROM (SELECT i, hash(i) AS h FROM range(200000000) t(i) ORDER BY h DESC OFFSET 1)"

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     table_gc_older_than_s: float = Field(default=3600.0, ge=0)  # `lakehouse gc` leaves younger files alone
 
     # sql
-    sql_timeout_s: float = 30.0
+    sql_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     sql_row_cap: int = 10_000
     sql_result_max_bytes: int = Field(default=16 * MiB, ge=1)  # a query answering more is refused
     sql_memory_limit: str = "1GB"  # DuckDB memory_limit per database; past it queries spill or fail
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # SQL in worker processes whose memory is capped (what DuckDB's memory_limit does not bound):
     # auto = in `lakehouse api` and `lakehouse mcp`, process = everywhere, off = nowhere
     sql_isolation: Literal["auto", "process", "off"] = "auto"
-    sql_workers: int = Field(default=2, ge=1)  # worker processes at most; more queries wait for one
+    sql_workers: int = Field(default=2, ge=1, le=64)  # worker processes at most; more queries wait for one
     sql_worker_memory: ByteSize = ByteSize(3 * GiB)  # a worker's data segment, ~0.45 GB at rest; 2GiB-1TiB
 
     # embeddings, vectors, matrix

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ _FIRST_CHUNK_ROWS = 16
 _SCALAR_BYTES = {type(None): 8, bool: 8, int: 8, float: 8}
 
 
-def _row_size(row: tuple) -> int:
+def _row_size(row: Sequence[Any]) -> int:
     """About how many bytes a row takes in the answer: strings by length, numbers as 8."""
     total = 2
     for value in row:
@@ -339,7 +339,7 @@ def _text_of_blobs(value: Any) -> Any:
     if kind is tuple:
         return tuple(_text_of_blobs(v) for v in value)
     if kind is dict:
-        return {k: _text_of_blobs(v) for k, v in value.items()}
+        return {_text_of_blobs(k): _text_of_blobs(v) for k, v in value.items()}  # a MAP's keys too
     return value
 
 
@@ -352,7 +352,9 @@ def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list
         chunk = cursor.fetchmany(min(size, limit - len(rows)))
         if not chunk:
             break
-        for row in chunk:
+        for raw in chunk:
+            # counted as answered: a BLOB's byte may be 4 characters of text
+            row = [_text_of_blobs(v) for v in raw] if any(type(v) in _HOLDS_BLOBS for v in raw) else raw
             total += _row_size(row)
             if total > byte_cap:
                 raise SqlResultTooLarge(
@@ -360,7 +362,7 @@ def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list
                     f"the limit sql_result_max_bytes (LH_SQL_RESULT_MAX_BYTES={byte_cap}); add a LIMIT, "
                     "select fewer or narrower columns, or aggregate in SQL"
                 )
-            rows.append([_text_of_blobs(v) for v in row] if any(type(v) in _HOLDS_BLOBS for v in row) else list(row))
+            rows.append(list(row))
         size = max(1, min(4096, _CHUNK_BYTES * len(rows) // max(total, 1)))
     return rows
 

@@ -153,11 +153,13 @@ class SqlWorkers:
             self._cond.notify()
 
     def close(self) -> None:
+        """Every worker ends now; a query still running fails at once (its server is stopping)."""
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
+            busy = list(self._busy)
             self._cond.notify_all()
-        for worker in idle:
+        for worker in idle + busy:
             worker.kill()
 
 

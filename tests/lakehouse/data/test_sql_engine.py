@@ -120,3 +120,7 @@ def test_a_blob_answers_as_duckdb_writes_it_as_text_also_inside_lists_and_struct
     result = lh.sql.query(BLOBS)
     assert result.rows == [[r"\xAA\x00\xFF\x5C\x27", "abc", [r"\x01"], {"k": r"\xFE"}]]
     assert result.rows[0][0] == lh.sql.query(BLOBS.replace("::BLOB AS b", "::BLOB::VARCHAR AS b")).rows[0][0]
+    assert lh.sql.query(r"SELECT map(['\xAA'::BLOB], [1]) AS m").rows == [[{r"\xAA": 1}]]  # a MAP's keys too
+    # the answer's size is its text's: 100 kB of bytes that are 400 kB of text pass no 300 kB cap
+    with pytest.raises(SqlError, match="result too large"):
+        lh.sql.query(r"SELECT repeat('\xFF'::BLOB, 100000) AS b", max_bytes=300_000)

@@ -88,6 +88,17 @@ def test_a_killed_worker_fails_its_query_with_the_reason_and_is_replaced(isolate
     assert isolated.sql.query("SELECT max(x) FROM nums").rows == [[999]]
 
 
+def test_closing_the_workers_ends_a_query_in_flight_at_once(isolated):
+    """A stopping server closes its workers: a query still running held it for the full exit timer."""
+    pool = _pool(isolated)
+    thread, answer = _long_query(isolated, timeout_s=600)
+    _busy_worker(pool)
+    workers.close_all()
+    thread.join(30)
+    assert not thread.is_alive() and "the SQL worker running it ended" in str(answer["error"])
+    assert isolated.sql.query("SELECT 3 AS three").rows == [[3]]  # a new pool for the next caller
+
+
 def test_a_stuck_worker_is_killed_past_its_time_limit_and_the_grace(isolated, monkeypatch):
     # a stopped process cannot be interrupted by DuckDB's timer: only the caller's watchdog ends it
     monkeypatch.setattr(workers, "_GRACE_S", 0.5)
@@ -170,6 +181,10 @@ def test_only_servers_isolate_by_default(tmp_path, monkeypatch):
     workers.serve_untrusted()
     assert workers.isolating(settings)
     assert not workers.isolating(settings.model_copy(update={"sql_isolation": "off"}))
+    with pytest.raises(ValueError, match=r"sql_timeout_s\n  Input should be greater than 0"):
+        Settings(home=tmp_path, sql_timeout_s=0)
+    with pytest.raises(ValueError, match=r"sql_workers\n  Input should be less than or equal to 64"):
+        Settings(home=tmp_path, sql_workers=100_000)
     with pytest.raises(ValueError, match=r"sql_worker_memory\n  Value error, must be from 2GiB to 1TiB, got 953.7MiB"):
         Settings(home=tmp_path, sql_worker_memory="1GB")
 

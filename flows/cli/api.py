@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import EXIT_WITHIN_S, console, err_console, exit_cleanly_on_sigterm, exit_within, fail
+from flows.cli.common import console, err_console, exit_cleanly_on_sigterm, fail, serve_http
 
 
 def register(app: typer.Typer) -> None:
@@ -33,10 +33,6 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         for warning in warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        import math
-
-        import uvicorn
-
         from flows.cli.remote import remove_state, write_state
 
         port = port or _free_port(host)  # a known port: the CLI finds it in LH_HOME/api.json
@@ -48,25 +44,12 @@ def register(app: typer.Typer) -> None:
         exit_cleanly_on_sigterm()  # the `finally` below removes the state
         serve_untrusted()  # its callers' SQL runs in capped worker processes (sql_isolation)
         write_state(settings.home_dir, host, port)
-        code = 0
         try:
-            # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
-            uvicorn.run(
-                app_,
-                host=host,
-                port=port,
-                log_level=log_level.lower(),
-                proxy_headers=False,
-                server_header=False,
-                date_header=True,
-                timeout_graceful_shutdown=math.ceil(settings.api_stop_grace_s),  # requests in flight, then runs
+            serve_http(
+                app_, host=host, port=port, log_level=log_level, grace_s=settings.api_stop_grace_s, date_header=True
             )
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-            raise
         finally:
             remove_state(settings.home_dir)
-            exit_within(EXIT_WITHIN_S, code)
 
 
 def _free_port(host: str) -> int:

@@ -165,6 +165,34 @@ def exit_cleanly_on_sigterm() -> None:
 EXIT_WITHIN_S = 10.0  # after a server stopped serving (its grace for requests and runs is spent)
 
 
+def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float, **options: Any) -> None:
+    """uvicorn until stopped, for `lakehouse api` and `lakehouse mcp --http`: requests in flight
+    get `grace_s` (then a 503), and the process ends within `EXIT_WITHIN_S` after, whatever still
+    runs (the caller's own `finally` still runs: the timer starts as uvicorn returns)."""
+    import math
+
+    import uvicorn
+
+    code = 0
+    try:
+        # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level.lower(),
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=math.ceil(grace_s),
+            **options,
+        )
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+        raise
+    finally:
+        exit_within(EXIT_WITHIN_S, code)
+
+
 def exit_within(seconds: float, code: int) -> None:
     """Called once a server has stopped serving: the process ends within `seconds` even when a
     thread nobody can stop still runs. A workflow node in flight is one: Prefect's task threads

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import EXIT_WITHIN_S, err_console, exit_cleanly_on_sigterm, exit_within, fail
+from flows.cli.common import err_console, exit_cleanly_on_sigterm, fail, serve_http
 
 
 def register(app: typer.Typer) -> None:
@@ -49,10 +49,6 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         for warning in warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        import math
-
-        import uvicorn
-
         from flows.cli.api import _free_port
 
         port = port or _free_port(host)
@@ -60,20 +56,4 @@ def register(app: typer.Typer) -> None:
         locked = "token required" if settings.api_token else "no token (loopback only)"
         err_console.print(f"Lakehouse MCP on http://{shown}:{port}{MCP_PATH} ({locked})", markup=False, highlight=False)
         serve_untrusted()
-        code = 0
-        try:
-            # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
-            uvicorn.run(
-                app_,
-                host=host,
-                port=port,
-                log_level=log_level.lower(),
-                proxy_headers=False,
-                server_header=False,
-                timeout_graceful_shutdown=math.ceil(settings.api_stop_grace_s),
-            )
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-            raise
-        finally:
-            exit_within(EXIT_WITHIN_S, code)  # a workflow node in flight does not hold it
+        serve_http(app_, host=host, port=port, log_level=log_level, grace_s=settings.api_stop_grace_s)

@@ -105,13 +105,12 @@ class SqlEngine:
     ) -> SqlResult:
         """Run one read-only query; at most `row_cap` rows come back (`truncated` says so). More
         than `max_bytes` (default `sql_result_max_bytes`) in those rows is a `SqlResultTooLarge`."""
+        timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s
         if workers.isolating(self.settings):
             kwargs = dict(sql=sql, snapshot=snapshot, row_cap=row_cap, timeout_s=timeout_s, max_bytes=max_bytes)
-            timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s
             return workers.workers_for(self.settings).run("query", kwargs, timeout)
         shape = check_read_only(sql)
         cap = self.settings.sql_row_cap if row_cap is None else row_cap
-        timeout = self.settings.sql_timeout_s if timeout_s is None else timeout_s
         byte_cap = self.settings.sql_result_max_bytes if max_bytes is None else max_bytes
         if cap < 0:
             raise SqlError(f"row_cap must be 0 or more, got {cap}")
@@ -323,7 +322,6 @@ def execute(
     return SqlResult(columns, rows[:cap], truncated=len(rows) > cap)
 
 
-_HOLDS_BLOBS = (bytes, list, dict, tuple)
 _BLOB_BYTE = [chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02X}" for b in range(256)]
 
 
@@ -348,13 +346,16 @@ def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list
     `SqlResultTooLarge` as soon as they add up to more than `byte_cap`."""
     rows: list[list[Any]] = []
     total, size = 0, _FIRST_CHUNK_ROWS
+    # the columns that may hold a BLOB, nested too (`STRUCT(k BLOB)`), from their types, once
+    blobs = [i for i, column in enumerate(cursor.description or ()) if "BLOB" in str(column[1])]
     while len(rows) < limit:
         chunk = cursor.fetchmany(min(size, limit - len(rows)))
         if not chunk:
             break
         for raw in chunk:
-            # counted as answered: a BLOB's byte may be 4 characters of text
-            row = [_text_of_blobs(v) for v in raw] if any(type(v) in _HOLDS_BLOBS for v in raw) else raw
+            row = list(raw)
+            for i in blobs:  # counted as answered: a BLOB's byte may be 4 characters of text
+                row[i] = _text_of_blobs(row[i])
             total += _row_size(row)
             if total > byte_cap:
                 raise SqlResultTooLarge(
@@ -362,7 +363,7 @@ def _fetch(cursor: duckdb.DuckDBPyConnection, limit: int, byte_cap: int) -> list
                     f"the limit sql_result_max_bytes (LH_SQL_RESULT_MAX_BYTES={byte_cap}); add a LIMIT, "
                     "select fewer or narrower columns, or aggregate in SQL"
                 )
-            rows.append(list(row))
+            rows.append(row)
         size = max(1, min(4096, _CHUNK_BYTES * len(rows) // max(total, 1)))
     return rows
 

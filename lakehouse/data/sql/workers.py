@@ -19,6 +19,7 @@ server: a worker whose server is gone (even SIGKILLed) sees it within a second a
 from __future__ import annotations
 
 import os
+import pickle
 import resource
 import shutil
 import socket
@@ -36,6 +37,7 @@ from lakehouse.errors import LakehouseError
 _CODE_ROOT = str(Path(__file__).resolve().parents[3])  # the worker runs this same code
 _GRACE_S = 10.0  # past the query's own time limit (the worker interrupts DuckDB at it)
 _QUEUE_WAIT_S = 5.0  # the longest a query waits for a busy worker
+_BUFFERED_BYTES = 64 * 1024  # a request the socket takes without the worker reading (its buffer: ~200 KB)
 RETIRE_SHARE = 0.5  # a worker holding more than this share of its cap after a query retires
 _serving_untrusted = False
 _pools: dict[str, SqlWorkers] = {}
@@ -199,13 +201,16 @@ class _Worker:
         self._killed = False
 
     def ask(self, request: tuple, timeout_s: float) -> Any:
-        """The worker's answer, `_TIMED_OUT` (it is killed) or `_DIED`. The watchdog also ends a
-        send that a stuck worker never reads."""
-        watchdog = threading.Timer(timeout_s, self._expire)
-        watchdog.daemon = True
-        watchdog.start()
+        """The worker's answer, `_TIMED_OUT` (it is killed) or `_DIED`. A request larger than a
+        socket buffer could block its send on a stuck worker for ever: a watchdog kills the worker
+        at the deadline (a thread start costs ~0.2 ms, so only for those)."""
+        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        watchdog = threading.Timer(timeout_s, self._expire) if len(payload) > _BUFFERED_BYTES else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
         try:
-            self._conn.send(request)
+            self._conn.send_bytes(payload)
             if self._conn.poll(timeout_s) and not self._killed:
                 return self._conn.recv()
         except (EOFError, OSError):
@@ -213,7 +218,8 @@ class _Worker:
                 self._reap()
                 return _DIED
         finally:
-            watchdog.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
         self.kill()
         return _TIMED_OUT
 

@@ -151,8 +151,10 @@ def run_workflow(
         from flows.dask_runner import dask_task_runner
 
         named = named.with_options(task_runner=dask_task_runner(address))
-    _start_temporary_server_once()
-    with tags(*([f"parent:{resume_from}"] if resume_from else [])):
+    from flows.run_hooks import RUNS_IN_FLIGHT
+
+    with RUNS_IN_FLIGHT.running(), tags(*([f"parent:{resume_from}"] if resume_from else [])):
+        _start_temporary_server_once()
         state = named(
             workflow=loaded.source,
             inputs=loaded.inputs,

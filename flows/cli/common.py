@@ -151,15 +151,18 @@ def stage_bars(hook: ContextVar[Any]) -> Iterator[None]:
 
 
 def exit_cleanly_on_sigterm() -> None:
-    """SIGTERM ends a server through SystemExit, so `finally` blocks and atexit handlers run (Prefect
-    stops the temporary server it started for this process's runs). Uvicorn re-raises the signal it
-    caught after its graceful shutdown, and its default action would kill the process on the spot."""
+    """SIGTERM and SIGINT end a server through SystemExit(128 + the signal), so `finally` blocks and
+    atexit handlers run (Prefect stops the temporary server it started for this process's runs) and
+    the exit code says it was stopped. Uvicorn re-raises the signal it caught after its graceful
+    shutdown: SIGTERM's default action would kill the process on the spot, and the KeyboardInterrupt
+    of SIGINT's is swallowed by `uvicorn.run` (a server stopped mid-run exited 0)."""
     import signal
 
     def _exit(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
 
 
 EXIT_WITHIN_S = 10.0  # after a server stopped serving (its grace for requests and runs is spent)
@@ -200,18 +203,27 @@ def exit_within(seconds: float, code: int) -> None:
     stopped API for its minute (its run then reads as crashed, and resume runs the rest). The exit
     handlers still run once (Prefect stops its temporary server)."""
     import atexit
+    import logging
     import threading
+
+    from flows.run_hooks import RUNS_IN_FLIGHT
 
     exiting = threading.Event()
     atexit.register(exiting.set)  # registered last, so it runs first: the normal exit has begun
+    warned = _warn_of_runs_left(len(RUNS_IN_FLIGHT))
+    if warned:
+        # A run cut by the interpreter's exit fails inside Prefect's logging ("cannot schedule new
+        # futures after interpreter shutdown"): pages of "--- Logging error ---" that say no more.
+        logging.raiseExceptions = False
 
     def _leave() -> None:
         if not exiting.is_set():
-            err_console.print(
-                f"[yellow]warning:[/] still busy {seconds:g} s after the server stopped (a workflow node in "
-                "flight?): exiting without it; its run reads as crashed, `lakehouse workflow resume` finishes it",
-                highlight=False,
-            )
+            if not warned:
+                err_console.print(
+                    f"[yellow]warning:[/] still busy {seconds:g} s after the server stopped (a workflow node in "
+                    "flight?): exiting without it; its run reads as crashed, `lakehouse workflow resume` finishes it",
+                    highlight=False,
+                )
             atexit._run_exitfuncs()
         sys.stdout.flush()
         os._exit(code)
@@ -219,3 +231,13 @@ def exit_within(seconds: float, code: int) -> None:
     timer = threading.Timer(seconds, _leave)
     timer.daemon = True
     timer.start()
+
+
+def _warn_of_runs_left(runs: int) -> bool:
+    if runs:
+        err_console.print(
+            f"[yellow]warning:[/] {runs} workflow run(s) still running as the server stopped: exiting without "
+            f"them; each reads as crashed, `lakehouse workflow resume` finishes it",
+            highlight=False,
+        )
+    return bool(runs)

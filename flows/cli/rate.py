@@ -91,8 +91,13 @@ def rate(
 
 def _show(out: dict[str, Any], payload: dict[str, Any]) -> None:
     if "file" in payload:
+        # a re-run after a killed import: its playbook entries were in, their evidence was not
+        results = out["results"]
+        finished = sum(r["status"] == "recorded" and "duplicate" in (r["playbook"], r["evidence"]) for r in results)
+        half = f" ({finished} of those recorded were half-stored by an earlier import: finished now)"
         console.print(
-            f"recorded {out['recorded']} rating(s) from {plain(payload['file'])}, {out['duplicates']} already there",
+            f"recorded {out['recorded']} rating(s) from {plain(payload['file'])}, {out['duplicates']} already there"
+            + (half if finished else ""),
             highlight=False,
         )
     else:

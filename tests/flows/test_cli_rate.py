@@ -77,3 +77,15 @@ def test_onet_title_ratings_import_into_a_corpus(rating_home, tmp_path):
     assert (imported["recorded"], imported["duplicates"]) == (made["ratings"], 0)
     missing = invoke_cli("examples", "titles", "--corpus", "nope", "--out", str(tmp_path / "x.csv"), code=1)
     assert "corpus 'nope' not found" in missing.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_a_rerun_after_a_killed_import_says_it_finished_the_half_stored_ratings(rating_home, tmp_path):
+    """A killed import can leave playbook entries without their evidence (the evidence is written
+    second); the re-run writes the evidence, and said "0 already there" as if nothing had been."""
+    path = tmp_path / "placements.csv"
+    path.write_text(f"query,corpus,id,verdict\nnight ICU nurse,health,{NURSE},good\nteeth,health,{HYGIENIST},good\n")
+    invoke_cli("rate", "--file", str(path))
+    (rating_home / "evidence.jsonl").unlink()  # the state the kill left: playbooks in, evidence not
+    again = "".join(invoke_cli("rate", "--file", str(path)).stdout.split())
+    assert f"recorded2rating(s)from{path},0alreadythere(2ofthoserecordedwerehalf-storedbyanearlierimport" in again
+    assert len(read_records(rating_home / "evidence.jsonl", EvidenceRecord)) == 2

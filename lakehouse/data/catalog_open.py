@@ -34,11 +34,11 @@ def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
         props.setdefault("pool_pre_ping", "true")
     try:
         try:
-            return SqlCatalog(name, **props)
+            catalog = SqlCatalog(name, **props)
         except DatabaseError as exc:  # another process created the catalog tables at the same moment
             if _unreachable(exc, url.get_backend_name()):
                 raise
-            return SqlCatalog(name, **props)
+            catalog = SqlCatalog(name, **props)
     except (NoSuchModuleError, ImportError) as exc:
         raise CatalogSettingError(
             f"setting {SETTING} = {shown!r} cannot be opened ({_first_line(exc)}): use a URL such as {EXAMPLES} "
@@ -48,6 +48,24 @@ def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
         if url.get_backend_name() == "sqlite":
             raise  # a locked SQLite file: the write's commit loop retries it
         raise unreachable_error(url, exc) from None
+    if url.get_backend_name() != "sqlite":
+        _unavailable_when_unreachable(catalog.engine, url)
+    return catalog
+
+
+def _unavailable_when_unreachable(engine: Any, url: Any) -> None:
+    """A server that goes away after the catalog opened (a restart, a network cut) fails every
+    later call with the same error as at open, not SQLAlchemy's (an HTTP 500 until it came back)."""
+    from sqlalchemy import event
+
+    def translate(context: Any) -> None:
+        if context.is_pre_ping:
+            return  # a pooled connection gone stale: SQLAlchemy connects again by itself
+        # a connection that could not be made, or one the server dropped; not a failed statement
+        if context.connection is None or context.is_disconnect:
+            raise unreachable_error(url, context.sqlalchemy_exception or context.original_exception)
+
+    event.listen(engine, "handle_error", translate)
 
 
 def _unreachable(exc: BaseException, backend: str) -> bool:
@@ -60,7 +78,7 @@ def _unreachable(exc: BaseException, backend: str) -> bool:
 def unreachable_error(url: Any, exc: Any, purpose: str = "") -> CatalogUnavailable:
     """The error for a catalog server that refused or failed a connection (SQLAlchemy's
     `OperationalError`), its password hidden in the URL and in the driver's text."""
-    detail = _first_line(exc.orig or exc)
+    detail = _first_line(getattr(exc, "orig", None) or exc)
     if url.password:
         detail = detail.replace(str(url.password), "***")
     shown = url.render_as_string(hide_password=True)

@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.common.jsonl import AppendLog
 from lakehouse.config import Settings
 from lakehouse.data.errors import SharedLogError
+from lakehouse.data.log_cursor import LogCursor, Tail
 from lakehouse.data.table_names import SHARED_TABLE_PREFIX
+from lakehouse.errors import UnavailableError
 
 if TYPE_CHECKING:  # pyarrow and pyiceberg load on the first flush or read, not with every owner
     import pyarrow as pa
@@ -167,12 +169,14 @@ class SharedLog:
         self.name = name
         self.table = table_name(name)
         self.log = AppendLog(path or self.kind.path(settings))
+        self.cursor = LogCursor(self.log.path)
         self.origin = f"{socket.gethostname()}:{self.log.path.resolve()}"
         self._tables = tables
         self._lock = threading.RLock()
         self._id_mirror = _Mirror(("id",))
         self._row_mirror = _Mirror(BASE_COLUMNS)
         self._checked = -math.inf  # when `remote()` last asked the catalog (monotonic seconds)
+        self._synced = False  # whether `remote()` has read the table once
 
     @classmethod
     def maybe(
@@ -192,53 +196,22 @@ class SharedLog:
             self._tables = Tables(self.settings)
         return self._tables
 
-    @property
-    def cursor_path(self) -> Path:
-        return self.log.path.with_name(self.log.path.name + ".flushed")
-
-    # cursor ------------------------------------------------------------------------------
-    def _read_cursor(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.cursor_path.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}  # none yet, or unreadable: flush from the start (ids dedupe)
-
-    def _write_cursor(self, ident: tuple[int, int], offset: int) -> None:
-        tmp = self.cursor_path.with_name(f"{self.cursor_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"ident": list(ident), "offset": offset}))
-        os.replace(tmp, self.cursor_path)  # atomic: a crash leaves the old cursor or the new one
-
-    def _tail(self) -> tuple[list[tuple[int, dict[str, Any]]], tuple[int, int] | None, int]:
-        """(offset, record) of each complete line after the flushed offset, the log's identity,
-        and the offset after the last complete line. A replaced or cut log is read from the start."""
-        try:
-            fh = open(self.log.path, "rb")
-        except FileNotFoundError:
-            return [], None, 0
-        with fh:
-            st = os.fstat(fh.fileno())
-            ident = (st.st_dev, st.st_ino)
-            cursor = self._read_cursor()
-            start = int(cursor.get("offset") or 0)
-            if tuple(cursor.get("ident") or ()) != ident or start > st.st_size:
-                start = 0
-            fh.seek(start)
-            data = fh.read()
-        end = start + data.rfind(b"\n") + 1
-        out, pos = [], start
-        for raw in data[: end - start].split(b"\n")[:-1]:
+    def _tail(self) -> tuple[list[tuple[int, dict[str, Any]]], Tail]:
+        """(offset, record) of each complete line after the flushed cursor, and the cursor after
+        them; a replaced or cut log is read from the start (`lakehouse.data.log_cursor`)."""
+        tail = self.cursor.tail()
+        out = []
+        for pos, raw in tail.lines:
             record = _parse(raw)
             if record is not None:
                 out.append((pos, record))
             elif raw.strip():
                 # The owner's reader reports it (with its line number); it is never flushed.
                 log.warning("%s: corrupt line at byte %d not flushed", self.log.path, pos)
-            pos += len(raw) + 1
-        return out, ident, end
+        return out, tail
 
     def unflushed(self) -> list[SharedRow]:
-        rows, _, _ = self._tail()
+        rows, _ = self._tail()
         return [self._row(offset, record) for offset, record in rows]
 
     # flushing ----------------------------------------------------------------------------
@@ -282,15 +255,15 @@ class SharedLog:
         started = time.perf_counter()
         batch_rows = max(1, int(self.settings.shared_state_batch_rows))
         with self._flush_lock():
-            pending, ident, end = self._tail()
+            pending, tail = self._tail()
             report.read = len(pending)
             for first in range(0, len(pending), batch_rows):
                 batch = pending[first : first + batch_rows]
                 self._commit([self._row(o, r) for o, r in batch], report)
                 report.batches += 1
-            if ident is not None and (pending or self._read_cursor().get("offset") != end):
+            if tail.ident is not None and (pending or self.cursor.moved(tail)):
                 time.sleep(float(os.environ.get(PAUSE_AFTER_COMMIT_ENV) or 0))
-                self._write_cursor(ident, end)
+                self.cursor.write(tail)
         report.seconds = round(time.perf_counter() - started, 4)
         self._checked = -math.inf  # this process's readers see its own flush at once
         if report.appended:
@@ -397,8 +370,18 @@ class SharedLog:
         with self._lock:
             if time.monotonic() - self._checked < self.settings.shared_state_refresh_s:
                 return self._row_mirror.generation, self._row_mirror.rows
-        tbl = self._current_table()
+        try:
+            tbl = self._current_table()
+        except UnavailableError as exc:
+            if not self._synced:
+                raise
+            # a catalog blip: the rows read before serve the reader (a search) until it is back
+            log.warning("%s: answering from the rows read before (%s)", self.table, exc)
+            with self._lock:
+                self._checked = time.monotonic()
+                return self._row_mirror.generation, self._row_mirror.rows
         with self._lock:
+            self._synced = True
             self._checked = time.monotonic()
             if tbl is None:
                 if self._row_mirror.table_uuid is not None or self._row_mirror.rows:
@@ -432,9 +415,12 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def flush_all(settings: Settings, force: bool = False, names: list[str] | None = None) -> list[FlushReport]:
+def flush_all(
+    settings: Settings, force: bool = False, names: list[str] | None = None, quiet: bool = False
+) -> list[FlushReport]:
     """Flush every shared log of this LH_HOME (run end, timer, `lakehouse flush`). One log failing
-    does not stop the others; the first error is raised after all were tried."""
+    does not stop the others; the first error is raised after all were tried (each is logged unless
+    `quiet`)."""
     if not (force or settings.shared_state_enabled):
         return [FlushReport(n, table_name(n), skipped="shared state is off (LH_SHARED_STATE)") for n in names or KINDS]
     from lakehouse.data.tables import Tables
@@ -446,7 +432,7 @@ def flush_all(settings: Settings, force: bool = False, names: list[str] | None =
             try:
                 reports.append(SharedLog(settings, name, tables=tables).flush(force=force))
             except Exception as exc:  # noqa: BLE001 - try the other logs first
-                log.error("could not flush shared log %s: %s", name, exc)
+                log.log(logging.DEBUG if quiet else logging.ERROR, "could not flush shared log %s: %s", name, exc)
                 error = error or exc
     finally:
         tables.close()
@@ -461,9 +447,15 @@ def flush_quietly(settings: Settings) -> list[FlushReport] | None:
     if not settings.shared_state_enabled:
         return None
     try:
-        return flush_all(settings)
-    except Exception:  # noqa: BLE001 - a run that succeeded must not fail on its bookkeeping
-        log.warning("shared-state flush at run end failed; the next flush retries", exc_info=True)
+        return flush_all(settings, quiet=True)
+    except Exception as exc:  # noqa: BLE001 - a run that succeeded must not fail on its bookkeeping
+        # one line: this runs after every CLI command, and its traceback buried the command's own error
+        log.warning(
+            "shared-state flush failed (%s: %s); the rows stay in the local logs and the next flush retries",
+            type(exc).__name__,
+            " ".join(str(exc).split()),
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
         return None
 
 

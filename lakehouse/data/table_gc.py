@@ -12,7 +12,7 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,13 +116,15 @@ def collect_garbage(
         result.removed.append(GcFile(path=f"{scheme}://{info.path}", bytes=int(info.size or 0), age_s=round(age, 1)))
     report("deleting" if not dry_run else "checking", len(doomed), len(doomed))
     if store is not None:
-        try:
-            swept = store.sweep_temp_files(window, dry_run)
-        except StorageError as exc:  # the tables' files are collected all the same
-            swept = Sweep(errors=[str(exc)])
-        result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
-        result.store_temp_files = len(swept.removed)
-        result.errors += [f"object store {store.url}: {error}" for error in swept.errors]
+        result.store_temp_files = _sweep(lambda: store, window, dry_run, result, f"object store {store.url}")
+    warehouse = tables.settings.warehouse
+    if scheme == "s3" and (store is None or store.url.rstrip("/") != warehouse.rstrip("/")):
+        # pyarrow writes a table's data files in parts: a killed write leaves an incomplete upload
+        # (billed, parts and all, until aborted), which no listing of files shows
+        from lakehouse.data.storage import open_store
+
+        opened = lambda: open_store(warehouse, tables.settings)  # noqa: E731
+        result.warehouse_uploads = _sweep(opened, window, dry_run, result, f"warehouse {warehouse}")
     if inbox is not None:
         swept = sweep_uploads(inbox, window, dry_run)
         result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
@@ -130,6 +132,18 @@ def collect_garbage(
         result.errors += [f"inbox {inbox}: {error}" for error in swept.errors]
     result.removed_bytes = sum(f.bytes for f in result.removed)
     return result
+
+
+def _sweep(store: Callable[[], ObjectStore], window: float, dry_run: bool, result: GcReport, where: str) -> int:
+    """What killed uploads left in a store, into `result`; how many. The tables' own files are
+    collected all the same when the store fails."""
+    try:
+        swept = store().sweep_temp_files(window, dry_run)
+    except StorageError as exc:
+        swept = Sweep(errors=[str(exc)])
+    result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
+    result.errors += [f"{where}: {error}" for error in swept.errors]
+    return len(swept.removed)
 
 
 def sweep_uploads(inbox: Path, older_than_s: float, dry_run: bool = False) -> Sweep:
@@ -182,6 +196,7 @@ class GcReport:
     kept_young: int = 0
     removed: list[GcFile] = field(default_factory=list)
     store_temp_files: int = 0  # of `removed`: what killed uploads left in the object store (temp files, parts)
+    warehouse_uploads: int = 0  # of `removed`: incomplete uploads of killed table writes (an S3 warehouse)
     upload_folders: int = 0  # of `removed`: inbox folders of HTTP uploads whose API was killed
     removed_bytes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -189,6 +204,9 @@ class GcReport:
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         left = [f"{self.store_temp_files} left by killed uploads in the object store"] if self.store_temp_files else []
+        left += (
+            [f"{self.warehouse_uploads} incomplete upload(s) of killed table writes"] if self.warehouse_uploads else []
+        )
         left += (
             [f"{self.upload_folders} upload folder(s) a killed API left in the inbox"] if self.upload_folders else []
         )

@@ -37,7 +37,14 @@ from sqlalchemy.exc import OperationalError
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
-from lakehouse.data.errors import SchemaConflict, TableConflict, TableError, TableNotFound, table_unreadable
+from lakehouse.data.errors import (
+    CatalogUnavailable,
+    SchemaConflict,
+    TableConflict,
+    TableError,
+    TableNotFound,
+    table_unreadable,
+)
 from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
 from lakehouse.errors import LakehouseError
@@ -440,6 +447,9 @@ class Tables:
                     producer.append_data_file(data_file)
             _test_pause_before_commit()
             committed = tx.commit_transaction()
+        except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
+            see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
+            raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
         except _DEFINITELY_NOT_COMMITTED:
             _delete_quietly(io, [f.file_path for f in written], producer)
             raise

@@ -88,6 +88,7 @@ class TablesGcOut(BaseModel):
     kept_young: int
     removed: list[TablesGcFile]
     store_temp_files: int
+    warehouse_uploads: int  # incomplete multipart uploads of killed table writes (an S3 warehouse)
     upload_folders: int
     removed_count: int
     removed_bytes: int

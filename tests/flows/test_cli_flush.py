@@ -74,3 +74,28 @@ def test_a_one_shot_command_flushes_what_it_recorded_before_it_exits(tmp_path):
     seen = lakehouse("b", "sql", "--json", "SELECT mode, source FROM _lh_ops")
     assert seen.returncode == 0, seen.stderr
     assert json.loads(seen.stdout)["rows"] == [["ingest", "mode"]]
+
+
+def test_a_failed_flush_at_a_commands_end_is_one_line_not_a_traceback(tmp_path):
+    """Every command flushes at its end; with the warehouse unreachable that printed a 60-line
+    traceback after the command's own output, on every command until the store came back."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "ops.jsonl").write_text('{"op_id": "o1", "ts_start": "2026-01-01T00:00:00+00:00"}\n')
+    (tmp_path / "blocker").touch()  # a file where the warehouse's folder should be
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
+    env |= {
+        "LH_HOME": str(tmp_path / "home"),
+        "LH_CATALOG_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "LH_WAREHOUSE_URL": (tmp_path / "blocker" / "wh").as_uri(),
+    }
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    done = subprocess.run([cli, "tables", "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and json.loads(done.stdout) == [], done
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("shared-state flush failed (NotADirectoryError: ") and "the next flush retries" in line
+    assert (tmp_path / "home" / "ops.jsonl").read_text().count("o1") == 1  # kept for the next flush

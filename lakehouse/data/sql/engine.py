@@ -12,6 +12,7 @@ past its time limit; rows are fetched in small chunks and a result larger than
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
-from lakehouse.data.errors import SqlError, SqlResultTooLarge, SqlTimeout
+from lakehouse.data.errors import SqlError, SqlResultTooLarge, SqlTimeout, StorageError
 from lakehouse.data.sql import workers
 from lakehouse.data.sql.guard import SqlRejected, check_read_only, lock_down, open_database
 from lakehouse.data.sql.sources import PLACEHOLDER, ScanSource, quote, snapshot_source
@@ -316,12 +317,17 @@ def execute(
     except duckdb.CatalogException as exc:
         raise SqlError(f"{exc}{hint(str(exc)) if hint else ''}") from None
     except duckdb.Error as exc:
+        if _STORE_FAILED.search(str(exc)):  # the table's files did not come: not the query's fault
+            why = str(exc).splitlines()[0]
+            raise StorageError(f"a table's files could not be read, try again once the store answers: {why}") from None
         raise SqlError(str(exc)) from None
     finally:
         timer.cancel()
     return SqlResult(columns, rows[:cap], truncated=len(rows) > cap)
 
 
+# what DuckDB says when the Arrow scan of a table fails in pyarrow's I/O (S3 down, a file gone)
+_STORE_FAILED = re.compile(r"reading the stream registered as '[^']*' failed: IOError: ")
 _BLOB_BYTE = [chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02X}" for b in range(256)]
 
 

@@ -194,7 +194,7 @@ nodes:
 
 @pytest.mark.parametrize(
     ("wait", "stop", "code"),
-    [("false", signal.SIGTERM, 143), ("true", signal.SIGTERM, 143), ("false", signal.SIGINT, 130)],
+    [("false", signal.SIGTERM, 143), ("true", signal.SIGINT, 130)],
 )
 def test_a_node_in_flight_does_not_hold_a_stopping_api(prefect_server, tmp_path, wait, stop, code):
     """Prefect joins its task threads at exit, so a stopped API waited for a node in flight to end

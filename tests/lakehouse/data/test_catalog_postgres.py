@@ -12,6 +12,7 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import CatalogSettingError, CatalogUnavailable
+from lakehouse.data.tables import PAUSE_BEFORE_COMMIT_ENV
 from lakehouse.errors import ErrorKind
 from tests.fixtures.machines import shared_lakehouse
 
@@ -101,3 +102,62 @@ def test_a_wrong_password_is_refused_without_showing_it(postgres, tmp_path):
     with pytest.raises(CatalogUnavailable, match="password authentication failed") as caught:
         lh.tables.list()
     assert "wrong-secret-77" not in str(caught.value)
+
+
+def test_a_catalog_server_gone_after_open_is_unavailable_and_its_return_is_served(postgres, tmp_path, monkeypatch):
+    """The database going away after the catalog opened (a restart, a network cut) failed every
+    call with SQLAlchemy's OperationalError, a 500 over HTTP; it is CatalogUnavailable (503) as at
+    open, a write cut off by it names the table unchanged, and the next call after the server is
+    back works on its own (the pool's pre-ping connects again)."""
+    from tests.fixtures.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(postgres.port).start()
+    database = postgres.create_database()
+    url = postgres.url(database).replace(f":{postgres.port}/", f":{proxy.port}/")
+    lh = Lakehouse(Settings(home=tmp_path, catalog_url=url))
+    try:
+        lh.tables.write_arrow("t", pa.table({"n": [1, 2]}))
+        proxy.cut()
+        for call in (lh.tables.list, lambda: lh.tables.read_arrow("t"), lambda: lh.sql.query("SELECT * FROM t")):
+            with pytest.raises(CatalogUnavailable, match=rf"catalog database .*:{proxy.port}/.* cannot be reached"):
+                call()
+        with pytest.raises(CatalogUnavailable, match="cannot be reached"):
+            lh.tables.write_arrow("t", pa.table({"n": [3]}))
+        proxy.start()
+        assert sorted(lh.tables.read_arrow("t").column("n").to_pylist()) == [1, 2]
+        assert lh.sql.query("SELECT count(*) FROM t").rows == [[2]]
+
+        # cut between the data files and the commit: the caller hears the outcome is not known
+        monkeypatch.setenv(PAUSE_BEFORE_COMMIT_ENV, "1")
+        threading.Timer(0.5, proxy.cut).start()
+        with pytest.raises(CatalogUnavailable, match=r"whether this write to table 'lakehouse\.t' landed is not known"):
+            lh.tables.write_arrow("t", pa.table({"n": [3]}))
+        monkeypatch.delenv(PAUSE_BEFORE_COMMIT_ENV)
+        proxy.start()
+        assert sorted(lh.tables.read_arrow("t").column("n").to_pylist()) == [1, 2]
+    finally:
+        lh.close()
+        proxy.cut()
+
+
+def test_shared_rows_read_before_serve_a_reader_through_a_catalog_blip(postgres, tmp_path):
+    """Every search with playbooks asks the catalog whether the shared table moved: a catalog
+    blip failed every search of an API whose corpus and playbooks were in memory."""
+    from lakehouse.data.shared_log import SharedLog
+    from tests.fixtures.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(postgres.port).start()
+    url = postgres.url(postgres.create_database()).replace(f":{postgres.port}/", f":{proxy.port}/")
+    settings = Settings(home=tmp_path, catalog_url=url, shared_state_refresh_s=0)
+    reader = SharedLog(settings, "ops")
+    try:
+        reader.log.append({"op_id": "o1", "ts_start": "2026-01-01T00:00:00+00:00"})
+        reader.flush()
+        assert [r.id for r in reader.rows()] == ["o1"]
+        proxy.cut()
+        assert [r.id for r in reader.rows()] == ["o1"]  # what it read before
+        with pytest.raises(CatalogUnavailable, match="cannot be reached"):
+            SharedLog(settings, "ops").rows()  # a reader that never read has nothing to serve
+    finally:
+        reader.tables.close()
+        proxy.cut()

@@ -61,7 +61,7 @@ def test_a_crash_after_the_commit_and_before_the_cursor_write_adds_nothing_twice
     for i in range(7):
         a.log.append(op(i, "a"))
     a.flush()
-    a.cursor_path.unlink()  # what a SIGKILL right after the commit leaves: rows in, cursor not moved
+    a.cursor.path.unlink()  # what a SIGKILL right after the commit leaves: rows in, cursor not moved
     a.log.append(op(8, "a"))
     redo = SharedLog(shared[0], "ops").flush()
     assert (redo.read, redo.appended, redo.already) == (8, 1, 7)
@@ -96,6 +96,32 @@ def test_the_tables_are_labelled_and_shared_state_off_flushes_nothing(tmp_path):
     forced = log.flush(force=True)
     assert forced.appended == 1 and Tables(off).list() == ["lakehouse._lh_ops"]
     assert is_shared_table("lakehouse._lh_ops") and not is_shared_table("lakehouse.ops")
+
+
+@pytest.mark.parametrize("cut", ["truncated in place", "replaced", "cut shorter"])
+def test_a_log_cut_or_replaced_and_regrown_past_the_flushed_offset_is_flushed_from_its_start(shared, cut):
+    """A log cut in place (`truncate`, logrotate's copytruncate) keeps its inode: once it had grown
+    past the old offset before the next flush, the flush read on from the middle of the new lines
+    and the rows before never reached the table (the probe: 20 of 60 ratings lost on every machine)."""
+    a = SharedLog(shared[0], "ops")
+    for i in range(20):
+        a.log.append(op(i, "old"))
+    a.flush()
+    if cut == "truncated in place":
+        with open(a.log.path, "r+b") as fh:
+            fh.truncate(0)
+    elif cut == "replaced":
+        a.log.path.rename(a.log.path.with_name("ops.jsonl.1"))
+    else:
+        with open(a.log.path, "r+b") as fh:
+            fh.truncate(fh.seek(0, 2) // 2)  # half a log, cut mid-line
+    new = 60 if cut != "cut shorter" else 5  # "cut shorter": stays under the offset
+    for i in range(new):
+        a.log.append(op(i, "new"))
+    report = SharedLog(shared[0], "ops").flush()
+    assert report.appended == new, report
+    assert {f"new-{i}" for i in range(new)} <= set(table_ids(shared[0]))
+    assert SharedLog(shared[0], "ops").flush().read == 0  # and the cursor is right again
 
 
 def test_an_unknown_log_name_is_refused():

@@ -415,3 +415,36 @@ def test_an_upload_the_server_will_not_abort_is_an_error_and_the_others_are_swep
     assert report.errors == [f"object store {url}: {kept}: AccessDenied: refused by the test proxy"]
     left = client._list_multipart_uploads(bucket, prefix="lake/").uploads
     assert [(u.object_name, u.upload_id) for u in left] == [(names["kept"], started["kept"])]
+
+
+def test_gc_aborts_what_a_killed_table_write_left_in_an_s3_warehouse(moto_s3, tmp_path, monkeypatch):
+    """pyarrow writes a table's data files to S3 in parts; a write killed mid-file leaves an
+    incomplete upload under the warehouse, parts and all (billed, never listed). gc swept only the
+    object store's prefix: not even `--force --older-than 0` found it."""
+    from lakehouse.config import Settings, reset_settings
+    from lakehouse.core import Lakehouse
+
+    bucket = moto_s3.new_bucket()
+    for name, value in moto_s3.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LH_WAREHOUSE_URL", f"s3://{bucket}/warehouse")
+    reset_settings()
+    lakehouse = Lakehouse(Settings())
+    lakehouse.tables.write_arrow("kept", pa.table({"id": [1, 2]}))
+    lakehouse.close()
+    client = moto_s3.client()
+    name = "warehouse/lakehouse/kept/data/00000-0-killed.parquet"
+    upload = client._create_multipart_upload(bucket, name, {})
+    client._upload_part(bucket, name, b"x" * (5 << 20), None, upload, 1)
+
+    out = json.loads(invoke_cli("gc", "--json").stdout)  # moto dates every upload 2010: older than any window
+
+    assert out["warehouse_uploads"] == 1 and out["errors"] == []
+    location = f"s3://{bucket}/{name} (incomplete upload {upload})"
+    assert {"path": location, "bytes": 5 << 20} in [{k: f[k] for k in ("path", "bytes")} for f in out["removed"]]
+    assert "1 incomplete upload(s) of killed table writes" in out["summary"]
+    assert client._list_multipart_uploads(bucket).uploads == []
+    lakehouse = Lakehouse(Settings())
+    assert sorted(lakehouse.tables.read_arrow("kept").column("id").to_pylist()) == [1, 2]
+    lakehouse.close()

@@ -7,6 +7,7 @@ table name from a caller all read the same rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from lakehouse.data.errors import TableError
 
@@ -39,6 +40,18 @@ def split_name(name: str) -> tuple[str, str]:
             f"could not be queried; use another (a bare name lives in {DEFAULT_NAMESPACE!r})"
         )
     return parts[0], parts[1]
+
+
+def refuse_case_twin(ident: tuple[str, str], existing: Iterable[str]) -> None:
+    """A new table named like an existing one but for case is refused: SQL identifiers ignore case,
+    so `FROM upper` read one and `FROM UPPER` the other (two machines spelling a name two ways)."""
+    wanted = ".".join(ident)
+    for name in existing:
+        if name.lower() == wanted.lower() and name != wanted:
+            raise TableError(
+                f"table {wanted!r} would differ from the existing table {name!r} only in case, which SQL "
+                f"cannot tell apart: write to {name!r}, or choose another name"
+            )
 
 
 def qualified(name: str) -> str:

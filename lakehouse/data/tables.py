@@ -45,7 +45,7 @@ from lakehouse.data.errors import (
     TableNotFound,
     table_unreadable,
 )
-from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, split_name
+from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, refuse_case_twin, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
 from lakehouse.errors import LakehouseError
 
@@ -373,6 +373,7 @@ class Tables:
         try:
             tbl = self._load_table(ident)
         except NoSuchTableError:
+            refuse_case_twin(ident, self.list())  # a new table: its name must be new to SQL too
             return None
         # pyiceberg retries a conflicting commit itself by rebasing the same files on the new
         # snapshot: right for a blind append, wrong for an upsert (its merge read the old rows)

@@ -59,6 +59,9 @@ def open_store(url: str, settings: Settings | None = None) -> ObjectStore:
             secret_key=settings.s3_secret_key,
             region=settings.s3_region,
             secure=settings.s3_secure,
+            # one machine's own store is made on first use; a shared one must be there (a typo
+            # made a private bucket: that machine's corpora went where no other machine looks)
+            create_bucket=not settings.shared_state_enabled,
         )
     supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
     raise StorageError(f"unsupported object store URL {url!r}: scheme {scheme or '(none)'!r}; supported: {supported}")

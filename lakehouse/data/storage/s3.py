@@ -94,6 +94,7 @@ class S3Store(ObjectStore):
         secret_key: str | None,
         region: str,
         secure: bool,
+        create_bucket: bool = True,
     ) -> None:
         super().__init__(url, caps)
         self.bucket, self.prefix = parse_s3_url(url)
@@ -103,11 +104,17 @@ class S3Store(ObjectStore):
             self.client = Minio(host, access_key=access_key, secret_key=secret_key, region=region, secure=secure)
         except ValueError as exc:
             raise StorageError(f"S3 endpoint {endpoint!r}: {exc}") from exc
-        self._ensure_bucket(region)
+        self._ensure_bucket(region, create_bucket)
 
-    def _ensure_bucket(self, region: str) -> None:
+    def _ensure_bucket(self, region: str, create: bool) -> None:
         try:
             if not self.client.bucket_exists(self.bucket):
+                if not create:
+                    raise StorageError(
+                        f"bucket {self.bucket!r} of {self.url} does not exist at {self.endpoint}: machines that "
+                        "share a catalog share one object store, so a missing bucket is taken for a typo in the "
+                        "URL (objects_url, LH_OBJECTS_URL); create the bucket first if it is meant"
+                    )
                 self.client.make_bucket(self.bucket, location=region)
         except ValueError as exc:  # minio's bucket-name check
             raise StorageError(f"s3 URL {self.url!r}: {exc}") from exc

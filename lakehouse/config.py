@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     put_cap_bytes: int = 256 * MiB
     put_cap_vectors_bytes: int = 4 * GiB
 
+    # a PostgreSQL catalog: seconds to wait for a connection (libpq's connect_timeout, at least 2)
+    catalog_connect_timeout_s: int = Field(default=10, ge=2)
     table_target_file_bytes: int = Field(default=32 * MiB, ge=MiB)  # Iceberg write.target-file-size-bytes
     table_commit_attempts: int = Field(default=8, ge=1)  # a write losing this many commit races fails
     table_gc_older_than_s: float = Field(default=3600.0, ge=0)  # `lakehouse gc` leaves younger files alone
@@ -217,7 +219,12 @@ class Settings(BaseSettings):
 
     @property
     def catalog(self) -> str:
-        return self.catalog_url or f"sqlite:///{self.home_dir / 'catalog.db'}"
+        url = self.catalog_url or f"sqlite:///{self.home_dir / 'catalog.db'}"
+        if url.startswith(("postgresql", "postgres:")) and "connect_timeout=" not in url:
+            # a server that takes connections but never answers (frozen, a network black hole) held
+            # every command for psycopg's default 130 s
+            url += ("&" if "?" in url else "?") + f"connect_timeout={self.catalog_connect_timeout_s}"
+        return url
 
     @property
     def warehouse(self) -> str:

@@ -434,6 +434,8 @@ def flush_all(
             except Exception as exc:  # noqa: BLE001 - try the other logs first
                 log.log(logging.DEBUG if quiet else logging.ERROR, "could not flush shared log %s: %s", name, exc)
                 error = error or exc
+                if isinstance(exc, UnavailableError):
+                    break  # the catalog or the store is down: each other log would wait for it again
     finally:
         tables.close()
     if error is not None:

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
     s3_secure: bool = True
+    s3_timeout_s: float = Field(default=30.0, gt=0)  # an object-store call's wait to connect / for an answer
     put_cap_bytes: int = 256 * MiB
     put_cap_vectors_bytes: int = 4 * GiB
 

@@ -62,6 +62,7 @@ def open_store(url: str, settings: Settings | None = None) -> ObjectStore:
             # one machine's own store is made on first use; a shared one must be there (a typo
             # made a private bucket: that machine's corpora went where no other machine looks)
             create_bucket=not settings.shared_state_enabled,
+            timeout_s=settings.s3_timeout_s,
         )
     supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
     raise StorageError(f"unsupported object store URL {url!r}: scheme {scheme or '(none)'!r}; supported: {supported}")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
+import urllib3
 from minio import Minio
 from minio.datatypes import Upload
 from minio.error import S3Error
@@ -83,6 +84,22 @@ class _ExactReader:
         return chunk
 
 
+def _http_client(timeout_s: float) -> urllib3.PoolManager:
+    """minio's own client but for its waits: 5 minutes to connect or for an answer, 5 retries, so
+    a frozen endpoint held a corpus command for half an hour (the tables' reads give up in ~30 s)."""
+    import os
+
+    import certifi
+
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(10.0, timeout_s), read=timeout_s),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=3, connect=1, read=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
 class S3Store(ObjectStore):
     def __init__(
         self,
@@ -95,13 +112,21 @@ class S3Store(ObjectStore):
         region: str,
         secure: bool,
         create_bucket: bool = True,
+        timeout_s: float = 30.0,
     ) -> None:
         super().__init__(url, caps)
         self.bucket, self.prefix = parse_s3_url(url)
         host, secure = parse_endpoint(endpoint or "s3.amazonaws.com", secure)
         self.endpoint = host
         try:
-            self.client = Minio(host, access_key=access_key, secret_key=secret_key, region=region, secure=secure)
+            self.client = Minio(
+                host,
+                access_key=access_key,
+                secret_key=secret_key,
+                region=region,
+                secure=secure,
+                http_client=_http_client(timeout_s),
+            )
         except ValueError as exc:
             raise StorageError(f"S3 endpoint {endpoint!r}: {exc}") from exc
         self._ensure_bucket(region, create_bucket)

@@ -1,6 +1,7 @@
 """`lakehouse api` on a PostgreSQL catalog that goes away (a restart, a network cut): tables, SQL
-(run in a SQL worker process) and the table's rows answer 503 with the catalog's own message, not
-a 500 `internal_error` (SQLAlchemy's error through the worker); once it is back they answer."""
+(run in a SQL worker process) and ingest answer 503 with the catalog's own message, not a 500
+`internal_error` (SQLAlchemy's error through the worker) or a 409 `table_conflict` (an ingest took
+the refused connections for lost commit races); once it is back they answer."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def test_the_api_answers_503_while_its_catalog_is_gone_and_200_after(postgres, t
             proxy.cut()
             assert_error(c.get("/v1/tables"), 503, "catalog_unavailable", match=UNREACHABLE)
             assert_error(c.post("/v1/sql", json=sql), 503, "catalog_unavailable", match=UNREACHABLE)
+            with open(tmp_path / "people.csv", "rb") as fh:  # was a 409: 8 "lost races" to a database that was down
+                refused = c.post("/v1/ingest", data={"table": "people"}, files={"file": fh})
+            assert_error(refused, 503, "catalog_unavailable", match=UNREACHABLE)
             proxy.start()
             assert c.post("/v1/sql", json=sql).json()["rows"] == [[2]]
             assert "lakehouse.people" in c.get("/v1/tables").text

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 import pytest
 
 from lakehouse.data.storage import InvalidKey, StorageError, open_store
@@ -98,3 +102,33 @@ def test_parse_endpoint(endpoint, secure, expected):
 def test_bad_endpoints(endpoint):
     with pytest.raises(StorageError, match=r"must be host:port or http\(s\)://host:port"):
         parse_endpoint(endpoint, True)
+
+
+SILENT_ENDPOINT = """
+import sys
+from lakehouse.config import Settings
+from lakehouse.data.storage import StorageError, open_store
+
+settings = Settings(home=sys.argv[2], s3_endpoint=sys.argv[1], s3_secure=False, s3_timeout_s=2,
+                    s3_access_key="k", s3_secret_key="s")
+try:
+    open_store("s3://lake/objects", settings)
+except StorageError as exc:
+    print(exc)
+"""
+
+
+def test_an_endpoint_that_never_answers_fails_after_the_timeout_not_half_an_hour(tmp_path):
+    """minio's defaults (5 minutes to connect or for an answer, 5 retries) held a corpus command
+    silent for over 6 minutes while the S3 endpoint was frozen; `s3_timeout_s` bounds each wait."""
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody answers
+    endpoint = f"127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        # 60 s: a bound far under the minutes of each wait before, not a measurement
+        done = subprocess.run(
+            [sys.executable, "-c", SILENT_ENDPOINT, endpoint, str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        silent.close()
+    assert done.stdout.startswith(f"cannot reach S3 endpoint {endpoint}: "), done
+    assert "Read timed out" in done.stdout, done.stdout

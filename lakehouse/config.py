@@ -179,6 +179,17 @@ class Settings(BaseSettings):
             raise ValueError(f"must be from 2GiB to 1TiB, got {value.human_readable()} ({int(value)} bytes)")
         return value
 
+    @field_validator("warehouse_url")
+    @classmethod
+    def _s3_warehouse(cls, value: str | None) -> str | None:
+        # pyarrow took `s3://b/../x` for the bucket `x` and failed `s3:///x` at the first write
+        if value and value.lower().startswith("s3:"):
+            bucket, _, prefix = value[len("s3://") :].partition("/") if value.startswith("s3://") else ("", "", "")
+            parts = prefix.strip("/").split("/") if prefix.strip("/") else []
+            if not bucket or any(part in ("", ".", "..") for part in parts):
+                raise ValueError(f"must be s3://bucket[/prefix] with no empty, '.' or '..' part, got {value!r}")
+        return value
+
     @field_validator("shared_state", mode="before")
     @classmethod
     def _on_off(cls, value: Any) -> Any:

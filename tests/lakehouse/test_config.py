@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from lakehouse.config import Settings
 
 
@@ -30,3 +32,16 @@ def test_home_holds_all_local_state(lh_home):
 def test_secrets_are_redacted(monkeypatch, lh_home):
     monkeypatch.setenv("LH_API_TOKEN", "s3cr3t")
     assert "s3cr3t" not in str(Settings().redacted())
+
+
+@pytest.mark.parametrize("url", ["s3://lhb/../evil", "s3:///warehouse", "s3://lhb/a//b", "s3://lhb/./x"])
+def test_an_s3_warehouse_url_with_an_empty_or_dot_part_is_refused_by_name(url):
+    """pyarrow read `s3://lhb/../evil` as the bucket `evil` (NO_SUCH_BUCKET at the first write)."""
+    refused = r"warehouse_url\n.*must be s3://bucket\[/prefix\] with no empty, '\.' or '\.\.' part"
+    with pytest.raises(ValueError, match=refused):
+        Settings(warehouse_url=url)
+
+
+@pytest.mark.parametrize("url", ["s3://lhb", "s3://lhb/wh/", "s3://lhb/ware house %41/ü", "file:///tmp/wh"])
+def test_ordinary_warehouse_urls_pass(url):
+    assert Settings(warehouse_url=url).warehouse == url

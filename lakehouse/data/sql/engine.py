@@ -319,6 +319,8 @@ def execute(
     except duckdb.Error as exc:
         if _STORE_FAILED.search(str(exc)):  # the table's files did not come: not the query's fault
             why = str(exc).splitlines()[0]
+            if any(gone in str(exc) for gone in _FILE_GONE):  # the store answered: no retry brings it back
+                raise StorageError(f"a table's data file is missing from its store, it cannot be read: {why}") from None
             raise StorageError(f"a table's files could not be read, try again once the store answers: {why}") from None
         raise SqlError(str(exc)) from None
     finally:
@@ -328,6 +330,7 @@ def execute(
 
 # what DuckDB says when the Arrow scan of a table fails in pyarrow's I/O (S3 down, a file gone)
 _STORE_FAILED = re.compile(r"reading the stream registered as '[^']*' failed: IOError: ")
+_FILE_GONE = ("Path does not exist", "No such file or directory", "NoSuchKey")
 _BLOB_BYTE = [chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02X}" for b in range(256)]
 
 

@@ -30,3 +30,20 @@ def test_sql_over_an_unreachable_store_is_unavailable_not_a_bad_query(moto_s3, t
     finally:
         lh.close()
         proxy.cut()
+
+
+def test_a_data_file_gone_from_the_store_is_said_so_not_try_again(moto_s3, tmp_path):
+    """The store answers that the file is not there: no retry brings it back (the probe: a 503
+    'try again once the store answers' for a table whose data file was deleted)."""
+    bucket = moto_s3.new_bucket()
+    lh = Lakehouse(moto_s3.settings(tmp_path, warehouse_url=f"s3://{bucket}/wh"))
+    try:
+        lh.tables.write_arrow("t", pa.table({"n": [1, 2]}))
+        client = moto_s3.client()
+        for found in client.list_objects(bucket, prefix="wh/lakehouse/t/data/", recursive=True):
+            client.remove_object(bucket, found.object_name)
+        with pytest.raises(StorageError, match=r"a table's data file is missing from its store, it cannot") as caught:
+            lh.sql.query("SELECT sum(n) FROM t")
+        assert "try again" not in str(caught.value) and "lakehouse/t/data/" in str(caught.value)
+    finally:
+        lh.close()

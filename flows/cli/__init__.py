@@ -67,10 +67,13 @@ def _flush_shared_state() -> None:
     """What a one-shot command recorded (ops, ratings, playbooks, pathway events) reaches the shared
     tables before the process ends, so the next search on another machine sees it (a no-op unless
     shared state is on; a failed flush is logged and retried by the next one)."""
+    from flows.cli.common import EXIT_FLUSH_DONE
     from lakehouse.config import get_settings
     from lakehouse.data.shared_log import flush_quietly
     from lakehouse.errors import LakehouseError
 
+    if EXIT_FLUSH_DONE.get():
+        return
     try:
         settings = get_settings()
     except (LakehouseError, ValueError):  # pydantic's ValidationError is a ValueError

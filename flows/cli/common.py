@@ -150,6 +150,11 @@ def stage_bars(hook: ContextVar[Any]) -> Iterator[None]:
             hook.reset(token)
 
 
+# Whether this command flushed the shared logs itself (`lakehouse flush`): the exit flush would only
+# try again at once, and wait again for a store or catalog that did not answer.
+EXIT_FLUSH_DONE = ContextVar("lakehouse_exit_flush_done", default=False)
+
+
 def exit_cleanly_on_sigterm() -> None:
     """SIGTERM and SIGINT end a server through SystemExit(128 + the signal), so `finally` blocks and
     atexit handlers run (Prefect stops the temporary server it started for this process's runs) and

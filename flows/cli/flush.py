@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, print_json
+from flows.cli.common import EXIT_FLUSH_DONE, console, print_json
 
 
 def flush(
@@ -27,6 +27,7 @@ def flush(
     from lakehouse.data.shared_log import KINDS, flush_all
 
     unknown = [name for name in log or [] if name not in KINDS]
+    EXIT_FLUSH_DONE.set(True)  # what this command flushes (or fails to) needs no second try at exit
     if unknown:
         raise SharedLogError(f"unknown shared log(s) {unknown}: use {', '.join(KINDS)}")
     reports = flush_all(get_settings(), force=force, names=log or None)

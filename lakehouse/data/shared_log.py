@@ -41,7 +41,7 @@ from lakehouse.config import Settings
 from lakehouse.data.errors import SharedLogError
 from lakehouse.data.log_cursor import LogCursor, Tail
 from lakehouse.data.table_names import SHARED_TABLE_PREFIX
-from lakehouse.errors import UnavailableError
+from lakehouse.errors import ErrorKind, LakehouseError
 
 if TYPE_CHECKING:  # pyarrow and pyiceberg load on the first flush or read, not with every owner
     import pyarrow as pa
@@ -372,8 +372,8 @@ class SharedLog:
                 return self._row_mirror.generation, self._row_mirror.rows
         try:
             tbl = self._current_table()
-        except UnavailableError as exc:
-            if not self._synced:
+        except LakehouseError as exc:
+            if exc.kind is not ErrorKind.UNAVAILABLE or not self._synced:  # the catalog's or the store's
                 raise
             # a catalog blip: the rows read before serve the reader (a search) until it is back
             log.warning("%s: answering from the rows read before (%s)", self.table, exc)
@@ -434,7 +434,7 @@ def flush_all(
             except Exception as exc:  # noqa: BLE001 - try the other logs first
                 log.log(logging.DEBUG if quiet else logging.ERROR, "could not flush shared log %s: %s", name, exc)
                 error = error or exc
-                if isinstance(exc, UnavailableError):
+                if isinstance(exc, OSError) or getattr(exc, "kind", None) is ErrorKind.UNAVAILABLE:
                     break  # the catalog or the store is down: each other log would wait for it again
     finally:
         tables.close()

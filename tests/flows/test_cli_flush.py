@@ -99,3 +99,32 @@ def test_a_failed_flush_at_a_commands_end_is_one_line_not_a_traceback(tmp_path):
     (line,) = done.stderr.splitlines()
     assert line.startswith("shared-state flush failed (NotADirectoryError: ") and "the next flush retries" in line
     assert (tmp_path / "home" / "ops.jsonl").read_text().count("o1") == 1  # kept for the next flush
+
+
+def test_a_store_that_does_not_answer_stops_the_flush_at_the_first_log_and_once(moto_s3, tmp_path):
+    """Each of the logs waited for the store in turn (~12 s each with S3 frozen), and `lakehouse
+    flush` then ran the whole round again as its exit flush."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.fixtures.tcp_proxy import TcpProxy
+
+    bucket = moto_s3.new_bucket()
+    proxy = TcpProxy(int(moto_s3.endpoint.rsplit(":", 1)[1]))  # never started: nothing answers there
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ops.jsonl").write_text('{"op_id": "o1", "ts_start": "2026-01-01T00:00:00+00:00"}\n')
+    (home / "playbooks.jsonl").write_text('{"id": "p1", "query": "q", "answer": "a", "corpus": "c"}\n')
+    (home / "evidence.jsonl").write_text('{"id": "e1", "query": "q"}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
+    env |= {**moto_s3.env(), "LH_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}", "LH_S3_TIMEOUT_S": "2"}
+    env |= {"LH_HOME": str(home), "LH_SHARED_STATE": "on", "LH_WAREHOUSE_URL": f"s3://{bucket}/wh"}
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    done = subprocess.run([cli, "flush"], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2, done
+    lines = done.stderr.splitlines()
+    assert sum(line.startswith("could not flush shared log ") for line in lines) == 1, lines
+    assert any(line.startswith("error: ") for line in lines), lines
+    assert not any("shared-state flush failed" in line for line in lines), lines  # no second round at exit

@@ -242,7 +242,7 @@ def _warn_of_runs_left(runs: int) -> bool:
     if runs:
         err_console.print(
             f"[yellow]warning:[/] {runs} workflow run(s) still running as the server stopped: exiting without "
-            f"them; each reads as crashed, `lakehouse workflow resume` finishes it",
+            "them; each reads as crashed, `lakehouse workflow resume` finishes it",
             highlight=False,
         )
     return bool(runs)

@@ -163,7 +163,14 @@ def exit_cleanly_on_sigterm() -> None:
     of SIGINT's is swallowed by `uvicorn.run` (a server stopped mid-run exited 0)."""
     import signal
 
+    stopping: list[int] = []
+
     def _exit(signum: int, frame: object) -> None:
+        if stopping:
+            # already leaving (and within EXIT_WITHIN_S once serving stopped): raised again, the exit
+            # landed wherever the main thread was (thread joins, weakref callbacks) as a traceback
+            return
+        stopping.append(signum)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _exit)

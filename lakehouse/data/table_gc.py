@@ -118,7 +118,7 @@ def collect_garbage(
     if store is not None:
         result.store_temp_files = _sweep(lambda: store, window, dry_run, result, f"object store {store.url}")
     warehouse = tables.settings.warehouse
-    if scheme == "s3" and (store is None or store.url.rstrip("/") != warehouse.rstrip("/")):
+    if scheme == "s3" and (store is None or not f"{warehouse.rstrip('/')}/".startswith(f"{store.url.rstrip('/')}/")):
         # pyarrow writes a table's data files in parts: a killed write leaves an incomplete upload
         # (billed, parts and all, until aborted), which no listing of files shows
         from lakehouse.data.storage import open_store
@@ -141,9 +141,11 @@ def _sweep(store: Callable[[], ObjectStore], window: float, dry_run: bool, resul
         swept = store().sweep_temp_files(window, dry_run)
     except StorageError as exc:
         swept = Sweep(errors=[str(exc)])
-    result.removed += [GcFile(path=location, bytes=size, age_s=age) for location, size, age in swept.removed]
+    known = {f.path for f in result.removed}  # a store inside the other's prefix lists its uploads again
+    found = [GcFile(path=place, bytes=size, age_s=age) for place, size, age in swept.removed if place not in known]
+    result.removed += found
     result.errors += [f"{where}: {error}" for error in swept.errors]
-    return len(swept.removed)
+    return len(found)
 
 
 def sweep_uploads(inbox: Path, older_than_s: float, dry_run: bool = False) -> Sweep:

@@ -59,9 +59,9 @@ def open_store(url: str, settings: Settings | None = None) -> ObjectStore:
             secret_key=settings.s3_secret_key,
             region=settings.s3_region,
             secure=settings.s3_secure,
-            # one machine's own store is made on first use; a shared one must be there (a typo
-            # made a private bucket: that machine's corpora went where no other machine looks)
-            create_bucket=not settings.shared_state_enabled,
+            # one machine's own store is made on first use; one shared through a catalog server must
+            # be there (a typo made a private bucket: that machine's corpora went where no other looks)
+            create_bucket=settings.catalog.startswith("sqlite"),
             timeout_s=settings.s3_timeout_s,
         )
     supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)

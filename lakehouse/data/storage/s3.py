@@ -137,8 +137,8 @@ class S3Store(ObjectStore):
                 if not create:
                     raise StorageError(
                         f"bucket {self.bucket!r} of {self.url} does not exist at {self.endpoint}: machines that "
-                        "share a catalog share one object store, so a missing bucket is taken for a typo in its "
-                        "URL (objects_url, warehouse_url); create the bucket first if it is meant"
+                        "share a catalog server share one object store, so a missing bucket is taken for a typo in "
+                        "its URL (objects_url, warehouse_url); create the bucket first if it is meant"
                     )
                 self.client.make_bucket(self.bucket, location=region)
         except ValueError as exc:  # minio's bucket-name check

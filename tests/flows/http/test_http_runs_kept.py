@@ -220,9 +220,14 @@ def test_a_node_in_flight_does_not_hold_a_stopping_api(prefect_server, tmp_path,
             time.sleep(0.2)
         time.sleep(1)  # its node is in flight by now (or starts while the API stops: the same case)
         proc.send_signal(stop)
+        if stop == signal.SIGINT:  # an impatient second Ctrl-C while it stops: no traceback from it
+            time.sleep(3)
+            if proc.poll() is None:
+                proc.send_signal(stop)
         assert proc.wait(timeout=120) == code  # well before the node's 3,000 s
     said = " ".join(proc.output.split())  # the console wraps its lines
     assert "1 workflow run(s) still running as the server stopped: exiting without them" in said, said
+    assert "Traceback" not in said, said
 
     (run_id,) = _runs_holding_a_lock(tmp_path)  # its file is left, unheld: the process died running it
     assert not is_running(tmp_path / "home", run_id)

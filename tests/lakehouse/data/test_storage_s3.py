@@ -36,18 +36,23 @@ def test_stores_with_different_prefixes_in_one_bucket_do_not_see_each_other(moto
     assert whole.list("left/") == ["left/k"]
 
 
-def test_with_a_shared_catalog_a_missing_bucket_is_refused_not_made(moto_s3, tmp_path):
+def test_with_a_catalog_server_a_missing_bucket_is_refused_not_made(moto_s3, tmp_path):
     """One machine with a typo in its objects URL made a bucket of its own: its corpora went
     where no other machine looks, and another machine's build of the same corpus overwrote its
-    rows table in the shared catalog."""
+    rows table in the shared catalog. A SQLite catalog is one machine's: its bucket is made."""
     url = moto_s3.new_bucket_url("objects")
-    shared = moto_s3.settings(tmp_path, objects_url=url, shared_state="on")
+    catalog = "postgresql+psycopg://u:p@127.0.0.1:1/catalog"  # never connected to here
+    shared = moto_s3.settings(tmp_path, objects_url=url, catalog_url=catalog)
     bucket = url.removeprefix("s3://").split("/")[0]
     with pytest.raises(StorageError, match=rf"bucket '{bucket}' of {url} does not exist at 127\.0\.0\.1:\d+: .*typo"):
         open_store(url, shared)
     assert not moto_s3.client().bucket_exists(bucket)
     moto_s3.client().make_bucket(bucket)
     open_store(url, shared).put("k", b"1")  # once it is there
+    own = moto_s3.new_bucket_url("objects")
+    alone = moto_s3.settings(tmp_path, objects_url=own, catalog_url=f"sqlite:///{tmp_path / 'cat.db'}")
+    open_store(own, alone).put("k", b"1")
+    assert moto_s3.client().bucket_exists(own.removeprefix("s3://").split("/")[0])
 
 
 def test_opening_an_existing_bucket_keeps_its_objects(moto_s3, tmp_path):

@@ -448,3 +448,27 @@ def test_gc_aborts_what_a_killed_table_write_left_in_an_s3_warehouse(moto_s3, tm
     lakehouse = Lakehouse(Settings())
     assert sorted(lakehouse.tables.read_arrow("kept").column("id").to_pylist()) == [1, 2]
     lakehouse.close()
+
+
+@pytest.mark.parametrize("objects", ["", "/objects"])
+def test_an_upload_under_both_stores_prefixes_is_listed_once(moto_s3, tmp_path, monkeypatch, objects):
+    """An objects store at the bucket's root holds the warehouse's prefix too: its sweep and the
+    warehouse's listed one upload twice (a dry run's bytes doubled)."""
+    from lakehouse.config import reset_settings
+
+    bucket = moto_s3.new_bucket()
+    for name, value in moto_s3.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LH_WAREHOUSE_URL", f"s3://{bucket}/warehouse")
+    monkeypatch.setenv("LH_OBJECTS_URL", f"s3://{bucket}{objects}")
+    reset_settings()
+    client = moto_s3.client()
+    name = "warehouse/lakehouse/kept/data/00000-0-killed.parquet"
+    upload = client._create_multipart_upload(bucket, name, {})
+    client._upload_part(bucket, name, b"x" * (5 << 20), None, upload, 1)
+
+    dry = json.loads(invoke_cli("gc", "--dry-run", "--json").stdout)
+
+    assert [f["path"] for f in dry["removed"]] == [f"s3://{bucket}/{name} (incomplete upload {upload})"]
+    assert (dry["store_temp_files"] + dry["warehouse_uploads"], dry["removed_bytes"]) == (1, 5 << 20)

@@ -32,6 +32,7 @@ class Tail:
     ident: tuple[int, int] | None  # None: there is no log
     end: int
     fingerprint: str
+    moved: bool = False  # whether it differs from the stored cursor (then the flush writes it)
 
 
 class LogCursor:
@@ -54,11 +55,6 @@ class LogCursor:
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.path)  # atomic: a crash leaves the old cursor or the new one
 
-    def moved(self, tail: Tail) -> bool:
-        """Whether `tail` ends elsewhere than the stored cursor (then it is written)."""
-        stored = self.read()
-        return (stored.get("offset"), stored.get("fingerprint")) != (tail.end, tail.fingerprint)
-
     def tail(self) -> Tail:
         try:
             fh = open(self.log_path, "rb")
@@ -75,7 +71,7 @@ class LogCursor:
             fh.seek(base)
             data = fh.read()
             # a cursor written before fingerprints has none: its offset is taken as it is
-            if "fingerprint" in cursor and _fingerprint(data[: start - base]) != cursor["fingerprint"]:
+            if start and "fingerprint" in cursor and _fingerprint(data[: start - base]) != cursor["fingerprint"]:
                 start = base = 0  # cut in place and regrown: not the lines the cursor counted
                 fh.seek(0)
                 data = fh.read()
@@ -85,4 +81,6 @@ class LogCursor:
             lines.append((pos, raw))
             pos += len(raw) + 1
         fingerprint = _fingerprint(data[end - min(end, FINGERPRINT_BYTES) - base : end - base])
-        return Tail(lines, ident, end, fingerprint)
+        stored = (tuple(cursor.get("ident") or ()), cursor.get("offset"), cursor.get("fingerprint"))
+        moved = stored != (ident, end, fingerprint)
+        return Tail(lines, ident, end, fingerprint, moved)

@@ -261,7 +261,7 @@ class SharedLog:
                 batch = pending[first : first + batch_rows]
                 self._commit([self._row(o, r) for o, r in batch], report)
                 report.batches += 1
-            if tail.ident is not None and (pending or self.cursor.moved(tail)):
+            if tail.ident is not None and (pending or tail.moved):
                 time.sleep(float(os.environ.get(PAUSE_AFTER_COMMIT_ENV) or 0))
                 self.cursor.write(tail)
         report.seconds = round(time.perf_counter() - started, 4)

@@ -8,6 +8,7 @@ deployment reach it through `Tables.gc`.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import stat
@@ -123,7 +124,7 @@ def collect_garbage(
         # (billed, parts and all, until aborted), which no listing of files shows
         from lakehouse.data.storage import open_store
 
-        opened = lambda: open_store(warehouse, tables.settings)  # noqa: E731
+        opened = functools.partial(open_store, warehouse, tables.settings)
         result.warehouse_uploads = _sweep(opened, window, dry_run, result, f"warehouse {warehouse}")
     if inbox is not None:
         swept = sweep_uploads(inbox, window, dry_run)

@@ -4,11 +4,9 @@ for each of the four shared logs. Now the wait is `catalog_connect_timeout_s`, o
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
+
+from tests.fixtures.cli import run_cli_process
 
 
 def test_a_silent_catalog_fails_a_command_after_the_connect_timeout_once(tmp_path):
@@ -16,16 +14,14 @@ def test_a_silent_catalog_fails_a_command_after_the_connect_timeout_once(tmp_pat
     port = silent.getsockname()[1]
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "ops.jsonl").write_text('{"op_id": "o1", "ts_start": "2026-01-01T00:00:00+00:00"}\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
-    env |= {
+    env = {
         "LH_HOME": str(tmp_path / "home"),
         "LH_CATALOG_URL": f"postgresql+psycopg://u:secret@127.0.0.1:{port}/catalog",
         "LH_CATALOG_CONNECT_TIMEOUT_S": "2",
     }
-    cli = str(Path(sys.executable).with_name("lakehouse"))
     try:
         # 60 s: a bound well under the 130 s of each wait before, not a measurement
-        done = subprocess.run([cli, "tables"], capture_output=True, text=True, timeout=60, env=env)
+        done = run_cli_process("tables", env=env, timeout=60)
     finally:
         silent.close()
     assert done.returncode == 2, done

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lakehouse.config import reset_settings
-from tests.fixtures.cli import invoke_cli
+from tests.fixtures.cli import invoke_cli, run_cli_process
 
 
 @pytest.fixture
@@ -79,22 +79,15 @@ def test_a_one_shot_command_flushes_what_it_recorded_before_it_exits(tmp_path):
 def test_a_failed_flush_at_a_commands_end_is_one_line_not_a_traceback(tmp_path):
     """Every command flushes at its end; with the warehouse unreachable that printed a 60-line
     traceback after the command's own output, on every command until the store came back."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "ops.jsonl").write_text('{"op_id": "o1", "ts_start": "2026-01-01T00:00:00+00:00"}\n')
     (tmp_path / "blocker").touch()  # a file where the warehouse's folder should be
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
-    env |= {
+    env = {
         "LH_HOME": str(tmp_path / "home"),
         "LH_CATALOG_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
         "LH_WAREHOUSE_URL": (tmp_path / "blocker" / "wh").as_uri(),
     }
-    cli = str(Path(sys.executable).with_name("lakehouse"))
-    done = subprocess.run([cli, "tables", "--json"], capture_output=True, text=True, timeout=120, env=env)
+    done = run_cli_process("tables", "--json", env=env)
     assert done.returncode == 0 and json.loads(done.stdout) == [], done
     (line,) = done.stderr.splitlines()
     assert line.startswith("shared-state flush failed (NotADirectoryError: ") and "the next flush retries" in line
@@ -104,11 +97,6 @@ def test_a_failed_flush_at_a_commands_end_is_one_line_not_a_traceback(tmp_path):
 def test_a_store_that_does_not_answer_stops_the_flush_at_the_first_log_and_once(moto_s3, tmp_path):
     """Each of the logs waited for the store in turn (~12 s each with S3 frozen), and `lakehouse
     flush` then ran the whole round again as its exit flush."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from tests.fixtures.tcp_proxy import TcpProxy
 
     bucket = moto_s3.new_bucket()
@@ -118,11 +106,9 @@ def test_a_store_that_does_not_answer_stops_the_flush_at_the_first_log_and_once(
     (home / "ops.jsonl").write_text('{"op_id": "o1", "ts_start": "2026-01-01T00:00:00+00:00"}\n')
     (home / "playbooks.jsonl").write_text('{"id": "p1", "query": "q", "answer": "a", "corpus": "c"}\n')
     (home / "evidence.jsonl").write_text('{"id": "e1", "query": "q"}\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LH_")}
-    env |= {**moto_s3.env(), "LH_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}", "LH_S3_TIMEOUT_S": "2"}
+    env = {**moto_s3.env(), "LH_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}", "LH_S3_TIMEOUT_S": "2"}
     env |= {"LH_HOME": str(home), "LH_SHARED_STATE": "on", "LH_WAREHOUSE_URL": f"s3://{bucket}/wh"}
-    cli = str(Path(sys.executable).with_name("lakehouse"))
-    done = subprocess.run([cli, "flush"], capture_output=True, text=True, timeout=300, env=env)
+    done = run_cli_process("flush", env=env, timeout=300)
     assert done.returncode == 2, done
     lines = done.stderr.splitlines()
     assert sum(line.startswith("could not flush shared log ") for line in lines) == 1, lines

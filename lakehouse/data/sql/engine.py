@@ -317,12 +317,13 @@ def execute(
     except duckdb.CatalogException as exc:
         raise SqlError(f"{exc}{hint(str(exc)) if hint else ''}") from None
     except duckdb.Error as exc:
-        if _STORE_FAILED.search(str(exc)):  # the table's files did not come: not the query's fault
-            why = str(exc).splitlines()[0]
-            if any(gone in str(exc) for gone in _FILE_GONE):  # the store answered: no retry brings it back
+        text = str(exc)
+        if _STORE_FAILED.search(text):  # the table's files did not come: not the query's fault
+            why = text.splitlines()[0]
+            if any(gone in text for gone in _FILE_GONE):  # the store answered: no retry brings it back
                 raise StorageError(f"a table's data file is missing from its store, it cannot be read: {why}") from None
             raise StorageError(f"a table's files could not be read, try again once the store answers: {why}") from None
-        raise SqlError(str(exc)) from None
+        raise SqlError(text) from None
     finally:
         timer.cancel()
     return SqlResult(columns, rows[:cap], truncated=len(rows) > cap)

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.data.errors import CatalogSettingError, CatalogUnavailable
+from lakehouse.data.errors import CatalogBusy, CatalogSettingError, CatalogUnavailable
 
 SETTING = "catalog_url (LH_CATALOG_URL)"
 EXAMPLES = "sqlite:////path/to/catalog.db or postgresql+psycopg://user:password@host:5432/catalog"
 
 
-def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
-    """pyiceberg's SqlCatalog on `properties["uri"]`, its tables created on first use."""
+STATEMENT_TIMEOUT_SETTING = "catalog_statement_timeout_s"
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement ended by statement_timeout
+
+
+def open_sql_catalog(name: str, properties: dict[str, str], statement_timeout_s: float | None = None) -> Any:
+    """pyiceberg's SqlCatalog on `properties["uri"]`, its tables created on first use. On a server,
+    each statement and each idle transaction of its sessions ends after `statement_timeout_s`."""
     from pyiceberg.catalog.sql import SqlCatalog
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
@@ -32,6 +37,8 @@ def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
     if url.get_backend_name() != "sqlite":
         # Long-lived workers outlive a database restart or an idle-connection timeout.
         props.setdefault("pool_pre_ping", "true")
+        if statement_timeout_s is not None:
+            props["uri"] = _with_session_timeouts(url, statement_timeout_s).render_as_string(hide_password=False)
     try:
         try:
             catalog = SqlCatalog(name, **props)
@@ -49,13 +56,28 @@ def open_sql_catalog(name: str, properties: dict[str, str]) -> Any:
             raise  # a locked SQLite file: the write's commit loop retries it
         raise unreachable_error(url, exc) from None
     if url.get_backend_name() != "sqlite":
-        _unavailable_when_unreachable(catalog.engine, url)
+        _unavailable_when_unreachable(catalog.engine, url, statement_timeout_s)
     return catalog
 
 
-def _unavailable_when_unreachable(engine: Any, url: Any) -> None:
+def _with_session_timeouts(url: Any, seconds: float) -> Any:
+    """`url` with libpq `options` that make the server end a statement waiting longer than
+    `seconds` (a lock held by a frozen machine or an open transaction: every writer of that table
+    waited for good) and a session idle inside a transaction as long (so a frozen machine of ours
+    cannot hold a table's lock from the others). The lock sessions of catalog_lock.py are not
+    opened from this URL: their wait for a writer is meant to last."""
+    ms = max(1, round(seconds * 1000))
+    ours = f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
+    theirs = url.query.get("options", "")
+    if isinstance(theirs, tuple):
+        theirs = " ".join(theirs)
+    return url.update_query_dict({"options": f"{theirs} {ours}".strip()})
+
+
+def _unavailable_when_unreachable(engine: Any, url: Any, statement_timeout_s: float | None) -> None:
     """A server that goes away after the catalog opened (a restart, a network cut) fails every
-    later call with the same error as at open, not SQLAlchemy's (an HTTP 500 until it came back)."""
+    later call with the same error as at open, not SQLAlchemy's (an HTTP 500 until it came back);
+    a statement the server ended at its timeout says why."""
     from sqlalchemy import event
 
     def translate(context: Any) -> None:
@@ -64,6 +86,13 @@ def _unavailable_when_unreachable(engine: Any, url: Any) -> None:
         # a connection that could not be made, or one the server dropped; not a failed statement
         if context.connection is None or context.is_disconnect:
             raise unreachable_error(url, context.sqlalchemy_exception or context.original_exception)
+        if getattr(context.original_exception, "sqlstate", None) == QUERY_CANCELED and statement_timeout_s:
+            raise CatalogBusy(
+                f"the catalog database {url.render_as_string(hide_password=True)} did not answer within "
+                f"{statement_timeout_s:g} s (setting {STATEMENT_TIMEOUT_SETTING}): another session holds a lock "
+                "it needs (a machine stopped in the middle of a commit, an open transaction) or the server is "
+                "overloaded; try again"
+            )
 
     event.listen(engine, "handle_error", translate)
 

@@ -22,6 +22,7 @@ __all__ = [
     "TableConflict",
     "SchemaConflict",
     "CatalogSettingError",
+    "CatalogBusy",
     "CatalogUnavailable",
     "IngestError",
     "SqlRejected",
@@ -157,6 +158,11 @@ class CatalogSettingError(UserError):
 
 class CatalogUnavailable(UnavailableError):
     """The catalog database named by `catalog_url` cannot be reached or refused the connection."""
+
+
+class CatalogBusy(CatalogUnavailable):
+    """The catalog server ended a statement at `catalog_statement_timeout_s` (a lock held by another
+    session): its transaction was rolled back, so a write it was part of did not land."""
 
 
 # ingest --------------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ from sqlalchemy.exc import OperationalError
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
+from lakehouse.data.catalog_open import open_sql_catalog
 from lakehouse.data.errors import (
+    CatalogBusy,
     CatalogUnavailable,
     SchemaConflict,
     TableConflict,
@@ -91,7 +93,7 @@ class Committed:
 # by someone else (TableAlreadyExistsError), pyiceberg's own conflict validation, or SQLite's
 # "database is locked" (OperationalError, the outcome of which _commit_write checks).
 _RETRYABLE = (CommitFailedException, TableAlreadyExistsError, ValidationException, OperationalError)
-_DEFINITELY_NOT_COMMITTED = (CommitFailedException, TableAlreadyExistsError, ValidationException)
+_DEFINITELY_NOT_COMMITTED = (CommitFailedException, TableAlreadyExistsError, ValidationException, CatalogBusy)
 
 
 def _backoff(attempt: int) -> float:
@@ -143,10 +145,8 @@ class Tables:
             return self._catalog
 
     def _open_catalog(self):
-        from lakehouse.data.catalog_open import open_sql_catalog
-
         self.settings.home_dir.mkdir(parents=True, exist_ok=True)
-        return open_sql_catalog(DEFAULT_NAMESPACE, self.catalog_properties())
+        return open_sql_catalog(DEFAULT_NAMESPACE, self.catalog_properties(), self.settings.catalog_statement_timeout_s)
 
     def load_current(self, name: str) -> Table:
         """The table at its current metadata, like `catalog.load_table`, but the parsed metadata is
@@ -448,12 +448,12 @@ class Tables:
                     producer.append_data_file(data_file)
             _test_pause_before_commit()
             committed = tx.commit_transaction()
-        except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
-            see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
-            raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
         except _DEFINITELY_NOT_COMMITTED:
             _delete_quietly(io, [f.file_path for f in written], producer)
             raise
+        except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
+            see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
+            raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
         except _RETRYABLE:
             # Outcome unknown (e.g. the catalog database was locked at its COMMIT): look.
             if self._landed(ident, producer.snapshot_id):

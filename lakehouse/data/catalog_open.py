@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakehouse.config import Settings
 from lakehouse.data.errors import CatalogBusy, CatalogSettingError, CatalogUnavailable
 
 SETTING = "catalog_url (LH_CATALOG_URL)"
@@ -18,6 +19,36 @@ EXAMPLES = "sqlite:////path/to/catalog.db or postgresql+psycopg://user:password@
 
 STATEMENT_TIMEOUT_SETTING = "catalog_statement_timeout_s"
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement ended by statement_timeout
+
+
+def open_catalog(name: str, settings: Settings) -> Any:
+    """The catalog `settings` name, on the warehouse they name."""
+    return open_sql_catalog(name, catalog_properties(settings), settings.catalog_statement_timeout_s)
+
+
+def ensure_warehouse_bucket(settings: Settings) -> bool:
+    """Before a process's first table write: an S3 warehouse's bucket is made, or refused by name
+    when machines share it through a catalog server, as the objects store's is (the write failed
+    with pyarrow's raw NO_SUCH_BUCKET). Reads do not ask: they work without S3 where they can."""
+    if settings.warehouse.startswith("s3://"):
+        from lakehouse.data.storage import open_store
+
+        open_store(settings.warehouse, settings)
+    return True
+
+
+def catalog_properties(settings: Settings) -> dict[str, str]:
+    """pyiceberg's catalog properties: the catalog's URL, the warehouse and its S3 access."""
+    props = {"uri": settings.catalog, "warehouse": settings.warehouse}
+    if settings.warehouse.startswith("s3://"):
+        optional = {
+            "s3.endpoint": settings.s3_endpoint,
+            "s3.access-key-id": settings.s3_access_key,
+            "s3.secret-access-key": settings.s3_secret_key,
+        }
+        props.update({k: v for k, v in optional.items() if v})
+        props["s3.region"] = settings.s3_region
+    return props
 
 
 def open_sql_catalog(name: str, properties: dict[str, str], statement_timeout_s: float | None = None) -> Any:

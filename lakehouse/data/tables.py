@@ -37,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
-from lakehouse.data.catalog_open import open_sql_catalog
+from lakehouse.data.catalog_open import ensure_warehouse_bucket, open_catalog
 from lakehouse.data.errors import (
     CatalogBusy,
     CatalogUnavailable,
@@ -133,6 +133,7 @@ class Tables:
         self._catalog = None
         self._catalog_lock = threading.RLock()
         self._current: dict[tuple[str, str], Table] = {}  # parsed tables by identifier, see load_current
+        self._warehouse_ready = False  # its bucket checked before this process's first write
 
     # catalog -----------------------------------------------------------------------------
     @property
@@ -146,7 +147,7 @@ class Tables:
 
     def _open_catalog(self):
         self.settings.home_dir.mkdir(parents=True, exist_ok=True)
-        return open_sql_catalog(DEFAULT_NAMESPACE, self.catalog_properties(), self.settings.catalog_statement_timeout_s)
+        return open_catalog(DEFAULT_NAMESPACE, self.settings)
 
     def load_current(self, name: str) -> Table:
         """The table at its current metadata, like `catalog.load_table`, but the parsed metadata is
@@ -164,19 +165,6 @@ class Tables:
         with self._catalog_lock:
             self._current[(namespace, table)] = loaded
         return loaded
-
-    def catalog_properties(self) -> dict[str, str]:
-        s = self.settings
-        props = {"uri": s.catalog, "warehouse": s.warehouse}
-        if s.warehouse.startswith("s3://"):
-            optional = {
-                "s3.endpoint": s.s3_endpoint,
-                "s3.access-key-id": s.s3_access_key,
-                "s3.secret-access-key": s.s3_secret_key,
-            }
-            props.update({k: v for k, v in optional.items() if v})
-            props["s3.region"] = s.s3_region
-        return props
 
     def load(self, name: str) -> Table:
         ident = split_name(name)
@@ -352,6 +340,7 @@ class Tables:
         TableConflict; nothing of this write is in the table then. Creating a table and writing
         its first rows is one catalog commit: a crash in between leaves no (empty) table."""
         ident = split_name(name)
+        self._warehouse_ready = self._warehouse_ready or ensure_warehouse_bucket(self.settings)
         attempts = max(1, int(getattr(self.settings, "table_commit_attempts", 8)))
         last: BaseException | None = None
         for attempt in range(1, attempts + 1):

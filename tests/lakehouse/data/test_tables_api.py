@@ -8,6 +8,7 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
+from lakehouse.data.catalog_open import catalog_properties
 from lakehouse.data.table_names import caller_writable
 from lakehouse.data.tables import SchemaConflict, TableError, TableNotFound, Tables
 from tests.fixtures.tables import table_state
@@ -137,4 +138,4 @@ def test_s3_warehouse_on_moto(moto_s3, tmp_path):
 def test_settings_default_warehouse_is_under_home(tmp_path):
     settings = Settings(home=tmp_path)
     assert settings.warehouse == (tmp_path / "warehouse").resolve().as_uri()
-    assert Tables(settings).catalog_properties()["uri"].startswith("sqlite:///")
+    assert catalog_properties(settings)["uri"].startswith("sqlite:///")

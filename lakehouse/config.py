@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ByteSize, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,7 +23,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lakehouse.common.errors import SettingsError
 from lakehouse.common.secrets import SecretFileError, is_secret_name, read_key_file
+from lakehouse.common.suggest import close_matches, did_you_mean
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -32,6 +35,7 @@ GiB = 1024 * MiB
 class ModelTier(BaseModel):
     """A named model: what litellm calls it and, for a trusted local endpoint, where it lives."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key did nothing
     model: str
     api_base: str | None = None
     api_key_env: str | None = None  # name of the environment variable holding the key
@@ -39,6 +43,8 @@ class ModelTier(BaseModel):
 
 
 class ModelsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     default: str | None = None
     tiers: dict[str, ModelTier] = Field(default_factory=dict)
     weak_models: list[str] = Field(default_factory=list)
@@ -46,8 +52,47 @@ class ModelsSettings(BaseModel):
     api_base_allow: list[str] = Field(default_factory=list)
 
 
+# LH_* variables that are not settings: the settings file, tracebacks, and the tests' fault hooks
+_NOT_SETTINGS = ("LH_CONFIG", "LH_DEBUG", "LH_TEST_", "LH_FAULT_")
+
+
 def _config_path() -> Path:
-    return Path(os.environ.get("LH_CONFIG", "lakehouse.toml"))
+    named = os.environ.get("LH_CONFIG")
+    if named and not Path(named).expanduser().exists():
+        # defaults were used instead, and a fresh lakehouse made in the working directory
+        raise SettingsError(
+            f"LH_CONFIG names {named!r}, which does not exist: "
+            f"give the path of a lakehouse.toml ({os.devnull} for none)"
+        )
+    return Path(named or "lakehouse.toml").expanduser()
+
+
+class _CheckedToml(TomlConfigSettingsSource):
+    """lakehouse.toml as pydantic-settings reads it, but a syntax error names the file (it was an
+    internal error without it), and a key that is no setting is refused by name (a typo did nothing)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"settings file {path}: not valid TOML: {exc}") from None
+        fields = settings_cls.model_fields
+        unknown = [key for key in self.toml_data if key not in fields]
+        if unknown:
+            problems = ", ".join(f"{key!r}{did_you_mean(key, fields, n=1, cutoff=0.6)}" for key in unknown)
+            raise SettingsError(f"settings file {path}: not a setting: {problems} (every setting: lakehouse/config.py)")
+
+
+def _warn_unknown_environment() -> None:
+    """An LH_* variable close to a setting's name is most likely a typo of it: say so (it is
+    ignored). Others may be the user's own (a model tier's key variable), so they are left alone."""
+    fields = [name.upper() for name in Settings.model_fields]
+    for variable in os.environ:
+        name = variable.removeprefix("LH_").split("__")[0]
+        if not variable.startswith("LH_") or variable.startswith(_NOT_SETTINGS) or name in fields:
+            continue
+        for match in close_matches(name, fields, n=1, cutoff=0.8):
+            log.warning("environment variable %s is not a setting and is ignored; did you mean LH_%s?", variable, match)
 
 
 class Settings(BaseSettings):
@@ -81,7 +126,7 @@ class Settings(BaseSettings):
 
     # sql
     sql_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
-    sql_row_cap: int = 10_000
+    sql_row_cap: int = Field(default=10_000, ge=0)
     sql_result_max_bytes: int = Field(default=16 * MiB, ge=1)  # a query answering more is refused
     sql_memory_limit: str = "1GB"  # DuckDB memory_limit per database; past it queries spill or fail
     sql_threads: int = Field(default=2, ge=1)  # DuckDB threads per database
@@ -220,7 +265,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
+        toml = _CheckedToml(settings_cls, _config_path())
         return (init_settings, env_settings, toml, file_secret_settings)
 
     # derived locations -------------------------------------------------------------------
@@ -298,6 +343,19 @@ class Settings(BaseSettings):
         return data
 
 
+def describe_settings_error(exc: Any) -> str:
+    """A bad setting's value, named as the user sets it: `setting 'sql_timeout_s' (LH_SQL_TIMEOUT_S
+    or the settings file): problem`."""
+    from lakehouse.common.validation import field_path, problem_text
+
+    parts = []
+    for error in exc.errors():
+        path = field_path(error["loc"])
+        problem = "not a setting" if error["type"] == "extra_forbidden" else problem_text(error)
+        parts.append(f"setting {path!r} (LH_{path.upper().replace('.', '__')} or {_config_path()}): {problem}")
+    return "; ".join(parts)
+
+
 @lru_cache(maxsize=64)
 def _warn_once(message: str) -> None:
     log.warning("%s", message)
@@ -305,7 +363,9 @@ def _warn_once(message: str) -> None:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    _warn_unknown_environment()
+    return settings
 
 
 def reset_settings() -> None:

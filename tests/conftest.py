@@ -19,7 +19,7 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="lakehouse-test-"))
 # developer's /tmp collected one per run.
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["LH_HOME"] = str(_SESSION_HOME / "home")
-os.environ["LH_CONFIG"] = str(_SESSION_HOME / "no-lakehouse.toml")
+os.environ["LH_CONFIG"] = os.devnull  # no settings file (a missing one is refused)
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -85,6 +85,10 @@ def report_error(exc: Exception) -> int:
 
     if isinstance(exc, LakehouseError):
         message, code = str(exc), exit_code(exc)
+    elif isinstance(exc, ValidationError) and exc.title == "Settings":
+        from lakehouse.config import describe_settings_error
+
+        message, code = describe_settings_error(exc), 1
     elif isinstance(exc, ValidationError):
         message, code = describe_validation(exc), 1
     else:

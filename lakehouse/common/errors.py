@@ -9,7 +9,15 @@ from typing import Any
 
 from lakehouse.errors import ErrorKind, LakehouseError, UserError
 
-__all__ = ["InputFileError", "JsonNestedTooDeep", "KeyValueError", "PathNotAllowed", "LogWriteError", "SecretFileError"]
+__all__ = [
+    "InputFileError",
+    "JsonNestedTooDeep",
+    "KeyValueError",
+    "PathNotAllowed",
+    "LogWriteError",
+    "SecretFileError",
+    "SettingsError",
+]
 
 
 class InputFileError(UserError):
@@ -37,6 +45,11 @@ class JsonNestedTooDeep(UserError, json.JSONDecodeError):
 
 class SecretFileError(UserError):
     """A key file is missing, unreadable, empty or readable by others; the message names it and the fix."""
+
+
+class SettingsError(UserError):
+    """A settings file that cannot be used: the file LH_CONFIG names is missing, lakehouse.toml is
+    not TOML, or it holds a key that is no setting. The message names the file and the key."""
 
 
 class PathNotAllowed(UserError):

@@ -57,7 +57,7 @@ def test_a_one_shot_command_flushes_what_it_recorded_before_it_exits(tmp_path):
     shared = {
         "LH_CATALOG_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
         "LH_WAREHOUSE_URL": (tmp_path / "wh").as_uri(),
-        "LH_CONFIG": str(tmp_path / "none.toml"),
+        "LH_CONFIG": os.devnull,
     }
     data = tmp_path / "people.csv"
     data.write_text("id,name\n1,ada\n2,bob\n")

@@ -59,7 +59,7 @@ def _env(api_url: str, home: Path) -> dict[str, str]:
         PREFECT_API_URL=api_url,
         LH_HOME=str(home),
         LH_EMBED_MODEL="wordllama",
-        LH_CONFIG=str(home / "no-lakehouse.toml"),
+        LH_CONFIG=os.devnull,
         PREFECT_LOGGING_LEVEL="WARNING",
         PREFECT_RUNNER_POLL_FREQUENCY="1",  # `lakehouse serve` picks a triggered run up in a second, not ten
     )

@@ -171,7 +171,7 @@ def cluster(postgres, moto_s3, tmp_path_factory) -> Iterator[Cluster]:
             "PREFECT_API_URL": api_url,
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: the runs would mostly wait
-            "LH_CONFIG": str(root / "no-lakehouse.toml"),
+            "LH_CONFIG": os.devnull,
             "LH_PREFECT_AUTOSTART": "false",
             "LH_CATALOG_URL": postgres.url("catalog"),
             "LH_WAREHOUSE_URL": f"s3://{bucket}/warehouse",

@@ -23,7 +23,9 @@ _PROGRESS_MIN_ROWS = 100_000
 
 @examples_app.command("workers")
 def workers(
-    rows: int = typer.Option(..., "--rows", help="Number of workers to generate (1 .. 20,000,000)."),
+    rows: int = typer.Option(
+        ..., "--rows", min=1, max=20_000_000, help="Number of workers to generate (1 .. 20,000,000)."
+    ),
     out: Path = typer.Option(..., "--out", help="Output file: .parquet (fastest to ingest) or .jsonl."),
     seed: int = typer.Option(
         0, "--seed", min=0, help="Random seed (0 or more): the same seed and --rows give the same file."

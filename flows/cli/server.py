@@ -213,8 +213,8 @@ def ensure_server(timeout: float = START_TIMEOUT_S) -> str | None:
 
 @server_app.command("start")
 def start(
-    port: int = typer.Option(DEFAULT_PORT, help="Port on 127.0.0.1."),
-    timeout: float = typer.Option(180, help="Seconds to wait for the server to answer."),
+    port: int = typer.Option(DEFAULT_PORT, min=1, max=65535, help="Port on 127.0.0.1."),
+    timeout: float = typer.Option(180, min=1, help="Seconds to wait for the server to answer."),
 ) -> None:
     """Start the server in the background and wait until it answers."""
     home = _home()

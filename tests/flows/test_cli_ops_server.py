@@ -96,6 +96,14 @@ def test_every_command_has_help():
         assert result.exit_code == 0 and "Usage" in result.stdout, args
 
 
+@pytest.mark.parametrize("args", [("--port", "99999"), ("--port", "0"), ("--timeout", "-1")])
+def test_server_start_refuses_a_port_or_timeout_out_of_range_before_starting_anything(args):
+    """--port 99999 was `error: OverflowError: bind(): ...` (exit 2, as our own failure), and a
+    negative --timeout waited for nothing, then said to stop a server that never ran."""
+    result = CliRunner().invoke(app, ["server", "start", *args])
+    assert result.exit_code == 2 and f"Invalid value for '{args[0]}'" in result.stderr
+
+
 @pytest.mark.prefect
 def test_server_start_run_status_stop(tmp_path):
     """A real `prefect server` started by the CLI; a workflow run then lands in it."""

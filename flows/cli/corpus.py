@@ -106,7 +106,7 @@ def _print_build(result: dict[str, Any], json_out: bool) -> None:
         print_json(result)
     else:
         console.print(
-            f"[green]{result['status']}[/] corpus {result['corpus']}: +{result['added']} rows, "
+            f"corpus {result['corpus']} [green]{result['status'].replace('_', ' ')}[/]: +{result['added']} rows, "
             f"{result['count']} searchable"
             + (f", {result['skipped']} rows without text skipped" if result["skipped"] else "")
         )

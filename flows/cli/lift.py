@@ -131,12 +131,15 @@ def lift_run(
     if as_json:
         print_json(result["report"])
         err_console.print(
-            f"reports: {paths['markdown']} {paths['json']} {paths['chart']}", highlight=False, soft_wrap=True
+            f"reports: {paths['markdown']} {paths['json']} {paths['queries']} {paths['chart']}",
+            highlight=False,
+            soft_wrap=True,
         )
         return
     _show(result)
     console.print(
-        f"report: {paths['markdown']}\nchart:  {paths['chart']}\nJSON:   {paths['json']}",
+        f"report:  {paths['markdown']}\nchart:   {paths['chart']}\nJSON:    {paths['json']}\n"
+        f"queries: {paths['queries']}",
         highlight=False,
         soft_wrap=True,
     )

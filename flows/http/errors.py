@@ -340,11 +340,13 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
         )
     whole_body = [e for e in errors if tuple(e.get("loc", ())) == ("body",)]
     content_type = request.headers.get("content-type", "")
-    if whole_body and content_type and "json" not in content_type and "form" not in content_type:
+    if whole_body and content_type and "json" not in content_type:
+        # curl's -d sends a form's type: the JSON it carries was read as a form
+        curl = "; with curl, add -H 'Content-Type: application/json'" if "urlencoded" in content_type else ""
         return error_response(
             415,
             "unsupported_media_type",
-            f"the request body must be JSON (Content-Type: application/json), not {content_type!r}",
+            f"the request body must be JSON (Content-Type: application/json), not {content_type!r}{curl}",
         )
     if whole_body and whole_body[0].get("type") == "missing":
         return error_response(

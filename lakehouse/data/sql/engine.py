@@ -315,7 +315,10 @@ def execute(
             "filter earlier, aggregate fewer groups or sort fewer rows"
         ) from None
     except duckdb.CatalogException as exc:
-        raise SqlError(f"{exc}{hint(str(exc)) if hint else ''}") from None
+        text, extra = str(exc), hint(str(exc)) if hint else ""
+        if extra:  # DuckDB's guess names its own views (pg_sequences), ours names the lakehouse's tables
+            text = _DUCKDB_GUESS.sub("", text)
+        raise SqlError(f"{text}{extra}") from None
     except duckdb.Error as exc:
         text = str(exc)
         if _STORE_FAILED.search(text):  # the table's files did not come: not the query's fault
@@ -331,6 +334,7 @@ def execute(
 
 # what DuckDB says when the Arrow scan of a table fails in pyarrow's I/O (S3 down, a file gone)
 _STORE_FAILED = re.compile(r"reading the stream registered as '[^']*' failed: IOError: ")
+_DUCKDB_GUESS = re.compile(r'\nDid you mean "[^"\n]*"\?')
 _FILE_GONE = ("Path does not exist", "No such file or directory", "NoSuchKey")
 _BLOB_BYTE = [chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02X}" for b in range(256)]
 

@@ -94,15 +94,14 @@ class SourceSpec:
     # None (and every manifest written before titles existed): the row text's vector alone.
     title_col: str | None = None
 
-    def same_shape(self, other: SourceSpec) -> bool:
-        return (self.table, self.id_col, self.text_cols, self.metadata_cols, self.where, self.title_col) == (
-            other.table,
-            other.id_col,
-            other.text_cols,
-            other.metadata_cols,
-            other.where,
-            other.title_col,
-        )
+    def differences(self, other: SourceSpec) -> list[str]:
+        """`field: mine -> other's` for each part of the source that differs (the snapshot read aside)."""
+        shape = ("table", "id_col", "text_cols", "metadata_cols", "where", "title_col")
+        return [
+            f"{name} {getattr(self, name)!r} -> {getattr(other, name)!r}"
+            for name in shape
+            if getattr(self, name) != getattr(other, name)
+        ]
 
 
 @dataclass

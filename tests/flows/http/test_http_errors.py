@@ -143,6 +143,15 @@ def test_body_that_is_not_json_is_415(http_client):
     assert_error(response, 415, "unsupported_media_type", match=r"must be JSON .* not 'text/plain'")
 
 
+def test_json_sent_as_curl_d_sends_it_is_415_with_the_header_to_add(http_client):
+    """`curl -d '{...}'` (the README's own example once) says application/x-www-form-urlencoded:
+    the answer was a 422 about "(body)" being no valid dictionary."""
+    response = http_client.post(
+        "/v1/chat", content=b'{"prompt": "x"}', headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert_error(response, 415, "unsupported_media_type", match=r"with curl, add -H 'Content-Type: application/json'")
+
+
 def test_missing_body_and_non_object_body_are_422(http_client):
     assert_error(http_client.post("/v1/chat"), 422, "invalid_request", match="needs a body: a JSON object")
     assert_error(

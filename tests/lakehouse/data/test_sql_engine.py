@@ -44,6 +44,14 @@ def test_unknown_table_names_close_matches(lh):
         lh.sql.query("SELECT * FROM wagez")
 
 
+def test_an_unknown_table_far_from_any_is_not_offered_duckdbs_own_views(lh):
+    """DuckDB guessed `Did you mean "pg_sequences"?` (its own view) above the real table list."""
+    with pytest.raises(SqlError) as caught:
+        lh.sql.query("SELECT * FROM nosuch")
+    assert "pg_" not in str(caught.value) and "Did you mean" not in str(caught.value)
+    assert "Lakehouse tables: lakehouse.onet" in str(caught.value)
+
+
 def test_bad_column_is_a_clear_error(lh):
     with pytest.raises(SqlError, match='column "nope" not found'):
         lh.sql.query("SELECT nope FROM onet")

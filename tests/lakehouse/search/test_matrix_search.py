@@ -6,6 +6,7 @@ import pytest
 
 from lakehouse.config import ModelsSettings, ModelTier, Settings
 from lakehouse.search.embed import get_embedder
+from lakehouse.search.errors import FilterError
 from lakehouse.search.matrix import MatrixError, MatrixSearcher
 from lakehouse.search.vectors import CorpusError, CorpusNotFound
 from tests.fixtures.vectors import JOBS, WORKERS
@@ -68,8 +69,20 @@ def test_multi_key_filter_drops_hits_missing_a_key_without_error(vector_world):
     # W-203 (IN, no shift key) and every occupation (neither key) are among the dropped.
     ids = {h.id for h in result.hits}
     assert "W-203" not in ids and result.metadata_filter_dropped >= 6
-    missing_key = search(vector_world, relevance=False, top_n=100, filter={"union_member": True})
-    assert missing_key.count == 0 and missing_key.metadata_filter_dropped == 188 + 16 + 12
+
+
+def test_a_filter_key_no_searched_corpus_keeps_is_refused_by_name(vector_world):
+    """It answered no hits ("metadata filter dropped 216"), as if no row matched."""
+    with pytest.raises(
+        FilterError,
+        match=r"no corpus searched keeps the metadata 'stat'; did you mean 'state'\? "
+        r"\('occupations' keeps 'Title'; 'jobs' keeps 'city', 'state', 'shift'; 'workers' keeps ",
+    ):
+        search(vector_world, relevance=False, top_n=100, filter={"stat": "IL"})
+    with pytest.raises(FilterError, match=r"keeps the metadata 'union_member' \('occupations'"):
+        search(vector_world, relevance=False, top_n=100, filter={"union_member": True, "state": "IL"})
+    kept_by_one = search(vector_world, corpora=["occupations", "jobs"], relevance=False, filter={"state": "IL"})
+    assert kept_by_one.count and {h.corpus for h in kept_by_one.hits} == {"jobs"}
 
 
 def test_sql_pre_filter_restricts_candidates_before_the_hnsw_search(vector_world):

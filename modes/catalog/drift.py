@@ -74,7 +74,10 @@ class EmbeddingDriftIn(BaseModel):
         files = self.a_path is not None and self.b_path is not None
         snaps = self.corpus is not None and self.snapshot_a is not None
         if files == snaps:
-            raise ValueError("give either `a_path` and `b_path`, or `corpus` and `snapshot_a` (and `snapshot_b`)")
+            raise ValueError(
+                "give either `a_path` and `b_path` (the CLI's --a and --b), or `corpus` and `snapshot_a` (and "
+                "`snapshot_b`; --corpus, --snapshot-a, --snapshot-b)"
+            )
         return self
 
 
@@ -172,8 +175,9 @@ def same_snapshot(ctx: ModeContext, corpus: str, snapshot_a: int | None, snapsho
     if snapshot_a == b:
         which = " (the current one: snapshot_b defaults to it)" if snapshot_b is None else ""
         raise UserError(
-            f"snapshot_a and snapshot_b are the same snapshot {b} of corpus {corpus!r}{which}: a snapshot compared "
-            "with itself shows no drift by construction; give an older snapshot_a or another snapshot_b"
+            f"snapshot_a and snapshot_b (--snapshot-a, --snapshot-b) are the same snapshot {b} of corpus {corpus!r}"
+            f"{which}: a snapshot compared with itself shows no drift by construction; give an older snapshot_a or "
+            f"another snapshot_b (the table's snapshots: `lakehouse table {corpus_table_name(corpus)}`)"
         )
 
 
@@ -189,10 +193,11 @@ def embedding(inp: EmbeddingDriftIn, ctx: ModeContext) -> EmbeddingDrift:
         assert inp.a_path is not None and inp.b_path is not None  # `_one_pair`: no corpus, so two files
         a_file = ctx.path(inp.a_path, field="a_path")
         b_file = ctx.path(inp.b_path, field="b_path")
+        a = load_vectors(a_file)  # first: a missing file is said so, not "the same file"
         if Path(a_file).resolve() == Path(b_file).resolve():
             raise UserError(
-                f"a_path and b_path are the same file {a_file}: a snapshot compared with itself shows no drift "
-                "by construction; give two different snapshots"
+                f"a_path and b_path (--a, --b) are the same file {a_file}: a snapshot compared with itself shows "
+                "no drift by construction; give two different snapshots"
             )
-        a, b = load_vectors(a_file), load_vectors(b_file)
+        b = load_vectors(b_file)
     return embedding_drift(a, b, alpha=inp.alpha or settings.drift_alpha)

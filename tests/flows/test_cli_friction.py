@@ -161,7 +161,15 @@ def test_drift_embedding_refuses_the_current_snapshot_compared_with_itself(lakeh
     lakehouse.corpora.build("jobs", "jobs", ["title"], "job_id")
     current = lakehouse.corpora.manifest("jobs").corpus_snapshot_id
     err = invoke_cli("drift", "embedding", "--corpus", "jobs", "--snapshot-a", str(current), code=1).stderr
-    assert f"the same snapshot {current} of corpus 'jobs'" in " ".join(err.split())
+    said = " ".join(err.split())
+    assert f"(--snapshot-a, --snapshot-b) are the same snapshot {current} of corpus 'jobs'" in said
+    assert "(the table's snapshots: `lakehouse table corpus_jobs`)" in said
+
+
+def test_drift_embedding_names_a_missing_file_not_the_same_file(lh_home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = " ".join(invoke_cli("drift", "embedding", "--a", "gone.npy", "--b", "gone.npy", code=1).stderr.split())
+    assert "gone.npy" in err and "same file" not in err
 
 
 def test_drift_playbook_does_not_call_a_just_recorded_answer_drifted(lakehouse, minilm, lh_home):

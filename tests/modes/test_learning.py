@@ -176,5 +176,8 @@ def test_drift_embedding_between_two_snapshots_of_a_corpus(ctx, occupations):
     occupations.corpora.add("occ")
     out = invoke_mode("drift.embedding", {"corpus": "occ", "snapshot_a": first}, ctx)
     assert (out["n_a"], out["n_b"]) == (6, 8) and 0 <= out["p_value"] <= 1
-    with pytest.raises(ValidationError, match="give either `a_path` and `b_path`, or `corpus` and `snapshot_a`"):
+    with pytest.raises(
+        ValidationError,
+        match=r"give either `a_path` and `b_path` \(the CLI.s --a and --b\), or `corpus` and `snapshot_a`",
+    ):
         invoke_mode("drift.embedding", {"corpus": "occ"}, ctx)

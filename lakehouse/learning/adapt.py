@@ -123,15 +123,17 @@ class _Pair:
 
 
 def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[_Pair]:
-    """Positive entries of `corpus` whose answer the corpus holds, one per (folded query, answer)
-    (the newest wins), with their query vectors under the corpus's model."""
+    """Entries of `corpus` whose answer the corpus holds, one per (folded query, answer): the newest,
+    and only when it is positive (a match rated good, then wrong, is no match: it was trained as one),
+    with their query vectors under the corpus's model."""
     newest: dict[tuple[str, str], Any] = {}
-    for entry in entries:
-        if entry.corpus != corpus or entry.score <= 0 or not loaded.has(entry.answer):
+    for entry in entries:  # in the order recorded: of two at one time, the later one wins
+        if entry.corpus != corpus or not loaded.has(entry.answer):
             continue
         key = (fold(entry.query), entry.answer)
-        if key not in newest or entry.ts > newest[key].ts:
+        if key not in newest or entry.ts >= newest[key].ts:
             newest[key] = entry
+    newest = {key: entry for key, entry in newest.items() if entry.score > 0}
     # Ties in time (a batch of ratings shares one ts) go by content, not by id: an id hashes the ts,
     # so the same matches recorded again would train in another order, and the float sums differ.
     chosen = [entry for _, entry in sorted(newest.items(), key=lambda item: (item[1].ts, item[0]))]

@@ -105,6 +105,22 @@ def test_the_same_matches_recorded_at_another_time_train_in_the_same_order(lh, t
     assert len(orders[0]) == 60 and orders[0] == orders[1]
 
 
+def test_a_match_rated_wrong_after_it_was_rated_good_is_not_trained_on(lh, tmp_path):
+    """The later bad rating retracts the match: adapt learned the query as a positive for the
+    answer a person marked wrong (and held it back as an expected answer), whichever came last."""
+    rows = entries(titles("titles_train", 30))
+    store = _store(lh, tmp_path / "retracted.jsonl")
+    good, bad = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    store.record_many([{**e, "ts": good.isoformat()} for e in rows])
+    store.record_many([{**e, "score": -1.0, "ts": bad.isoformat()} for e in rows[:20]])
+    store.record_many([{**e, "ts": bad.isoformat()} for e in rows[20:22]])  # rated good again: stays
+    store.record_many([{**e, "score": -1.0, "ts": good.isoformat()} for e in rows[28:]])  # same time: the later
+    pairs = recorded_pairs(lh, "onet", lh.corpora.get("onet"), store.entries(), lh.settings.embed_model)
+    assert sorted(p.query for p in pairs) == sorted(e["query"] for e in rows[20:28])
+    with pytest.raises(AdaptError, match="corpus 'onet' has 8 recorded matches; adapt needs at least 20"):
+        adapt_corpus(lh, "onet", playbooks=store)
+
+
 def test_too_few_recorded_matches_is_a_clear_error(lh, tmp_path):
     store = _store(lh, tmp_path / "few.jsonl")
     rows = titles("titles_train", 6)

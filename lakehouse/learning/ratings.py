@@ -239,6 +239,7 @@ def check_ratings(
     valid_labels: list[str] = []
     problems: list[Problem] = []
     kinds: dict[str, type] = {}
+    unknown_ids = 0
     for label, item in zip(labels, raw, strict=True):
         try:
             rating = item if isinstance(item, Rating) else Rating.model_validate(item)
@@ -254,9 +255,10 @@ def check_ratings(
             problems.append((label, "corpus", str(corpus)))
             kinds[f"{label}/corpus"] = CorpusNotFound if isinstance(corpus, CorpusNotFound) else RatingsRejected
         elif not corpus.has(rating.id):
-            hinted = sum(kind is RatedIdNotFound for kind in kinds.values()) < _HINTED_IDS
-            problems.append((label, "id", _missing_id(corpus, rating.corpus, rating.id, hinted)))
+            # counted as they come: a count over `kinds` per row was quadratic (47 s for 50,000 bad ids)
+            problems.append((label, "id", _missing_id(corpus, rating.corpus, rating.id, unknown_ids < _HINTED_IDS)))
             kinds[f"{label}/id"] = RatedIdNotFound
+            unknown_ids += 1
     named = [(label, r) for label, r in zip(valid_labels, ratings, strict=True) if r.rating_id]
     conflicts = check_conflicts(lakehouse.playbooks, [r for _, r in named], [label for label, _ in named])
     for label, field, problem in conflicts:

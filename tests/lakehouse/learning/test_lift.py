@@ -206,6 +206,11 @@ def test_bad_files_stop_the_run_before_anything_is_stored(vector_world, tmp_path
         r"query \(.*train\.jsonl line 1\)",
     ):
         run_lift(vector_world, ["occupations"], train=train, test=overlap, out_dir=out)
+    punctuated = write_queries(tmp_path / "test3.jsonl", [{"query": " registered-nurse!", "expected": ["29-1141.00"]}])
+    with pytest.raises(
+        InputFileError, match=r"test3\.jsonl line 1, field 'query': 'registered-nurse!' is also a train"
+    ):
+        run_lift(vector_world, ["occupations"], train=train, test=punctuated, out_dir=out)  # memory would replay it
     unlabelled = write_queries(tmp_path / "test2.jsonl", [{"query": "kitchen prep"}])
     with pytest.raises(InputFileError, match=r"test2\.jsonl line 1, field 'expected': required here"):
         run_lift(vector_world, ["occupations"], train=train, test=unlabelled, out_dir=out)

@@ -386,14 +386,25 @@ def adapt_corpus(
     )
     promoted = False
     with lakehouse.corpora.writing(corpus):  # a row added between stage and promote stays live
+        live = lakehouse.corpora.manifest(corpus)
+        # another adapt, a promote or a rollback while this one trained: the gate compared with an
+        # adapter that is no longer live, so it cannot say this one is better than the live one
+        moved = live.adapter_key != manifest.adapter_key
         generation = lakehouse.corpora.stage(corpus, adapter=adapter, adapter_meta=dict(adapter.meta), reason="adapt")
-        if passed and promote:
+        if passed and promote and not moved:
             lakehouse.corpora.promote(corpus, generation)
             promoted = True
-    live_before = manifest.generation
+    live_before = live.generation
     failed = [r.detail for r in rules if not r.passed]
     if not passed:
         decision = f"refused: {'; '.join(failed)}; generation {generation} staged, not live"
+    elif promote and moved:
+        decision = (
+            f"passed the gate against generation {manifest.generation}, but generation {live.generation} went "
+            f"live while this adapt trained (another adapt, a promote or a rollback): generation {generation} "
+            f"staged, not live; run adapt again to gate against the live one, or `lakehouse corpus promote "
+            f"{corpus} {generation}` to take it anyway"
+        )
     elif promoted:
         decision = f"promoted generation {generation}: {'; '.join(r.detail for r in rules)}"
     else:

@@ -121,6 +121,31 @@ def test_a_match_rated_wrong_after_it_was_rated_good_is_not_trained_on(lh, tmp_p
         adapt_corpus(lh, "onet", playbooks=store)
 
 
+def test_an_adapter_that_went_live_while_another_trained_is_not_replaced_by_it(tmp_path):
+    """Two adapts at once (or a promote or rollback during one): the later one went live over the
+    earlier one's adapter without being gated against it, and named the wrong live generation."""
+    own = onet_lakehouse(tmp_path / "home")
+    try:
+        store = _store(own, tmp_path / "pb.jsonl")
+        store.record_many(entries(titles("titles_train")))
+        other = adapt_corpus(own, "onet", playbooks=store, rerank=False, promote=False)
+        assert other.passed and other.generation == 2 and own.corpora.manifest("onet").generation == 1
+
+        def other_goes_live_meanwhile(stage: str, done: int, total: int) -> None:
+            if stage == "gate: current state" and done == 0:  # another adapt finishing, say
+                own.corpora.promote("onet", 2)
+
+        report = adapt_corpus(own, "onet", playbooks=store, rerank=False, progress=other_goes_live_meanwhile)
+        assert report.passed and not report.promoted, report.decision
+        assert (report.generation, report.live_before, report.live_after) == (3, 2, 2)
+        assert "passed the gate against generation 1, but generation 2 went live while this adapt trained" in (
+            report.decision
+        )
+        assert own.corpora.manifest("onet").generation == 2  # the other stands
+    finally:
+        own.close()
+
+
 def test_too_few_recorded_matches_is_a_clear_error(lh, tmp_path):
     store = _store(lh, tmp_path / "few.jsonl")
     rows = titles("titles_train", 6)

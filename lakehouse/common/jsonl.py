@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse.common.errors import LogWriteError
+from lakehouse.common.errors import JsonNestedTooDeep, LogWriteError
 from lakehouse.common.text import loads_json
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,14 @@ class LogCursor:
 class LogReport:
     repairs: list[str] = field(default_factory=list)
     corrupt: list[CorruptLine] = field(default_factory=list)
+
+
+def _reason(exc: ValueError) -> str:
+    """Why a line is no record, with where in the line ("Unterminated string starting at" alone was
+    cut mid-sentence): json's message and column, not its "line 1" of a one-line document."""
+    if isinstance(exc, json.JSONDecodeError) and not isinstance(exc, JsonNestedTooDeep):
+        return f"{exc.msg}: column {exc.colno}"
+    return str(exc).split(":")[0]
 
 
 class AppendLog:
@@ -107,7 +115,7 @@ class AppendLog:
                 raise ValueError("not a JSON object")
         except ValueError as exc:
             if number not in seen_corrupt:
-                bad = CorruptLine(number, str(exc).split(":")[0], text[:200])
+                bad = CorruptLine(number, _reason(exc), text[:200])
                 self.report.corrupt.append(bad)
                 seen_corrupt.add(number)
                 log.warning("%s: corrupt %s", self.path, bad)

@@ -84,6 +84,37 @@ def scorer_drift(
     )
 
 
+def evidence_history(settings: Any, path: Path) -> list[EvidenceRecord]:
+    """The evidence records at `path`. This home's own log is read as its writers write it: a line
+    torn by a crash (or a full disk) is skipped and reported with its line, as the playbook log's
+    are, so one unlucky append costs one record, not every later nightly run. Any other file is an
+    input, refused at its first bad line."""
+    import logging
+
+    from pydantic import ValidationError
+
+    from lakehouse.common.jsonl import AppendLog
+    from lakehouse.common.recordfile import read_records
+    from lakehouse.common.validation import format_validation_error
+    from lakehouse.data.shared_log import KINDS
+
+    shared = shared_evidence(settings, path)
+    if shared is not None:
+        return shared
+    if Path(path).resolve() != KINDS["evidence"].path(settings).resolve():
+        return read_records(path, EvidenceRecord)
+    records = []
+    for number, record in enumerate(AppendLog(path).records(), start=1):
+        try:
+            records.append(EvidenceRecord.model_validate(record))
+        except ValidationError as exc:  # written by hand or by another version: not ours to judge
+            where = f"{path}, well-formed record {number}"
+            logging.getLogger(__name__).warning("skipped: %s", format_validation_error(exc, where))
+    if not records:
+        raise InputFileError(f"{path}: no evidence records (rate matches with `lakehouse rate` to record some)")
+    return records
+
+
 def shared_evidence(settings: Any, path: Path) -> list[EvidenceRecord] | None:
     """The evidence history of every LH_HOME (flushed to `_lh_evidence`) plus this one's unflushed
     records, when `path` is this home's evidence log and shared state is on; else None (read the file)."""

@@ -24,6 +24,7 @@ from lakehouse.learning.distill import (
     export_sft,
     score_all,
 )
+from lakehouse.learning.drift import evidence_history
 from modes.context import ModeContext
 from modes.registry import mode
 
@@ -49,7 +50,7 @@ class EvidenceSource(BaseModel):
             return self.evidence
         source = path or self.evidence_file(ctx)
         assert source is not None  # `_one_source`: no records, so a file
-        return read_records(source, EvidenceRecord)
+        return evidence_history(ctx.lakehouse.settings, source)
 
 
 class ScoreIn(EvidenceSource):

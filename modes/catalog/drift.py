@@ -20,10 +20,10 @@ from lakehouse.learning.drift import (
     PlaybookEntry,
     ScorerDrift,
     embedding_drift,
+    evidence_history,
     load_vectors,
     playbook_drift,
     scorer_drift,
-    shared_evidence,
 )
 from modes.context import ModeContext
 from modes.registry import mode
@@ -89,8 +89,7 @@ def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     if history is None:
         assert inp.history_path is not None  # `_one_source`: no records, so a file
         path = ctx.path(inp.history_path, field="history_path")
-        shared = shared_evidence(settings, path)
-        history = shared if shared is not None else read_records(path, EvidenceRecord)
+        history = evidence_history(settings, path)
     return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
 
 

@@ -101,7 +101,7 @@ def test_corrupt_line_in_the_middle_is_reported_not_dropped_silently(tmp_path):
     log = AppendLog(path)
     assert [r["a"] for r in log.records()] == [1, 2]
     assert [(c.line, c.reason) for c in log.report.corrupt] == [
-        (2, "Expecting value"),
+        (2, "Expecting value: column 1"),
         (3, "not a JSON object"),
         (4, "nested too deeply"),
     ]

@@ -350,7 +350,7 @@ def test_read_since_returns_only_new_complete_lines_and_resets_on_a_replaced_fil
         fh.write(b'}\nnot json\n{"n": 4}\n')
     records, cursor, reset = log.read_since(cursor)
     assert [r["n"] for r in records] == [3, 4] and not reset
-    assert [str(c) for c in log.report.corrupt] == ["line 4: Expecting value"]
+    assert [str(c) for c in log.report.corrupt] == ["line 4: Expecting value: column 1"]
     assert log.read_since(cursor) == ([], cursor, False)  # unchanged: nothing read
 
     replacement = tmp_path / "new.jsonl"

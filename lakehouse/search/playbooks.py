@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -47,6 +48,8 @@ from lakehouse.search.errors import PlaybookError
 
 if TYPE_CHECKING:
     from lakehouse.data.shared_log import SharedLog
+
+log = logging.getLogger(__name__)
 
 ENTRY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 # Test hook (fault injection): after this many appends in one batch, the process sleeps, so a test
@@ -204,22 +207,27 @@ class PlaybookStore:
 
     # loading -----------------------------------------------------------------------------
     def _parse(self, raw: dict[str, Any], number: int) -> Playbook | None:
+        """A stored record as an entry, held to what a writer accepts (a record edited by hand or
+        written by another program: a NaN score voted with full weight, a ts without a zone failed
+        every search); None, said on stderr with its line, when it is not one."""
         try:
-            ts = datetime.fromisoformat(raw["ts"])
-            vector = np.frombuffer(base64.b64decode(raw.get("vector") or ""), dtype="<f4")
-            return Playbook(
-                str(raw["id"]),
-                ts,
-                raw["query"],
-                str(raw["answer"]),
-                raw["corpus"],
-                float(raw["score"]),
-                raw.get("model") or "",
-                vector.astype(np.float32),
-            )
+            score = float(raw["score"])
+            if not -1.0 <= score <= 1.0:  # NaN fails too
+                raise ValueError(f"score {raw['score']!r} is not a number from -1 to 1")
+            query, corpus = raw["query"], raw["corpus"]
+            if not (isinstance(query, str) and query and isinstance(corpus, str) and corpus):
+                raise TypeError(f"query {query!r} and corpus {corpus!r} must be text")
+            ts = judged_at(datetime.fromisoformat(raw["ts"]))  # no zone: UTC, as writers take it
+            vector = np.frombuffer(base64.b64decode(raw.get("vector") or "", validate=True), dtype="<f4")
+            model, answer = raw.get("model") or "", str(raw["answer"])
+            entry = Playbook(str(raw["id"]), ts, query, answer, corpus, score, model, vector.astype(np.float32))
         except (KeyError, ValueError, TypeError) as exc:
-            self.log.report.repairs.append(f"{self.log.path}: record {number} skipped ({type(exc).__name__}: {exc})")
+            where = f"line {number}" if number else "a record of the shared table"
+            problem = f"{self.log.path}, {where}: skipped ({type(exc).__name__}: {exc})"
+            self.log.report.repairs.append(problem)
+            log.warning("%s", problem)
             return None
+        return entry
 
     def _load(self) -> list[Playbook]:
         """The entries, brought up to date with the log (the caller holds the lock): one `stat`

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, plain, print_json
+from flows.cli.common import console, err_console, plain, print_json
 from flows.cli.flags import renamed
 from flows.cli.search import JSON_HELP, batch_progress, run_local, split_names
 
@@ -219,6 +219,8 @@ def _print_switch(data: dict[str, Any], json_out: bool) -> None:
             f"[green]{data['action']}[/] corpus {data['corpus']}: generation {data['live']} is live "
             f"(was {data['previous']})"
         )
+        if data.get("rows"):
+            err_console.print(f"[yellow]note:[/] {plain(data['rows'])}", highlight=False, soft_wrap=True)
 
 
 @corpus_app.command("promote")

@@ -329,4 +329,12 @@ class Generations:
         target.promoted_at = now_iso()
         target.history = [g for g in history if g != target.generation][:HISTORY_KEPT]
         self._publish_live(name, live, target)
+        if target.index_key != live.index_key:
+            # a generation is its rows too: a staged adapter promoted after adds and deletes brought
+            # deleted rows back without a word
+            out["rows"] = (
+                f"generation {target.generation} searches the {target.count} rows it was made with (generation "
+                f"{live.generation} searched {live.count}): rows added or deleted since are undone; "
+                f"`lakehouse corpus add {name}` indexes the table's new rows again, `corpus delete` deletes again"
+            )
         return {**out, "changed": True, "manifest": target.summary()}

@@ -307,3 +307,20 @@ def test_an_add_after_rolling_back_continues_from_the_rolled_back_rows(lh):
     assert lh.corpora.generations("health")[0]["parent"] == 1
     table_ids = lh.tables.read_arrow("corpus_health", columns=["id"]).column("id").to_pylist()
     assert len(table_ids) == len(set(table_ids)) == len(health_table()) + 1
+
+
+def test_promoting_a_staged_adapter_after_rows_changed_says_they_are_undone(lh):
+    """A generation is its rows too: the adapter staged before a delete, promoted after it, brought
+    the deleted row back into search without a word."""
+    build(lh)
+    dims = lh.corpora.manifest("health").dims
+    staged = lh.corpora.stage("health", adapter=orthogonal(dims), adapter_meta={"kind": "linear"}, reason="adapt")
+    gone = health_table().column(ID)[0].as_py()
+    lh.corpora.delete("health", [gone])  # generation 3, one row fewer
+    switched = lh.corpora.promote("health", staged)
+    assert switched["rows"] == (
+        f"generation 2 searches the {FIRST} rows it was made with (generation 3 searched {FIRST - 1}): rows added "
+        "or deleted since are undone; `lakehouse corpus add health` indexes the table's new rows again, "
+        "`corpus delete` deletes again"
+    )
+    assert lh.corpora.get("health").has(gone)  # as said: what the promote does, now in its answer

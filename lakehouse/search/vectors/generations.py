@@ -14,6 +14,7 @@ keep the index and adapter files they name; the rest are pruned.
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -36,6 +37,8 @@ from lakehouse.search.vectors.manifest import (
     manifest_key,
     now_iso,
 )
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lakehouse.config import Settings
@@ -200,6 +203,7 @@ class Generations:
         referenced: set[str | None] = set()
         if live is not None:
             referenced |= {live.index_key, live.adapter_key}
+        unreadable = False
         for number in numbers:
             if number not in kept:
                 self._delete_quietly(generation_key(name, number))
@@ -209,7 +213,13 @@ class Generations:
                 manifest = Manifest.from_json(self.store.get(key), key)
             except ObjectNotFound:
                 continue
+            except CorpusError as exc:  # the change is live already: failing now would say it was not
+                log.warning("%s; its index and adapter files are kept", exc)
+                unreadable = True
+                continue
             referenced |= {manifest.index_key, manifest.adapter_key}
+        if unreadable:
+            return  # which files it names is not known: none goes
         newest = max(kept, default=0)
         prefix = corpus_prefix(name)
         for key in self.store.list(prefix):
@@ -249,6 +259,9 @@ class Generations:
                 m = self.generation_of(name, number)
             except CorpusNotFound:
                 continue  # pruned by another process since the listing
+            except CorpusError as exc:  # one bad file must not hide the others (nor block a rollback)
+                log.warning("%s: not listed", exc)
+                continue
             out.append(
                 {
                     "generation": m.generation,

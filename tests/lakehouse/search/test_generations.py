@@ -4,6 +4,7 @@ query adapter slot, on real tables, the real object store and the real wordllama
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pyarrow as pa
@@ -324,3 +325,23 @@ def test_promoting_a_staged_adapter_after_rows_changed_says_they_are_undone(lh):
         "`corpus delete` deletes again"
     )
     assert lh.corpora.get("health").has(gone)  # as said: what the promote does, now in its answer
+
+
+def test_one_unreadable_kept_generation_file_neither_fails_a_change_that_went_live_nor_hides_the_others(lh, caplog):
+    """The prune after a commit read every kept generation file: one torn file failed the change
+    (exit 1) after it was live, and `corpus generations` listed nothing."""
+    build(lh)
+    grow(lh)
+    lh.corpora.add("health")  # generation 2
+    lh.store.put("_vectors/health/generations/000001.json", b"{")  # a torn file, a disk error
+    files_before = set(stored_files(lh, "_vectors/health/"))
+    gone = health_table().column(ID)[0].as_py()
+    with caplog.at_level(logging.WARNING, logger="lakehouse.search.vectors.generations"):
+        lh.corpora.delete("health", [gone])  # generation 3: no error now
+        listed = numbers(lh)
+    assert lh.corpora.manifest("health").generation == 3 and not lh.corpora.get("health").has(gone)
+    assert listed == [3, 2]
+    assert any("000001.json: unreadable corpus manifest" in m and "files are kept" in m for m in caplog.messages)
+    assert any("000001.json: unreadable corpus manifest" in m and "not listed" in m for m in caplog.messages)
+    assert files_before <= set(stored_files(lh, "_vectors/health/"))  # nothing it may name was deleted
+    assert lh.corpora.rollback("health")["live"] == 2

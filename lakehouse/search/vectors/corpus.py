@@ -1,22 +1,19 @@
 """`CorpusManager` (`Lakehouse.corpora`): build, add to, delete from, rebuild, drop and load corpora.
 
 A corpus is three things kept in step: the corpus table `corpus_<name>` (`rows.py`: enough to
-rebuild the index without re-embedding), a versioned hnswlib
-file under `_vectors/<name>/`, and the manifest there that commits both (see `manifest.py`).
-
-Every commit is a new generation; keeping, promoting and rolling back generations is in
-`generations.py`.
-
-Each corpus has its own lock, so builds and adds into different corpora run side by side; only
-work on the same corpus is serialised.
+rebuild the index without re-embedding), a versioned hnswlib file under `_vectors/<name>/`, and
+the manifest there that commits both (see `manifest.py`). Every commit is a new generation;
+keeping, promoting and rolling back generations is in `generations.py`. Each corpus has its own
+lock, so builds and adds into different corpora run side by side; only work on the same corpus is
+serialised.
 
 Freshness: `get` checks the stored manifest on every call (one `stat` on a local store while it is
 unchanged; otherwise its few hundred bytes are read) against the one the in-memory copy was loaded
 from; when another process or handle has rebuilt, replaced, added to or deleted from the corpus,
-the new version is loaded. A caller keeps the `LoadedCorpus`
-it got, so a search in flight finishes on the index it started with. A generation over the same
-index file, rows and deletions as a copy still in memory (an adapter change, a flip back and forth)
-shares that copy's index instead of loading it again: the swap costs a manifest read.
+the new version is loaded. A caller keeps the `LoadedCorpus` it got, so a search in flight
+finishes on the index it started with. A generation over the same index file, rows and deletions
+as a copy still in memory (an adapter change, a flip back and forth) shares that copy's index
+instead of loading it again: the swap costs a manifest read.
 """
 
 from __future__ import annotations
@@ -219,15 +216,23 @@ class CorpusManager(Generations):
                 self._stats[name] = (seen, loaded.token)
             return loaded
         with self.lock(name):
-            for attempt in range(3):
-                if attempt:
-                    data = self._manifest_bytes(name)
+            missing: ObjectNotFound | None = None
+            for _ in range(3):
+                if missing is not None:
+                    fresh = self._manifest_bytes(name)
+                    if fresh == data:  # not replaced meanwhile: the file is gone, a retry cannot help
+                        raise CorpusError(
+                            f"corpus {name!r}: its live generation names a file that is gone ({missing}); `lakehouse "
+                            f"corpus rollback {name}` or `lakehouse corpus promote {name} GEN` makes a kept one live"
+                        )
+                    data = fresh
                 loaded = self._loaded.get(name)
                 if loaded is not None and loaded.token == data:
                     return loaded  # a writer in this process got there while we waited
                 try:
                     loaded = self._load(Manifest.from_json(data, manifest_key(name)), data)
-                except ObjectNotFound:
+                except ObjectNotFound as exc:
+                    missing = exc
                     continue  # the index was replaced (and removed) after we read the manifest
                 self._set_loaded(name, loaded)
                 return loaded

@@ -339,6 +339,8 @@ class Generations:
         for key in (target.index_key, target.adapter_key):
             if key is not None and not self.store.exists(key):
                 raise CorpusError(f"corpus {name!r}: generation {target.generation} names {key}, which is gone")
+        # read before it goes live: a damaged adapter file was promoted, then failed every search
+        self._load_adapter(target)
         target.promoted_at = now_iso()
         target.history = [g for g in history if g != target.generation][:HISTORY_KEPT]
         self._publish_live(name, live, target)

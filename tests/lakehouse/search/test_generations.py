@@ -345,3 +345,31 @@ def test_one_unreadable_kept_generation_file_neither_fails_a_change_that_went_li
     assert any("000001.json: unreadable corpus manifest" in m and "not listed" in m for m in caplog.messages)
     assert files_before <= set(stored_files(lh, "_vectors/health/"))  # nothing it may name was deleted
     assert lh.corpora.rollback("health")["live"] == 2
+
+
+def test_a_live_generation_whose_file_is_gone_says_so_and_a_damaged_adapter_is_not_promoted(lh):
+    """A missing index or adapter file read as "changed three times while loading it; try again",
+    which no retry fixes; and a truncated adapter file was promoted, then failed every search."""
+    build(lh)
+    dims = lh.corpora.manifest("health").dims
+    staged = lh.corpora.stage("health", adapter=orthogonal(dims), adapter_meta={"kind": "linear"}, reason="adapt")
+    adapter_key = lh.corpora.generation_of("health", staged).adapter_key
+    whole = lh.store.get(adapter_key)
+    lh.store.put(adapter_key, whole[:1000])  # truncated
+    with pytest.raises(CorpusError, match=rf"{adapter_key}: "):
+        lh.corpora.promote("health", staged)
+    assert lh.corpora.manifest("health").generation == 1
+
+    lh.store.put(adapter_key, whole)
+    lh.corpora.promote("health", staged)
+    other = new_lakehouse(lh.settings.home)  # a process that has not loaded it yet
+    try:
+        lh.store.delete(adapter_key)
+        with pytest.raises(
+            CorpusError,
+            match=r"corpus 'health': its live generation names a file that is gone \(no object"
+            r".*`lakehouse corpus rollback health`",
+        ):
+            other.corpora.get("health")
+    finally:
+        other.close()

@@ -77,7 +77,8 @@ def _text(value: Any) -> Any:
 
 
 def _not_blank(value: str) -> str:
-    if not value:
+    # zero-width spaces and control characters alone are as blank as spaces
+    if not any(ch.isprintable() and not ch.isspace() for ch in value):
         raise RatingError("must not be blank")
     return value
 
@@ -89,6 +90,7 @@ def _blank_is_none(value: Any) -> Any:
 Verdict = Literal["good", "bad"]
 VerdictValue = Annotated[Verdict, BeforeValidator(_verdict)]
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_not_blank)]
+QUERY_MAX_CHARS, NAME_MAX_CHARS = 4_096, 1_024  # what a search query and a name may be over HTTP
 # the length limit applies to the text; a blank value is no value
 Who = Annotated[Annotated[str, Field(max_length=BY_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
 Note = Annotated[Annotated[str, Field(max_length=NOTE_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
@@ -100,9 +102,10 @@ class Rating(BaseModel):
     """One verdict: hit `id` of `corpus` was a good (or a wrong) answer to `query`."""
 
     model_config = ConfigDict(extra="forbid")
-    query: Text = Field(description="what was searched for")
-    corpus: Text = Field(description="the corpus the hit came from")
-    id: Text = Field(description="the hit's id in that corpus")
+    # as long as a search query may be (a 6 MB query was stored, then held `search --explain` for minutes)
+    query: Text = Field(max_length=QUERY_MAX_CHARS, description=f"what was searched for (at most {QUERY_MAX_CHARS:,})")
+    corpus: Text = Field(max_length=NAME_MAX_CHARS, description="the corpus the hit came from")
+    id: Text = Field(max_length=NAME_MAX_CHARS, description="the hit's id in that corpus")
     verdict: VerdictValue = Field(description="good or bad (also 1/0, true/false)")
     by: Who = Field(default=None, description="who rated")
     note: Note = Field(default=None, description=f"why (at most {NOTE_MAX_CHARS:,} characters)")
@@ -453,12 +456,15 @@ def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
         raise InputFileError(f"{path} line 1: missing column(s) {', '.join(map(repr, missing))}")
     reader.fieldnames = header
     labels, rows = [], []
-    for row in reader:
-        where = f"{path} line {reader.line_num}"
-        if None in row:  # more cells than the header has columns
-            raise InputFileError(f"{where}: {len(row[None])} more cell(s) than the header's {len(header)} columns")
-        labels.append(where)
-        rows.append({k: v for k, v in row.items() if v is not None and v.strip() != ""})
+    try:
+        for row in reader:
+            where = f"{path} line {reader.line_num}"
+            if None in row:  # more cells than the header has columns
+                raise InputFileError(f"{where}: {len(row[None])} more cell(s) than the header's {len(header)} columns")
+            labels.append(where)
+            rows.append({k: v for k, v in row.items() if v is not None and v.strip() != ""})
+    except csv.Error as exc:  # a cell past the csv module's limit (128 KiB), an unclosed quote
+        raise InputFileError(f"{path} line {reader.line_num + 1}: not a CSV row: {exc}") from None  # the one it read
     return labels, rows
 
 

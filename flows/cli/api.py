@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from flows.cli.common import console, err_console, exit_cleanly_on_sigterm, fail, serve_http
+from flows.cli.flags import LogLevel
 
 
 def register(app: typer.Typer) -> None:
@@ -14,8 +15,8 @@ def register(app: typer.Typer) -> None:
             "127.0.0.1", "--host", help="Address to bind. Anything but loopback needs LH_API_TOKEN."
         ),
         port: int = typer.Option(3110, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
-        log_level: str = typer.Option(
-            "info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."
+        log_level: LogLevel = typer.Option(
+            LogLevel.info, "--log-level", case_sensitive=False, help="uvicorn log level."
         ),
     ) -> None:
         """Serve workflows, every mode, matrix, SQL, ingest, chat and pathway over HTTP (docs at /docs)."""
@@ -46,7 +47,12 @@ def register(app: typer.Typer) -> None:
         write_state(settings.home_dir, host, port)
         try:
             serve_http(
-                app_, host=host, port=port, log_level=log_level, grace_s=settings.api_stop_grace_s, date_header=True
+                app_,
+                host=host,
+                port=port,
+                log_level=log_level.value,
+                grace_s=settings.api_stop_grace_s,
+                date_header=True,
             )
         finally:
             remove_state(settings.home_dir)

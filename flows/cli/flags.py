@@ -8,6 +8,7 @@ An old spelling stays as a hidden option that still works and says what to use i
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import TypeVar
 
 import typer
@@ -15,6 +16,16 @@ import typer
 from flows.cli.common import err_console
 
 T = TypeVar("T")
+
+
+class LogLevel(str, Enum):
+    """uvicorn's levels: another word was `error: KeyError: loud` (exit 2) after the server was announced."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
 def renamed(new_value: T | None, old_value: T | None, old: str, new: str, default: T | None = None) -> T | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from flows.cli.common import err_console, exit_cleanly_on_sigterm, fail, serve_http
+from flows.cli.flags import LogLevel
 
 
 def register(app: typer.Typer) -> None:
@@ -17,8 +18,8 @@ def register(app: typer.Typer) -> None:
             "127.0.0.1", "--host", help="--http: address to bind. Anything but loopback needs LH_API_TOKEN."
         ),
         port: int = typer.Option(3111, "--port", min=0, max=65535, help="--http: TCP port (0 picks a free one)."),
-        log_level: str = typer.Option(
-            "warning", "--log-level", help="--http: uvicorn log level: critical, error, warning, info, debug."
+        log_level: LogLevel = typer.Option(
+            LogLevel.warning, "--log-level", case_sensitive=False, help="--http: uvicorn log level."
         ),
     ) -> None:
         """Serve tools (search, ask, sql, tables, corpora, workflows, ratings, pathway memory, ops), the
@@ -56,4 +57,4 @@ def register(app: typer.Typer) -> None:
         locked = "token required" if settings.api_token else "no token (loopback only)"
         err_console.print(f"Lakehouse MCP on http://{shown}:{port}{MCP_PATH} ({locked})", markup=False, highlight=False)
         serve_untrusted()
-        serve_http(app_, host=host, port=port, log_level=log_level, grace_s=settings.api_stop_grace_s)
+        serve_http(app_, host=host, port=port, log_level=log_level.value, grace_s=settings.api_stop_grace_s)

@@ -94,6 +94,11 @@ def call(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {response.status_code} from {info['url']}"
+        if response.status_code == 401:  # the user sent no request knowingly: say which and the fix
+            message = (
+                f"the running `lakehouse api` at {info['url']} (which this command goes through) refused it: "
+                f"{message}; set LH_API_TOKEN to its token, or LH_CLI_USE_API=false to run in this process"
+            )
         fail(message, 1 if response.status_code < 500 else 2)
     return response.json()
 

@@ -46,6 +46,8 @@ def serve(
     from flows.jobs import DEPLOYMENTS
 
     limit = renamed(limit, limit_old, "--limit", "--concurrency")
+    if as_json and not list_only:  # a script asking for the list got a server that never returned
+        raise typer.BadParameter("--json needs --list: serving prints no JSON", param_hint="'--json'")
 
     if list_only:
         rows: list[dict[str, Any]] = [

@@ -27,7 +27,19 @@ def api(lakehouse, minilm, lh_home):
     """A real `lakehouse api` subprocess on 127.0.0.1 (a free port) serving this LH_HOME."""
     lakehouse.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
     lakehouse.corpora.build("jobs", "jobs", ["title", "description"], "job_id")
-    env = {**os.environ, "LH_HOME": str(lh_home)}
+    yield from _serve(lh_home, {})
+
+
+@pytest.fixture
+def api_with_token(lakehouse, minilm, lh_home):
+    lakehouse.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
+    lakehouse.corpora.build("jobs", "jobs", ["title", "description"], "job_id")
+    yield from _serve(lh_home, {"LH_API_TOKEN": "sekrit-token-123"})
+
+
+def _serve(lh_home, extra):
+    env = {**os.environ, "LH_HOME": str(lh_home), **extra}
+    headers = {"Authorization": f"Bearer {extra['LH_API_TOKEN']}"} if "LH_API_TOKEN" in extra else {}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from flows.cli import main; main()", "api", "--port", "0", "--log-level", "warning"],
         cwd=REPO,
@@ -41,7 +53,7 @@ def api(lakehouse, minilm, lh_home):
         info = running_api(lh_home.resolve())
         if info is not None:
             try:
-                if httpx.get(f"{info['url']}/v1/observer/stats", timeout=5).status_code == 200:
+                if httpx.get(f"{info['url']}/v1/observer/stats", headers=headers, timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -103,6 +115,17 @@ def test_a_file_entry_that_is_not_unicode_is_named_as_without_the_api(api, lakeh
     assert "UnicodeEncodeError" not in result.stderr + result.stdout
     assert "field 'query'" in result.stdout + result.stderr
     assert [e.query for e in lakehouse.playbooks.entries()] == ["forklift driver"]
+
+
+def test_a_command_the_token_protected_api_refuses_says_how_to_run_it(api_with_token):
+    """It said "send 'Authorization: Bearer <token>'" to a user who sent no HTTP request knowingly."""
+    err = " ".join(_search_fails().stderr.split())
+    assert f"the running `lakehouse api` at {api_with_token['url']} (which this command goes through) refused it" in err
+    assert "set LH_API_TOKEN to its token, or LH_CLI_USE_API=false to run in this process" in err
+
+
+def _search_fails():
+    return invoke_cli("search", "forklift driver", "--corpus", "jobs", "--json", code=1)
 
 
 def test_an_api_error_is_reported_like_a_local_one(api):

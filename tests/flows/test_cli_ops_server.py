@@ -104,6 +104,19 @@ def test_server_start_refuses_a_port_or_timeout_out_of_range_before_starting_any
     assert result.exit_code == 2 and f"Invalid value for '{args[0]}'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (("api", "--log-level", "loud"), "--log-level"),  # was `error: KeyError: loud` after the server was announced
+        (("mcp", "--http", "--log-level", "loud"), "--log-level"),
+        (("serve", "--json"), "--json"),  # served forever where a script wanted the list
+    ],
+)
+def test_a_server_command_refuses_a_bad_option_before_serving(args, option):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.stderr, result.stderr
+
+
 @pytest.mark.prefect
 def test_server_start_run_status_stop(tmp_path):
     """A real `prefect server` started by the CLI; a workflow run then lands in it."""

@@ -304,7 +304,9 @@ def execute(
         columns = [d[0] for d in cursor.description]
         rows = _fetch(cursor, cap + 1, byte_cap)
     except duckdb.InterruptException:
-        raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout:g} s") from None
+        raise SqlTimeout(
+            f"query stopped: it ran longer than the time limit of {timeout:g} s (sql_timeout_s, LH_SQL_TIMEOUT_S)"
+        ) from None
     except duckdb.PermissionException as exc:
         raise SqlRejected(f"not allowed: {exc}") from None
     except duckdb.OutOfMemoryException as exc:

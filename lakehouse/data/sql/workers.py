@@ -101,7 +101,9 @@ class SqlWorkers:
             self._release(worker, retiring=isinstance(outcome, tuple) and outcome[2])
         status, value, _ = outcome if isinstance(outcome, tuple) else ("", None, False)
         if outcome is _TIMED_OUT or (status == "error" and value[0] is SqlTimeout):  # its limit, not what was left
-            raise SqlTimeout(f"query stopped: it ran longer than the time limit of {timeout_s:g} s")
+            raise SqlTimeout(
+                f"query stopped: it ran longer than the time limit of {timeout_s:g} s (sql_timeout_s, LH_SQL_TIMEOUT_S)"
+            )
         if outcome is _DIED:
             raise SqlError(
                 f"query stopped: the SQL worker running it ended ({worker.exit_text()}; the server's log has "

@@ -84,6 +84,10 @@ def dask_client(address: str) -> Iterator[Any]:
         raise DaskUnavailable(
             f"cannot reach the Dask scheduler at dask_address={address!r} (LH_DASK_ADDRESS / --dask): {exc}"
         ) from None
+    except ValueError as exc:  # distributed's address parser: "missing port number in address 'bogus'"
+        raise DaskAddressError(
+            f"dask_address {address!r} (LH_DASK_ADDRESS / --dask): {exc}; use tcp://HOST:PORT or local:N"
+        ) from None
     try:
         yield client
     finally:

@@ -111,3 +111,10 @@ def test_bad_local_worker_count():
     with pytest.raises(DaskAddressError, match=r"expected local:N with N a whole number"):
         with dask_client("local:two"):
             pass
+
+
+def test_an_address_without_a_port_names_the_setting_and_the_forms(quick_timeout):
+    """It was `error: ValueError: missing port number in address 'bogus'`, exit 2."""
+    with pytest.raises(DaskAddressError, match=r"dask_address 'bogus' \(LH_DASK_ADDRESS / --dask\): .*tcp://HOST:PORT"):
+        with dask_client("bogus"):
+            pass

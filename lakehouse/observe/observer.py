@@ -186,12 +186,21 @@ class Observer:
     ) -> list[dict[str, Any]]:
         """Ops from the shared log (all processes), oldest first; `limit` keeps the newest."""
         records = self.shared.records() if self.shared is not None else self.log.records()
-        rows = [
-            r
-            for r in records
-            if (run_id is None or r.get("run_id") == run_id) and (workflow is None or r.get("workflow") == workflow)
-        ]
+        rows = []
+        for number, r in enumerate(records, start=1):
+            if not _is_op(r):  # valid JSON of another shape (a hand edit, another tool) failed stats and SQL
+                self._not_an_op(number)
+            elif (run_id is None or r.get("run_id") == run_id) and (workflow is None or r.get("workflow") == workflow):
+                rows.append(r)
         return rows[-limit:] if limit else rows
+
+    def _not_an_op(self, number: int) -> None:
+        problem = f"{self.path}: record {number} is not an op (no op_id, ts_start, ts_end, duration_ms, source, status)"
+        with self._lock:
+            if problem in self.log.report.repairs:
+                return
+            self.log.report.repairs.append(problem)
+        log.warning("%s: skipped", problem)
 
     def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
         import numpy as np  # here, not at import: every workflow run records ops, few ask for stats
@@ -229,13 +238,40 @@ class Observer:
                 if r.get(key) is not None:
                     r[key] = canonical_json(r[key])
         schema = pa.schema([(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()])
-        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+        typed = [{k: _as_column(schema.field(k).type, r.get(k)) for k in schema.names} for r in rows]
+        table = pa.Table.from_pylist(typed, schema=schema)
         if workers.isolating(settings):
             kwargs = {"table": table, "name": "ops", "sql": query}
             result = workers.workers_for(settings).run("arrow", kwargs, settings.sql_timeout_s)
         else:
             result = query_arrow(table, "ops", query, settings)
         return result.columns, [tuple(row) for row in result.rows]
+
+
+_OP_KEYS: dict[str, type | tuple[type, ...]] = {
+    "op_id": str,
+    "ts_start": str,
+    "ts_end": str,
+    "duration_ms": (int, float),
+    "source": str,
+    "status": str,
+}
+
+
+def _is_op(record: dict[str, Any]) -> bool:
+    return all(isinstance(record.get(key), kind) for key, kind in _OP_KEYS.items())
+
+
+def _as_column(kind: Any, value: Any) -> Any:
+    """A value of an op's optional field as its column holds it (a number where text belongs was an
+    ArrowTypeError for the whole query): text as is, anything else as its JSON; no number, no value."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_string(kind):
+        return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _arrow_type(annotation: Any):

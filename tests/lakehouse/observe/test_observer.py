@@ -164,3 +164,24 @@ def test_a_mask_inside_json_syntax_keeps_the_summary_as_text():
     op = _op("a", input={"flag": True, "n": 12345678}, secrets=["12345678"])
     assert op.input == {"redacted": True, "head": '{"flag":true,"n":***}'}
     assert len(op.input_sha256) == 64
+
+
+def test_a_json_record_that_is_no_op_is_skipped_and_reported_not_a_failed_stats_or_sql(tmp_path, caplog):
+    """`{"op_id": 5}` appended by hand made `ops stats` fail with KeyError: duration_ms and `ops sql`
+    with ArrowTypeError, exit 2; `ops list` showed a row of None."""
+    import json
+    import logging
+
+    observer = Observer(tmp_path / "ops.jsonl")
+    observer.record(ObservedOp.build(ts_start=now_utc(), source="mode", status="completed", mode="m"))
+    with open(observer.path, "a") as fh:
+        fh.write('{"op_id": 5}\n')
+        fh.write(json.dumps({**observer.ops()[0], "op_id": "x2", "mode": 7, "tokens": "many"}) + "\n")
+    with caplog.at_level(logging.WARNING, logger="lakehouse.observe.observer"):
+        stats = observer.stats()
+    assert stats["total"] == 2 and stats["repairs"] == [
+        f"{observer.path}: record 2 is not an op (no op_id, ts_start, ts_end, duration_ms, source, status)"
+    ]
+    assert any("record 2 is not an op" in m for m in caplog.messages)
+    columns, rows = observer.sql("SELECT op_id, mode, tokens FROM ops ORDER BY op_id")
+    assert rows[1] == ("x2", "7", None)

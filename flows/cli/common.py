@@ -131,10 +131,22 @@ def parse_key_values(pairs: list[str] | None, what: str = "--input") -> dict[str
 
 @contextmanager
 def stage_bars(hook: ContextVar[Any]) -> Iterator[None]:
-    """One progress bar per stage on stderr (a terminal only), fed by a mode's progress hook
-    (`hook`, a ContextVar holding a `(stage, done, total)` callback) while the block runs."""
+    """One progress bar per stage on stderr, fed by a mode's progress hook (`hook`, a ContextVar
+    holding a `(stage, done, total)` callback) while the block runs; not on a terminal, one line
+    as each stage starts (a 6-minute adapt printed nothing, a slow run looked like a hang)."""
     if not err_console.is_terminal:
-        yield
+        started: set[str] = set()
+
+        def say(stage: str, done: int, total: int) -> None:
+            if stage not in started:
+                started.add(stage)
+                err_console.print(f"{stage}…", markup=False, highlight=False, soft_wrap=True)
+
+        token = hook.set(say)
+        try:
+            yield
+        finally:
+            hook.reset(token)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

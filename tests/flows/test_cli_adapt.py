@@ -98,6 +98,8 @@ def test_adapt_refuses_wrong_answers_and_says_why(env):
         text,
     )
     assert "reranker not kept: not asked for (--no-rerank)" in text
+    # not a terminal: a line as each stage starts (minutes of silence looked like a hang)
+    assert {"reading recorded matches…", "gate: current state…"} <= set(result.stderr.splitlines())
     assert _live(env, "onet_wrong") == before
 
 

@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     catalog_connect_timeout_s: int = Field(default=10, ge=2)
     # a PostgreSQL catalog: seconds a statement may wait (a lock another session holds) and a session
     # of ours may sit idle inside a transaction (a machine frozen mid-commit) before the server ends it
-    catalog_statement_timeout_s: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
+    # (0: none asked, for a connection pooler such as PgBouncer that refuses libpq's `options`)
+    catalog_statement_timeout_s: float = Field(default=30.0, ge=0, le=3600, allow_inf_nan=False)
     table_target_file_bytes: int = Field(default=32 * MiB, ge=MiB)  # Iceberg write.target-file-size-bytes
     table_commit_attempts: int = Field(default=8, ge=1)  # a write losing this many commit races fails
     table_gc_older_than_s: float = Field(default=3600.0, ge=0)  # `lakehouse gc` leaves younger files alone

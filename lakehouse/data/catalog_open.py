@@ -23,7 +23,7 @@ QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement ended by state
 
 def open_catalog(name: str, settings: Settings) -> Any:
     """The catalog `settings` name, on the warehouse they name."""
-    return open_sql_catalog(name, catalog_properties(settings), settings.catalog_statement_timeout_s)
+    return open_sql_catalog(name, catalog_properties(settings), settings.catalog_statement_timeout_s or None)
 
 
 def ensure_warehouse_bucket(settings: Settings) -> bool:

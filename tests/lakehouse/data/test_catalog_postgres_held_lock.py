@@ -105,3 +105,18 @@ def test_the_cli_says_so_and_exits_2(tmp_path, catalog_url):
     assert done.returncode == 2, done.stderr
     assert "did not answer within 2 s (setting catalog_statement_timeout_s)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_zero_asks_the_server_for_no_timeouts(tmp_path, catalog_url):
+    """A pooler such as PgBouncer refuses a connection that carries libpq `options`."""
+    off = Lakehouse(Settings(home=tmp_path / "h", catalog_url=catalog_url, catalog_statement_timeout_s=0))
+    timed = _lakehouse(tmp_path, catalog_url, "timed")
+    try:
+        off.tables.write_arrow("t", pa.table({"n": [1]}))
+        with off.tables.catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+        with timed.tables.catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "2s"
+    finally:
+        off.close()
+        timed.close()

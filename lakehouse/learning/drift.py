@@ -103,15 +103,16 @@ def evidence_history(settings: Any, path: Path) -> list[EvidenceRecord]:
         return shared
     if Path(path).resolve() != KINDS["evidence"].path(settings).resolve():
         return read_records(path, EvidenceRecord)
-    records = []
+    records, skipped = [], []
     for number, record in enumerate(AppendLog(path).records(), start=1):
         try:
             records.append(EvidenceRecord.model_validate(record))
-        except ValidationError as exc:  # written by hand or by another version: not ours to judge
-            where = f"{path}, well-formed record {number}"
-            logging.getLogger(__name__).warning("skipped: %s", format_validation_error(exc, where))
+        except ValidationError as exc:  # written by hand or by another version: skipped, said
+            skipped.append(format_validation_error(exc, f"{path}, record {number}"))
+            logging.getLogger(__name__).warning("skipped: %s", skipped[-1])
     if not records:
-        raise InputFileError(f"{path}: no evidence records (rate matches with `lakehouse rate` to record some)")
+        why = f"{len(skipped)} skipped, the first: {skipped[0]}" if skipped else "rate matches to record some"
+        raise InputFileError(f"{path}: no evidence records ({why})")
     return records
 
 

@@ -78,7 +78,7 @@ def test_a_corrupt_pathway_log_is_reported_and_the_rest_works(cli, lh_home):
         fh.write("garbage\n")
     result = cli("pathway", "history", "one", "--json")
     assert json.loads(result.stdout)["chain"][0]["id"] == "one"
-    assert "line 2: Expecting value; skipped" in result.stderr
+    assert "line 2: Expecting value: column 1; skipped" in result.stderr
 
 
 def test_distill_score_and_export(cli, evidence_file, eval_file, tmp_path):

@@ -53,14 +53,13 @@ def test_a_scorer_without_an_older_version_is_skipped(jobs_home):
 def test_a_broken_history_fails_the_run_after_the_other_checks(jobs_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(jobs_home, home, ignore=shutil.ignore_patterns("drift", "ops.jsonl", "lift"))
-    lines = (home / "evidence.jsonl").read_text().splitlines()
-    lines[2] = '{"query": "welder", "answer": "x", "success": "maybe", "latency_ms": 1}'
-    (home / "evidence.jsonl").write_text("\n".join(lines) + "\n")
+    # a record no writer writes is skipped (one bad record costs one record): a log of nothing else fails
+    (home / "evidence.jsonl").write_text('{"query": "welder", "answer": "x", "success": "maybe", "latency_ms": 1}\n')
     ctx = _ctx(home)
     with pytest.raises(
         NightlyDriftFailed,
-        match=r"scorer drift on .*evidence\.jsonl failed: InputFileError: "
-        r".*evidence\.jsonl line 3, field 'success'",
+        match=r"scorer drift on .*evidence\.jsonl failed: InputFileError: .*evidence\.jsonl: no evidence records "
+        r"\(1 skipped, the first: .*evidence\.jsonl, record 1, field 'success'",
     ):
         invoke_mode("drift.nightly", {}, ctx)
     completed = {op["mode"] for op in ctx.lakehouse.observer.ring_ops(None) if op["status"] == "completed"}

@@ -26,7 +26,7 @@ def open_catalog(name: str, settings: Settings) -> Any:
     return open_sql_catalog(name, catalog_properties(settings), settings.catalog_statement_timeout_s or None)
 
 
-def ensure_warehouse_bucket(settings: Settings) -> bool:
+def ensure_warehouse_bucket(settings: Settings) -> None:
     """Before a process's first table write: an S3 warehouse's bucket is made, or refused by name
     when machines share it through a catalog server, as the objects store's is (the write failed
     with pyarrow's raw NO_SUCH_BUCKET). Reads do not ask: they work without S3 where they can."""
@@ -34,7 +34,6 @@ def ensure_warehouse_bucket(settings: Settings) -> bool:
         from lakehouse.data.storage import open_store
 
         open_store(settings.warehouse, settings)
-    return True
 
 
 def catalog_properties(settings: Settings) -> dict[str, str]:

@@ -340,7 +340,9 @@ class Tables:
         TableConflict; nothing of this write is in the table then. Creating a table and writing
         its first rows is one catalog commit: a crash in between leaves no (empty) table."""
         ident = split_name(name)
-        self._warehouse_ready = self._warehouse_ready or ensure_warehouse_bucket(self.settings)
+        if not self._warehouse_ready:
+            ensure_warehouse_bucket(self.settings)
+            self._warehouse_ready = True
         attempts = max(1, int(getattr(self.settings, "table_commit_attempts", 8)))
         last: BaseException | None = None
         for attempt in range(1, attempts + 1):

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -23,12 +24,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from scipy.stats import ks_2samp
 
-from lakehouse.common.recordfile import InputFileError, read_json_lines
+from lakehouse.common.jsonl import AppendLog
+from lakehouse.common.recordfile import InputFileError, read_json_lines, read_records
+from lakehouse.common.validation import format_validation_error
 from lakehouse.learning.distill import EvidenceRecord, get_scorer
 from lakehouse.learning.errors import DriftError
+
+log = logging.getLogger(__name__)
 
 
 def stable_json(value: Any) -> str:
@@ -87,29 +92,19 @@ def scorer_drift(
 def evidence_history(settings: Any, path: Path) -> list[EvidenceRecord]:
     """The evidence records at `path`. This home's own log is read as its writers write it: a line
     torn by a crash (or a full disk) is skipped and reported with its line, as the playbook log's
-    are, so one unlucky append costs one record, not every later nightly run. Any other file is an
-    input, refused at its first bad line."""
-    import logging
-
-    from pydantic import ValidationError
-
-    from lakehouse.common.jsonl import AppendLog
-    from lakehouse.common.recordfile import read_records
-    from lakehouse.common.validation import format_validation_error
-    from lakehouse.data.shared_log import KINDS
-
-    shared = shared_evidence(settings, path)
-    if shared is not None:
-        return shared
-    if Path(path).resolve() != KINDS["evidence"].path(settings).resolve():
+    are, so one unlucky append costs one record, not every later nightly run; with shared state on,
+    it is every home's history. Any other file is an input, refused at its first bad line."""
+    if not _own_log(settings, path):
         return read_records(path, EvidenceRecord)
+    if settings.shared_state_enabled:
+        return _shared_records(settings)
     records, skipped = [], []
     for number, record in enumerate(AppendLog(path).records(), start=1):
         try:
             records.append(EvidenceRecord.model_validate(record))
         except ValidationError as exc:  # written by hand or by another version: skipped, said
             skipped.append(format_validation_error(exc, f"{path}, record {number}"))
-            logging.getLogger(__name__).warning("skipped: %s", skipped[-1])
+            log.warning("skipped: %s", skipped[-1])
     if not records:
         why = f"{len(skipped)} skipped, the first: {skipped[0]}" if skipped else "rate matches to record some"
         raise InputFileError(f"{path}: no evidence records ({why})")
@@ -119,10 +114,20 @@ def evidence_history(settings: Any, path: Path) -> list[EvidenceRecord]:
 def shared_evidence(settings: Any, path: Path) -> list[EvidenceRecord] | None:
     """The evidence history of every LH_HOME (flushed to `_lh_evidence`) plus this one's unflushed
     records, when `path` is this home's evidence log and shared state is on; else None (read the file)."""
-    from lakehouse.data.shared_log import KINDS, SharedLog
-
-    if not settings.shared_state_enabled or Path(path).resolve() != KINDS["evidence"].path(settings).resolve():
+    if not settings.shared_state_enabled or not _own_log(settings, path):
         return None
+    return _shared_records(settings)
+
+
+def _own_log(settings: Any, path: Path) -> bool:
+    from lakehouse.data.shared_log import KINDS
+
+    return Path(path).resolve() == KINDS["evidence"].path(settings).resolve()
+
+
+def _shared_records(settings: Any) -> list[EvidenceRecord]:
+    from lakehouse.data.shared_log import SharedLog
+
     shared = SharedLog(settings, "evidence")
     try:
         return [EvidenceRecord.model_validate(r) for r in shared.records()]

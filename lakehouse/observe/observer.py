@@ -238,7 +238,8 @@ class Observer:
                 if r.get(key) is not None:
                     r[key] = canonical_json(r[key])
         schema = pa.schema([(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()])
-        typed = [{k: _as_column(schema.field(k).type, r.get(k)) for k in schema.names} for r in rows]
+        kinds = [(name, pa.types.is_string(schema.field(name).type)) for name in schema.names]  # once, not per cell
+        typed = [{name: _as_column(text, r.get(name)) for name, text in kinds} for r in rows]
         table = pa.Table.from_pylist(typed, schema=schema)
         if workers.isolating(settings):
             kwargs = {"table": table, "name": "ops", "sql": query}
@@ -262,14 +263,13 @@ def _is_op(record: dict[str, Any]) -> bool:
     return all(isinstance(record.get(key), kind) for key, kind in _OP_KEYS.items())
 
 
-def _as_column(kind: Any, value: Any) -> Any:
-    """A value of an op's optional field as its column holds it (a number where text belongs was an
-    ArrowTypeError for the whole query): text as is, anything else as its JSON; no number, no value."""
-    import pyarrow as pa
-
+def _as_column(text: bool, value: Any) -> Any:
+    """A value of an op's optional field as its column (`text` or a number) holds it (a number where
+    text belongs was an ArrowTypeError for the whole query): text as is, anything else as its JSON;
+    no number, no value."""
     if value is None:
         return None
-    if pa.types.is_string(kind):
+    if text:
         return value if isinstance(value, str) else json.dumps(value, default=str)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 

@@ -32,22 +32,26 @@ def test_a_key_that_is_no_setting_is_refused_with_the_setting_it_resembles(setti
         Settings()
 
 
-def test_a_misspelt_key_inside_the_models_table_is_named_by_its_path(settings_file):
-    settings_file.write_text('[models]\ndefualt = "local_fast"\n')
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        # a misspelt key inside the models table is named by its path
+        (
+            '[models]\ndefualt = "local_fast"\n',
+            "setting 'models.defualt' (LH_MODELS__DEFUALT or {file}): not a setting",
+        ),
+        # a bad value names the variable and the file it may come from
+        (
+            "sql_row_cap = -5\n",
+            "setting 'sql_row_cap' (LH_SQL_ROW_CAP or {file}): Input should be greater than or equal to 0",
+        ),
+    ],
+)
+def test_a_bad_setting_is_named_as_the_user_sets_it(settings_file, text, said):
+    settings_file.write_text(text)
     with pytest.raises(ValidationError) as caught:
         Settings()
-    assert describe_settings_error(caught.value) == (
-        f"setting 'models.defualt' (LH_MODELS__DEFUALT or {settings_file}): not a setting"
-    )
-
-
-def test_a_bad_value_names_the_variable_and_the_file_it_may_come_from(settings_file):
-    settings_file.write_text("sql_row_cap = -5\n")
-    with pytest.raises(ValidationError) as caught:
-        Settings()
-    assert describe_settings_error(caught.value) == (
-        f"setting 'sql_row_cap' (LH_SQL_ROW_CAP or {settings_file}): Input should be greater than or equal to 0"
-    )
+    assert describe_settings_error(caught.value) == said.format(file=settings_file)
 
 
 def test_an_lh_config_that_names_no_file_is_refused(tmp_path, monkeypatch):

@@ -254,7 +254,7 @@ class MatrixSearcher:
             for name, corpus in loaded.items()
         }
         playbook_vectors = None
-        if use_playbooks and self.playbooks is not None:
+        if use_playbooks and self.playbooks is not None and self.playbooks.keeps(loaded):
             pb_model = self.playbooks.embedder.name
             if pb_model not in vectors:
                 vectors[pb_model] = self.playbooks.embedder.embed(queries)

@@ -33,7 +33,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -196,6 +197,7 @@ class PlaybookStore:
         self.min_similarity = min_similarity
         self._entries: list[Playbook] = []
         self._ids: set[str] = set()
+        self._per_corpus: Counter[str] = Counter()
         self._matrix: np.ndarray | None = None  # one row per entry: a view of `_buffer`
         self._buffer = np.zeros((0, 0), np.float32)
         self._cursor: LogCursor | None = None  # how far the log has been read
@@ -238,32 +240,34 @@ class PlaybookStore:
         if self._matrix is not None and not remote and not self.log.changed(self._cursor):
             return self._entries
         records, cursor, reset = self.log.read_since(self._cursor)
-        embedder = self.embedder
         if reset or self._matrix is None:
-            self._entries, self._ids = [], set()
-            self._buffer = np.zeros((64, embedder.dims), np.float32)
-            self._matrix = self._buffer[:0]
+            self._entries, self._ids, self._per_corpus = [], set(), Counter()
+            self._buffer = np.zeros((0, 0), np.float32)
+            self._matrix = self._buffer
             remote = self._remote_news(everything=True)
         start = self._cursor.lines if self._cursor is not None and not reset else 0
-        fresh, stale = [], []
+        fresh = []
         numbered = [(0, raw) for raw in remote] + list(enumerate(records, start=start + 1))
         for number, raw in numbered:
             entry = self._parse(raw, number)
             if entry is None or entry.id in self._ids:
                 continue  # a duplicate line (two writers raced outside `exclusive`): first wins
-            if entry.model != embedder.name or entry.vector.shape != (embedder.dims,):
-                stale.append(entry)  # recorded under another model: embed the query again
             fresh.append(entry)
             self._ids.add(entry.id)
-        if stale:
-            for entry, vector in zip(stale, embedder.embed([e.query for e in stale]), strict=False):
-                entry.vector = vector
+            self._per_corpus[entry.corpus] += 1
         if fresh:
+            # The model loads only now: a home with no playbooks never loads it to search
+            embedder = self.embedder
+            stale = [e for e in fresh if e.model != embedder.name or e.vector.shape != (embedder.dims,)]
+            if stale:  # recorded under another model: embed the query again
+                for entry, vector in zip(stale, embedder.embed([e.query for e in stale]), strict=False):
+                    entry.vector = vector
             # Rows go into a buffer that doubles when full: appending one entry does not copy them all.
             have, need = len(self._entries), len(self._entries) + len(fresh)
             if need > len(self._buffer):
-                grown = np.zeros((max(need, 2 * len(self._buffer)), embedder.dims), np.float32)
-                grown[:have] = self._buffer[:have]
+                grown = np.zeros((max(need, 64, 2 * len(self._buffer)), embedder.dims), np.float32)
+                if have:  # (an empty buffer has no columns yet: the model was not loaded)
+                    grown[:have] = self._buffer[:have]
                 self._buffer = grown
             self._buffer[have:need] = np.stack([e.vector for e in fresh])
             self._entries.extend(fresh)
@@ -287,10 +291,17 @@ class PlaybookStore:
         with self._lock:
             return list(self._load())
 
+    def keeps(self, corpora: Iterable[str]) -> bool:
+        """Whether any entry answers from one of `corpora` (read without loading the model)."""
+        with self._lock:
+            self._load()
+            return any(self._per_corpus[name] for name in corpora)
+
     def reload(self) -> None:
         """Forget what was read: the next use reads the whole log again."""
         with self._lock:
             self._entries, self._ids, self._matrix, self._cursor = [], set(), None, None
+            self._per_corpus = Counter()
             self._remote_generation, self._remote_seen = None, 0
 
     # recording ---------------------------------------------------------------------------

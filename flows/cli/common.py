@@ -77,8 +77,30 @@ def describe_validation(exc: Any) -> str:
     return format_validation_error(exc)
 
 
-def report_error(exc: Exception) -> int:
-    """Print `exc` as one `error:` line on stderr; the exit code the policy gives it."""
+# `field 'name'` of a message with no location before it (`row 2, field 'x'` names a file's column)
+_TOP_FIELD = re.compile(r"(?<!, )\bfield '(\w+)'")
+
+
+def name_flags(message: str, flags: dict[str, str]) -> str:
+    """A mode's `field 'score'` as the flag the user typed, `--score` (`field 'train_path'` as
+    `--train`): the CLI user never saw the mode's field names."""
+
+    def flag(match: re.Match[str]) -> str:
+        field = match.group(1)
+        return flags.get(field) or flags.get(field.removesuffix("_path")) or match.group(0)
+
+    return _TOP_FIELD.sub(flag, message) if flags else message
+
+
+def command_flags(command: Any) -> dict[str, str]:
+    """Each option's parameter name and its longest flag (`rating_id` -> `--rating-id`)."""
+    params = getattr(command, "params", ())
+    return {p.name: max(p.opts, key=len) for p in params if p.param_type_name == "option" and p.name}
+
+
+def report_error(exc: Exception, flags: dict[str, str] | None = None) -> int:
+    """Print `exc` as one `error:` line on stderr; the exit code the policy gives it. `flags`
+    (a field name -> the command's flag) names a mode's fields as the flags they came from."""
     from pydantic import ValidationError
 
     from lakehouse.errors import LakehouseError, exit_code
@@ -94,6 +116,7 @@ def report_error(exc: Exception) -> int:
     else:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         message, code = f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 2
+    message = name_flags(message, flags or {})
     err_console.print(f"[bold red]error:[/] {plain(message)}", highlight=False, soft_wrap=True)
     return code
 
@@ -103,8 +126,17 @@ def report_error(exc: Exception) -> int:
 _ANSWERED = (TyperException, typer.Exit, typer.Abort)
 
 
+_COMMAND = "lakehouse.command"  # ctx.meta (shared by a context and its children): the command run
+
+
 class LakehouseGroup(TyperGroup):
-    """The `lakehouse` command group: every command's failure goes through `report_error`."""
+    """The `lakehouse` command group and its sub-groups: every command's failure goes through
+    `report_error`, which names fields by the flags of the command that failed."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta[_COMMAND] = command
+        return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -114,7 +146,7 @@ class LakehouseGroup(TyperGroup):
         except Exception as exc:
             if os.environ.get("LH_DEBUG") == "1":
                 raise
-            raise typer.Exit(report_error(exc)) from None
+            raise typer.Exit(report_error(exc, command_flags(ctx.meta.get(_COMMAND)))) from None
 
 
 def parse_pair(pair: str, what: str) -> tuple[str, Any]:

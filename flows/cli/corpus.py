@@ -14,11 +14,13 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, err_console, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, plain, print_json
 from flows.cli.flags import renamed
 from flows.cli.search import JSON_HELP, batch_progress, run_local, split_names
 
-corpus_app = typer.Typer(help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True)
+corpus_app = typer.Typer(
+    cls=LakehouseGroup, help="Build and manage vector corpora (one HNSW index per corpus).", no_args_is_help=True
+)
 
 
 @contextmanager

@@ -11,10 +11,12 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.cli.common import console, err_console, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, plain, print_json
 
 examples_app = typer.Typer(
-    help="Generate example data sets (synthetic workers; O*NET title ratings).", no_args_is_help=True
+    cls=LakehouseGroup,
+    help="Generate example data sets (synthetic workers; O*NET title ratings).",
+    no_args_is_help=True,
 )
 
 # Below this many rows the file is written before a bar would draw.

@@ -17,17 +17,21 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, parse_key_values, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, fail, parse_key_values, plain, print_json
 from flows.cli.flags import renamed
 from lakehouse.search.filters import parse_pairs
 
 pathway_app = typer.Typer(
-    help="Pathway memory: versioned traces (add, revise, retire, history, search).", no_args_is_help=True
+    cls=LakehouseGroup,
+    help="Pathway memory: versioned traces (add, revise, retire, history, search).",
+    no_args_is_help=True,
 )
 distill_app = typer.Typer(
-    help="Distillation: score evidence, export SFT data behind the firewall.", no_args_is_help=True
+    cls=LakehouseGroup, help="Distillation: score evidence, export SFT data behind the firewall.", no_args_is_help=True
 )
-drift_app = typer.Typer(help="Drift checks: scorer, playbook and embedding drift.", no_args_is_help=True)
+drift_app = typer.Typer(
+    cls=LakehouseGroup, help="Drift checks: scorer, playbook and embedding drift.", no_args_is_help=True
+)
 
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 

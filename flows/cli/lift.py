@@ -14,11 +14,13 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, print_json, stage_bars
+from flows.cli.common import LakehouseGroup, console, err_console, fail, print_json, stage_bars
 from flows.cli.flags import renamed
 
 lift_app = typer.Typer(
-    help="The playbook-lift quality test: do recorded judgements lift later searches?", no_args_is_help=True
+    cls=LakehouseGroup,
+    help="The playbook-lift quality test: do recorded judgements lift later searches?",
+    no_args_is_help=True,
 )
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, plain, print_json
+from flows.cli.common import LakehouseGroup, console, plain, print_json
 
-modes_app = typer.Typer(help="The catalog of modes a workflow node can run.", no_args_is_help=True)
+modes_app = typer.Typer(cls=LakehouseGroup, help="The catalog of modes a workflow node can run.", no_args_is_help=True)
 
 
 @modes_app.command("list")

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, fail, plain, print_json
+from flows.cli.common import LakehouseGroup, console, fail, plain, print_json
 from flows.cli.flags import renamed
 
 if TYPE_CHECKING:
     from lakehouse.observe.observer import Observer
 
-ops_app = typer.Typer(help="Read the ObservedOp audit log (one row per node attempt).", no_args_is_help=True)
+ops_app = typer.Typer(
+    cls=LakehouseGroup, help="Read the ObservedOp audit log (one row per node attempt).", no_args_is_help=True
+)
 
 
 def _observer() -> Observer:

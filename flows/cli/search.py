@@ -17,13 +17,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flows.cli.common import console, err_console, fail, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, fail, plain, print_json
 from flows.cli.flags import renamed
 from lakehouse.common.errors import InputFileError
 from lakehouse.common.recordfile import read_json_lines
 from lakehouse.search.filters import parse_pairs
 
-playbook_app = typer.Typer(help="Record judged answers that lift later, similar searches.", no_args_is_help=True)
+playbook_app = typer.Typer(
+    cls=LakehouseGroup, help="Record judged answers that lift later, similar searches.", no_args_is_help=True
+)
 
 JSON_HELP = "Print JSON instead of a table."
 

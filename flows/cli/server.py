@@ -21,11 +21,13 @@ from pathlib import Path
 
 import typer
 
-from flows.cli.common import console, err_console, fail, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, fail, print_json
 from flows.errors import ServerStartFailed
 from flows.prefect_env import running_server_url, server_file, server_process_alive
 
-server_app = typer.Typer(help="A local Prefect server for the UI, state under LH_HOME.", no_args_is_help=True)
+server_app = typer.Typer(
+    cls=LakehouseGroup, help="A local Prefect server for the UI, state under LH_HOME.", no_args_is_help=True
+)
 
 DEFAULT_PORT = 4200
 START_TIMEOUT_S = 120.0  # a cold start takes ~10 s on an idle 2-core machine, several times that when loaded

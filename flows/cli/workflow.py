@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, parse_key_values, plain, print_json
+from flows.cli.common import LakehouseGroup, console, parse_key_values, plain, print_json
 
 if TYPE_CHECKING:
     from flows.loader import WorkflowError
 
-workflow_app = typer.Typer(help="Check, plan, run and list YAML workflows.", no_args_is_help=True)
+workflow_app = typer.Typer(cls=LakehouseGroup, help="Check, plan, run and list YAML workflows.", no_args_is_help=True)
 
 
 def _report(exc: WorkflowError) -> None:

@@ -43,9 +43,12 @@ class LiftRunIn(BaseModel):
     def _one_form(self):
         paraphrase = self.train_path is not None or self.test_path is not None
         if (self.queries_path is not None) == paraphrase:
-            raise ValueError("give `queries_path` (verbatim replay) or `train_path` and `test_path` (paraphrase pass)")
+            raise ValueError(
+                "give field 'queries_path' (verbatim replay)"
+                " or field 'train_path' and field 'test_path' (paraphrase pass)"
+            )
         if paraphrase and (self.train_path is None or self.test_path is None):
-            raise ValueError("the paraphrase pass needs both `train_path` and `test_path`")
+            raise ValueError("the paraphrase pass needs both field 'train_path' and field 'test_path'")
         return self
 
 

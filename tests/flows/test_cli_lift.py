@@ -88,7 +88,7 @@ def _bad(tmp_path, name: str, content: str):
         ),
         (
             lambda t: ["--train", str(_bad(t, "train.jsonl", '{"query": "welder"}\n'))],
-            r"the paraphrase pass needs both `train_path` and `test_path`",
+            r"the paraphrase pass needs both --train and --test",
         ),
         (
             lambda t: [

@@ -15,9 +15,9 @@ from tests.fixtures.lift import write_queries
 @pytest.mark.parametrize(
     "payload, message",
     [
-        ({"corpora": ["jobs"]}, "give `queries_path` .* or `train_path` and `test_path`"),
-        ({"corpora": ["jobs"], "queries_path": "q", "train_path": "t", "test_path": "t"}, "give `queries_path`"),
-        ({"corpora": ["jobs"], "test_path": "t"}, "needs both `train_path` and `test_path`"),
+        ({"corpora": ["jobs"]}, "give field 'queries_path' .* or field 'train_path' and field 'test_path'"),
+        ({"corpora": ["jobs"], "queries_path": "q", "train_path": "t", "test_path": "t"}, "give field 'queries_path'"),
+        ({"corpora": ["jobs"], "test_path": "t"}, "needs both field 'train_path' and field 'test_path'"),
         ({"corpora": [], "queries_path": "q"}, "corpora"),
         ({"corpora": ["jobs"], "queries_path": "q", "boost": 6}, "boost"),
         ({"corpora": ["jobs"], "queries_path": "q", "judge_model": "x"}, "judge_model"),

@@ -87,20 +87,25 @@ def find_workflows() -> dict[str, Path]:
 
 
 def read_description(path: Path) -> str | None:
-    """A workflow file's `description` for listings, read within the same limits as a load (None if
-    the file is unreadable, too big, too deep or not a mapping: `validate` says what is wrong)."""
+    """A workflow file's `description` for listings (None when it has none or is not readable)."""
+    description = _read_top_level(path).get("description")
+    return str(description) if description is not None else None
+
+
+def _read_top_level(path: Path) -> dict[str, Any]:
+    """A workflow file's top-level keys, read within the same limits as a load (empty if the file
+    is unreadable, too big, too deep or not a mapping: `validate` says what is wrong)."""
     limit = get_settings().workflow_max_bytes
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
         text = data.decode("utf-8")
         if len(data) > limit or yaml_limits(text):
-            return None
+            return {}
         doc = yaml.load(text, Loader=_SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError):
-        return None
-    description = doc.get("description") if isinstance(doc, dict) else None
-    return str(description) if description is not None else None
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def resolve_workflow_path(source: str | Path) -> Path:
@@ -112,6 +117,21 @@ def resolve_workflow_path(source: str | Path) -> Path:
     known = find_workflows()
     if str(source) in known:
         return known[str(source)]
+    # A saved workflow is known by its file's name; its `name:` may say otherwise
+    calls_itself = sorted(stem for stem, path in known.items() if _read_top_level(path).get("name") == str(source))
+    if calls_itself:
+        stem = calls_itself[0]
+        raise WorkflowError(
+            [
+                WorkflowIssue(
+                    str(source),
+                    None,
+                    None,
+                    f"unknown workflow name; {known[stem]} says `name: {source}`, but a saved workflow"
+                    f" is known by its file's name: {stem!r}",
+                )
+            ]
+        )
     raise WorkflowError(
         [
             WorkflowIssue(

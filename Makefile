@@ -24,13 +24,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check --quiet lakehouse modes flows tests bench
 	$(VENV)/bin/mypy
 
-# Two pytest workers, one test file each at a time (module fixtures stay in one process): most tests
-# wait on servers, browsers and subprocesses, so two overlap well even on two cores. Tests marked
+# Three pytest workers, one test file each at a time (module fixtures stay in one process): many tests
+# wait on servers, browsers and subprocesses, so a third keeps two cores busy (measured on the 2-core
+# machine: 819 s with two workers, 733 s with three, CPU 93 % busy; see BENCHMARKS "test suite"). Tests marked
 # `serial` run after them in one process (schemathesis parametrizes per operation only without xdist).
 # One math thread per worker: two workers of two torch/BLAS threads each on two cores spin for each
 # other (the learning tests took 175 s so, 87 s with one thread each).
 test: lint
-	rc=0; OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile -m "not serial" || rc=$$?; \
+	rc=0; OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 3 --dist loadfile -m "not serial" || rc=$$?; \
 	$(PY) -m pytest -q -m serial || rc=$$?; exit $$rc
 
 bench: $(STAMP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -84,11 +85,18 @@ def prefect_defaults(home: Path) -> dict[str, str]:
     }
 
 
+def _only_help(args: list[str]) -> bool:
+    """`lakehouse --help`, `lakehouse GROUP COMMAND --help`, bare `lakehouse`: help, nothing runs."""
+    return not args or "--help" in args
+
+
 def configure_prefect_environment() -> None:
     home = home_dir()
     for key, value in prefect_defaults(home).items():
         os.environ.setdefault(key, value)
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    if not _only_help(sys.argv[1:]):  # asking for help leaves no state directory behind
+        # Prefect makes its home at import, but not the LH_HOME above it (a first command's)
+        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     if "PREFECT_API_URL" not in os.environ:
         url = running_server_url(home)
         if url:

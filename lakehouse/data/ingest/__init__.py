@@ -48,8 +48,8 @@ class IngestResult(BaseModel):
     rows_total: int
     snapshot_id: int | None
     status: Status
-    rows_updated: int = 0  # upsert: existing rows replaced by incoming ones
-    rows_inserted: int = 0  # upsert: incoming rows with a new key
+    rows_updated: int = 0  # upsert: rows whose key the table held, replaced (changed or not)
+    rows_inserted: int = 0  # rows added: every row of a create or append, an upsert's new keys
     source_sha256: str = ""
     commit_attempts: int = 1  # >1: the commit lost races with other writers and was planned again
 
@@ -166,7 +166,7 @@ def ingest_file(
         snapshot_id=done.snapshot_id,
         status=status,
         rows_updated=updated,
-        rows_inserted=rows_in - updated if key else 0,
+        rows_inserted=rows_in - updated,
         source_sha256=sha,
         commit_attempts=done.attempts,
     )

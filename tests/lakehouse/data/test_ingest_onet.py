@@ -24,6 +24,7 @@ def first(lh):
 
 def test_onet_ingest_gives_1016_rows(lh, first):
     assert (first.status, first.rows_in, first.rows_total) == ("created", 1016, 1016)
+    assert (first.rows_inserted, first.rows_updated) == (1016, 0)  # every row of a create is new
     info = lh.tables.describe("onet")
     assert [f["name"] for f in info["schema"]] == [CODE, "Title", "Description"]
     assert info["rows"] == 1016 and info["current_snapshot_id"] == first.snapshot_id

@@ -228,15 +228,29 @@ def _parse_ts(value: Any):
 
 
 def plan_adaptations(lakehouse, corpora: list[str] | None = None) -> list[dict[str, Any]]:
-    """For each corpus: adapt it when positive entries were recorded after the newest adapter
-    trained on it (live or staged; none yet: any positive entry), else say why not."""
+    """For each corpus: adapt it when entries were recorded since the newest adapter trained on it
+    (live or staged; none yet: any positive entry), else say why not."""
+    from lakehouse.learning.adapt import entries_seen
+
     entries = lakehouse.playbooks.entries()
     plan = []
     for name in corpora or lakehouse.corpora.names():
         if not lakehouse.corpora.exists(name):
             plan.append({"corpus": name, "action": "skip", "why": f"no corpus {name!r}"})
             continue
-        trained = [
+        adapted = [g for g in lakehouse.corpora.generations(name) if g.get("adapter")]
+        seen = adapted[0]["adapter"].get("entries_seen") if adapted else None  # newest first
+        if isinstance(seen, dict):  # which entries the newest adapter saw: any other one is new
+            now = entries_seen(entries, name)
+            generation = adapted[0]["generation"]
+            if now == seen:
+                why = f"no entries recorded since generation {generation} was trained ({now['count']} entries)"
+                plan.append({"corpus": name, "action": "skip", "why": why})
+            else:
+                why = f"{now['count']} entries, {seen.get('count')} when generation {generation} was trained"
+                plan.append({"corpus": name, "action": "adapt", "why": why})
+            continue
+        trained = [  # an adapter of before `entries_seen`: the judgement times tell
             ts
             for g in lakehouse.corpora.generations(name)
             if g.get("adapter") and (ts := _parse_ts(g["adapter"].get("trained_until"))) is not None

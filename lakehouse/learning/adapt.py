@@ -2,8 +2,9 @@
 
 What is learned: `lakehouse.learning.adapter_training` (a query map plus moved answer rows).
 
-The gate (`adapt_corpus`): the recorded (query, answer) pairs are split by query with a seeded
-RNG; the held-back share is searched with the real `MatrixSearcher`, with playbooks that hold
+The gate (`adapt_corpus`): the recorded (query, answer) pairs are split by query, each query on
+the side its seeded hash draws every time (a query held back now was never trained on by an
+earlier adapt's adapter); the held-back share is searched with the real `MatrixSearcher`, with playbooks that hold
 ONLY the entries of the train-share queries, negative ones included (else memory would answer the
 held-back queries): the current state (the live generation), and the adapted state (the same
 playbooks + the new adapter) once per vote weight in `VOTE_WEIGHTS`, keeping the best (recall@1,
@@ -16,6 +17,7 @@ staged as a generation (not live), so the report can name it.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -122,6 +124,14 @@ class _Pair:
     ts: datetime
 
 
+def entries_seen(entries: list[Any], corpus: str) -> dict[str, Any]:
+    """What an adapter was trained from, to tell later whether anything was recorded since: how
+    many playbook entries the corpus had and a digest of their ids (a placement imported with an
+    old date is new too, which its judgement time would not say)."""
+    ids = sorted(e.id for e in entries if e.corpus == corpus)
+    return {"count": len(ids), "digest": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+
+
 def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[_Pair]:
     """Entries of `corpus` whose answer the corpus holds, one per (folded query, answer): the newest,
     and only when it is positive (a match rated good, then wrong, is no match: it was trained as one),
@@ -204,14 +214,23 @@ def add_reranker(adapter: Adapter, recorded: Recorded, progress: Progress | None
         adapter.meta["kind"] = f"{adapter.meta['kind']}+reranker"
 
 
+def _draw(query: str, seed: int) -> float:
+    """A query's place in [0, 1), the same in every run and process: its side of the split."""
+    digest = hashlib.blake2b(f"{seed}:{query}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
 def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], list[_Pair]]:
-    """By query (every pair of one query on the same side), seeded."""
-    queries = sorted({fold(p.query) for p in pairs})
-    order = np.random.default_rng(seed).permutation(len(queries))
-    held = max(1, int(round(len(queries) * holdout)))
-    if held >= len(queries):
+    """By query (every pair of one query on the same side): a query is held back when its draw is
+    below `holdout`, so it stays on its side as ratings are added. A seeded shuffle of all queries
+    moved them each week, and the live adapter, trained on last week's train share, was gated on
+    queries it had learned (its recall inflated, every later adapter refused)."""
+    queries = sorted({fold(p.query) for p in pairs}, key=lambda q: _draw(q, seed))
+    if len(queries) < 2:
         raise AdaptError(f"holdout {holdout} leaves no query to train on ({len(queries)} distinct queries)")
-    held_back = {queries[i] for i in order[:held]}
+    # a handful of queries may draw none, or all, below the share: one is held back, one trains
+    held = min(max(1, sum(_draw(q, seed) < holdout for q in queries)), len(queries) - 1)
+    held_back = set(queries[:held])
     train_share = [p for p in pairs if fold(p.query) not in held_back]
     return train_share, [p for p in pairs if fold(p.query) in held_back]
 
@@ -378,6 +397,7 @@ def adapt_corpus(
     trained_until = max(p.ts for p in pairs).astimezone(UTC).isoformat()
     adapter.meta.update(
         trained_until=trained_until,
+        entries_seen=entries_seen(entries, corpus),
         trained_on=corpus,
         model=model,
         holdout=holdout,

@@ -58,7 +58,9 @@ def _live(home, corpus: str) -> int:
 def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
     before = _live(env, "onet")
     out = json.loads(invoke_cli("adapt", "--corpus", "onet", "--json").stdout)
-    assert out["pairs"] == 1200 and out["holdout_pairs"] == 240
+    # about a fifth held back, each query on the side its seeded draw puts it every time
+    assert out["pairs"] == 1200 and 200 <= out["holdout_pairs"] <= 280
+    assert out["train_pairs"] + out["holdout_pairs"] == 1200
     assert out["adapted"]["recall_at_1"] > out["current"]["recall_at_1"]
     assert out["passed"] and out["promoted"] and out["decision"].startswith(f"promoted generation {out['generation']}")
     assert [r["passed"] for r in out["rules"]] == [True, True, True]
@@ -68,7 +70,7 @@ def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
     check = rerank["check"]  # 960 real titles, seeded: the folds say the reranker helps
     assert rerank["kept"] and check["recall_at_1_after"] > check["recall_at_1_before"] and rerank["cpu_s"] > 0
     held = rerank["held_back"]  # trained after the vote weight was chosen, then checked on the held-back pairs
-    assert out["adapted"] == held["with"] and held["with"]["recall_at_1"] >= held["without"]["recall_at_1"]
+    assert out["adapted"] == held["with"]  # kept: not worse beyond chance on them (p_worse below)
     assert held["without"] == out["train"]["vote_weights_tried"][str(out["train"]["vote_weight"])]
     assert held["top1_better"] >= 0 and held["top1_worse"] >= 0 and held["p_worse"] >= 0.05
     with console.capture() as shown:  # the same report as people read it
@@ -82,7 +84,8 @@ def test_adapt_promotes_an_adapter_that_wins_on_held_back_matches(env):
     ) in text
     found = json.loads(invoke_cli("search", "RN for night shift", "--corpus", "onet", "--explain", "--json").stdout)
     assert found["hits"]  # the promoted generation searches, through its reranker
-    assert all("rerank" in hit["why"] for hit in found["hits"])
+    # (a hit below the reranker's depth that the relevance filter keeps is shown unreranked)
+    assert any("rerank" in hit["why"] for hit in found["hits"])
 
 
 def test_adapt_refuses_wrong_answers_and_says_why(env):
@@ -92,7 +95,8 @@ def test_adapt_refuses_wrong_answers_and_says_why(env):
     # Trained on shuffled answers, nothing is learned: at most a chance query or two moves at top-1.
     assert "FAIL the top-1 gain is not chance (McNemar p < 0.05)" in text
     assert "refused: " in text and "staged, not live" in text
-    assert "trained on 225 of 300 recorded matches" in text
+    trained = re.search(r"trained on (\d+) of 300 recorded matches", text)
+    assert trained and 200 <= int(trained.group(1)) <= 250  # about three quarters
     assert re.search(
         r"playbook vote weight (0\.8|1\.5|2\.5) \(held-back recall@1 / @10 by weight: 0\.8: [\d.]+ / [\d.]+, 1\.5: ",
         text,

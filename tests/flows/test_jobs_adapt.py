@@ -71,4 +71,45 @@ def test_adapt_weekly_adapts_corpora_with_new_ratings_and_attaches_the_report(pr
 
     again = adapt_weekly_flow(return_state=True)  # nothing recorded since: nothing to learn
     rows = {r["corpus"]: r for r in again.result()["corpora"]}
-    assert rows["onet"]["status"] == "skipped" and rows["onet"]["why"].startswith("no positive entries since")
+    generation = max(g["generation"] for g in _generations(job_home, "onet") if g["adapter"])
+    assert rows["onet"] == {
+        "corpus": "onet",
+        "status": "skipped",
+        "why": f"no entries recorded since generation {generation} was trained (300 entries)",
+    }
+
+
+def test_placements_imported_with_old_dates_after_an_adapt_are_new_to_the_next_one(job_home):
+    """Their judgement times are older than anything trained on: by those, nothing was new, and the
+    weekly job never adapted on a history imported after its first run."""
+    from flows.jobs import plan_adaptations
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+    from lakehouse.learning.adapt import adapt_corpus
+
+    old = [{**e, "ts": "2025-01-01T00:00:00+00:00"} for e in entries(titles("titles_train", 320)[300:])]
+    lh = Lakehouse(Settings())
+    try:
+        adapt_corpus(lh, "onet", rerank=False)  # what the weekly job runs, without its reranker
+        assert plan_adaptations(lh, ["onet"])[0]["action"] == "skip"
+        assert lh.playbooks.record_many(old)["recorded"] == 20
+        plan = {p["corpus"]: p for p in plan_adaptations(lh)}
+    finally:
+        lh.close()
+    generation = max(g["generation"] for g in _generations(job_home, "onet") if g["adapter"])
+    assert plan["onet"] == {
+        "corpus": "onet",
+        "action": "adapt",
+        "why": f"320 entries, 300 when generation {generation} was trained",
+    }
+
+
+def _generations(home: Path, corpus: str) -> list[dict]:
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+
+    lh = Lakehouse(Settings(home=home))
+    try:
+        return lh.corpora.generations(corpus)
+    finally:
+        lh.close()

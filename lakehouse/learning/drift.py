@@ -56,6 +56,8 @@ class ScorerDrift(BaseModel):
     drifted: int
     shift_matrix: list[Shift]
     drifted_examples: list[dict[str, Any]]
+    skipped_count: int = 0  # lines of the history that were no evidence record
+    skipped: list[str] = []  # the first ten of them, each with its line
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -89,22 +91,26 @@ def scorer_drift(
     )
 
 
-def evidence_history(settings: Any, path: Path) -> list[EvidenceRecord]:
+def evidence_history(settings: Any, path: Path, skipped: list[str] | None = None) -> list[EvidenceRecord]:
     """The evidence records at `path`. This home's own log is read as its writers write it: a line
     torn by a crash (or a full disk) is skipped and reported with its line, as the playbook log's
     are, so one unlucky append costs one record, not every later nightly run; with shared state on,
-    it is every home's history. Any other file is an input, refused at its first bad line."""
+    it is every home's history. Any other file is an input, refused at its first bad line. What was
+    skipped is also added to `skipped`, for a report to say (the nightly one said nothing of it)."""
     if not _own_log(settings, path):
         return read_records(path, EvidenceRecord)
     if settings.shared_state_enabled:
         return _shared_records(settings)
-    records, skipped = [], []
-    for number, record in enumerate(AppendLog(path).records(), start=1):
+    records: list[EvidenceRecord] = []
+    skipped = [] if skipped is None else skipped
+    appended = AppendLog(path)
+    for number, record in enumerate(appended.records(), start=1):
         try:
             records.append(EvidenceRecord.model_validate(record))
         except ValidationError as exc:  # written by hand or by another version: skipped, said
             skipped.append(format_validation_error(exc, f"{path}, record {number}"))
             log.warning("skipped: %s", skipped[-1])
+    skipped[:0] = [f"{path}, {bad}" for bad in appended.report.corrupt]  # torn or garbage lines
     if not records:
         why = f"{len(skipped)} skipped, the first: {skipped[0]}" if skipped else "rate matches to record some"
         raise InputFileError(f"{path}: no evidence records ({why})")

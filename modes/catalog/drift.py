@@ -85,12 +85,13 @@ class EmbeddingDriftIn(BaseModel):
 def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     """Re-score a history with two scorer versions; drifted count and a stable shift matrix."""
     settings = ctx.lakehouse.settings
-    history = inp.history
+    history, skipped = inp.history, []
     if history is None:
         assert inp.history_path is not None  # `_one_source`: no records, so a file
         path = ctx.path(inp.history_path, field="history_path")
-        history = evidence_history(settings, path)
-    return scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
+        history = evidence_history(settings, path, skipped)
+    drift = scorer_drift(history, inp.old_version, inp.new_version or settings.distill_scorer, examples=inp.examples)
+    return drift.model_copy(update={"skipped_count": len(skipped), "skipped": skipped[:10]})
 
 
 def matrix_search_fn(ctx: ModeContext, corpora: list[str]):

@@ -89,12 +89,10 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
     new = inp.new_scorer or settings.distill_scorer
     old = inp.old_scorer or _older_scorer(new)
     # with shared state on, the history is every machine's flushed evidence, even with no local file yet
-    if not evidence.exists() and not shared_evidence(settings, evidence):
-        plan.append(
-            CheckResult(
-                check="scorer", target=str(evidence), status="skipped", summary=f"no evidence history at {evidence}"
-            )
-        )
+    empty = evidence.exists() and evidence.is_file() and evidence.stat().st_size == 0
+    if (empty or not evidence.exists()) and not shared_evidence(settings, evidence):
+        why = f"the evidence history at {evidence} is empty" if empty else f"no evidence history at {evidence}"
+        plan.append(CheckResult(check="scorer", target=str(evidence), status="skipped", summary=why))
     elif old is None:
         plan.append(
             CheckResult(
@@ -134,6 +132,8 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
         plan.append(PlannedCheck("playbook", corpus, "drift.playbook", {"corpora": [corpus], "top_k": inp.top_k}))
     if not recorded:
         plan.append(CheckResult(check="playbook", target="*", status="skipped", summary="no playbooks recorded"))
+    for corpus in sorted((wanted or set()) - set(existing) - set(recorded)):  # a typo checked nothing
+        plan.append(CheckResult(check="embedding", target=corpus, status="skipped", summary=f"no corpus {corpus!r}"))
     for corpus in existing:
         if wanted is not None and corpus not in wanted:
             continue
@@ -154,8 +154,11 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
 
 def _summary(check: str, out: dict[str, Any]) -> tuple[bool, str]:
     if check == "scorer":
+        skipped = out.get("skipped") or []
+        said = f"; {out['skipped_count']} unreadable line(s) skipped, the first: {skipped[0]}" if skipped else ""
         return out["drifted"] > 0, (
-            f"{out['drifted']} of {out['total']} records change category ({out['old_version']} -> {out['new_version']})"
+            f"{out['drifted']} of {out['total']} records change category ({out['old_version']} -> "
+            f"{out['new_version']}){said}"
         )
     if check == "playbook":
         return out["drifted"] > 0, f"{out['drifted']} of {out['checked']} recorded answers left the top {out['top_k']}"

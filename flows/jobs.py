@@ -282,13 +282,15 @@ def adapt_markdown(rows: list[dict[str, Any]], chart: Path | None, saved: Path) 
     def fmt(value: Any) -> str:
         return "" if value is None else f"{value:.3f}"
 
-    adapted = sum(r["status"] == "promoted" for r in rows)
+    count = {status: sum(r["status"] == status for r in rows) for status in ("promoted", "passed", "refused")}
+    count.update(skipped=sum(r["status"] == "skipped" for r in rows), failed=sum(r["status"] == "failed" for r in rows))
+    headline = ", ".join(f"{n} {status}" for status, n in count.items() if n or status != "passed")
+    if count["passed"]:  # passed the gate with promote off: staged, and no later run promotes it
+        headline += " (passed: staged, not live; `lakehouse corpus promote CORPUS GENERATION` makes one live)"
     lines = [
         "# Weekly adaptation",
         "",
-        f"{adapted} promoted, {sum(r['status'] == 'refused' for r in rows)} refused, "
-        f"{sum(r['status'] == 'skipped' for r in rows)} skipped, {sum(r['status'] == 'failed' for r in rows)} failed;"
-        f" JSON: `{saved}`",
+        f"{headline}; JSON: `{saved}`" if rows else f"No corpus to adapt (none built yet); JSON: `{saved}`",
         "",
         "| corpus | status | current r@1 | adapted r@1 | current r@10 | adapted r@10 | generation | vote weight "
         "| reranker | why |",
@@ -347,9 +349,17 @@ def adapt_weekly_flow(
 ) -> dict[str, Any] | State:
     """`lakehouse adapt` + gate for each corpus (all, or `corpora`) with positive playbook entries
     recorded since its last adapter was trained; a report artifact (Markdown + PNG chart) either way."""
+    from pydantic import ValidationError
+
+    from lakehouse.common.validation import format_validation_error
     from lakehouse.errors import LakehouseError
     from lakehouse.learning.errors import AdaptError
+    from modes.catalog.adapt import AdaptIn
 
+    try:  # a bad parameter is said before any corpus, not as the first corpus's crash
+        AdaptIn.model_validate({"corpus": "*", "holdout": holdout, "seed": seed, "promote": promote})
+    except ValidationError as exc:
+        raise AdaptError(f"adapt-weekly parameters: {format_validation_error(exc)}") from None
     ctx = _context("adapt-plan", "adapt-weekly")
     rows: list[dict[str, Any]] = []
     for planned in plan_adaptations(ctx.lakehouse, corpora):
@@ -362,6 +372,8 @@ def adapt_weekly_flow(
                 row["why"] = str(exc)
             except LakehouseError as exc:
                 row.update(status="failed", why=str(exc))
+            except Exception as exc:  # noqa: BLE001 (one corpus's failure must not cost the others their run and the report)
+                row.update(status="failed", why=f"{type(exc).__name__}: {exc}")
             else:
                 row.update(
                     status="promoted" if out["promoted"] else "refused" if not out["passed"] else "passed",

@@ -85,7 +85,7 @@ class EmbeddingDriftIn(BaseModel):
 def scorer(inp: ScorerDriftIn, ctx: ModeContext) -> ScorerDrift:
     """Re-score a history with two scorer versions; drifted count and a stable shift matrix."""
     settings = ctx.lakehouse.settings
-    history, skipped = inp.history, []
+    history, skipped = inp.history, list[str]()
     if history is None:
         assert inp.history_path is not None  # `_one_source`: no records, so a file
         path = ctx.path(inp.history_path, field="history_path")

@@ -32,10 +32,10 @@ def test_in_process_the_whole_batch_is_refused(rating_home):
     lh.close()
 
 
-def test_the_cli_exits_1_naming_the_field(rating_home):
+def test_the_cli_exits_1_naming_the_flag(rating_home):
     result = invoke_cli("rate", "ICU nurse", "--corpus", "healht", "--good", NURSE, code=1)
     assert (
-        "error: rating rejected, nothing stored: field 'corpus': corpus 'healht' not found; did you mean 'health'?"
+        "error: rating rejected, nothing stored: --corpus: corpus 'healht' not found; did you mean 'health'?"
         in result.stderr
     )
     assert logs(rating_home) == (b"", b"")

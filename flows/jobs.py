@@ -18,6 +18,7 @@ dict. `DEPLOYMENTS` is the one description of the deployments: `prefect.yaml` mi
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,9 +252,7 @@ def plan_adaptations(lakehouse, corpora: list[str] | None = None) -> list[dict[s
                 plan.append({"corpus": name, "action": "adapt", "why": why})
             continue
         trained = [  # an adapter of before `entries_seen`: the judgement times tell
-            ts
-            for g in lakehouse.corpora.generations(name)
-            if g.get("adapter") and (ts := _parse_ts(g["adapter"].get("trained_until"))) is not None
+            ts for g in adapted if (ts := _parse_ts(g["adapter"].get("trained_until"))) is not None
         ]
         since = max(trained, default=None)
         fresh = [e for e in entries if e.corpus == name and e.score > 0 and (since is None or e.ts > since)]
@@ -282,9 +281,9 @@ def adapt_markdown(rows: list[dict[str, Any]], chart: Path | None, saved: Path) 
     def fmt(value: Any) -> str:
         return "" if value is None else f"{value:.3f}"
 
-    count = {status: sum(r["status"] == status for r in rows) for status in ("promoted", "passed", "refused")}
-    count.update(skipped=sum(r["status"] == "skipped" for r in rows), failed=sum(r["status"] == "failed" for r in rows))
-    headline = ", ".join(f"{n} {status}" for status, n in count.items() if n or status != "passed")
+    count = Counter(r["status"] for r in rows)
+    statuses = ("promoted", "passed", "refused", "skipped", "failed")
+    headline = ", ".join(f"{count[s]} {s}" for s in statuses if count[s] or s != "passed")
     if count["passed"]:  # passed the gate with promote off: staged, and no later run promotes it
         headline += " (passed: staged, not live; `lakehouse corpus promote CORPUS GENERATION` makes one live)"
     lines = [

@@ -225,11 +225,12 @@ def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], 
     below `holdout`, so it stays on its side as ratings are added. A seeded shuffle of all queries
     moved them each week, and the live adapter, trained on last week's train share, was gated on
     queries it had learned (its recall inflated, every later adapter refused)."""
-    queries = sorted({fold(p.query) for p in pairs}, key=lambda q: _draw(q, seed))
+    draws = {q: _draw(q, seed) for q in {fold(p.query) for p in pairs}}
+    queries = sorted(draws, key=draws.__getitem__)
     if len(queries) < 2:
         raise AdaptError(f"holdout {holdout} leaves no query to train on ({len(queries)} distinct queries)")
     # a handful of queries may draw none, or all, below the share: one is held back, one trains
-    held = min(max(1, sum(_draw(q, seed) < holdout for q in queries)), len(queries) - 1)
+    held = min(max(1, sum(draw < holdout for draw in draws.values())), len(queries) - 1)
     held_back = set(queries[:held])
     train_share = [p for p in pairs if fold(p.query) not in held_back]
     return train_share, [p for p in pairs if fold(p.query) in held_back]

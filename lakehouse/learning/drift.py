@@ -103,14 +103,14 @@ def evidence_history(settings: Any, path: Path, skipped: list[str] | None = None
         return _shared_records(settings)
     records: list[EvidenceRecord] = []
     skipped = [] if skipped is None else skipped
-    appended = AppendLog(path)
-    for number, record in enumerate(appended.records(), start=1):
+    evidence_log = AppendLog(path)
+    for number, record in enumerate(evidence_log.records(), start=1):
         try:
             records.append(EvidenceRecord.model_validate(record))
         except ValidationError as exc:  # written by hand or by another version: skipped, said
             skipped.append(format_validation_error(exc, f"{path}, record {number}"))
             log.warning("skipped: %s", skipped[-1])
-    skipped[:0] = [f"{path}, {bad}" for bad in appended.report.corrupt]  # torn or garbage lines
+    skipped[:0] = [f"{path}, {bad}" for bad in evidence_log.report.corrupt]  # torn or garbage lines
     if not records:
         why = f"{len(skipped)} skipped, the first: {skipped[0]}" if skipped else "rate matches to record some"
         raise InputFileError(f"{path}: no evidence records ({why})")

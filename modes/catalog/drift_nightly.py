@@ -89,7 +89,7 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
     new = inp.new_scorer or settings.distill_scorer
     old = inp.old_scorer or _older_scorer(new)
     # with shared state on, the history is every machine's flushed evidence, even with no local file yet
-    empty = evidence.exists() and evidence.is_file() and evidence.stat().st_size == 0
+    empty = evidence.is_file() and evidence.stat().st_size == 0
     if (empty or not evidence.exists()) and not shared_evidence(settings, evidence):
         why = f"the evidence history at {evidence} is empty" if empty else f"no evidence history at {evidence}"
         plan.append(CheckResult(check="scorer", target=str(evidence), status="skipped", summary=why))
@@ -154,8 +154,8 @@ def plan_checks(inp: NightlyIn, ctx: ModeContext) -> list[PlannedCheck | CheckRe
 
 def _summary(check: str, out: dict[str, Any]) -> tuple[bool, str]:
     if check == "scorer":
-        skipped = out.get("skipped") or []
-        said = f"; {out['skipped_count']} unreadable line(s) skipped, the first: {skipped[0]}" if skipped else ""
+        count = out.get("skipped_count")
+        said = f"; {count} unreadable line(s) skipped, the first: {out['skipped'][0]}" if count else ""
         return out["drifted"] > 0, (
             f"{out['drifted']} of {out['total']} records change category ({out['old_version']} -> "
             f"{out['new_version']}){said}"

@@ -123,7 +123,9 @@ class _Source:
         raise AssertionError("no SQL filter in this test")
 
 
-def test_a_search_reorders_the_corpus_hits_by_trading_their_scores(tmp_path):
+def _jobs(tmp_path) -> tuple[MatrixSearcher, dict[str, np.ndarray]]:
+    """A three-row corpus with the title reranker, and a query whose nearest rows are cooks, then
+    welders (cosine 0.8); nurses is at cosine 0."""
     rows = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]], np.float32)
     index = VectorIndex(3, HnswParams(m=8, ef_construction=50, ef=10, threads=1))
     index.add(rows, [0, 1, 2])
@@ -131,8 +133,13 @@ def test_a_search_reorders_the_corpus_hits_by_trading_their_scores(tmp_path):
     corpus = LoadedCorpus("jobs", index, adapter=Adapter(np.eye(3, dtype=np.float32), reranker=_title_ranker()))
     corpus.remember([0, 1, 2], ["cooks", "welders", "nurses"], texts, [{}, {}, {}])
     s = Settings(home=tmp_path)
-    searcher = MatrixSearcher(_Source(corpus), s, lambda model: None)
-    query = {s.embed_model: np.array([[1.0, 0.0, 0.0]], np.float32)}  # nearest: cooks, then welders
+    return MatrixSearcher(_Source(corpus), s, lambda model: None), {
+        s.embed_model: np.array([[1.0, 0.0, 0.0]], np.float32)
+    }
+
+
+def test_a_search_reorders_the_corpus_hits_by_trading_their_scores(tmp_path):
+    searcher, query = _jobs(tmp_path)
     plain = searcher.search_many(
         ["cook"], ["jobs"], top_n=3, relevance=False, use_playbooks=False, query_vectors=query
     )[0]
@@ -144,3 +151,15 @@ def test_a_search_reorders_the_corpus_hits_by_trading_their_scores(tmp_path):
     assert [h.score for h in result.hits] == [h.score for h in plain.hits]  # scores traded, not made up
     assert result.hits[0].raw_score == pytest.approx(0.8) and result.hits[0].why["rerank"]["from_rank"] == 2
     assert result.hits[1].why["rerank"] == {"from_rank": 1, "to_rank": 2, "logit": pytest.approx(0.0, abs=0.2)}
+
+
+def test_the_relevance_filter_keeps_a_hit_the_reranker_lifted_into_a_near_place(tmp_path):
+    searcher, query = _jobs(tmp_path)
+    plain = searcher.search_many(["cook"], ["jobs"], top_n=3, relevance=True, use_playbooks=False, query_vectors=query)
+    lifted = searcher.search_many(
+        ["nurse"], ["jobs"], top_n=3, relevance=True, use_playbooks=False, query_vectors=query
+    )[0]
+    assert [h.id for h in plain[0].hits] == ["cooks", "welders"] and plain[0].relevance_dropped == 1
+    # the reranker put nurses first: it takes the nearest place, and the filter keeps that place
+    assert lifted.hits[0].id == "nurses" and lifted.hits[0].raw_score == pytest.approx(0.0, abs=1e-6)
+    assert {h.id for h in lifted.hits} == {"cooks", "welders", "nurses"} and lifted.relevance_dropped == 0

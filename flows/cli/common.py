@@ -127,6 +127,13 @@ _ANSWERED = (TyperException, typer.Exit, typer.Abort)
 
 
 _COMMAND = "lakehouse.command"  # ctx.meta (shared by a context and its children): the command run
+_FIELD_FLAGS = "lakehouse.field_flags"  # ctx.meta: fields a command fills from a flag not named after them
+
+
+def field_from_flag(ctx: typer.Context, field: str, flag: str) -> None:
+    """Say that the mode's `field` came from `flag` in this run (`rate --good ID` fills `id`), so
+    an error about the field names the flag the user typed."""
+    ctx.meta.setdefault(_FIELD_FLAGS, {})[field] = flag
 
 
 class LakehouseGroup(TyperGroup):
@@ -146,7 +153,8 @@ class LakehouseGroup(TyperGroup):
         except Exception as exc:
             if os.environ.get("LH_DEBUG") == "1":
                 raise
-            raise typer.Exit(report_error(exc, command_flags(ctx.meta.get(_COMMAND)))) from None
+            flags = command_flags(ctx.meta.get(_COMMAND)) | ctx.meta.get(_FIELD_FLAGS, {})
+            raise typer.Exit(report_error(exc, flags)) from None
 
 
 def parse_pair(pair: str, what: str) -> tuple[str, Any]:

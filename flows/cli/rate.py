@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from flows.cli.common import console, err_console, fail, plain, print_json
+from flows.cli.common import console, err_console, fail, field_from_flag, plain, print_json
 
 
 def _run(payload: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +40,7 @@ def _run(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def rate(
+    ctx: typer.Context,
     query: Optional[str] = typer.Argument(None, help="The query the hit answered (omit with --file)."),
     corpus: Optional[str] = typer.Option(None, "--corpus", help="The corpus the hit came from."),
     good: Optional[str] = typer.Option(None, "--good", metavar="ID", help="The hit with this id was a good match."),
@@ -81,6 +82,7 @@ def rate(
             fail(f"give exactly one of --good ID or --bad ID (got {'both' if good is not None else 'neither'})")
         payload = {"query": query, "corpus": corpus, "id": good if good is not None else bad}
         payload["verdict"] = "good" if good is not None else "bad"
+        field_from_flag(ctx, "id", f"--{payload['verdict']}")
         payload |= {k: v for k, v in (("by", by), ("note", note), ("rating_id", rating_id)) if v is not None}
     out = _run(payload)
     if as_json:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 
 from flows.cli.common import command_flags, name_flags
+from tests.fixtures import ratings
 from tests.fixtures.cli import invoke_cli
+from tests.fixtures.ratings import logs
 
+rating_home = ratings.rating_home  # the fixture: a writable copy of the health home
 TRAIN = "examples/lift/titles_train.jsonl"
 TEST = "examples/lift/titles_test.jsonl"
 
@@ -27,10 +30,20 @@ TEST = "examples/lift/titles_test.jsonl"
             ["lift", "run", "--train", TRAIN, "--corpus", "occupations"],
             "error: the paraphrase pass needs both --train and --test",
         ),
+        # the mode's field `id` is filled from whichever of --good / --bad was typed
+        (["rate", "welder", "--corpus", "occupations", "--bad", " "], "error: --bad: must not be blank"),
     ],
 )
 def test_a_refused_value_names_its_flag(lh_home, args, message):
     assert invoke_cli(*args, code=1).stderr.strip().splitlines()[-1] == message
+
+
+def test_a_rated_id_the_corpus_lacks_is_named_by_the_flag_that_gave_it(rating_home):
+    result = invoke_cli("rate", "night nurse", "--corpus", "health", "--good", "NOPE", code=1)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: rating rejected, nothing stored: --good: corpus 'health' has no id 'NOPE'"
+    )
+    assert logs(rating_home) == (b"", b"")
 
 
 def test_a_field_located_in_a_file_keeps_its_name():

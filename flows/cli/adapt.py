@@ -44,6 +44,12 @@ def _show(out: dict[str, Any]) -> None:
         f"({train.get('wall_s')} s wall, peak memory {train.get('peak_rss_mb')} MB)",
         markup=False,
     )
+    if out.get("answers_gone"):
+        console.print(
+            f"left out {out['answers_gone']} recorded match(es) whose answer the corpus no longer holds (deleted rows)",
+            markup=False,
+            highlight=False,
+        )
     tried = train.get("vote_weights_tried") or {}
     if tried:  # the gate chose the adapted generation's playbook vote weight on the held-back queries
         figures = ", ".join(f"{w}: {r['recall_at_1']:.3f} / {r['recall_at_10']:.3f}" for w, r in tried.items())

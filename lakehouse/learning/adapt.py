@@ -111,6 +111,7 @@ class AdaptReport:
     live_after: int | None
     trained_until: str | None
     train: dict[str, Any] = field(default_factory=dict)  # the adapter's meta: cpu_s, wall_s, peak_rss_mb...
+    answers_gone: int = 0  # recorded matches left out: the corpus no longer holds their answer (a deleted row)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -334,10 +335,12 @@ def adapt_corpus(
     entries = (playbooks if playbooks is not None else lakehouse.playbooks).entries()
     progress("reading recorded matches", 0, 1)
     pairs = recorded_pairs(lakehouse, corpus, loaded, entries, model)
+    answers_gone = sum(e.corpus == corpus and not loaded.has(e.answer) for e in entries)
     progress("reading recorded matches", 1, 1)
     if len(pairs) < MIN_PAIRS:
+        gone = f" ({answers_gone} more name rows the corpus no longer holds)" if answers_gone else ""
         raise AdaptError(
-            f"corpus {corpus!r} has {len(pairs)} recorded match{'' if len(pairs) == 1 else 'es'}; "
+            f"corpus {corpus!r} has {len(pairs)} recorded match{'' if len(pairs) == 1 else 'es'}{gone}; "
             f"adapt needs at least {MIN_PAIRS}: "
             "rate matches with `lakehouse rate` or import placements"
         )
@@ -448,4 +451,5 @@ def adapt_corpus(
         live_after=generation if promoted else live_before,
         trained_until=trained_until,
         train={k: v for k, v in adapter.meta.items() if k not in ("gate",)},
+        answers_gone=answers_gone,
     )

@@ -19,15 +19,17 @@ from tests.fixtures.vectors import HEALTH_MODEL
 
 @pytest.fixture(scope="module")
 def adapt_home(tmp_path_factory):
-    """`onet` with 1,200 real recorded matches; `onet_wrong` (the same rows) with 300 shuffled ones;
-    `onet_few` with 5."""
+    """`onet` with 1,200 real recorded matches; `onet_wrong` (the same rows) with 300 shuffled ones,
+    the answer of the first two deleted since; `onet_few` with 5."""
     home = tmp_path_factory.mktemp("adapt-cli")
     lh = onet_lakehouse(home)
     try:
         for name in ("onet_wrong", "onet_few"):
             lh.corpora.build(name, "onet", ["Title", "Description"], "O*NET-SOC Code", ["Title"])
         lh.playbooks.record_many(entries(titles("titles_train", 1200)))
-        lh.playbooks.record_many(entries(titles("titles_train", 300), corpus="onet_wrong", shuffled=True))
+        wrong = entries(titles("titles_train", 302), corpus="onet_wrong", shuffled=True)
+        lh.playbooks.record_many(wrong)
+        lh.corpora.delete("onet_wrong", {e["answer"] for e in wrong[:2]})
         lh.playbooks.record_many(entries(titles("titles_test", 5), corpus="onet_few"))
     finally:
         lh.close()
@@ -95,8 +97,10 @@ def test_adapt_refuses_wrong_answers_and_says_why(env):
     # Trained on shuffled answers, nothing is learned: at most a chance query or two moves at top-1.
     assert "FAIL the top-1 gain is not chance (McNemar p < 0.05)" in text
     assert "refused: " in text and "staged, not live" in text
-    trained = re.search(r"trained on (\d+) of 300 recorded matches", text)
+    trained = re.search(r"trained on (\d+) of (\d+) recorded matches", text)
     assert trained and 200 <= int(trained.group(1)) <= 250  # about three quarters
+    gone = re.search(r"left out (\d+) recorded match\(es\) whose answer the corpus no longer holds", text)
+    assert gone and int(trained.group(2)) + int(gone.group(1)) == 302 and int(gone.group(1)) >= 2
     assert re.search(
         r"playbook vote weight (0\.8|1\.5|2\.5) \(held-back recall@1 / @10 by weight: 0\.8: [\d.]+ / [\d.]+, 1\.5: ",
         text,

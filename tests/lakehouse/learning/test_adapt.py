@@ -155,6 +155,16 @@ def test_too_few_recorded_matches_is_a_clear_error(lh, tmp_path):
         adapt_corpus(lh, "onet", playbooks=store)
 
 
+def test_matches_whose_answer_the_corpus_no_longer_holds_are_counted_as_left_out(lh, tmp_path):
+    store = _store(lh, tmp_path / "gone.jsonl")  # no answer check: as if the rows were deleted since
+    rows = titles("titles_train", 30)
+    store.record_many(entries(rows[:10]) + [{**e, "answer": "99-9999.99"} for e in entries(rows[10:])])
+    with pytest.raises(
+        AdaptError, match=r"corpus 'onet' has 10 recorded matches \(20 more name rows the corpus no longer holds\); "
+    ):
+        adapt_corpus(lh, "onet", playbooks=store)
+
+
 def test_unknown_corpus_and_bad_holdout(lh, tmp_path):
     with pytest.raises(CorpusNotFound, match="nope"):
         adapt_corpus(lh, "nope", playbooks=_store(lh, tmp_path / "pb.jsonl"))

@@ -30,6 +30,7 @@ server_app = typer.Typer(
 )
 
 DEFAULT_PORT = 4200
+LOG_NAME = "prefect-server.log"  # under LH_HOME
 START_TIMEOUT_S = 120.0  # a cold start takes ~10 s on an idle 2-core machine, several times that when loaded
 
 
@@ -120,7 +121,7 @@ def _wait_healthy(
 def _launch(home: Path, port: int, timeout: float) -> str:
     """Start `prefect server start` on 127.0.0.1:`port` in its own session (it outlives this
     process) and wait until it answers; its API URL. Call under `_start_lock`."""
-    log_path = home / "prefect-server.log"
+    log_path = home / LOG_NAME
     # The server must not talk to itself or to the user's server: no PREFECT_API_URL.
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     prefect = Path(sys.executable).with_name("prefect")
@@ -217,16 +218,25 @@ def ensure_server(timeout: float = START_TIMEOUT_S) -> str | None:
 def start(
     port: int = typer.Option(DEFAULT_PORT, min=1, max=65535, help="Port on 127.0.0.1."),
     timeout: float = typer.Option(180, min=1, help="Seconds to wait for the server to answer."),
+    json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON (default: off, a line)."),
 ) -> None:
     """Start the server in the background and wait until it answers."""
     home = _home()
+
+    def said(api_url: str, started: bool) -> None:
+        ui_url, log = api_url.removesuffix("/api"), (_info(home) or {}).get("log") or str(home / LOG_NAME)
+        if json_out:
+            print_json({"started": started, "ui_url": ui_url, "api_url": api_url, "log": log})
+        elif started:
+            console.print(f"Prefect UI: {ui_url}  (API {api_url}; log {log})")
+        else:
+            console.print(f"already running: {ui_url}")
+
     if url := running_server_url(home):
-        console.print(f"already running: {url.removesuffix('/api')}")
-        return
-    with _start_lock(home), console.status("starting the Prefect server…"):
+        return said(url, started=False)
+    with _start_lock(home), err_console.status("starting the Prefect server…"):
         if url := running_server_url(home) or _adopt_or_clear(home, timeout):
-            console.print(f"already running: {url.removesuffix('/api')}")
-            return
+            return said(url, started=False)
         if not _port_free(port):  # another server answering there would pass for ours
             fail(
                 f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server, or another program): "
@@ -236,12 +246,13 @@ def start(
             api_url = _launch(home, port, timeout)
         except ServerStartFailed as exc:
             fail(f"{exc} (`lakehouse server stop` to end it)")
-    log_path = home / "prefect-server.log"
-    console.print(f"Prefect UI: http://127.0.0.1:{port}  (API {api_url}; log {log_path})")
+    said(api_url, started=True)
 
 
 @server_app.command("stop")
-def stop() -> None:
+def stop(
+    json_out: bool = typer.Option(False, "--json", help="Print the outcome as JSON (default: off, a line)."),
+) -> None:
     """Stop the server started by `lakehouse server start` (or by a workflow run)."""
     home = _home()
     info = _info(home)
@@ -249,12 +260,11 @@ def stop() -> None:
         pid = int(info["pid"]) if info else 0
     except (KeyError, TypeError, ValueError):
         pid = 0
-    if pid and server_process_alive(pid):
+    stopped = bool(pid and server_process_alive(pid))
+    if stopped:
         _kill(pid)
-        console.print("stopped")
-    else:
-        console.print("not running")
     server_file(home).unlink(missing_ok=True)
+    print_json({"stopped": stopped}) if json_out else console.print("stopped" if stopped else "not running")
 
 
 @server_app.command("status")

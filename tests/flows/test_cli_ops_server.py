@@ -133,6 +133,13 @@ def test_server_start_run_status_stop(tmp_path):
         assert f"http://127.0.0.1:{port}" in started.stdout
         status = run("server", "status", "--json")
         assert json.loads(status.stdout)["healthy"] is True
+        again = json.loads(run("server", "start", "--port", str(port), "--json").stdout)
+        assert again == {
+            "started": False,
+            "ui_url": f"http://127.0.0.1:{port}",
+            "api_url": f"http://127.0.0.1:{port}/api",
+            "log": str(tmp_path / "home" / "prefect-server.log"),
+        }
         done = run("workflow", "run", "hello-lakehouse", "--json")
         assert done.returncode == 0, done.stderr
         run_id = json.loads(done.stdout)["run_id"]
@@ -147,6 +154,7 @@ def test_server_start_run_status_stop(tmp_path):
         assert f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server" in other.stderr
         assert not (tmp_path / "other" / "prefect-server.json").exists()
     finally:
-        stopped = run("server", "stop")
-    assert stopped.returncode == 0
+        stopped = run("server", "stop", "--json")
+    assert stopped.returncode == 0 and json.loads(stopped.stdout) == {"stopped": True}
     assert run("server", "status").returncode == 1
+    assert json.loads(run("server", "stop", "--json").stdout) == {"stopped": False}

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from flows.cli.common import console, err_console, fail, field_from_flag, plain, print_json
+from flows.cli.common import console, fail, field_from_flag, plain, print_json
 
 
 def _run(payload: dict[str, Any]) -> dict[str, Any]:
@@ -30,11 +30,8 @@ def _run(payload: dict[str, Any]) -> dict[str, Any]:
     lakehouse = Lakehouse()
     try:
         # the playbook entry embeds the query: say why the next seconds are quiet
-        if "file" in payload:
-            err_console.print("loading the embedding model…", markup=False, highlight=False)
-        else:
-            remote.loading_model_note()
-        return invoke_mode("matrix.feedback", payload, ModeContext.standalone(lakehouse, trusted_paths=True))
+        with remote.loading_model_note("" if "file" in payload else remote.API_HINT):
+            return invoke_mode("matrix.feedback", payload, ModeContext.standalone(lakehouse, trusted_paths=True))
     finally:
         lakehouse.close()
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flows.cli.common import err_console, fail
+
+API_HINT = " (a running `lakehouse api` makes this instant)"
 
 STATE_FILE = "api.json"
 _ANY_HOST = {"0.0.0.0", "::", ""}
@@ -103,8 +107,19 @@ def call(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     return response.json()
 
 
-def loading_model_note() -> None:
-    """The one-shot path: say why the next seconds are quiet."""
-    err_console.print(
-        "loading the embedding model… (a running `lakehouse api` makes this instant)", markup=False, highlight=False
-    )
+@contextmanager
+def loading_model_note(hint: str = API_HINT) -> Iterator[None]:
+    """The one-shot path: say why the next seconds are quiet when the embedding model loads (a
+    call refused before it does says only why)."""
+    from lakehouse.search.embed import load_notice
+
+    said = False
+
+    def note(name: str) -> None:
+        nonlocal said
+        if not said:
+            said = True
+            err_console.print(f"loading the embedding model…{hint}", markup=False, highlight=False)
+
+    with load_notice(note):
+        yield

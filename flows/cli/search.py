@@ -226,8 +226,8 @@ def _run_mode(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     from modes.context import ModeContext
     from modes.invoke import invoke_mode
 
-    remote.loading_model_note()
-    return invoke_mode(name, payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True))
+    with remote.loading_model_note():
+        return invoke_mode(name, payload, ModeContext(lakehouse=_lakehouse(), source="mode", trusted_paths=True))
 
 
 # playbook -------------------------------------------------------------------------------------

@@ -78,7 +78,6 @@ def test_search_goes_through_the_running_api_with_the_same_hits(api, lakehouse, 
     monkeypatch.setenv("LH_CLI_USE_API", "false")
     reset_settings()
     local = _search()
-    assert "loading the embedding model" in local.stderr
     assert json.loads(routed.stdout) == json.loads(local.stdout)
     assert json.loads(local.stdout)["hits"]
     ops = Observer(lakehouse.settings.ops_log).ops(limit=10)

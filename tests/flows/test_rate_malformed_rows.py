@@ -27,7 +27,8 @@ def test_a_csv_import_lists_every_bad_row_and_stores_nothing(rating_home, tmp_pa
     path.write_text(CSV)
     result = invoke_cli("rate", "--file", str(path), code=1)
     message = " ".join(result.stderr.split())
-    assert message.startswith("loading the embedding model… error: 3 of 4 ratings rejected, nothing stored:")
+    # refused before the embedding model loads: no "loading the embedding model…" first
+    assert message.startswith("error: 3 of 4 ratings rejected, nothing stored:")
     assert f"{path} line 3, field 'verdict': expected good or bad (also 1/0, true/false), got 'maybe'" in message
     assert f"{path} line 4, field 'query': Field required" in message
     assert f"{path} line 5, field 'ts': Input should be a valid datetime" in message

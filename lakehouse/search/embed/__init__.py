@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -35,6 +36,7 @@ __all__ = [
     "EmbedderError",
     "UnknownEmbedder",
     "get_embedder",
+    "load_notice",
     "normalise",
     "register",
 ]
@@ -44,12 +46,26 @@ BACKENDS = tuple(names())  # ("minilm", "wordllama", "litellm:<model>")
 _backends: dict[str, Backend] = {}
 _embedders: dict[tuple, CachedEmbedder] = {}
 _load_lock = threading.Lock()
+_load_notices: list[Callable[[str], None]] = []
+
+
+@contextmanager
+def load_notice(notice: Callable[[str], None]) -> Iterator[None]:
+    """While inside, `notice(name)` runs just before this process loads model `name` (once per
+    process): a command can say why the next seconds are quiet, and only when they are."""
+    _load_notices.append(notice)
+    try:
+        yield
+    finally:
+        _load_notices.remove(notice)
 
 
 def _load_backend(name: str, settings: Settings) -> Backend:
     with _load_lock:  # loading twice in parallel would hold two copies of the model
         backend = _backends.get(name)
         if backend is None:
+            for notice in list(_load_notices):
+                notice(name)
             backend = _backends[name] = create_backend(name, settings)
         return backend
 

@@ -485,6 +485,11 @@ def read_ratings_file(path: Path | str) -> tuple[list[str], list[Any]]:
     for where, value in zip(labels, rows, strict=True):
         if not isinstance(value, dict):
             raise InputFileError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    if "expected" in rows[0] and not {"id", "verdict"} & rows[0].keys():  # every row would fail on 3 fields
+        raise InputFileError(
+            f"{labels[0]}: a lift file's row (query, expected), not a rating (columns: {', '.join(COLUMNS)}); "
+            "`lakehouse lift run --train FILE` reads lift files"
+        )
     return labels, rows
 
 

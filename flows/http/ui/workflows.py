@@ -234,8 +234,10 @@ def _digest(ctx: dict[str, Any]) -> str:
     return hashlib.sha256(html.encode()).hexdigest()[:16]
 
 
-def _live(request: Request, ctx: dict[str, Any], message: str | None = None) -> HTMLResponse:
-    return render(request, "workflows_run_live.html", digest=_digest(ctx), message=message, **ctx)
+def _live(request: Request, ctx: dict[str, Any], message: str | None = None, status_code: int = 200) -> HTMLResponse:
+    return render(
+        request, "workflows_run_live.html", digest=_digest(ctx), message=message, status_code=status_code, **ctx
+    )
 
 
 @router.get("/ui/workflows/runs/{run_id}")
@@ -275,7 +277,9 @@ async def approve(request: Request, run_id: str) -> Response:
     ctx = _run_context(request, run_id)
     if ctx is None or not ctx["flow_run_id"]:
         return render(request, "workflows_issues.html", issues=[{"message": f"no flow run for {run_id!r}"}])
-    decision = str(form.get("decision", "approve"))
+    decision = str(form.get("decision", ""))
+    if decision not in ("approve", "reject"):  # a missing or unknown one approved or rejected by default
+        return _live(request, ctx, message=f"decision: expected 'approve' or 'reject', got {decision!r}", status_code=422)
     try:
         answer(
             ctx["flow_run_id"],

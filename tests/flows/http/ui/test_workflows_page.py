@@ -170,6 +170,33 @@ def test_an_approval_is_answered_from_the_page(console, flows_api):
     expect(console.locator("#run-live details")).to_contain_text('"approved_by": "erin"')
 
 
+ANSWER = """async ([url, body]) => {
+  const token = document.querySelector('meta[name=csrf-token]').content;
+  const response = await fetch(url, {method: "POST", body: new URLSearchParams(body),
+    headers: {"X-CSRF-Token": token, "HX-Request": "true"}});
+  return [response.status, await response.text()];
+}"""
+
+
+def test_enter_in_the_reason_never_approves_and_a_decision_must_be_named(console, flows_api):
+    console.goto(flows_api + "/ui/workflows/approval-demo")
+    console.get_by_role("button", name="Run approval-demo").click()
+    expect(console.get_by_test_id("run-status")).to_have_text("paused", timeout=60_000)
+    approve = console.url.split("?")[0] + "/approve"
+    status, text = console.evaluate(ANSWER, [approve, {"node": "gate", "decision": "maybe", "reason": "x"}])
+    assert status == 422 and "decision: expected &#39;approve&#39; or &#39;reject&#39;, got &#39;maybe&#39;" in text
+    status, text = console.evaluate(ANSWER, [approve, {"node": "gate", "reason": "x"}])  # none: approved before
+    assert status == 422 and "got &#39;&#39;" in text
+    # a person rejecting types the reason and presses Enter: the first submit button was Approve
+    reason = console.get_by_label(re.compile("^Reason"))
+    reason.fill("the text has a typo, do not publish")
+    reason.press("Enter")
+    console.get_by_role("button", name="Reject").click()  # still waiting: Enter answered nothing
+    expect(console.get_by_test_id("run-status")).to_have_text("failed", timeout=60_000)
+    expect(node_state(console, "publish")).not_to_have_text("completed")
+    expect(console.locator("#run-live")).to_contain_text("the text has a typo, do not publish")
+
+
 def test_the_gate_of_a_run_with_a_sub_workflow_is_answered_from_its_page(console, flows_api):
     console.goto(flows_api + "/ui/workflows/ui-sub-then-gate")
     console.get_by_role("button", name="Run ui-sub-then-gate").click()

@@ -279,7 +279,9 @@ async def approve(request: Request, run_id: str) -> Response:
         return render(request, "workflows_issues.html", issues=[{"message": f"no flow run for {run_id!r}"}])
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "reject"):  # a missing or unknown one approved or rejected by default
-        return _live(request, ctx, message=f"decision: expected 'approve' or 'reject', got {decision!r}", status_code=422)
+        return _live(
+            request, ctx, message=f"decision: expected 'approve' or 'reject', got {decision!r}", status_code=422
+        )
     try:
         answer(
             ctx["flow_run_id"],

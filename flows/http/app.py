@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import Depends, FastAPI
 
 from flows.http import approvals, ask, catalog, chat, data, docs, feedback, matrix, observer, openai_compat, pathway, ui
-from flows.http.auth import AccessControl, parse_networks
+from flows.http.auth import AccessControl, NoFraming, parse_networks
 from flows.http.errors import (
     CatchAll,
     Redactor,
@@ -89,4 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CatchAll, redact=app.state.redact)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AccessControl, settings=settings)
+    app.add_middleware(NoFraming)
     return app

@@ -226,3 +226,26 @@ class AccessControl:
             await send({"type": "websocket.close", "code": 1008})
         else:
             await refusal(scope, receive, send)
+
+
+class NoFraming:
+    """Every answer forbids being shown in another page's frame (clickjacking). A page served from
+    another port of this host is same-site: framed, the console would get its cookie and its CSRF
+    token, and a disguised click could promote a corpus or approve a run."""
+
+    HEADERS = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def unframed(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, unframed)

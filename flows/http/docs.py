@@ -23,7 +23,7 @@ FAVICON = "data:,"  # none at all rather than one from a CDN
 OFFLINE_IMAGES = '<script src="/ui/static/offline-images.js"></script>\n'
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self' 'unsafe-inline' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'self'"
+    "script-src 'self' 'unsafe-inline' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
 )
 BEARER = {
     "type": "http",

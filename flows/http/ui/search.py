@@ -72,16 +72,21 @@ class CorpusChoice:
     name: str
     count: int
     metadata: list[str]
+    problem: str | None = None  # why it cannot be searched (a damaged manifest): the others still can
 
 
 def corpus_choices(request: Request) -> list[CorpusChoice]:
-    """Every corpus with its size and its metadata keys (what a filter can match)."""
+    """Every corpus with its size and its metadata keys (what a filter can match), or why it cannot
+    be read: one damaged corpus must not take the page from the others."""
     corpora = lakehouse_of(request).corpora
     choices = []
     for name in corpora.names():
         try:
             manifest = corpora.manifest(name)
         except CorpusNotFound:  # dropped while we listed
+            continue
+        except LakehouseError as exc:
+            choices.append(CorpusChoice(name, 0, [], problem=str(exc)))
             continue
         choices.append(CorpusChoice(name, manifest.count, list(manifest.source.metadata_cols)))
     return choices
@@ -115,6 +120,8 @@ def check_choice(selected: list[str], filt: dict[str, Any] | None, choices: list
         if name not in known:
             hint = did_you_mean(name, known) or (f" (corpora: {', '.join(known)})" if known else "")
             problems.append(("Corpora", f"no corpus named {name!r}{hint}"))
+        elif known[name].problem:
+            problems.append(("Corpora", f"corpus {name!r} cannot be searched: {known[name].problem}"))
     keys = {key for name in selected if name in known for key in known[name].metadata}
     chosen = [name for name in selected if name in known]
     for key in filt or {}:

@@ -342,7 +342,10 @@ class Generations:
         # read before it goes live: a damaged adapter file was promoted, then failed every search
         self._load_adapter(target)
         target.promoted_at = now_iso()
-        target.history = [g for g in history if g != target.generation][:HISTORY_KEPT]
+        # the target stays in the history too: it may have been live before a generation the walk
+        # back reaches (promote 1 from 3, roll back to 3, then 2: 1 was live before 2); rollback
+        # passes over the live one
+        target.history = history[:HISTORY_KEPT]
         self._publish_live(name, live, target)
         if target.index_key != live.index_key:
             # a generation is its rows too: a staged adapter promoted after adds and deletes brought

@@ -127,6 +127,18 @@ def test_rollback_restores_byte_identical_results(lh):
     assert lh.corpora.rollback("health")["live"] == 1 and hits_json(lh) == before
 
 
+def test_rollbacks_after_a_promote_walk_back_through_every_generation_that_was_live(lh):
+    build(lh)
+    dims = lh.corpora.manifest("health").dims
+    for _ in range(2):  # generations 2 and 3, each promoted in turn
+        lh.corpora.promote("health", lh.corpora.stage("health", adapter=orthogonal(dims), adapter_meta=None))
+    lh.corpora.promote("health", 1)  # live: 1, 2, 3, then 1 again
+    # the generation promoted was live before 2 as well: the walk back reaches it (it stopped at 2)
+    assert [lh.corpora.rollback("health")["live"] for _ in range(3)] == [3, 2, 1]
+    with pytest.raises(CorpusError, match=r"nothing to roll back to: no generation live before 1"):
+        lh.corpora.rollback("health")
+
+
 def test_a_staged_generation_is_not_live_until_promoted(lh):
     build(lh)
     before = hits_json(lh)

@@ -12,6 +12,7 @@ __all__ = [
     "CorpusError",
     "CorpusNotFound",
     "CorpusExists",
+    "CorpusLiveChanged",
     "CorpusWriteConflict",
     "AdapterError",
     "MatrixError",
@@ -61,6 +62,13 @@ class CorpusWriteConflict(CorpusError, ConflictError):
     """Another writer named the generation this write was about to name, or changed the live
     manifest since this write read it (one of the two had lost the corpus lock); nothing of this
     write is live."""
+
+    kind = ErrorKind.CONFLICT
+
+
+class CorpusLiveChanged(CorpusError, ConflictError):
+    """A promote or rollback asked for while another generation was live than the caller saw
+    (another tab, operator or job switched it since): nothing changed."""
 
     kind = ErrorKind.CONFLICT
 

@@ -222,14 +222,19 @@ def corpus_generations(inp: CorpusName, ctx: ModeContext) -> CorpusGenerationsOu
 
 
 # corpus.promote / corpus.rollback -----------------------------------------------------------
+EXPECTED_LIVE = "refuse (409) unless this generation is still live: the one the caller saw (none: any)"
+
+
 class CorpusPromoteIn(_In):
     name: str
     generation: int = Field(ge=1)
+    expected_live: int | None = Field(default=None, ge=1, description=EXPECTED_LIVE)
 
 
 class CorpusRollbackIn(_In):
     name: str
     generation: int | None = Field(default=None, ge=1, description="none: the generation live before this one")
+    expected_live: int | None = Field(default=None, ge=1, description=EXPECTED_LIVE)
 
 
 class CorpusSwitchOut(BaseModel):
@@ -244,10 +249,10 @@ class CorpusSwitchOut(BaseModel):
 @mode("corpus.promote")
 def corpus_promote(inp: CorpusPromoteIn, ctx: ModeContext) -> CorpusSwitchOut:
     """Make a kept generation (e.g. a staged adapter) live; the next search uses it."""
-    return CorpusSwitchOut(**ctx.lakehouse.corpora.promote(inp.name, inp.generation))
+    return CorpusSwitchOut(**ctx.lakehouse.corpora.promote(inp.name, inp.generation, inp.expected_live))
 
 
 @mode("corpus.rollback")
 def corpus_rollback(inp: CorpusRollbackIn, ctx: ModeContext) -> CorpusSwitchOut:
     """Make the previously live generation (or the one given) live again."""
-    return CorpusSwitchOut(**ctx.lakehouse.corpora.rollback(inp.name, inp.generation))
+    return CorpusSwitchOut(**ctx.lakehouse.corpora.rollback(inp.name, inp.generation, inp.expected_live))

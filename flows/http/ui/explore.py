@@ -247,16 +247,32 @@ def rows_fragment(
     return render(request, "explore_rows.html", rows=context)
 
 
-@router.post("/ui/explore/corpus/promote", dependencies=[Depends(verify_csrf)])
-def promote(request: Request, name: str = Form(..., max_length=200), generation: str = Form(...)) -> HTMLResponse:
+def _number(value: str, what: str) -> tuple[int | None, str]:
+    """(the generation number, or why not); an empty value is none."""
+    if not value.strip():
+        return None, ""
     try:
-        number = int(generation)
+        return int(value), ""
     except ValueError:
-        refused = f"generation must be a generation number (1, 2, ...), got {generation[:40]!r}"
+        return None, f"{what} must be a generation number (1, 2, ...), got {value[:40]!r}"
+
+
+# Each form sends the live generation its page showed (`live`): a switch confirmed against a page
+# that another tab or operator made stale is refused, not applied to whatever is live now.
+@router.post("/ui/explore/corpus/promote", dependencies=[Depends(verify_csrf)])
+def promote(
+    request: Request, name: str = Form(..., max_length=200), generation: str = Form(...), live: str = Form("")
+) -> HTMLResponse:
+    number, refused = _number(generation or "none", "generation")
+    seen, refused = (None, refused) if refused else _number(live, "live")
+    if refused:
         return switch(request, "corpus.promote", {"name": name}, refused=refused)
-    return switch(request, "corpus.promote", {"name": name, "generation": number})
+    return switch(request, "corpus.promote", {"name": name, "generation": number, "expected_live": seen})
 
 
 @router.post("/ui/explore/corpus/rollback", dependencies=[Depends(verify_csrf)])
-def rollback(request: Request, name: str = Form(..., max_length=200)) -> HTMLResponse:
-    return switch(request, "corpus.rollback", {"name": name})
+def rollback(request: Request, name: str = Form(..., max_length=200), live: str = Form("")) -> HTMLResponse:
+    seen, refused = _number(live, "live")
+    if refused:
+        return switch(request, "corpus.rollback", {"name": name}, refused=refused)
+    return switch(request, "corpus.rollback", {"name": name, "expected_live": seen})

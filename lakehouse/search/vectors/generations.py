@@ -25,7 +25,7 @@ import numpy as np
 from lakehouse.common.hostlock import HostLocks
 from lakehouse.data.storage import ObjectChanged, ObjectExists, ObjectNotFound
 from lakehouse.search.adapter import Adapter, AdapterError
-from lakehouse.search.errors import CorpusWriteConflict
+from lakehouse.search.errors import CorpusLiveChanged, CorpusWriteConflict
 from lakehouse.search.vectors.loaded import LoadedCorpus
 from lakehouse.search.vectors.manifest import (
     CorpusError,
@@ -301,20 +301,21 @@ class Generations:
         in this or another process commits between them."""
         return self._operation(name, "write")
 
-    def promote(self, name: str, generation: int) -> dict[str, Any]:
+    def promote(self, name: str, generation: int, expected_live: int | None = None) -> dict[str, Any]:
         """Make a kept generation live: one atomic put of manifest.json (that generation's manifest,
         with `promoted_at` and the history rollback walks back through). Searches already running
-        finish on the generation they started on; the next `get` sees the new one."""
+        finish on the generation they started on; the next `get` sees the new one. With
+        `expected_live` (the live generation the caller saw) nothing changes if another is live."""
         with self._operation(name, "promote"):
-            live = self.manifest(name)
+            live = self._live_as_seen(name, expected_live)
             target = self.generation_of(name, generation)
             return self._make_live(name, target, live, [live.generation, *live.history], "promote")
 
-    def rollback(self, name: str, generation: int | None = None) -> dict[str, Any]:
+    def rollback(self, name: str, generation: int | None = None, expected_live: int | None = None) -> dict[str, Any]:
         """Make the previously live generation live again (or `generation`). Repeated rollbacks
         walk further back through the generations that were live, while they are kept."""
         with self._operation(name, "rollback"):
-            live = self.manifest(name)
+            live = self._live_as_seen(name, expected_live)
             if generation is not None:
                 target = self.generation_of(name, generation)
                 return self._make_live(name, target, live, [live.generation, *live.history], "rollback")
@@ -329,6 +330,16 @@ class Generations:
             target = self.generation_of(name, earlier[0])
             history = live.history[live.history.index(earlier[0]) + 1 :]
             return self._make_live(name, target, live, history, "rollback")
+
+    def _live_as_seen(self, name: str, expected: int | None) -> Manifest:
+        """The live manifest, when it is the generation the caller saw (`expected`; None: any)."""
+        live = self.manifest(name)
+        if expected is not None and live.generation != expected:
+            raise CorpusLiveChanged(
+                f"corpus {name!r}: generation {live.generation} is live now, not {expected} as you saw it "
+                "(another change came first): nothing changed; look again before you switch"
+            )
+        return live
 
     def _make_live(
         self, name: str, target: Manifest, live: Manifest, history: builtins.list[int], action: str

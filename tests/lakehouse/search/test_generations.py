@@ -13,6 +13,7 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.errors import ErrorKind
+from lakehouse.search.errors import CorpusLiveChanged
 from lakehouse.search.vectors import CorpusError, CorpusNotFound, Manifest
 from lakehouse.search.vectors.manifest import generation_key, manifest_key
 from tests.fixtures.vectors import HEALTH_MODEL, health_table, stored_files
@@ -137,6 +138,19 @@ def test_rollbacks_after_a_promote_walk_back_through_every_generation_that_was_l
     assert [lh.corpora.rollback("health")["live"] for _ in range(3)] == [3, 2, 1]
     with pytest.raises(CorpusError, match=r"nothing to roll back to: no generation live before 1"):
         lh.corpora.rollback("health")
+
+
+def test_a_switch_expecting_another_live_generation_changes_nothing(lh):
+    build(lh)
+    staged = lh.corpora.stage("health", adapter=orthogonal(lh.corpora.manifest("health").dims), adapter_meta=None)
+    lh.corpora.promote("health", staged, expected_live=1)
+    for switch in (
+        lambda: lh.corpora.promote("health", 1, expected_live=1),
+        lambda: lh.corpora.rollback("health", None, 1),
+    ):
+        with pytest.raises(CorpusLiveChanged, match=r"corpus 'health': generation 2 is live now, not 1 as you saw it"):
+            switch()
+    assert lh.corpora.manifest("health").generation == 2
 
 
 def test_a_staged_generation_is_not_live_until_promoted(lh):

@@ -158,6 +158,20 @@ def test_promoting_a_generation_that_is_not_kept_is_shown_inline(session, explor
     assert live_generation(explore[1]) == before
 
 
+@pytest.mark.parametrize("action", ["promote", "rollback"])
+def test_a_switch_confirmed_on_a_page_another_change_made_stale_is_refused(session, explore, action):
+    client, token = session
+    before = live_generation(explore[1])
+    page = client.get("/ui/explore")
+    assert f'name="live" value="{before}"' in page.text  # each form sends what its page showed
+    form = {"name": "notes", "generation": "1", "live": str(before + 5), "csrf_token": token}
+    response = client.post(f"/ui/explore/corpus/{action}", data=form)
+    assert response.status_code == 200
+    said = f"corpus 'notes': generation {before} is live now, not {before + 5} as you saw it"
+    assert said in html.unescape(response.text)
+    assert live_generation(explore[1]) == before
+
+
 def test_an_unknown_table_is_named_with_a_suggestion(session):
     client, _token = session
     page = client.get("/ui/explore", params={"table": "citys"})

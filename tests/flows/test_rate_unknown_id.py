@@ -36,7 +36,7 @@ def test_in_process_every_unknown_id_is_listed(rating_home):
 
 def test_the_cli_exits_1(rating_home):
     result = invoke_cli("rate", "ICU nurse", "--corpus", "health", "--bad", "no-such-id", code=1)
-    assert "error: rating rejected, nothing stored: field 'id': corpus 'health' has no id 'no-such-id'" in result.stderr
+    assert "error: rating rejected, nothing stored: --bad: corpus 'health' has no id 'no-such-id'" in result.stderr
     assert logs(rating_home) == (b"", b"")
 
 

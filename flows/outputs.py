@@ -5,6 +5,8 @@
     _runs/<run_id>/manifest.json            the workflow text, inputs and node definitions of a run,
                                              written before any node runs
     _runs/<run_id>/nodes/<node_id>.json     one record per finished node (completed, failed, skipped)
+    _runs/<run_id>/resumed_by.json          the run that resumed it (created once: a run is resumed
+                                             once; its resume is resumed after that)
     _runs/submissions/<id>.json             a run submitted over HTTP without waiting, by the id the
                                              submission answered: its state and flow-run id
 
@@ -22,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from flows.errors import RunRecordNotFound
-from lakehouse.data.errors import ObjectNotFound
+from lakehouse.data.errors import ObjectExists, ObjectNotFound
 from lakehouse.observe.observer import canonical_json, now_utc
 
 PREFIX = "_runs"
@@ -103,6 +105,27 @@ class RunStore:
 
     def write_manifest(self, manifest: RunManifest) -> None:
         self.store.put(f"{PREFIX}/{manifest.run_id}/manifest.json", manifest.model_dump_json().encode())
+
+    @staticmethod
+    def _resumed_key(parent_run_id: str) -> str:
+        return f"{PREFIX}/{parent_run_id}/resumed_by.json"
+
+    def claim_resume(self, parent_run_id: str, run_id: str) -> str | None:
+        """Record that `run_id` resumes `parent_run_id` (one atomic create); when another run did
+        first, nothing is recorded and that run's id is returned."""
+        record = json.dumps({"run_id": run_id, "at": now_utc().isoformat()}).encode()
+        try:
+            self.store.create(self._resumed_key(parent_run_id), record)
+        except ObjectExists:
+            return self.resumed_by(parent_run_id) or "another run"
+        return None
+
+    def resumed_by(self, parent_run_id: str) -> str | None:
+        """The run that resumed `parent_run_id`, if one did."""
+        key = self._resumed_key(parent_run_id)
+        if not self.store.exists(key):
+            return None
+        return str(json.loads(self.store.get(key)).get("run_id") or "another run")
 
     def read_manifest(self, run_id: str) -> RunManifest:
         key = f"{PREFIX}/{run_id}/manifest.json"

@@ -12,7 +12,10 @@ A run killed with SIGKILL right after a node's op was recorded has no node recor
 its newest completed op of the parent run stands in, when the output it names is in the store (the
 runner stores the output before it records the op). A workflow whose text or node definitions
 changed since the parent ran is refused (`ResumeRefused`, 409) unless `allow_changed`; then the
-changed (and added) nodes and their downstream run again.
+changed (and added) nodes and their downstream run again. A run is resumed once (`RunStore.claim_resume`,
+an atomic create, before any node of the resume runs): two resumes at once, or one after another,
+would run its side effects twice; its resume can be resumed in turn, and `--from NODE` (a re-run
+asked for by name) is not held to it.
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ def plan_resume(
             f" (nodes: {', '.join(loaded.order)})",
             node=from_node,
         )
+    if from_node is None and (by := store.resumed_by(parent_run_id)) is not None:
+        raise resumed_already(parent_run_id, by)
     current = node_definitions(loaded)
     changes = _changes(manifest, loaded, current)
     if changes and not allow_changed:
@@ -183,6 +188,18 @@ def plan_resume(
     plan.rerun = {n: plan.rerun[n] for n in loaded.order if n in plan.rerun}
     plan.reuse = {n: plan.reuse[n] for n in loaded.order if n in plan.reuse}
     return plan
+
+
+def resumed_already(parent_run_id: str, by: str) -> ResumeRefused:
+    """A run is resumed once: a second resume would run its failed nodes and what depends on them
+    (a rating, a write) again; its resume reuses what it completed."""
+    return ResumeRefused(
+        f"run {parent_run_id} was resumed already, by run {by}: resume {by} instead (it reuses what it "
+        "completed); resuming this one again would run its failed nodes and their downstream twice "
+        "(`--from NODE`, HTTP `from_node`, re-runs from a node you name, on purpose)",
+        run_id=parent_run_id,
+        resumed_by=by,
+    )
 
 
 def load_parent(manifest: RunManifest) -> LoadedWorkflow:

@@ -25,7 +25,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from flows.engine import NodeResult, RunResult, WorkflowRun
-from flows.errors import WorkflowCrashed
+from flows.errors import ResumeRefused, WorkflowCrashed
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
 from flows.outputs import RunManifest
 from flows.tasks import current_lakehouse
@@ -105,6 +105,10 @@ def run_workflow_flow(
                 node_definitions=run.definitions,
             )
         )
+        if resume_from and from_node is None and (first := run.runs.claim_resume(resume_from, run_id)) is not None:
+            from flows.resume import resumed_already
+
+            raise resumed_already(resume_from, first)  # a resume started at the same time claimed it
         result = run.execute()
     attach_ops_artifact(run)
     flush_quietly(current_lakehouse().settings)  # shared state: this run's rows reach the _lh_* tables
@@ -166,6 +170,8 @@ def run_workflow(
             return_state=True,
         )
     data = state.result(raise_on_failure=False)
+    if isinstance(data, ResumeRefused):  # refused inside the flow, before any node ran: not a crash
+        raise data
     if isinstance(data, BaseException):
         raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {type(data).__name__}: {data}") from data
     return RunResult.model_validate(data)

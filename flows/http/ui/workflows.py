@@ -17,10 +17,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from flows.http.calls import lakehouse_of
 from flows.http.runs import WorkflowRequest, load_request
 from flows.http.ui import render, templates, workflow_runs
 from flows.http.ui.dag_svg import dag_svg, kind_label
 from flows.http.ui.session import CSRF_FIELD, verify_csrf
+from flows.outputs import RunStore
 from lakehouse.common.text import loads_json
 from lakehouse.errors import LakehouseError
 
@@ -181,6 +183,31 @@ async def run(request: Request, name: str) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+def _status_of_ops_only(request: Request, run_id: str, ops: list[dict[str, Any]]) -> tuple[str, Any]:
+    """(status, pending approval) of a run this process did not start (the CLI's, a worker's, or the
+    console's before a restart): its ops alone read "completed" while it still ran. Its process
+    holds the run's lock while it runs and leaves the lock file when killed (flows/run_lock.py)."""
+    from flows.run_lock import ended_here, is_running
+
+    home = lakehouse_of(request).settings.home_dir
+    if ended_here(home, run_id):
+        return "crashed", None
+    pending = workflow_runs.pending_approval(run_id)
+    if pending is not None or is_running(home, run_id):
+        return "running", pending
+    return ("failed" if any(op.get("status") == "failed" for op in ops) else "completed"), None
+
+
+def _recorded_workflow(request: Request, run_id: str) -> Any:
+    """The workflow a run ran, from its record (every node, not only those with ops), or None."""
+    from flows.resume import load_parent
+
+    try:
+        return load_parent(RunStore(lakehouse_of(request).store).read_manifest(run_id))
+    except (LakehouseError, ValueError):
+        return None
+
+
 def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
     """Everything a run's page shows, for a console run or any run with recorded ops."""
     ui = workflow_runs.get(run_id)
@@ -188,7 +215,7 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         tracked = ui.tracked
         flow_run_id = workflow_runs.find_flow_run(ui)
         ops = workflow_runs.ops_of(flow_run_id)
-        status = tracked.status
+        status: str = tracked.status
         pending = workflow_runs.pending_approval(flow_run_id) if status == "running" else None
         rows = workflow_runs.node_rows(ui.order, ui.depends, ui.kinds, ops, status)
         result = tracked.result or {}
@@ -199,16 +226,19 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         ops = workflow_runs.ops_of(run_id)
         if not ops:
             return None
-        flow_run_id, pending, result, error = run_id, None, {}, None
-        status = "failed" if any(op.get("status") == "failed" for op in ops) else "completed"
-        rows = workflow_runs.node_rows([], {}, {}, ops, status)
+        flow_run_id, result, error = run_id, {}, None
+        status, pending = _status_of_ops_only(request, run_id, ops)
+        loaded = _recorded_workflow(request, run_id)
+        plan = workflow_runs.plan_of(loaded) if loaded is not None else ([], {}, {})
+        rows = workflow_runs.node_rows(*plan, ops, status)
         workflow, parent = ops[0].get("workflow"), ops[0].get("parent_run_id")
-        loaded = None
     if pending is not None:
         for row in rows:
             if row["node"] == pending.node:
                 row["state"] = "waiting"
     outputs = {n: r.get("output") for n, r in (result.get("nodes") or {}).items() if r.get("status") == "completed"}
+    # a run is resumed once (flows/resume.py): its page points at the resume instead of offering another
+    resumed_by = RunStore(lakehouse_of(request).store).resumed_by(flow_run_id) if flow_run_id else None
     return {
         "run_id": run_id,
         "workflow": workflow,
@@ -221,7 +251,8 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "pending": pending,
         "error": error,
         "outputs": {n: json.dumps(o, indent=2, default=str)[:4000] for n, o in outputs.items()},
-        "can_resume": status == "failed" and bool(flow_run_id),
+        "can_resume": status in ("failed", "crashed") and bool(flow_run_id) and resumed_by is None,
+        "resumed_by": resumed_by,
         "svg": dag_svg(loaded, {r["node"]: r["state"].replace(" ", "-") for r in rows}) if loaded else None,
     }
 

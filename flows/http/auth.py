@@ -179,33 +179,40 @@ class AccessControl:
         )
 
     @staticmethod
-    def _from_a_web_page(scope: Scope) -> ASGIApp | None:
-        """The refusal of a token-less request that a web page made (see the module's docstring)."""
-        host = _header(scope, b"host") or ""
-        if not is_loopback_host(urlsplit(f"//{host}").hostname or ""):
-            return error_response(
-                403,
-                "forbidden",
-                f"Host {host!r} is not a loopback name: without LH_API_TOKEN this API answers only "
-                "requests addressed to 127.0.0.1, ::1 or localhost (set a token to serve other names)",
-            )
-        origin, site = _header(scope, b"origin"), _header(scope, b"sec-fetch-site")
-        if site == "cross-site" or (origin is not None and not is_loopback_host(urlsplit(origin).hostname or "")):
-            return error_response(
-                403,
-                "forbidden",
-                f"cross-site request refused (Origin {origin or 'not sent'}, Sec-Fetch-Site {site or 'not sent'}): "
-                "without LH_API_TOKEN only this machine's own pages and programs may call this API",
-            )
-        return None
-
-    def _not_allowed(self, scope: Scope, address: Address | None) -> ASGIApp:
-        message = f"client address {address or 'unknown'} is not in LH_API_ALLOW"
+    def _forbidden(scope: Scope, message: str) -> ASGIApp:
+        """403 in the caller's terms: the console's HTML page on its paths, the JSON envelope elsewhere."""
         if session.is_console_path(scope["path"]):
             from flows.http.ui.error_pages import error_page
 
             return error_page(Request(scope), 403, message, shell=False)
         return error_response(403, "forbidden", message)
+
+    @classmethod
+    def _from_a_web_page(cls, scope: Scope) -> ASGIApp | None:
+        """The refusal of a token-less request that a web page made (see the module's docstring)."""
+        host = _header(scope, b"host") or ""
+        if not is_loopback_host(urlsplit(f"//{host}").hostname or ""):
+            return cls._forbidden(
+                scope,
+                f"Host {host!r} is not a loopback name: without LH_API_TOKEN this API answers only "
+                "requests addressed to 127.0.0.1, ::1 or localhost (set a token to serve other names)",
+            )
+        origin, site = _header(scope, b"origin"), _header(scope, b"sec-fetch-site")
+        if site == "cross-site" or (origin is not None and not is_loopback_host(urlsplit(origin).hostname or "")):
+            opened = ""
+            if session.is_console_path(scope["path"]) and scope.get("method") in ("GET", "HEAD"):
+                # a console link followed from another site (mail, chat, a wiki): say how to open it
+                url = str(Request(scope).url)
+                opened = f"; to open this console page, paste its address into the browser yourself: {url}"
+            return cls._forbidden(
+                scope,
+                f"cross-site request refused (Origin {origin or 'not sent'}, Sec-Fetch-Site {site or 'not sent'}): "
+                "without LH_API_TOKEN only this machine's own pages and programs may call this API" + opened,
+            )
+        return None
+
+    def _not_allowed(self, scope: Scope, address: Address | None) -> ASGIApp:
+        return self._forbidden(scope, f"client address {address or 'unknown'} is not in LH_API_ALLOW")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

@@ -49,3 +49,15 @@ def test_with_a_token_other_names_are_served(tmp_path):
     with serve(settings) as live, live.client(headers={"Authorization": "Bearer tok-0123456789abcdef"}) as c:
         response = c.get("/v1/tables", headers={"Host": "lakehouse.internal"})
     assert response.status_code == 200
+
+
+def test_a_console_link_followed_from_another_site_answers_a_page_saying_how_to_open_it(http_client):
+    port = http_client.base_url.port
+    link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
+    response = http_client.get("/ui/search", params={"q": "nurse"}, headers=link)
+    assert response.status_code == 403 and response.headers["content-type"].startswith("text/html")
+    assert "to open this console page, paste its address into the browser yourself: " in response.text
+    assert f"http://127.0.0.1:{port}/ui/search?q=nurse" in response.text
+    other = http_client.get("/ui/search", headers={"Host": f"evil.example:{port}", "Accept": "text/html"})
+    assert other.status_code == 403 and "is not a loopback name" in other.text
+    assert other.headers["content-type"].startswith("text/html")

@@ -134,6 +134,17 @@ def run_fragment(request: Request, sql: str = Form("", max_length=MAX_SQL_CHARS)
 @router.get("/ui/sql/csv")
 def download_csv(request: Request, sql: str = Query(..., max_length=MAX_SQL_CHARS)) -> Response:
     """The query's rows as CSV (header first), at most `sql_row_cap` of them. A GET: it changes nothing."""
+    return _csv(request, sql)
+
+
+@router.post("/ui/sql/csv", dependencies=[Depends(verify_csrf)])
+def download_csv_posted(request: Request, sql: str = Form(..., max_length=MAX_SQL_CHARS)) -> Response:
+    """The same, for the page's button: a long query in a GET's address passed the server's limit
+    on a request line (about 128 KB, once URL-encoded) and the download was cancelled."""
+    return _csv(request, sql)
+
+
+def _csv(request: Request, sql: str) -> Response:
     try:
         result = run(request, sql, None)
     except LakehouseError as exc:

@@ -104,7 +104,7 @@ def test_csv_download_holds_the_querys_rows(console, sql_api):
     run(console, query)
     expect(console.locator("#sql-count")).to_contain_text("rows")
     with console.expect_download() as info:
-        console.get_by_role("link", name="Download CSV").click()
+        console.get_by_role("button", name="Download CSV").click()
     download = info.value
     assert download.suggested_filename == "query.csv"
     lines = list(csv.reader(io.StringIO(Path(download.path()).read_text())))
@@ -154,6 +154,19 @@ def test_a_bad_query_answers_its_message_inline(session, sql, message):
     assert re.search(message, html.unescape(response.text)), response.text
 
 
+def test_a_long_query_downloads_as_csv(session):
+    """The page posts the query: in a GET's address, one this long (a 230 KB request line once
+    URL-encoded) was cut off by the server and the download cancelled."""
+    client, token = session
+    values = ", ".join(str(i) for i in range(15_000))  # about 94,000 characters
+    sql = f"SELECT range AS n FROM range(10) WHERE range IN ({values}) ORDER BY n"
+    response = client.post("/ui/sql/csv", data={"sql": sql, "csrf_token": token})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.text.splitlines() == ["n", *map(str, range(10))]
+    refused = client.post("/ui/sql/csv", data={"sql": sql})  # the page's token, as every POST
+    assert refused.status_code == 403
+
+
 def test_a_refused_csv_download_says_why(session):
     client, _token = session
     response = client.get("/ui/sql/csv", params={"sql": "DROP TABLE cities"})
@@ -166,4 +179,5 @@ def test_console_queries_are_recorded_with_source_ui(session):
     client, token = session
     client.post("/ui/sql/run", data={"sql": "SELECT 'recorded' AS marker", "csrf_token": token})
     ops = client.get("/v1/observer/ops", params={"source": "ui", "mode": "sql.query"}).json()["ops"]
-    assert any(op["input"]["sql"] == "SELECT 'recorded' AS marker" for op in ops), ops[-3:]
+    # (a long query's op holds a summary of its input, not the query)
+    assert any(op["input"].get("sql") == "SELECT 'recorded' AS marker" for op in ops), ops[-3:]

@@ -477,7 +477,11 @@ class _Checker:
                     self.add(None, f"inputs.{name}", problem)
                 resolved[name] = value
             elif declared.required:
-                self.add(None, f"inputs.{name}", f"missing required input {name!r}: pass --input {name}=VALUE")
+                self.add(
+                    None,
+                    f"inputs.{name}",
+                    f"missing required input {name!r}: give it a value (CLI: --input {name}=VALUE)",
+                )
             else:  # the workflow's own value, checked (`check_defaults`) but passed as written
                 resolved[name] = declared.default
         return resolved

@@ -140,9 +140,11 @@ def validate(request: Request, name: str) -> HTMLResponse:
     return render(request, "workflows_issues.html", name=name, loaded=loaded, issues=issues, checked=True)
 
 
-def _form_inputs(form: Any, declared: dict[str, Any]) -> dict[str, Any]:
-    """Form text to input values: JSON for non-string types (the loader says what does not fit)."""
+def _form_inputs(form: Any, declared: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Form text to input values: JSON for non-string types (the loader says what does not fit);
+    and the issues of object and list fields whose text is not JSON at all."""
     values: dict[str, Any] = {}
+    issues: list[dict[str, Any]] = []
     for name, spec in declared.items():
         if spec.type == "boolean":  # a checkbox: "true" or absent; anything else is the loader's to refuse
             raw_flag = form.get(name)
@@ -158,12 +160,17 @@ def _form_inputs(form: Any, declared: dict[str, Any]) -> dict[str, Any]:
         else:
             try:
                 values[name] = loads_json(raw)
-            except ValueError:
+            except json.JSONDecodeError as exc:
+                if spec.type in ("object", "array"):  # "expected object, got '{...'" hid the parse error
+                    where = "" if "nested too deeply" in exc.msg else f" at character {exc.pos + 1}"
+                    issues.append(
+                        {"node": None, "field": f"inputs.{name}", "message": f"not valid JSON: {exc.msg}{where}"}
+                    )
                 values[name] = raw
     for key in form:
         if key not in declared and key != CSRF_FIELD:
             values[key] = form.get(key)  # refused by the loader as an unknown input, with a suggestion
-    return values
+    return values, issues
 
 
 @router.post("/ui/workflows/{name}/run", dependencies=[Depends(verify_csrf)])
@@ -172,8 +179,11 @@ async def run(request: Request, name: str) -> Response:
     loaded, issues, _ = _check(name)
     if loaded is None:
         return render(request, "workflows_issues.html", name=name, loaded=None, issues=issues, checked=False)
+    values, unparsed = _form_inputs(form, loaded.spec.inputs)
+    if unparsed:
+        return render(request, "workflows_issues.html", name=name, loaded=None, issues=unparsed, checked=False)
     try:
-        checked = load_request(WorkflowRequest(workflow=name, inputs=_form_inputs(form, loaded.spec.inputs)))
+        checked = load_request(WorkflowRequest(workflow=name, inputs=values))
     except LakehouseError as exc:
         return render(request, "workflows_issues.html", name=name, loaded=None, issues=_issues(exc), checked=False)
     started = workflow_runs.start(request.app.state.runs, checked)

@@ -102,6 +102,21 @@ def test_a_flag_or_a_number_the_form_cannot_hold_is_shown_inline(client):
         assert "HX-Redirect" not in response.headers
 
 
+def test_a_list_that_is_not_json_says_so_and_where(client):
+    token = csrf(client)
+    for value, message in (
+        ("[1, 2", "field <code>inputs.items</code>: not valid JSON: Expecting &#39;,&#39; delimiter at character 6"),
+        ("[" * 5000 + "]" * 5000, "field <code>inputs.items</code>: not valid JSON: nested too deeply"),
+    ):
+        response = client.post(
+            "/ui/workflows/ui-kinds/run", data={"csrf_token": token, "items": value}, headers={"HX-Request": "true"}
+        )
+        assert response.status_code == 200 and message in response.text, response.text[-1500:]
+        assert "HX-Redirect" not in response.headers
+    missing = client.post("/ui/workflows/ui-kinds/run", data={"csrf_token": token}, headers={"HX-Request": "1"})
+    assert "missing required input &#39;items&#39;: give it a value (CLI: --input items=VALUE)" in missing.text
+
+
 def test_an_unknown_workflow_or_run_is_a_404_page(client):
     page = client.get("/ui/workflows/hello-lakehous")
     assert page.status_code == 404

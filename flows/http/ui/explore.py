@@ -236,7 +236,7 @@ def rows_fragment(
     offset: int = Query(0, ge=0),
 ) -> HTMLResponse:
     try:
-        snapshot_id = int(snapshot) if snapshot.strip() else None
+        snapshot_id = _digits(snapshot) if snapshot.strip() else None
     except ValueError:
         message = f"snapshot must be a snapshot id (a number), got {snapshot!r}"
         return render(request, "explore_error.html", region="rows", message=message)
@@ -247,12 +247,20 @@ def rows_fragment(
     return render(request, "explore_rows.html", rows=context)
 
 
+def _digits(text: str) -> int:
+    """An integer written in ASCII digits: `int` also reads other scripts' digits ("१" is 1)."""
+    text = text.strip()
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
 def _number(value: str, what: str) -> tuple[int | None, str]:
     """(the generation number, or why not); an empty value is none."""
     if not value.strip():
         return None, ""
     try:
-        return int(value), ""
+        return _digits(value), ""
     except ValueError:
         return None, f"{what} must be a generation number (1, 2, ...), got {value[:40]!r}"
 

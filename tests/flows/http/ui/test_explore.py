@@ -183,8 +183,12 @@ def test_an_unknown_table_is_named_with_a_suggestion(session):
 
 @pytest.mark.parametrize(
     ("snapshot", "message"),
-    [("abc", "snapshot must be a snapshot id (a number), got 'abc'"), ("123", "has no snapshot 123")],
-    ids=["not-a-number", "unknown"],
+    [
+        ("abc", "snapshot must be a snapshot id (a number), got 'abc'"),
+        ("123", "has no snapshot 123"),
+        ("\u0967", "snapshot must be a snapshot id (a number), got '\u0967'"),  # Devanagari one: int() reads 1
+    ],
+    ids=["not-a-number", "unknown", "another-scripts-digit"],
 )
 def test_a_bad_snapshot_is_shown_in_the_rows_region(session, snapshot, message):
     client, _token = session

@@ -144,7 +144,7 @@ class AccessControl:
             return False
         if session.is_public_path(path):
             return True
-        sid = Request(scope).cookies.get(session.COOKIE, "")
+        sid = session.session_cookie(Request(scope))
         return self.token_digest is not None and session.is_authenticated(sid, self.token_digest)
 
     def _login_first(self, scope: Scope) -> ASGIApp:

@@ -55,7 +55,7 @@ def error_page(
         retarget = {"HX-Retarget": ALERT_TARGET, "HX-Reswap": "innerHTML"}
         return HTMLResponse(html, status_code=status, headers={**retarget, **(headers or {})})
     context: dict[str, Any] = {"status": status, "heading": heading, "message": message, "title": heading}
-    context.update(shell_context(request, request.cookies.get(session.COOKIE, "")) if shell else {"bare": True})
+    context.update(shell_context(request, session.session_cookie(request)) if shell else {"bare": True})
     response = templates.TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
     return response
 

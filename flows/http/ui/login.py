@@ -70,7 +70,7 @@ def _form(request: Request, target: str, *, status_code: int = 200, error: str =
 def login_form(request: Request, next: str = "/ui") -> Response:
     target = session.safe_next(next)
     settings = request.app.state.settings
-    sid = request.cookies.get(session.COOKIE, "")
+    sid = session.session_cookie(request)
     if not token_required(request) or session.is_authenticated(sid, token_digest(settings) or b""):
         return RedirectResponse(target, status_code=303)
     return _form(request, target)
@@ -95,7 +95,7 @@ def login(
         throttle.missed(client)
         return _form(request, target, status_code=401, error="wrong token")
     throttle.passed(client)
-    session.forget(request.cookies.get(session.COOKIE, ""))
+    session.forget(session.session_cookie(request))
     response = RedirectResponse(target, status_code=303)
     session.set_cookie(request, response, session.authenticate(expected))
     return response
@@ -103,7 +103,7 @@ def login(
 
 @router.post("/ui/logout", dependencies=[Depends(session.verify_csrf)])
 def logout(request: Request) -> Response:
-    session.forget(request.cookies.get(session.COOKIE, ""))
+    session.forget(session.session_cookie(request))
     response = RedirectResponse(session.LOGIN_PATH if token_required(request) else "/ui", status_code=303)
     session.set_cookie(request, response, session.new_session_id())  # the old id is worth nothing now
     return response

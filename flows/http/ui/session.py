@@ -42,8 +42,22 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
+def cookie_name(request: Request) -> str:
+    """The session cookie of the console at this port: browsers send a host's cookies to every port
+    of it, so two consoles on one host (two LH_HOMEs) each kept replacing the other's session and
+    its open tabs failed the CSRF check. (Any other service on the host still receives it: cookies
+    have no port; a token console is for one host's trusted services.)"""
+    port = request.url.port
+    return f"{COOKIE}_{port}" if port else COOKIE
+
+
+def session_cookie(request: Request) -> str:
+    """This console's session id as the browser sent it ('' without one)."""
+    return request.cookies.get(cookie_name(request), "")
+
+
 def session_id(request: Request) -> str:
-    sid = request.cookies.get(COOKIE, "")
+    sid = session_cookie(request)
     return sid if len(sid) == 43 else new_session_id()
 
 
@@ -52,17 +66,18 @@ def csrf_token(sid: str) -> str:
 
 
 def set_cookie(request: Request, response: Response, sid: str) -> None:
-    response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+    secure = request.url.scheme == "https"
+    response.set_cookie(cookie_name(request), sid, httponly=True, samesite="strict", secure=secure, path="/")
 
 
 def remember(request: Request, response: Response, sid: str) -> None:
-    if request.cookies.get(COOKIE) != sid:
+    if session_cookie(request) != sid:
         set_cookie(request, response, sid)
 
 
 async def verify_csrf(request: Request) -> None:
     """Dependency of every state-changing console route: the header or form field must match the session."""
-    sid = request.cookies.get(COOKIE, "")
+    sid = session_cookie(request)
     given = request.headers.get(CSRF_HEADER, "")
     if not given and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")

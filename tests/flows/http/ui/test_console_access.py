@@ -26,7 +26,8 @@ def console_url(tmp_path_factory):
 
 
 def session_cookie(page) -> dict:
-    (cookie,) = [c for c in page.context.cookies() if c["name"] == "lh_console"]
+    """The console's session cookie: named for its port (`lh_console_<port>`)."""
+    (cookie,) = [c for c in page.context.cookies() if c["name"].startswith("lh_console_")]
     return cookie
 
 
@@ -100,7 +101,9 @@ def test_api_docs_open_after_console_login(console, console_url):
 def test_the_v1_api_wants_the_bearer_token_not_the_console_cookie(console, console_url):
     console.goto(console_url + "/ui/search")
     log_in(console, TOKEN)
-    cookie = session_cookie(console)["value"]
+    jar = session_cookie(console)
+    cookie = jar["value"]
+    assert jar["name"] == f"lh_console_{httpx.URL(console_url).port}"
     assert console.goto(console_url + "/ui/no-such-page").status == 404  # a console error is a page for people
     expect(console.get_by_role("heading", name="Not found")).to_be_visible()
     expect(console.get_by_text("no endpoint GET /ui/no-such-page")).to_be_visible()
@@ -114,7 +117,7 @@ def test_the_v1_api_wants_the_bearer_token_not_the_console_cookie(console, conso
     response = console.request.get(console_url + "/v1/tables")
     assert response.status == 401
     assert response.json()["error"]["type"] == "unauthorized"
-    with httpx.Client(base_url=console_url, cookies={"lh_console": cookie}) as client:
+    with httpx.Client(base_url=console_url, cookies={jar["name"]: cookie}) as client:
         assert client.get("/v1/tables").status_code == 401
         assert client.get("/openapi.json").status_code == 200  # a console path: the cookie counts
         bearer = client.get("/v1/tables", headers={"Authorization": f"Bearer {TOKEN}"})

@@ -201,3 +201,17 @@ def test_without_a_token_there_is_nothing_to_log_in_to(tmp_path):
     assert client.get("/ui/login?next=/ui/sql").headers["location"] == "/ui/sql"
     page = client.get("/ui/sql")
     assert page.status_code == 200 and "Log out" not in page.text
+
+
+def test_each_port_has_its_own_session_cookie(app):
+    """A browser sends a host's cookies to every port: two consoles on one host (two LH_HOMEs) under
+    one cookie name kept replacing each other's session, and the other's open tabs failed CSRF."""
+    names = []
+    for port in (3431, 3432):
+        client = TestClient(app, base_url=f"http://127.0.0.1:{port}", follow_redirects=False)
+        csrf = csrf_of(client.get("/ui/login").text)
+        login = client.post("/ui/login", data={"token": TOKEN, "next": "/ui/sql", "csrf_token": csrf})
+        assert login.status_code == 303
+        names.append(login.headers["set-cookie"].split("=", 1)[0])
+        assert client.get("/ui/sql").status_code == 200  # the session works under its port's name
+    assert names == ["lh_console_3431", "lh_console_3432"]

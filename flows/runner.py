@@ -26,6 +26,7 @@ from prefect.states import Failed, State
 
 from flows.engine import NodeResult, RunResult, WorkflowRun
 from flows.errors import ResumeRefused, WorkflowCrashed
+from flows.resume import resumed_already
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
 from flows.outputs import RunManifest
 from flows.tasks import current_lakehouse
@@ -106,8 +107,6 @@ def run_workflow_flow(
             )
         )
         if resume_from and from_node is None and (first := run.runs.claim_resume(resume_from, run_id)) is not None:
-            from flows.resume import resumed_already
-
             raise resumed_already(resume_from, first)  # a resume started at the same time claimed it
         result = run.execute()
     attach_ops_artifact(run)
@@ -171,7 +170,7 @@ def run_workflow(
         )
     data = state.result(raise_on_failure=False)
     if isinstance(data, ResumeRefused):  # refused inside the flow, before any node ran: not a crash
-        raise data
+        raise ResumeRefused(data.message, **data.fields) from None
     if isinstance(data, BaseException):
         raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {type(data).__name__}: {data}") from data
     return RunResult.model_validate(data)

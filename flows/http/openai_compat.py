@@ -75,13 +75,18 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+# A conversation's turns: 900,000 one-word messages (30 MB, under the body limit) held the API for
+# four minutes and 2 GB; no chat needs a thousand turns in one request.
+MAX_MESSAGES = 1_000
+
+
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completion request, the parameters lakehouse can honour; any other (tools,
     response_format, top_p, ...) is refused by name rather than silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
     model: str = Field(max_length=NAME_MAX_CHARS, description="a tier name, or a provider-prefixed litellm model")
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)

@@ -9,6 +9,7 @@ configured key is sent with it. litellm is imported lazily (it takes seconds) an
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -146,6 +147,11 @@ def _import_litellm():
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True  # otherwise it prints help banners to stdout on errors
+    if not os.environ.get("LITELLM_LOG"):
+        # Its loggers inherit the root's level (INFO once Prefect has set up logging) and send INFO
+        # to stdout: two lines a call landed before `lakehouse ask --json`'s JSON. Warnings still show.
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     return litellm
 
 
@@ -264,7 +270,9 @@ class ChatClient:
         if target.provider == embedded.PROVIDER:
             _prepare_embedded(litellm, target)
         self._check_provider(litellm, target)
-        kwargs: dict[str, Any] = {"model": target.model, "messages": messages, "timeout": timeout_s}
+        # No retries inside a call: the provider's client retried a timeout twice (a hung provider
+        # held a request 3 x 120 s). A workflow node's `retries` retries the whole call.
+        kwargs: dict[str, Any] = {"model": target.model, "messages": messages, "timeout": timeout_s, "max_retries": 0}
         if target.api_base:
             kwargs["api_base"] = target.api_base
             # OpenAI-compatible local servers want some key; never a real one unless configured.
@@ -292,6 +300,8 @@ class ChatClient:
             response = litellm.completion(**kwargs)
         except Exception as exc:
             raise _provider_error(target, exc) from None
+        if not response.choices:
+            raise ProviderError(f"{target.model}: the provider answered no choices (an empty `choices` list)")
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         return ChatResult(
@@ -340,10 +350,17 @@ def _usage(usage: Any) -> dict[str, int]:
     return {k: int(getattr(usage, k, 0) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
 
+PROVIDER_TEXT_SHOWN = 2_000  # characters of a provider's error kept: a 20 MB error body went everywhere
+
+
 def _provider_error(target: ResolvedModel, exc: Exception) -> ProviderError:
     message = str(exc)
     if target.api_key:
         message = message.replace(target.api_key, "***")
+    # litellm puts the traceback of its own failure into some messages: server paths, no news
+    message = message.split("Traceback (most recent call last)", 1)[0].rstrip()
+    if len(message) > PROVIDER_TEXT_SHOWN:
+        message = f"{message[:PROVIDER_TEXT_SHOWN]}… ({len(message):,} characters)"
     return ProviderError(
         f"{target.model}: provider call failed: {type(exc).__name__}: {message}",
         status=getattr(exc, "status_code", None),

@@ -19,7 +19,7 @@ class Message(BaseModel):
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: str | None = None
-    messages: list[Message] | None = None
+    messages: list[Message] | None = Field(default=None, max_length=1_000, description="at most 1,000 turns")
     system: str | None = None
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)

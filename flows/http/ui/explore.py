@@ -235,9 +235,8 @@ def rows_fragment(
     snapshot: str = Query("", max_length=30, description="a snapshot id; empty: the current one"),
     offset: int = Query(0, ge=0),
 ) -> HTMLResponse:
-    try:
-        snapshot_id = _digits(snapshot) if snapshot.strip() else None
-    except ValueError:
+    snapshot_id = _digits(snapshot) if snapshot.strip() else None
+    if snapshot.strip() and snapshot_id is None:
         message = f"snapshot must be a snapshot id (a number), got {snapshot!r}"
         return render(request, "explore_error.html", region="rows", message=message)
     try:
@@ -247,22 +246,22 @@ def rows_fragment(
     return render(request, "explore_rows.html", rows=context)
 
 
-def _digits(text: str) -> int:
-    """An integer written in ASCII digits: `int` also reads other scripts' digits ("१" is 1)."""
+def _digits(text: str) -> int | None:
+    """An integer written in ASCII digits, or None: `int` also reads other scripts' digits ("१" is 1)."""
     text = text.strip()
-    if not (text.isascii() and text.lstrip("-").isdigit()):
-        raise ValueError(text)
-    return int(text)
+    return int(text) if text.isascii() and text.lstrip("-").isdigit() else None
 
 
 def _number(value: str, what: str) -> tuple[int | None, str]:
     """(the generation number, or why not); an empty value is none."""
     if not value.strip():
         return None, ""
-    try:
-        return _digits(value), ""
-    except ValueError:
-        return None, f"{what} must be a generation number (1, 2, ...), got {value[:40]!r}"
+    number = _digits(value)
+    return (
+        (number, "")
+        if number is not None
+        else (None, f"{what} must be a generation number (1, 2, ...), got {value[:40]!r}")
+    )
 
 
 # Each form sends the live generation its page showed (`live`): a switch confirmed against a page

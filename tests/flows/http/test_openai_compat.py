@@ -146,6 +146,11 @@ def test_retrieving_an_unknown_model_is_not_found(client):
             r"messages\[0\]\.content: part 0 is of type 'image_url': only text parts",
         ),
         ({"messages": []}, "messages", r"messages: List should have at least 1 item"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}] * 1_001},
+            "messages",
+            r"messages: List should have at most 1000 items",
+        ),
     ],
 )
 def test_a_bad_request_raises_bad_request_error_naming_the_field(client, fake, extra, param, match):

@@ -1,0 +1,39 @@
+"""A provider that misbehaves gets one bounded, clear failure: a hung one is not asked again inside
+the call (its client retried a timeout twice: 3 x 120 s for one request), an answer with no choices
+is a provider error (it was an IndexError, HTTP 500), and an error text of megabytes is cut."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.config import ModelsSettings, ModelTier
+from lakehouse.llm.chat import PROVIDER_TEXT_SHOWN, ChatClient
+from lakehouse.llm.errors import ProviderError
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def _chat(fake_llm) -> ChatClient:
+    return ChatClient(ModelsSettings(tiers={"fake": ModelTier(model="openai/fake-model", api_base=fake_llm.url)}))
+
+
+def test_a_provider_that_does_not_answer_in_time_is_asked_once(fake_llm):
+    fake_llm.delay_s = 3.0
+    with pytest.raises(ProviderError, match=r"openai/fake-model: provider call failed: Timeout"):
+        _chat(fake_llm).complete(HELLO, "fake", timeout_s=0.5)
+    assert len(fake_llm.requests) == 1
+
+
+def test_an_answer_without_choices_is_a_provider_error(fake_llm):
+    fake_llm.no_choices = True
+    with pytest.raises(ProviderError, match=r"openai/fake-model: the provider answered no choices"):
+        _chat(fake_llm).complete(HELLO, "fake")
+
+
+def test_a_huge_error_text_is_cut(fake_llm):
+    fake_llm.fail_next, fake_llm.error_message = 1, "x" * 200_000
+    with pytest.raises(ProviderError) as caught:
+        _chat(fake_llm).complete(HELLO, "fake")
+    message = str(caught.value)
+    assert len(message) < PROVIDER_TEXT_SHOWN + 200 and message.endswith(" characters)")
+    assert len(fake_llm.requests) == 1  # not retried either

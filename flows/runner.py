@@ -26,9 +26,9 @@ from prefect.states import Failed, State
 
 from flows.engine import NodeResult, RunResult, WorkflowRun
 from flows.errors import ResumeRefused, WorkflowCrashed
-from flows.resume import resumed_already
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
 from flows.outputs import RunManifest
+from flows.resume import resumed_already
 from flows.tasks import current_lakehouse
 from lakehouse.data.shared_log import flush_quietly
 

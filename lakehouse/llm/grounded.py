@@ -43,11 +43,20 @@ class Source:
         return cls(str(hit["id"]), str(hit.get("corpus", "")), hit.get("text") or "", dict(hit.get("metadata") or {}))
 
 
+# A line of a source's own text that reads like the prompt's structure ("Source 3: id <a real id>",
+# "Question: ...") forged a source the model trusted; such a line is marked as the text it is.
+_STRUCTURE = re.compile(r"^(\s*)((?:source\s*\d+|sources|question)\s*:)", re.IGNORECASE | re.MULTILINE)
+
+
+def _as_text(value: str) -> str:
+    return _STRUCTURE.sub(r"\1(text) \2", value)
+
+
 def _source_block(number: int, source: Source) -> str:
     text = source.text if len(source.text) <= SOURCE_TEXT_CHARS else source.text[:SOURCE_TEXT_CHARS] + " …"
     lines = [f"Source {number}: id {source.id} (corpus {source.corpus})"]
-    lines += [f"{key}: {value}" for key, value in source.metadata.items() if value is not None]
-    lines.append(text.strip())
+    lines += [_as_text(f"{key}: {value}") for key, value in source.metadata.items() if value is not None]
+    lines.append(_as_text(text.strip()))
     return "\n".join(line for line in lines if line)
 
 
@@ -64,8 +73,9 @@ def build_messages(question: str, sources: Sequence[Source]) -> list[dict[str, s
 
 
 # reading the answer --------------------------------------------------------------------------
-# `[id]`, not a Markdown link `[text](url)`; ids are short and on one line
-_BRACKETS = re.compile(r"\[([^\[\]\n]{1,200})\](?!\()")
+# `[id]`; a Markdown link `[text](url)` only when its text is one token with a digit, as ids are
+# (`[99-9999.99](http://x)` was a citation nobody checked; `[the docs](url)` is not one)
+_BRACKETS = re.compile(r"\[([^\[\]\n]{1,200})\](?!\()|\[([^\[\]\s]*\d[^\[\]\s]*)\]\(")
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _PREFIX = re.compile(r"^(?:id|source)\s*[:#]?\s*", re.IGNORECASE)
 
@@ -116,7 +126,21 @@ def _resolve(token: str, ids: Sequence[str]) -> list[str]:
 
 def bracket_citations(text: str, ids: Sequence[str]) -> list[str]:
     """The ids cited in square brackets in `text`, resolved against the source ids `ids`."""
-    return [i for match in _BRACKETS.finditer(text) for i in _resolve(match.group(1), ids)]
+    return [i for match in _BRACKETS.finditer(text) for i in _resolve(match.group(1) or match.group(2), ids)]
+
+
+def _listed_tokens(listed: Any) -> list[str]:
+    """The `citations` a model gave, however it shaped them: a list, one string, lists inside lists,
+    objects (their values). Each id-like value is checked: nested ones went unchecked before."""
+    if isinstance(listed, bool) or listed is None:
+        return []
+    if isinstance(listed, (str, int)):
+        return [str(listed)]
+    if isinstance(listed, dict):
+        listed = list(listed.values())
+    if isinstance(listed, list):
+        return [token for item in listed for token in _listed_tokens(item)]
+    return []
 
 
 def read_answer(reply: str, ids: Sequence[str]) -> GroundedAnswer:
@@ -127,12 +151,7 @@ def read_answer(reply: str, ids: Sequence[str]) -> GroundedAnswer:
     obj = _json_object(reply)
     if obj is not None:
         answer = obj["answer"].strip()
-        listed = obj.get("citations")
-        tokens = (
-            [str(c) for c in listed if isinstance(c, (str, int)) and not isinstance(c, bool)]
-            if isinstance(listed, list)
-            else []
-        )
+        tokens = _listed_tokens(obj.get("citations"))
         found = [i for token in tokens for i in _resolve(token, ids)] + bracket_citations(answer, ids)
         fmt: Literal["json", "text"] = "json"
     else:

@@ -147,6 +147,12 @@ def _import_litellm():
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True  # otherwise it prints help banners to stdout on errors
+    if litellm.client_session is None:
+        import httpx
+
+        # The allow-list of api_base hosts is checked on the address asked for: a provider's redirect
+        # to a host not on it was followed (the SDK's client follows them), and its answer returned.
+        litellm.client_session = httpx.Client(follow_redirects=False)
     if not os.environ.get("LITELLM_LOG"):
         # Its loggers inherit the root's level (INFO once Prefect has set up logging) and send INFO
         # to stdout: two lines a call landed before `lakehouse ask --json`'s JSON. Warnings still show.

@@ -9,6 +9,7 @@ import pytest
 from lakehouse.config import ModelsSettings, ModelTier
 from lakehouse.llm.chat import PROVIDER_TEXT_SHOWN, ChatClient
 from lakehouse.llm.errors import ProviderError
+from tests.fixtures.llm_server import running_fake_llm
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -37,3 +38,12 @@ def test_a_huge_error_text_is_cut(fake_llm):
     message = str(caught.value)
     assert len(message) < PROVIDER_TEXT_SHOWN + 200 and message.endswith(" characters)")
     assert len(fake_llm.requests) == 1  # not retried either
+
+
+def test_a_redirect_to_another_host_is_not_followed(fake_llm):
+    """The api_base allow-list is checked on the address asked for; a redirect went elsewhere."""
+    with running_fake_llm() as elsewhere:
+        fake_llm.redirect_to = elsewhere.url
+        with pytest.raises(ProviderError, match=r"openai/fake-model: provider call failed: .*307"):
+            _chat(fake_llm).complete(HELLO, "fake")
+        assert elsewhere.requests == []

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from lakehouse.common.secrets import SecretFileError, is_secret_name, read_key_file
 from lakehouse.common.suggest import did_you_mean
@@ -133,12 +133,18 @@ def check_api_base(api_base: str, allow: list[str]) -> str:
 
 
 def redact_url(url: str | None) -> str | None:
+    """`url` without credentials: its `user:password@` and the values of query parameters whose
+    name says they hold a secret (`?api-key=...`, `&token=...`)."""
     if not url:
         return url
     parsed = urlparse(url)
-    if parsed.username is None and parsed.password is None:
-        return url
-    return parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[1]).geturl()
+    if parsed.username is not None or parsed.password is not None:
+        parsed = parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[1])
+    if parsed.query:
+        pairs = parse_qsl(parsed.query, keep_blank_values=True)
+        shown = [(k, "***" if is_secret_name(k.replace("-", "_")) else v) for k, v in pairs]
+        parsed = parsed._replace(query=urlencode(shown, safe="*"))
+    return parsed.geturl()
 
 
 def _import_litellm():

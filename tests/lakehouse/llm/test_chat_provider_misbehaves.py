@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.config import ModelsSettings, ModelTier
-from lakehouse.llm.chat import PROVIDER_TEXT_SHOWN, ChatClient
+from lakehouse.llm.chat import PROVIDER_TEXT_SHOWN, ChatClient, redact_url
 from lakehouse.llm.errors import ProviderError
 from tests.fixtures.llm_server import running_fake_llm
 
@@ -47,3 +47,19 @@ def test_a_redirect_to_another_host_is_not_followed(fake_llm):
         with pytest.raises(ProviderError, match=r"openai/fake-model: provider call failed: .*307"):
             _chat(fake_llm).complete(HELLO, "fake")
         assert elsewhere.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:pw@llm.internal:8000/v1", "http://llm.internal:8000/v1"),
+        (
+            "https://llm.internal/v1?api-key=sk-1&api_version=2024",
+            "https://llm.internal/v1?api-key=***&api_version=2024",
+        ),
+        ("https://llm.internal/v1?token=t0k", "https://llm.internal/v1?token=***"),
+        ("https://llm.internal/v1", "https://llm.internal/v1"),
+    ],
+)
+def test_a_shown_api_base_carries_no_credentials(url, shown):
+    assert redact_url(url) == shown

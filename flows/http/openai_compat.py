@@ -67,6 +67,9 @@ class ChatMessage(BaseModel):
         for index, part in enumerate(value if isinstance(value, list) else []):
             if part.type != "text" or part.text is None:
                 raise ValueError(f"part {index} is of type {part.type!r}: only text parts (`type: text`) are supported")
+            if part.model_extra:  # `cache_control` and the like were accepted and silently not honoured
+                unknown = ", ".join(map(repr, part.model_extra))
+                raise ValueError(f"part {index}: unknown field(s) {unknown} (a text part takes type and text)")
         return value
 
 

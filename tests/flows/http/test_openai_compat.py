@@ -147,6 +147,11 @@ def test_retrieving_an_unknown_model_is_not_found(client):
         ),
         ({"messages": []}, "messages", r"messages: List should have at least 1 item"),
         (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {}}]}]},
+            "messages[0].content",
+            r"messages\[0\]\.content: part 0: unknown field\(s\) 'cache_control' \(a text part takes type and text\)",
+        ),
+        (
             {"messages": [{"role": "user", "content": "hi"}] * 1_001},
             "messages",
             r"messages: List should have at most 1000 items",

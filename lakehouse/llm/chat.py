@@ -158,7 +158,8 @@ def _import_litellm():
 
         # The allow-list of api_base hosts is checked on the address asked for: a provider's redirect
         # to a host not on it was followed (the SDK's client follows them), and its answer returned.
-        litellm.client_session = httpx.Client(follow_redirects=False)
+        # (each call passes its own timeout; httpx's default of 5 s must never be what applies)
+        litellm.client_session = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(600.0))
     if not os.environ.get("LITELLM_LOG"):
         # Its loggers inherit the root's level (INFO once Prefect has set up logging) and send INFO
         # to stdout: two lines a call landed before `lakehouse ask --json`'s JSON. Warnings still show.

@@ -254,14 +254,10 @@ def _digits(text: str) -> int | None:
 
 def _number(value: str, what: str) -> tuple[int | None, str]:
     """(the generation number, or why not); an empty value is none."""
-    if not value.strip():
-        return None, ""
     number = _digits(value)
-    return (
-        (number, "")
-        if number is not None
-        else (None, f"{what} must be a generation number (1, 2, ...), got {value[:40]!r}")
-    )
+    if number is None and value.strip():
+        return None, f"{what} must be a generation number (1, 2, ...), got {value[:40]!r}"
+    return number, ""
 
 
 # Each form sends the live generation its page showed (`live`): a switch confirmed against a page
@@ -270,8 +266,9 @@ def _number(value: str, what: str) -> tuple[int | None, str]:
 def promote(
     request: Request, name: str = Form(..., max_length=200), generation: str = Form(...), live: str = Form("")
 ) -> HTMLResponse:
-    number, refused = _number(generation or "none", "generation")
-    seen, refused = (None, refused) if refused else _number(live, "live")
+    number, seen, refused = _digits(generation), *_number(live, "live")
+    if number is None:
+        refused = f"generation must be a generation number (1, 2, ...), got {generation[:40]!r}"
     if refused:
         return switch(request, "corpus.promote", {"name": name}, refused=refused)
     return switch(request, "corpus.promote", {"name": name, "generation": number, "expected_live": seen})

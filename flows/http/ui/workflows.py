@@ -209,11 +209,13 @@ def _status_of_ops_only(request: Request, run_id: str, ops: list[dict[str, Any]]
 
 
 def _recorded_workflow(request: Request, run_id: str) -> Any:
-    """The workflow a run ran, from its record (every node, not only those with ops), or None."""
-    from flows.resume import load_parent
+    """The workflow a run ran, from the text its record keeps (every node, not only those with
+    ops; the file may have changed since), or None."""
+    from flows.loader import load_workflow_text
 
     try:
-        return load_parent(RunStore(lakehouse_of(request).store).read_manifest(run_id))
+        manifest = RunStore(lakehouse_of(request).store).read_manifest(run_id)
+        return load_workflow_text(manifest.text, manifest.source, manifest.inputs)
     except (LakehouseError, ValueError):
         return None
 
@@ -248,7 +250,8 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
                 row["state"] = "waiting"
     outputs = {n: r.get("output") for n, r in (result.get("nodes") or {}).items() if r.get("status") == "completed"}
     # a run is resumed once (flows/resume.py): its page points at the resume instead of offering another
-    resumed_by = RunStore(lakehouse_of(request).store).resumed_by(flow_run_id) if flow_run_id else None
+    ended_badly = status in ("failed", "crashed") and bool(flow_run_id)
+    resumed_by = RunStore(lakehouse_of(request).store).resumed_by(flow_run_id) if ended_badly and flow_run_id else None
     return {
         "run_id": run_id,
         "workflow": workflow,
@@ -261,7 +264,7 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "pending": pending,
         "error": error,
         "outputs": {n: json.dumps(o, indent=2, default=str)[:4000] for n, o in outputs.items()},
-        "can_resume": status in ("failed", "crashed") and bool(flow_run_id) and resumed_by is None,
+        "can_resume": ended_badly and resumed_by is None,
         "resumed_by": resumed_by,
         "svg": dag_svg(loaded, {r["node"]: r["state"].replace(" ", "-") for r in rows}) if loaded else None,
     }

@@ -156,10 +156,14 @@ def _import_litellm():
     if litellm.client_session is None:
         import httpx
 
+        from lakehouse.llm.deadline import DeadlineTransport
+
         # The allow-list of api_base hosts is checked on the address asked for: a provider's redirect
         # to a host not on it was followed (the SDK's client follows them), and its answer returned.
         # (each call passes its own timeout; httpx's default of 5 s must never be what applies)
-        litellm.client_session = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(600.0))
+        litellm.client_session = httpx.Client(
+            follow_redirects=False, timeout=httpx.Timeout(600.0), transport=DeadlineTransport()
+        )
     if not os.environ.get("LITELLM_LOG"):
         # Its loggers inherit the root's level (INFO once Prefect has set up logging) and send INFO
         # to stdout: two lines a call landed before `lakehouse ask --json`'s JSON. Warnings still show.
@@ -309,8 +313,11 @@ class ChatClient:
         timeout_s: float = 120.0,
     ) -> ChatResult:
         litellm, target, kwargs = self._prepare(messages, model, temperature, max_tokens, api_base, timeout_s)
+        from lakehouse.llm.deadline import within
+
         try:
-            response = litellm.completion(**kwargs)
+            with within(timeout_s):  # the whole answer, not only each byte, within the timeout
+                response = litellm.completion(**kwargs)
         except Exception as exc:
             raise _provider_error(target, exc) from None
         if not response.choices:

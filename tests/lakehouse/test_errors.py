@@ -35,6 +35,8 @@ FOREIGN_ALLOWED = {
     "RequestValidationError": "FastAPI's 422, answered by the one validation handler in flows/http/errors.py",
     "HTTPException": "Starlette's 413 for a body over the limit, answered by the one HTTP error shape",
     "BadParameter": "click's way for a flag's `parser=` to refuse a value: a usage error naming the flag",
+    "ReadTimeout": "httpx's, raised inside the LLM calls' transport (lakehouse/llm/deadline.py): the provider "
+    "SDK turns it into its timeout, which ChatClient reports as a ProviderError",
 }
 VALIDATORS = ("field_validator", "model_validator", "validator")
 

@@ -25,6 +25,14 @@ def test_a_provider_that_does_not_answer_in_time_is_asked_once(fake_llm):
     assert len(fake_llm.requests) == 1
 
 
+def test_an_answer_that_trickles_in_is_cut_at_the_timeout(fake_llm):
+    """Each byte came in time, so the read timeout never fired: one `ask` took 27 minutes."""
+    fake_llm.trickle_s = 0.2  # a body of some 400 bytes: 5 s in all
+    with pytest.raises(ProviderError, match=r"openai/fake-model: provider call failed: Timeout"):
+        _chat(fake_llm).complete(HELLO, "fake", timeout_s=1.5)
+    assert len(fake_llm.requests) == 1
+
+
 def test_an_answer_without_choices_is_a_provider_error(fake_llm):
     fake_llm.no_choices = True
     with pytest.raises(ProviderError, match=r"openai/fake-model: the provider answered no choices"):

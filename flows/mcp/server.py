@@ -94,7 +94,8 @@ def _add_resources(server: FastMCP) -> None:
 # ------------------------------------------------------------------------------ prompts
 def declared_inputs(path: Path) -> dict[str, dict[str, Any]]:
     """A workflow file's `inputs` declarations ({} when the file does not read: validate says why)."""
-    from flows.loader import read_workflow_file, yaml_limits
+    from flows.loader import read_workflow_file
+    from flows.yaml_limits import yaml_limits
 
     try:
         text = read_workflow_file(path)

@@ -8,6 +8,7 @@ Prefect UI shows), not raised into Prefect's traceback; Prefect still retries a 
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -16,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from prefect.states import Completed, Failed, State
 
+from flows.errors import NodeFailed
 from flows.outputs import RunStore
 from lakehouse.common.secrets import scrub
 from lakehouse.config import get_settings
@@ -41,6 +43,34 @@ def current_lakehouse() -> Lakehouse:
 
 def failure_text(exc: BaseException, lakehouse: Lakehouse) -> str:
     return scrub(f"{type(exc).__name__}: {exc}", lakehouse.settings.secret_values())
+
+
+class _SecretsMasked(logging.Filter):
+    """Masks secret values in a run's log lines, which Prefect ships to its API (the UI's log table).
+
+    On the run loggers themselves, as Prefect's own API-key filter is: a logger keeps its filters when
+    Prefect configures logging again (a server start does), while its handlers are replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is None:  # exc_info=True with no exception: no "NoneType: None"
+            record.exc_info = None
+        secrets = get_settings().secret_values()
+        if secrets:
+            record.msg, record.args = scrub(record.getMessage(), secrets), None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = scrub(record.exc_text, secrets)
+        return True
+
+
+def mask_secrets_in_run_logs() -> None:
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _SecretsMasked) for f in logger.filters):
+            logger.addFilter(_SecretsMasked())
+
+
+mask_secrets_in_run_logs()
 
 
 def _execute_node(
@@ -82,7 +112,9 @@ def _execute_node(
     try:
         return invoke_mode(mode, payload, ctx)
     except Exception as exc:  # the op is recorded; Prefect gets the mode's words (and may retry)
-        return Failed(message=failure_text(exc, lakehouse), data=exc)
+        text = failure_text(exc, lakehouse)
+        # the state's data is logged with it (its repr): the masked words, never the raw exception
+        return Failed(message=text, data=NodeFailed(text))
 
 
 node_task = task(name="node", cache_policy=NO_CACHE, persist_result=False, log_prints=False)(_execute_node)

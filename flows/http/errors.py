@@ -316,8 +316,9 @@ def _route_body_model(request: Request) -> type[BaseModel] | None:
 
 
 def _line_col(text: Any, pos: int) -> tuple[int, int]:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+    if isinstance(text, bytes):  # a byte position: counted in bytes
+        head = text[:pos]
+        return head.count(b"\n") + 1, pos - (head.rfind(b"\n") + 1) + 1
     if not isinstance(text, str):
         return 1, pos + 1
     before = text[:pos]
@@ -325,19 +326,43 @@ def _line_col(text: Any, pos: int) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------- handlers
+def malformed_json(exc: RequestValidationError) -> tuple[str, dict[str, int]] | None:
+    """The words and place of a body that is not JSON (FastAPI's `json_invalid`), or None."""
+    bad_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if bad_json is None:
+        return None
+    pos = bad_json["loc"][-1] if isinstance(bad_json["loc"][-1], int) else 0
+    line, col = _line_col(exc.body, pos)
+    reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
+    return f"request body is not valid JSON: {reason} at line {line}, column {col}", {
+        "line": line,
+        "column": col,
+        "position": pos,
+    }
+
+
+def unparsed_body(exc: StarletteHTTPException) -> str | None:
+    """What FastAPI's "There was an error parsing the body" stands for, in words, or None: it
+    answers so for anything its body parser raises but a JSONDecodeError."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, RecursionError):  # nested deeper than Python's recursion limit
+        return "request body is not valid JSON: nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        line, col = _line_col(cause.object, cause.start)
+        return (
+            f"request body is not valid UTF-8: byte 0x{cause.object[cause.start]:02X} at line {line}, column {col} "
+            "(JSON is sent as UTF-8)"
+        )
+    return None
+
+
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
-    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    bad_json = malformed_json(exc)
     if bad_json is not None:
-        pos = bad_json["loc"][-1] if isinstance(bad_json["loc"][-1], int) else 0
-        line, col = _line_col(exc.body, pos)
-        reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
-        return error_response(
-            400,
-            "malformed_json",
-            f"request body is not valid JSON: {reason} at line {line}, column {col}",
-            {"line": line, "column": col, "position": pos},
-        )
+        return error_response(400, "malformed_json", *bad_json)
     whole_body = [e for e in errors if tuple(e.get("loc", ())) == ("body",)]
     content_type = request.headers.get("content-type", "")
     if whole_body and content_type and "json" not in content_type:
@@ -360,10 +385,9 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
 
 
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-        # FastAPI turns anything but a JSONDecodeError from its body parser into "There was an
-        # error parsing the body"; this one is a body nested deeper than Python's recursion limit.
-        return error_response(400, "malformed_json", "request body is not valid JSON: nested too deeply")
+    problem = unparsed_body(exc)
+    if problem is not None:
+        return error_response(400, "malformed_json", problem)
     detail = exc.detail
     message = detail if isinstance(detail, str) else _STATUS_TYPES.get(exc.status_code, "error")
     if exc.status_code == 404 and detail == "Not Found":

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from flows.http.calls import call_mode, lakehouse_of
-from flows.http.errors import ApiError, ErrorEnvelope, classify, validation_details
+from flows.http.errors import ApiError, ErrorEnvelope, classify, malformed_json, unparsed_body, validation_details
 from flows.http.limits import NAME_MAX_CHARS, TEXT_MAX_CHARS
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.core import Lakehouse
@@ -186,8 +186,9 @@ def openai_error_body(status: int, message: str, code: str | None, param: str | 
 
 def _validation_answer(exc: RequestValidationError) -> tuple[int, str, str | None, str | None]:
     errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "request body is not valid JSON", "malformed_json", None
+    bad_json = malformed_json(exc)
+    if bad_json is not None:
+        return 400, bad_json[0], "malformed_json", None
     if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
         return 400, "the request body must be a JSON object (Content-Type: application/json)", "invalid_request", None
     message, fields = validation_details(errors, ChatCompletionRequest)
@@ -202,7 +203,9 @@ def openai_error(request: Request, exc: Exception) -> JSONResponse | None:
     if isinstance(exc, RequestValidationError):
         status, message, code, param = _validation_answer(exc)
     elif isinstance(exc, StarletteHTTPException):
-        status, message, code = exc.status_code, str(exc.detail), "http_error"
+        problem = unparsed_body(exc)
+        status, message = exc.status_code, problem or str(exc.detail)
+        code = "malformed_json" if problem else "http_error"
     else:
         known = classify(exc)
         if known is None:

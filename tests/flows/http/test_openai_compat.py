@@ -5,6 +5,7 @@ OpenAI-style errors, and the ops each call leaves."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from urllib.parse import urlparse
 
@@ -175,6 +176,29 @@ def test_an_unknown_model_is_not_found_naming_the_tiers(client, fake, stream):
     with pytest.raises(openai.NotFoundError, match=r"unknown model 'fkae'.*\(cloud, fake\).*did you mean 'fake'") as e:
         client.chat.completions.create(model="fkae", messages=[{"role": "user", "content": "hi"}], stream=stream)
     assert (e.value.param, e.value.code) == ("model", "unknown_model")
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"model": "fake", "messages": [', r"request body is not valid JSON: Expecting value at line 1, column 32"),
+        (b'{"model": "fake", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+         "request body is not valid JSON: nested too deeply"),
+        (b'{"model": "fake", "messages": [{"role": "user", "content": "caf\xe9"}]}',
+         r"request body is not valid UTF-8: byte 0xE9 at line 1, column 64 \(JSON is sent as UTF-8\)"),
+    ],
+)  # fmt: skip
+def test_a_body_that_is_not_json_says_why_and_where(api, fake, body, message):
+    response = httpx.post(
+        f"{api}/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "malformed_json")
+    assert re.fullmatch(message, error["message"]), error["message"]
     assert fake.requests == []
 
 

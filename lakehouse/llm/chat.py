@@ -410,8 +410,13 @@ class ChatStream:
         while True:
             try:
                 chunk = next(self._chunks)
-            except StopIteration:
-                raise  # the end, not a failure (StopIteration is an Exception too)
+            except StopIteration:  # the end (StopIteration is an Exception too): a failure only when cut short
+                if self._cut_short():
+                    raise ProviderError(
+                        f"{self.model}: the answer stopped before the provider said it was complete "
+                        f"(the stream ended without a finish reason after {len(self.text):,} characters)"
+                    ) from None
+                raise
             except Exception as exc:
                 raise _provider_error(self.target, exc) from None
             usage = _usage(getattr(chunk, "usage", None))
@@ -426,6 +431,19 @@ class ChatStream:
             if delta:
                 self.parts.append(delta)
                 return delta
+
+    def _cut_short(self) -> bool:
+        """Did an OpenAI-protocol stream end before its provider sent why it stopped? Such a stream
+        always ends with a finish reason; when the connection drops cleanly first (HTTP/1.0, a proxy),
+        litellm makes up "stop" and the cut answer would pass for a whole one. Other providers'
+        streams may send none, so they are not judged."""
+        import litellm
+
+        provider = getattr(self._chunks, "custom_llm_provider", None)
+        if provider != "openai" and provider not in litellm.openai_compatible_providers:
+            return False
+        reasons = ("received_finish_reason", "intermittent_finish_reason")
+        return all(getattr(self._chunks, name, "unknown") is None for name in reasons)
 
     def close(self) -> None:
         """Stop reading (the caller went away): closes the provider's connection when it can."""

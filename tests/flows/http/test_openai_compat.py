@@ -49,6 +49,7 @@ def fake(llm):
     """The module's fake server, as if new: no requests seen, default answers."""
     llm.requests.clear()
     llm.reply, llm.fail_next, llm.finish_reason, llm.stream_error_after = None, 0, "stop", None
+    llm.stream_cut_after = None
     return llm
 
 
@@ -238,6 +239,20 @@ def test_a_provider_failure_mid_stream_ends_the_stream_with_an_error(client, fak
     assert "".join(received) == "one two"  # what came before the failure was passed on as it came
     (op,) = newest_ops(api)
     assert op["status"] == "failed" and "injected failure mid-stream" in op["error"]
+
+
+def test_a_provider_stream_cut_short_ends_the_stream_with_an_error_not_stop(client, fake, api):
+    fake.reply = lambda body: "one two three four five"
+    fake.stream_cut_after = 2
+    stream = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}], stream=True)
+    received = []
+    with pytest.raises(openai.APIError, match=r"openai/fake-model: the answer stopped before the provider said"):
+        for chunk in stream:
+            assert chunk.choices[0].finish_reason is None  # never "stop"
+            received.append(chunk.choices[0].delta.content)
+    assert "".join(received) == "one two"
+    (op,) = newest_ops(api)
+    assert op["status"] == "failed" and "ended without a finish reason after 7 characters" in op["error"]
 
 
 def test_a_client_that_leaves_mid_stream_still_leaves_a_failed_op(fake, api):

@@ -39,6 +39,31 @@ def test_an_answer_without_choices_is_a_provider_error(fake_llm):
         _chat(fake_llm).complete(HELLO, "fake")
 
 
+@pytest.mark.parametrize("chunks", [0, 1, 3])
+def test_a_stream_cut_before_its_finish_reason_is_a_provider_error(fake_llm, chunks):
+    """The connection dropped mid-answer: litellm made up `finish_reason: stop`, so a cut answer
+    passed for a whole one."""
+    fake_llm.reply = lambda body: "one two three four five"
+    fake_llm.stream_cut_after = chunks
+    stream = _chat(fake_llm).stream(HELLO, "fake")
+    sent = " ".join(["one", "two", "three"][:chunks])
+    received: list[str] = []
+    with pytest.raises(
+        ProviderError,
+        match=rf"^openai/fake-model: the answer stopped before the provider said it was complete "
+        rf"\(the stream ended without a finish reason after {len(sent)} characters\)$",
+    ):
+        received.extend(stream)
+    assert "".join(received) == sent
+
+
+def test_a_whole_stream_ends_with_the_providers_finish_reason(fake_llm):
+    fake_llm.reply = lambda body: "one two three"
+    fake_llm.finish_reason = "length"
+    stream = _chat(fake_llm).stream(HELLO, "fake")
+    assert "".join(stream) == "one two three" and stream.finish_reason == "length"
+
+
 def test_a_huge_error_text_is_cut(fake_llm):
     fake_llm.fail_next, fake_llm.error_message = 1, "x" * 200_000
     with pytest.raises(ProviderError) as caught:

@@ -414,7 +414,7 @@ class ChatStream:
                 if self._cut_short():
                     raise ProviderError(
                         f"{self.model}: the answer stopped before the provider said it was complete "
-                        f"(the stream ended without a finish reason after {len(self.text):,} characters)"
+                        f"(the stream ended with no finish reason after {len(self.text):,} characters)"
                     ) from None
                 raise
             except Exception as exc:

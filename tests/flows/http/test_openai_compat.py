@@ -228,31 +228,26 @@ def test_a_provider_failure_is_a_server_error_without_the_key(client, fake, api,
     assert op["status"] == "failed" and "provider call failed" in op["error"]
 
 
-def test_a_provider_failure_mid_stream_ends_the_stream_with_an_error(client, fake, api):
+@pytest.mark.parametrize(
+    "failure, message, recorded",
+    [
+        ("stream_error_after", "provider call failed.*injected failure mid-stream", "injected failure mid-stream"),
+        # the connection dropped cleanly: litellm made up finish_reason "stop", a cut answer passed for whole
+        ("stream_cut_after", "the answer stopped before the provider said", "no finish reason after 7 characters"),
+    ],
+)
+def test_a_provider_failure_mid_stream_ends_the_stream_with_an_error(client, fake, api, failure, message, recorded):
     fake.reply = lambda body: "one two three four five"
-    fake.stream_error_after = 2
+    setattr(fake, failure, 2)
     stream = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}], stream=True)
     received = []
-    with pytest.raises(openai.APIError, match=r"openai/fake-model: provider call failed.*injected failure mid-stream"):
-        for chunk in stream:
-            received.append(chunk.choices[0].delta.content)
-    assert "".join(received) == "one two"  # what came before the failure was passed on as it came
-    (op,) = newest_ops(api)
-    assert op["status"] == "failed" and "injected failure mid-stream" in op["error"]
-
-
-def test_a_provider_stream_cut_short_ends_the_stream_with_an_error_not_stop(client, fake, api):
-    fake.reply = lambda body: "one two three four five"
-    fake.stream_cut_after = 2
-    stream = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}], stream=True)
-    received = []
-    with pytest.raises(openai.APIError, match=r"openai/fake-model: the answer stopped before the provider said"):
+    with pytest.raises(openai.APIError, match=rf"openai/fake-model: {message}"):
         for chunk in stream:
             assert chunk.choices[0].finish_reason is None  # never "stop"
             received.append(chunk.choices[0].delta.content)
-    assert "".join(received) == "one two"
+    assert "".join(received) == "one two"  # what came before the failure was passed on as it came
     (op,) = newest_ops(api)
-    assert op["status"] == "failed" and "ended without a finish reason after 7 characters" in op["error"]
+    assert op["status"] == "failed" and recorded in op["error"]
 
 
 def test_a_client_that_leaves_mid_stream_still_leaves_a_failed_op(fake, api):

@@ -51,7 +51,7 @@ def test_a_stream_cut_before_its_finish_reason_is_a_provider_error(fake_llm, chu
     with pytest.raises(
         ProviderError,
         match=rf"^openai/fake-model: the answer stopped before the provider said it was complete "
-        rf"\(the stream ended without a finish reason after {len(sent)} characters\)$",
+        rf"\(the stream ended with no finish reason after {len(sent)} characters\)$",
     ):
         received.extend(stream)
     assert "".join(received) == sent

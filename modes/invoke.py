@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakehouse.observe.observer import ObservedOp, now_utc
+from lakehouse.observe.open_calls import OpenCall
 from modes.context import ModeContext
 from modes.registry import get_mode
 
@@ -31,31 +32,27 @@ def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> Any:
         summary_chars=ctx.lakehouse.settings.ops_summary_chars,
         secrets=ctx.lakehouse.settings.secret_values(),
     )
+    model, _ = _model_and_tokens(payload, None)
+
+    def failed(error: str) -> ObservedOp:
+        return ObservedOp.build(ts_start=started, input=payload, status="failed", error=error, model=model, **common)
+
+    call = OpenCall(observer, failed)  # a server that stops mid-call records it as cut
     try:
         output = spec(payload, ctx).model_dump(mode="json")
         if ctx.finish is not None:
             output = ctx.finish(output)
     except BaseException as exc:
-        model, _ = _model_and_tokens(payload, None)
-        observer.record(
-            ObservedOp.build(
-                ts_start=started,
-                input=payload,
-                status="failed",
-                error=f"{type(exc).__name__}: {exc}",
-                model=model,
-                **common,
-            )
-        )
+        call.close(failed(f"{type(exc).__name__}: {exc}"))
         raise
-    model, tokens = _model_and_tokens(payload, output)
-    observer.record(
+    used_model, tokens = _model_and_tokens(payload, output)
+    call.close(
         ObservedOp.build(
             ts_start=started,
             input=payload,
             output=output,
             status="completed",
-            model=model,
+            model=used_model,
             tokens=tokens,
             **common,
         )

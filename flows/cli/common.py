@@ -261,6 +261,9 @@ def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float
         code = exc.code if isinstance(exc.code, int) else 1
         raise
     finally:
+        from lakehouse.observe.open_calls import interrupt_open_calls
+
+        interrupt_open_calls(f"the server stopped before the call ended (after its {grace_s:g} s grace)")
         exit_within(EXIT_WITHIN_S, code)
 
 

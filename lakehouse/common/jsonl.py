@@ -23,11 +23,11 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lakehouse.common.errors import JsonNestedTooDeep, LogWriteError
 from lakehouse.common.text import loads_json
@@ -70,6 +70,31 @@ def _reason(exc: ValueError) -> str:
     return str(exc).split(":")[0]
 
 
+TAIL_BLOCK = 1 << 16  # bytes read at a time from the end of a log
+
+
+def _load(text: str) -> dict[str, Any]:
+    record = loads_json(text)  # a line nested past the recursion limit is corrupt too
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    return record
+
+
+def _lines_backward(fh: BinaryIO, end: int) -> Iterator[bytes]:
+    """The lines of `fh[:end]`, last first: first what follows the last newline, then each line
+    before it (without its newline), in blocks of TAIL_BLOCK bytes."""
+    pos, head = end, b""
+    while pos > 0:
+        step = min(TAIL_BLOCK, pos)
+        pos -= step
+        fh.seek(pos)
+        parts = (fh.read(step) + head).split(b"\n")
+        head = parts[0]  # may have begun in an earlier block: kept until its newline is read
+        yield from reversed(parts[1:])
+    if end:
+        yield head
+
+
 class AppendLog:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -110,9 +135,7 @@ class AppendLog:
         if not text:
             return None
         try:
-            record = loads_json(text)  # a line nested past the recursion limit is corrupt too
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
+            record = _load(text)
         except ValueError as exc:
             if number not in seen_corrupt:
                 bad = CorruptLine(number, _reason(exc), text[:200])
@@ -135,6 +158,27 @@ class AppendLog:
                 record = self._parse(number, raw, seen_corrupt)
                 if record is not None:
                     yield record
+
+    def tail(self, n: int, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The last `n` well-formed records that `keep` accepts, oldest first, read from the end of
+        the file: what it costs depends on how far back they are, not on the log's length. Corrupt
+        lines are skipped here (`records` and `read_since` report them)."""
+        if n <= 0 or not self.path.exists():
+            return []
+        found: list[dict[str, Any]] = []
+        with open(self.path, "rb") as fh:
+            lines = _lines_backward(fh, fh.seek(0, os.SEEK_END))
+            next(lines, None)  # what follows the last newline: nothing, or a line still being written
+            for raw in lines:
+                try:
+                    record = _load(raw.decode("utf-8", errors="replace").strip() or "null")
+                except ValueError:
+                    continue
+                if keep(record):
+                    found.append(record)
+                    if len(found) == n:
+                        break
+        return found[::-1]
 
     def changed(self, cursor: LogCursor | None) -> bool:
         """One `stat`: has the file changed since `cursor` (grown, shrunk, replaced, created)?"""

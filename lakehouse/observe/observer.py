@@ -17,13 +17,14 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from lakehouse.common.jsonl import AppendLog
+from lakehouse.common.jsonl import AppendLog, LogCursor
 from lakehouse.common.secrets import scrub  # noqa: F401 (re-exported: runner, HTTP)
 
 if TYPE_CHECKING:
@@ -135,6 +136,36 @@ class ObservedOp(BaseModel):
         )
 
 
+@dataclass
+class _Tally:
+    """What `Observer.stats` reports, counted op by op."""
+
+    cursor: LogCursor | None = None  # how far into the log (for the log's own tally)
+    records: int = 0  # well-formed records read, ops or not (to number the others)
+    total: int = 0
+    by_status: Counter[Any] = field(default_factory=Counter)
+    by_mode: Counter[Any] = field(default_factory=Counter)
+    by_source: Counter[Any] = field(default_factory=Counter)
+    durations: list[float] = field(default_factory=list)  # of the ops not skipped
+
+    def add(self, r: dict[str, Any]) -> None:
+        self.total += 1
+        self.by_status[r.get("status")] += 1
+        self.by_mode[r.get("mode") or "-"] += 1
+        self.by_source[r.get("source")] += 1
+        if r.get("status") != "skipped":
+            self.durations.append(r["duration_ms"])
+
+    def copy(self) -> _Tally:
+        return replace(
+            self,
+            by_status=Counter(self.by_status),
+            by_mode=Counter(self.by_mode),
+            by_source=Counter(self.by_source),
+            durations=list(self.durations),
+        )
+
+
 class Observer:
     def __init__(self, log_path: Path | str, ring_size: int = 10_000, shared: SharedLog | None = None) -> None:
         self.log = AppendLog(log_path)
@@ -143,6 +174,8 @@ class Observer:
         self.write_failures = 0
         self.last_write_error: dict[str, str] | None = None
         self._lock = threading.Lock()
+        self._tally = _Tally()
+        self._tally_lock = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -185,12 +218,14 @@ class Observer:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Ops from the shared log (all processes), oldest first; `limit` keeps the newest."""
+        if limit and self.shared is None:  # the newest few, read from the log's end
+            return self.log.tail(limit, lambda r: _is_op(r) and _in(r, run_id, workflow))
         records = self.shared.records() if self.shared is not None else self.log.records()
         rows = []
         for number, r in enumerate(records, start=1):
             if not _is_op(r):  # valid JSON of another shape (a hand edit, another tool) failed stats and SQL
                 self._not_an_op(number)
-            elif (run_id is None or r.get("run_id") == run_id) and (workflow is None or r.get("workflow") == workflow):
+            elif _in(r, run_id, workflow):
                 rows.append(r)
         return rows[-limit:] if limit else rows
 
@@ -202,17 +237,39 @@ class Observer:
             self.log.report.repairs.append(problem)
         log.warning("%s: skipped", problem)
 
+    def _tally_log(self) -> _Tally:
+        """The tally of the whole log, brought up to date with what was appended since the last call
+        (a page polling the stats of a long log read it whole on every poll)."""
+        with self._tally_lock:
+            records, cursor, reset = self.log.read_since(self._tally.cursor)
+            if reset:
+                self._tally = _Tally()
+            tally = self._tally
+            for r in records:
+                tally.records += 1
+                if _is_op(r):
+                    tally.add(r)
+                else:
+                    self._not_an_op(tally.records)
+            tally.cursor = cursor
+            return tally.copy()
+
     def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
         import numpy as np  # here, not at import: every workflow run records ops, few ask for stats
 
-        rows = list(self.ops() if rows is None else rows)
-        durations = np.array([r["duration_ms"] for r in rows if r.get("status") != "skipped"], dtype=float)
+        if rows is None and self.shared is None:
+            tally = self._tally_log()
+        else:
+            tally = _Tally()
+            for r in self.ops() if rows is None else rows:
+                tally.add(r)
+        durations = np.array(tally.durations, dtype=float)
         pct = (lambda q: round(float(np.percentile(durations, q)), 3)) if durations.size else (lambda q: None)
         return {
-            "total": len(rows),
-            "by_status": dict(Counter(r.get("status") for r in rows).most_common()),
-            "by_mode": dict(Counter(r.get("mode") or "-" for r in rows).most_common()),
-            "by_source": dict(Counter(r.get("source") for r in rows).most_common()),
+            "total": tally.total,
+            "by_status": dict(tally.by_status.most_common()),
+            "by_mode": dict(tally.by_mode.most_common()),
+            "by_source": dict(tally.by_source.most_common()),
             "duration_ms": {"p50": pct(50), "p95": pct(95)},
             "ring": {"size": len(self.ring), "capacity": self.ring.maxlen},
             "write_failures": self.write_failures,
@@ -257,6 +314,11 @@ _OP_KEYS: dict[str, type | tuple[type, ...]] = {
     "source": str,
     "status": str,
 }
+
+
+def _in(record: dict[str, Any], run_id: str | None, workflow: str | None) -> bool:
+    """Is the op one of run `run_id` and of workflow `workflow` (None: any)?"""
+    return run_id in (None, record.get("run_id")) and workflow in (None, record.get("workflow"))
 
 
 def _is_op(record: dict[str, Any]) -> bool:

@@ -69,6 +69,8 @@ def test_search_sql_run_and_rate(mcp_http):
 def test_listings_page_with_limit_and_offset(mcp_http):
     async def session():
         async with mcp_http.client() as client:
+            for _ in range(4):  # ops of its own: the test runs alone too, or first
+                await client.call_tool("lakehouse_list_corpora", {"limit": 1})
             first = await client.call_tool("lakehouse_ops_query", {"source": "mcp", "limit": 2})
             second = await client.call_tool("lakehouse_ops_query", {"source": "mcp", "limit": 2, "offset": 2})
             corpora = await client.call_tool("lakehouse_list_corpora", {"limit": 1})

@@ -69,7 +69,8 @@ def caller_writable(name: str) -> str:
             f"this one {len(longest):,}"
         )
     for prefix, owner in _OWNERS.items():
-        if namespace == DEFAULT_NAMESPACE and table.lower().startswith(prefix):
+        # SQL reads `LAKEHOUSE._lh_ops` as `lakehouse._lh_ops`: a twin spelled so would stand in for it
+        if namespace.lower() == DEFAULT_NAMESPACE and table.lower().startswith(prefix):
             raise TableError(
                 f"table '{namespace}.{table}' belongs to {owner}: write your rows to a table whose name "
                 f"does not start with {prefix!r}"

@@ -4,6 +4,8 @@ an upsert there cleared rows' vectors). The refusal names the table and its owne
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pytest
 
@@ -40,3 +42,14 @@ def test_ingest_into_a_lakehouse_table_is_refused_and_changes_nothing(owned, tab
 def test_the_same_names_in_another_namespace_are_the_user_own(lakehouse):
     done = ingest_file(lakehouse.tables, INGEST_CASES / "base.csv", "staging.corpus_occupations")
     assert (done.table, done.status) == ("staging.corpus_occupations", "created")
+
+
+@pytest.mark.parametrize("table", ["LAKEHOUSE._lh_ops", "Lakehouse.corpus_occupations", "lakeHouse._lh_evidence"])
+def test_the_lakehouse_namespace_spelled_in_another_case_is_refused_too(owned, table):
+    """SQL reads `LAKEHOUSE._lh_ops` as `lakehouse._lh_ops`: a table spelled so stood in for the ops
+    log (and `lakehouse flush` failed on it from then on)."""
+    before = {name: table_state(owned, name) for name in ("lakehouse._lh_ops", "corpus_occupations")}
+    with pytest.raises(TableError, match=rf"^table '{re.escape(table)}' belongs to "):
+        ingest_file(owned.tables, INGEST_CASES / "base.csv", table)
+    assert {name: table_state(owned, name) for name in before} == before
+    assert not any(name.split(".")[0] != "lakehouse" for name in owned.tables.list())

@@ -76,8 +76,14 @@ def _check_keys(path: str, data: pa.Table, key: str) -> None:
     if key not in data.column_names:
         raise IngestError(path, f"key column {key!r} is not in the file (columns: {', '.join(data.column_names)})")
     keys = data.column(key)
-    if keys.null_count:
-        row = pc.index(pc.is_null(keys), True).as_py()
+    empty = pc.is_null(keys)
+    if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+        # a CSV's text column reads a blank cell as '': every later blank key would replace the last
+        empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(keys), ""))
+    elif pa.types.is_floating(keys.type):
+        empty = pc.or_(empty, pc.is_nan(keys))  # NaN equals no key, itself included
+    if pc.any(empty).as_py():
+        row = pc.index(empty, True).as_py()
         raise IngestError(path, f"the key is empty in data row {row + 1}", column=key)
     counts = pc.value_counts(keys)
     dupes = counts.filter(pc.greater(counts.field("counts"), 1))
@@ -134,6 +140,7 @@ def ingest_file(
         else:  # the rows of the very snapshot this write commits on top of
             current = to_storable(tbl.scan(snapshot_id=current_snapshot.snapshot_id).to_arrow(), name)
         replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
+        _one_row_a_key(name, str(path), current.filter(replaced), key)
         planned["updated"] = pc.sum(replaced).as_py() or 0
         if planned["updated"] == len(incoming) and _holds(current.filter(replaced), incoming, key):
             return None  # upserted before, and a later upsert changed none of its rows: nothing to do
@@ -170,6 +177,21 @@ def ingest_file(
         source_sha256=sha,
         commit_attempts=done.attempts,
     )
+
+
+def _one_row_a_key(name: str, path: str, matched: pa.Table, key: str) -> None:
+    """The table's rows an upsert replaces hold each key once: rows appended without `--key` may
+    repeat one, and the upsert would replace them all with the file's one row."""
+    counts = pc.value_counts(matched.column(key))
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        value, times = repeated[0]["values"].as_py(), repeated[0]["counts"].as_py()
+        raise IngestError(
+            path,
+            f"table {name!r} holds key {value!r} in {times} rows (appended without --key), so an upsert on "
+            f"{key!r} would replace them all with one; remove the repeats first, or append without --key",
+            column=key,
+        )
 
 
 def _holds(rows: pa.Table, incoming: pa.Table, key: str) -> bool:

@@ -46,7 +46,9 @@ class SqlQueryOut(BaseModel):
 def ingest(inp: IngestIn, ctx: ModeContext) -> IngestOut:
     """Load a file into an Iceberg table (create, append, or upsert on `key`); idempotent."""
     path = ctx.path(inp.path, field="path", cwd_relative=True)
-    result = ingest_file(ctx.lakehouse.tables, path, inp.table, key=inp.key, format=inp.format)
+    result = ingest_file(
+        ctx.lakehouse.tables, path, inp.table, key=inp.key, format=inp.format, confined=not ctx.trusted_paths
+    )
     return IngestOut(**result.model_dump())
 
 

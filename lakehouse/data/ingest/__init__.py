@@ -9,7 +9,10 @@ loses a race with another writer is planned again on the new snapshot (see Table
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -40,6 +43,8 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 # A caller that cannot pass `progress` (a mode run through invoke_mode) sets it here instead.
 PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_ingest_progress", default=None)
 _HASH_CHUNK = 8 * 1024 * 1024
+_MOVED = "changed while it was opened: its path now leads elsewhere (a link); nothing was read"
+_FD_LINKS = Path("/proc/self/fd")  # what each open descriptor of this process leads to (Linux)
 
 
 class IngestResult(BaseModel):
@@ -54,14 +59,36 @@ class IngestResult(BaseModel):
     commit_attempts: int = 1  # >1: the commit lost races with other writers and was planned again
 
 
-def _map_file(path: Path) -> memoryview:
-    if not path.exists():
-        raise IngestError(str(path), "no such file")
-    if not path.is_file():
-        raise IngestError(str(path), "not a regular file")
-    if path.stat().st_size == 0:
-        raise IngestError(str(path), "the file is empty")
-    return memoryview(pa.memory_map(str(path)).read_buffer())
+def _read_file(path: Path, confined: bool) -> memoryview:
+    """The file's bytes, read into memory. Not mapped: a mapped file cut short while it was read (a
+    log rotation, a re-export) killed the process with SIGBUS, the API with it. `confined`: `path`
+    was checked against the allowed roots as resolved, so the file opened must be the one it names
+    (a folder on it swapped for a link between that check and this open led outside the roots)."""
+    try:  # O_NONBLOCK: a FIFO must not hold the open until someone writes to it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (os.O_NOFOLLOW if confined else 0))
+    except FileNotFoundError:
+        raise IngestError(str(path), "no such file") from None
+    except OSError as exc:
+        if confined and exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link where the check saw a file
+            raise IngestError(str(path), _MOVED) from None
+        raise IngestError(str(path), f"cannot be opened: {exc.strerror}") from None
+    try:
+        status = os.fstat(fd)
+        size = status.st_size
+        if not stat.S_ISREG(status.st_mode):
+            raise IngestError(str(path), "not a regular file")
+        if size == 0:
+            raise IngestError(str(path), "the file is empty")
+        if confined and _FD_LINKS.is_dir() and os.readlink(_FD_LINKS / str(fd)) != str(path):
+            raise IngestError(str(path), _MOVED)
+        data = bytearray(size)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            got = fh.readinto(data)
+    finally:
+        os.close(fd)
+    if got != size:
+        raise IngestError(str(path), f"changed while it was read: {size:,} bytes when opened, {got:,} could be read")
+    return memoryview(data)
 
 
 def _sha256(data: memoryview, report: Progress) -> str:
@@ -100,14 +127,16 @@ def ingest_file(
     key: str | None = None,
     format: str | None = None,
     progress: Progress | None = None,
+    confined: bool = False,
 ) -> IngestResult:
     """Load `path` into `table`. The write is planned on the table as it is at commit time: if
     another writer commits first, the idempotency check, the schema fit and (for an upsert) the
-    merge with the current rows run again on the new snapshot before the retry."""
+    merge with the current rows run again on the new snapshot before the retry. `confined`: `path`
+    was checked against the allowed roots (see _read_file)."""
     path = Path(path)
     name = caller_writable(table)  # never the lakehouse's own tables (shared state, corpora)
     report = progress or PROGRESS.get() or (lambda stage, fraction: None)
-    data = _map_file(path)
+    data = _read_file(path, confined)
     fmt = detect_format(path, data, format)
     sha = _sha256(data, report)
     parsed: dict[tuple, pa.Table] = {}  # by the column types the table asks for (re-parse if they change)

@@ -252,7 +252,9 @@ class SqlEngine:
         if source.arrow is not None:
             internal = f"__lakehouse__{'.'.join(tbl.name())}"
             con.register(internal, source.arrow)
-            select = select.replace(PLACEHOLDER, quote(internal))
+            # only the FROM: a column may be named like the placeholder (its quoted name broke the view)
+            assert select.endswith(f" FROM {PLACEHOLDER}")
+            select = select.removesuffix(PLACEHOLDER) + quote(internal)
         if schema is None:
             con.execute(f"CREATE TEMP VIEW {quote(name)} AS {select}")
         else:

@@ -61,8 +61,8 @@ _DUCKDB_TYPES: dict[type[IcebergType], str] = {
 
 @dataclass(frozen=True)
 class ScanSource:
-    """`select` yields the table's columns; it reads `arrow` (registered under PLACEHOLDER) or
-    Parquet files directly."""
+    """`select` yields the table's columns; it reads `arrow` (registered under the PLACEHOLDER that
+    ends `select`) or Parquet files directly."""
 
     select: str
     arrow: Any = None

@@ -197,7 +197,7 @@ def table(
             _cell(s["operation"]),
             _cell(summary.get("added-records")),
             _cell(summary.get("total-records")),
-            summary.get("lakehouse.source-file", ""),
+            plain(summary.get("lakehouse.source-file", "")),  # a file name may hold markup or ESC
         )
     console.print(snaps)
 

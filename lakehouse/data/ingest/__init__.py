@@ -103,6 +103,10 @@ def _check_keys(path: str, data: pa.Table, key: str) -> None:
     if key not in data.column_names:
         raise IngestError(path, f"key column {key!r} is not in the file (columns: {', '.join(data.column_names)})")
     keys = data.column(key)
+    if pa.types.is_nested(keys.type):
+        raise IngestError(
+            path, f"the key holds {keys.type} values; a key is one value (text, a number, a date)", column=key
+        )
     empty = pc.is_null(keys)
     if pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
         # a CSV's text column reads a blank cell as '': every later blank key would replace the last
@@ -156,7 +160,8 @@ def ingest_file(
         if tbl is not None and Tables.ingested_snapshot(tbl, sha, upsert=bool(key)) is not None:
             return None
         iceberg_schema = tbl.schema() if tbl is not None else None
-        incoming = _checked(name, path, parse(iceberg_schema), key, iceberg_schema)
+        source = parse(iceberg_schema)
+        incoming = _checked(name, path, source, key, iceberg_schema)
         report("writing", 0.7)
         props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
         planned.update(rows_in=len(incoming), updated=0, upsert=bool(key and tbl is not None))
@@ -170,6 +175,7 @@ def ingest_file(
             current = to_storable(tbl.scan(snapshot_id=current_snapshot.snapshot_id).to_arrow(), name)
         replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
         _one_row_a_key(name, str(path), current.filter(replaced), key)
+        incoming = _kept_where_unsent(incoming, set(source.column_names), current.filter(replaced), key)
         planned["updated"] = pc.sum(replaced).as_py() or 0
         if planned["updated"] == len(incoming) and _holds(current.filter(replaced), incoming, key):
             return None  # upserted before, and a later upsert changed none of its rows: nothing to do
@@ -221,6 +227,20 @@ def _one_row_a_key(name: str, path: str, matched: pa.Table, key: str) -> None:
             f"{key!r} would replace them all with one; remove the repeats first, or append without --key",
             column=key,
         )
+
+
+def _kept_where_unsent(incoming: pa.Table, sent: set[str], matched: pa.Table, key: str) -> pa.Table:
+    """`incoming` with each replaced row's own values in the table's columns the file does not have:
+    an upsert replaces what the file says, and a file of some columns had set the others to null."""
+    unsent = [c for c in incoming.column_names if c not in sent and c in matched.column_names]
+    if not unsent or not len(matched):
+        return incoming
+    at = pc.index_in(incoming.column(key), value_set=matched.column(key))  # null: a new key, nothing to keep
+    for column in unsent:
+        incoming = incoming.set_column(
+            incoming.column_names.index(column), incoming.field(column), matched.column(column).take(at)
+        )
+    return incoming
 
 
 def _holds(rows: pa.Table, incoming: pa.Table, key: str) -> bool:

@@ -31,6 +31,17 @@ def test_a_blank_or_nan_key_is_refused(lakehouse, tmp_path, name, text, row):
     assert table_state(lakehouse, "keyed") == before and not lakehouse.tables.exists("keyed_numbers")
 
 
+@pytest.mark.parametrize(
+    ("line", "kind"), [('{"id": [1, 2]}', "list<item: int64>"), ('{"id": {"a": 1}}', "struct<a: int64>")]
+)
+def test_a_key_of_lists_or_objects_is_refused(lakehouse, tmp_path, line, kind):
+    path = _file(tmp_path, "nested.jsonl", line + "\n")
+    expected = rf"^{re.escape(str(path))}, column 'id': the key holds {re.escape(kind)} values; a key is one value"
+    with pytest.raises(IngestError, match=expected):
+        ingest_file(lakehouse.tables, path, "nested_keys", key="id")
+    assert not lakehouse.tables.exists("nested_keys")
+
+
 def test_an_upsert_onto_a_key_the_table_holds_twice_is_refused(lakehouse, tmp_path):
     ingest_file(lakehouse.tables, _file(tmp_path, "appended.csv", "id,v\n1,a\n1,b\n2,c\n"), "twice")
     before = table_state(lakehouse, "twice")

@@ -89,7 +89,10 @@ def ingest(
     file: Path = typer.Argument(..., help="CSV, TSV, JSON-lines or Parquet file to load."),
     table: str = typer.Option(..., "--table", "-t", help="Target table: `name` or `namespace.name`."),
     key: Optional[str] = typer.Option(
-        None, "--key", help="Upsert on this column: incoming rows replace rows with the same key."
+        None,
+        "--key",
+        help="Upsert on this column: incoming rows replace rows with the same key "
+        "(columns the file lacks keep their values).",
     ),
     fmt: Optional[SourceFormat] = typer.Option(
         None, "--format", help="Source format (default: from the extension, else sniffed)."

@@ -157,7 +157,9 @@ def ingest_file(
 
     def plan(tbl) -> Write | None:
         planned.clear()
-        if tbl is not None and Tables.ingested_snapshot(tbl, sha, upsert=bool(key)) is not None:
+        earlier = Tables.ingested_snapshot(tbl, sha, upsert=bool(key)) if tbl is not None else None
+        if earlier is not None:
+            _same_format(name, str(path), tbl.metadata.snapshot_by_id(earlier), fmt)
             return None
         iceberg_schema = tbl.schema() if tbl is not None else None
         source = parse(iceberg_schema)
@@ -212,6 +214,18 @@ def ingest_file(
         source_sha256=sha,
         commit_attempts=done.attempts,
     )
+
+
+def _same_format(name: str, path: str, snapshot, fmt: str) -> None:
+    """The same content again is already ingested, unless it is now read another way: a file read
+    with the wrong --format could not be read again with the right one (a silent "already ingested")."""
+    before = (snapshot.summary.additional_properties if snapshot.summary else {}).get("lakehouse.source-format")
+    if before and before != fmt:
+        raise IngestError(
+            path,
+            f"this content was ingested into {name!r} read as {before} (snapshot {snapshot.snapshot_id}); read "
+            f"as {fmt} its rows would stand beside those: ingest it into a new table",
+        )
 
 
 def _one_row_a_key(name: str, path: str, matched: pa.Table, key: str) -> None:

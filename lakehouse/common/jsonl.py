@@ -73,13 +73,6 @@ def _reason(exc: ValueError) -> str:
 TAIL_BLOCK = 1 << 16  # bytes read at a time from the end of a log
 
 
-def _load(text: str) -> dict[str, Any]:
-    record = loads_json(text)  # a line nested past the recursion limit is corrupt too
-    if not isinstance(record, dict):
-        raise ValueError("not a JSON object")
-    return record
-
-
 def _lines_backward(fh: BinaryIO, end: int) -> Iterator[bytes]:
     """The lines of `fh[:end]`, last first: first what follows the last newline, then each line
     before it (without its newline), in blocks of TAIL_BLOCK bytes."""
@@ -135,7 +128,9 @@ class AppendLog:
         if not text:
             return None
         try:
-            record = _load(text)
+            record = loads_json(text)  # a line nested past the recursion limit is corrupt too
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
         except ValueError as exc:
             if number not in seen_corrupt:
                 bad = CorruptLine(number, _reason(exc), text[:200])
@@ -171,10 +166,10 @@ class AppendLog:
             next(lines, None)  # what follows the last newline: nothing, or a line still being written
             for raw in lines:
                 try:
-                    record = _load(raw.decode("utf-8", errors="replace").strip() or "null")
+                    record = loads_json(raw.decode("utf-8", errors="replace").strip() or "null")
                 except ValueError:
                     continue
-                if keep(record):
+                if isinstance(record, dict) and keep(record):
                     found.append(record)
                     if len(found) == n:
                         break

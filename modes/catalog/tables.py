@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from lakehouse.data.ingest import IngestResult, ingest_file
 from modes.context import ModeContext
@@ -37,9 +38,22 @@ class SqlQueryIn(BaseModel):
 
 class SqlQueryOut(BaseModel):
     columns: list[str]
-    rows: list[list[Any]]
+    rows: list[list[Any]] = Field(
+        description='NaN and infinities are the strings "NaN", "Infinity" and "-Infinity": JSON has no such '
+        "numbers, and null is SQL's NULL"
+    )
     truncated: bool
     row_count: int
+
+    @field_serializer("rows")
+    def _non_finite_as_text(self, rows: list[list[Any]]) -> list[list[Any]]:
+        return [
+            [_NON_FINITE.get(str(v), v) if isinstance(v, float) and not math.isfinite(v) else v for v in row]
+            for row in rows
+        ]
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 @mode("ingest")

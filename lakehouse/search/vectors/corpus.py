@@ -283,7 +283,13 @@ class CorpusManager(Generations):
         with tempfile.TemporaryDirectory(prefix="lh-index-") as tmp:
             path = Path(tmp) / "index.hnsw"
             self.store.get_file(manifest.index_key, path)
-            index = VectorIndex.load(path, manifest.dims, params, deleted=manifest.deleted_labels)
+            try:
+                index = VectorIndex.load(path, manifest.dims, params, deleted=manifest.deleted_labels)
+            except RuntimeError as exc:  # hnswlib's word for a cut or damaged file
+                raise CorpusError(
+                    f"corpus {manifest.name!r}: its index {manifest.index_key} cannot be read ({exc}); "
+                    f"`lakehouse corpus rebuild {manifest.name}` builds it again from the stored vectors"
+                ) from None
         loaded = LoadedCorpus(manifest.name, index, manifest, token, adapter)
         rows = read_rows(self.tables, manifest, ROW_COLUMNS)
         live = [not d for d in rows.column("deleted").to_pylist()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -62,17 +63,52 @@ def check_utf8(path: str, data: memoryview, delimiter: str | None = None, header
     )
 
 
-def _records(text: str, delimiter: str, quoting: Quoting) -> Iterator[tuple[int, list[str]]]:
-    """(first physical line, fields) for every non-blank record, header included."""
+def _records(
+    path: str, text: str, delimiter: str, quoting: Quoting, lenient: bool = False
+) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, fields) for every non-blank record, header included. `lenient` skips
+    a quote error within one line (the fast reader takes `1,"a"b` as `a"b`) but not one that spans
+    lines: that is a stray opening quote swallowing the rows after it."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    header: list[str] | None = None
     last = 0
-    try:
-        for row in reader:
-            start, last = last + 1, reader.line_num
-            if row:
-                yield start, row
-    except csv.Error as exc:
-        raise IngestError("", f"malformed CSV ({exc})", line=reader.line_num) from None
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start, end = last + 1, reader.line_num
+            unclosed = end > start or "end of data" in str(exc)
+            if lenient and not unclosed:
+                last = end
+                continue
+            if not unclosed:
+                raise IngestError(path, f"malformed CSV ({exc})", line=end) from None
+            until = "the end of the file" if "end of data" in str(exc) else f"line {end}"
+            column = _opened_in(text, start, delimiter, quoting, header)
+            raise IngestError(
+                path, f"a quoted value opened here is not closed before {until}", line=start, column=column
+            ) from None
+        start, last = last + 1, reader.line_num
+        if row:
+            header = row if header is None else header
+            yield start, row
+
+
+def _opened_in(text: str, line: int, delimiter: str, quoting: Quoting, header: list[str] | None) -> str | None:
+    """The header name of the last field on physical `line`: where its unclosed quote opened."""
+    physical = next(itertools.islice(io.StringIO(text, newline=""), line - 1, None), "")
+    fields = next(csv.reader([physical.rstrip("\r\n")], delimiter=delimiter, quoting=quoting), [""])
+    index = len(fields) - 1
+    return header[index] if header and index < len(header) else None
+
+
+def check_quotes(path: str, data: memoryview, delimiter: str) -> None:
+    """Raise where a quoted value runs over line ends into a quote error, which the fast reader
+    accepts by merging every row up to the next quote into that value."""
+    for _ in _records(path, bytes(data).decode("utf-8-sig"), delimiter, csv.QUOTE_MINIMAL, lenient=True):
+        pass
 
 
 def _bad_value(values: list[str | None], target: pa.DataType) -> int | None:
@@ -100,30 +136,25 @@ def diagnose_csv(
 ) -> None:
     """Raise IngestError at the first ragged row or value that does not fit its typed column."""
     text = bytes(data).decode("utf-8-sig")
-    try:
-        records = _records(text, delimiter, quoting)
-        first = next(records, None)
-        if first is None:
-            raise IngestError(path, "the file is empty: expected a header line")
-        header = first[1]
-        checks = [(i, name, typed[name]) for i, name in enumerate(header) if name in typed]
-        batch: list[tuple[int, list[str]]] = []
-        for line, row in records:
-            if len(row) != len(header):
-                raise IngestError(
-                    path,
-                    f"expected {len(header)} fields like the header, found {len(row)}",
-                    line=line,
-                )
-            batch.append((line, row))
-            if len(batch) >= _BATCH:
-                _check_batch(path, batch, checks, null_values)
-                batch = []
-        _check_batch(path, batch, checks, null_values)
-    except IngestError as exc:
-        if not exc.path:  # raised by _records, which does not know the file name
-            raise IngestError(path, str(exc).split(": ", 1)[-1], line=exc.line) from None
-        raise
+    records = _records(path, text, delimiter, quoting)
+    first = next(records, None)
+    if first is None:
+        raise IngestError(path, "the file is empty: expected a header line")
+    header = first[1]
+    checks = [(i, name, typed[name]) for i, name in enumerate(header) if name in typed]
+    batch: list[tuple[int, list[str]]] = []
+    for line, row in records:
+        if len(row) != len(header):
+            raise IngestError(
+                path,
+                f"expected {len(header)} fields like the header, found {len(row)}",
+                line=line,
+            )
+        batch.append((line, row))
+        if len(batch) >= _BATCH:
+            _check_batch(path, batch, checks, null_values)
+            batch = []
+    _check_batch(path, batch, checks, null_values)
 
 
 def _check_batch(path, batch, checks, null_values) -> None:

@@ -46,6 +46,7 @@ _SCAN_BYTES = 1 << 20  # small enough to stay in cache: a scan of 1 GB takes ~0.
 
 
 def detect_format(path: Path, data: memoryview, given: str | None) -> str:
+    _refuse_encoded(str(path), bytes(data[:4]))
     if given is not None:
         fmt = given.lower()
         if fmt == "json":
@@ -53,13 +54,29 @@ def detect_format(path: Path, data: memoryview, given: str | None) -> str:
         if fmt not in FORMATS:
             raise IngestError(str(path), f"unknown format {given!r}: use one of {', '.join(FORMATS)}")
         return fmt
-    if bytes(data[:4]) == b"PAR1":
+    starts_parquet = bytes(data[:4]) == b"PAR1"
+    if starts_parquet and bytes(data[-4:]) == b"PAR1":  # a real Parquet file ends with its magic too
         return "parquet"
     by_extension = _EXTENSIONS.get(path.suffix.lower())
     if by_extension:
         return by_extension
-    head = bytes(data[:64]).lstrip()
-    return "jsonl" if head[:1] in (b"{", b"[") else "csv"
+    if starts_parquet:
+        return "parquet"
+    return "jsonl" if _text_head(data)[:1] in (b"{", b"[") else "csv"
+
+
+def _refuse_encoded(path: str, head: bytes) -> None:
+    """Compressed or UTF-16 bytes read as text make a garbled header: say what the file is instead."""
+    if head[:2] == b"\x1f\x8b" or head == b"PK\x03\x04":
+        raise IngestError(path, "compressed files are not supported: decompress it first")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise IngestError(path, f"the file looks UTF-16 (BOM {head[:2].hex(' ').upper()}): save it as UTF-8")
+
+
+def _text_head(data: memoryview) -> bytes:
+    """The first bytes without a UTF-8 BOM and leading white space."""
+    head = bytes(data[:64])
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip()
 
 
 def _header_and_sample(data: memoryview) -> tuple[str, str]:
@@ -153,7 +170,7 @@ def _holds_line_break(table: pa.Table) -> bool:
 
 
 def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa.Table:
-    if bytes(data[:64]).lstrip()[:1] == b"[":
+    if _text_head(data)[:1] == b"[":
         return _read_json_array(path, data)
     # JSON has no dates: such columns are read as text and cast, like CSV does.
     as_read = {k: v if diagnose.json_native(v) else pa.string() for k, v in typed.items()}

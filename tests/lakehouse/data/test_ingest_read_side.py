@@ -41,3 +41,36 @@ def test_a_quote_left_open_to_the_end_of_the_file_is_refused_where_it_opened(lh,
         r"open.csv, line 2, column 'b': a quoted value opened here is not closed before "
         "the end of the file",
     )
+
+
+def test_json_lines_with_a_bom_and_no_json_extension_are_read_as_json(lh, tmp_path):
+    path = tmp_path / "export.txt"
+    path.write_bytes(b'\xef\xbb\xbf{"a":1,"b":"x"}\n{"a":3,"b":"y"}\n')
+    ingest_file(lh.tables, path, "bom_json")
+    assert lh.sql.query("SELECT a, b FROM bom_json ORDER BY a").rows == [[1, "x"], [3, "y"]]
+    array = tmp_path / "array.json"
+    array.write_bytes(b'\xef\xbb\xbf[{"a":5}]')
+    assert ingest_file(lh.tables, array, "bom_json_array").rows_total == 1
+
+
+def test_a_csv_named_file_starting_with_par1_is_read_as_csv(lh, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("PAR1,PAR2\n1,2\n")
+    ingest_file(lh.tables, path, "par_header")
+    assert lh.sql.query("SELECT PAR1, PAR2 FROM par_header").rows == [[1, 2]]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("ok.csv.gz", b"\x1f\x8b\x08\x00rest", "compressed files are not supported: decompress it first"),
+        ("ok.csv", b"PK\x03\x04rest", "compressed files are not supported: decompress it first"),
+        ("le.csv", "\ufeffa,b\n1,2\n".encode("utf-16-le"), r"the file looks UTF-16 \(BOM FF FE\): save it as UTF-8"),
+        ("be.csv", "\ufeffa,b\n1,2\n".encode("utf-16-be"), r"the file looks UTF-16 \(BOM FE FF\): save it as UTF-8"),
+    ],
+    ids=["gzip", "zip", "utf-16-le", "utf-16-be"],
+)
+def test_compressed_and_utf16_files_are_refused_saying_what_they_are(lh, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    _refused(lh, path, "encoded", f"{name}: {message}")

@@ -20,6 +20,8 @@ from lakehouse.common.text import loads_json
 from lakehouse.data.ingest.errors import IngestError
 
 _BATCH = 20_000
+# The fast reader takes a field (or a header line) of any size; the csv module must read what it read.
+csv.field_size_limit(2**31 - 1)
 
 Quoting = Literal[0, 3]  # csv.QUOTE_MINIMAL, or csv.QUOTE_NONE for TSV
 

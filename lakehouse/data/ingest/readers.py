@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -80,12 +81,14 @@ def _text_head(data: memoryview) -> bytes:
 
 
 def _header_and_sample(data: memoryview) -> tuple[str, str]:
-    """(first line, the first ~1 MiB cut at a line end), decoded leniently for sniffing."""
+    """(first line, the first ~1 MiB cut at a line end), decoded leniently for sniffing. A line
+    ends at LF, CRLF or a lone CR (old Mac exports), as in the fast reader."""
     sample = bytes(data[:_SAMPLE_BYTES])
-    if len(data) > _SAMPLE_BYTES and b"\n" in sample:
-        sample = sample[: sample.rfind(b"\n") + 1]
+    last_end = max(sample.rfind(b"\n"), sample.rfind(b"\r"))
+    if len(data) > _SAMPLE_BYTES and last_end >= 0:
+        sample = sample[: last_end + 1]
     text = sample.decode("utf-8-sig", errors="replace")
-    return text.split("\n", 1)[0].rstrip("\r"), text
+    return re.split(r"[\r\n]", text, maxsplit=1)[0], text
 
 
 def sniff_delimiter(first_line: str) -> str:
@@ -127,7 +130,12 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
     delimiter = "\t" if fmt == "tsv" else sniff_delimiter(first_line)
     quote = fmt != "tsv"  # TSV has no quoting: a '"' is an ordinary character
     quoting: diagnose.Quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
-    header = next(csv.reader([first_line], delimiter=delimiter, quoting=quoting))
+    try:
+        header = next(csv.reader([first_line], delimiter=delimiter, quoting=quoting, strict=True))
+    except csv.Error:
+        raise IngestError(
+            path, "a quoted column name is not closed on the first line: column names cannot hold line breaks", line=1
+        ) from None
     try:
         check_column_names(header, "header")
     except SchemaConflict as exc:

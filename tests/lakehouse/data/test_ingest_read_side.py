@@ -74,3 +74,25 @@ def test_compressed_and_utf16_files_are_refused_saying_what_they_are(lh, tmp_pat
     path = tmp_path / name
     path.write_bytes(content)
     _refused(lh, path, "encoded", f"{name}: {message}")
+
+
+def test_cr_only_line_ends_are_read_as_line_ends(lh, tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b'a,b\r1,x\r2,"y\rz"\r')
+    ingest_file(lh.tables, path, "cr_only")
+    assert lh.sql.query("SELECT a, b FROM cr_only ORDER BY a").rows == [[1, "x"], [2, "y\rz"]]
+
+
+def test_a_header_line_over_128_kib_is_read(lh, tmp_path):
+    path = tmp_path / "long_name.csv"
+    path.write_text("a," + "x" * 150_000 + "\n1,2\n")
+    ingest_file(lh.tables, path, "long_header")
+    assert lh.tables.describe("long_header")["rows"] == 1
+
+
+def test_a_line_break_in_a_quoted_column_name_is_refused(lh, tmp_path):
+    path = tmp_path / "header_break.csv"
+    path.write_text('"a\nb",c\n1,2\n')
+    _refused(
+        lh, path, "header_break", r"header_break.csv, line 1: a quoted column name is not closed on the first line"
+    )

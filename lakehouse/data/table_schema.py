@@ -11,6 +11,9 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.io.pyarrow import UnsupportedPyArrowTypeException, _pyarrow_to_schema_without_ids
+from pyiceberg.schema import make_compatible_name
 
 from lakehouse.data.errors import SchemaConflict
 
@@ -45,23 +48,38 @@ def iceberg_storable_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def check_column_names(names: list[str], where: str) -> None:
+def check_column_names(names: list[str], where: str, kind: str = "column") -> None:
     """Names must be non-empty and distinct ignoring case: SQL (DuckDB) cannot tell `A` from `a`,
-    so a table holding both could never be queried."""
+    so a table holding both could never be queried. Nor may two names become one when Iceberg's
+    file format rewrites the characters it cannot hold (`O*NET` is written as `O_x2ANET`)."""
     seen: dict[str, str] = {}
     for position, name in enumerate(names, start=1):
         if not name or not name.strip():
-            raise SchemaConflict(where, f"column {position} has an empty name")
+            raise SchemaConflict(where, f"{kind} {position} has an empty name")
         control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
         if control is not None:  # NUL, ESC, ...: a terminal would act on them wherever the name is shown
             raise SchemaConflict(
-                where, f"column {position} name {name!r} holds a control character U+{ord(control):04X}"
+                where, f"{kind} {position} name {name!r} holds a control character U+{ord(control):04X}"
             )
         if name in seen.values():
-            raise SchemaConflict(where, f"column name {name!r} appears more than once")
+            raise SchemaConflict(where, f"{kind} name {name!r} appears more than once")
         if name.casefold() in seen:
             raise SchemaConflict(where, _case_twins(seen[name.casefold()], name))
         seen[name.casefold()] = name
+    _check_stored_names(names, where, kind)
+
+
+def _check_stored_names(names: list[str], where: str, kind: str = "column") -> None:
+    stored: dict[str, str] = {}
+    for name in names:
+        as_stored = make_compatible_name(name)
+        if as_stored in stored:
+            raise SchemaConflict(
+                where,
+                f"{kind}s {stored[as_stored]!r} and {name!r} would both be stored as {as_stored!r} "
+                "(Iceberg's file format rewrites characters it cannot hold in a name); rename one",
+            )
+        stored[as_stored] = name
 
 
 def _case_twins(first: str, second: str) -> str:
@@ -69,10 +87,61 @@ def _case_twins(first: str, second: str) -> str:
 
 
 def to_storable(data: pa.Table, where: str = "data") -> pa.Table:
-    """`data` with every column cast to a type Iceberg stores."""
+    """`data` with every column cast to a type Iceberg stores; SchemaConflict naming the column
+    whose names, type or values Iceberg cannot hold."""
     check_column_names(data.column_names, where)
+    for f in data.schema:
+        _check_field_names(f.type, where, f.name)
     target = pa.schema([pa.field(f.name, iceberg_storable_type(f.type)) for f in data.schema])
-    return data if target == data.schema.remove_metadata() else data.cast(target)
+    _check_storable_types(target, where)
+    if target == data.schema.remove_metadata():
+        return data
+    try:
+        return data.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    for f, want in zip(data.schema, target, strict=True):
+        try:
+            data.column(f.name).cast(want.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaConflict(where, _unstorable_values(data.column(f.name), want.type, exc), f.name) from None
+    return data.cast(target)
+
+
+def _check_field_names(kind: pa.DataType, where: str, column: str) -> None:
+    """The names of struct fields, at any depth, follow the rules of column names."""
+    if pa.types.is_struct(kind):
+        try:
+            check_column_names([kind.field(i).name for i in range(kind.num_fields)], where, "field")
+        except SchemaConflict as exc:
+            raise SchemaConflict(where, exc.detail, column) from None
+    if pa.types.is_nested(kind):
+        for i in range(kind.num_fields):
+            _check_field_names(kind.field(i).type, where, column)
+
+
+def _check_storable_types(schema: pa.Schema, where: str) -> None:
+    """SchemaConflict naming the first column Iceberg has no type for (decimal256, duration, ...)."""
+    try:
+        _pyarrow_to_schema_without_ids(schema)
+        return
+    except (UnsupportedPyArrowTypeException, TypeError, ValueError):
+        pass  # one column at a time, to say which
+    for f in schema:
+        try:
+            _pyarrow_to_schema_without_ids(pa.schema([f]))
+        except (UnsupportedPyArrowTypeException, TypeError, ValueError):
+            raise SchemaConflict(where, f"its type {f.type} cannot be stored in an Iceberg table", f.name) from None
+
+
+def _unstorable_values(column: pa.ChunkedArray, want: pa.DataType, exc: Exception) -> str:
+    """Why a column's values do not fit the type Iceberg stores it as."""
+    if pa.types.is_timestamp(want) or pa.types.is_time(want):
+        what = "timestamps" if pa.types.is_timestamp(want) else "times"
+        return f"a value has nanoseconds: {what} finer than microseconds cannot be stored; round them first"
+    if pa.types.is_integer(want):
+        return f"value {pc.max(column).as_py()} is larger than a long integer (the largest Iceberg stores) can hold"
+    return f"its values cannot be stored as {want} ({exc})"
 
 
 def plain_arrow_schema(iceberg_schema) -> pa.Schema:
@@ -139,5 +208,7 @@ def fit_to_table(data: pa.Table, iceberg_schema, where: str) -> Fitted:
         columns.append(pa.nulls(len(data), arrow_types[name]))
         fields.append(pa.field(name, arrow_types[name]))
     order = list(table_fields) + new_columns
+    if new_columns:
+        _check_stored_names(order, where)
     fitted = pa.Table.from_arrays(columns, schema=pa.schema(fields)).select(order)
     return Fitted(fitted, new_columns)

@@ -11,6 +11,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -62,6 +63,27 @@ def check_utf8(path: str, data: memoryview, delimiter: str | None = None, header
         f"byte 0x{raw[pos]:02x} at character {len(prefix) + 1} is not valid UTF-8; save the file as UTF-8",
         line=line,
         column=column,
+    )
+
+
+# A \\uD800-\\uDFFF escape that is not half of a pair: JSON allows it, Unicode text cannot hold it.
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def check_surrogates(path: str, data: memoryview) -> None:
+    """Raise at the first JSON string escape of a lone UTF-16 surrogate, naming its line."""
+    raw = bytes(data)
+    found = _LONE_SURROGATE.search(raw)
+    if found is None:
+        return
+    escape = found.group().lstrip(b"\\").decode()
+    raise IngestError(
+        path,
+        f"the escape \\{escape} is half of a UTF-16 surrogate pair, which is not valid text",
+        line=raw.count(b"\n", 0, found.start()) + 1,
     )
 
 

@@ -196,6 +196,7 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
         return table
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         diagnose.check_utf8(path, data)
+        diagnose.check_surrogates(path, data)
         diagnose.diagnose_jsonl(path, data, typed)
         raise IngestError(path, f"cannot read as JSON lines: {exc}") from None
 
@@ -210,22 +211,71 @@ def _read_json_array(path: str, data: memoryview) -> pa.Table:
         raise IngestError(path, "a JSON file must hold one object per line or an array of objects")
     for row in rows:
         nesting.check_row(path, row)
+    names = list(dict.fromkeys(name for row in rows for name in row))  # from_pylist keeps only the first row's
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in names})
+    except UnicodeEncodeError:
+        diagnose.check_surrogates(path, data)
+        raise
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise IngestError(path, f"the objects do not form a table: {exc}") from None
 
 
 def read_parquet(path: str, data: memoryview) -> pa.Table:
     try:
-        return pq.read_table(pa.BufferReader(data))
+        table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:
+        _check_parquet_names(path, data)
         raise IngestError(path, f"not a readable Parquet file: {exc}") from None
+    try:  # Parquet does not promise UTF-8 text; Iceberg's statistics (and SQL) need it
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        _refuse_invalid_text(path, table)
+    return table
+
+
+def _check_parquet_names(path: str, data: memoryview) -> None:
+    """Two columns of one name make the reader fail obscurely: say that instead."""
+    try:
+        names = pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names
+    except (pa.ArrowInvalid, OSError):
+        return  # not readable at all: the caller says so
+    try:
+        check_column_names(names, "file")
+    except SchemaConflict as exc:
+        raise IngestError(path, exc.detail) from None
+
+
+def _refuse_invalid_text(path: str, table: pa.Table) -> None:
+    for name in table.column_names:
+        row = 0
+        for chunk in table.column(name).chunks:
+            try:
+                chunk.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                values = chunk.cast(pa.binary()).to_pylist() if pa.types.is_string(chunk.type) else []
+                bad = next((i for i, v in enumerate(values) if not _utf8(v)), None)
+                if bad is not None:
+                    message = f"the value in data row {row + bad + 1} is not valid UTF-8 text"
+                    raise IngestError(path, message, column=name) from None
+                raise IngestError(path, f"its values are not valid: {exc}", column=name) from None
+            row += len(chunk)
+    raise IngestError(path, "the file's data is not valid (Arrow's checks fail)")
+
+
+def _utf8(value: bytes | None) -> bool:
+    try:
+        (value or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
     if fmt in ("csv", "tsv"):
         return read_csv(path, data, fmt, typed)
     table = read_jsonl(path, data, typed) if fmt == "jsonl" else read_parquet(path, data)
+    if not table.num_columns:  # SQL cannot read a table without columns
+        raise IngestError(path, "the file has no columns")
     nesting.check_schema(path, table.schema)
     return table

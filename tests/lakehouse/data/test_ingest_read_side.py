@@ -90,9 +90,26 @@ def test_a_header_line_over_128_kib_is_read(lh, tmp_path):
     assert lh.tables.describe("long_header")["rows"] == 1
 
 
-def test_a_line_break_in_a_quoted_column_name_is_refused(lh, tmp_path):
-    path = tmp_path / "header_break.csv"
-    path.write_text('"a\nb",c\n1,2\n')
-    _refused(
-        lh, path, "header_break", r"header_break.csv, line 1: a quoted column name is not closed on the first line"
-    )
+def test_a_new_column_stored_under_the_name_of_a_table_column_is_refused(lh, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text("id,O*NET\n1,2\n")
+    ingest_file(lh.tables, first, "onet_codes")
+    second = tmp_path / "second.csv"
+    second.write_text("id,O_x2ANET\n3,4\n")
+    before = lh.tables.describe("onet_codes")["current_snapshot_id"]
+    with pytest.raises(IngestError, match=r"columns 'O\*NET' and 'O_x2ANET' would both be stored as 'O_x2ANET'"):
+        ingest_file(lh.tables, second, "onet_codes")
+    assert lh.tables.describe("onet_codes")["current_snapshot_id"] == before
+
+
+def test_a_json_array_keeps_keys_the_first_object_lacks(lh, tmp_path):
+    path = tmp_path / "keys.json"
+    path.write_text('[{"id": 1}, {"id": 2, "extra": "x"}]')
+    ingest_file(lh.tables, path, "later_keys")
+    assert lh.sql.query("SELECT id, extra FROM later_keys ORDER BY id").rows == [[1, None], [2, "x"]]
+
+
+def test_json_lines_of_empty_objects_for_a_new_table_are_refused(lh, tmp_path):
+    path = tmp_path / "empty_objects.jsonl"
+    path.write_text("{}\n{}\n")
+    _refused(lh, path, "empty_objects", r"empty_objects.jsonl: the file has no columns")

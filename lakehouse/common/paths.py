@@ -9,7 +9,8 @@ the ops log, Prefect's home, ...) nor a secret file (a model tier's key file, th
 wherever it is.
 
 Trust is the caller's to say: the CLI runs as the user, so it may name the user's own files
-(`trusted=True`: only NUL bytes are refused, the path is only made absolute); HTTP, MCP and workflows
+(`trusted=True`: only NUL bytes are refused, the path is only made absolute, and a write may not
+land on the lakehouse's own state or a secret file); HTTP, MCP and workflows
 submitted over HTTP may not. Callers open the path this returns (already resolved), never the
 text they were given. What is left between check and open (a symlink swapped into the resolved
 path) needs a way to create links inside a root, which an untrusted caller does not have: uploads
@@ -68,6 +69,25 @@ def _reserved(first: str, settings: Any, for_write: bool) -> bool:
     if for_write and first in WRITE_RESERVED_NAMES:
         return True
     return for_write and not evidence.is_absolute() and first == evidence.parts[0]
+
+
+def _refuse_own_state(named: Path, home: Path, settings: Any, field: str, value: Any, roots: list[Path]) -> None:
+    """PathNotAllowed when a trusted write would land on the lakehouse's own state: the entries
+    under LH_HOME an untrusted caller may not read (reports and runs are the operator's to write),
+    the evidence history wherever its setting puts it, and the secret files."""
+    resolved = _real(named)
+    evidence = Path(getattr(settings, "drift_evidence", None) or "evidence.jsonl").expanduser()
+    if resolved == _real(evidence if evidence.is_absolute() else home / evidence):
+        raise PathNotAllowed(
+            field, value, "would write over the lakehouse's evidence history; name another file", roots
+        )
+    if resolved != home and _inside(resolved, home):
+        first = resolved.relative_to(home).parts[0]
+        if _reserved(first, settings, for_write=False):
+            reason = f"would write over the lakehouse's own state ({first!r} in LH_HOME); name another file"
+            raise PathNotAllowed(field, value, reason, roots)
+    if resolved in _secret_files(settings):
+        raise PathNotAllowed(field, value, "is a secret file (a model key file or the settings file)", roots)
 
 
 NAME_MAX, PATH_MAX = 255, 4096  # bytes, as Linux file systems take them
@@ -143,7 +163,10 @@ def resolve_path(
         start = Path(base).expanduser() if base is not None else home
         # the user's own process: made absolute, but a symlink is kept as named (its name may
         # carry the format), since there is nothing to confine
-        return Path(os.path.abspath(given if given.is_absolute() else Path.cwd() / start / given))
+        named = Path(os.path.abspath(given if given.is_absolute() else Path.cwd() / start / given))
+        if for_write:  # a typo or a tab-completed name must not replace the ratings, logs or tables
+            _refuse_own_state(named, home, settings, field, value, roots)
+        return named
     if ".." in given.parts:
         raise PathNotAllowed(field, value, "contains '..'; name the file inside an allowed root directly", roots)
     lexical = given if given.is_absolute() else home / given

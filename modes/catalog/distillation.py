@@ -7,10 +7,13 @@ CLI). A bad file fails the mode with the file, line and field in the message.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lakehouse.common.errors import PathNotAllowed
+from lakehouse.common.paths import allowed_roots
 from lakehouse.common.recordfile import read_records, write_json_lines_atomic
 from lakehouse.learning.distill import (
     CATEGORIES,
@@ -87,6 +90,15 @@ class ExportIn(EvidenceSource):
         return self
 
 
+def _not_an_input(target: Path, inputs: dict[str, Path | None], out_field: str, ctx: ModeContext) -> None:
+    """PathNotAllowed when the output would replace a file this call reads: the write would
+    destroy the very records it was made from."""
+    for field, source in inputs.items():
+        if source is not None and os.path.realpath(source) == os.path.realpath(target):
+            reason = f"is the file this reads as {field}; write the output to another file"
+            raise PathNotAllowed(out_field, str(target), reason, allowed_roots(ctx.lakehouse.settings))
+
+
 @mode("distillation.score")
 def score(inp: ScoreIn, ctx: ModeContext) -> ScoreOut:
     """Categorise evidence records (gold/silver/needs_review/reject) with a versioned scorer."""
@@ -95,6 +107,8 @@ def score(inp: ScoreIn, ctx: ModeContext) -> ScoreOut:
     # every path is checked before anything is read or written
     source = inp.evidence_file(ctx)
     target = ctx.path(inp.out_path, field="out_path", for_write=True) if inp.out_path else None
+    if target is not None:
+        _not_an_input(target, {"evidence_path": source}, "out_path", ctx)
     scored = score_all(inp.records(ctx, source), version)
     out_path = None
     if target is not None:
@@ -116,6 +130,7 @@ def export(inp: ExportIn, ctx: ModeContext) -> ExportReport:
     source = inp.evidence_file(ctx)
     eval_file = ctx.path(inp.eval_path, field="eval_path") if inp.eval_path else None
     target = ctx.path(inp.out_path, field="out_path", for_write=True)
+    _not_an_input(target, {"evidence_path": source, "eval_path": eval_file}, "out_path", ctx)
     records = inp.records(ctx, source)
     queries = list(inp.eval_queries or [])
     if eval_file is not None:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import LakehouseGroup, console, err_console, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, fail, plain, print_json
 from flows.cli.flags import renamed
 from flows.cli.search import JSON_HELP, batch_progress, run_local, split_names
 
@@ -128,11 +128,20 @@ def corpus_add(
 @corpus_app.command("delete")
 def corpus_delete(
     name: str = typer.Argument(..., help="Corpus name."),
-    ids: str = typer.Option(..., "--ids", help="Ids to remove from search, comma separated."),
+    ids: Optional[str] = typer.Option(
+        None, "--ids", help="Ids to remove from search, comma separated; each exactly as stored (spaces count)."
+    ),
+    one_id: Optional[list[str]] = typer.Option(
+        None, "--id", help="One id to remove, exactly as given (it may hold a comma); repeat for more."
+    ),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Remove rows from search (marked deleted in the index; `rebuild` compacts)."""
-    data = run_local("corpus.delete", {"name": name, "ids": split_names(ids)})
+    # never stripped: the corpus keeps ids as its source holds them, and "job1 " is not "job1"
+    chosen = [part for part in (ids or "").split(",") if part] + list(one_id or [])
+    if not chosen:
+        fail("give the ids to delete: --ids A,B or --id A (repeatable)")
+    data = run_local("corpus.delete", {"name": name, "ids": chosen})
     print_json(data) if json_out else console.print(
         f"deleted {data['deleted']} from {name}; {data['count']} searchable"
     )

@@ -28,10 +28,18 @@ def _stripped(value: str) -> str:
     return value
 
 
+def _exact(value: str) -> str:
+    # an id is compared exactly (the corpus stores it unstripped): only a blank one is refused
+    if not value.strip():
+        raise RatingError("must not be blank")  # a ValueError: pydantic names the field
+    return value
+
+
 # Strict JSON, as the schema says: text is a string with a non-space character (a number is not
 # taken for an id), a verdict is "good" or "bad" (files may also say 1/0, true/false).
 # (Python's strip() also takes \x1c-\x1f and \x85 for space, which JSON Schema's \s does not.)
 Text = Annotated[str, AfterValidator(_stripped), Field(json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"})]
+Id = Annotated[str, AfterValidator(_exact), Field(json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"})]
 Who = Annotated[str, Field(max_length=BY_MAX_CHARS)]
 Note = Annotated[str, Field(max_length=NOTE_MAX_CHARS)]
 _SINGLE = ("query", "corpus", "id", "verdict", "by", "note", "ts", "rating_id")
@@ -50,7 +58,7 @@ _ONE_OF: list[Any] = [
 class HttpRating(Rating):
     query: Text
     corpus: Text
-    id: Text
+    id: Id
     verdict: Verdict
     by: Who | None = None
     note: Note | None = None
@@ -64,7 +72,7 @@ class FeedbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": _ONE_OF})
     query: Text | None = None
     corpus: Text | None = None
-    id: Text | None = None
+    id: Id | None = None
     verdict: Verdict | None = None
     by: Who | None = None
     note: Note | None = None

@@ -76,6 +76,13 @@ def _text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _id_text(value: Any) -> Any:
+    # exactly as given: the corpus stores its ids unstripped, and "job1 " is another row than "job1"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def _not_blank(value: str) -> str:
     # zero-width spaces and control characters alone are as blank as spaces
     if not any(ch.isprintable() and not ch.isspace() for ch in value):
@@ -90,6 +97,7 @@ def _blank_is_none(value: Any) -> Any:
 Verdict = Literal["good", "bad"]
 VerdictValue = Annotated[Verdict, BeforeValidator(_verdict)]
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_not_blank)]
+IdText = Annotated[str, BeforeValidator(_id_text), AfterValidator(_not_blank)]
 QUERY_MAX_CHARS, NAME_MAX_CHARS = 4_096, 1_024  # what a search query and a name may be over HTTP
 # the length limit applies to the text; a blank value is no value
 Who = Annotated[Annotated[str, Field(max_length=BY_MAX_CHARS)] | None, BeforeValidator(_blank_is_none)]
@@ -105,7 +113,7 @@ class Rating(BaseModel):
     # as long as a search query may be (a 6 MB query was stored, then held `search --explain` for minutes)
     query: Text = Field(max_length=QUERY_MAX_CHARS, description=f"what was searched for (at most {QUERY_MAX_CHARS:,})")
     corpus: Text = Field(max_length=NAME_MAX_CHARS, description="the corpus the hit came from")
-    id: Text = Field(max_length=NAME_MAX_CHARS, description="the hit's id in that corpus")
+    id: IdText = Field(max_length=NAME_MAX_CHARS, description="the hit's id in that corpus, exactly (spaces count)")
     verdict: VerdictValue = Field(description="good or bad (also 1/0, true/false)")
     by: Who = Field(default=None, description="who rated")
     note: Note = Field(default=None, description=f"why (at most {NOTE_MAX_CHARS:,} characters)")

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lakehouse.learning.ratings import (
+    IdText,
     Note,
     Rating,
     RatingId,
@@ -43,7 +44,7 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: Text | None = Field(default=None, description="what was searched for")
     corpus: Text | None = Field(default=None, description="the corpus the hit came from")
-    id: Text | None = Field(default=None, description="the hit's id in that corpus")
+    id: IdText | None = Field(default=None, description="the hit's id in that corpus, exactly (spaces count)")
     verdict: VerdictValue | None = Field(default=None, description="good or bad (also 1/0, true/false)")
     by: Who = Field(default=None, description="who rated")
     note: Note = Field(default=None, description="why (at most 2,000 characters)")

@@ -446,7 +446,12 @@ class CorpusManager(Generations):
             manifest = Manifest.from_json(loaded.token, manifest_key(name))
             unknown = [i for i in ids if not loaded.has(i)]
             if unknown:
-                raise CorpusError(f"corpus {name!r} has no live row with id(s) {unknown[:20]}; nothing was deleted")
+                # ids are exact ("job1 " is another row than "job1"): name the near miss, never take it
+                near = [f"{i!r} -> {i.strip()!r}" for i in unknown[:20] if i.strip() != i and loaded.has(i.strip())]
+                hint = f" (ids are compared exactly; did you mean {', '.join(near)}?)" if near else ""
+                raise CorpusError(
+                    f"corpus {name!r} has no live row with id(s) {unknown[:20]}{hint}; nothing was deleted"
+                )
             if not ids:
                 return {"corpus": name, "deleted": 0, "count": manifest.count}
             live = Manifest.from_json(loaded.token, manifest_key(name))

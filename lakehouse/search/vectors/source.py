@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,16 @@ def _json_value(value: Any) -> Any:
     return str(value)  # dates, decimals, timestamps: their ISO / plain text form
 
 
+def id_text(value: Any) -> str:
+    """A row's id as the corpus keeps it: Python's text of the value as Arrow reads it. The SQL
+    pre-filter returns its ids through this too (typed, never DuckDB's own text: `true`, `0.1`
+    for a float32, `...00.5` or `+00` for timestamps each differ from Python's). A zoned time is
+    taken in UTC, as the tables store it, whatever zone the SQL session answers in."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return str(value.astimezone(UTC))
+    return str(value)
+
+
 def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozenset()) -> SourceRows:
     """Rows of `spec.table` (current snapshot) allowed by `spec.where`, minus `skip_ids`."""
     tables = lakehouse.tables
@@ -98,7 +109,7 @@ def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozen
         line = position + 1
         if raw_id is None:
             raise CorpusError(f"table {spec.table!r} row {line}: id column {spec.id_col!r} is null")
-        row_id = str(raw_id)
+        row_id = id_text(raw_id)
         if row_id in seen:
             raise CorpusError(
                 f"table {spec.table!r}: id {row_id!r} in column {spec.id_col!r} appears in rows "
@@ -129,7 +140,7 @@ def candidate_ids(lakehouse, table: str, id_col: str, where: str) -> set[str]:
 
     if not where or not where.strip():
         raise CorpusError("empty --where condition")
-    query = f"SELECT DISTINCT CAST({quote_ident(id_col)} AS VARCHAR) AS id FROM {sql_table_ref(table)} WHERE ({where})"
+    query = f"SELECT DISTINCT {quote_ident(id_col)} AS id FROM {sql_table_ref(table)} WHERE ({where})"
     try:
         check_condition(where)
         result = lakehouse.sql.query(query, row_cap=MAX_CANDIDATES)
@@ -137,4 +148,4 @@ def candidate_ids(lakehouse, table: str, id_col: str, where: str) -> set[str]:
         raise CorpusError(f"--where {where!r} on table {table!r} failed: {exc}") from exc
     if result.truncated:
         raise CorpusError(f"--where {where!r} on table {table!r} matched more than {MAX_CANDIDATES} rows")
-    return {row[0] for row in result.rows if row[0] is not None}
+    return {id_text(row[0]) for row in result.rows if row[0] is not None}

@@ -10,9 +10,10 @@ held-back queries): the current state (the live generation), and the adapted sta
 playbooks + the new adapter) once per vote weight in `VOTE_WEIGHTS`, keeping the best (recall@1,
 then recall@10) as the adapted generation's `vote_weight`. Only then is the reranker trained
 (`add_reranker`), its training searches voting at that weight as the generation will; it is
-dropped if it makes the held-back top-1 worse beyond chance. The adapter is promoted only if it
-wins recall@1 and does not lose more than `RECALL10_SLACK` of recall@10. A refused adapter is still
-staged as a generation (not live), so the report can name it.
+dropped if it makes the held-back top-1 worse beyond chance, or if the gate refuses the adapter
+with it and passes the adapter alone (`gate`). The adapter is promoted only if it wins recall@1
+and does not lose more than `RECALL10_SLACK` of recall@10. A refused adapter is still staged as a
+generation (not live), so the report can name it.
 """
 
 from __future__ import annotations
@@ -298,14 +299,41 @@ def keep_reranker(adapter: Adapter, without: Found, reranked: Found) -> Found:
     }
     if p >= GATE_ALPHA:
         return reranked
-    adapter.reranker = None
-    adapter.meta["kind"] = adapter.meta["kind"].removesuffix("+reranker")
-    meta["kept"] = False
-    meta["why"] = (
+    _drop_reranker(
+        adapter,
         f"it lowered the held-back pairs' recall@1 from {without[0]:.3f} to {reranked[0]:.3f} "
-        f"({worsened} queries worse at top-1, {improved} better: p = {p:.3g} < {GATE_ALPHA})"
+        f"({worsened} queries worse at top-1, {improved} better: p = {p:.3g} < {GATE_ALPHA})",
     )
     return without
+
+
+def gate(adapter: Adapter, current: Found, adapted: Found, without: Found) -> tuple[list[Rule], Found]:
+    """The gate's rules and the figures they judged: `adapted` (with the reranker, when kept) against
+    `current`. A reranker kept as noise on the held-back pairs must not cost the adapter its
+    promotion: when the gate refuses the adapter with it and passes the adapter alone (`without`),
+    the reranker is dropped and the adapter alone is gated."""
+    rules = gate_rules(_figures(current), _figures(adapted), significance(current[2], adapted[2]))
+    if all(r.passed for r in rules) or adapter.reranker is None:
+        return rules, adapted
+    alone = gate_rules(_figures(current), _figures(without), significance(current[2], without[2]))
+    if not all(r.passed for r in alone):
+        return rules, adapted
+    _drop_reranker(
+        adapter,
+        f"the gate refused the adapter with it (held-back recall@1 {adapted[0]:.3f}) and passes it alone "
+        f"({without[0]:.3f} against the live {current[0]:.3f})",
+    )
+    return alone, without
+
+
+def _drop_reranker(adapter: Adapter, why: str) -> None:
+    adapter.reranker = None
+    adapter.meta["kind"] = adapter.meta["kind"].removesuffix("+reranker")
+    adapter.meta["rerank"].update(kept=False, why=why)
+
+
+def _figures(found: Found) -> dict[str, float]:
+    return {"recall_at_1": found[0], "recall_at_10": found[1]}
 
 
 def adapt_corpus(
@@ -377,7 +405,7 @@ def adapt_corpus(
             adapter.meta["vote_weight"] = weight  # read by every search of the adapted view
             tried[weight] = held_back_recall(view, f"adapted state (vote weight {weight})")
         chosen = max(VOTE_WEIGHTS, key=lambda w: tried[w][:2])  # best recall@1, then recall@10; first on ties
-        adapted = tried[chosen]
+        adapted = without = tried[chosen]
         adapter.meta["vote_weight"] = chosen
         adapter.meta["vote_weights_tried"] = {
             str(w): {"recall_at_1": r1, "recall_at_10": r10} for w, (r1, r10, _) in tried.items()
@@ -390,14 +418,10 @@ def adapt_corpus(
                 adapted = keep_reranker(adapter, adapted, reranked)
         else:
             adapter.meta["rerank"] = dict(NOT_ASKED)
-        figures = {
-            state: {"recall_at_1": found[0], "recall_at_10": found[1]}
-            for state, found in (("current", current), ("adapted", adapted))
-        }
-        ranks = {"current": current[2], "adapted": adapted[2]}
         store.close()
-    rules = gate_rules(figures["current"], figures["adapted"], significance(ranks["current"], ranks["adapted"]))
+    rules, gated = gate(adapter, current, adapted, without)
     passed = all(r.passed for r in rules)
+    figures = {"current": _figures(current), "adapted": _figures(gated)}
     trained_until = max(p.ts for p in pairs).astimezone(UTC).isoformat()
     adapter.meta.update(
         trained_until=trained_until,

@@ -14,6 +14,7 @@ from lakehouse.learning.adapt import (
     adapt_corpus,
     adapted_view,
     corpus_rows,
+    gate,
     keep_reranker,
     recall,
     recorded_pairs,
@@ -267,3 +268,27 @@ def test_a_reranker_that_makes_the_held_back_top_1_worse_beyond_chance_is_droppe
         "it lowered the held-back pairs' recall@1 from 0.500 to 0.000 "
         "(10 queries worse at top-1, 0 better: p = 0.000977 < 0.05)"
     )
+
+
+def test_a_kept_reranker_the_gate_refuses_is_dropped_when_the_adapter_alone_passes():
+    """Kept as noise on the held-back pairs (not worse beyond chance), a reranker decided the gate:
+    the adapter with it was refused while the adapter alone beat the live generation."""
+    current = (0.25, 0.9, [1] * 10 + [2] * 30)
+    alone = (0.5, 0.9, [1] * 20 + [2] * 20)  # 10 more right at top-1: p = 0.5 ** 10
+    reranked = (0.275, 0.9, [1] * 11 + [2] * 29)  # 1 more: chance
+    adapter = _reranked_adapter()
+    rules, gated = gate(adapter, current, reranked, alone)
+    assert gated == alone and all(r.passed for r in rules)
+    assert adapter.reranker is None and adapter.meta["kind"] == "query-map+prototypes"
+    assert adapter.meta["rerank"]["why"] == (
+        "the gate refused the adapter with it (held-back recall@1 0.275) and passes it alone (0.500 against the "
+        "live 0.250)"
+    )
+
+    adapter = _reranked_adapter()  # refused either way: the reranker stays in what the report shows
+    rules, gated = gate(adapter, current, reranked, reranked)
+    assert gated == reranked and not all(r.passed for r in rules) and adapter.reranker is not None
+
+    adapter = _reranked_adapter()  # passed with it: kept
+    rules, gated = gate(adapter, current, alone, reranked)
+    assert gated == alone and all(r.passed for r in rules) and adapter.reranker is not None

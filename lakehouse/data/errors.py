@@ -95,6 +95,25 @@ class TableNotFound(TableError, NotFoundError):
         super().__init__(f"table {name!r} not found{hint(suggestions)}{listed}")
 
 
+class SnapshotFilesMissing(StorageError):
+    """A file a table's snapshot lists (its manifest list or a manifest) is gone from the store:
+    removed by `lakehouse gc --force` while a write ran, or by hand. The snapshot before it may read."""
+
+    def __init__(self, table: str, snapshot_id: int, parent_id: int | None, path: str | None) -> None:
+        self.table, self.snapshot_id, self.parent_id, self.path = table, snapshot_id, parent_id, path
+        before = f"; `lakehouse sql --snapshot {parent_id}` reads the snapshot before it" if parent_id else ""
+        super().__init__(
+            f"table {table!r} cannot be read at snapshot {snapshot_id}: a file it lists is missing from its store "
+            f"({path or 'a manifest'}), removed by `lakehouse gc --force` while a write ran, or by hand{before}"
+        )
+
+
+def missing_path(exc: OSError) -> str | None:
+    """The file a store's FileNotFoundError is about (pyarrow names it in its text only)."""
+    named = re.search(r"'([^']+)'", str(exc))
+    return exc.filename or (named.group(1) if named else None)
+
+
 class TableUnreadable(StorageError):
     """A table whose metadata the catalog points at cannot be read (a file removed or damaged by
     hand, a storage failure); the other tables are unaffected. Its older metadata files, if any,

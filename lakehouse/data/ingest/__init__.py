@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
+from lakehouse.data.errors import SnapshotFilesMissing, missing_path
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
 from lakehouse.data.table_names import caller_writable
@@ -185,7 +186,14 @@ def ingest_file(
         merged = pa.concat_tables([kept, incoming], promote_options="default")
         return Write(merged, replace=True, properties=props)
 
-    done = tables.write_planned(name, plan)
+    try:
+        done = tables.write_planned(name, plan)
+    except FileNotFoundError as exc:  # the table's current snapshot lists a file that is gone
+        current = tables.load(name).current_snapshot()
+        if current is None:
+            raise
+        missing = missing_path(exc)
+        raise SnapshotFilesMissing(name, current.snapshot_id, current.parent_snapshot_id, missing) from None
     if done.skipped:
         assert done.table is not None  # the plan skips only a table that exists
         report("already ingested", 1.0)

@@ -27,7 +27,14 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
-from lakehouse.data.errors import SqlError, SqlResultTooLarge, SqlTimeout, StorageError
+from lakehouse.data.errors import (
+    SnapshotFilesMissing,
+    SqlError,
+    SqlResultTooLarge,
+    SqlTimeout,
+    StorageError,
+    missing_path,
+)
 from lakehouse.data.sql import workers
 from lakehouse.data.sql.guard import SqlRejected, check_read_only, lock_down, open_database
 from lakehouse.data.sql.sources import PLACEHOLDER, ScanSource, quote, snapshot_source
@@ -199,7 +206,13 @@ class SqlEngine:
             if key in self._sources:
                 self._sources.move_to_end(key)
                 return key, self._sources[key]
-        source = snapshot_source(tbl, snap, tbl.metadata.schema_by_id(schema_id) or tbl.schema(), self._local_root)
+        try:
+            source = snapshot_source(tbl, snap, tbl.metadata.schema_by_id(schema_id) or tbl.schema(), self._local_root)
+        except FileNotFoundError as exc:
+            if snap is None:
+                raise
+            name = ".".join(tbl.name())
+            raise SnapshotFilesMissing(name, snap.snapshot_id, snap.parent_snapshot_id, missing_path(exc)) from None
         with self._lock:
             self._sources[key] = source
             while len(self._sources) > self._cache_size:

@@ -61,7 +61,7 @@ def check_column_names(names: list[str], where: str, kind: str = "column") -> No
             raise SchemaConflict(
                 where, f"{kind} {position} name {name!r} holds a control character U+{ord(control):04X}"
             )
-        if name in seen.values():
+        if seen.get(name.casefold()) == name:
             raise SchemaConflict(where, f"{kind} name {name!r} appears more than once")
         if name.casefold() in seen:
             raise SchemaConflict(where, _case_twins(seen[name.casefold()], name))

@@ -36,7 +36,9 @@ def type_name(t: pa.DataType) -> str:
     if pa.types.is_date(t):
         return "date (YYYY-MM-DD)"
     if pa.types.is_timestamp(t):
-        return "timestamp (YYYY-MM-DD HH:MM:SS)"
+        if t.tz:  # the same text without an offset reads as a format error unless this is said
+            return "timestamp with a UTC offset (YYYY-MM-DD HH:MM:SS+00:00)"
+        return "timestamp without a UTC offset (YYYY-MM-DD HH:MM:SS)"
     if pa.types.is_boolean(t):
         return "boolean (true/false)"
     return str(t)

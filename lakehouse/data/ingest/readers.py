@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -142,12 +143,15 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
         raise IngestError(path, f"{exc.detail} in the header", line=1) from None
     types = {**_code_columns(sample, delimiter, quote, header), **typed}
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            parse_options=_parse_options(delimiter, quote),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, null_values=NULL_VALUES, strings_can_be_null=False
+        convert = pacsv.ConvertOptions(column_types=types, null_values=NULL_VALUES, strings_can_be_null=False)
+        table = _with_big_values(
+            lambda block: pacsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pacsv.ReadOptions(block_size=block) if block else None,
+                parse_options=_parse_options(delimiter, quote),
+                convert_options=convert,
             ),
+            len(data),
         )
     except pa.ArrowInvalid as exc:
         diagnose.check_utf8(path, data, delimiter, header)
@@ -158,6 +162,17 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
     if quote and _holds_line_break(table):  # a stray quote merges rows into one value: only then look
         diagnose.check_quotes(path, data, delimiter)
     return table
+
+
+def _with_big_values(read: Callable[[int | None], pa.Table], size: int) -> pa.Table:
+    """`read(None)`; when a value is larger than a read block (a few MiB), which the fast readers
+    refuse as a 'straddling object', once more with one block for the whole file."""
+    try:
+        return read(None)
+    except pa.ArrowInvalid as exc:
+        if "straddl" not in str(exc):
+            raise
+    return read(min(size + 1, 2**31 - 1))
 
 
 def _holds_line_break(table: pa.Table) -> bool:
@@ -185,9 +200,14 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
     schema = pa.schema([pa.field(k, v) for k, v in as_read.items()]) if typed else None
     nesting.check_json_lines(path, data)
     try:
-        table = pajson.read_json(
-            pa.BufferReader(data),
-            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+        table = _with_big_values(
+            lambda block: pajson.read_json(
+                pa.BufferReader(data),
+                read_options=pajson.ReadOptions(block_size=block) if block else None,
+                parse_options=parse,
+            ),
+            len(data),
         )
         for name, target in typed.items():
             if as_read[name] != target and name in table.column_names:

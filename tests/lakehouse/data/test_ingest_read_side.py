@@ -3,6 +3,8 @@ an IngestError naming the file (and line/column), and a refused file leaves no t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lakehouse.data.ingest import IngestError, ingest_file
@@ -113,3 +115,43 @@ def test_json_lines_of_empty_objects_for_a_new_table_are_refused(lh, tmp_path):
     path = tmp_path / "empty_objects.jsonl"
     path.write_text("{}\n{}\n")
     _refused(lh, path, "empty_objects", r"empty_objects.jsonl: the file has no columns")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "message"),
+    [
+        (
+            "2024-01-02T10:00:00+05:00",
+            "2024-01-02 10:00:00",
+            r"a valid timestamp with a UTC offset \(YYYY-MM-DD HH:MM:SS\+00:00\)",
+        ),
+        (
+            "2024-01-02 10:00:00",
+            "2024-01-02T10:00:00+05:00",
+            r"a valid timestamp without a UTC offset \(YYYY-MM-DD HH:MM:SS\)",
+        ),
+    ],
+    ids=["offset-table", "naive-table"],
+)
+def test_a_timestamp_without_the_tables_offset_rule_says_which_it_needs(lh, tmp_path, first, second, message):
+    table = f"tz_{len(first)}"
+    (tmp_path / "a.csv").write_text(f"t,v\n{first},1\n")
+    ingest_file(lh.tables, tmp_path / "a.csv", table)
+    (tmp_path / "b.csv").write_text(f"t,v\n{second},2\n")
+    with pytest.raises(IngestError, match=rf"b.csv, line 2, column 't': value '{re.escape(second)}' is not {message}"):
+        ingest_file(lh.tables, tmp_path / "b.csv", table)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("big.csv", "a,b\n1,{big}\n2,y\n"), ("big.jsonl", '{{"a": 1, "b": "{big}"}}\n{{"a": 2, "b": "y"}}\n')],
+    ids=["csv", "jsonl"],
+)
+def test_a_value_larger_than_a_read_block_is_read(lh, tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text.format(big="x" * 3_000_000))
+    ingest_file(lh.tables, path, f"big_{name.split('.')[1]}")
+    assert lh.sql.query(f"SELECT a, length(b) FROM big_{name.split('.')[1]} ORDER BY a").rows == [
+        [1, 3_000_000],
+        [2, 1],
+    ]

@@ -29,6 +29,8 @@ def iceberg_storable_type(t: pa.DataType) -> pa.DataType:
         # or a second file with the same list column would not fit its own table.
         value = t.value_field
         return pa.list_(pa.field(value.name, iceberg_storable_type(value.type), nullable=value.nullable))
+    if pa.types.is_struct(t):  # its fields by the same rules (an all-null field is text, as a column is)
+        return pa.struct([pa.field(f.name, iceberg_storable_type(f.type), nullable=f.nullable) for f in t])
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
     if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):

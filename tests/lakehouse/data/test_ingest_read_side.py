@@ -155,3 +155,14 @@ def test_a_value_larger_than_a_read_block_is_read(lh, tmp_path, name, text):
         [1, 3_000_000],
         [2, 1],
     ]
+
+
+def test_an_all_null_field_of_an_object_is_stored_as_text_and_filled_later(lh, tmp_path):
+    (tmp_path / "first.jsonl").write_text('{"id": 1, "s": {"b": "x", "c": null}}\n')
+    ingest_file(lh.tables, tmp_path / "first.jsonl", "null_field")
+    (tmp_path / "second.jsonl").write_text('{"id": 2, "s": {"b": "y", "c": "z"}}\n')
+    ingest_file(lh.tables, tmp_path / "second.jsonl", "null_field")
+    assert lh.sql.query("SELECT id, s FROM null_field ORDER BY id").rows == [
+        [1, {"b": "x", "c": None}],
+        [2, {"b": "y", "c": "z"}],
+    ]

@@ -211,6 +211,7 @@ def json_native(t: pa.DataType) -> bool:
     """Types a JSON value maps to directly; dates and times come as text."""
     return (
         pa.types.is_integer(t)
+        or pa.types.is_decimal(t)
         or pa.types.is_floating(t)
         or pa.types.is_boolean(t)
         or pa.types.is_string(t)

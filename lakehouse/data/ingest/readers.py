@@ -44,6 +44,7 @@ _EXTENSIONS = {
 NULL_VALUES = ["", "-", "*", "**", "#", "NA", "N/A", "NULL", "null", "NaN", "nan"]
 _SAMPLE_BYTES = 1 << 20
 _LEADING_ZERO = r"^[+-]?0[0-9]"
+_WHOLE_NUMBER = pa.decimal128(38, 0)  # Iceberg's widest exact number
 _SCAN_BYTES = 1 << 20  # small enough to stay in cache: a scan of 1 GB takes ~0.2 s
 
 
@@ -142,9 +143,10 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
     except SchemaConflict as exc:
         raise IngestError(path, f"{exc.detail} in the header", line=1) from None
     types = {**_code_columns(sample, delimiter, quote, header), **typed}
-    try:
+
+    def read(types: dict[str, pa.DataType]) -> pa.Table:
         convert = pacsv.ConvertOptions(column_types=types, null_values=NULL_VALUES, strings_can_be_null=False)
-        table = _with_big_values(
+        return _with_big_values(
             lambda block: pacsv.read_csv(
                 pa.BufferReader(data),
                 read_options=pacsv.ReadOptions(block_size=block) if block else None,
@@ -153,6 +155,9 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
             ),
             len(data),
         )
+
+    try:
+        table = _whole_numbers_kept(read(types), types, read)
     except pa.ArrowInvalid as exc:
         diagnose.check_utf8(path, data, delimiter, header)
         diagnose.diagnose_csv(path, data, delimiter, quoting, typed, set(NULL_VALUES))
@@ -162,6 +167,41 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
     if quote and _holds_line_break(table):  # a stray quote merges rows into one value: only then look
         diagnose.check_quotes(path, data, delimiter)
     return table
+
+
+def _whole_numbers_kept(
+    table: pa.Table, types: dict[str, pa.DataType], read: Callable[[dict[str, pa.DataType]], pa.Table]
+) -> pa.Table:
+    """`table`, read again with decimal(38,0) for inferred double columns of whole numbers with one
+    beyond a long: the readers fall back to double for integers too big for int64, which rounds
+    every value of the column (distinct ids became equal). A column that turns out not to be whole
+    numbers (an infinity, more than 38 digits) stays double."""
+    huge = [
+        name
+        for name, kind in zip(table.column_names, table.schema.types, strict=True)
+        if name not in types and pa.types.is_float64(kind) and _whole_beyond_long(table.column(name))
+    ]
+    if not huge:
+        return table
+    try:
+        return read({**types, **dict.fromkeys(huge, _WHOLE_NUMBER)})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # one column at a time, to keep the others
+    kept = dict(types)
+    for name in huge if len(huge) > 1 else []:
+        try:
+            table = read({**kept, name: _WHOLE_NUMBER})
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        kept[name] = _WHOLE_NUMBER
+    return table
+
+
+def _whole_beyond_long(column: pa.ChunkedArray) -> bool:
+    values = pc.drop_null(column)
+    if not len(values) or (pc.max(pc.abs(values)).as_py() or 0) < 2**63:
+        return False
+    return bool(pc.all(pc.equal(pc.floor(values), values)).as_py())
 
 
 def _with_big_values(read: Callable[[int | None], pa.Table], size: int) -> pa.Table:
@@ -197,11 +237,12 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
         return _read_json_array(path, data)
     # JSON has no dates: such columns are read as text and cast, like CSV does.
     as_read = {k: v if diagnose.json_native(v) else pa.string() for k, v in typed.items()}
-    schema = pa.schema([pa.field(k, v) for k, v in as_read.items()]) if typed else None
     nesting.check_json_lines(path, data)
-    try:
+
+    def read(types: dict[str, pa.DataType]) -> pa.Table:
+        schema = pa.schema([pa.field(k, v) for k, v in types.items()]) if types else None
         parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-        table = _with_big_values(
+        return _with_big_values(
             lambda block: pajson.read_json(
                 pa.BufferReader(data),
                 read_options=pajson.ReadOptions(block_size=block) if block else None,
@@ -209,6 +250,9 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
             ),
             len(data),
         )
+
+    try:
+        table = _whole_numbers_kept(read(as_read), as_read, read)
         for name, target in typed.items():
             if as_read[name] != target and name in table.column_names:
                 index = table.column_names.index(name)
@@ -233,12 +277,19 @@ def _read_json_array(path: str, data: memoryview) -> pa.Table:
         nesting.check_row(path, row)
     names = list(dict.fromkeys(name for row in rows for name in row))  # from_pylist keeps only the first row's
     try:
-        return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in names})
+        return pa.table({name: _json_column([row.get(name) for row in rows]) for name in names})
     except UnicodeEncodeError:
         diagnose.check_surrogates(path, data)
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise IngestError(path, f"the objects do not form a table: {exc}") from None
+
+
+def _json_column(values: list) -> pa.Array:
+    try:
+        return pa.array(values)
+    except OverflowError:  # an integer beyond a long: exact as decimal(38,0), as in JSON lines
+        return pa.array(values, _WHOLE_NUMBER)
 
 
 def read_parquet(path: str, data: memoryview) -> pa.Table:

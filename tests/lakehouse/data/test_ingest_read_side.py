@@ -166,3 +166,29 @@ def test_an_all_null_field_of_an_object_is_stored_as_text_and_filled_later(lh, t
         [1, {"b": "x", "c": None}],
         [2, {"b": "y", "c": "z"}],
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("ids.csv", "id,x\n1,0.5\n12345678901234567890,1e300\n12345678901234567891,2\n"),
+        (
+            "ids.jsonl",
+            '{"id": 1, "x": 0.5}\n{"id": 12345678901234567890, "x": 1e300}\n{"id": 12345678901234567891, "x": 2}\n',
+        ),
+        (
+            "ids.json",
+            '[{"id": 1, "x": 0.5}, {"id": 12345678901234567890, "x": 1e300}, {"id": 12345678901234567891, "x": 2}]',
+        ),
+    ],
+    ids=["csv", "jsonl", "json-array"],
+)
+def test_integers_beyond_a_long_are_kept_exact(lh, tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    table = "ids_" + name.replace(".", "_")
+    ingest_file(lh.tables, path, table)
+    types = {f["name"]: f["type"] for f in lh.tables.describe(table)["schema"]}
+    assert types == {"id": "decimal(38, 0)", "x": "double"}  # x holds a fraction: a double after all
+    rows = lh.sql.query(f"SELECT CAST(id AS VARCHAR) FROM {table} ORDER BY id").rows
+    assert rows == [["1"], ["12345678901234567890"], ["12345678901234567891"]]

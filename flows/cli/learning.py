@@ -323,6 +323,11 @@ def distill_export(
     console.print(
         f"excluded by category: {report['excluded_by_category']}; duplicates: {report['duplicates']}", highlight=False
     )
+    if report.get("superseded"):
+        console.print(
+            f"left out {report['superseded']} rating(s) a newer verdict on the same query and hit overruled",
+            highlight=False,
+        )
 
 
 # drift -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lakehouse.common.recordfile import write_json_lines_atomic
 from lakehouse.learning.errors import DistillError, UnknownScorerError
+from lakehouse.learning.verdicts import newest_only, pair_key
 
 Category = Literal["gold", "silver", "needs_review", "reject"]
 CATEGORIES: tuple[Category, ...] = ("gold", "silver", "needs_review", "reject")
@@ -212,6 +214,23 @@ class ExportReport(BaseModel):
     excluded_by_category: dict[str, int]
     duplicates: int
     categories: list[str]
+    # ratings a newer verdict on the same (query, corpus, id) overruled: a good rating later rated
+    # wrong is no gold example (the rule `adapt` trains by)
+    superseded: int = 0
+
+
+def _rated_pair(record: EvidenceRecord) -> tuple[str, str | None, str] | None:
+    """The (query, corpus, id) a rating's record judges; None for any other evidence."""
+    if record.meta.get("kind") != "rating" or "hit_id" not in record.meta:
+        return None
+    return pair_key(record.query, record.meta.get("corpus"), record.meta["hit_id"])
+
+
+def _rated_at(record: EvidenceRecord) -> datetime | None:
+    try:
+        return datetime.fromisoformat(record.meta["ts"]) if "ts" in record.meta else None
+    except ValueError:  # a hand-edited time: the record's place in the log decides
+        return None
 
 
 def sft_example(record: EvidenceRecord, system_prompt: str | None) -> dict:
@@ -234,7 +253,8 @@ def export_sft(
     unknown = [c for c in wanted if c not in CATEGORIES]
     if unknown:
         raise DistillError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
-    scored = score_all(records, scorer_version)
+    current, superseded = newest_only(records, _rated_pair, _rated_at)
+    scored = score_all(current, scorer_version)
     rows: list[dict] = []
     seen: set[tuple[str, str]] = set()
     excluded: Counter[str] = Counter()
@@ -259,11 +279,12 @@ def export_sft(
     return ExportReport(
         path=str(path),
         scorer_version=scorer_version,
-        considered=len(scored),
+        considered=len(scored) + superseded,
         written=len(rows),
         contaminated=sum(contaminated.values()),
         contaminated_by_reason=dict(sorted(contaminated.items())),
         excluded_by_category=dict(sorted(excluded.items())),
         duplicates=duplicates,
         categories=wanted,
+        superseded=superseded,
     )

@@ -32,6 +32,7 @@ from lakehouse.common.recordfile import InputFileError, read_json_lines, read_re
 from lakehouse.common.validation import format_validation_error
 from lakehouse.learning.distill import EvidenceRecord, get_scorer
 from lakehouse.learning.errors import DriftError
+from lakehouse.learning.verdicts import newest_only, pair_key
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,19 @@ class PlaybookEntry(BaseModel):
     corpus: str | None = None
     score: float | None = None
     ts: datetime | None = None  # when it was recorded (unknown: an answer outside the top k counts as drifted)
+
+
+def recorded_matches(playbooks: Iterable[Any], corpora: Iterable[str]) -> list[PlaybookEntry]:
+    """The recorded good matches of `corpora` that `drift playbook` checks: each (query, corpus,
+    answer) by its newest verdict, as `adapt` trains by, so a match rated good, then wrong, is not
+    counted as drifted. `playbooks` are the log's entries in the order recorded."""
+    wanted = set(corpora)
+    current, _ = newest_only(playbooks, lambda p: pair_key(p.query, p.corpus, p.answer), lambda p: p.ts)
+    return [
+        PlaybookEntry(query=p.query, answer=p.answer, corpus=p.corpus, score=p.score, ts=p.ts)
+        for p in current
+        if p.corpus in wanted and p.score > 0
+    ]
 
 
 class PlaybookCheck(BaseModel):

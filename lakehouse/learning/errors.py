@@ -9,6 +9,7 @@ from lakehouse.errors import ConflictError, ErrorKind, NotFoundError, Unavailabl
 
 __all__ = [
     "LiftError",
+    "LiftOutDirError",
     "PathwayError",
     "PathwayConflict",
     "TraceNotFound",
@@ -26,6 +27,15 @@ __all__ = [
 
 class LiftError(UserError):
     pass
+
+
+class LiftOutDirError(LiftError):
+    """The reports' directory (`out_dir`, the CLI's --out) cannot take them: found before the run,
+    so no search, judging or training is spent on a run whose reports would be lost."""
+
+    def __init__(self, out_dir: str, reason: str) -> None:
+        super().__init__(f"out_dir (--out) {out_dir!r} {reason}; nothing was run", out_dir=out_dir, reason=reason)
+        self.out_dir, self.reason = out_dir, reason
 
 
 class DistillError(UserError):

@@ -45,7 +45,7 @@ from lakehouse.common.recordfile import InputFileError
 from lakehouse.learning.errors import LiftError
 from lakehouse.learning.lift.judge import Judge, LabelsJudge, Verdict, make_judge
 from lakehouse.learning.lift.queries import QueryLine, check_disjoint, read_queries
-from lakehouse.learning.lift.report import write_reports
+from lakehouse.learning.lift.report import check_out_dir, write_reports
 from lakehouse.learning.lift.types import LiftResult
 from lakehouse.search.rerank import head
 
@@ -465,6 +465,8 @@ def run_lift(
         check_disjoint(lines["train"], lines["test"])
     run_id = new_run_id()
     out = Path(out_dir) if out_dir is not None else lakehouse.settings.home_dir / "lift" / run_id
+    if out_dir is not None:  # the run's work is lost if its reports cannot be written at the end
+        check_out_dir(out)
     run = LiftRun(
         lakehouse,
         corpora,

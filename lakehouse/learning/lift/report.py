@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from lakehouse.common.recordfile import write_json_lines_atomic
+from lakehouse.learning.errors import LiftOutDirError
 from lakehouse.learning.lift.types import LiftResult
 
 TITLES = {"verbatim": "Playbook lift: verbatim replay", "paraphrase": "Playbook lift: paraphrase pass"}
@@ -210,11 +212,34 @@ def write_chart(result: LiftResult, path: Path) -> Path:
     return path
 
 
+def check_out_dir(out_dir: Path | str) -> Path:
+    """`out_dir` if the reports can be written there (made at the end, when missing), else
+    LiftOutDirError saying why; nothing is made, so a run refused later leaves no directory."""
+    out = Path(os.path.abspath(out_dir))
+    if out.exists() and not out.is_dir():
+        raise LiftOutDirError(str(out_dir), "is a file, not a directory; name a directory (the reports go inside it)")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise LiftOutDirError(str(out_dir), f"cannot be made: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise LiftOutDirError(str(out_dir), f"cannot be written: {str(existing)!r} is not writable")
+    return out
+
+
+def prepare_out_dir(out_dir: Path | str) -> Path:
+    """`out_dir`, checked, then made if missing."""
+    out = check_out_dir(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LiftOutDirError(str(out_dir), f"cannot be made ({exc.strerror or exc})") from exc
+    return out
+
+
 def write_reports(result: LiftResult, out_dir: Path | str, stem: str = "lift") -> dict[str, str]:
     """`<stem>-report.json` (the report dict), `<stem>-queries.jsonl`, `<stem>-report.md`,
     `<stem>-chart.png` under `out_dir`; returns their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out_dir)
     paths = {
         "json": out / f"{stem}-report.json",
         "queries": out / f"{stem}-queries.jsonl",

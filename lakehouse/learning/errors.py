@@ -21,6 +21,7 @@ __all__ = [
     "RatedIdNotFound",
     "RatingConflict",
     "RatingsPartlyStored",
+    "EvidenceLogUnwritable",
     "AdaptError",
 ]
 
@@ -103,6 +104,19 @@ class RatingsPartlyStored(UnavailableError):
     def __init__(self, message: str, ids: list[str], evidence_path: str) -> None:
         super().__init__(message, ids=ids, evidence_path=evidence_path)
         self.ids, self.evidence_path = ids, evidence_path
+
+
+class EvidenceLogUnwritable(UnavailableError):
+    """The evidence log cannot be opened for writing, found before any playbook entry is stored:
+    a rating is recorded in both logs or in neither, so sending it again never counts it twice."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the evidence log {path} cannot be written ({reason}); nothing was stored: fix the log, then rate again",
+            path=path,
+            reason=reason,
+        )
+        self.path, self.reason = path, reason
 
 
 class AdaptError(UserError):

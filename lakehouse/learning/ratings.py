@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from lakehouse.data.shared_log import SharedLog
 from lakehouse.errors import LakehouseError
 from lakehouse.learning.distill import EvidenceRecord
 from lakehouse.learning.errors import (
+    EvidenceLogUnwritable,
     RatedIdNotFound,
     RatingConflict,
     RatingError,
@@ -360,6 +362,7 @@ def record_ratings(
         | ({"ts": r.ts} if r.ts is not None else {})
         for r, rid in zip(checked, ids, strict=True)
     ]
+    _check_evidence_log(evidence_path(lakehouse.settings))
     stored = lakehouse.playbooks.record_many(entries, idempotent=True)
     # checked above: a conflict now is a rating recorded meanwhile by another writer under the id
     conflicts = [r for r in stored["results"] if r.get("status") == "conflict"]
@@ -417,6 +420,17 @@ def record_ratings(
         )
     recorded = sum(r.status == "recorded" for r in results)
     return RatingsOut(recorded=recorded, duplicates=len(results) - recorded, evidence_path=str(path), results=results)
+
+
+def _check_evidence_log(path: Path) -> None:
+    """EvidenceLogUnwritable unless the evidence log opens for appending (made when missing):
+    checked before the playbook entries go in, since a rating whose evidence then failed still
+    voted, and a plain retry (a new time, a new id) voted again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise EvidenceLogUnwritable(str(path), exc.strerror or str(exc)) from exc
 
 
 def _partly_stored(ids: list[str], done: int, path: Path, exc: OSError) -> RatingsPartlyStored:

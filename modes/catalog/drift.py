@@ -23,6 +23,7 @@ from lakehouse.learning.drift import (
     evidence_history,
     load_vectors,
     playbook_drift,
+    recorded_matches,
     scorer_drift,
 )
 from modes.context import ModeContext
@@ -110,12 +111,9 @@ def matrix_search_fn(ctx: ModeContext, corpora: list[str]):
 
 
 def recorded_entries(ctx: ModeContext, corpora: list[str]) -> list[PlaybookEntry]:
-    """The positively judged playbooks of these corpora, as recorded by `playbook.record`."""
-    return [
-        PlaybookEntry(query=p.query, answer=p.answer, corpus=p.corpus, score=p.score, ts=p.ts)
-        for p in ctx.lakehouse.playbooks.entries()
-        if p.corpus in corpora and p.score > 0
-    ]
+    """The good matches recorded for these corpora, each pair by its newest verdict (a match rated
+    good, then wrong, is not checked), as `adapt` trains by."""
+    return recorded_matches(ctx.lakehouse.playbooks.entries(), corpora)
 
 
 @mode("drift.playbook")

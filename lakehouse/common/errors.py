@@ -10,6 +10,7 @@ from typing import Any
 from lakehouse.errors import ErrorKind, LakehouseError, UserError
 
 __all__ = [
+    "BlankText",
     "InputFileError",
     "JsonNestedTooDeep",
     "KeyValueError",
@@ -22,6 +23,10 @@ __all__ = [
 
 class InputFileError(UserError):
     """An input file is missing, unreadable or malformed; the message names file and line."""
+
+
+class BlankText(UserError):
+    """Text with no character a person would read (spaces, zero-width spaces, control characters)."""
 
 
 class KeyValueError(UserError):

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from lakehouse.common.errors import JsonNestedTooDeep, KeyValueError
+from lakehouse.common.errors import BlankText, JsonNestedTooDeep, KeyValueError
 
 # How deeply lists and objects may nest in what callers send (request bodies, ingested values):
 # pydantic serializes at most 255 levels, pyiceberg's schema conversion recurses per level, and
@@ -17,6 +17,19 @@ MAX_JSON_DEPTH = 64
 def fold(text: str) -> str:
     """Case and runs of whitespace do not count: the key under which two queries are the same."""
     return " ".join(text.casefold().split())
+
+
+def is_blank(text: str) -> bool:
+    """No character a person would read: spaces, zero-width spaces and control characters alone are
+    blank (a query of them matched whatever happened to be nearest, and voted so)."""
+    return not any(ch.isprintable() and not ch.isspace() for ch in text)
+
+
+def not_blank(value: str) -> str:
+    """A pydantic validator: refuses blank text (a ValueError: pydantic makes it the field's error)."""
+    if is_blank(value):
+        raise BlankText("must not be blank")
+    return value
 
 
 def loads_json(text: str | bytes) -> Any:

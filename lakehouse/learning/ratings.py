@@ -36,6 +36,7 @@ from lakehouse.common.errors import InputFileError
 from lakehouse.common.jsonl import AppendLog
 from lakehouse.common.recordfile import read_json_lines
 from lakehouse.common.suggest import did_you_mean
+from lakehouse.common.text import is_blank
 from lakehouse.common.validation import validation_problems
 from lakehouse.data.shared_log import SharedLog
 from lakehouse.errors import LakehouseError
@@ -86,8 +87,7 @@ def _id_text(value: Any) -> Any:
 
 
 def _not_blank(value: str) -> str:
-    # zero-width spaces and control characters alone are as blank as spaces
-    if not any(ch.isprintable() and not ch.isspace() for ch in value):
+    if is_blank(value):
         raise RatingError("must not be blank")
     return value
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from lakehouse.common.text import not_blank
 from lakehouse.search.matrix import Decision, Hit, downgrade_gate, relevance_filter
 from modes.context import ModeContext
 from modes.registry import mode
@@ -39,7 +40,7 @@ class DecisionModel(RootModel[Decision]):
 
 # matrix.search ------------------------------------------------------------------------------
 class SearchIn(_In):
-    query: str = Field(min_length=1)
+    query: Annotated[str, AfterValidator(not_blank)] = Field(min_length=1)
     corpora: list[str] = Field(min_length=1)
     top_k: int | None = Field(
         default=None,

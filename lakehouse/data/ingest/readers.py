@@ -158,6 +158,7 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
 
     try:
         table = _whole_numbers_kept(read(types), types, read)
+        table = _null_tokens_kept(table, types, read)
     except pa.ArrowInvalid as exc:
         diagnose.check_utf8(path, data, delimiter, header)
         diagnose.diagnose_csv(path, data, delimiter, quoting, typed, set(NULL_VALUES))
@@ -194,6 +195,23 @@ def _whole_numbers_kept(
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             continue
         kept[name] = _WHOLE_NUMBER
+    return table
+
+
+def _null_tokens_kept(
+    table: pa.Table, types: dict[str, pa.DataType], read: Callable[[dict[str, pa.DataType]], pa.Table]
+) -> pa.Table:
+    """`table` with the columns inferred as all-null read again as text: a column of nothing but
+    `NA` or `-` (Namibia, a flag) keeps those characters, as any text column does; only empty
+    cells are null."""
+    empty = [name for name, kind in zip(table.column_names, table.schema.types, strict=True) if pa.types.is_null(kind)]
+    if not empty:
+        return table
+    table = read({**types, **dict.fromkeys(empty, pa.string())})
+    for name in empty:
+        column = table.column(name)
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
     return table
 
 

@@ -192,3 +192,10 @@ def test_integers_beyond_a_long_are_kept_exact(lh, tmp_path, name, text):
     assert types == {"id": "decimal(38, 0)", "x": "double"}  # x holds a fraction: a double after all
     rows = lh.sql.query(f"SELECT CAST(id AS VARCHAR) FROM {table} ORDER BY id").rows
     assert rows == [["1"], ["12345678901234567890"], ["12345678901234567891"]]
+
+
+def test_a_column_of_only_null_markers_keeps_its_text_and_empty_cells_stay_null(lh, tmp_path):
+    path = tmp_path / "countries.csv"
+    path.write_text("country,n,note\nNA,1,\nNA,2,\n")
+    ingest_file(lh.tables, path, "countries")
+    assert lh.sql.query("SELECT country, n, note FROM countries ORDER BY n").rows == [["NA", 1, None], ["NA", 2, None]]

@@ -245,11 +245,13 @@ def diagnose_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -
             if name in typed:
                 target = typed[name]
                 try:
-                    if json_native(target):
+                    if pa.types.is_list(target) and not pa.types.is_nested(target.value_type):
+                        pa.array([value]).cast(target, safe=True)  # pa.array([[1.5]], list<int64>) makes it 1
+                    elif json_native(target):
                         pa.array([value], target)
                     else:
                         pa.array([value], pa.string()).cast(target, safe=True)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
                     raise IngestError(
                         path,
                         f"value {value!r} is not a valid {type_name(typed[name])} (the table's type for this column)",

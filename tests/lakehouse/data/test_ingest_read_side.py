@@ -199,3 +199,11 @@ def test_a_column_of_only_null_markers_keeps_its_text_and_empty_cells_stay_null(
     path.write_text("country,n,note\nNA,1,\nNA,2,\n")
     ingest_file(lh.tables, path, "countries")
     assert lh.sql.query("SELECT country, n, note FROM countries ORDER BY n").rows == [["NA", 1, None], ["NA", 2, None]]
+
+
+def test_a_list_value_that_does_not_fit_the_tables_list_type_is_refused_at_its_line(lh, tmp_path):
+    (tmp_path / "first.jsonl").write_text('{"id": 1, "l": [1]}\n')
+    ingest_file(lh.tables, tmp_path / "first.jsonl", "lists")
+    (tmp_path / "second.jsonl").write_text('{"id": 2, "l": [2, null]}\n{"id": 3, "l": [1.5]}\n')
+    with pytest.raises(IngestError, match=r"second.jsonl, line 2, column 'l': value \[1.5\] is not a valid list<"):
+        ingest_file(lh.tables, tmp_path / "second.jsonl", "lists")

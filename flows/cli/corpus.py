@@ -168,8 +168,17 @@ def corpus_list(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) 
     for column in ("name", "count", "model", "dims", "table", "updated_at"):
         table.add_column(column)
     for row in rows:
+        if row.get("unavailable"):
+            table.add_row(row["name"], "unavailable", "", "", "", "")
+            continue
         table.add_row(*(str(row[c]) for c in ("name", "count", "model", "dims", "table", "updated_at")))
     console.print(table)
+    for row in rows:
+        if row.get("unavailable"):
+            err_console.print(
+                f"[yellow]warning:[/] corpus {plain(repr(row['name']))} is unavailable: {plain(row['unavailable'])}",
+                highlight=False,
+            )
 
 
 @corpus_app.command("show")

@@ -157,12 +157,15 @@ class CorpusListIn(_In):
 
 
 class CorpusRow(BaseModel):
+    """A corpus; its manifest's fields are None when it is `unavailable` (the reason)."""
+
     name: str
-    count: int
-    model: str
-    dims: int
-    table: str
-    updated_at: str
+    count: int | None
+    model: str | None
+    dims: int | None
+    table: str | None
+    updated_at: str | None
+    unavailable: str | None = None
 
 
 class CorpusListOut(BaseModel):

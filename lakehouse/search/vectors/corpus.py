@@ -182,9 +182,18 @@ class CorpusManager(Generations):
         return self.manifest(name).summary()
 
     def list(self) -> list[dict[str, Any]]:
-        out = []
+        """Every corpus with its size, model and source; one whose manifest cannot be read (a torn
+        write) is listed with `unavailable` saying why, so the others stay listed."""
+        out: builtins.list[dict[str, Any]] = []
         for name in self.names():
-            m = self.manifest(name)
+            try:
+                m = self.manifest(name)
+            except CorpusNotFound:  # dropped since it was listed
+                continue
+            except (CorpusError, OSError) as exc:
+                unknown = dict.fromkeys(("count", "model", "dims", "table", "updated_at"))
+                out.append({"name": name, **unknown, "unavailable": str(exc)})
+                continue
             out.append(
                 {
                     "name": name,

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lakehouse.common.batches import all_conflicts, nothing_stored
-from lakehouse.search.errors import PlaybookConflict, PlaybookError
+from lakehouse.common.suggest import did_you_mean
+from lakehouse.search.errors import CorpusNotFound, PlaybookConflict, PlaybookError
 from lakehouse.search.playbooks import ENTRY_ID
 from modes.context import ModeContext
 from modes.registry import mode
@@ -109,6 +110,14 @@ class LookupOut(BaseModel):
 def playbook_lookup(inp: LookupIn, ctx: ModeContext) -> LookupOut:
     """Recorded entries whose query is similar to this one, most similar first."""
     store = ctx.lakehouse.playbooks
+    # a typo answered "no matches", as if the corpus had none; a dropped corpus's entries still count
+    known = ctx.lakehouse.corpora.names() if inp.corpora else []
+    unknown = [c for c in inp.corpora or [] if c not in known and not store.keeps([c])]
+    if unknown:
+        raise CorpusNotFound(
+            f"corpus {unknown[0]!r} not found and no playbook entry names it{did_you_mean(unknown[0], known)} "
+            f"(corpora: {', '.join(known) or 'none'})"
+        )
     vector = store.embedder.embed([inp.query])[0]
     matches = store.lookup(vector, inp.corpora, min_similarity=inp.min_similarity, limit=inp.limit)
     out = [

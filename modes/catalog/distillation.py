@@ -84,6 +84,8 @@ class ExportIn(EvidenceSource):
     def _check(self):
         if self.eval_queries is None and self.eval_path is None:
             raise ValueError("give the evaluation set: `eval_queries` or `eval_path`; the firewall needs one")
+        if not self.categories:  # exported nothing, exit 0: every record "excluded by category"
+            raise ValueError(f"categories is empty; give at least one of {', '.join(CATEGORIES)}")
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown:
             raise ValueError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")

@@ -80,3 +80,13 @@ def test_out_anywhere_else_is_written(cli, state, inputs, tmp_path, lh_home):
     assert (tmp_path / "sft.jsonl").read_text()
     cli("distill", "score", "--evidence", str(evidence), "--out", str(lh_home / "scored.jsonl"))
     assert (lh_home / "scored.jsonl").read_text()
+
+
+@pytest.mark.parametrize("given", ["", ",", " , "])
+def test_an_empty_category_list_is_refused(cli, inputs, tmp_path, given):
+    evidence, evals = inputs
+    out = tmp_path / "sft.jsonl"
+    args = ["distill", "export", "--evidence", str(evidence), "--eval", str(evals), "--out", str(out)]
+    err = " ".join(cli(*args, "--categories", given, code=1).stderr.split())
+    assert "categories is empty; give at least one of gold, silver, needs_review, reject" in err
+    assert not out.exists()

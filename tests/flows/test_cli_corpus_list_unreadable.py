@@ -38,3 +38,12 @@ def test_list_shows_the_others_and_marks_the_unreadable_one(broken, lakehouse):
     out = corpus_list(CorpusListIn(), ModeContext.standalone(lakehouse))
     assert out.count == 2 and out.corpora[1].unavailable
     assert broken.read_text() == '{"broken":'
+
+
+def test_drop_removes_the_corpus_whose_manifest_is_unreadable(broken, lakehouse, lh_home):
+    assert lakehouse.tables.exists("corpus_tornc")
+    assert "dropped corpus tornc" in invoke_cli("corpus", "drop", "tornc").stdout
+    assert not (lh_home / "objects" / "_vectors" / "tornc").exists()
+    assert not lakehouse.tables.exists("corpus_tornc")
+    rows = json.loads(invoke_cli("corpus", "list", "--json").stdout)
+    assert [(r["name"], r["count"], r["unavailable"]) for r in rows] == [("goodc", 2, None)]

@@ -505,15 +505,21 @@ class CorpusManager(Generations):
     def drop(self, name: str) -> dict[str, Any]:
         """Delete the corpus: its index files, manifest and corpus table."""
         with self._operation(name, "drop"):
-            manifest = self.manifest(name)
+            try:
+                manifest: Manifest | None = self.manifest(name)
+            except CorpusNotFound:
+                raise
+            except CorpusError:  # a torn manifest: dropping is the way out, so it must not need it
+                manifest = None
+            table = manifest.corpus_table if manifest is not None else corpus_table_name(name)
             self.store.delete(manifest_key(name))  # first: without it the corpus is gone
             for key in self.store.list(corpus_prefix(name)):
                 self.store.delete(key)
-            if self.tables.exists(manifest.corpus_table):
-                self.tables.drop(manifest.corpus_table)
+            if self.tables.exists(table):
+                self.tables.drop(table)
             self._loaded.pop(name, None)
             self._recent.pop(name, None)
-            return {"corpus": name, "dropped": True, "count": manifest.count}
+            return {"corpus": name, "dropped": True, "count": manifest.count if manifest is not None else 0}
 
     def close(self) -> None:
         self._loaded.clear()

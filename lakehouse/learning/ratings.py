@@ -20,9 +20,7 @@ with the current time (`stamp`), so rating the same match again later is a new r
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -32,9 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from lakehouse.common.errors import InputFileError
 from lakehouse.common.jsonl import AppendLog
-from lakehouse.common.recordfile import read_json_lines
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.common.text import is_blank
 from lakehouse.common.validation import validation_problems
@@ -49,6 +45,7 @@ from lakehouse.learning.errors import (
     RatingsPartlyStored,
     RatingsRejected,
 )
+from lakehouse.learning.rating_files import read_ratings_file
 from lakehouse.search.errors import CorpusError, CorpusNotFound
 from lakehouse.search.playbooks import ENTRY_ID, judged_at
 
@@ -58,8 +55,6 @@ MAX_LISTED_PROBLEMS = 50  # a bad 10,000-row file gets the first ones listed and
 _HINT_MAX_IDS = 20_000  # "did you mean" over more ids than this costs more than it helps
 _HINTED_IDS = 10  # ... and for more unknown ids than this in one batch (a file of the wrong corpus)
 _VERDICTS = {"good": "good", "bad": "bad", "1": "good", "0": "bad", "true": "good", "false": "bad"}
-COLUMNS = ("query", "corpus", "id", "verdict", "by", "note", "ts", "rating_id")
-REQUIRED_COLUMNS = ("query", "corpus", "id", "verdict")
 
 
 def _verdict(value: Any) -> Any:
@@ -446,73 +441,6 @@ def _partly_stored(ids: list[str], done: int, path: Path, exc: OSError) -> Ratin
         missing,
         str(path),
     )
-
-
-# files ----------------------------------------------------------------------------------------
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputFileError(f"{path}: not a regular file")
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from exc
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-
-
-def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
-    if not header:
-        raise InputFileError(f"{path}: no header line (columns: {', '.join(COLUMNS)})")
-    unknown = [name for name in header if name not in COLUMNS]
-    if unknown:
-        hints = "".join(did_you_mean(name, COLUMNS) for name in unknown[:1])
-        raise InputFileError(
-            f"{path} line 1: unknown column(s) {', '.join(map(repr, unknown))}{hints} (columns: {', '.join(COLUMNS)})"
-        )
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if missing:
-        raise InputFileError(f"{path} line 1: missing column(s) {', '.join(map(repr, missing))}")
-    reader.fieldnames = header
-    labels, rows = [], []
-    try:
-        for row in reader:
-            where = f"{path} line {reader.line_num}"
-            if None in row:  # more cells than the header has columns
-                raise InputFileError(f"{where}: {len(row[None])} more cell(s) than the header's {len(header)} columns")
-            labels.append(where)
-            rows.append({k: v for k, v in row.items() if v is not None and v.strip() != ""})
-    except csv.Error as exc:  # a cell past the csv module's limit (128 KiB), an unclosed quote
-        raise InputFileError(f"{path} line {reader.line_num + 1}: not a CSV row: {exc}") from None  # the one it read
-    return labels, rows
-
-
-def read_ratings_file(path: Path | str) -> tuple[list[str], list[Any]]:
-    """(where, raw row) for every rating of a CSV or JSON-lines file of placements; the rows are
-    checked by `record_ratings`, which names the file, line and field of every bad one."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        labels, rows = _csv_rows(path)
-    elif suffix in (".jsonl", ".ndjson", ".json"):
-        parsed = read_json_lines(path)
-        labels, rows = [f"{path} line {n}" for n, _ in parsed], [value for _, value in parsed]
-    else:
-        raise InputFileError(f"{path}: expected a .csv or .jsonl file of ratings (columns: {', '.join(COLUMNS)})")
-    if not rows:
-        raise InputFileError(f"{path}: no ratings (the file is empty)")
-    for where, value in zip(labels, rows, strict=True):
-        if not isinstance(value, dict):
-            raise InputFileError(f"{where}: expected a JSON object, got {type(value).__name__}")
-    if "expected" in rows[0] and not {"id", "verdict"} & rows[0].keys():  # every row would fail on 3 fields
-        raise InputFileError(
-            f"{labels[0]}: a lift file's row (query, expected), not a rating (columns: {', '.join(COLUMNS)}); "
-            "`lakehouse lift run --train FILE` reads lift files"
-        )
-    return labels, rows
 
 
 def import_ratings(lakehouse, path: Path | str, *, source: str, source_run: str | None = None) -> RatingsOut:

@@ -38,10 +38,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lakehouse.common.jsonl import AppendLog, LogCursor
 from lakehouse.common.text import not_blank
@@ -65,11 +65,16 @@ class PlaybookInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: str | None = Field(default=None, pattern=ENTRY_ID)
-    query: Annotated[str, AfterValidator(not_blank)] = Field(min_length=1)
+    query: str = Field(min_length=1)
     answer: str = Field(min_length=1)
     corpus: str = Field(min_length=1)
     score: float = Field(ge=-1.0, le=1.0, allow_inf_nan=False)
     ts: datetime | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _query_not_blank(cls, value: str) -> str:
+        return not_blank(value)
 
     @field_validator("answer", mode="before")
     @classmethod

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from lakehouse.common.text import not_blank
 from lakehouse.search.matrix import Decision, Hit, downgrade_gate, relevance_filter
@@ -40,7 +40,7 @@ class DecisionModel(RootModel[Decision]):
 
 # matrix.search ------------------------------------------------------------------------------
 class SearchIn(_In):
-    query: Annotated[str, AfterValidator(not_blank)] = Field(min_length=1)
+    query: str = Field(min_length=1)
     corpora: list[str] = Field(min_length=1)
     top_k: int | None = Field(
         default=None,
@@ -65,6 +65,11 @@ class SearchIn(_In):
         description="add `why` to each hit: cosine, playbook vote, memory, the voting neighbours and (an adapted "
         "corpus with a reranker) the ranks the reranker moved it between",
     )
+
+    @field_validator("query")
+    @classmethod
+    def _query_not_blank(cls, value: str) -> str:
+        return not_blank(value)
 
 
 class SearchOut(BaseModel):

@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -21,8 +22,18 @@ from lakehouse.common.text import loads_json
 from lakehouse.data.ingest.errors import IngestError
 
 _BATCH = 20_000
-# The fast reader takes a field (or a header line) of any size; the csv module must read what it read.
-csv.field_size_limit(2**31 - 1)
+
+
+@contextmanager
+def fields_of_any_size() -> Iterator[None]:
+    """The fast reader takes a field (or a header line) of any size; the csv module must read what it
+    read. Its limit is one per process, so it is raised only while a source file is read."""
+    before = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
 
 Quoting = Literal[0, 3]  # csv.QUOTE_MINIMAL, or csv.QUOTE_NONE for TSV
 

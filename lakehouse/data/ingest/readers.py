@@ -361,6 +361,11 @@ def _utf8(value: bytes | None) -> bool:
 
 
 def read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
+    with diagnose.fields_of_any_size():
+        return _read_source(path, data, fmt, typed)
+
+
+def _read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
     if fmt in ("csv", "tsv"):
         return read_csv(path, data, fmt, typed)
     table = read_jsonl(path, data, typed) if fmt == "jsonl" else read_parquet(path, data)

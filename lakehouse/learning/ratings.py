@@ -47,7 +47,7 @@ from lakehouse.learning.errors import (
 )
 from lakehouse.learning.rating_files import read_ratings_file
 from lakehouse.search.errors import CorpusError, CorpusNotFound
-from lakehouse.search.playbooks import ENTRY_ID, judged_at
+from lakehouse.search.playbook_entries import ENTRY_ID, judged_at
 
 NOTE_MAX_CHARS = 2_000
 BY_MAX_CHARS = 200

@@ -31,7 +31,8 @@ from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
 from lakehouse.search.errors import FilterError, MatrixError
 from lakehouse.search.filters import MetadataFilter, filter_items
-from lakehouse.search.playbooks import PlaybookMatch, PlaybookStore
+from lakehouse.search.playbook_entries import PlaybookMatch
+from lakehouse.search.playbooks import PlaybookStore
 from lakehouse.search.rerank import Candidate
 from lakehouse.search.vectors.loaded import LoadedCorpus, RawHit
 from lakehouse.search.vote import Vote, VoteRule, vote

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lakehouse.search.playbooks import PlaybookMatch
+    from lakehouse.search.playbook_entries import PlaybookMatch
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lakehouse.common.batches import all_conflicts, nothing_stored
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.search.errors import CorpusNotFound, PlaybookConflict, PlaybookError
-from lakehouse.search.playbooks import ENTRY_ID
+from lakehouse.search.playbook_entries import ENTRY_ID
 from modes.context import ModeContext
 from modes.registry import mode
 

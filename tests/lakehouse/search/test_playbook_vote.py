@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lakehouse.config import Settings
-from lakehouse.search.playbooks import Playbook, PlaybookMatch
+from lakehouse.search.playbook_entries import Playbook, PlaybookMatch
 from lakehouse.search.vote import VoteRule, vote
 
 

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -156,14 +156,19 @@ class _Tally:
         if r.get("status") != "skipped":
             self.durations.append(r["duration_ms"])
 
-    def copy(self) -> _Tally:
-        return replace(
-            self,
-            by_status=Counter(self.by_status),
-            by_mode=Counter(self.by_mode),
-            by_source=Counter(self.by_source),
-            durations=list(self.durations),
-        )
+    def figures(self) -> dict[str, Any]:
+        """The counted part of `Observer.stats`."""
+        import numpy as np  # here, not at import: every workflow run records ops, few ask for stats
+
+        durations = np.array(self.durations, dtype=float)
+        pct = (lambda q: round(float(np.percentile(durations, q)), 3)) if durations.size else (lambda q: None)
+        return {
+            "total": self.total,
+            "by_status": dict(self.by_status.most_common()),
+            "by_mode": dict(self.by_mode.most_common()),
+            "by_source": dict(self.by_source.most_common()),
+            "duration_ms": {"p50": pct(50), "p95": pct(95)},
+        }
 
 
 class Observer:
@@ -237,9 +242,9 @@ class Observer:
             self.log.report.repairs.append(problem)
         log.warning("%s: skipped", problem)
 
-    def _tally_log(self) -> _Tally:
-        """The tally of the whole log, brought up to date with what was appended since the last call
-        (a page polling the stats of a long log read it whole on every poll)."""
+    def _log_figures(self) -> dict[str, Any]:
+        """The figures of the whole log, its tally brought up to date with what was appended since
+        the last call (a page polling the stats of a long log read it whole on every poll)."""
         with self._tally_lock:
             records, cursor, reset = self.log.read_since(self._tally.cursor)
             if reset:
@@ -252,25 +257,18 @@ class Observer:
                 else:
                     self._not_an_op(tally.records)
             tally.cursor = cursor
-            return tally.copy()
+            return tally.figures()
 
     def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
-        import numpy as np  # here, not at import: every workflow run records ops, few ask for stats
-
         if rows is None and self.shared is None:
-            tally = self._tally_log()
+            figures = self._log_figures()
         else:
             tally = _Tally()
             for r in self.ops() if rows is None else rows:
                 tally.add(r)
-        durations = np.array(tally.durations, dtype=float)
-        pct = (lambda q: round(float(np.percentile(durations, q)), 3)) if durations.size else (lambda q: None)
+            figures = tally.figures()
         return {
-            "total": tally.total,
-            "by_status": dict(tally.by_status.most_common()),
-            "by_mode": dict(tally.by_mode.most_common()),
-            "by_source": dict(tally.by_source.most_common()),
-            "duration_ms": {"p50": pct(50), "p95": pct(95)},
+            **figures,
             "ring": {"size": len(self.ring), "capacity": self.ring.maxlen},
             "write_failures": self.write_failures,
             "last_write_error": self.last_write_error,

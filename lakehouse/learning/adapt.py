@@ -31,6 +31,7 @@ from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.text import fold
 from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, EPOCHS, train
 from lakehouse.learning.errors import AdaptError
+from lakehouse.learning.verdicts import newest_only, pair_key
 from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
 from lakehouse.search.vectors.rows import read_rows, vectors_of
 
@@ -138,17 +139,11 @@ def recorded_pairs(lakehouse, corpus: str, loaded, entries, model: str) -> list[
     """Entries of `corpus` whose answer the corpus holds, one per (folded query, answer): the newest,
     and only when it is positive (a match rated good, then wrong, is no match: it was trained as one),
     with their query vectors under the corpus's model."""
-    newest: dict[tuple[str, str], Any] = {}
-    for entry in entries:  # in the order recorded: of two at one time, the later one wins
-        if entry.corpus != corpus or not loaded.has(entry.answer):
-            continue
-        key = (fold(entry.query), entry.answer)
-        if key not in newest or entry.ts >= newest[key].ts:
-            newest[key] = entry
-    newest = {key: entry for key, entry in newest.items() if entry.score > 0}
+    held = [e for e in entries if e.corpus == corpus and loaded.has(e.answer)]
+    newest, _ = newest_only(held, lambda e: pair_key(e.query, e.corpus, e.answer), lambda e: e.ts)
     # Ties in time (a batch of ratings shares one ts) go by content, not by id: an id hashes the ts,
     # so the same matches recorded again would train in another order, and the float sums differ.
-    chosen = [entry for _, entry in sorted(newest.items(), key=lambda item: (item[1].ts, item[0]))]
+    chosen = sorted((e for e in newest if e.score > 0), key=lambda e: (e.ts, fold(e.query), e.answer))
     vectors: list[np.ndarray | None] = [
         np.asarray(e.vector, np.float32) if e.model == model and np.asarray(e.vector).shape == (loaded.dims,) else None
         for e in chosen

@@ -19,6 +19,9 @@ EXAMPLES = "sqlite:////path/to/catalog.db or postgresql+psycopg://user:password@
 
 STATEMENT_TIMEOUT_SETTING = "catalog_statement_timeout_s"
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement ended by statement_timeout
+# Our own deadline on an open connection, as a multiple of the server's statement timeout: a server
+# that answers ends a slow statement first and says why (CatalogBusy).
+DEADLINE_FACTOR = 2
 
 
 def open_catalog(name: str, settings: Settings) -> Any:
@@ -86,6 +89,10 @@ def open_sql_catalog(name: str, properties: dict[str, str], statement_timeout_s:
             raise  # a locked SQLite file: the write's commit loop retries it
         raise unreachable_error(url, exc) from None
     if url.get_backend_name() != "sqlite":
+        if statement_timeout_s:
+            from lakehouse.data.catalog_deadline import watch_pool
+
+            watch_pool(catalog.engine, DEADLINE_FACTOR * statement_timeout_s)
         _unavailable_when_unreachable(catalog.engine, url, statement_timeout_s)
     return catalog
 
@@ -110,9 +117,17 @@ def _unavailable_when_unreachable(engine: Any, url: Any, statement_timeout_s: fl
     a statement the server ended at its timeout says why."""
     from sqlalchemy import event
 
+    from lakehouse.data.catalog_deadline import passed_in_this_thread
+
     def translate(context: Any) -> None:
         if context.is_pre_ping:
             return  # a pooled connection gone stale: SQLAlchemy connects again by itself
+        if (deadline := passed_in_this_thread()) is not None:
+            raise CatalogUnavailable(
+                f"the catalog database {url.render_as_string(hide_password=True)} did not answer within "
+                f"{deadline.seconds:g} s (twice the setting {STATEMENT_TIMEOUT_SETTING}), on a connection that "
+                "was open: its server is stopped or frozen, or the network to it is cut; try again"
+            )
         # a connection that could not be made, or one the server dropped; not a failed statement
         if context.connection is None or context.is_disconnect:
             raise unreachable_error(url, context.sqlalchemy_exception or context.original_exception)

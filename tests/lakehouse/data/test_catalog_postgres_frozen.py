@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +19,7 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import CatalogUnavailable
+from tests.fixtures.waiting import outcome_within
 
 TIMEOUT_S = 2
 
@@ -39,19 +39,12 @@ def _lakehouse(tmp_path, postgres, database):
 
 def _write_in_thread(lh, rows):
     """The write's outcome, or "still waiting" after a minute (the code before waited for good)."""
-    outcome = {}
 
     def write():
-        try:
-            lh.tables.write_arrow("t", pa.table({"n": rows}))
-            outcome["result"] = "written"
-        except Exception as exc:  # noqa: BLE001 - the test asserts what it was
-            outcome["result"] = exc
+        lh.tables.write_arrow("t", pa.table({"n": rows}))
+        return "written"
 
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    thread.join(60)
-    return outcome.get("result", "still waiting after 60 s")
+    return outcome_within(write)
 
 
 def _sessions_of(postgres, database) -> list[int]:
@@ -108,24 +101,12 @@ def test_a_frozen_server_is_named_and_nothing_is_written(tmp_path, postgres, dat
 
 def test_a_session_frozen_mid_statement_is_named_as_not_answering(tmp_path, postgres, database):
     lh = _lakehouse(tmp_path, postgres, database)
-    outcome = {}
-
-    def ask(conn):
-        try:
-            conn.exec_driver_sql("SELECT 1")
-            outcome["result"] = "answered"
-        except Exception as exc:  # noqa: BLE001 - the test asserts what it was
-            outcome["result"] = exc
-
     try:
         lh.tables.write_arrow("t", pa.table({"n": [1]}))
         with lh.tables.catalog.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
             with _frozen(_sessions_of(postgres, database)):
-                thread = threading.Thread(target=ask, args=(conn,), daemon=True)
-                thread.start()
-                thread.join(60)
-        result = outcome.get("result", "still waiting after 60 s")
+                result = outcome_within(lambda: conn.exec_driver_sql("SELECT 1"))
         assert isinstance(result, CatalogUnavailable), result
         assert "did not answer within 4 s (twice the setting catalog_statement_timeout_s)" in str(result)
         assert "its server is stopped or frozen" in str(result)

@@ -9,7 +9,6 @@ a frozen machine cannot keep the lock from the others."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import psycopg
@@ -20,6 +19,7 @@ from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import CatalogBusy, CatalogUnavailable
 from lakehouse.errors import ErrorKind
+from tests.fixtures.waiting import outcome_within
 
 TIMEOUT_S = 2
 
@@ -35,19 +35,12 @@ def _lakehouse(tmp_path, catalog_url, name):
 
 def _write_in_thread(lh, rows):
     """The write's outcome, or "still waiting" after a minute (the code before waited for good)."""
-    outcome = {}
 
     def write():
-        try:
-            lh.tables.write_arrow("t", pa.table({"n": rows}))
-            outcome["result"] = "written"
-        except Exception as exc:  # noqa: BLE001 - the test asserts what it was
-            outcome["result"] = exc
+        lh.tables.write_arrow("t", pa.table({"n": rows}))
+        return "written"
 
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    thread.join(60)
-    return outcome.get("result", "still waiting after 60 s")
+    return outcome_within(write)
 
 
 def test_a_write_to_a_table_whose_catalog_row_another_session_holds_fails_after_the_timeout(tmp_path, catalog_url):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from lakehouse.data.catalog_deadline import Deadline
 from lakehouse.data.catalog_open import unreachable_error
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 LockFactory = Callable[[str], AbstractContextManager["CatalogLease"]]
 # The server's probes on the lock's connection: idle seconds, seconds between probes, probes lost.
 KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
+# A held lock's check before a write is made visible: a server that gives no answer in this time
+# (its processes frozen, which its kernel's acknowledgements hide from keepalive) counts as lost.
+CHECK_DEADLINE_S = 30.0
 
 
 def advisory_key(name: str) -> int:
@@ -43,15 +47,21 @@ class CatalogLease:
 
     def check(self) -> None:
         """Raises CatalogUnavailable if the session ended (a server restart, an operator, a network
-        cut): the lock went with it, so another machine may be writing the same thing now."""
+        cut), or its server gives no answer within CHECK_DEADLINE_S (frozen): the lock went, or may
+        go, with it, so another machine may be writing the same thing now."""
         from sqlalchemy import text
         from sqlalchemy.exc import OperationalError
 
+        deadline = Deadline(CHECK_DEADLINE_S)
+        deadline.start(self.connection.connection.dbapi_connection)
         try:
             self.connection.execute(text("SELECT 1"))
         except OperationalError as exc:
-            lost = f": the lock on {self.name!r} was lost, so nothing more is written"
+            silent = f" (no answer within {CHECK_DEADLINE_S:g} s)" if deadline.passed else ""
+            lost = f": the lock on {self.name!r} was lost{silent}, so nothing more is written"
             raise unreachable_error(self.connection.engine.url, exc, lost) from None
+        finally:
+            deadline.stop()
 
 
 @functools.cache

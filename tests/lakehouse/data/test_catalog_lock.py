@@ -141,3 +141,25 @@ def test_a_waiter_whose_session_is_ended_gets_a_clear_error(catalog):
     assert len(failures) == 1, failures
     assert "cannot be reached to lock 'corpus-x'" in str(failures[0])
     assert _free(catalog, "corpus-x")  # the holder let go at the end of its block
+
+
+def test_a_held_lock_whose_server_froze_counts_as_lost_at_its_check(catalog, monkeypatch):
+    """The check before a write is made visible waited for good on a frozen server (SIGSTOP, a
+    paused VM): its kernel acknowledges every packet, so keepalive never ends the session."""
+    import os
+
+    from lakehouse.data import catalog_lock
+    from tests.fixtures.waiting import outcome_within
+
+    monkeypatch.setattr(catalog_lock, "CHECK_DEADLINE_S", 2.0)
+    locks = catalog_locks(catalog)
+    assert locks is not None
+    with locks("corpus-x") as lease:
+        backend = lease.connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            result = outcome_within(lease.check)
+        finally:
+            os.kill(backend, signal.SIGCONT)
+    assert isinstance(result, CatalogUnavailable), result
+    assert "the lock on 'corpus-x' was lost (no answer within 2 s), so nothing more is written" in str(result)

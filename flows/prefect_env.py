@@ -7,6 +7,7 @@ stays cheap: environment variables and at most one small TOML read, no pydantic-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -95,8 +96,11 @@ def configure_prefect_environment() -> None:
     for key, value in prefect_defaults(home).items():
         os.environ.setdefault(key, value)
     if not _only_help(sys.argv[1:]):  # asking for help leaves no state directory behind
-        # Prefect makes its home at import, but not the LH_HOME above it (a first command's)
-        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+        # Prefect makes its home at import, but not the LH_HOME above it (a first command's). One
+        # that cannot be made (LH_HOME a file, a folder we may not write) is left for the command's
+        # own use of LH_HOME to refuse by name: raised here, at import, it was a traceback.
+        with contextlib.suppress(OSError):
+            Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     if "PREFECT_API_URL" not in os.environ:
         url = running_server_url(home)
         if url:

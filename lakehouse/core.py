@@ -11,6 +11,7 @@ import gc
 import weakref
 from functools import cached_property
 
+from lakehouse.common.paths import make_folder
 from lakehouse.config import Settings, get_settings
 
 # Handles still open when the interpreter exits are closed first: duckdb 2.0 prints nanobind
@@ -28,7 +29,7 @@ def _close_open_handles() -> None:
 class Lakehouse:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.settings.home_dir, "setting home (LH_HOME)")
         _open_handles.add(self)
 
     @cached_property

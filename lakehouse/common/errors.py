@@ -57,6 +57,11 @@ class SettingsError(UserError):
     not TOML, or it holds a key that is no setting. The message names the file and the key."""
 
 
+class FolderUnusable(UserError):
+    """A folder the lakehouse needs (LH_HOME, a log's folder) cannot be made: a file is there, or
+    the place cannot be written. The message names the folder, what it is for, and why."""
+
+
 class PathNotAllowed(UserError):
     """A path names a place the caller may not use; the message names the field, the value given
     and the allowed roots. A user error (a ValueError), so HTTP answers 4xx and the CLI exits 1."""

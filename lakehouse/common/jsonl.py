@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lakehouse.common.errors import JsonNestedTooDeep, LogWriteError
+from lakehouse.common.paths import make_folder
 from lakehouse.common.text import loads_json
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class AppendLog:
         self.report = LogReport()
         self._lock = threading.RLock()
         self.bytes_read = 0  # by read_since: how much a long-running reader re-reads
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent, f"the log {self.path.name}")
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line. Raises OSError on failure (callers decide if it is fatal)."""

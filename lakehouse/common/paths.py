@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lakehouse.common.errors import PathNotAllowed
+from lakehouse.common.errors import FolderUnusable, PathNotAllowed
 
 INBOX = "inbox"
 UPLOAD_PREFIX = ".upload-"  # an HTTP upload's own folder in the inbox, removed when its request ends
@@ -58,6 +58,17 @@ RESERVED_NAMES = frozenset(
 WRITE_RESERVED_NAMES = frozenset({"drift", "adapt", "lift", "runs"})
 # A log's flush state sits beside it: `ops.jsonl.flushed`, `ops.jsonl.flush.lock`.
 _LOGS = ("ops.jsonl", "pathway.jsonl", "playbooks.jsonl")
+
+
+def make_folder(path: Path, owner: str) -> None:
+    """`path` made a folder (and its parents) if it is none yet; `owner` says, in the refusal, whose
+    folder it is (a file in the way was an internal FileExistsError, a traceback at import)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{str(blocker)!r} is a file" if blocker else (exc.strerror or str(exc))
+        raise FolderUnusable(f"{owner}: cannot make the folder {str(path)!r}: {why}") from None
 
 
 def _reserved(first: str, settings: Any, for_write: bool) -> bool:

@@ -36,15 +36,16 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         from flows.cli.remote import remove_state, write_state
 
-        port = port or _free_port(host)  # a known port: the CLI finds it in LH_HOME/api.json
+        port = port or free_port(host)  # a known port: the CLI finds it in LH_HOME/api.json
         shown = f"[{host}]" if ":" in host else host
+        check_port_free(host, port, shown)
         locked = "token required" if settings.api_token else "no token (loopback only)"
         console.print(
             f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
         )
         exit_cleanly_on_sigterm()  # the `finally` below removes the state
         serve_untrusted()  # its callers' SQL runs in capped worker processes (sql_isolation)
-        write_state(settings.home_dir, host, port)
+        before = write_state(settings.home_dir, host, port)
         try:
             serve_http(
                 app_,
@@ -55,10 +56,26 @@ def register(app: typer.Typer) -> None:
                 date_header=True,
             )
         finally:
-            remove_state(settings.home_dir)
+            remove_state(settings.home_dir, before)
 
 
-def _free_port(host: str) -> int:
+def check_port_free(host: str, port: int, shown: str) -> None:
+    """Refuse a port another program holds before anything is announced or written (uvicorn found it
+    only after start-up, then exited 3 with its own words)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = "another program listens there" if exc.errno == errno.EADDRINUSE else exc.strerror
+            fail(f"cannot serve on http://{shown}:{port}: {why}; choose another --port (0 picks a free one)")
+
+
+def free_port(host: str) -> int:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

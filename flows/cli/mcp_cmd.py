@@ -50,10 +50,11 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         for warning in warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        from flows.cli.api import _free_port
+        from flows.cli.api import check_port_free, free_port
 
-        port = port or _free_port(host)
+        port = port or free_port(host)
         shown = f"[{host}]" if ":" in host else host
+        check_port_free(host, port, shown)
         locked = "token required" if settings.api_token else "no token (loopback only)"
         err_console.print(f"Lakehouse MCP on http://{shown}:{port}{MCP_PATH} ({locked})", markup=False, highlight=False)
         serve_untrusted()

@@ -35,22 +35,35 @@ def client_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def write_state(home: Path, host: str, port: int) -> Path:
+def write_state(home: Path, host: str, port: int) -> dict[str, Any] | None:
+    """This process's state in `home`; returns the state of a live API it took the file from."""
+    before = running_api(home)
     path = state_path(home)
     info = {"url": client_url(host, port), "host": host, "port": port, "pid": os.getpid(), "home": str(home)}
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
     tmp.write_text(json.dumps(info))
     tmp.replace(path)
-    return path
+    return before
 
 
-def remove_state(home: Path) -> None:
-    """Remove the state file if it is still ours (another `lakehouse api` may have taken over)."""
+def remove_state(home: Path, before: dict[str, Any] | None = None) -> None:
+    """Remove the state file if it is still ours (another `lakehouse api` may have taken over), or
+    give it back to the live API whose file `write_state` replaced (a second API of the same home
+    that stops, or could not start, took the first one's file with it: CLI calls stopped reaching it)."""
     path = state_path(home)
     try:
-        if json.loads(path.read_text()).get("pid") == os.getpid():
+        if json.loads(path.read_text()).get("pid") != os.getpid():
+            return
+        if before is not None:
+            os.kill(int(before["pid"]), 0)
+            tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
+            tmp.write_text(json.dumps(before))
+            tmp.replace(path)
+        else:
             path.unlink()
-    except (OSError, ValueError, AttributeError):
+    except ProcessLookupError:  # the one before has gone meanwhile
+        path.unlink(missing_ok=True)
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         pass
 
 

@@ -19,9 +19,11 @@ def server_file(home: Path) -> Path:
 
 
 def server_process_alive(pid: int) -> bool:
-    """Is `pid` a live Prefect server process? A recorded pid outlives a reboot or a container
-    restart and may then name another process, which must be neither used nor killed; a zombie
-    (exited, not yet reaped) has an empty command line. Without /proc (macOS): the pid is alive."""
+    """Is `pid` a live Prefect server process of this LH_HOME? A recorded pid outlives a reboot or a
+    container restart and may then name another process, which must be neither used nor killed; a
+    zombie (exited, not yet reaped) has an empty command line. A home copied (or restored) from
+    another names the other's server, which runs on the other's Prefect home: its runs went into the
+    other's database, and `server stop` ended it. Without /proc (macOS): the pid is alive."""
     try:
         os.kill(pid, 0)
     except (OSError, OverflowError):
@@ -31,9 +33,11 @@ def server_process_alive(pid: int) -> bool:
         return True
     try:
         cmdline = (proc / str(pid) / "cmdline").read_bytes()
+        environ = (proc / str(pid) / "environ").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"prefect" in cmdline and b"server" in cmdline
+    ours = f"PREFECT_HOME={os.environ.get('PREFECT_HOME', '')}".encode()
+    return b"prefect" in cmdline and b"server" in cmdline and ours in environ
 
 
 def running_server_url(home: Path) -> str | None:

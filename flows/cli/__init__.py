@@ -22,6 +22,24 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"lakehouse {version('lakehouse')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."
+    ),
+) -> None:
+    """Lakehouse: typed modes, YAML workflows on Prefect, Iceberg tables, DuckDB SQL, HNSW search."""
+
+
 # One module per area; each exposes `register(app)`.
 _COMMAND_MODULES = (
     "main_job",

@@ -122,14 +122,16 @@ def run(
     from flows.cli.server import ensure_server
 
     ensure_server()  # before prefect is imported: it reads PREFECT_API_URL once, at import
+    from flows.cli.interrupts import interruptible_run
     from flows.runner import current_lakehouse, run_workflow
 
     # a crash (WorkflowCrashed) is our own failure: the one CLI error policy prints it and exits 2
-    if json_out:
-        result = run_workflow(loaded, trusted_paths=True)
-    else:
-        with console.status(f"running [bold]{loaded.name}[/] ({len(loaded.nodes)} nodes) through Prefect…"):
+    with interruptible_run(loaded.name):
+        if json_out:
             result = run_workflow(loaded, trusted_paths=True)
+        else:
+            with console.status(f"running [bold]{loaded.name}[/] ({len(loaded.nodes)} nodes) through Prefect…"):
+                result = run_workflow(loaded, trusted_paths=True)
     if json_out:
         print_json(result.model_dump(mode="json"))
     else:

@@ -29,16 +29,20 @@ def resume(
     from flows.cli.server import ensure_server
 
     ensure_server()  # before prefect is imported: it reads PREFECT_API_URL once, at import
+    from flows.cli.interrupts import interruptible_run
     from flows.resume import resume_run
     from flows.runner import current_lakehouse
 
     # errors (unknown run, changed workflow, unknown --from node) go through the one CLI policy
+    with interruptible_run(f"resuming {run_id}"):
+        if json_out:
+            outcome = resume_run(run_id, from_node=from_node, allow_changed=allow_changed, trusted_paths=True)
+        else:
+            with console.status(f"resuming run {plain(run_id)} through Prefect…"):
+                outcome = resume_run(run_id, from_node=from_node, allow_changed=allow_changed, trusted_paths=True)
     if json_out:
-        outcome = resume_run(run_id, from_node=from_node, allow_changed=allow_changed, trusted_paths=True)
         print_json(outcome.view())
     else:
-        with console.status(f"resuming run {plain(run_id)} through Prefect…"):
-            outcome = resume_run(run_id, from_node=from_node, allow_changed=allow_changed, trusted_paths=True)
         plan = outcome.plan
         console.print(f"resumed from run {plain(plan.parent_run_id)}")
         if plan.reuse:

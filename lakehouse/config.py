@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     table_target_file_bytes: int = Field(default=32 * MiB, ge=MiB)  # Iceberg write.target-file-size-bytes
     table_commit_attempts: int = Field(default=8, ge=1)  # a write losing this many commit races fails
     table_gc_older_than_s: float = Field(default=3600.0, ge=0)  # `lakehouse gc` leaves younger files alone
+    # a Parquet file decoding to more is refused (its compression can hide a 10,000x expansion)
+    ingest_parquet_max_decoded_bytes: ByteSize = Field(default=ByteSize(512 * MiB), gt=0)
 
     # sql
     sql_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)

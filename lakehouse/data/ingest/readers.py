@@ -20,11 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from lakehouse.common.text import loads_json
+from lakehouse.config import get_settings
 from lakehouse.data.ingest import diagnose, nesting
 from lakehouse.data.ingest.errors import IngestError
+from lakehouse.data.ingest.parquet import read_parquet
 from lakehouse.data.table_schema import SchemaConflict, check_column_names
 
 Format = Literal["csv", "tsv", "jsonl", "parquet"]
@@ -310,65 +311,29 @@ def _json_column(values: list) -> pa.Array:
         return pa.array(values, _WHOLE_NUMBER)
 
 
-def read_parquet(path: str, data: memoryview) -> pa.Table:
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowInvalid, OSError) as exc:
-        _check_parquet_names(path, data)
-        raise IngestError(path, f"not a readable Parquet file: {exc}") from None
-    try:  # Parquet does not promise UTF-8 text; Iceberg's statistics (and SQL) need it
-        table.validate(full=True)
-    except pa.ArrowInvalid:
-        _refuse_invalid_text(path, table)
-    return table
-
-
-def _check_parquet_names(path: str, data: memoryview) -> None:
-    """Two columns of one name make the reader fail obscurely: say that instead."""
-    try:
-        names = pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names
-    except (pa.ArrowInvalid, OSError):
-        return  # not readable at all: the caller says so
-    try:
-        check_column_names(names, "file")
-    except SchemaConflict as exc:
-        raise IngestError(path, exc.detail) from None
-
-
-def _refuse_invalid_text(path: str, table: pa.Table) -> None:
-    for name in table.column_names:
-        row = 0
-        for chunk in table.column(name).chunks:
-            try:
-                chunk.validate(full=True)
-            except pa.ArrowInvalid as exc:
-                values = chunk.cast(pa.binary()).to_pylist() if pa.types.is_string(chunk.type) else []
-                bad = next((i for i, v in enumerate(values) if not _utf8(v)), None)
-                if bad is not None:
-                    message = f"the value in data row {row + bad + 1} is not valid UTF-8 text"
-                    raise IngestError(path, message, column=name) from None
-                raise IngestError(path, f"its values are not valid: {exc}", column=name) from None
-            row += len(chunk)
-    raise IngestError(path, "the file's data is not valid (Arrow's checks fail)")
-
-
-def _utf8(value: bytes | None) -> bool:
-    try:
-        (value or b"").decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
+def read_source(
+    path: str,
+    data: memoryview,
+    fmt: str,
+    typed: dict[str, pa.DataType],
+    parquet_max_decoded_bytes: int | None = None,
+) -> pa.Table:
+    """`data` as a table. `parquet_max_decoded_bytes`: the memory a Parquet file may decode to
+    (default: the setting ingest_parquet_max_decoded_bytes)."""
     with diagnose.fields_of_any_size():
-        return _read_source(path, data, fmt, typed)
+        return _read_source(path, data, fmt, typed, parquet_max_decoded_bytes)
 
 
-def _read_source(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType]) -> pa.Table:
+def _read_source(
+    path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType], parquet_max_decoded_bytes: int | None
+) -> pa.Table:
     if fmt in ("csv", "tsv"):
         return read_csv(path, data, fmt, typed)
-    table = read_jsonl(path, data, typed) if fmt == "jsonl" else read_parquet(path, data)
+    if fmt == "jsonl":
+        table = read_jsonl(path, data, typed)
+    else:
+        limit = parquet_max_decoded_bytes or get_settings().ingest_parquet_max_decoded_bytes
+        table = read_parquet(path, data, limit)
     if not table.num_columns:  # SQL cannot read a table without columns
         raise IngestError(path, "the file has no columns")
     nesting.check_schema(path, table.schema)

@@ -1,8 +1,13 @@
 """Source files -> Arrow: CSV/TSV (pyarrow's multi-threaded reader), JSON lines, Parquet.
 
 Columns the target table already has are read with the table's types, so a value that does not fit
-is an error at its line rather than a silent new type. New columns are inferred, except that a
-column whose values carry leading zeros (`0000000`, `01`) stays text: those are codes, not numbers.
+is an error at its line rather than a silent new type. New columns are inferred, except that a CSV
+column of codes stays text, whichever line holds the code (every value is looked at, as written):
+- a value with leading zeros (`0000000`, `01`): a zip code or an id, not the number 1;
+- in a column whose values are all whole numbers as written, a value with a leading `+` or an
+  exponent (`+4917612345678`, `12E4`): a phone number or a product code. A number would lose the `+`
+  and the form (`12E4` read 120000.0); a user who wanted numbers can CAST the text, while stored
+  numbers cannot give back what was written. A column with fractions (`1.5e3`, `+0.5`) is numbers.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ _EXTENSIONS = {
 NULL_VALUES = ["", "-", "*", "**", "#", "NA", "N/A", "NULL", "null", "NaN", "nan"]
 _SAMPLE_BYTES = 1 << 20
 _LEADING_ZERO = r"^[+-]?0[0-9]"
+_WHOLE_AS_WRITTEN = r"^[+-]?[0-9]+(?:[eE][+-]?[0-9]+)?$"
+_CODE_MARK = r"^\+|[eE]"  # in a column of whole numbers: a phone number, a code like 12E4
+# A field that starts as a code would, or a number with an exponent, anywhere in the raw bytes
+_CODE_HINT = r'[{delimiter}\r\n]"?(?:[+-]?0|\+)[0-9]|[0-9][eE][+-]?[0-9]'
+_HINT_SLICE = 1 << 28  # RE2 takes one value of at most 2 GiB
 _WHOLE_NUMBER = pa.decimal128(38, 0)  # Iceberg's widest exact number
 _SCAN_BYTES = 1 << 20  # small enough to stay in cache: a scan of 1 GB takes ~0.2 s
 
@@ -145,8 +155,10 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
         raise IngestError(path, f"{exc.detail} in the header", line=1) from None
     types = {**_code_columns(sample, delimiter, quote, header), **typed}
 
-    def read(types: dict[str, pa.DataType]) -> pa.Table:
-        convert = pacsv.ConvertOptions(column_types=types, null_values=NULL_VALUES, strings_can_be_null=False)
+    def read(types: dict[str, pa.DataType], only: list[str] | None = None) -> pa.Table:
+        convert = pacsv.ConvertOptions(
+            column_types=types, null_values=NULL_VALUES, strings_can_be_null=False, include_columns=only
+        )
         return _with_big_values(
             lambda block: pacsv.read_csv(
                 pa.BufferReader(data),
@@ -160,6 +172,7 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
     try:
         table = _whole_numbers_kept(read(types), types, read)
         table = _null_tokens_kept(table, types, read)
+        table = _codes_kept(table, types, read, data, delimiter)
     except pa.ArrowInvalid as exc:
         diagnose.check_utf8(path, data, delimiter, header)
         diagnose.diagnose_csv(path, data, delimiter, quoting, typed, set(NULL_VALUES))
@@ -214,6 +227,66 @@ def _null_tokens_kept(
         index = table.column_names.index(name)
         table = table.set_column(index, name, pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
     return table
+
+
+def _codes_kept(
+    table: pa.Table,
+    types: dict[str, pa.DataType],
+    read: Callable[[dict[str, pa.DataType], list[str]], pa.Table],
+    data: memoryview,
+    delimiter: str,
+) -> pa.Table:
+    """`table` with its new number columns that hold a code (see the module's words) as text: the
+    1 MiB sample decides before the read, this looks at every value after it. Only columns that
+    can hold one are read again, as text: integers, and doubles whose values are all whole."""
+    maybe = [
+        name
+        for name, kind in zip(table.column_names, table.schema.types, strict=True)
+        if name not in types
+        and (
+            pa.types.is_integer(kind)
+            or pa.types.is_decimal(kind)
+            or (pa.types.is_floating(kind) and _all_whole(table.column(name)))
+        )
+    ]
+    if not maybe or not _may_hold_codes(data, delimiter):
+        return table
+    as_written = read(dict.fromkeys(maybe, pa.string()), maybe)
+    for name in maybe:
+        column = as_written.column(name)
+        if _holds_a_code(
+            pc.filter(column, pc.invert(pc.is_in(column, value_set=pa.array(NULL_VALUES)))).combine_chunks()
+        ):
+            table = table.set_column(table.column_names.index(name), name, column)
+    return table
+
+
+def _may_hold_codes(data: memoryview, delimiter: str) -> bool:
+    """Could a field of `data` be a code? One pass of RE2 over the bytes as they are (no copy): it
+    costs less than reading the number columns again as text, which only a hint makes worth it."""
+    pattern = _CODE_HINT.format(delimiter=f"\\x{ord(delimiter):02x}")
+    whole = pa.py_buffer(data)
+    for start in range(0, len(data), _HINT_SLICE):
+        piece = whole.slice(start, min(_HINT_SLICE + 8, len(data) - start))  # 8: a hint across the cut
+        offsets = pa.array([0, len(piece)], pa.int64()).buffers()[1]
+        value = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, piece])
+        if pc.match_substring_regex(value, pattern)[0].as_py():
+            return True
+    return False
+
+
+def _holds_a_code(values: pa.Array) -> bool:
+    if not len(values):
+        return False
+    if pc.any(pc.match_substring_regex(values, _LEADING_ZERO)).as_py():
+        return True
+    whole = pc.all(pc.match_substring_regex(values, _WHOLE_AS_WRITTEN)).as_py()
+    return bool(whole and pc.any(pc.match_substring_regex(values, _CODE_MARK)).as_py())
+
+
+def _all_whole(column: pa.ChunkedArray) -> bool:
+    values = pc.drop_null(column)
+    return bool(pc.all(pc.and_(pc.is_finite(values), pc.equal(pc.floor(values), values))).as_py())
 
 
 def _whole_beyond_long(column: pa.ChunkedArray) -> bool:

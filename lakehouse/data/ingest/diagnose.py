@@ -22,6 +22,7 @@ from lakehouse.common.text import loads_json
 from lakehouse.data.ingest.errors import IngestError
 
 _BATCH = 20_000
+_SLICE = 1 << 20  # bytes read at a time when a file is walked again
 
 
 @contextmanager
@@ -56,16 +57,13 @@ def type_name(t: pa.DataType) -> str:
 
 
 def check_utf8(path: str, data: memoryview, delimiter: str | None = None, header: list[str] | None = None) -> None:
-    """Raise at the first byte that is not UTF-8, naming its line (and CSV column)."""
-    raw = bytes(data)
-    try:
-        raw.decode("utf-8")
+    """Raise at the first byte that is not UTF-8, naming its line (and CSV column). Reads `data` a
+    slice at a time: a copy of a big file (and its text) doubled the memory a failed ingest took."""
+    pos = _first_invalid_utf8(data)
+    if pos is None:
         return
-    except UnicodeDecodeError as exc:
-        pos = exc.start
-    line = raw.count(b"\n", 0, pos) + 1
-    line_start = raw.rfind(b"\n", 0, pos) + 1
-    prefix = raw[line_start:pos].decode("utf-8", errors="replace")
+    line_start = _line_start(data, pos)
+    prefix = bytes(data[line_start:pos]).decode("utf-8", errors="replace")
     column = None
     if delimiter and header:
         fields_before = next(csv.reader([prefix], delimiter=delimiter), [""])
@@ -73,10 +71,67 @@ def check_utf8(path: str, data: memoryview, delimiter: str | None = None, header
         column = header[index] if index < len(header) else f"#{index + 1}"
     raise IngestError(
         path,
-        f"byte 0x{raw[pos]:02x} at character {len(prefix) + 1} is not valid UTF-8; save the file as UTF-8",
-        line=line,
+        f"byte 0x{data[pos]:02x} at character {len(prefix) + 1} is not valid UTF-8; save the file as UTF-8",
+        line=_count_line_ends(data, pos) + 1,
         column=column,
     )
+
+
+def _first_invalid_utf8(data: memoryview) -> int | None:
+    """Where the first byte that is not UTF-8 is, or None. A character cut by a slice's end is
+    carried to the next slice."""
+    carried = b""
+    for start in range(0, len(data), _SLICE):
+        piece = carried + bytes(data[start : start + _SLICE])
+        try:
+            piece.decode("utf-8")
+            carried = b""
+        except UnicodeDecodeError as exc:
+            cut = exc.reason == "unexpected end of data" and exc.end == len(piece)
+            if not cut or start + _SLICE >= len(data):
+                return start - len(carried) + exc.start
+            carried = piece[exc.start :]
+    return None
+
+
+def _count_line_ends(data: memoryview, end: int) -> int:
+    return sum(bytes(data[start : min(start + _SLICE, end)]).count(b"\n") for start in range(0, end, _SLICE))
+
+
+def _line_start(data: memoryview, pos: int) -> int:
+    """The offset just after the last line end before `pos` (0 on the first line)."""
+    end = pos
+    while end > 0:
+        start = max(end - _SLICE, 0)
+        found = bytes(data[start:end]).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
+
+
+class _MemoryReader(io.RawIOBase):
+    """`data` as a file, read a slice at a time (io.BytesIO would copy all of it)."""
+
+    def __init__(self, data: memoryview) -> None:
+        self._data = data
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), len(self._data) - self._pos)
+        buffer[:count] = self._data[self._pos : self._pos + count]
+        self._pos += count
+        return count
+
+
+def _lines(data: memoryview) -> Iterator[str]:
+    """The text's lines as io.StringIO(text, newline="") gives them (ends kept: LF, CRLF or CR),
+    decoded as read: a character or a CRLF cut by a read's end is joined by the text layer."""
+    raw = io.BufferedReader(_MemoryReader(data), buffer_size=_SLICE)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
 # A \\uD800-\\uDFFF escape that is not half of a pair: JSON allows it, Unicode text cannot hold it.
@@ -101,12 +156,12 @@ def check_surrogates(path: str, data: memoryview) -> None:
 
 
 def _records(
-    path: str, text: str, delimiter: str, quoting: Quoting, lenient: bool = False
+    path: str, data: memoryview, delimiter: str, quoting: Quoting, lenient: bool = False
 ) -> Iterator[tuple[int, list[str]]]:
     """(first physical line, fields) for every non-blank record, header included. `lenient` skips
     a quote error within one line (the fast reader takes `1,"a"b` as `a"b`) but not one that spans
     lines: that is a stray opening quote swallowing the rows after it."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(_lines(data), delimiter=delimiter, quoting=quoting, strict=True)
     header: list[str] | None = None
     last = 0
     while True:
@@ -123,7 +178,7 @@ def _records(
             if not unclosed:
                 raise IngestError(path, f"malformed CSV ({exc})", line=end) from None
             until = "the end of the file" if "end of data" in str(exc) else f"line {end}"
-            column = _opened_in(text, start, delimiter, quoting, header)
+            column = _opened_in(data, start, delimiter, quoting, header)
             raise IngestError(
                 path, f"a quoted value opened here is not closed before {until}", line=start, column=column
             ) from None
@@ -133,9 +188,9 @@ def _records(
             yield start, row
 
 
-def _opened_in(text: str, line: int, delimiter: str, quoting: Quoting, header: list[str] | None) -> str | None:
+def _opened_in(data: memoryview, line: int, delimiter: str, quoting: Quoting, header: list[str] | None) -> str | None:
     """The header name of the last field on physical `line`: where its unclosed quote opened."""
-    physical = next(itertools.islice(io.StringIO(text, newline=""), line - 1, None), "")
+    physical = next(itertools.islice(_lines(data), line - 1, None), "")
     fields = next(csv.reader([physical.rstrip("\r\n")], delimiter=delimiter, quoting=quoting), [""])
     index = len(fields) - 1
     return header[index] if header and index < len(header) else None
@@ -144,7 +199,7 @@ def _opened_in(text: str, line: int, delimiter: str, quoting: Quoting, header: l
 def check_quotes(path: str, data: memoryview, delimiter: str) -> None:
     """Raise where a quoted value runs over line ends into a quote error, which the fast reader
     accepts by merging every row up to the next quote into that value."""
-    for _ in _records(path, bytes(data).decode("utf-8-sig"), delimiter, csv.QUOTE_MINIMAL, lenient=True):
+    for _ in _records(path, data, delimiter, csv.QUOTE_MINIMAL, lenient=True):
         pass
 
 
@@ -172,8 +227,7 @@ def diagnose_csv(
     null_values: set[str],
 ) -> None:
     """Raise IngestError at the first ragged row or value that does not fit its typed column."""
-    text = bytes(data).decode("utf-8-sig")
-    records = _records(path, text, delimiter, quoting)
+    records = _records(path, data, delimiter, quoting)
     first = next(records, None)
     if first is None:
         raise IngestError(path, "the file is empty: expected a header line")
@@ -187,7 +241,9 @@ def diagnose_csv(
                 f"expected {len(header)} fields like the header, found {len(row)}",
                 line=line,
             )
-        batch.append((line, row))
+        if not checks:
+            continue
+        batch.append((line, [row[index] for index, _, _ in checks]))  # not the row: a wide row held 20,000 times
         if len(batch) >= _BATCH:
             _check_batch(path, batch, checks, null_values)
             batch = []
@@ -195,8 +251,9 @@ def diagnose_csv(
 
 
 def _check_batch(path, batch, checks, null_values) -> None:
-    for index, name, target in checks:
-        values = [None if row[index] in null_values else row[index] for _, row in batch]
+    """`batch`: (line, the values of the checked columns, in the order of `checks`)."""
+    for position, (_, name, target) in enumerate(checks):
+        values = [None if row[position] in null_values else row[position] for _, row in batch]
         bad = _bad_value(values, target)
         if bad is not None:
             raise IngestError(

@@ -15,12 +15,18 @@ from flows.http.errors import ApiError, classify
 from lakehouse.common.paths import INBOX, UPLOAD_PREFIX
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_NAME_CHARS = 120
+_SUFFIX_CHARS = 16  # longer is no extension, just a name with a dot
 
 
 def _upload_name(filename: str | None) -> str:
-    """The uploaded file's base name made safe; its extension tells ingest the format."""
+    """The uploaded file's base name made safe; its extension tells ingest the format, so a long
+    name is cut before it (a .tsv cut to .t was read as CSV, its quotes as quoting)."""
     name = _SAFE_NAME.sub("_", Path(filename or "upload").name).lstrip(".")
-    return name[:120] or "upload"
+    suffix = Path(name).suffix
+    if len(name) > _NAME_CHARS and len(suffix) <= _SUFFIX_CHARS:
+        return name[: _NAME_CHARS - len(suffix)] + suffix
+    return name[:_NAME_CHARS] or "upload"
 
 
 def build_router() -> APIRouter:

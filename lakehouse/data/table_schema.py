@@ -171,6 +171,37 @@ def _widens(have: pa.DataType, want: pa.DataType) -> bool:
     return False
 
 
+def _fields_added(have: pa.DataType, incoming: pa.DataType, within: str = "") -> list[str]:
+    """The fields (dotted, at any depth) the incoming objects have and the table's column lacks."""
+    if pa.types.is_struct(have) and pa.types.is_struct(incoming):
+        known = {field.name: field.type for field in have}
+        added = []
+        for field in incoming:
+            if field.name in known:
+                added += _fields_added(known[field.name], field.type, f"{within}{field.name}.")
+            else:
+                added.append(within + field.name)
+        return added
+    if _is_list(have) and _is_list(incoming):
+        return _fields_added(have.value_type, incoming.value_type, within)
+    if pa.types.is_map(have) and pa.types.is_map(incoming):
+        return _fields_added(have.item_type, incoming.item_type, within)
+    return []
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+
+
+def _nested_fields_added(added: list[str], table_type) -> str:
+    names = ", ".join(repr(name) for name in added)
+    return (
+        f"the objects have field(s) {names} that the table's {table_type} lacks, and fields cannot be added "
+        "inside an existing column (only new columns can): leave them out, give them a column of their own, "
+        "or ingest into a new table"
+    )
+
+
 @dataclass
 class Fitted:
     data: pa.Table
@@ -194,6 +225,9 @@ def fit_to_table(data: pa.Table, iceberg_schema, where: str) -> Fitted:
             want = arrow_types[f.name]
             conflict = f"the table has type {table_fields[f.name].field_type}, the incoming data has {f.type}"
             if not _widens(f.type, want):
+                added = _fields_added(want, f.type)
+                if added:
+                    raise SchemaConflict(where, _nested_fields_added(added, table_fields[f.name].field_type), f.name)
                 raise SchemaConflict(where, conflict, f.name)
             try:
                 column = column.cast(want, safe=True)

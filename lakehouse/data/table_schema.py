@@ -17,6 +17,8 @@ from pyiceberg.schema import make_compatible_name
 
 from lakehouse.data.errors import SchemaConflict
 
+_DAY_MS = 86_400_000
+
 
 def iceberg_storable_type(t: pa.DataType) -> pa.DataType:
     """The Arrow type Iceberg can store for `t` (e.g. CSV's timestamp[s] -> timestamp[us])."""
@@ -143,6 +145,16 @@ def _unstorable_values(column: pa.ChunkedArray, want: pa.DataType, exc: Exceptio
         return f"a value has nanoseconds: {what} finer than microseconds cannot be stored; round them first"
     if pa.types.is_integer(want):
         return f"value {pc.max(column).as_py()} is larger than a long integer (the largest Iceberg stores) can hold"
+    if pa.types.is_date64(column.type):
+        # refused, not kept as a timestamp: the writer declared dates, and Arrow's date64 holds whole
+        # days; the cast to Iceberg's date would have dropped the time without a word
+        millis = column.cast(pa.int64())
+        row = pc.index(pc.not_equal(pc.subtract(millis, pc.multiply(pc.divide(millis, _DAY_MS), _DAY_MS)), 0), True)
+        moment = pa.scalar(millis[row.as_py()].as_py(), pa.timestamp("ms"))
+        return (
+            f"value {moment} in data row {row.as_py() + 1} has a time of day: a date holds whole days (so does "
+            "Arrow's date64); store the column as a timestamp"
+        )
     return f"its values cannot be stored as {want} ({exc})"
 
 

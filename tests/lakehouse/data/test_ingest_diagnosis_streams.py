@@ -59,3 +59,37 @@ def test_a_stray_quote_in_a_file_read_a_slice_at_a_time_is_refused_where_it_open
     path.write_text('id,comment\n1,ok\n2,"12 inch\n3,ok\n4,"x"\n5,ok\n')
     with pytest.raises(IngestError, match=r"stray.csv, line 3, column 'comment': a quoted value opened here is not"):
         ingest_file(lh.tables, path, "stray")
+
+
+def _json_diagnosis(path: str, data: memoryview) -> str:
+    with pytest.raises(IngestError) as refused:
+        diagnose.check_utf8(path, data)
+        diagnose.check_surrogates(path, data)
+        diagnose.diagnose_jsonl(path, data, {})
+    return str(refused.value)
+
+
+def test_the_diagnosis_of_big_json_lines_holds_no_copy_of_them():
+    line = b'{"id": 1, "note": "' + b"x" * 1000 + b'"}\n'
+    data = memoryview(bytearray(line * 48_000 + b'{"id": "one"}\n'))  # 48 MB, the last line's id is text
+    tracemalloc.start()
+    try:
+        message = _json_diagnosis("big.jsonl", data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert message == "big.jsonl, line 48001, column 'id': string value 'one', but line 1 has a number in this column"
+    assert peak < len(data) // 4, f"the diagnosis held {peak:,} bytes for a file of {len(data):,}"
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 8])
+def test_json_lines_cut_by_a_slice_end_are_read_whole(monkeypatch, cut):
+    monkeypatch.setattr(diagnose, "_SLICE", cut)
+    text = b'{"a": "\xc3\xa9"}\n\n{"a": "long line ' + b"y" * 40 + b'"}\n{"a": 5}\n'
+    assert _json_diagnosis("cut.jsonl", memoryview(bytearray(text))) == (
+        "cut.jsonl, line 4, column 'a': number value 5, but line 1 has a string in this column"
+    )
+    lone = memoryview(bytearray(b'{"a": "x"}\n{"a": "y"}\n{"a": "\\ud800"}\n'))
+    assert _json_diagnosis("lone.jsonl", lone) == (
+        "lone.jsonl, line 3: the escape \\ud800 is half of a UTF-16 surrogate pair, which is not valid text"
+    )

@@ -127,7 +127,7 @@ class _MemoryReader(io.RawIOBase):
         return count
 
 
-def _raw_lines(data: memoryview) -> Iterator[bytes]:
+def raw_lines(data: memoryview) -> Iterator[bytes]:
     """The bytes between LFs, as bytes(data).split(b"\\n") gives them, read a slice at a time."""
     pending: list[bytes] = []  # the start of a line no slice has ended yet (a long line: many)
     for start in range(0, len(data), _SLICE):
@@ -314,7 +314,7 @@ def diagnose_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -
     """Raise IngestError at the first line that is not a JSON object, whose value does not fit
     the table's column type, or whose value kind differs from earlier lines."""
     seen: dict[str, tuple[str, int]] = {}
-    for number, raw in enumerate(_raw_lines(data), start=1):
+    for number, raw in enumerate(raw_lines(data), start=1):
         if not raw.strip():
             continue
         try:

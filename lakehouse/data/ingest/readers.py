@@ -51,6 +51,7 @@ NULL_VALUES = ["", "-", "*", "**", "#", "NA", "N/A", "NULL", "null", "NaN", "nan
 _SAMPLE_BYTES = 1 << 20
 _LEADING_ZERO = r"^[+-]?0[0-9]"
 _WHOLE_AS_WRITTEN = r"^[+-]?[0-9]+(?:[eE][+-]?[0-9]+)?$"
+_INTEGER_AS_WRITTEN = r"^[+-]?[0-9]+$"
 _CODE_MARK = r"^\+|[eE]"  # in a column of whole numbers: a phone number, a code like 12E4
 # A field that starts as a code would, or a number with an exponent, anywhere in the raw bytes
 _CODE_HINT = r'[{delimiter}\r\n]"?(?:[+-]?0|\+)[0-9]|[0-9][eE][+-]?[0-9]'
@@ -169,10 +170,13 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
             len(data),
         )
 
+    def as_written(names: list[str]) -> pa.Table:
+        return read(dict.fromkeys(names, pa.string()), names)
+
     try:
-        table = _whole_numbers_kept(read(types), types, read)
+        table = _whole_numbers_kept(read(types), types, read, as_written)
         table = _null_tokens_kept(table, types, read)
-        table = _codes_kept(table, types, read, data, delimiter)
+        table = _codes_kept(table, types, as_written, data, delimiter)
     except pa.ArrowInvalid as exc:
         diagnose.check_utf8(path, data, delimiter, header)
         diagnose.diagnose_csv(path, data, delimiter, quoting, typed, set(NULL_VALUES))
@@ -185,17 +189,24 @@ def read_csv(path: str, data: memoryview, fmt: str, typed: dict[str, pa.DataType
 
 
 def _whole_numbers_kept(
-    table: pa.Table, types: dict[str, pa.DataType], read: Callable[[dict[str, pa.DataType]], pa.Table]
+    table: pa.Table,
+    types: dict[str, pa.DataType],
+    read: Callable[[dict[str, pa.DataType]], pa.Table],
+    as_written: Callable[[list[str]], pa.Table] | None = None,
 ) -> pa.Table:
     """`table`, read again with decimal(38,0) for inferred double columns of whole numbers with one
     beyond a long: the readers fall back to double for integers too big for int64, which rounds
     every value of the column (distinct ids became equal). A column that turns out not to be whole
-    numbers (an infinity, more than 38 digits) stays double."""
+    numbers (an infinity, more than 38 digits) stays double; so does one `as_written` (the columns'
+    text) shows written as floats (`9.223372036854776e+18` is a double that happens to be whole)."""
     huge = [
         name
         for name, kind in zip(table.column_names, table.schema.types, strict=True)
         if name not in types and pa.types.is_float64(kind) and _whole_beyond_long(table.column(name))
     ]
+    if huge and as_written is not None:
+        text = as_written(huge)
+        huge = [name for name in huge if _written_as_integers(text.column(name))]
     if not huge:
         return table
     try:
@@ -229,10 +240,15 @@ def _null_tokens_kept(
     return table
 
 
+def _written_as_integers(column: pa.ChunkedArray) -> bool:
+    written = pc.filter(column, pc.invert(pc.is_in(column, value_set=pa.array(NULL_VALUES))))
+    return bool(pc.all(pc.match_substring_regex(written, _INTEGER_AS_WRITTEN)).as_py())
+
+
 def _codes_kept(
     table: pa.Table,
     types: dict[str, pa.DataType],
-    read: Callable[[dict[str, pa.DataType], list[str]], pa.Table],
+    as_written: Callable[[list[str]], pa.Table],
     data: memoryview,
     delimiter: str,
 ) -> pa.Table:
@@ -251,9 +267,9 @@ def _codes_kept(
     ]
     if not maybe or not _may_hold_codes(data, delimiter):
         return table
-    as_written = read(dict.fromkeys(maybe, pa.string()), maybe)
+    text = as_written(maybe)
     for name in maybe:
-        column = as_written.column(name)
+        column = text.column(name)
         if _holds_a_code(
             pc.filter(column, pc.invert(pc.is_in(column, value_set=pa.array(NULL_VALUES)))).combine_chunks()
         ):
@@ -344,7 +360,7 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
         )
 
     try:
-        table = _whole_numbers_kept(read(as_read), as_read, read)
+        table = _whole_numbers_kept(read(as_read), as_read, read, lambda names: _json_numbers_as_written(data, names))
         for name, target in typed.items():
             if as_read[name] != target and name in table.column_names:
                 index = table.column_names.index(name)
@@ -355,6 +371,18 @@ def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa
         diagnose.check_surrogates(path, data)
         diagnose.diagnose_jsonl(path, data, typed)
         raise IngestError(path, f"cannot read as JSON lines: {exc}") from None
+
+
+def _json_numbers_as_written(data: memoryview, names: list[str]) -> pa.Table:
+    """The numbers of the top-level `names` as written in JSON lines (null where there is none)."""
+    written: dict[str, list[str | None]] = {name: [] for name in names}
+    for raw in diagnose.raw_lines(data):
+        if raw.strip():
+            record = json.loads(raw, parse_float=str, parse_int=str)
+            for name in names:
+                value = record.get(name)
+                written[name].append(value if isinstance(value, str) else None)
+    return pa.table({name: pa.array(values, pa.string()) for name, values in written.items()})
 
 
 def _read_json_array(path: str, data: memoryview) -> pa.Table:

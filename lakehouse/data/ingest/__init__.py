@@ -164,6 +164,7 @@ def ingest_file(
             return None
         iceberg_schema = tbl.schema() if tbl is not None else None
         source = parse(iceberg_schema)
+        _refuse_rows_of_nothing(str(path), source, data if fmt == "jsonl" else None)
         incoming = _checked(name, path, source, key, iceberg_schema)
         report("writing", 0.7)
         props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
@@ -208,13 +209,14 @@ def ingest_file(
             commit_attempts=done.attempts,
         )
     assert done.table is not None and done.snapshot_id is not None  # a write that was not skipped committed
+    rows_total = Tables.row_count(done.table.metadata.snapshot_by_id(done.snapshot_id))
     report("done", 1.0)
     status: Status = "created" if done.created else ("upserted" if planned["upsert"] else "appended")
     rows_in, updated = int(planned["rows_in"]), int(planned["updated"])
     return IngestResult(
         table=name,
         rows_in=rows_in,
-        rows_total=Tables.row_count(done.table.metadata.snapshot_by_id(done.snapshot_id)),
+        rows_total=rows_total,
         snapshot_id=done.snapshot_id,
         status=status,
         rows_updated=updated,
@@ -222,6 +224,39 @@ def ingest_file(
         source_sha256=sha,
         commit_attempts=done.attempts,
     )
+
+
+def _refuse_rows_of_nothing(path: str, source: pa.Table, json_lines: memoryview | None) -> None:
+    """A row with no value (a JSON line `{}`, every column null) stores nothing but a row of nulls.
+    A new table refused a file of only such lines (it has no columns), a table that already had
+    columns took them as rows of nulls: one rule now, whichever table the file goes to."""
+    if not source.num_rows or any(source.column(n).null_count == 0 for n in source.column_names):
+        return  # the common case, decided without a pass over the rows
+    empty = pc.is_null(source.column(0))
+    for name in source.column_names[1:]:
+        empty = pc.and_(empty, pc.is_null(source.column(name)))
+    if not pc.any(empty).as_py():
+        return
+    row = pc.index(empty, True).as_py()
+    what = "holds no value (every column is null): a row needs at least one value; nothing was stored"
+    line = _json_line_of_row(json_lines, row) if json_lines is not None else None
+    if line is not None:
+        raise IngestError(path, f"the row {what}", line=line)
+    raise IngestError(path, f"data row {row + 1} {what}")
+
+
+def _json_line_of_row(data: memoryview, row: int) -> int | None:
+    """The line of JSON lines' `row` (the reader skips blank lines); None for a JSON array."""
+    raw = bytes(data)
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+        return None
+    seen = -1
+    for number, text in enumerate(raw.split(b"\n"), start=1):
+        if text.strip():
+            seen += 1
+            if seen == row:
+                return number
+    return None
 
 
 def _same_format(name: str, path: str, snapshot, fmt: str) -> None:

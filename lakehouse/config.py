@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     table_gc_older_than_s: float = Field(default=3600.0, ge=0)  # `lakehouse gc` leaves younger files alone
     # a Parquet file decoding to more is refused (its compression can hide a 10,000x expansion)
     ingest_parquet_max_decoded_bytes: ByteSize = Field(default=ByteSize(512 * MiB), gt=0)
+    # An ingest keeps a table's newest snapshots (`sql --snapshot` reads them) and expires older ones, whose
+    # files `lakehouse gc` then removes: without it every small append grew each metadata file and commit.
+    # A file is known as already ingested by its snapshot: once that expired, the same file appends again.
+    table_snapshots_kept: int = Field(default=100, ge=1)
 
     # sql
     sql_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)

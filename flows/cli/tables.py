@@ -101,7 +101,8 @@ def ingest(
 ) -> None:
     """Load FILE into an Iceberg table: create, append, or upsert with --key. Re-ingesting the same
     content is reported as already ingested and writes nothing (with --key: while the table still
-    holds its rows as the file says; a later upsert that changed them is undone)."""
+    holds its rows as the file says; a later upsert that changed them is undone), while the snapshot
+    that ingested it is one the table keeps (the newest 100 by default; older ones expire)."""
     payload = {"path": str(file), "table": table, "key": key, "format": fmt.value if fmt else None}
     with _lakehouse() as lh, _progress_bar(file, enabled=not json_out):
         result = invoke_mode("ingest", payload, _context(lh))

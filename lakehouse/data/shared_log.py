@@ -40,6 +40,7 @@ from lakehouse.common.jsonl import AppendLog
 from lakehouse.config import Settings
 from lakehouse.data.errors import SharedLogError
 from lakehouse.data.log_cursor import LogCursor, Tail
+from lakehouse.data.snapshot_expiry import expire_old_snapshots
 from lakehouse.data.table_names import SHARED_TABLE_PREFIX
 from lakehouse.errors import ErrorKind, LakehouseError
 
@@ -294,20 +295,8 @@ class SharedLog:
             report.appended += outcome.get("fresh", 0)
             if done.table is not None:
                 self._sync(self._id_mirror, done.table)
-                self._expire_snapshots(done.table)
-
-    def _expire_snapshots(self, tbl) -> None:
-        """Every flush is a snapshot, and the table metadata lists them all: past `kept`, the oldest
-        expire (best effort). The rows stay: each snapshot of an append-only table has them all."""
-        kept = self.settings.shared_state_snapshots_kept
-        snapshots = sorted(tbl.snapshots(), key=lambda snap: snap.timestamp_ms)
-        if len(snapshots) <= kept + max(10, kept // 10):  # in steps: not one expiry commit per flush
-            return
-        old = [snap.snapshot_id for snap in snapshots[:-kept]]
-        try:
-            tbl.maintenance.expire_snapshots().by_ids(old).commit()
-        except Exception as exc:  # noqa: BLE001 - lost a race with another flush: a later one expires them
-            log.info("could not expire %d old snapshot(s) of %s: %s", len(old), self.table, exc)
+                # every flush is a snapshot; the rows stay: each snapshot of an append-only table has them all
+                expire_old_snapshots(done.table, self.settings.shared_state_snapshots_kept)
 
     # reading the table ---------------------------------------------------------------------
     def _sync(self, mirror: _Mirror, tbl) -> set[str]:

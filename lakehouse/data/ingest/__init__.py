@@ -2,7 +2,8 @@
 
 Create or append; with `key`, upsert (incoming rows win) as one overwrite snapshot. The source
 content's sha256 is kept in the summary of the snapshot that holds its rows (never in a separate
-commit): the same content again is reported as `already_ingested` and writes nothing. Every check
+commit): the same content again is reported as `already_ingested` and writes nothing, while that
+snapshot is among the table's kept ones (setting table_snapshots_kept; older ones expire). Every check
 runs before the single commit, so a bad file leaves the table at the snapshot it had; a commit that
 loses a race with another writer is planned again on the new snapshot (see Tables.write_planned).
 """
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 from lakehouse.data.errors import SnapshotFilesMissing, missing_path
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
+from lakehouse.data.snapshot_expiry import expire_old_snapshots
 from lakehouse.data.table_names import caller_writable
 from lakehouse.data.table_schema import (
     SchemaConflict,
@@ -210,6 +212,7 @@ def ingest_file(
         )
     assert done.table is not None and done.snapshot_id is not None  # a write that was not skipped committed
     rows_total = Tables.row_count(done.table.metadata.snapshot_by_id(done.snapshot_id))
+    expire_old_snapshots(done.table, tables.settings.table_snapshots_kept)
     report("done", 1.0)
     status: Status = "created" if done.created else ("upserted" if planned["upsert"] else "appended")
     rows_in, updated = int(planned["rows_in"]), int(planned["updated"])

@@ -109,6 +109,13 @@ def ingest(
     if json_out:
         print_json(result)
         return
+    if result["status"] == "nothing_to_write":
+        console.print(
+            f"[bold]{result['table']}[/]: nothing to write: the file has no rows; "
+            f"{result['rows_total']} rows total, snapshot {result['snapshot_id']}",
+            highlight=False,
+        )
+        return
     extra = ""
     if result["status"] == "upserted":
         extra = f" ({result['rows_updated']} updated, {result['rows_inserted']} new)"

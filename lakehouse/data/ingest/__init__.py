@@ -38,7 +38,8 @@ from lakehouse.data.tables import SOURCE_SHA_KEY, Tables, Write
 
 __all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
 
-Status = Literal["created", "appended", "upserted", "already_ingested"]
+# nothing_to_write: a file of no rows (a header alone) into a table that exists; no snapshot is written
+Status = Literal["created", "appended", "upserted", "already_ingested", "nothing_to_write"]
 Progress = Callable[[str, float], None]  # (stage, overall fraction done 0..1)
 
 # Files at least this big get a progress bar in the CLI.
@@ -168,6 +169,9 @@ def ingest_file(
         source = parse(iceberg_schema)
         _refuse_rows_of_nothing(str(path), source, data if fmt == "jsonl" else None)
         incoming = _checked(name, path, source, key, iceberg_schema)
+        if tbl is not None and not len(incoming):  # a new table takes the file's columns; this one has them
+            planned.update(empty=True)
+            return None
         report("writing", 0.7)
         props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
         planned.update(rows_in=len(incoming), updated=0, upsert=bool(key and tbl is not None))
@@ -199,14 +203,15 @@ def ingest_file(
         raise SnapshotFilesMissing(name, current.snapshot_id, current.parent_snapshot_id, missing) from None
     if done.skipped:
         assert done.table is not None  # the plan skips only a table that exists
-        report("already ingested", 1.0)
+        skipped: Status = "nothing_to_write" if planned.get("empty") else "already_ingested"
+        report(skipped.replace("_", " "), 1.0)
         current = done.table.current_snapshot()
         return IngestResult(
             table=name,
             rows_in=0,
             rows_total=Tables.row_count(current),
             snapshot_id=current.snapshot_id if current else None,
-            status="already_ingested",
+            status=skipped,
             source_sha256=sha,
             commit_attempts=done.attempts,
         )

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 from rich.progress import (
@@ -104,8 +104,13 @@ def ingest(
     holds its rows as the file says; a later upsert that changed them is undone), while the snapshot
     that ingested it is one the table keeps (the newest 100 by default; older ones expire)."""
     payload = {"path": str(file), "table": table, "key": key, "format": fmt.value if fmt else None}
-    with _lakehouse() as lh, _progress_bar(file, enabled=not json_out):
-        result = invoke_mode("ingest", payload, _context(lh))
+    # the bar only on a terminal: elsewhere rich wrote an empty line to stderr for every big file
+    with _lakehouse() as lh, _progress_bar(file, enabled=not json_out and err_console.is_terminal):
+        before = _snapshot_ids(lh, table)
+        try:
+            result = invoke_mode("ingest", payload, _context(lh))
+        except KeyboardInterrupt:
+            _interrupted(lh, table, file, before)
     if json_out:
         print_json(result)
         return
@@ -124,6 +129,69 @@ def ingest(
         f"{result['rows_in']} rows in, {result['rows_total']} rows total, snapshot {result['snapshot_id']}",
         highlight=False,
     )
+
+
+def _snapshot_ids(lh: Lakehouse, table: str) -> set[int] | None:
+    """The snapshots `table` has (empty: no such table yet); None when it cannot be read."""
+    from lakehouse.data.errors import TableNotFound
+
+    try:
+        return {snap.snapshot_id for snap in lh.tables.load(table).snapshots()}
+    except TableNotFound:
+        return set()
+    except Exception:  # noqa: BLE001 - a bad name or an unreadable table: the ingest itself says what
+        return None
+
+
+def _interrupted(lh: Lakehouse, table: str, file: Path, before: set[int] | None) -> NoReturn:
+    """Ctrl-C during an ingest: say whether the file's rows reached the table. A write whose commit
+    landed before the interrupt is done (the rows are in the table, a retry says already ingested),
+    so the exit code is 0, not 130: a script must not read it as an abort and write again elsewhere."""
+    from lakehouse.data.table_names import qualified
+
+    name = plain(qualified(table))
+    landed = _landed_since(lh, table, file, before)
+    if landed is None:
+        err_console.print(
+            f"interrupted: whether the write to {name} landed is not known: look at `lakehouse table {name}`",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+    if not landed:
+        err_console.print(f"interrupted: nothing was written to {name}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130)
+    snapshot = landed[0]
+    err_console.print(
+        f"interrupted after the write was committed: {name} snapshot {snapshot.snapshot_id} holds the "
+        f"file's rows ({snapshot.summary.get('total-records', '?')} rows total)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(0)
+
+
+def _landed_since(lh: Lakehouse, table: str, file: Path, before: set[int] | None) -> list[Any] | None:
+    """The snapshots committed since `before` that hold `file`'s content (its sha256, recorded by
+    ingest); None when the table cannot tell."""
+    import hashlib
+
+    from lakehouse.data.tables import SOURCE_SHA_KEY
+
+    if before is None:
+        return None
+    try:
+        after = lh.tables.load(table).snapshots() if lh.tables.exists(table) else []
+        new = [s for s in after if s.snapshot_id not in before and s.summary is not None]
+        if not new:
+            return []
+        with file.open("rb") as fh:
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+    except Exception:  # noqa: BLE001 - interrupted again, or the table went: cannot tell
+        return None
+    return [s for s in new if s.summary.additional_properties.get(SOURCE_SHA_KEY) == sha]
 
 
 def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON list of tables.")) -> None:

@@ -14,6 +14,7 @@ import errno
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -49,6 +50,9 @@ PROGRESS: ContextVar[Progress | None] = ContextVar("lakehouse_ingest_progress", 
 _HASH_CHUNK = 8 * 1024 * 1024
 _MOVED = "changed while it was opened: its path now leads elsewhere (a link); nothing was read"
 _FD_LINKS = Path("/proc/self/fd")  # what each open descriptor of this process leads to (Linux)
+# Test hook: seconds to sleep after an ingest's commit landed (a Ctrl-C there must not read as an
+# abort: tests/flows/test_cli_ingest_interrupted.py). Unset in normal use.
+PAUSE_AFTER_COMMIT_ENV = "LAKEHOUSE_TEST_PAUSE_AFTER_INGEST_COMMIT"
 
 
 class IngestResult(BaseModel):
@@ -216,6 +220,8 @@ def ingest_file(
             commit_attempts=done.attempts,
         )
     assert done.table is not None and done.snapshot_id is not None  # a write that was not skipped committed
+    if pause := os.environ.get(PAUSE_AFTER_COMMIT_ENV):
+        time.sleep(float(pause))
     rows_total = Tables.row_count(done.table.metadata.snapshot_by_id(done.snapshot_id))
     expire_old_snapshots(done.table, tables.settings.table_snapshots_kept)
     report("done", 1.0)

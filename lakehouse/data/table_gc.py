@@ -25,6 +25,7 @@ from lakehouse.common.paths import UPLOAD_PREFIX
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.data.errors import StorageError, TableError
 from lakehouse.data.storage import Sweep
+from lakehouse.data.write_markers import MARKER_TRUSTED_S, marker_table
 
 if TYPE_CHECKING:
     from lakehouse.data.storage import ObjectStore
@@ -47,9 +48,10 @@ def collect_garbage(
     metadata files, any snapshot's manifest list, manifests and data files, nor statistics files)
     and that are older than `older_than_s` seconds (default: setting table_gc_older_than_s).
 
-    These are what crashed or lost writes leave behind. The age window keeps files of writes
-    still in flight (written, not yet committed). A table whose metadata cannot be read keeps
-    every file under its directory. Files are listed before the references are read, so a
+    These are what crashed or lost writes leave behind. A table a write is in flight to (its
+    marker, see `write_markers`) keeps its unreferenced files whatever their age; a killed
+    writer's marker expires after MARKER_TRUSTED_S and goes. A table whose metadata cannot be
+    read keeps every file under its directory. Files are listed before the references are read, so a
     commit landing meanwhile is seen. With `store`, what killed uploads left in the object store
     (a `file://` store's `.lhtmp-*` files, an S3 bucket's incomplete multipart uploads) older than
     the window goes too; with `inbox`, the folders of HTTP uploads whose API was killed (`sweep_uploads`)."""
@@ -69,6 +71,7 @@ def collect_garbage(
     selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
     files = [i for i in filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
     candidates = [i for i in files if _table_file(root, i.path)]
+    in_flight, stale_markers = _writes_in_flight(root, files, now)
     report("listing files", 1, 1)
 
     names = tables.list()
@@ -93,11 +96,15 @@ def collect_garbage(
         files_seen=len(candidates),
         referenced=len(referenced),
         errors=errors,
+        writes_in_flight=sum(in_flight.values()),
     )
-    doomed = []
+    doomed = [(info, now - info.mtime.timestamp()) for info in stale_markers]  # mtime: they were picked by age
     for info in candidates:
         if info.path in referenced or any(info.path.startswith(p) for p in protected):
             result.kept_referenced += 1
+            continue
+        if any(info.path.startswith(p) for p in in_flight):  # a write's files before its commit
+            result.kept_in_flight += 1
             continue
         age = now - info.mtime.timestamp() if info.mtime is not None else 0.0
         if age < window:
@@ -133,6 +140,23 @@ def collect_garbage(
         result.errors += [f"inbox {inbox}: {error}" for error in swept.errors]
     result.removed_bytes = sum(f.bytes for f in result.removed)
     return result
+
+
+def _writes_in_flight(root: str, files: list, now: float) -> tuple[dict[str, int], list]:
+    """The table directories (`<root>/<ns>/<table>/`) holding a write marker younger than
+    MARKER_TRUSTED_S, with how many each, and the older markers (writers killed mid-write)."""
+    prefix = root.rstrip("/") + "/"
+    live: dict[str, int] = {}
+    stale = []
+    for info in files:
+        table = marker_table(info.path[len(prefix) :]) if info.path.startswith(prefix) else None
+        if table is None:
+            continue
+        if info.mtime is not None and now - info.mtime.timestamp() >= MARKER_TRUSTED_S:
+            stale.append(info)
+        else:  # no time: trust it, as a file gc cannot date is never collected either
+            live[f"{prefix}{table}/"] = live.get(f"{prefix}{table}/", 0) + 1
+    return live, stale
 
 
 def _sweep(store: Callable[[], ObjectStore], window: float, dry_run: bool, result: GcReport, where: str) -> int:
@@ -197,6 +221,8 @@ class GcReport:
     referenced: int = 0  # distinct files the tables' metadata references
     kept_referenced: int = 0
     kept_young: int = 0
+    kept_in_flight: int = 0  # unreferenced files of a table a write is in flight to (its marker)
+    writes_in_flight: int = 0  # markers of writes in flight (younger than MARKER_TRUSTED_S)
     removed: list[GcFile] = field(default_factory=list)
     store_temp_files: int = 0  # of `removed`: what killed uploads left in the object store (temp files, parts)
     warehouse_uploads: int = 0  # of `removed`: incomplete uploads of killed table writes (an S3 warehouse)
@@ -219,6 +245,12 @@ class GcReport:
             f", {_mib(self.removed_bytes)}, older than "
             f"{format_duration(self.older_than_s)}; kept {self.kept_referenced} referenced and "
             f"{self.kept_young} younger unreferenced file(s) of {self.tables} table(s)"
+            + (
+                f"; {self.writes_in_flight} write(s) in flight: kept the {self.kept_in_flight} unreferenced "
+                "file(s) of their tables"
+                if self.writes_in_flight
+                else ""
+            )
             + (f"; {len(self.errors)} error(s)" if self.errors else "")
         )
 

@@ -49,6 +49,7 @@ from lakehouse.data.errors import (
 )
 from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, refuse_case_twin, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
+from lakehouse.data.write_markers import writing
 from lakehouse.errors import LakehouseError
 
 if TYPE_CHECKING:
@@ -424,33 +425,34 @@ class Tables:
         # A replace is ONE overwrite snapshot (pyiceberg's `overwrite` commits a DELETE and then an
         # APPEND snapshot, so time travel would see an empty table in between).
         producer = snapshot.overwrite() if old_files else snapshot.fast_append()
-        written = []
-        try:
-            if len(data):
-                written = list(
-                    _dataframe_to_data_files(
-                        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=data, io=io
+        with writing(io, tx.table_metadata.location):  # gc leaves the files of a write in flight alone
+            written = []
+            try:
+                if len(data):
+                    written = list(
+                        _dataframe_to_data_files(
+                            table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=data, io=io
+                        )
                     )
-                )
-            with producer:
-                for data_file in old_files:
-                    producer.delete_data_file(data_file)
-                for data_file in written:
-                    producer.append_data_file(data_file)
-            _test_pause_before_commit()
-            committed = tx.commit_transaction()
-        except _DEFINITELY_NOT_COMMITTED:
-            _delete_quietly(io, [f.file_path for f in written], producer)
-            raise
-        except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
-            see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
-            raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
-        except _RETRYABLE:
-            # Outcome unknown (e.g. the catalog database was locked at its COMMIT): look.
-            if self._landed(ident, producer.snapshot_id):
-                return producer.snapshot_id, self.catalog.load_table(ident)
-            _delete_quietly(io, [f.file_path for f in written], producer)
-            raise
+                with producer:
+                    for data_file in old_files:
+                        producer.delete_data_file(data_file)
+                    for data_file in written:
+                        producer.append_data_file(data_file)
+                _test_pause_before_commit()
+                committed = tx.commit_transaction()
+            except _DEFINITELY_NOT_COMMITTED:
+                _delete_quietly(io, [f.file_path for f in written], producer)
+                raise
+            except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
+                see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
+                raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
+            except _RETRYABLE:
+                # Outcome unknown (e.g. the catalog database was locked at its COMMIT): look.
+                if self._landed(ident, producer.snapshot_id):
+                    return producer.snapshot_id, self.catalog.load_table(ident)
+                _delete_quietly(io, [f.file_path for f in written], producer)
+                raise
         return producer.snapshot_id, committed
 
     def _landed(self, ident: tuple[str, str], snapshot_id: int) -> bool:

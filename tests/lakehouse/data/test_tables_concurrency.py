@@ -21,6 +21,7 @@ from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.ingest import ingest_file
 from lakehouse.data.tables import PAUSE_BEFORE_COMMIT_ENV, TableConflict
+from lakehouse.data.write_markers import MARKER_DIR, MARKER_TRUSTED_S
 from tests.fixtures.tables import table_state
 
 REPO = Path(__file__).resolve().parents[3]
@@ -309,6 +310,11 @@ def test_sigkill_during_an_ingest_into_a_new_table_leaves_no_table(tmp_path):
     assert (again.status, again.rows_total) == ("created", ROWS)
     assert sorted(_rows(lh, "killed")) == list(range(ROWS))
     state = table_state(lh, "killed")
+    marker = data_dir.parent / MARKER_DIR
+    assert lh.tables.gc(older_than_s=0).writes_in_flight == 1  # the killed write's marker: kept for hours
+    stale = time.time() - MARKER_TRUSTED_S - 60
+    for left in marker.glob("*"):
+        os.utime(left, (stale, stale))
     report = lh.tables.gc(older_than_s=0)
     assert {Path(f.path.removeprefix("file://")) for f in report.removed} >= orphans
     assert table_state(lh, "killed") == state

@@ -371,10 +371,11 @@ class Tables:
         # snapshot: right for a blind append, wrong for an upsert (its merge read the old rows)
         # or an idempotent ingest (the other writer may have ingested the same content). Turn
         # that off for this in-memory copy (never written back: a commit sends only its updates)
-        # and retry in write_planned, which plans the write again.
-        tbl.metadata = tbl.metadata.model_copy(
-            update={"properties": {**tbl.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}}
-        )
+        # and retry in write_planned, which plans the write again. Appends merge the table's small
+        # manifests once there are 100 (Iceberg's default count): one manifest an append made every
+        # scan and every commit read them all (300 one-row appends: 300 manifests).
+        tweaks = {TableProperties.COMMIT_NUM_RETRIES: "0", TableProperties.MANIFEST_MERGE_ENABLED: "true"}
+        tbl.metadata = tbl.metadata.model_copy(update={"properties": {**tbl.metadata.properties, **tweaks}})
         return tbl
 
     def _ensure_namespace(self, namespace: str) -> None:
@@ -424,7 +425,7 @@ class Tables:
         snapshot = tx.update_snapshot(snapshot_properties=props)
         # A replace is ONE overwrite snapshot (pyiceberg's `overwrite` commits a DELETE and then an
         # APPEND snapshot, so time travel would see an empty table in between).
-        producer = snapshot.overwrite() if old_files else snapshot.fast_append()
+        producer = snapshot.overwrite() if old_files else snapshot.merge_append()
         with writing(io, tx.table_metadata.location):  # gc leaves the files of a write in flight alone
             written = []
             try:

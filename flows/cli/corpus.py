@@ -109,9 +109,20 @@ def _print_build(result: dict[str, Any], json_out: bool) -> None:
     else:
         console.print(
             f"corpus {result['corpus']} [green]{result['status'].replace('_', ' ')}[/]: +{result['added']} rows, "
-            f"{result['count']} searchable"
+            + _changed(result["manifest"].get("changes") if result["status"] == "updated" else None)
+            + f"{result['count']} searchable"
             + (f", {result['skipped']} rows without text skipped" if result["skipped"] else "")
         )
+
+
+def _changed(changes: dict[str, int] | None) -> str:
+    """What an add changed besides new rows (`CorpusManager.add`), each part ending in ', '."""
+    words = {
+        "text_changed": "changed rows embedded again",
+        "metadata_changed": "rows with new metadata",
+        "gone": "rows no longer in the source taken out",
+    }
+    return "".join(f"{(changes or {}).get(kind)} {what}, " for kind, what in words.items() if (changes or {}).get(kind))
 
 
 @corpus_app.command("add")
@@ -119,7 +130,8 @@ def corpus_add(
     name: str = typer.Argument(..., help="Corpus name."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Index the source table's rows whose ids the corpus has not seen yet."""
+    """Bring a corpus up to date with its source table: index new rows, embed changed rows again and
+    take out rows that left the table (ids removed with `corpus delete` stay out)."""
     with _embedding_progress(f"embedding {name}"):
         result = run_local("corpus.add", {"name": name})
     _print_build(result, json_out)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lakehouse.common.hostlock import HostLocks
@@ -60,7 +61,7 @@ from lakehouse.search.vectors.manifest import (
 )
 from lakehouse.search.vectors.reading import CorpusReading
 from lakehouse.search.vectors.rows import read_rows, rows_table, vectors_of, write_rows
-from lakehouse.search.vectors.source import read_source, row_vectors
+from lakehouse.search.vectors.source import read_source, row_vectors, source_changes
 
 
 @dataclass
@@ -77,7 +78,7 @@ class Activity:
 @dataclass
 class BuildResult:
     corpus: str
-    status: str  # created | replaced | added | up_to_date | rebuilt
+    status: str  # created | replaced | added | updated (rows changed or left the source) | up_to_date | rebuilt
     added: int
     count: int
     skipped_ids: list[str]
@@ -153,6 +154,7 @@ class CorpusManager(CorpusReading):
         reason: str,
         adapter: Adapter | None = None,
         make_live: bool = True,
+        changes: dict[str, int] | None = None,
     ) -> bytes:
         """Commit `manifest` as a new generation: the index under a new key (None: keep the one
         the manifest names), the adapter (if given), the generation file, then - unless staging -
@@ -169,6 +171,7 @@ class CorpusManager(CorpusReading):
         manifest.generation = manifest.version = generation
         manifest.parent = live.generation if live is not None else None
         manifest.reason = reason
+        manifest.changes = changes
         manifest.updated_at = now_iso()
         manifest.promoted_at = None
         writer = secrets.token_hex(4)
@@ -260,30 +263,67 @@ class CorpusManager(CorpusReading):
             return BuildResult(name, status, len(labels), index.count, rows.skipped_ids, manifest.summary())
 
     def add(self, name: str, progress: Progress | None = None) -> BuildResult:
-        """Embed and index the source rows whose ids the corpus has never seen."""
+        """Bring the corpus up to date with its source table (`source_changes`): embed the rows whose
+        ids it never held, embed again the rows whose text changed (a row whose metadata alone
+        changed keeps its vector), and take out the rows the source no longer gives. Each changed
+        row is a new label and its old one a tombstone, so earlier generations keep exactly their
+        rows (`rollback`). Ids deleted with `corpus delete` stay out."""
         with self._operation(name, "add"):
             loaded = self.get(name)  # up to date with storage, whoever wrote last
             manifest = Manifest.from_json(loaded.token, manifest_key(name))
             known = set(read_rows(self.tables, manifest, ["id"]).column("id").to_pylist())  # deleted ids too
-            rows = read_source(self.lakehouse, manifest.source, skip_ids=known)
-            if not rows.ids:
+            rows = read_source(self.lakehouse, manifest.source)
+            held = loaded.held()
+            changes = source_changes(rows, known, held)
+            if not changes:
                 return BuildResult(name, "up_to_date", 0, manifest.count, rows.skipped_ids, manifest.summary())
-            embedder = self.embedder(manifest.model)
-            vectors = row_vectors(lambda texts: embedder.embed(texts, progress=progress), rows)
-            labels = list(range(manifest.next_label, manifest.next_label + len(rows.ids)))
+            embedded = rows.subset(changes.new + changes.text_changed)
+            vectors = np.zeros((0, manifest.dims), dtype=np.float32)
+            if embedded.ids:
+                embedder = self.embedder(manifest.model)
+                vectors = row_vectors(lambda texts: embedder.embed(texts, progress=progress), embedded)
+                vectors = np.asarray(vectors, dtype=np.float32).reshape(len(embedded.ids), manifest.dims)
+            indexed = rows.subset(changes.new + changes.text_changed + changes.metadata_changed)
+            metadata_only = indexed.ids[len(embedded.ids) :]  # they keep their stored vectors
+            replaced = indexed.ids[len(changes.new) :] + changes.gone
+            tombstones = {held[row_id][0] for row_id in replaced}
+            committed = read_rows(self.tables, manifest) if tombstones else None
+            if committed is not None and metadata_only:
+                by_label = dict(zip(committed.column("label").to_pylist(), vectors_of(committed), strict=True))
+                vectors = np.vstack([vectors, *(by_label[held[row_id][0]][None, :] for row_id in metadata_only)])
+            ids, texts, metadata = indexed.ids, indexed.texts, indexed.metadata
+            labels = list(range(manifest.next_label, manifest.next_label + len(ids)))
             live = Manifest.from_json(loaded.token, manifest_key(name))
             self._unshare(name, loaded)
+            loaded.index.mark_deleted(loaded.forget(replaced))
             loaded.index.add(vectors, labels)
-            new_rows = rows_table(labels, rows.ids, rows.texts, rows.metadata, vectors)
-            manifest.corpus_snapshot_id = write_rows(self.tables, manifest, name, new_rows)
+            new_rows = rows_table(labels, ids, texts, metadata, vectors)
+            if committed is None:
+                manifest.corpus_snapshot_id = write_rows(self.tables, manifest, name, new_rows)
+            else:  # the replaced rows become tombstones in the same write as the rows replacing them
+                pairs = zip(committed.column("label").to_pylist(), committed.column("deleted").to_pylist(), strict=True)
+                flags = [deleted or label in tombstones for label, deleted in pairs]
+                committed = committed.set_column(
+                    committed.schema.get_field_index("deleted"), "deleted", pa.array(flags, type=pa.bool_())
+                )
+                both = pa.concat_tables([committed, new_rows.select(committed.column_names).cast(committed.schema)])
+                manifest.corpus_snapshot_id = self.tables.write_arrow(manifest.corpus_table, both, mode="overwrite")
             manifest.source.snapshot_id = rows.snapshot_id
             manifest.next_label += len(labels)
+            manifest.deleted_labels = sorted(set(manifest.deleted_labels) | tombstones)
             manifest.count = loaded.index.count
             manifest.skipped = len(rows.skipped_ids)
-            token = self._commit(manifest, loaded.index, live, "add")
-            loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
+            counts = {
+                "new": len(changes.new),
+                "text_changed": len(changes.text_changed),
+                "metadata_changed": len(changes.metadata_changed),
+                "gone": len(changes.gone),
+            }
+            token = self._commit(manifest, loaded.index, live, "add", changes=counts)
+            loaded.remember(labels, ids, texts, metadata)
             loaded.manifest, loaded.token = manifest, token
-            return BuildResult(name, "added", len(labels), manifest.count, rows.skipped_ids, manifest.summary())
+            status = "updated" if tombstones else "added"
+            return BuildResult(name, status, len(changes.new), manifest.count, rows.skipped_ids, manifest.summary())
 
     def delete(self, name: str, ids: Iterable[str]) -> dict[str, Any]:
         """Remove ids from search (hnswlib `mark_deleted`; the rows stay as tombstones)."""

@@ -90,6 +90,7 @@ class Generations:
             reason: str,
             adapter: Adapter | None = None,
             make_live: bool = True,
+            changes: dict[str, int] | None = None,
         ) -> bytes: ...
 
     # copies in memory ----------------------------------------------------------------------

@@ -120,6 +120,14 @@ class LoadedCorpus:
             self._admitted.clear()
             return labels
 
+    def held(self) -> dict[str, tuple[int, str, str]]:
+        """Every live row by id: (label, text, metadata as the corpus table stores it: sorted JSON)."""
+        with self._lock:
+            return {
+                row_id: (label, text, json.dumps(meta, ensure_ascii=False, sort_keys=True))
+                for label, (row_id, text, meta) in self._rows.items()
+            }
+
     def has(self, row_id: str) -> bool:
         return row_id in self._labels
 

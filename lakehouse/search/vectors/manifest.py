@@ -129,6 +129,8 @@ class Manifest:
     # A query adapter: a float32 (dims, dims) matrix stored with np.save; None = raw queries.
     adapter_key: str | None = None
     adapter: dict[str, Any] | None = None
+    # What an `add` changed, by kind (new, text_changed, metadata_changed, gone); None: another commit.
+    changes: dict[str, int] | None = None
     # Set on manifest.json only (not in the generation file): when it was made live, and the
     # generations live before it, most recent first (what `rollback` returns to).
     promoted_at: str | None = None

@@ -34,6 +34,50 @@ class SourceRows:
     skipped_ids: list[str] = field(default_factory=list)  # rows with no text at all
     titles: list[str] = field(default_factory=list)  # the title column's text per row ("" = none)
 
+    def subset(self, positions: list[int]) -> SourceRows:
+        """These rows only (positions into this one), in that order."""
+        return SourceRows(
+            self.snapshot_id,
+            [self.ids[i] for i in positions],
+            [self.texts[i] for i in positions],
+            [self.metadata[i] for i in positions],
+            titles=[self.titles[i] for i in positions] if self.titles else [],
+        )
+
+
+@dataclass
+class SourceChanges:
+    """How a corpus's rows differ from its source now: what `corpus add` brings up to date."""
+
+    new: list[int] = field(default_factory=list)  # source positions of ids the corpus never held
+    text_changed: list[int] = field(default_factory=list)  # held rows whose text changed: embedded again
+    metadata_changed: list[int] = field(default_factory=list)  # metadata alone changed: the vector stays
+    gone: list[str] = field(default_factory=list)  # held ids the source no longer gives
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.text_changed or self.metadata_changed or self.gone)
+
+
+def source_changes(rows: SourceRows, known: AbstractSet[str], held: dict[str, tuple[int, str, str]]) -> SourceChanges:
+    """`rows` (every row the source gives now) against the corpus: `known` is every id it ever held
+    (deleted ones too: an id deleted with `corpus delete` stays out), `held` its live rows by id
+    (`LoadedCorpus.held`). A held row the source no longer gives left the table, its --where, or
+    its text is blank now. A title column that is not a text column is not stored, so a change of
+    the title alone is not seen (`corpus build --replace` embeds everything again)."""
+    changes = SourceChanges()
+    for position, row_id in enumerate(rows.ids):
+        if row_id not in known:
+            changes.new.append(position)
+        elif row_id in held:
+            _, text, metadata = held[row_id]
+            if text != rows.texts[position]:
+                changes.text_changed.append(position)
+            elif metadata != rows.metadata[position]:
+                changes.metadata_changed.append(position)
+    given = set(rows.ids)
+    changes.gone = [row_id for row_id in held if row_id not in given]
+    return changes
+
 
 def row_vectors(embed: Callable[[list[str]], np.ndarray], rows: SourceRows) -> np.ndarray:
     """Each row's vector: its text's, or, when the corpus has a title column, the normalised mean of

@@ -249,7 +249,7 @@ def _print_switch(data: dict[str, Any], json_out: bool) -> None:
     else:
         console.print(
             f"[green]{data['action']}[/] corpus {data['corpus']}: generation {data['live']} is live "
-            f"(was {data['previous']})"
+            + (f"(was {data['previous']})" if data["previous"] else "(its live manifest was unreadable)")
         )
         if data.get("rows"):
             err_console.print(f"[yellow]note:[/] {plain(data['rows'])}", highlight=False, soft_wrap=True)

@@ -54,6 +54,11 @@ class CorpusNotFound(CorpusError, NotFoundError):
     kind = ErrorKind.NOT_FOUND
 
 
+class CorpusManifestUnreadable(CorpusError):
+    """The live manifest of a corpus cannot be read (a torn write); its kept generations can be
+    made live again (`promote`, `rollback`) and `drop` removes it, none of which reads it."""
+
+
 class CorpusExists(CorpusError, ConflictError):
     kind = ErrorKind.CONFLICT
 

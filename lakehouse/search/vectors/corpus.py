@@ -172,6 +172,7 @@ class CorpusManager(CorpusReading):
         manifest.parent = live.generation if live is not None else None
         manifest.reason = reason
         manifest.changes = changes
+        manifest.staged = not make_live
         manifest.updated_at = now_iso()
         manifest.promoted_at = None
         writer = secrets.token_hex(4)

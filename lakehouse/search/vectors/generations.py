@@ -25,7 +25,7 @@ import numpy as np
 from lakehouse.common.hostlock import HostLocks
 from lakehouse.data.storage import ObjectChanged, ObjectExists, ObjectNotFound
 from lakehouse.search.adapter import Adapter, AdapterError
-from lakehouse.search.errors import CorpusLiveChanged, CorpusWriteConflict
+from lakehouse.search.errors import CorpusLiveChanged, CorpusManifestUnreadable, CorpusWriteConflict
 from lakehouse.search.vectors.loaded import LoadedCorpus
 from lakehouse.search.vectors.manifest import (
     CorpusError,
@@ -79,6 +79,8 @@ class Generations:
         def store(self) -> Any: ...
 
         def manifest(self, name: str) -> Manifest: ...
+
+        def _manifest_bytes(self, name: str) -> bytes: ...
 
         def _operation(self, name: str, op: str) -> Any: ...
 
@@ -158,10 +160,10 @@ class Generations:
         with self._conditional_write(name, conflict):
             self.store.create(generation_key(name, generation), manifest.to_json())
 
-    def _publish_live(self, name: str, live: Manifest | None, manifest: Manifest) -> bytes:
+    def _publish_live(self, name: str, live: Manifest | None, manifest: Manifest, torn: bytes | None = None) -> bytes:
         """Make `manifest` the live one, only if the live one is still `live` (what this writer read
-        under the corpus lock; None: no corpus yet) and the lock is still held. Returns the stored
-        bytes."""
+        under the corpus lock; None: no corpus yet; `torn`: the unreadable bytes it found instead)
+        and the lock is still held. Returns the stored bytes."""
         key, data = manifest_key(name), manifest.to_json()
         conflict = (
             f"corpus {name!r} changed meanwhile: another writer (one that had lost the corpus lock) "
@@ -169,11 +171,12 @@ class Generations:
             f"`lakehouse corpus generations {name}` lists the generations: run this write again"
         )
         with self._conditional_write(name, conflict):
-            if live is None:
+            if live is None and torn is None:
                 self.store.create(key, data)
             else:
                 current, version = self.store.read_versioned(key)
-                if Manifest.from_json(current, key).to_json() != live.to_json():
+                as_read = torn if live is None else live.to_json()
+                if (current if live is None else Manifest.from_json(current, key).to_json()) != as_read:
                     raise ObjectChanged(f"{key} is not the manifest this write started from")
                 self.store.replace(key, data, version)
         return data
@@ -235,13 +238,14 @@ class Generations:
             pass  # another process removed it first
 
     # stage, promote and rollback ---------------------------------------------------------
-    def generation_of(self, name: str, generation: int) -> Manifest:
-        """The manifest of generation `generation` as it was committed (NOT_FOUND lists the kept ones)."""
-        live = self.manifest(name)
+    def generation_of(self, name: str, generation: int, live: Manifest | None = None) -> Manifest:
+        """The manifest of generation `generation` as it was committed (NOT_FOUND lists the kept
+        ones). `live`: the live manifest as read (None: read it; not when a generation file is found)."""
         key = generation_key(name, generation)
         try:
             return Manifest.from_json(self.store.get(key), key)
         except ObjectNotFound:
+            live = live or self.manifest(name)
             if generation == live.generation:
                 return live  # a corpus from before generations: only its live manifest exists
         numbers = sorted(set(self._generation_numbers(name)) | {live.generation}, reverse=True)
@@ -249,6 +253,35 @@ class Generations:
             f"corpus {name!r} has no generation {generation}; its generations are {numbers} "
             f"(live: {live.generation}; see `lakehouse corpus generations {name}`)"
         )
+
+    def _readable_generations(self, name: str) -> builtins.list[Manifest]:
+        """The kept generation files that read, oldest first."""
+        found = []
+        for number in self._generation_numbers(name):
+            key = generation_key(name, number)
+            try:
+                found.append(Manifest.from_json(self.store.get(key), key))
+            except (ObjectNotFound, CorpusError):
+                continue
+        return found
+
+    def _parse_live(self, name: str, data: bytes) -> Manifest:
+        """The live manifest from its stored bytes; when they do not read (a torn write) the error
+        names the way out, which does not need them: promote, rollback or drop."""
+        try:
+            return Manifest.from_json(data, manifest_key(name))
+        except CorpusError as exc:
+            committed = [m.generation for m in self._readable_generations(name) if not m.staged]
+            if not committed:
+                way_out = f"no kept generation can be read: `lakehouse corpus drop {name}` removes the corpus"
+            else:
+                way_out = (
+                    f"`lakehouse corpus rollback {name}` makes its newest committed generation ({committed[-1]}) "
+                    f"live again, `lakehouse corpus promote {name} GEN` any kept one (generations: "
+                    f"{sorted(self._generation_numbers(name), reverse=True)}); `lakehouse corpus drop {name}` "
+                    "removes the corpus"
+                )
+            raise CorpusManifestUnreadable(f"{exc}; {way_out}") from None
 
     def generations(self, name: str) -> builtins.list[dict[str, Any]]:
         """The kept generations, newest first: number, whether live, when committed, rows, model,
@@ -308,17 +341,23 @@ class Generations:
         finish on the generation they started on; the next `get` sees the new one. With
         `expected_live` (the live generation the caller saw) nothing changes if another is live."""
         with self._operation(name, "promote"):
-            live = self._live_as_seen(name, expected_live)
-            target = self.generation_of(name, generation)
+            try:
+                live = self._live_as_seen(name, expected_live)
+            except CorpusManifestUnreadable:
+                return self._restore(name, generation, "promote")
+            target = self.generation_of(name, generation, live)
             return self._make_live(name, target, live, [live.generation, *live.history], "promote")
 
     def rollback(self, name: str, generation: int | None = None, expected_live: int | None = None) -> dict[str, Any]:
         """Make the previously live generation live again (or `generation`). Repeated rollbacks
         walk further back through the generations that were live, while they are kept."""
         with self._operation(name, "rollback"):
-            live = self._live_as_seen(name, expected_live)
+            try:
+                live = self._live_as_seen(name, expected_live)
+            except CorpusManifestUnreadable:
+                return self._restore(name, generation, "rollback")
             if generation is not None:
-                target = self.generation_of(name, generation)
+                target = self.generation_of(name, generation, live)
                 return self._make_live(name, target, live, [live.generation, *live.history], "rollback")
             kept = set(self._generation_numbers(name))
             earlier = [g for g in live.history if g in kept and g != live.generation]
@@ -328,7 +367,7 @@ class Generations:
                     f"is still kept (generations: {sorted(kept | {live.generation}, reverse=True)}); "
                     f"`lakehouse corpus promote {name} GEN` makes any kept one live"
                 )
-            target = self.generation_of(name, earlier[0])
+            target = self.generation_of(name, earlier[0], live)
             history = live.history[live.history.index(earlier[0]) + 1 :]
             return self._make_live(name, target, live, history, "rollback")
 
@@ -342,18 +381,56 @@ class Generations:
             )
         return live
 
+    def _restore(self, name: str, generation: int | None, action: str) -> dict[str, Any]:
+        """Make a kept generation live in place of a live manifest that does not read (a torn
+        write): `generation`, or else the newest one committed live (a staged one waits for its
+        promote). `previous` is 0: which generation was live cannot be read."""
+        torn = self._manifest_bytes(name)
+        if generation is not None:
+            key = generation_key(name, generation)
+            try:
+                target = Manifest.from_json(self.store.get(key), key)
+            except ObjectNotFound:
+                raise CorpusNotFound(
+                    f"corpus {name!r} has no generation {generation}; its kept generations are "
+                    f"{sorted(self._generation_numbers(name), reverse=True)} (its live manifest is unreadable)"
+                ) from None
+        else:
+            committed = [m for m in self._readable_generations(name) if not m.staged]
+            if not committed:
+                raise CorpusManifestUnreadable(
+                    f"corpus {name!r}: its live manifest is unreadable and no kept generation it could go back "
+                    f"to reads: `lakehouse corpus drop {name}` removes the corpus"
+                )
+            target = committed[-1]
+        self._check_files(name, target)
+        target.promoted_at, target.staged = now_iso(), False
+        self._publish_live(name, None, target, torn=torn)
+        return {
+            "corpus": name,
+            "action": action,
+            "live": target.generation,
+            "previous": 0,
+            "changed": True,
+            "manifest": target.summary(),
+        }
+
+    def _check_files(self, name: str, target: Manifest) -> None:
+        """The files `target` names are there and its adapter reads (a damaged adapter file was
+        promoted, then failed every search)."""
+        for key in (target.index_key, target.adapter_key):
+            if key is not None and not self.store.exists(key):
+                raise CorpusError(f"corpus {name!r}: generation {target.generation} names {key}, which is gone")
+        self._load_adapter(target)
+
     def _make_live(
         self, name: str, target: Manifest, live: Manifest, history: builtins.list[int], action: str
     ) -> dict[str, Any]:
         out = {"corpus": name, "action": action, "live": target.generation, "previous": live.generation}
         if target.generation == live.generation:
             return {**out, "changed": False, "manifest": live.summary()}
-        for key in (target.index_key, target.adapter_key):
-            if key is not None and not self.store.exists(key):
-                raise CorpusError(f"corpus {name!r}: generation {target.generation} names {key}, which is gone")
-        # read before it goes live: a damaged adapter file was promoted, then failed every search
-        self._load_adapter(target)
-        target.promoted_at = now_iso()
+        self._check_files(name, target)
+        target.promoted_at, target.staged = now_iso(), False
         # the target stays in the history too: it may have been live before a generation the walk
         # back reaches (promote 1 from 3, roll back to 3, then 2: 1 was live before 2); rollback
         # passes over the live one

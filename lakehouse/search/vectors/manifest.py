@@ -18,7 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakehouse.data.table_names import CORPUS_TABLE_PREFIX
-from lakehouse.search.errors import CorpusError, CorpusExists, CorpusNotFound  # noqa: F401 (re-exported)
+from lakehouse.search.errors import (  # noqa: F401 (re-exported)
+    CorpusError,
+    CorpusExists,
+    CorpusManifestUnreadable,
+    CorpusNotFound,
+)
 
 VECTORS_PREFIX = "_vectors"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -129,6 +134,8 @@ class Manifest:
     # A query adapter: a float32 (dims, dims) matrix stored with np.save; None = raw queries.
     adapter_key: str | None = None
     adapter: dict[str, Any] | None = None
+    # Committed without being made live (an adapter waiting for `promote`); the live copy says False.
+    staged: bool = False
     # What an `add` changed, by kind (new, text_changed, metadata_changed, gone); None: another commit.
     changes: dict[str, int] | None = None
     # Set on manifest.json only (not in the generation file): when it was made live, and the

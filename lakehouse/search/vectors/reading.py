@@ -74,7 +74,7 @@ class CorpusReading(Generations):
             raise CorpusNotFound(f"corpus {name!r} not found{hint} (build it with `lakehouse corpus build`)") from None
 
     def manifest(self, name: str) -> Manifest:
-        return Manifest.from_json(self._manifest_bytes(name), manifest_key(name))
+        return self._parse_live(name, self._manifest_bytes(name))
 
     def show(self, name: str) -> dict[str, Any]:
         return self.manifest(name).summary()
@@ -137,7 +137,7 @@ class CorpusReading(Generations):
                 if loaded is not None and loaded.token == data:
                     return loaded  # a writer in this process got there while we waited
                 try:
-                    loaded = self._load(Manifest.from_json(data, manifest_key(name)), data)
+                    loaded = self._load(self._parse_live(name, data), data)
                 except ObjectNotFound as exc:
                     missing = exc
                     continue  # the index was replaced (and removed) after we read the manifest

@@ -198,30 +198,38 @@ class Generations:
         replaced (what `rollback` goes back to: after a rollback to an old generation, the next
         change must not delete it); delete the other generation files, then index and adapter
         files no kept generation names. Only files older than the newest kept generation go: a
-        newer one may be a commit still in flight."""
+        newer one may be a commit still in flight.
+
+        A staged generation never made live (an adapter the gate refused) does not count: it is
+        kept only while it is among the newest of all, so nightly refused adapts do not push the
+        generations that were live out of the window."""
         numbers = self._generation_numbers(name)
-        kept = set(numbers[-self.settings.corpus_generations_kept :])
+        window = self.settings.corpus_generations_kept
+        manifests: dict[int, Manifest] = {}
+        unreadable = False
+        for number in numbers:
+            key = generation_key(name, number)
+            try:
+                manifests[number] = Manifest.from_json(self.store.get(key), key)
+            except ObjectNotFound:
+                continue
+            except CorpusError as exc:  # the change is live already: failing now would say it was not
+                log.warning("%s; its index and adapter files are kept", exc)
+                unreadable = True
+        was_live = {live.generation, *live.history} if live is not None else set()
+        waiting = {n for n, m in manifests.items() if m.staged and n not in was_live}
+        kept = set([n for n in numbers if n not in waiting][-window:]) | (waiting & set(numbers[-window:]))
         if live is not None:
             kept.add(live.generation)
             kept.update(live.history[:1])
         referenced: set[str | None] = set()
         if live is not None:
             referenced |= {live.index_key, live.adapter_key}
-        unreadable = False
         for number in numbers:
             if number not in kept:
                 self._delete_quietly(generation_key(name, number))
-                continue
-            key = generation_key(name, number)
-            try:
-                manifest = Manifest.from_json(self.store.get(key), key)
-            except ObjectNotFound:
-                continue
-            except CorpusError as exc:  # the change is live already: failing now would say it was not
-                log.warning("%s; its index and adapter files are kept", exc)
-                unreadable = True
-                continue
-            referenced |= {manifest.index_key, manifest.adapter_key}
+            elif number in manifests:
+                referenced |= {manifests[number].index_key, manifests[number].adapter_key}
         if unreadable:
             return  # which files it names is not known: none goes
         newest = max(kept, default=0)

@@ -263,17 +263,18 @@ def test_retention_keeps_the_last_generations_and_removes_orphaned_files(lh):
     assert [k for k in files if "/generations/" in k] == [
         f"_vectors/health/generations/{n:06d}.json" for n in (3, 4, 5, 6, 7)
     ]
-    # the live generation is kept even when it falls out of the window, and so is the one it
-    # replaced (what a rollback goes back to)
+    # staged generations never made live do not count (tests/lakehouse/search/
+    # test_generations_staged_retention.py): they stay only while among the newest, and go first
     lh.corpora.promote("health", 3)
-    for _ in range(5):
+    for _ in range(7):
         lh.corpora.stage("health", adapter=None, adapter_meta=None)
-    assert numbers(lh) == [12, 11, 10, 9, 8, 7, 3]
+    assert numbers(lh) == [14, 13, 12, 11, 10, 7, 6, 5, 4, 3]
     files = stored_files(lh, "_vectors/health/")
     assert "_vectors/health/index-000003.hnsw" in files and "_vectors/health/index-000007.hnsw" in files
-    assert "_vectors/health/index-000006.hnsw" not in files  # no kept generation names it
-    with pytest.raises(CorpusNotFound, match=r"has no generation 6; its generations are \[12, 11, 10, 9, 8, 7, 3\]"):
-        lh.corpora.promote("health", 6)
+    with pytest.raises(
+        CorpusNotFound, match=r"has no generation 8; its generations are \[14, 13, 12, 11, 10, 7, 6, 5, 4, 3\]"
+    ):
+        lh.corpora.promote("health", 8)
     assert lh.corpora.get("health").count == FIRST - 2  # generation 3: the build, then two deletes
 
 

@@ -225,7 +225,7 @@ def _split(pairs: list[_Pair], holdout: float, seed: int) -> tuple[list[_Pair], 
     draws = {q: _draw(q, seed) for q in {fold(p.query) for p in pairs}}
     queries = sorted(draws, key=draws.__getitem__)
     if len(queries) < 2:
-        raise AdaptError(f"holdout {holdout} leaves no query to train on ({len(queries)} distinct queries)")
+        raise AdaptError(f"adapt needs at least 2 distinct queries to split, got {len(queries)}")
     # a handful of queries may draw none, or all, below the share: one is held back, one trains
     held = min(max(1, sum(draw < holdout for draw in draws.values())), len(queries) - 1)
     held_back = set(queries[:held])
@@ -366,6 +366,12 @@ def adapt_corpus(
             f"corpus {corpus!r} has {len(pairs)} recorded match{'' if len(pairs) == 1 else 'es'}{gone}; "
             f"adapt needs at least {MIN_PAIRS}: "
             "rate matches with `lakehouse rate` or import placements"
+        )
+    if len({fold(p.query) for p in pairs}) < 2:
+        raise AdaptError(
+            f"corpus {corpus!r}: its {len(pairs)} recorded matches are all on one query ({pairs[0].query!r}); "
+            "adapt needs matches on at least 2 distinct queries (some train the adapter, others are held back "
+            "to test it): rate matches for other queries with `lakehouse rate` or import placements"
         )
     train_share, held = _split(pairs, holdout, seed)
     held_queries: dict[str, tuple[str, np.ndarray, set[str]]] = {}

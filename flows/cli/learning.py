@@ -376,8 +376,14 @@ def drift_playbook(
             "not changed since they were recorded (not drift)",
             highlight=False,
         )
-    for title, key in (("drifted", "drifted_entries"), ("not ranked", "not_ranked_entries")):
-        if out[key]:
+    if out.get("gone"):
+        console.print(
+            f"{out['gone']} recorded answer(s) are no longer in the corpus (deleted, or gone from its source): "
+            "not drift",
+            highlight=False,
+        )
+    for title, key in (("drifted", "drifted_entries"), ("not ranked", "not_ranked_entries"), ("gone", "gone_entries")):
+        if out.get(key):
             rows = [[e["query"], e["answer"], e["corpus"], ", ".join(e["top_ids"][:3])] for e in out[key]]
             _table(title, ["query", "answer", "corpus", "today's top 3"], rows)
 

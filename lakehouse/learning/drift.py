@@ -174,8 +174,9 @@ class PlaybookCheck(BaseModel):
     corpus: str | None
     rank: int | None  # 1-based rank today, None when outside the top k
     # kept: in today's top k; drifted: outside it and the index changed since the entry was recorded;
-    # not_ranked: outside it, but the index is as it was when the entry was recorded (no change, no drift)
-    status: Literal["kept", "drifted", "not_ranked"]
+    # not_ranked: outside it, but the index is as it was when the entry was recorded (no change, no drift);
+    # gone: the corpus no longer holds the answer (deleted from it, or it left the source): not drift
+    status: Literal["kept", "drifted", "not_ranked", "gone"]
     top_ids: list[str]
 
 
@@ -188,6 +189,8 @@ class PlaybookDrift(BaseModel):
     drifted_entries: list[PlaybookCheck]
     not_ranked_entries: list[PlaybookCheck]
     entries: list[PlaybookCheck]
+    gone: int = 0
+    gone_entries: list[PlaybookCheck] = Field(default_factory=list)
 
 
 Hit = str | Mapping[str, Any]
@@ -205,6 +208,7 @@ def playbook_drift(
     search_fn: SearchFn,
     top_k: int = 10,
     changed_since: Callable[[PlaybookEntry], bool] | None = None,
+    answer_held: Callable[[PlaybookEntry], bool] | None = None,
 ) -> PlaybookDrift:
     """Entries whose recorded answer is no longer among today's top `top_k` hits for their query.
 
@@ -212,6 +216,8 @@ def playbook_drift(
     names a corpus only matches hits from that corpus. `changed_since(entry)` tells whether the
     index changed after the entry was recorded; when it did not, an answer outside the top k is
     `not_ranked` (today's ranking is the one the entry was recorded against), not drifted.
+    `answer_held(entry)` (`answers_held`) tells whether the corpus still holds the answer; when it
+    does not, the entry is `gone` (no ranking can hold a deleted row), not drifted.
     """
     if top_k < 1:
         raise DriftError(f"top_k must be at least 1, got {top_k}")
@@ -226,8 +232,10 @@ def playbook_drift(
             ),
             None,
         )
-        status: Literal["kept", "drifted", "not_ranked"] = "kept"
-        if rank is None:
+        status: Literal["kept", "drifted", "not_ranked", "gone"] = "kept"
+        if rank is None and answer_held is not None and not answer_held(entry):
+            status = "gone"
+        elif rank is None:
             status = "drifted" if changed_since is None or changed_since(entry) else "not_ranked"
         checks.append(
             PlaybookCheck(
@@ -241,7 +249,10 @@ def playbook_drift(
         )
     drifted = [c for c in checks if c.status == "drifted"]
     not_ranked = [c for c in checks if c.status == "not_ranked"]
+    gone = [c for c in checks if c.status == "gone"]
     return PlaybookDrift(
+        gone=len(gone),
+        gone_entries=gone,
         top_k=top_k,
         checked=len(checks),
         drifted=len(drifted),
@@ -251,6 +262,18 @@ def playbook_drift(
         not_ranked_entries=not_ranked,
         entries=checks,
     )
+
+
+def answers_held(corpora: Any, names: Iterable[str]) -> Callable[[PlaybookEntry], bool]:
+    """For `playbook_drift`: whether the live generation of an entry's corpus (an entry naming
+    none: any of `names`) still holds its answer."""
+    loaded = {name: corpora.get(name) for name in names}
+
+    def held(entry: PlaybookEntry) -> bool:
+        searched = [loaded[entry.corpus]] if entry.corpus in loaded else list(loaded.values())
+        return any(corpus.has(entry.answer) for corpus in searched)
+
+    return held
 
 
 # embedding drift ---------------------------------------------------------------------------

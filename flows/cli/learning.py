@@ -17,7 +17,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.cli.common import LakehouseGroup, console, err_console, fail, parse_key_values, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, fail, parse_pair, plain, print_json
 from flows.cli.flags import renamed
 from lakehouse.search.filters import parse_pairs
 
@@ -114,14 +114,14 @@ def _show_trace(verb: str, trace: dict[str, Any], as_json: bool) -> None:
 def pathway_add(
     text: Optional[str] = typer.Argument(None, help="The trace text (omit when using --file)."),
     meta: Optional[list[str]] = typer.Option(
-        None, "--meta", help="Metadata KEY=VALUE (repeatable; JSON values keep their type)."
+        None, "--meta", help="Metadata KEY=VALUE (repeatable, each key once; JSON values keep their type)."
     ),
     trace_id: Optional[str] = typer.Option(None, "--id", help="Use this id instead of a generated one."),
     file: Optional[Path] = typer.Option(
         None,
         "--file",
-        help='Add many: a JSONL file of {"text", "metadata"?, "id"?}; a bad line adds nothing, '
-        "a re-run skips traces already added.",
+        help='Add many: a JSONL file of {"text", "metadata"?, "id"?}; a bad line adds nothing (every line '
+        "is checked first), a re-run skips traces already added.",
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -129,7 +129,7 @@ def pathway_add(
     if (text is None) == (file is None):
         fail("give the trace TEXT or --file FILE.jsonl, not both and not neither")
     if text is not None:
-        trace = _run("pathway.add", {"text": text, "metadata": parse_key_values(meta, "--meta"), "id": trace_id})
+        trace = _run("pathway.add", {"text": text, "metadata": _meta(meta), "id": trace_id})
         _show_trace("added", trace["trace"], as_json)
         return
     from lakehouse.common.recordfile import InputFileError, read_records
@@ -142,8 +142,10 @@ def pathway_add(
     ids = [line.id for line in lines if line.id]
     if len(ids) != len(set(ids)):
         fail(f"{file}: duplicate ids in the file: {sorted({i for i in ids if ids.count(i) > 1})}")
+    entries = [line.model_dump(exclude_none=True) for line in lines]
+    _check_trace_lines(file, entries)
     # one idempotent import: a re-run after a crash skips what is already in memory
-    out = _run("pathway.import", {"entries": [line.model_dump(exclude_none=True) for line in lines]})
+    out = _run("pathway.import", {"entries": entries})
     if as_json:
         print_json(out)
     else:
@@ -159,6 +161,37 @@ def pathway_add(
         raise typer.Exit(1)
 
 
+def _check_trace_lines(file: Path, entries: list[dict[str, Any]]) -> None:
+    """Every line's id, text and metadata values as the import checks them, before any is added:
+    the import adds the good lines of a batch, and the help promises that a bad line adds nothing."""
+    from lakehouse.learning.errors import PathwayError
+    from lakehouse.learning.pathway import check_entry
+
+    bad = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            check_entry(entry)
+        except PathwayError as exc:
+            bad.append(f"line {number}: {exc}")
+    if bad:
+        fail(f"{file}: {len(bad)} line(s) are not valid traces; nothing was added\n" + "\n".join(bad[:20]))
+
+
+def _meta(pairs: list[str] | None) -> dict[str, Any]:
+    """--meta KEY=VALUE pairs; a key given twice is refused (search --filter takes a repeated key as
+    OR, so keeping the last value without a word would be a trap)."""
+    parsed = [parse_pair(pair, "--meta") for pair in pairs or []]
+    seen: dict[str, Any] = {}
+    for key, value in parsed:
+        if key in seen:
+            fail(
+                f"--meta {key!r} is given twice ({key}={json.dumps(seen[key])}, {key}={json.dumps(value)}): a trace "
+                f"keeps one value per key; for several give a JSON list: --meta '{key}=[...]'"
+            )
+        seen[key] = value
+    return seen
+
+
 @pathway_app.command("update")
 def pathway_update(
     trace_id: str = typer.Argument(..., help="The trace to change in place."),
@@ -167,7 +200,7 @@ def pathway_update(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Change a trace's text or metadata without making a new version."""
-    payload = {"id": trace_id, "text": text, "metadata": parse_key_values(meta, "--meta") if meta else None}
+    payload = {"id": trace_id, "text": text, "metadata": _meta(meta) if meta else None}
     _show_trace("updated", _run("pathway.update", payload)["trace"], as_json)
 
 
@@ -181,7 +214,7 @@ def pathway_revise(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Write a new version linked to the old one; the old one leaves search."""
-    payload = {"id": trace_id, "text": text, "metadata": parse_key_values(meta, "--meta") if meta else None}
+    payload = {"id": trace_id, "text": text, "metadata": _meta(meta) if meta else None}
     _show_trace("revised into", _run("pathway.revise", payload)["trace"], as_json)
 
 

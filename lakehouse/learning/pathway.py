@@ -131,6 +131,18 @@ def check_id(trace_id: Any) -> str:
     return trace_id
 
 
+def check_entry(raw: Any) -> tuple[str | None, str, dict[str, Any]]:
+    """(id or None, text, metadata) of one `add_many` entry `{text, metadata?, id?}`, or PathwayError
+    saying what is wrong with it (a file's lines are all checked with this before any is added)."""
+    if not isinstance(raw, Mapping):
+        raise PathwayError(f"expected an object with text, metadata, id; got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"text", "metadata", "id"})
+    if unknown:
+        raise PathwayError(f"unknown field(s) {unknown}: an entry has text, metadata and id")
+    trace_id = check_id(raw["id"]) if raw.get("id") is not None else None
+    return trace_id, _check_text(raw.get("text")), _check_metadata(raw.get("metadata"))
+
+
 def _apply(state: _State, event: dict[str, Any]) -> None:
     """Fold one event into the state; an event that cannot apply is reported and skipped."""
     state.events += 1
@@ -326,13 +338,7 @@ class PathwayMemory:
             for index, raw in enumerate(items):
                 tid = None
                 try:
-                    if not isinstance(raw, Mapping):
-                        raise PathwayError(f"expected an object with text, metadata, id; got {type(raw).__name__}")
-                    unknown = sorted(set(raw) - {"text", "metadata", "id"})
-                    if unknown:
-                        raise PathwayError(f"unknown field(s) {unknown}: an entry has text, metadata and id")
-                    tid = check_id(raw["id"]) if raw.get("id") is not None else None
-                    text, metadata = _check_text(raw.get("text")), _check_metadata(raw.get("metadata"))
+                    tid, text, metadata = check_entry(raw)
                     key = digest(text, metadata)
                     tid = tid or f"tr-{key[:24]}"
                     have = state.digests.get(tid, batch.get(tid))

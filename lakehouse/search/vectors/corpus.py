@@ -273,7 +273,7 @@ class CorpusManager(CorpusReading):
             loaded = self.get(name)  # up to date with storage, whoever wrote last
             manifest = Manifest.from_json(loaded.token, manifest_key(name))
             known = set(read_rows(self.tables, manifest, ["id"]).column("id").to_pylist())  # deleted ids too
-            rows = read_source(self.lakehouse, manifest.source)
+            rows = read_source(self.lakehouse, manifest.source, corpus=name)
             held = loaded.held()
             changes = source_changes(rows, known, held)
             if not changes:

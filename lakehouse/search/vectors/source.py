@@ -104,11 +104,17 @@ def sql_table_ref(table: str) -> str:
     return ".".join(p if _SAFE_NAME.match(p) else quote_ident(p) for p in parts)
 
 
-def _check_columns(spec: SourceSpec, available: list[str]) -> None:
+def _check_columns(spec: SourceSpec, available: list[str], corpus: str | None) -> None:
     wanted = [("--id", spec.id_col)] + [("--text", c) for c in spec.text_cols]
     wanted += [("--meta-cols", c) for c in spec.metadata_cols]
     wanted += [("--title", spec.title_col)] if spec.title_col else []
     for option, column in wanted:
+        if column not in available and corpus is not None:  # an add: the option was given at build time
+            raise CorpusError(
+                f"corpus {corpus!r} was built with {option} {column!r}, but its source table {spec.table!r} no longer "
+                f"has that column (columns: {', '.join(available)}); `lakehouse corpus build {corpus} --replace` "
+                "with the table's columns as they are now builds it again"
+            )
         if column not in available:
             hint = did_you_mean(column, available)
             raise CorpusError(
@@ -137,12 +143,19 @@ def id_text(value: Any) -> str:
     return str(value)
 
 
-def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozenset()) -> SourceRows:
-    """Rows of `spec.table` (current snapshot) allowed by `spec.where`, minus `skip_ids`."""
+def read_source(lakehouse, spec: SourceSpec, corpus: str | None = None) -> SourceRows:
+    """Rows of `spec.table` (current snapshot) allowed by `spec.where`. `corpus`:
+    the corpus built from it (an add), which the messages of a table or column gone since name."""
     tables = lakehouse.tables
+    if corpus is not None and not tables.exists(spec.table):
+        raise CorpusError(
+            f"corpus {corpus!r}: its source table {spec.table!r} no longer exists, so there is nothing to add from; "
+            f"ingest the table again under that name, or `lakehouse corpus build {corpus} --table OTHER ... "
+            "--replace` builds the corpus from another"
+        )
     snapshot_id = tables.current_snapshot_id(spec.table)
     available = [f["name"] for f in tables.describe(spec.table)["schema"]]
-    _check_columns(spec, available)
+    _check_columns(spec, available, corpus)
     title = [spec.title_col] if spec.title_col else []
     columns = list(dict.fromkeys([spec.id_col, *spec.text_cols, *spec.metadata_cols, *title]))
     data = tables.read_arrow(spec.table, columns=columns, snapshot_id=snapshot_id).to_pydict()
@@ -160,7 +173,7 @@ def read_source(lakehouse, spec: SourceSpec, skip_ids: AbstractSet[str] = frozen
                 f"{seen[row_id]} and {line}; corpus ids must be unique"
             )
         seen[row_id] = line
-        if row_id in skip_ids or (allowed is not None and row_id not in allowed):
+        if allowed is not None and row_id not in allowed:
             continue
         parts = [str(data[c][position]).strip() for c in spec.text_cols if data[c][position] is not None]
         text = "\n".join(p for p in parts if p)

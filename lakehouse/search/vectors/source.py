@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lakehouse.common.suggest import did_you_mean
+from lakehouse.common.text import is_blank
 from lakehouse.search.embed.base import normalise
 from lakehouse.search.vectors.manifest import CorpusError, SourceSpec
 
@@ -176,7 +177,8 @@ def read_source(lakehouse, spec: SourceSpec, corpus: str | None = None) -> Sourc
         if allowed is not None and row_id not in allowed:
             continue
         parts = [str(data[c][position]).strip() for c in spec.text_cols if data[c][position] is not None]
-        text = "\n".join(p for p in parts if p)
+        # blank as a query is: zero-width spaces or control characters alone are no text to embed
+        text = "\n".join(p for p in parts if not is_blank(p))
         if not text:
             rows.skipped_ids.append(row_id)
             continue

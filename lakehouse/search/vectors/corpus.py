@@ -223,6 +223,13 @@ class CorpusManager(CorpusReading):
                 title_col=resolve_title(title_col, list(text_cols)),
             )
             rows = read_source(self.lakehouse, spec)
+            if rows.skipped_ids and not rows.ids:  # an empty corpus is never what a build of these rows meant
+                raise CorpusError(
+                    f"none of the {len(rows.skipped_ids)} rows of table {table!r}"
+                    f"{' matching --where' if where else ''} has text in --text {','.join(text_cols)} (ids "
+                    f"{rows.skipped_ids[:5]}{' ...' if len(rows.skipped_ids) > 5 else ''}): nothing to index; "
+                    "nothing was written"
+                )
             spec.snapshot_id = rows.snapshot_id
             embedder = self.embedder(model)
             if self.settings.dask_address:  # same rows and order, vectors computed on the cluster

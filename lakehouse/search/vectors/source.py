@@ -124,6 +124,12 @@ def _check_columns(spec: SourceSpec, available: list[str], corpus: str | None) -
             )
     if not spec.text_cols:
         raise CorpusError("give at least one text column (--text COL[,COL])")
+    repeated = sorted({c for c in spec.text_cols if spec.text_cols.count(c) > 1})
+    if repeated and corpus is None:  # a corpus built so before keeps adding
+        raise CorpusError(
+            f"--text names column(s) {repeated} more than once: a row's text would hold them twice; "
+            "name each text column once"
+        )
 
 
 def _json_value(value: Any) -> Any:

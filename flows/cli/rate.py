@@ -94,9 +94,16 @@ def _show(out: dict[str, Any], payload: dict[str, Any]) -> None:
         results = out["results"]
         finished = sum(r["status"] == "recorded" and "duplicate" in (r["playbook"], r["evidence"]) for r in results)
         half = f" ({finished} of those recorded were half-stored by an earlier import: finished now)"
+        repeated = out.get("repeated", 0)
+        within = (
+            f", {repeated} repeated an earlier row of the file and count once (a placement made twice needs "
+            "its ts in each row to count twice)"
+            if repeated
+            else ""
+        )
         console.print(
-            f"recorded {out['recorded']} rating(s) from {plain(payload['file'])}, {out['duplicates']} already there"
-            + (half if finished else ""),
+            f"recorded {out['recorded']} rating(s) from {plain(payload['file'])}, "
+            f"{out['duplicates'] - repeated} already there" + within + (half if finished else ""),
             highlight=False,
         )
     else:

@@ -132,6 +132,11 @@ class RatingsOut(BaseModel):
     duplicates: int
     evidence_path: str
     results: list[RatingResult]
+    repeated: int = Field(
+        default=0,
+        description="of the duplicates, ratings that repeat an earlier one of this batch (the same query, corpus, "
+        "id, verdict, by and ts, or the same rating_id): one rating, stored once",
+    )
 
 
 def rating_id(rating: Rating) -> str:
@@ -414,7 +419,14 @@ def record_ratings(
             problems,
         )
     recorded = sum(r.status == "recorded" for r in results)
-    return RatingsOut(recorded=recorded, duplicates=len(results) - recorded, evidence_path=str(path), results=results)
+    repeated = len(ids) - len(set(ids))
+    return RatingsOut(
+        recorded=recorded,
+        duplicates=len(results) - recorded,
+        evidence_path=str(path),
+        results=results,
+        repeated=repeated,
+    )
 
 
 def _check_evidence_log(path: Path) -> None:

@@ -31,7 +31,7 @@ from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.text import fold
 from lakehouse.learning.adapter_training import ADAPTED_VOTE_WEIGHT, EPOCHS, train
 from lakehouse.learning.errors import AdaptError
-from lakehouse.learning.verdicts import newest_only, pair_key
+from lakehouse.learning.verdicts import newest_only, overruled_good, pair_key
 from lakehouse.learning.views import PinnedCorpora, adapted_view, temporary_playbooks
 from lakehouse.search.vectors.rows import read_rows, vectors_of
 
@@ -125,6 +125,10 @@ class _Pair:
     answer: str
     vector: np.ndarray
     ts: datetime
+
+
+def _good(entry: Any) -> bool:
+    return entry.score > 0
 
 
 def entries_seen(entries: list[Any], corpus: str) -> dict[str, Any]:
@@ -362,6 +366,10 @@ def adapt_corpus(
     progress("reading recorded matches", 1, 1)
     if len(pairs) < MIN_PAIRS:
         gone = f" ({answers_gone} more name rows the corpus no longer holds)" if answers_gone else ""
+        mine = [e for e in entries if e.corpus == corpus]
+        overruled = overruled_good(mine, lambda e: pair_key(e.query, e.corpus, e.answer), lambda e: e.ts, _good)
+        if overruled:
+            gone += f" ({overruled} more were rated good, then not: their newest rating is bad)"
         raise AdaptError(
             f"corpus {corpus!r} has {len(pairs)} recorded match{'' if len(pairs) == 1 else 'es'}{gone}; "
             f"adapt needs at least {MIN_PAIRS}: "

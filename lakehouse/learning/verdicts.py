@@ -45,3 +45,17 @@ def pair_key(query: str, corpus: str | None, answer: str) -> tuple[str, str | No
     """The pair a verdict is about: the query folded (case and spacing do not count), the corpus
     and the answer's id exactly."""
     return fold(query), corpus, answer
+
+
+def overruled_good(
+    items: Iterable[T],
+    key: Callable[[T], Hashable | None],
+    when: Callable[[T], datetime | None],
+    good: Callable[[T], bool],
+) -> int:
+    """How many pairs were rated good once and have a newer verdict that is not good (what
+    `newest_only` leaves out of what is trained on or exported as a match)."""
+    listed = list(items)
+    newest, _ = newest_only(listed, key, when)
+    once_good = {key(item) for item in listed if good(item)}
+    return sum(1 for item in newest if key(item) is not None and not good(item) and key(item) in once_good)

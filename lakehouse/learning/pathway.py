@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 from lakehouse.common.jsonl import AppendLog, LogCursor
 from lakehouse.data.shared_log import KINDS, SharedLog, row_id
 from lakehouse.learning.errors import PathwayError, TraceNotFound
-from lakehouse.search.filters import matches
+from lakehouse.search.filters import check_filter, matches
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 Status = Literal["active", "retired", "superseded"]
@@ -448,6 +448,7 @@ class PathwayMemory:
         _check_text(query, "query")
         if top_k < 1:
             raise PathwayError(f"top_k must be at least 1, got {top_k}")
+        check_filter(where, "where")
         candidates = [t for t in self.traces("active") if matches(t.metadata, where)]
         if not candidates:
             return []

@@ -9,6 +9,7 @@ item's own value is a list, any of its elements may match.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ T = TypeVar("T")
 
 MetadataFilter = dict[str, Any]  # key -> value, or list of values (OR); keys are ANDed
 
-__all__ = ["MetadataFilter", "as_list", "filter_items", "matches", "parse_pairs", "value_matches"]
+__all__ = ["MetadataFilter", "as_list", "check_filter", "filter_items", "matches", "parse_pairs", "value_matches"]
 
 
 def value_matches(have: Any, want: Any) -> bool:
@@ -36,6 +37,21 @@ def value_matches(have: Any, want: Any) -> bool:
 def as_list(value: Any) -> list[Any]:
     """A stored or wanted value as the values it stands for (a list is any of its elements)."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_filter(where: Mapping[str, Any] | None, name: str = "filter") -> None:
+    """Refuse a filter value this filter cannot compare: an object, a nested list, null or an empty
+    list matched no row, so a search answered nothing without a word (FilterError names the key)."""
+    for key, wanted in (where or {}).items():
+        shown = json.dumps(wanted, default=str)
+        if isinstance(wanted, (list, tuple)) and not wanted:
+            raise FilterError(f"{name} {key!r}: the empty list [] matches no row; give at least one value")
+        for value in as_list(wanted):
+            if value is None or isinstance(value, (dict, list, tuple)):
+                raise FilterError(
+                    f"{name} {key!r}: {shown} is not supported: a filter value is a string, number or boolean, "
+                    "or a list of them (any of them matches)"
+                )
 
 
 def matches(metadata: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 from lakehouse.common.suggest import did_you_mean
 from lakehouse.config import Settings
 from lakehouse.search.errors import FilterError, MatrixError
-from lakehouse.search.filters import MetadataFilter, filter_items
+from lakehouse.search.filters import MetadataFilter, check_filter, filter_items
 from lakehouse.search.playbook_entries import PlaybookMatch
 from lakehouse.search.playbooks import PlaybookStore
 from lakehouse.search.rerank import Candidate
@@ -250,6 +250,7 @@ class MatrixSearcher:
         # exactly: cutting the nearest candidates down to the few that pass would miss most of them.
         left_out = dict.fromkeys(loaded, 0)
         if filter:
+            check_filter(filter)
             _refuse_keys_no_corpus_keeps(filter, loaded)
             for name, corpus in loaded.items():
                 narrowed = corpus.prefilter(filter, allowed.get(name))

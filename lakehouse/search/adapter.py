@@ -92,6 +92,8 @@ class Adapter:
         except AdapterError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            if "allow_pickle" in str(exc):  # numpy's advice to load pickles is no advice here
+                raise AdapterError("unreadable adapter (the file is damaged or is no adapter)") from None
             raise AdapterError(f"unreadable adapter ({type(exc).__name__}: {exc})") from None
         return cls(W, ids, vectors, meta, reranker)
 

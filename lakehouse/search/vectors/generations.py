@@ -137,8 +137,21 @@ class Generations:
         try:
             adapter = Adapter.from_bytes(self.store.get(manifest.adapter_key))
         except AdapterError as exc:
-            raise CorpusError(f"{manifest.adapter_key}: {exc}") from exc
+            raise CorpusError(self._damaged_adapter(manifest, exc)) from None
         return _checked_adapter(manifest.name, adapter, manifest.dims)
+
+    def _damaged_adapter(self, manifest: Manifest, exc: AdapterError) -> str:
+        """What a generation whose adapter file does not read says: which corpus, generation and
+        file, and the generations that a promote can make live instead (those without that file)."""
+        name = manifest.name
+        without = [m.generation for m in self._readable_generations(name) if m.adapter_key != manifest.adapter_key]
+        way_out = (
+            f"`lakehouse corpus promote {name} GEN` makes a generation without it live "
+            f"(generations without it: {sorted(without, reverse=True)})"
+            if without
+            else f"no kept generation is without it: `lakehouse corpus build {name} ... --replace` builds it again"
+        )
+        return f"corpus {name!r} generation {manifest.generation}: its adapter {manifest.adapter_key}: {exc}; {way_out}"
 
     # generation files --------------------------------------------------------------------
     def _generation_numbers(self, name: str) -> builtins.list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -264,6 +265,8 @@ def playbook_record(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Record one judged answer."""
+    if not math.isfinite(score):  # sent to a running API, NaN read as a request body that is not JSON
+        fail(f"--score must be a number from -1 to 1, got {score}")
     _record([{"query": query, "answer": answer, "corpus": corpus, "score": score}], json_out)
 
 

@@ -38,9 +38,9 @@ class EvidenceRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1)
     answer: str = Field(min_length=1)
-    judge_score: float | None = Field(default=None, ge=0, le=1)  # None: not judged
+    judge_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)  # None: not judged
     success: bool
-    latency_ms: float = Field(ge=0)
+    latency_ms: float = Field(ge=0, allow_inf_nan=False)
     flags: list[str] = Field(default_factory=list)
     source_run: str | None = None
     # A stable id (a rating's), so re-importing appends a record once; provenance (who rated, the

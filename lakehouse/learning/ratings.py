@@ -48,6 +48,7 @@ from lakehouse.learning.errors import (
 from lakehouse.learning.rating_files import read_ratings_file
 from lakehouse.search.errors import CorpusError, CorpusNotFound
 from lakehouse.search.playbook_entries import ENTRY_ID, judged_at
+from lakehouse.search.vectors.source import ID_MAX_CHARS
 
 NOTE_MAX_CHARS = 2_000
 BY_MAX_CHARS = 200
@@ -110,7 +111,7 @@ class Rating(BaseModel):
     # as long as a search query may be (a 6 MB query was stored, then held `search --explain` for minutes)
     query: Text = Field(max_length=QUERY_MAX_CHARS, description=f"what was searched for (at most {QUERY_MAX_CHARS:,})")
     corpus: Text = Field(max_length=NAME_MAX_CHARS, description="the corpus the hit came from")
-    id: IdText = Field(max_length=NAME_MAX_CHARS, description="the hit's id in that corpus, exactly (spaces count)")
+    id: IdText = Field(max_length=ID_MAX_CHARS, description="the hit's id in that corpus, exactly (spaces count)")
     verdict: VerdictValue = Field(description="good or bad (also 1/0, true/false)")
     by: Who = Field(default=None, description="who rated")
     note: Note = Field(default=None, description=f"why (at most {NOTE_MAX_CHARS:,} characters)")

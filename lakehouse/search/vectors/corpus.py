@@ -61,7 +61,7 @@ from lakehouse.search.vectors.manifest import (
 )
 from lakehouse.search.vectors.reading import CorpusReading
 from lakehouse.search.vectors.rows import read_rows, rows_table, vectors_of, write_rows
-from lakehouse.search.vectors.source import read_source, row_vectors, source_changes
+from lakehouse.search.vectors.source import ID_MAX_CHARS, raise_long_id, read_source, row_vectors, source_changes
 
 
 @dataclass
@@ -283,6 +283,9 @@ class CorpusManager(CorpusReading):
             rows = read_source(self.lakehouse, manifest.source, corpus=name)
             held = loaded.held()
             changes = source_changes(rows, known, held)
+            for position in changes.new:
+                if len(rows.ids[position]) > ID_MAX_CHARS:
+                    raise_long_id(manifest.source.table, rows.ids[position])
             if not changes:
                 return BuildResult(name, "up_to_date", 0, manifest.count, rows.skipped_ids, manifest.summary())
             embedded = rows.subset(changes.new + changes.text_changed)

@@ -24,6 +24,7 @@ from lakehouse.search.vectors.manifest import CorpusError, SourceSpec
 
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_CANDIDATES = 10_000_000
+ID_MAX_CHARS = 1_024  # a longer id could never be rated (`lakehouse.learning.ratings` takes ids this long)
 
 
 @dataclass
@@ -180,6 +181,8 @@ def read_source(lakehouse, spec: SourceSpec, corpus: str | None = None) -> Sourc
                 f"{seen[row_id]} and {line}; corpus ids must be unique"
             )
         seen[row_id] = line
+        if corpus is None and len(row_id) > ID_MAX_CHARS:  # an add checks only the ids it adds
+            raise_long_id(spec.table, row_id, line)
         if allowed is not None and row_id not in allowed:
             continue
         parts = [str(data[c][position]).strip() for c in spec.text_cols if data[c][position] is not None]
@@ -197,6 +200,14 @@ def read_source(lakehouse, spec: SourceSpec, corpus: str | None = None) -> Sourc
             value = data[spec.title_col][position]
             rows.titles.append("" if value is None else str(value).strip())
     return rows
+
+
+def raise_long_id(table: str, row_id: str, line: int | None = None) -> None:
+    where = f" row {line}" if line is not None else ""
+    raise CorpusError(
+        f"table {table!r}{where}: id {row_id[:40]!r}... is {len(row_id):,} characters; a corpus id is at most "
+        f"{ID_MAX_CHARS:,} (ratings name a row by its id, and could not name this one); nothing was written"
+    )
 
 
 def candidate_ids(lakehouse, table: str, id_col: str, where: str) -> set[str]:

@@ -330,7 +330,9 @@ class CorpusManager(CorpusReading):
                 "metadata_changed": len(changes.metadata_changed),
                 "gone": len(changes.gone),
             }
-            token = self._commit(manifest, loaded.index, live, "add", changes=counts)
+            adapter = _without_moved_rows(loaded.adapter, embedded.ids[len(changes.new) :])
+            token = self._commit(manifest, loaded.index, live, "add", adapter=adapter, changes=counts)
+            loaded.adapter = adapter or loaded.adapter
             loaded.remember(labels, ids, texts, metadata)
             loaded.manifest, loaded.token = manifest, token
             status = "updated" if tombstones else "added"
@@ -413,3 +415,13 @@ class CorpusManager(CorpusReading):
     def close(self) -> None:
         self._loaded.clear()
         self._recent.clear()
+
+
+def _without_moved_rows(adapter: Adapter | None, retexted: builtins.list[str]) -> Adapter | None:
+    """The adapter less the moved vectors of rows whose text changed (each was learned from the old
+    text's vector, and would keep scoring the row as that); None when it moves none of them."""
+    if adapter is None or not any(adapter.has(row_id) for row_id in retexted):
+        return None
+    changed = set(retexted)
+    keep = [i for i, row_id in enumerate(adapter.ids) if row_id not in changed]
+    return Adapter(adapter.W, [adapter.ids[i] for i in keep], adapter.vectors[keep], adapter.meta, adapter.reranker)

@@ -70,3 +70,25 @@ def test_a_metadata_change_alone_embeds_nothing(tmp_path):
     assert result.manifest["changes"] == {"new": 0, "text_changed": 0, "metadata_changed": 5, "gone": 0}
     assert {metadata for _, _, metadata in lh.corpora.get("health").held().values()} == {'{"group": "29-X"}'}
     lh.close()
+
+
+def test_a_changed_row_loses_its_moved_vector_in_the_adapter(tmp_path):
+    """A moved vector was learned from the row's old text: after the text changed it would keep
+    scoring the row as the old one. The add's generation has an adapter without it."""
+    from lakehouse.search.adapter import Adapter
+
+    lh = Lakehouse(Settings(home=tmp_path / "home", embed_model=HEALTH_MODEL, hnsw_threads=1))
+    source = health_table().slice(0, 20)
+    lh.tables.write_arrow("health", source, mode="overwrite")
+    lh.corpora.build("health", "health", ["Title", "Description"], ID, ["group"])
+    loaded = lh.corpora.get("health")
+    moved = loaded.row_vectors([RENAMED, RETAGGED])
+    adapter = Adapter(np.eye(loaded.dims, dtype=np.float32), [RENAMED, RETAGGED], moved)
+    lh.corpora.promote("health", lh.corpora.stage("health", adapter=adapter))
+    lh.tables.write_arrow("health", changed_source(source), mode="overwrite")
+    lh.corpora.add("health")
+    lh.corpora.forget()
+    assert lh.corpora.get("health").adapter.ids == [RETAGGED]  # metadata alone: its moved vector stays
+    lh.corpora.rollback("health")
+    assert lh.corpora.get("health").adapter.ids == [RENAMED, RETAGGED]
+    lh.close()

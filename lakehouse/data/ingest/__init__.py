@@ -160,7 +160,7 @@ def ingest_file(
         if wanted not in parsed:
             report("parsing", 0.35)
             parsed.clear()
-            parsed[wanted] = read_source(str(path), data, fmt, typed)
+            parsed[wanted] = read_source(str(path), data, fmt, typed, tables.settings.ingest_parquet_max_decoded_bytes)
         return parsed[wanted]
 
     def plan(tbl) -> Write | None:

@@ -9,17 +9,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.config import reset_settings
+from lakehouse.config import Settings
+from lakehouse.core import Lakehouse
 from lakehouse.data.ingest import IngestError, ingest_file
 
 _LIMIT = "4MiB"
 
 
 @pytest.fixture
-def lh(lakehouse, monkeypatch):
-    monkeypatch.setenv("LH_INGEST_PARQUET_MAX_DECODED_BYTES", _LIMIT)
-    reset_settings()
-    return lakehouse
+def lh(tmp_path):
+    """A lakehouse of its own settings: the budget is the one its tables were opened with."""
+    lakehouse = Lakehouse(Settings(home=tmp_path / "home", ingest_parquet_max_decoded_bytes=_LIMIT))
+    yield lakehouse
+    lakehouse.close()
 
 
 def _refused(lh, path, message: str) -> None:

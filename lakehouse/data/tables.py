@@ -47,7 +47,7 @@ from lakehouse.data.errors import (
     TableNotFound,
     table_unreadable,
 )
-from lakehouse.data.table_names import DEFAULT_NAMESPACE, qualified, refuse_case_twin, split_name
+from lakehouse.data.table_names import CORPUS_TABLE_PREFIX, DEFAULT_NAMESPACE, qualified, refuse_case_twin, split_name
 from lakehouse.data.table_schema import fit_to_table, plain_arrow_schema, to_storable
 from lakehouse.data.write_markers import writing
 from lakehouse.errors import LakehouseError
@@ -203,6 +203,10 @@ class Tables:
 
     def _close_matches(self, name: str) -> list[str]:
         known = self.list()
+        if not name.rsplit(".", 1)[-1].lower().startswith(CORPUS_TABLE_PREFIX):
+            # a corpus's own rows are no near miss for a source table: `corpus add` of a corpus
+            # whose table `schem` was dropped suggested `lakehouse.corpus_schemc`, the corpus itself
+            known = [n for n in known if not n.rsplit(".", 1)[-1].startswith(CORPUS_TABLE_PREFIX)]
         bare = {n.split(".", 1)[1]: n for n in known if n.startswith(f"{DEFAULT_NAMESPACE}.")}
         hits = close_matches(name, known + list(bare))
         return list(dict.fromkeys(bare.get(h, h) for h in hits))

@@ -19,6 +19,7 @@ from lakehouse.learning.drift import (
     PlaybookDrift,
     PlaybookEntry,
     ScorerDrift,
+    answers_held,
     embedding_drift,
     evidence_history,
     load_vectors,
@@ -125,7 +126,11 @@ def playbook(inp: PlaybookDriftIn, ctx: ModeContext) -> PlaybookDrift:
     elif entries is None:
         entries = recorded_entries(ctx, inp.corpora)
     return playbook_drift(
-        entries, matrix_search_fn(ctx, inp.corpora), top_k=inp.top_k, changed_since=index_changed_fn(ctx, inp.corpora)
+        entries,
+        matrix_search_fn(ctx, inp.corpora),
+        top_k=inp.top_k,
+        changed_since=index_changed_fn(ctx, inp.corpora),
+        answer_held=answers_held(ctx.lakehouse.corpora, inp.corpora),
     )
 
 

@@ -31,7 +31,7 @@ class _In(BaseModel):
 
 class CorpusBuildOut(BaseModel):
     corpus: str
-    status: str = Field(description="created | replaced | added | up_to_date | rebuilt")
+    status: str = Field(description="created | replaced | added | updated | up_to_date | rebuilt")
     added: int
     count: int
     skipped: int = Field(description="rows without text, not indexed")
@@ -109,7 +109,8 @@ def corpus_build(inp: CorpusBuildIn, ctx: ModeContext) -> CorpusBuildOut:
 # corpus.add ---------------------------------------------------------------------------------
 @mode("corpus.add")
 def corpus_add(inp: CorpusName, ctx: ModeContext) -> CorpusBuildOut:
-    """Index the source table's rows whose ids the corpus has not seen yet."""
+    """Bring a corpus up to date with its source table: index new rows, embed changed rows again and take
+    out rows that left the table (ids removed with `corpus delete` stay out)."""
     return _build_out(ctx.lakehouse.corpora.add(inp.name, progress=PROGRESS.get()))
 
 
@@ -244,9 +245,12 @@ class CorpusSwitchOut(BaseModel):
     corpus: str
     action: str = Field(description="promote | rollback")
     live: int = Field(description="the generation live now")
-    previous: int = Field(description="the generation live before")
+    previous: int | None = Field(description="the generation live before (null: its live manifest was unreadable)")
     changed: bool = Field(description="false when the generation was already live")
     manifest: dict[str, Any]
+    rows: str | None = Field(
+        default=None, description="when the generation made live holds other rows: which rows it undoes"
+    )
 
 
 @mode("corpus.promote")

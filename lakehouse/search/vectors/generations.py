@@ -431,7 +431,7 @@ class Generations:
             "corpus": name,
             "action": action,
             "live": target.generation,
-            "previous": 0,
+            "previous": None,
             "changed": True,
             "manifest": target.summary(),
         }

@@ -102,6 +102,8 @@ class TablesGcOut(BaseModel):
     referenced: int
     kept_referenced: int
     kept_young: int
+    kept_in_flight: int = Field(description="unreferenced files of tables a write is in flight to, kept")
+    writes_in_flight: int = Field(description="writes in flight (their markers younger than 12 hours)")
     removed: list[TablesGcFile]
     store_temp_files: int
     warehouse_uploads: int  # incomplete multipart uploads of killed table writes (an S3 warehouse)

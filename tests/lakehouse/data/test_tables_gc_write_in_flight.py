@@ -74,6 +74,23 @@ def test_gc_keeps_the_files_of_a_write_in_flight_and_the_write_commits_whole(tmp
     lh.close()
 
 
+def test_the_gc_mode_answers_what_it_kept_for_writes_in_flight(tmp_path):
+    """The mode (CLI `gc --json`, HTTP, the nightly job) dropped the two counts from its answer."""
+    from modes.context import ModeContext
+    from modes.invoke import invoke_mode
+
+    home, lh = _table(tmp_path)
+    source = tmp_path / "second.csv"
+    source.write_text("a\n2\n")
+    writer, in_flight = _writer_paused_before_commit(home, source, pause=20)
+    _aged({p for p in (home / "warehouse").rglob("*") if p.is_file() and "inflight" not in p.parts}, 2 * 3600)
+    out = invoke_mode("tables.gc", {"older_than": "1h"}, ModeContext(lakehouse=lh))
+    assert out["writes_in_flight"] == 1 and out["kept_in_flight"] >= len(in_flight)
+    assert out["removed_count"] == 0
+    assert writer.wait(timeout=120) == 0
+    lh.close()
+
+
 def test_a_killed_writers_marker_expires_and_its_files_go(tmp_path):
     home, lh = _table(tmp_path)
     source = tmp_path / "second.csv"

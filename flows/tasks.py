@@ -16,10 +16,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from prefect.states import Completed, Failed, State
+from pydantic import ValidationError
 
 from flows.errors import NodeFailed
 from flows.outputs import RunStore
 from lakehouse.common.secrets import scrub
+from lakehouse.common.validation import format_validation_error
 from lakehouse.config import get_settings
 from lakehouse.core import Lakehouse
 from lakehouse.observe.observer import ObservedOp, now_utc
@@ -42,7 +44,10 @@ def current_lakehouse() -> Lakehouse:
 
 
 def failure_text(exc: BaseException, lakehouse: Lakehouse) -> str:
-    return scrub(f"{type(exc).__name__}: {exc}", lakehouse.settings.secret_values())
+    # a mode's input refused at run time (a `$inputs` value out of its range): one line naming the
+    # field, as every other surface says it, not pydantic's pages with their documentation links
+    detail = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+    return scrub(f"{type(exc).__name__}: {detail}", lakehouse.settings.secret_values())
 
 
 class _SecretsMasked(logging.Filter):

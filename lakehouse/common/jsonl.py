@@ -95,6 +95,7 @@ class AppendLog:
         self.report = LogReport()
         self._lock = threading.RLock()
         self.bytes_read = 0  # by read_since: how much a long-running reader re-reads
+        self._tail_warned: set[int] = set()  # where tail found corrupt lines, said once each
         make_folder(self.path.parent, f"the log {self.path.name}")
 
     def append(self, record: dict[str, Any]) -> None:
@@ -157,18 +158,24 @@ class AppendLog:
 
     def tail(self, n: int, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """The last `n` well-formed records that `keep` accepts, oldest first, read from the end of
-        the file: what it costs depends on how far back they are, not on the log's length. Corrupt
-        lines are skipped here (`records` and `read_since` report them)."""
+        the file: what it costs depends on how far back they are, not on the log's length. A corrupt
+        line on the way is skipped with a warning naming where it starts (it has no line number
+        here: `records` and `read_since` number it)."""
         if n <= 0 or not self.path.exists():
             return []
         found: list[dict[str, Any]] = []
         with open(self.path, "rb") as fh:
-            lines = _lines_backward(fh, fh.seek(0, os.SEEK_END))
-            next(lines, None)  # what follows the last newline: nothing, or a line still being written
+            start = fh.seek(0, os.SEEK_END)
+            lines = _lines_backward(fh, start)
+            start -= len(next(lines, b""))  # what follows the last newline: nothing, or a line still being written
             for raw in lines:
+                start -= len(raw) + 1
                 try:
                     record = loads_json(raw.decode("utf-8", errors="replace").strip() or "null")
-                except ValueError:
+                except ValueError as exc:
+                    if start not in self._tail_warned:  # once: the console reads the tail at each poll
+                        self._tail_warned.add(start)
+                        log.warning("%s: corrupt line at byte %d: %s (skipped)", self.path, start, _reason(exc))
                     continue
                 if isinstance(record, dict) and keep(record):
                     found.append(record)

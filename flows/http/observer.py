@@ -169,8 +169,14 @@ def list_ops(
     source: Source | None = Query(None, description="workflow | mode | event | http"),
     mode: str | None = None,
     status: Status | None = Query(None, description="completed | failed | skipped"),
-    limit: int = Query(100, ge=1, le=10_000, description="keep the newest N"),
+    top: int | None = Query(None, ge=1, le=10_000, description="keep the newest N (default 100), as the CLI's --top"),
+    limit: int | None = Query(None, ge=1, le=10_000, description="the older name of `top`"),
 ) -> dict[str, Any]:
+    if top is not None and limit is not None and top != limit:
+        raise ApiError(
+            422, "invalid_request", f"top={top} and limit={limit} disagree: give one", {"fields": [{"field": "top"}]}
+        )
+    newest = top or limit or 100
     rows = lakehouse_of(request).observer.ops(run_id=run_id, workflow=workflow)
     rows = [
         r
@@ -178,7 +184,7 @@ def list_ops(
         if (source is None or r.get("source") == source)
         and (mode is None or r.get("mode") == mode)
         and (status is None or r.get("status") == status)
-    ][-limit:]
+    ][-newest:]
     return {"ops": rows, "count": len(rows)}
 
 

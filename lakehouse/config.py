@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_secure: bool = True
     s3_timeout_s: float = Field(default=30.0, gt=0)  # an object-store call's wait to connect / for an answer
-    put_cap_bytes: int = 256 * MiB
-    put_cap_vectors_bytes: int = 4 * GiB
+    put_cap_bytes: int = Field(default=256 * MiB, ge=1)
+    put_cap_vectors_bytes: int = Field(default=4 * GiB, ge=1)
 
     # a PostgreSQL catalog: seconds to wait for a connection (libpq's connect_timeout, at least 2)
     catalog_connect_timeout_s: int = Field(default=10, ge=2)
@@ -146,24 +146,27 @@ class Settings(BaseSettings):
 
     # embeddings, vectors, matrix
     embed_model: str = "minilm"
-    embed_cache_size: int = 20_000
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 200
-    hnsw_ef: int = 64
-    matrix_top_k: int = 6
-    matrix_top_n: int = 8
+    # Bounded, so a nonsense value is refused by name at start: nan let every search answer nothing
+    # (relevance_threshold), a negative one mangled every audit row (ops_summary_chars).
+    embed_cache_size: int = Field(default=20_000, ge=0)
+    hnsw_m: int = Field(default=16, ge=2)
+    hnsw_ef_construction: int = Field(default=200, ge=1)
+    hnsw_ef: int = Field(default=64, ge=1)
+    matrix_top_k: int = Field(default=6, ge=1, le=1000)
+    matrix_top_n: int = Field(default=8, ge=1, le=1000)
     relevance_filter: bool = True
-    relevance_threshold: float = 0.25
-    relevance_margin: float = 0.25
-    playbook_half_life_days: float = 30.0
-    embed_batch_size: int = 64
+    relevance_threshold: float = Field(default=0.25, ge=-1, le=1)  # a cosine similarity
+    relevance_margin: float = Field(default=0.25, ge=0, le=2)  # between two cosine similarities
+    playbook_half_life_days: float = Field(default=30.0, gt=0)
+    embed_batch_size: int = Field(default=64, ge=1)
     # corpus builds embed on this Dask cluster: a scheduler address (tcp://host:8786) or local[:N] (a
     # LocalCluster of N worker processes for the build); None = in this process
     dask_address: str | None = None
-    hnsw_threads: int = 0  # 0 = one per CPU core (index builds); single queries always use one
+    hnsw_threads: int = Field(default=0, ge=0)  # 0 = one per CPU core (index builds); single queries always use one
     corpus_generations_kept: int = Field(default=5, ge=1)  # past generations kept per corpus (and the live one)
     # Playbook vote (lakehouse/search/playbooks.py); defaults measured in BENCHMARKS.md "LEARNING".
-    playbook_min_similarity: float = 0.3  # recorded queries less similar than this to a new one never vote
+    # recorded queries less similar than this to a new one never vote
+    playbook_min_similarity: float = Field(default=0.3, ge=-1, le=1)
     # weight of the neighbours' vote: score = cosine + boost * vote + memory
     playbook_boost: float = Field(default=1.5, ge=0)
     playbook_neighbours: int = Field(default=20, ge=1, le=1000)  # recorded queries that vote on a new one
@@ -174,11 +177,12 @@ class Settings(BaseSettings):
 
     # learning loop: distillation and drift
     distill_scorer: str = "v2"  # scorer version used when a command does not name one
-    distill_ngram: int = 3  # word n-gram size of the contamination firewall
-    distill_overlap_threshold: float = 0.5  # shared n-gram fraction above which a record is refused
-    drift_alpha: float = 0.05  # significance level of the embedding-drift KS tests
+    distill_ngram: int = Field(default=3, ge=1)  # word n-gram size of the contamination firewall
+    # shared n-gram fraction above which a record is refused
+    distill_overlap_threshold: float = Field(default=0.5, gt=0, le=1)
+    drift_alpha: float = Field(default=0.05, gt=0, lt=1)  # significance level of the embedding-drift KS tests
     drift_evidence: str = "evidence.jsonl"  # nightly scorer drift re-scores this history (under home)
-    lift_top_k: int = 10  # the playbook-lift judge picks among this many cold hits
+    lift_top_k: int = Field(default=10, ge=1, le=1000)  # the playbook-lift judge picks among this many cold hits
 
     # workflow files: parsing, checks and reference rendering are bounded (issue 9)
     workflow_max_bytes: int = Field(default=MiB, ge=1)  # a larger workflow file is refused unread
@@ -197,8 +201,8 @@ class Settings(BaseSettings):
     shared_state_snapshots_kept: int = Field(default=100, ge=1)  # older snapshots of a `_lh_*` table expire
 
     # observer
-    ops_ring_size: int = 10_000
-    ops_summary_chars: int = 2_000
+    ops_ring_size: int = Field(default=10_000, ge=1)
+    ops_summary_chars: int = Field(default=2_000, ge=0)
 
     # llm
     models: ModelsSettings = Field(default_factory=ModelsSettings)
@@ -208,7 +212,7 @@ class Settings(BaseSettings):
     # CIDR lists; in the environment a JSON list or comma-separated (LH_API_ALLOW=10.0.0.0/8,::1)
     api_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    api_max_body_bytes: int = 32 * MiB
+    api_max_body_bytes: int = Field(default=32 * MiB, ge=1)
     # a stopping API waits this long for its requests in flight, then as long for its running
     # workflow runs (one paused for an approval would hold it for the pause's hour); then it exits
     # within 10 s, nodes in flight or not, and those runs read as crashed, resumable

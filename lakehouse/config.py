@@ -95,6 +95,20 @@ def _warn_unknown_environment() -> None:
             log.warning("environment variable %s is not a setting and is ignored; did you mean LH_%s?", variable, match)
 
 
+def _checked_environment(env_settings: PydanticBaseSettingsSource) -> Any:
+    """The LH_* environment as pydantic-settings reads it, but an empty `LH_HOME=` is unset, as
+    flows/prefect_env.py reads it (taken as the path "", it put the ops log, catalog and objects in
+    the working directory itself and Prefect's state in ./.lakehouse)."""
+
+    def environment() -> dict[str, Any]:
+        values = env_settings()
+        if isinstance(values.get("home"), str) and not values["home"].strip():
+            del values["home"]
+        return values
+
+    return environment
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LH_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -229,6 +243,13 @@ class Settings(BaseSettings):
 
     _env_secrets: set[str] | None = PrivateAttr(default=None)
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_named(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a folder (leave it out for the default, .lakehouse)")
+        return value
+
     @field_validator("sql_worker_memory")
     @classmethod
     def _worker_memory(cls, value: ByteSize) -> ByteSize:
@@ -277,7 +298,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = _CheckedToml(settings_cls, _config_path())
-        return (init_settings, env_settings, toml, file_secret_settings)
+        return (init_settings, _checked_environment(env_settings), toml, file_secret_settings)
 
     # derived locations -------------------------------------------------------------------
     @property

@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from flows.cli.common import console, err_console, fail, plain, print_json
+
+if TYPE_CHECKING:
+    from flows.loader import LoadedWorkflow
 
 # In order; the ones that exist are run. hello-lakehouse is the fallback smoke test.
 MAIN_WORKFLOWS = ("staffing-data", "staffing-match")
@@ -44,6 +48,25 @@ def _show_output(node_id: str, output) -> None:
                 plain(str(hit.get("text", ""))[:90]),
             )
         console.print(table)
+
+
+def main_inputs(loaded: LoadedWorkflow, request: str | None) -> dict[str, Any]:
+    """What `main` gives a workflow: the request, and for a shipped workflow each input whose default
+    names a file of the project (`examples/data/...`) as that file's absolute path. Read against the
+    working directory, those defaults named nothing outside the checkout: `lakehouse main` run from
+    anywhere else failed at its first node (`no such file`)."""
+    from flows.loader import SHIPPED_WORKFLOWS
+
+    inputs: dict[str, Any] = {"request": request} if request and "request" in loaded.spec.inputs else {}
+    if Path(loaded.source).resolve().parent != SHIPPED_WORKFLOWS:
+        return inputs  # the user's own workflow of that name: its paths are theirs
+    project = SHIPPED_WORKFLOWS.parent
+    for name, spec in loaded.spec.inputs.items():
+        default = spec.default
+        if name not in inputs and isinstance(default, str) and not Path(default).is_absolute():
+            if (project / default).is_file():
+                inputs[name] = str(project / default)
+    return inputs
 
 
 @contextmanager
@@ -94,7 +117,7 @@ def main_job(
     for name in names:
         try:
             loaded = load_workflow(name)
-            inputs = {"request": request} if request and "request" in loaded.spec.inputs else {}
+            inputs = main_inputs(loaded, request)
             with nullcontext() if json_out else _running(name):
                 result = run_workflow(loaded, inputs, trusted_paths=True)
         except (WorkflowError, WorkflowCrashed) as exc:

@@ -29,6 +29,10 @@ from lakehouse.common.text import key_value
 
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
+# Piped or redirected, a line is not folded at the 80 columns rich assumes there: a script reading
+# `result: PATH` got the path cut in two. Tables keep their layout.
+for _console in (console, err_console):
+    _console.soft_wrap = not _console.is_terminal
 
 
 def print_json(data: Any) -> None:

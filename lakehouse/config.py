@@ -83,6 +83,21 @@ class _CheckedToml(TomlConfigSettingsSource):
             raise SettingsError(f"settings file {path}: not a setting: {problems} (every setting: lakehouse/config.py)")
 
 
+def _meant_setting(name: str, fields: list[str]) -> str | None:
+    """The setting an unknown LH_ name most likely misspells: a close spelling, the name of a setting
+    without its suffix (LH_CATALOG for LH_CATALOG_URL), or its letters with two swapped (LH_HOEM).
+    The last two are too far apart for the close spelling alone, and were ignored without a word (the
+    catalog then was the local SQLite file, the home ./.lakehouse)."""
+    close = close_matches(name, fields, n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    longer = sorted((field for field in fields if field.startswith(name + "_")), key=len)
+    if longer:
+        return longer[0]
+    swapped = [f for f in fields if len(f) == len(name) and sum(a != b for a, b in zip(f, name, strict=True)) == 2]
+    return next((f for f in swapped if sorted(f) == sorted(name)), None)
+
+
 def _warn_unknown_environment() -> None:
     """An LH_* variable close to a setting's name is most likely a typo of it: say so (it is
     ignored). Others may be the user's own (a model tier's key variable), so they are left alone."""
@@ -91,7 +106,8 @@ def _warn_unknown_environment() -> None:
         name = variable.removeprefix("LH_").split("__")[0]
         if not variable.startswith("LH_") or variable.startswith(_NOT_SETTINGS) or name in fields:
             continue
-        for match in close_matches(name, fields, n=1, cutoff=0.8):
+        match = _meant_setting(name, fields)
+        if match:
             log.warning("environment variable %s is not a setting and is ignored; did you mean LH_%s?", variable, match)
 
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from lakehouse.common.errors import SettingsError
 from lakehouse.common.secrets import SecretFileError, is_secret_name, read_key_file
@@ -117,12 +118,28 @@ def _checked_environment(env_settings: PydanticBaseSettingsSource) -> Any:
     the working directory itself and Prefect's state in ./.lakehouse)."""
 
     def environment() -> dict[str, Any]:
-        values = env_settings()
+        try:
+            values = env_settings()
+        except PydanticSettingsError as exc:  # a list or table variable that is not JSON
+            raise SettingsError(_not_json(exc)) from None
         if isinstance(values.get("home"), str) and not values["home"].strip():
             del values["home"]
         return values
 
     return environment
+
+
+def _not_json(exc: PydanticSettingsError) -> str:
+    """pydantic-settings' "error parsing value for field "models" from source "EnvSettingsSource""
+    (an internal error, exit 2) as the variables it read and what their values must be."""
+    field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+    prefix = f"LH_{field.upper()}"
+    variables = sorted(v for v in os.environ if v.upper() == prefix or v.upper().startswith(prefix + "__"))
+    return (
+        f"setting {field!r}: {', '.join(variables) or prefix}: a value is not valid JSON ({exc.__cause__}); "
+        "a list or table set in the environment is JSON, e.g. LH_MODELS__WEAK_MODELS='[\"local_fast\"]', "
+        'LH_MODELS__TIERS=\'{"local_fast": {"model": "ollama_chat/llama3.2"}}\''
+    )
 
 
 class Settings(BaseSettings):

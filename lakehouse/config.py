@@ -77,6 +77,11 @@ class _CheckedToml(TomlConfigSettingsSource):
             super().__init__(settings_cls, toml_file=path)
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"settings file {path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:  # was an internal error (exit 2) that named no file
+            raise SettingsError(
+                f"settings file {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+                "save it as UTF-8"
+            ) from None
         fields = settings_cls.model_fields
         unknown = [key for key in self.toml_data if key not in fields]
         if unknown:

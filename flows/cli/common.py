@@ -10,6 +10,7 @@ exits 2. Never a traceback, unless `LH_DEBUG=1`. Messages are printed as text, n
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -36,9 +37,25 @@ for _console in (console, err_console):
 
 
 def print_json(data: Any) -> None:
-    """Plain JSON on stdout (no rich markup), for scripts."""
-    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    """Plain JSON on stdout (no rich markup), for scripts. A NaN or infinite number is written as the
+    string `lakehouse sql` writes ("NaN", "Infinity"): bare, it is no JSON (JavaScript, Go and jq
+    refuse the whole document)."""
+    try:
+        text = json.dumps(data, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), default=str, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

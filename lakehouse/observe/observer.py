@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import threading
 import uuid
@@ -320,7 +321,10 @@ def _in(record: dict[str, Any], run_id: str | None, workflow: str | None) -> boo
 
 
 def _is_op(record: dict[str, Any]) -> bool:
-    return all(isinstance(record.get(key), kind) for key, kind in _OP_KEYS.items())
+    # a duration of NaN or Infinity (Python's json reads both) made every p50 and p95 NaN
+    return all(isinstance(record.get(key), kind) for key, kind in _OP_KEYS.items()) and math.isfinite(
+        record["duration_ms"]
+    )
 
 
 def _as_column(text: bool, value: Any) -> Any:

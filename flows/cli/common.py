@@ -171,6 +171,18 @@ class LakehouseGroup(TyperGroup):
             return super().invoke(ctx)
         except _ANSWERED:
             raise
+        except KeyboardInterrupt:
+            # typer turned Ctrl-C into a silent exit 130: the user was told neither that the command
+            # stopped nor where to see what it had done
+            command = ctx.meta.get(_COMMAND)
+            name = f"{ctx.command_path} {command.name}" if command is not None else ctx.command_path
+            err_console.print(
+                f"[bold red]interrupted:[/] `{plain(name)}` stopped before it finished (Ctrl-C); a mode call it "
+                "was running is recorded as failed: `lakehouse ops list`",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(130) from None
         except Exception as exc:
             if os.environ.get("LH_DEBUG") == "1":
                 raise

@@ -277,6 +277,12 @@ def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float
 
     import uvicorn
 
+    if port and not _can_listen(host, port):
+        # uvicorn logged its own bind error and exited 3, a code of no error kind
+        fail(
+            f"port {port} on {host} is in use (another `lakehouse api` or `lakehouse mcp --http`, or another "
+            "program): use --port N (0 picks a free one)"
+        )
     code = 0
     try:
         # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
@@ -298,6 +304,20 @@ def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float
 
         interrupt_open_calls(f"the server stopped before the call ended (after its {grace_s:g} s grace)")
         exit_within(EXIT_WITHIN_S, code)
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Would uvicorn's bind succeed? Same family and SO_REUSEADDR as uvicorn's own socket, so a port
+    left in TIME_WAIT by a stopped server counts as free, as it is for uvicorn."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def exit_within(seconds: float, code: int) -> None:

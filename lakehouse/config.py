@@ -65,6 +65,10 @@ def _config_path() -> Path:
             f"LH_CONFIG names {named!r}, which does not exist: "
             f"give the path of a lakehouse.toml ({os.devnull} for none)"
         )
+    if named and Path(named).expanduser().is_dir():  # was read as no file: the defaults, silently
+        raise SettingsError(
+            f"LH_CONFIG names {named!r}, which is a folder: give the path of a lakehouse.toml ({os.devnull} for none)"
+        )
     return Path(named or "lakehouse.toml").expanduser()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
@@ -48,20 +49,56 @@ def show(
         print_json(data)
         return
     console.print(f"{spec.name}: {spec.description}", markup=False, highlight=False)
+    shown: dict[str, dict] = {}
     for part in ("input", "output"):
         schema = data[part]
-        required = set(schema.get("required", []))
-        table = Table(title=f"{part} ({'with:' if part == 'input' else '$node.output'})", title_justify="left")
-        for column in ("field", "type", "required", "description"):
-            table.add_column(column, overflow="fold")
-        for field, prop in schema.get("properties", {}).items():
-            table.add_row(
-                plain(field),
-                plain(_type_of(prop)),
-                "yes" if field in required else "",
-                plain(prop.get("description", "")),
-            )
-        console.print(table)
+        console.print(_fields_table(f"{part} ({'with:' if part == 'input' else '$node.output'})", schema))
+        shown |= schema.get("$defs", {})
+    # the parts a field's type names (`hits: array[Hit]`): what `$node.output.hits.0.FIELD` may name
+    for name, schema in shown.items():
+        if "properties" in schema:
+            console.print(_fields_table(name, schema))
+
+
+def _fields_table(title: str, schema: dict) -> Table:
+    """One row per field: its type, whether it is required, its default and its limits (a `with:`
+    value past them fails the node; they were shown only in --json)."""
+    required = set(schema.get("required", []))
+    table = Table(title=title, title_justify="left")
+    for column in ("field", "type", "required", "default", "limits", "description"):
+        table.add_column(column, overflow="fold")
+    for field, prop in schema.get("properties", {}).items():
+        default = prop.get("default")
+        table.add_row(
+            plain(field),
+            plain(_type_of(prop)),
+            "yes" if field in required else "",
+            "" if field in required or default is None else plain(json.dumps(default)),
+            plain(_limits(prop)),
+            plain(prop.get("description", "")),
+        )
+    return table
+
+
+_BOUNDS = (
+    ("minimum", ">= {}"),
+    ("exclusiveMinimum", "> {}"),
+    ("maximum", "<= {}"),
+    ("exclusiveMaximum", "< {}"),
+    ("minLength", "length >= {}"),
+    ("maxLength", "length <= {}"),
+    ("minItems", "items >= {}"),
+    ("maxItems", "items <= {}"),
+)
+
+
+def _limits(prop: dict) -> str:
+    options = [prop, *(prop.get("anyOf") or [])]
+    limits = [text.format(option[key]) for option in options for key, text in _BOUNDS if key in option]
+    choices = [value for option in options for value in option.get("enum", [])]
+    if choices:
+        limits.append("one of " + ", ".join(json.dumps(value) for value in choices))
+    return ", ".join(limits)
 
 
 def _type_of(prop: dict) -> str:

@@ -294,8 +294,8 @@ class Observer:
                 if r.get(key) is not None:
                     r[key] = canonical_json(r[key])
         schema = pa.schema([(name, _arrow_type(f.annotation)) for name, f in ObservedOp.model_fields.items()])
-        kinds = [(name, pa.types.is_string(schema.field(name).type)) for name in schema.names]  # once, not per cell
-        typed = [{name: _as_column(text, r.get(name)) for name, text in kinds} for r in rows]
+        kinds = [(name, _kind(schema.field(name).type)) for name in schema.names]  # once, not per cell
+        typed = [{name: _as_column(kind, r.get(name)) for name, kind in kinds} for r in rows]
         table = pa.Table.from_pylist(typed, schema=schema)
         if workers.isolating(settings):
             kwargs = {"table": table, "name": "ops", "sql": query}
@@ -327,14 +327,25 @@ def _is_op(record: dict[str, Any]) -> bool:
     )
 
 
-def _as_column(text: bool, value: Any) -> Any:
-    """A value of an op's optional field as its column (`text` or a number) holds it (a number where
-    text belongs was an ArrowTypeError for the whole query): text as is, anything else as its JSON;
-    no number, no value."""
+def _kind(arrow_type: Any) -> str:
+    import pyarrow as pa
+
+    return "text" if pa.types.is_string(arrow_type) else "time" if pa.types.is_timestamp(arrow_type) else "number"
+
+
+def _as_column(kind: str, value: Any) -> Any:
+    """A value of an op's field as its column (`text`, `time` or a `number`) holds it (a number where
+    text belongs was an ArrowTypeError for the whole query): text as is, anything else as its JSON; a
+    time from its ISO text; no number or time, no value."""
     if value is None:
         return None
-    if text:
+    if kind == "text":
         return value if isinstance(value, str) else json.dumps(value, default=str)
+    if kind == "time":
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -342,8 +353,8 @@ def _arrow_type(annotation: Any):
     import pyarrow as pa
 
     text = str(annotation)
-    if "datetime" in text:
-        return pa.string()
+    if "datetime" in text:  # as text, `ts_start > now() - INTERVAL 1 HOUR` was a Binder Error
+        return pa.timestamp("us", tz="UTC")
     if "float" in text:
         return pa.float64()
     if "int" in text:

@@ -100,6 +100,8 @@ def main_job(
     ),
 ) -> None:
     """Run the main job end to end and print where its results and run records are."""
+    if request is not None and not request.strip():  # was read as "not given": the default request ran
+        fail("--request is empty: give the staffing request to search for (leave it out for the workflow's own)")
     from flows.cli.server import ensure_server
     from flows.cli.workflow import _print_result
     from flows.loader import WorkflowError, find_workflows, load_workflow

@@ -26,11 +26,12 @@ def flush(
     from lakehouse.data.errors import SharedLogError
     from lakehouse.data.shared_log import KINDS, flush_all
 
-    unknown = [name for name in log or [] if name not in KINDS]
+    names = list(dict.fromkeys(log or []))  # `--log ops --log ops` flushed and reported ops twice
+    unknown = [name for name in names if name not in KINDS]
     EXIT_FLUSH_DONE.set(True)  # what this command flushes (or fails to) needs no second try at exit
     if unknown:
         raise SharedLogError(f"unknown shared log(s) {unknown}: use {', '.join(KINDS)}")
-    reports = flush_all(get_settings(), force=force, names=log or None)
+    reports = flush_all(get_settings(), force=force, names=names or None)
     if json_out:
         print_json([r.as_dict() for r in reports])
         return

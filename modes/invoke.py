@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from lakehouse.common.validation import format_validation_error
 from lakehouse.observe.observer import ObservedOp, now_utc
 from lakehouse.observe.open_calls import OpenCall
 from modes.context import ModeContext
@@ -14,6 +17,14 @@ from modes.registry import get_mode
 def _model_and_tokens(payload: dict[str, Any], output: dict[str, Any] | None) -> tuple[Any, Any]:
     out = output or {}
     return out.get("model") or payload.get("model"), (out.get("usage") or {}).get("total_tokens")
+
+
+def _error_text(exc: BaseException) -> str:
+    """The op's `error`: a pydantic error in the one formatter's line (`field 'seconds': Input should
+    be less than or equal to 3600`); its own text was five lines with a link to pydantic's site."""
+    if isinstance(exc, ValidationError):
+        return f"{type(exc).__name__}: {format_validation_error(exc)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> Any:
@@ -43,7 +54,7 @@ def invoke_mode(name: str, payload: dict[str, Any], ctx: ModeContext) -> Any:
         if ctx.finish is not None:
             output = ctx.finish(output)
     except BaseException as exc:
-        call.close(failed(f"{type(exc).__name__}: {exc}"))
+        call.close(failed(_error_text(exc)))
         raise
     used_model, tokens = _model_and_tokens(payload, output)
     call.close(

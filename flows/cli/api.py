@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import console, err_console, exit_cleanly_on_sigterm, fail, serve_http
+from flows.cli.common import console, err_console, exit_cleanly_on_sigterm, fail, refuse_port_in_use, serve_http
 from flows.cli.flags import LogLevel
 
 
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
         port = port or free_port(host)  # a known port: the CLI finds it in LH_HOME/api.json
         shown = f"[{host}]" if ":" in host else host
-        check_port_free(host, port, shown)
+        refuse_port_in_use(host, port)
         locked = "token required" if settings.api_token else "no token (loopback only)"
         console.print(
             f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
@@ -57,22 +57,6 @@ def register(app: typer.Typer) -> None:
             )
         finally:
             remove_state(settings.home_dir, before)
-
-
-def check_port_free(host: str, port: int, shown: str) -> None:
-    """Refuse a port another program holds before anything is announced or written (uvicorn found it
-    only after start-up, then exited 3 with its own words)."""
-    import errno
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            why = "another program listens there" if exc.errno == errno.EADDRINUSE else exc.strerror
-            fail(f"cannot serve on http://{shown}:{port}: {why}; choose another --port (0 picks a free one)")
 
 
 def free_port(host: str) -> int:

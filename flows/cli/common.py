@@ -277,12 +277,7 @@ def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float
 
     import uvicorn
 
-    if port and not _can_listen(host, port):
-        # uvicorn logged its own bind error and exited 3, a code of no error kind
-        fail(
-            f"port {port} on {host} is in use (another `lakehouse api` or `lakehouse mcp --http`, or another "
-            "program): use --port N (0 picks a free one)"
-        )
+    refuse_port_in_use(host, port)
     code = 0
     try:
         # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.
@@ -304,6 +299,17 @@ def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float
 
         interrupt_open_calls(f"the server stopped before the call ended (after its {grace_s:g} s grace)")
         exit_within(EXIT_WITHIN_S, code)
+
+
+def refuse_port_in_use(host: str, port: int) -> None:
+    """Before a server announces itself or writes its state file (a second `lakehouse api` then
+    removed the running one's); uvicorn found it only after start-up and exited 3, a code of no
+    error kind, with its own bind error."""
+    if port and not _can_listen(host, port):
+        fail(
+            f"port {port} on {host} is in use (another `lakehouse api` or `lakehouse mcp --http`, or another "
+            "program): use --port N (0 picks a free one)"
+        )
 
 
 def _can_listen(host: str, port: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import err_console, exit_cleanly_on_sigterm, fail, serve_http
+from flows.cli.common import err_console, exit_cleanly_on_sigterm, fail, refuse_port_in_use, serve_http
 from flows.cli.flags import LogLevel
 
 
@@ -50,11 +50,11 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         for warning in warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        from flows.cli.api import check_port_free, free_port
+        from flows.cli.api import free_port
 
         port = port or free_port(host)
         shown = f"[{host}]" if ":" in host else host
-        check_port_free(host, port, shown)
+        refuse_port_in_use(host, port)
         locked = "token required" if settings.api_token else "no token (loopback only)"
         err_console.print(f"Lakehouse MCP on http://{shown}:{port}{MCP_PATH} ({locked})", markup=False, highlight=False)
         serve_untrusted()

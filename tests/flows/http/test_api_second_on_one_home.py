@@ -26,8 +26,7 @@ def test_a_port_in_use_is_refused_before_the_state_is_touched(tmp_path):
         second = spawn_api(home, port, merged=False)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 1, err
-        assert f"cannot serve on http://127.0.0.1:{port}: another program listens there" in err
-        assert "choose another --port" in err
+        assert f"port {port} on 127.0.0.1 is in use (another `lakehouse api` or `lakehouse mcp --http`" in err
         assert "Lakehouse API on" not in out  # nothing announced
         assert _pid_in_state(home) == first.pid
         assert httpx.get(f"{url}/v1/observer/stats", timeout=10).status_code == 200

@@ -171,7 +171,8 @@ def ingest_file(
             return None
         iceberg_schema = tbl.schema() if tbl is not None else None
         source = parse(iceberg_schema)
-        _refuse_rows_of_nothing(str(path), source, data if fmt == "jsonl" else None)
+        if fmt == "jsonl":  # an object with no value is `{}`; a CSV or Parquet row of nulls is a row
+            _refuse_rows_of_nothing(str(path), source, data)
         incoming = _checked(name, path, source, key, iceberg_schema)
         if tbl is not None and not len(incoming):  # a new table takes the file's columns; this one has them
             planned.update(empty=True)
@@ -240,20 +241,22 @@ def ingest_file(
     )
 
 
-def _refuse_rows_of_nothing(path: str, source: pa.Table, json_lines: memoryview | None) -> None:
-    """A row with no value (a JSON line `{}`, every column null) stores nothing but a row of nulls.
-    A new table refused a file of only such lines (it has no columns), a table that already had
-    columns took them as rows of nulls: one rule now, whichever table the file goes to."""
-    if not source.num_rows or any(source.column(n).null_count == 0 for n in source.column_names):
+def _refuse_rows_of_nothing(path: str, source: pa.Table, json_lines: memoryview) -> None:
+    """A JSON object with no value (`{}`, every field null) stores nothing but a row of nulls. A new
+    table refused a file of only such lines (it has no columns), a table that already had columns
+    took them as rows of nulls: one rule now, whichever table the file goes to. (A CSV or Parquet
+    row of empty cells is kept, as before: a spreadsheet's blank row, a row of nulls, is data there.)"""
+    # by position: a file may name two columns alike (refused later, by name)
+    if not source.num_rows or any(column.null_count == 0 for column in source.columns):
         return  # the common case, decided without a pass over the rows
     empty = pc.is_null(source.column(0))
-    for name in source.column_names[1:]:
-        empty = pc.and_(empty, pc.is_null(source.column(name)))
+    for column in source.columns[1:]:
+        empty = pc.and_(empty, pc.is_null(column))
     if not pc.any(empty).as_py():
         return
     row = pc.index(empty, True).as_py()
     what = "holds no value (every column is null): a row needs at least one value; nothing was stored"
-    line = _json_line_of_row(json_lines, row) if json_lines is not None else None
+    line = _json_line_of_row(json_lines, row)
     if line is not None:
         raise IngestError(path, f"the row {what}", line=line)
     raise IngestError(path, f"data row {row + 1} {what}")

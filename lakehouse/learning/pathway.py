@@ -338,6 +338,8 @@ class PathwayMemory:
             for index, raw in enumerate(items):
                 tid = None
                 try:
+                    if isinstance(raw, Mapping) and raw.get("id") is not None:
+                        tid = check_id(raw["id"])  # a refusal of its text still names the entry by id
                     tid, text, metadata = check_entry(raw)
                     key = digest(text, metadata)
                     tid = tid or f"tr-{key[:24]}"

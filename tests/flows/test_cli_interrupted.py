@@ -23,9 +23,15 @@ def test_ctrl_c_names_the_command_it_stopped(tmp_path):
         env=env,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell's background job ignores it
     )
-    time.sleep(6)  # imported and writing: 20 M rows take minutes
+    # writing (its temporary file is there): 20 M rows take minutes. A fixed sleep sent the signal
+    # during start-up on a loaded machine, where an import may swallow it.
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".workers.parquet.*.tmp")):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the command did not start writing"
+        time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=240)
     assert process.returncode == 130, stderr
     assert stderr.strip().endswith(
         "interrupted: `lakehouse examples workers` stopped before it finished (Ctrl-C); a mode call it was running "

@@ -174,7 +174,7 @@ def list_ops(
 ) -> dict[str, Any]:
     if top is not None and limit is not None and top != limit:
         raise ApiError(
-            422, "invalid_request", f"top={top} and limit={limit} disagree: give one", {"fields": [{"field": "top"}]}
+            400, "invalid_request", f"top={top} and limit={limit} disagree: give one", {"fields": [{"field": "top"}]}
         )
     newest = top or limit or 100
     rows = lakehouse_of(request).observer.ops(run_id=run_id, workflow=workflow)

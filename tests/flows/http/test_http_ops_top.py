@@ -15,4 +15,4 @@ def test_top_keeps_the_newest_n(http_client):
 
 def test_top_and_limit_that_disagree_are_refused(http_client):
     response = http_client.get("/v1/observer/ops", params={"top": 2, "limit": 3})
-    assert_error(response, 422, "invalid_request", match=r"top=2 and limit=3 disagree: give one")
+    assert_error(response, 400, "invalid_request", match=r"top=2 and limit=3 disagree: give one")

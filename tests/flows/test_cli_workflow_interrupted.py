@@ -19,7 +19,7 @@ SLEEPY = """
 name: sleepy
 nodes:
   - {id: first, mode: fixture.sleep, with: {seconds: 0}}
-  - {id: nap, mode: fixture.sleep, with: {seconds: 8}, depends_on: [first]}
+  - {id: nap, mode: fixture.sleep, with: {seconds: 5}, depends_on: [first]}
   - {id: after, mode: fixture.sleep, with: {seconds: 0}, depends_on: [nap]}
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,24 @@ def find_workflows() -> dict[str, Path]:
         if folder.is_dir():
             for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
                 found[path.stem] = path
+    return found
+
+
+def shipped_file_inputs(loaded: LoadedWorkflow, given: Mapping[str, Any]) -> dict[str, str]:
+    """For a shipped workflow, each input not in `given` whose default names a file of the project
+    (`examples/data/...`), as that file's absolute path. Read against the working directory, those
+    defaults named nothing outside the checkout: `lakehouse main` and `workflow run staffing-data` run
+    from anywhere else failed at their first node (`no such file`). A user's own workflow of the same
+    name keeps its paths."""
+    if Path(loaded.source).resolve().parent != SHIPPED_WORKFLOWS:
+        return {}
+    project = SHIPPED_WORKFLOWS.parent
+    found = {}
+    for name, spec in loaded.spec.inputs.items():
+        default = spec.default
+        if name not in given and isinstance(default, str) and not Path(default).is_absolute():
+            if (project / default).is_file():
+                found[name] = str(project / default)
     return found
 
 

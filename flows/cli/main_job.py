@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -51,22 +50,12 @@ def _show_output(node_id: str, output) -> None:
 
 
 def main_inputs(loaded: LoadedWorkflow, request: str | None) -> dict[str, Any]:
-    """What `main` gives a workflow: the request, and for a shipped workflow each input whose default
-    names a file of the project (`examples/data/...`) as that file's absolute path. Read against the
-    working directory, those defaults named nothing outside the checkout: `lakehouse main` run from
-    anywhere else failed at its first node (`no such file`)."""
-    from flows.loader import SHIPPED_WORKFLOWS
+    """What `main` gives a workflow: the request, and a shipped workflow's project files by absolute
+    path (`shipped_file_inputs`: from another working directory `main` failed at its first node)."""
+    from flows.loader import shipped_file_inputs
 
     inputs: dict[str, Any] = {"request": request} if request and "request" in loaded.spec.inputs else {}
-    if Path(loaded.source).resolve().parent != SHIPPED_WORKFLOWS:
-        return inputs  # the user's own workflow of that name: its paths are theirs
-    project = SHIPPED_WORKFLOWS.parent
-    for name, spec in loaded.spec.inputs.items():
-        default = spec.default
-        if name not in inputs and isinstance(default, str) and not Path(default).is_absolute():
-            if (project / default).is_file():
-                inputs[name] = str(project / default)
-    return inputs
+    return {**inputs, **shipped_file_inputs(loaded, inputs)}
 
 
 @contextmanager

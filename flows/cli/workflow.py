@@ -111,11 +111,13 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object: run_id, workflow, status, nodes."),
 ) -> None:
     """Run a workflow through Prefect. Exit 0 only if the run completed."""
-    from flows.loader import WorkflowError, load_workflow
+    from flows.loader import WorkflowError, load_workflow, shipped_file_inputs
 
     given = parse_key_values(inputs)
     try:
         loaded = load_workflow(source, given)
+        if files := shipped_file_inputs(loaded, given):  # from any working directory
+            loaded = load_workflow(source, {**given, **files})
     except WorkflowError as exc:
         _report(exc)
         raise typer.Exit(1) from None

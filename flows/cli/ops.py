@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import LakehouseGroup, console, fail, plain, print_json
+from flows.cli.common import LakehouseGroup, console, err_console, fail, plain, print_json
 from flows.cli.flags import renamed
 
 if TYPE_CHECKING:
@@ -37,7 +37,12 @@ def list_ops(
 ) -> None:
     """List ops, oldest first (the newest --top of them)."""
     limit = renamed(top, limit_old, "--limit", "--top", default=50)
-    rows = _observer().ops(run_id=run, workflow=workflow, limit=limit)
+    observer = _observer()
+    rows = observer.ops(run_id=run, workflow=workflow, limit=limit)
+    if not rows and (run or workflow):  # an empty table read as "that run did nothing"
+        given = (("run id", run), ("workflow", workflow))
+        asked = " and ".join(f"{what} {plain(value)!r}" for what, value in given if value)
+        err_console.print(f"note: no op has {asked} in {observer.path}", highlight=False, soft_wrap=True)
     if json_out:
         print_json(rows)
         return

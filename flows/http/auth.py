@@ -58,6 +58,9 @@ def is_loopback_host(host: str) -> bool:
         return False  # a host name other than localhost may resolve anywhere
 
 
+MIN_TOKEN_CHARS = 16  # the API token a non-loopback bind needs, at the least
+
+
 def check_bind(host: str, settings: Settings) -> list[str]:
     """Refuse a non-loopback bind without a token; return warnings for a weak but allowed setup."""
     if is_loopback_host(host):
@@ -66,6 +69,13 @@ def check_bind(host: str, settings: Settings) -> list[str]:
         raise AccessConfigError(
             f"refusing to listen on {host}: it is not a loopback address and no API token is set. "
             "Set LH_API_TOKEN (and LH_API_ALLOW, a list of CIDRs) or bind to 127.0.0.1"
+        )
+    if len(settings.api_token) < MIN_TOKEN_CHARS:
+        # a short token is guessed by trying, and one under 4 characters is too short to be masked in logs
+        raise AccessConfigError(
+            f"refusing to listen on {host}: LH_API_TOKEN has {len(settings.api_token)} characters, which anyone "
+            f"who can reach the port may guess; use at least {MIN_TOKEN_CHARS}, e.g. "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     if not settings.api_allow:
         return [f"listening on {host} with a token but no LH_API_ALLOW: any address may try the token"]

@@ -231,6 +231,12 @@ def start(
             console.print(f"Prefect UI: {ui_url}  (API {api_url}; log {log})")
         else:
             console.print(f"already running: {ui_url}")
+        if not started and not ui_url.endswith(f":{port}"):  # running, but not where it was asked to
+            err_console.print(
+                f"note: it runs on {ui_url}, not on port {port}: `lakehouse server stop`, then start it again "
+                "to move it",
+                highlight=False,
+            )
 
     if url := running_server_url(home):
         return said(url, started=False)

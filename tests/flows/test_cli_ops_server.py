@@ -140,6 +140,9 @@ def test_server_start_run_status_stop(tmp_path):
             "api_url": f"http://127.0.0.1:{port}/api",
             "log": str(tmp_path / "home" / "prefect-server.log"),
         }
+        elsewhere = run("server", "start", "--port", str(port + 1 if port < 65535 else port - 1))
+        assert f"already running: http://127.0.0.1:{port}" in elsewhere.stdout
+        assert f"note: it runs on http://127.0.0.1:{port}, not on port" in " ".join(elsewhere.stderr.split())
         done = run("workflow", "run", "hello-lakehouse", "--json")
         assert done.returncode == 0, done.stderr
         run_id = json.loads(done.stdout)["run_id"]

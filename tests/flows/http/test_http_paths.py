@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config import Settings
-from tests.fixtures.http import assert_error, make_settings, serve
+from tests.fixtures.http import assert_error, make_settings, serve, serve_process_settings
 from tests.fixtures.learning import EVAL_QUERIES, history_records
 
 EVIDENCE = [r.model_dump(mode="json") for r in history_records(1)]
@@ -253,7 +252,7 @@ def test_workflow_over_http_cannot_leave_the_roots(prefect_server, tmp_path):
 
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
-    with serve(Settings()) as live, live.client(timeout=300) as c:
+    with serve_process_settings() as live, live.client(timeout=300) as c:
         response = c.post(
             "/v1/observer/workflow/run",
             json={"yaml": STEAL.replace("OUT", str(target)).replace("EVIDENCE", json.dumps(EVIDENCE[:1]))},

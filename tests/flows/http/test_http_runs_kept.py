@@ -21,7 +21,7 @@ from flows.outputs import RunStore
 from flows.run_lock import is_running
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
-from tests.fixtures.http import api_process, assert_error, finished_run, serve
+from tests.fixtures.http import api_process, assert_error, finished_run, serve, serve_process_settings
 
 pytestmark = pytest.mark.prefect
 
@@ -38,14 +38,14 @@ nodes:
 
 
 def test_a_finished_run_answers_by_its_id_after_the_api_restarted(prefect_server):
-    with serve(Settings()) as live, live.client(timeout=300) as c:
+    with serve_process_settings() as live, live.client(timeout=300) as c:
         submitted = c.post("/v1/observer/workflow/run", params={"wait": "false"}, json={"yaml": QUICK})
         assert submitted.status_code == 202, submitted.text
         run_id = submitted.json()["run_id"]
         before = finished_run(c, run_id)
     assert before["status"] == "completed", before
 
-    with serve(Settings()) as live, live.client(timeout=60) as c:  # a new API: its tracker never saw the run
+    with serve_process_settings() as live, live.client(timeout=60) as c:  # a new API: its tracker never saw the run
         view = c.get(f"/v1/observer/runs/{run_id}")
     assert view.status_code == 200, view.text
     after = view.json()

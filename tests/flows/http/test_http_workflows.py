@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from lakehouse.config import Settings
-from tests.fixtures.http import assert_error, finished_run, serve
+from tests.fixtures.http import assert_error, finished_run, serve_process_settings
 
 try:
     import flows.runner  # noqa: F401
@@ -53,7 +52,7 @@ nodes:
 @pytest.fixture(scope="module")
 def wf(prefect_server):
     """The API on the session's LH_HOME (the runner records ops through the process settings)."""
-    with serve(Settings()) as live, live.client(timeout=300) as c:
+    with serve_process_settings() as live, live.client(timeout=300) as c:
         yield live, c
 
 

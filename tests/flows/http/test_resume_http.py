@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from lakehouse.config import Settings, reset_settings
-from tests.fixtures.http import assert_error, serve
+from lakehouse.config import reset_settings
+from tests.fixtures.http import assert_error, serve_process_settings
 
 pytestmark = pytest.mark.prefect
 
@@ -29,7 +29,7 @@ def api(prefect_server, tmp_path_factory):
         patch.setenv("LH_HOME", str(home))
         reset_settings()
         try:
-            with serve(Settings()) as live, live.client(timeout=300) as client:
+            with serve_process_settings() as live, live.client(timeout=300) as client:
                 yield home, client
         finally:
             reset_settings()

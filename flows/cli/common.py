@@ -270,14 +270,14 @@ EXIT_WITHIN_S = 10.0  # after a server stopped serving (its grace for requests a
 
 
 def serve_http(app: Any, *, host: str, port: int, log_level: str, grace_s: float, **options: Any) -> None:
-    """uvicorn until stopped, for `lakehouse api` and `lakehouse mcp --http`: requests in flight
+    """uvicorn until stopped, for `lakehouse api` and `lakehouse mcp --http` (each has refused a port
+    in use first, `refuse_port_in_use`, before announcing itself): requests in flight
     get `grace_s` (then a 503), and the process ends within `EXIT_WITHIN_S` after, whatever still
     runs (the caller's own `finally` still runs: the timer starts as uvicorn returns)."""
     import math
 
     import uvicorn
 
-    refuse_port_in_use(host, port)
     code = 0
     try:
         # proxy_headers=False: the socket peer is the client unless it is one of *our* trusted proxies.

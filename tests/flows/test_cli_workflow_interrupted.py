@@ -30,12 +30,13 @@ def _ops(home: Path) -> list[dict]:
 
 
 @pytest.mark.prefect
-def test_an_interrupted_run_is_named_with_the_way_to_run_the_rest(tmp_path):
+def test_an_interrupted_run_is_named_with_the_way_to_run_the_rest(tmp_path, prefect_server):
     home = tmp_path / "home"
     workflow = tmp_path / "sleepy.yaml"
     workflow.write_text(SLEEPY)
+    # The session's Prefect server: a temporary server per CLI process costs 10-20 s and is tested elsewhere.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_API_URL"))}
-    env.update(LH_HOME=str(home), LH_PREFECT_AUTOSTART="false")
+    env.update(LH_HOME=str(home), LH_PREFECT_AUTOSTART="false", PREFECT_API_URL=prefect_server)
     cli = str(Path(sys.executable).with_name("lakehouse"))
     run = subprocess.Popen(
         [cli, "workflow", "run", str(workflow)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

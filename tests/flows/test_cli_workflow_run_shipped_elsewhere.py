@@ -14,9 +14,10 @@ import pytest
 
 
 @pytest.mark.prefect
-def test_the_shipped_data_workflow_runs_from_another_directory(tmp_path):
+def test_the_shipped_data_workflow_runs_from_another_directory(tmp_path, prefect_server):
+    # The session's Prefect server: a temporary server per CLI process costs 10-20 s and is tested elsewhere.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_API_URL"))}
-    env.update(LH_HOME=str(tmp_path / "home"), LH_PREFECT_AUTOSTART="false")
+    env.update(LH_HOME=str(tmp_path / "home"), LH_PREFECT_AUTOSTART="false", PREFECT_API_URL=prefect_server)
     cli = str(Path(sys.executable).with_name("lakehouse"))
     done = subprocess.run(
         [cli, "workflow", "run", "staffing-data", "--json"],

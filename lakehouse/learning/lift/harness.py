@@ -44,7 +44,7 @@ from lakehouse.common.progress import Progress, no_progress
 from lakehouse.common.recordfile import InputFileError
 from lakehouse.learning.errors import LiftError
 from lakehouse.learning.lift.judge import Judge, LabelsJudge, Verdict, make_judge
-from lakehouse.learning.lift.queries import QueryLine, check_disjoint, read_queries
+from lakehouse.learning.lift.queries import QueryLine, check_disjoint, listed_problems, read_queries
 from lakehouse.learning.lift.report import check_out_dir, write_reports
 from lakehouse.learning.lift.types import LiftResult
 from lakehouse.search.rerank import head
@@ -175,13 +175,16 @@ class LiftRun:
 
     def check_labels(self, lines: list[QueryLine]) -> None:
         """An expected id that none of the corpora holds is a typo in the file, not a miss."""
-        for line in lines:
-            for answer in line.item.expected or []:
-                if not any(corpus.has(answer) for corpus in self.loaded.values()):
-                    raise InputFileError(
-                        f"{line.where}, field 'expected': id {answer!r} is in none of the "
-                        f"corpora {', '.join(self.corpora)}"
-                    )
+        unknown = [
+            f"{line.where}, field 'expected': id {answer!r} is in none of the corpora {', '.join(self.corpora)}"
+            for line in lines
+            for answer in line.item.expected or []
+            if not any(corpus.has(answer) for corpus in self.loaded.values())
+        ]
+        if unknown:
+            raise InputFileError(
+                listed_problems(unknown, f"{len(unknown)} expected ids are in no corpus, nothing was run")
+            )
 
     # passes ------------------------------------------------------------------------------
     def search(self, queries: list[str], warm: bool, depth: int, stage: str):

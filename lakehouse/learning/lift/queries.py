@@ -49,24 +49,42 @@ class QueryLine:
         return f"{self.path} line {self.line}"
 
 
+MAX_LISTED_LINES = 20  # a bad 2,000-line file gets its first bad lines named and a count of the rest
+
+
 def read_queries(path: Path | str, *, require_expected: bool = False) -> list[QueryLine]:
-    """Every query of a JSONL file, with its line number; the first bad line raises InputFileError."""
+    """Every query of a JSONL file, with its line number. Every bad line is named in one
+    InputFileError (a file that is not JSON lines at all stops at its first broken line)."""
     path = Path(path)
     lines = []
+    problems: list[str] = []
     for number, value in read_json_lines(path):
         where = f"{path} line {number}"
         if not isinstance(value, dict):
-            raise InputFileError(f'{where}: expected a JSON object like {{"query": ...}}, got {type(value).__name__}')
+            problems.append(f'{where}: expected a JSON object like {{"query": ...}}, got {type(value).__name__}')
+            continue
         try:
             item = LiftQuery.model_validate(value)
         except ValidationError as exc:
-            raise InputFileError(format_validation_error(exc, where)) from None
+            problems.append(format_validation_error(exc, where))
+            continue
         if require_expected and not item.expected:
-            raise InputFileError(f"{where}, field 'expected': required here (recall is measured against it)")
+            problems.append(f"{where}, field 'expected': required here (recall is measured against it)")
+            continue
         lines.append(QueryLine(path, number, item))
+    if problems:
+        raise InputFileError(listed_problems(problems, f"{len(problems)} bad lines in {path}, nothing was run"))
     if not lines:
         raise InputFileError(f"{path}: no queries (the file is empty)")
     return lines
+
+
+def listed_problems(problems: list[str], head: str) -> str:
+    """One problem as it is; more as `head: first; second; ...; and N more`."""
+    if len(problems) == 1:
+        return problems[0]
+    more = len(problems) - MAX_LISTED_LINES
+    return f"{head}: " + "; ".join(problems[:MAX_LISTED_LINES]) + (f"; and {more} more" if more > 0 else "")
 
 
 def _normal(text: str) -> str:
@@ -76,11 +94,15 @@ def _normal(text: str) -> str:
 
 def check_disjoint(train: list[QueryLine], test: list[QueryLine]) -> None:
     """A test query that is also a train query (ignoring case, punctuation and spacing) would be
-    recorded: the warm pass would replay it, not generalize to it."""
+    recorded: the warm pass would replay it, not generalize to it. Every such query is named."""
     seen = {_normal(line.item.query): line for line in train}
-    for line in test:
-        if _normal(line.item.query) in seen:
-            raise InputFileError(
-                f"{line.where}, field 'query': {line.item.query!r} is also a train query "
-                f"({seen[_normal(line.item.query)].where}); test queries must never be recorded"
-            )
+    shared = [
+        f"{line.where}, field 'query': {line.item.query!r} is also a train query "
+        f"({seen[_normal(line.item.query)].where}); test queries must never be recorded"
+        for line in test
+        if _normal(line.item.query) in seen
+    ]
+    if shared:
+        raise InputFileError(
+            listed_problems(shared, f"{len(shared)} test queries are also train queries, nothing was run")
+        )

@@ -10,8 +10,9 @@
 - A corrupt line is reported in `corrupt` (line number and reason) and skipped when reading; it
   is never silently dropped from the report, and never rewritten.
 - A long-running reader keeps a `LogCursor` and calls `read_since(cursor)`: one `stat` when nothing
-  changed, otherwise only the bytes appended since (by any process) are read. A file that was
-  replaced (another inode) or shrank below what was read is read again from the start (`reset`).
+  changed, otherwise only the bytes appended since (by any process) are read, a block at a time
+  (`scan_since` hands each record on as it is read, so a long log is never held whole). A file that
+  was replaced (another inode) or shrank below what was read is read again from the start (`reset`).
 - `exclusive()` holds an advisory lock (`flock`) on the log across processes, for writers that
   must check the log and append as one step (idempotent imports).
 """
@@ -72,6 +73,7 @@ def _reason(exc: ValueError) -> str:
 
 
 TAIL_BLOCK = 1 << 16  # bytes read at a time from the end of a log
+READ_BLOCK = 1 << 20  # bytes read at a time going forward (`scan_since`)
 
 
 def _lines_backward(fh: BinaryIO, end: int) -> Iterator[bytes]:
@@ -196,27 +198,36 @@ class AppendLog:
         read starts. `reset` says the file was replaced, removed or cut below `cursor` (or there was
         no cursor): the records are then the whole log, and whatever was built from it is stale.
         An unfinished last line (a writer mid-append) is left for a later call."""
+        records: list[dict[str, Any]] = []
+        cursor, reset = self.scan_since(cursor, records.append)
+        return records, cursor, reset
+
+    def scan_since(self, cursor: LogCursor | None, each: Callable[[dict[str, Any]], None]) -> tuple[LogCursor, bool]:
+        """`read_since` one record at a time: `each` is given every complete record appended since
+        `cursor`, in order, read READ_BLOCK bytes at a time (read whole, a 200 MB log took `ops stats`
+        to 1.4 GB). Returns `(cursor, reset)`; on a reset `each` was given the whole log."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return [], LogCursor(), cursor is None or cursor.ident is not None
+            return LogCursor(), cursor is None or cursor.ident is not None
         ident = (st.st_dev, st.st_ino)
         reset = cursor is None or (cursor.ident is not None and cursor.ident != ident) or st.st_size < cursor.offset
         if cursor is not None and not reset and cursor.ident == ident and cursor.size == st.st_size:
-            return [], cursor, False
+            return cursor, False
         start = LogCursor(ident) if reset or cursor is None else cursor
         with open(self.path, "rb") as fh:
             if (os.fstat(fh.fileno()).st_dev, os.fstat(fh.fileno()).st_ino) != ident:
-                return self.read_since(None)  # replaced between stat and open: read it whole
+                return self.scan_since(None, each)[0], True  # replaced between stat and open: read it whole
             fh.seek(start.offset)
-            data = fh.read()
-        self.bytes_read += len(data)
-        complete = data.rfind(b"\n") + 1
-        seen_corrupt = {c.line for c in self.report.corrupt}
-        records, number = [], start.lines
-        for raw in data[:complete].split(b"\n")[:-1]:
-            number += 1
-            record = self._parse(number, raw, seen_corrupt)
-            if record is not None:
-                records.append(record)
-        return records, LogCursor(ident, start.offset + complete, start.offset + len(data), number), reset
+            seen_corrupt = {c.line for c in self.report.corrupt}
+            offset, number, pending = start.offset, start.lines, b""
+            while block := fh.read(READ_BLOCK):
+                self.bytes_read += len(block)
+                *lines, pending = (pending + block).split(b"\n")  # the last piece has no newline yet
+                for raw in lines:
+                    number += 1
+                    offset += len(raw) + 1
+                    record = self._parse(number, raw, seen_corrupt)
+                    if record is not None:
+                        each(record)
+        return LogCursor(ident, offset, offset + len(pending), number), reset

@@ -16,6 +16,7 @@ import math
 import re
 import threading
 import uuid
+from array import array
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ class _Tally:
     by_status: Counter[Any] = field(default_factory=Counter)
     by_mode: Counter[Any] = field(default_factory=Counter)
     by_source: Counter[Any] = field(default_factory=Counter)
-    durations: list[float] = field(default_factory=list)  # of the ops not skipped
+    durations: array[float] = field(default_factory=lambda: array("d"))  # of the ops not skipped (8 bytes each)
 
     def add(self, r: dict[str, Any]) -> None:
         self.total += 1
@@ -156,6 +157,16 @@ class _Tally:
         self.by_source[r.get("source")] += 1
         if r.get("status") != "skipped":
             self.durations.append(r["duration_ms"])
+
+    def extended(self, later: _Tally) -> _Tally:
+        """This tally with `later`'s counts added (what was read after it)."""
+        self.records += later.records
+        self.total += later.total
+        self.by_status.update(later.by_status)
+        self.by_mode.update(later.by_mode)
+        self.by_source.update(later.by_source)
+        self.durations.extend(later.durations)
+        return self
 
     def figures(self) -> dict[str, Any]:
         """The counted part of `Observer.stats`."""
@@ -248,27 +259,34 @@ class Observer:
 
     def _log_figures(self) -> dict[str, Any]:
         """The figures of the whole log, its tally brought up to date with what was appended since
-        the last call (a page polling the stats of a long log read it whole on every poll)."""
+        the last call (a page polling the stats of a long log read it whole on every poll). The new
+        records are counted as they are read, into a tally of their own: whether they extend the
+        old tally or replace it (the file was replaced or cut) is known once they are read."""
         with self._tally_lock:
-            records, cursor, reset = self.log.read_since(self._tally.cursor)
-            if reset:
-                self._tally = _Tally()
-            tally = self._tally
-            for r in records:
-                tally.records += 1
-                if _is_op(r):
-                    tally.add(r)
+            since = _Tally()
+            not_ops: list[int] = []  # numbered within `since`
+
+            def count(record: dict[str, Any]) -> None:
+                since.records += 1
+                if _is_op(record):
+                    since.add(record)
                 else:
-                    self._not_an_op(tally.records)
-            tally.cursor = cursor
-            return tally.figures()
+                    not_ops.append(since.records)
+
+            cursor, reset = self.log.scan_since(self._tally.cursor, count)
+            before = 0 if reset else self._tally.records
+            for number in not_ops:
+                self._not_an_op(before + number)
+            self._tally = since if reset else self._tally.extended(since)
+            self._tally.cursor = cursor
+            return self._tally.figures()
 
     def stats(self, rows: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
         if rows is None and self.shared is None:
             figures = self._log_figures()
         else:
             tally = _Tally()
-            for r in self.ops() if rows is None else rows:
+            for r in self._every_op() if rows is None else rows:
                 tally.add(r)
             figures = tally.figures()
         return {

@@ -88,6 +88,8 @@ def stats(json_out: bool = typer.Option(False, "--json", help="Print the stats a
         f"{len(data['corrupt_lines'])} corrupt line(s), {len(data['repairs'])} repair(s)",
         highlight=False,
     )
+    if data["incomplete_last_line"]:
+        console.print(plain(data["incomplete_last_line"]), highlight=False, soft_wrap=True)
     if data["last_write_error"]:
         console.print(f"last write error: {plain(data['last_write_error'])}", highlight=False)
 

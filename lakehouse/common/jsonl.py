@@ -6,7 +6,8 @@
   from another process's append in progress (a reader may see part of it), and cutting at a length
   read a moment earlier removed whole records appended meanwhile. Readers leave such a line alone;
   an append that finds one starts its record on a new line, so a torn fragment becomes a corrupt
-  line (a write in progress, which O_APPEND orders before ours, leaves only an empty line).
+  line (a write in progress, which O_APPEND orders before ours, leaves only an empty line). Such a
+  line is reported instead (`unfinished_tail`; `ops stats` says it in words).
 - A corrupt line is reported in `corrupt` (line number and reason) and skipped when reading; it
   is never silently dropped from the report, and never rewritten.
 - A long-running reader keeps a `LogCursor` and calls `read_since(cursor)`: one `stat` when nothing
@@ -184,6 +185,15 @@ class AppendLog:
                     if len(found) == n:
                         break
         return found[::-1]
+
+    def unfinished_tail(self) -> int:
+        """How many bytes follow the log's last newline (0: it ends with a complete line): a writer
+        cut off mid-record, or one writing now. Read from the end; the file is not changed."""
+        try:
+            with open(self.path, "rb") as fh:
+                return len(next(_lines_backward(fh, fh.seek(0, os.SEEK_END)), b""))
+        except OSError:  # missing or unreadable: no tail to judge (what reads the records says why)
+            return 0
 
     def changed(self, cursor: LogCursor | None) -> bool:
         """One `stat`: has the file changed since `cursor` (grown, shrunk, replaced, created)?"""

@@ -296,7 +296,16 @@ class Observer:
             "last_write_error": self.last_write_error,
             "corrupt_lines": [str(c) for c in self.log.report.corrupt],
             "repairs": list(self.log.report.repairs),
+            "incomplete_last_line": self._incomplete_last_line(),
         }
+
+    def _incomplete_last_line(self) -> str | None:
+        """The log's last line when it has no newline, said in words (left in place: a reader cannot
+        tell a writer cut off from one appending now, and cutting it could lose the latter's record)."""
+        size = self.log.unfinished_tail()
+        if not size:
+            return None
+        return f"the last line of {self.path} is incomplete ({size} bytes): a writer was cut off or is writing now"
 
     def sql(self, query: str, settings: Any = None) -> tuple[list[str], list[tuple]]:
         """Run one read-only SELECT over the log, exposed as the table `ops`, with the limits of the

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from flows.cli.common import LakehouseGroup, console, err_console, fail, plain, print_json
-from flows.cli.flags import renamed
+from flows.cli.flags import renamed, renamed_required
 from flows.cli.search import JSON_HELP, batch_progress, run_local, split_names
 
 corpus_app = typer.Typer(
@@ -53,7 +53,10 @@ def corpus_build(
     text: list[str] = typer.Option(
         ..., "--text", help="Text column(s) to embed: comma separated or the option repeated, in order."
     ),
-    id_col: str = typer.Option(..., "--id", help="Column holding each row's unique id."),
+    id_column: Optional[str] = typer.Option(
+        None, "--id-column", help="Column holding each row's unique id (required)."
+    ),
+    id_col_old: Optional[str] = typer.Option(None, "--id", hidden=True, help="Deprecated: --id-column."),
     metadata: Optional[list[str]] = typer.Option(
         None,
         "--meta-cols",
@@ -80,6 +83,7 @@ def corpus_build(
 ) -> None:
     """Embed a table into a new corpus persisted under _vectors/NAME/."""
     metadata = renamed(metadata or None, metadata_old or None, "--metadata", "--meta-cols")
+    id_col = renamed_required(id_column, id_col_old, "--id", "--id-column")
     payload = {
         "name": name,
         "table": table,

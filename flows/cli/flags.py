@@ -37,6 +37,15 @@ def renamed(new_value: T | None, old_value: T | None, old: str, new: str, defaul
     return default if new_value is None else new_value
 
 
+def renamed_required(new_value: T | None, old_value: T | None, old: str, new: str) -> T:
+    """`renamed` for a required flag: click cannot require `new` while `old` may stand for it, so
+    neither given is refused here as click would (a usage error naming `new`, exit 2)."""
+    value = renamed(new_value, old_value, old, new)
+    if value is None:
+        raise typer.BadParameter("required, and not given", param_hint=f"'{new}'")
+    return value
+
+
 def number_between(low: float, high: float) -> Callable[[str], float]:
     """A `parser=` for a float flag with bounds: typer's own range check lets `nan` through to a
     message about the upper bound."""

@@ -18,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows.cli.common import LakehouseGroup, console, err_console, fail, parse_pair, plain, print_json
-from flows.cli.flags import renamed
+from flows.cli.flags import renamed, renamed_required
 from lakehouse.search.filters import parse_pairs
 
 pathway_app = typer.Typer(
@@ -366,12 +366,14 @@ def distill_export(
 # drift -------------------------------------------------------------------------------------
 @drift_app.command("scorer")
 def drift_scorer(
-    history: Path = typer.Option(..., "--history", help="JSONL evidence records to re-score."),
+    evidence: Optional[Path] = typer.Option(None, "--evidence", help="JSONL evidence records to re-score (required)."),
+    history_old: Optional[Path] = typer.Option(None, "--history", hidden=True, help="Deprecated: --evidence."),
     old: str = typer.Option(..., "--old", help="The scorer version the history was scored with."),
     new: Optional[str] = typer.Option(None, "--new", help="The new scorer version (default: LH_DISTILL_SCORER)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Re-score a history with two scorer versions: drifted count and shift matrix (stable JSON)."""
+    """Re-score evidence records with two scorer versions: drifted count and shift matrix (stable JSON)."""
+    history = renamed_required(evidence, history_old, "--history", "--evidence")
     out = _run("drift.scorer", {"history_path": _path(history), "old_version": old, "new_version": new})
     if as_json:
         print_json(out)

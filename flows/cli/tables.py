@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from flows.cli.common import console, err_console, plain, print_json
+from flows.cli.flags import renamed
 
 if TYPE_CHECKING:
     from lakehouse.core import Lakehouse
@@ -286,15 +287,16 @@ def sql(
     snapshot: Optional[int] = typer.Option(
         None, "--snapshot", help="Read the table holding this snapshot id as of that snapshot."
     ),
-    row_cap: Optional[int] = typer.Option(None, "--row-cap", min=0, help="Return at most N rows (default 10,000)."),
+    top: Optional[int] = typer.Option(None, "--top", min=0, help="Return at most N rows (default 10,000)."),
+    row_cap_old: Optional[int] = typer.Option(None, "--row-cap", min=0, hidden=True, help="Deprecated: --top."),
     json_out: bool = typer.Option(False, "--json", help='Print {"columns": [...], "rows": [[...]]}.'),
 ) -> None:
-    """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, row cap)."""
-    payload = {"sql": query, "snapshot": snapshot, "row_cap": row_cap}
+    """Query the tables with DuckDB SQL (read-only: one SELECT/WITH statement, time limit, at most --top rows)."""
+    payload = {"sql": query, "snapshot": snapshot, "row_cap": renamed(top, row_cap_old, "--row-cap", "--top")}
     with _lakehouse() as lh:
         result = invoke_mode("sql.query", payload, _context(lh))
     if result["truncated"]:
-        err_console.print(f"[yellow]note:[/] only the first {result['row_count']} rows are shown (row cap)")
+        err_console.print(f"[yellow]note:[/] only the first {result['row_count']} rows are shown (--top)")
     if json_out:
         print_json({"columns": result["columns"], "rows": result["rows"]})
         return

@@ -92,7 +92,7 @@ def test_table_and_sql_errors_exit_1_with_the_message(home):
 # pathway / drift ------------------------------------------------------------------------------
 def test_learning_errors_exit_by_kind_with_the_message_unquoted(home, tmp_path):
     history = write_jsonl(tmp_path / "history.jsonl", [r.model_dump() for r in history_records(1)])
-    err = run("drift", "scorer", "--history", str(history), "--old", "v7", code=1).stderr
+    err = run("drift", "scorer", "--evidence", str(history), "--old", "v7", code=1).stderr
     assert err.startswith("error: unknown scorer version 'v7' (known: v1, v2)"), err
 
 

@@ -30,7 +30,7 @@ def flush(
     unknown = [name for name in names if name not in KINDS]
     EXIT_FLUSH_DONE.set(True)  # what this command flushes (or fails to) needs no second try at exit
     if unknown:
-        raise SharedLogError(f"unknown shared log(s) {unknown}: use {', '.join(KINDS)}")
+        raise SharedLogError(_unknown_logs(unknown, list(KINDS)))
     reports = flush_all(get_settings(), force=force, names=names or None)
     if json_out:
         print_json([r.as_dict() for r in reports])
@@ -43,6 +43,19 @@ def flush(
     for r in reports:
         table.add_row(r.name, r.table, str(r.read), str(r.appended), str(r.already), f"{r.seconds:.3f}")
     console.print(table)
+
+
+def _unknown_logs(unknown: list[str], known: list[str]) -> str:
+    """The unknown names in words, each with the known ones it is close to (a Python list,
+    `['bogus']`, was printed as it was)."""
+    from lakehouse.common.suggest import close_matches
+
+    named = []
+    for name in unknown:
+        near = close_matches(name, known)
+        named.append(f"{name!r} (did you mean {' or '.join(map(repr, near))}?)" if near else repr(name))
+    noun = "log" if len(unknown) == 1 else "logs"
+    return f"unknown shared {noun} {' and '.join(named)}; the shared logs are {', '.join(known)}"
 
 
 def register(app: typer.Typer) -> None:

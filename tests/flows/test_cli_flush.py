@@ -44,7 +44,9 @@ def test_flush_says_shared_state_is_off(tmp_path, monkeypatch):
 
 def test_flush_refuses_an_unknown_log(home):
     result = invoke_cli("flush", "--log", "opps", code=1)
-    assert "unknown shared log(s) ['opps']: use ops, playbooks, pathway, evidence" in result.output + result.stderr
+    assert "unknown shared log 'opps' (did you mean 'ops'?); the shared logs are ops, playbooks, pathway, evidence" in (
+        " ".join((result.output + result.stderr).split())
+    )
 
 
 def test_a_one_shot_command_flushes_what_it_recorded_before_it_exits(tmp_path):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -240,19 +241,46 @@ def start(
 
     if url := running_server_url(home):
         return said(url, started=False)
-    with _start_lock(home), err_console.status("starting the Prefect server…"):
-        if url := running_server_url(home) or _adopt_or_clear(home, timeout):
-            return said(url, started=False)
-        if not _port_free(port):  # another server answering there would pass for ours
-            fail(
-                f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server, or another program): "
-                "start this one with --port N"
-            )
-        try:
-            api_url = _launch(home, port, timeout)
-        except ServerStartFailed as exc:
-            fail(f"{exc} (`lakehouse server stop` to end it)")
+    try:
+        with _start_lock(home), err_console.status("starting the Prefect server…"):
+            if url := running_server_url(home) or _adopt_or_clear(home, timeout):
+                return said(url, started=False)
+            if not _port_free(port):  # another server answering there would pass for ours
+                fail(
+                    f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server, or another program): "
+                    "start this one with --port N"
+                )
+            try:
+                api_url = _launch(home, port, timeout)
+            except ServerStartFailed as exc:
+                fail(f"{exc} (`lakehouse server stop` to end it)")
+    except KeyboardInterrupt:
+        _interrupted_start(home)
     said(api_url, started=True)
+
+
+def _starting(home: Path) -> dict | None:
+    """The server file of a live server still starting (its starter waits for it, or was stopped
+    before it answered: the server runs on in its own session)."""
+    info = _info(home)
+    try:
+        alive = bool(info and info.get("starting") and server_process_alive(int(info["pid"])))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return info if alive else None
+
+
+def _interrupted_start(home: Path) -> NoReturn:
+    """Ctrl-C while waiting for a server to answer: the server is not stopped with the command (it
+    was exit 130 with nothing said, and `server status` then called the running server "not running")."""
+    info = _starting(home)
+    if info is None:
+        fail("interrupted: no Prefect server was left running", code=130)
+    fail(
+        f"interrupted: the Prefect server (pid {info['pid']}, UI {str(info['api_url']).removesuffix('/api')}) "
+        "goes on starting in the background: `lakehouse server status` shows it, `lakehouse server stop` ends it",
+        code=130,
+    )
 
 
 @server_app.command("stop")
@@ -278,15 +306,25 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print the status
     """Is the server running and answering? Exit 0 if it is, 1 if not."""
     home = _home()
     url = running_server_url(home)
+    starting = None if url else _starting(home)
     healthy = bool(url and _healthy(url))
+    shown = url or (str(starting["api_url"]) if starting else None)
     data = {
         "running": bool(url),
+        "starting": starting is not None,
         "healthy": healthy,
-        "api_url": url,
-        "ui_url": url.removesuffix("/api") if url else None,
+        "api_url": shown,
+        "ui_url": shown.removesuffix("/api") if shown else None,
     }
     if json_out:
         print_json(data)
+    elif starting:
+        console.print(
+            f"starting at {data['ui_url']} (pid {starting['pid']}), not in use until it answers: "
+            "`lakehouse server start` waits for it, `lakehouse server stop` ends it",
+            highlight=False,
+            soft_wrap=True,
+        )
     else:
         console.print(f"running at {data['ui_url']} (healthy: {healthy})" if url else "not running")
     raise typer.Exit(0 if healthy else 1)

@@ -67,6 +67,7 @@ def list_ops(
 def stats(json_out: bool = typer.Option(False, "--json", help="Print the stats as JSON.")) -> None:
     """Counts by status, mode and source; p50/p95 duration; log health."""
     data = _observer().stats()
+    del data["ring"]  # this one-shot process's own ring, always empty here (the API's stats keep the server's)
     if json_out:
         print_json(data)
         return
@@ -82,9 +83,8 @@ def stats(json_out: bool = typer.Option(False, "--json", help="Print the stats a
             for key, count in sorted(counts.items(), key=lambda kv: -kv[1]):
                 table.add_row(plain(key), str(count))
             console.print(table)
-    ring = data["ring"]
     console.print(
-        f"log health: ring {ring['size']}/{ring['capacity']}, {data['write_failures']} write failure(s), "
+        f"log health: {data['write_failures']} write failure(s), "
         f"{len(data['corrupt_lines'])} corrupt line(s), {len(data['repairs'])} repair(s)",
         highlight=False,
     )

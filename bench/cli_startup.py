@@ -92,7 +92,7 @@ def search_times(env: dict[str, str], repeats: int) -> None:
     sample.write_text("\n".join(lines[:41]) + "\n", encoding="utf-8")
     run = [str(LAKEHOUSE)]
     subprocess.run([*run, "ingest", str(sample), "--table", "occ"], env=env, cwd=REPO, check=True, capture_output=True)
-    build = ["corpus", "build", "occ", "--table", "occ", "--text", "Title,Description", "--id", "O*NET-SOC Code"]
+    build = ["corpus", "build", "occ", "--table", "occ", "--text", "Title,Description", "--id-column", "O*NET-SOC Code"]
     subprocess.run([*run, *build], env=env, cwd=REPO, check=True, capture_output=True)
     search = [*run, "search", "forklift operator", "--corpus", "occ", "--json"]
     local = wall(search, {**env, "LH_CLI_USE_API": "false"}, repeats)

@@ -13,7 +13,7 @@ def test_corpus_add_reports_changed_and_removed_rows(lakehouse, minilm, monkeypa
     monkeypatch.chdir(tmp_path)
     jobs = jobs_table()
     lakehouse.tables.write_arrow("jobs", jobs, mode="overwrite")
-    invoke_cli("corpus", "build", "jobs", "--table", "jobs", "--text", "title,description", "--id", "job_id")
+    invoke_cli("corpus", "build", "jobs", "--table", "jobs", "--text", "title,description", "--id-column", "job_id")
     rows = jobs.to_pylist()
     first, second = rows[0]["job_id"], rows[1]["job_id"]
     rows = [row for row in rows if row["job_id"] != second]

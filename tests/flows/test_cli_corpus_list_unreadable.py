@@ -19,7 +19,7 @@ def broken(lakehouse, lh_home, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     lakehouse.tables.write_arrow("t", pa.table({"id": ["a", "b"], "text": ["nurse", "welder"]}), mode="overwrite")
     for name in ("goodc", "tornc"):
-        invoke_cli("corpus", "build", name, "--table", "t", "--text", "text", "--id", "id")
+        invoke_cli("corpus", "build", name, "--table", "t", "--text", "text", "--id-column", "id")
     manifest = lh_home / "objects" / "_vectors" / "tornc" / "manifest.json"
     manifest.write_text('{"broken":')
     return manifest

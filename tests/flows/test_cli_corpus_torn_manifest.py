@@ -19,7 +19,7 @@ def torn(lakehouse, lh_home, monkeypatch, tmp_path):
     monkeypatch.setenv("LH_EMBED_MODEL", "wordllama")  # a real model that loads in under a second
     monkeypatch.chdir(tmp_path)
     lakehouse.tables.write_arrow("t", pa.table({"id": ["a", "b"], "text": ["nurse", "welder"]}), mode="overwrite")
-    invoke_cli("corpus", "build", "tornc", "--table", "t", "--text", "text", "--id", "id")
+    invoke_cli("corpus", "build", "tornc", "--table", "t", "--text", "text", "--id-column", "id")
     lakehouse.tables.write_arrow("t", pa.table({"id": ["c"], "text": ["baker"]}), mode="append")
     invoke_cli("corpus", "add", "tornc")
     dims = lakehouse.corpora.manifest("tornc").dims

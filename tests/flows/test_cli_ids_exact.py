@@ -23,7 +23,7 @@ def cli(lakehouse, monkeypatch, tmp_path):
     monkeypatch.setenv("LH_EMBED_MODEL", "wordllama")  # a real model that loads in under a second
     monkeypatch.chdir(tmp_path)
     lakehouse.tables.write_arrow("trail", pa.table({"id": IDS, "text": TEXTS}), mode="overwrite")
-    invoke_cli("corpus", "build", "trailc", "--table", "trail", "--text", "text", "--id", "id")
+    invoke_cli("corpus", "build", "trailc", "--table", "trail", "--text", "text", "--id-column", "id")
     return invoke_cli
 
 

@@ -121,13 +121,13 @@ def test_distill_score_and_export(cli, evidence_file, eval_file, tmp_path):
 
 def test_drift_scorer_json_is_byte_identical_across_runs(cli, tmp_path):
     history = write_jsonl(tmp_path / "history.jsonl", [r.model_dump() for r in history_records(3)])
-    first = cli("drift", "scorer", "--history", str(history), "--old", "v1", "--new", "v2", "--json").stdout
-    second = cli("drift", "scorer", "--history", str(history), "--old", "v1", "--new", "v2", "--json").stdout
+    first = cli("drift", "scorer", "--evidence", str(history), "--old", "v1", "--new", "v2", "--json").stdout
+    second = cli("drift", "scorer", "--evidence", str(history), "--old", "v1", "--new", "v2", "--json").stdout
     assert first.encode() == second.encode()
     assert json.loads(first)["drifted"] == 12
-    assert "12 of 30 records change category" in cli("drift", "scorer", "--history", str(history), "--old", "v1").stdout
+    assert "12 of 30 records change category" in cli("drift", "scorer", "--evidence", str(history), "--old", "v1").stdout
     assert (
-        "unknown scorer version 'v7'" in cli("drift", "scorer", "--history", str(history), "--old", "v7", code=1).stderr
+        "unknown scorer version 'v7'" in cli("drift", "scorer", "--evidence", str(history), "--old", "v7", code=1).stderr
     )
 
 
@@ -163,7 +163,7 @@ COMMANDS = {
     "distill score": ["distill", "score", "--evidence", "{f}"],
     "distill export (evidence)": ["distill", "export", "--evidence", "{f}", "--eval", "{ok}", "--out", "o.jsonl"],
     "distill export (eval)": ["distill", "export", "--evidence", "{ok}", "--eval", "{f}", "--out", "o.jsonl"],
-    "drift scorer": ["drift", "scorer", "--history", "{f}", "--old", "v1"],
+    "drift scorer": ["drift", "scorer", "--evidence", "{f}", "--old", "v1"],
     "drift playbook": ["drift", "playbook", "--corpus", "occ", "--entries", "{f}"],
     "drift embedding": ["drift", "embedding", "--a", "{f}", "--b", "{ok}"],
     "pathway add": ["pathway", "add", "--file", "{f}"],

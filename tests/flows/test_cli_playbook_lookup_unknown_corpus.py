@@ -16,7 +16,7 @@ def cli(lakehouse, lh_home, monkeypatch, tmp_path):
     monkeypatch.setenv("LH_EMBED_MODEL", "wordllama")  # a real model that loads in under a second
     monkeypatch.chdir(tmp_path)
     lakehouse.tables.write_arrow("t", pa.table({"id": ["n"], "text": ["night nurse"]}), mode="overwrite")
-    invoke_cli("corpus", "build", "nurses", "--table", "t", "--text", "text", "--id", "id")
+    invoke_cli("corpus", "build", "nurses", "--table", "t", "--text", "text", "--id-column", "id")
     invoke_cli("playbook", "record", "--query", "nurse", "--answer", "n", "--corpus", "nurses", "--score", "1")
     return invoke_cli
 

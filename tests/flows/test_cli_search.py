@@ -72,11 +72,11 @@ def test_corpus_build_list_show_drop(cli, lakehouse):
 def test_corpus_errors_exit_1_and_store_nothing(cli, lakehouse):
     assert (
         "has no column 'titel' (given as --text); did you mean 'title'"
-        in cli("corpus", "build", "jobs", "--table", "jobs", "--text", "titel", "--id", "job_id", code=1).stderr
+        in cli("corpus", "build", "jobs", "--table", "jobs", "--text", "titel", "--id-column", "job_id", code=1).stderr
     )
     assert (
         "table 'jbos' not found"
-        in cli("corpus", "build", "x", "--table", "jbos", "--text", "t", "--id", "i", code=1).stderr
+        in cli("corpus", "build", "x", "--table", "jbos", "--text", "t", "--id-column", "i", code=1).stderr
     )
     assert lakehouse.store.list("_vectors/") == []
     assert "corpus 'nope' not found" in cli("corpus", "show", "nope", code=1).stderr
@@ -279,9 +279,9 @@ def test_corpus_build_takes_text_columns_comma_separated_or_repeated(tmp_path, m
     source = tmp_path / "jobs.csv"
     source.write_text("code,title,duty\nA1,Forklift Operator,moves pallets\nB2,Registered Nurse,cares for patients\n")
     invoke_cli("ingest", str(source), "--table", "jobs", "--format", "csv")
-    invoke_cli("corpus", "build", "rep", "--table", "jobs", "--id", "code", "--text", "title", "--text", "duty")
+    invoke_cli("corpus", "build", "rep", "--table", "jobs", "--id-column", "code", "--text", "title", "--text", "duty")
     invoke_cli(
-        "corpus", "build", "com", "--table", "jobs", "--id", "code", "--text", "title,duty", "--meta-cols", "title"
+        "corpus", "build", "com", "--table", "jobs", "--id-column", "code", "--text", "title,duty", "--meta-cols", "title"
     )
     lh = Lakehouse()
     for name in ("rep", "com"):

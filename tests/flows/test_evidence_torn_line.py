@@ -30,7 +30,7 @@ def test_a_torn_evidence_line_costs_one_record_not_every_nightly_run(rating_home
         fh.write(b'{"query":"Cook","answer":"35-2014.00 Cooks, Res')  # killed mid-append
     _rate("night shift RN")  # starts its record on a line of its own
 
-    drift = invoke_cli("drift", "scorer", "--history", str(log), "--old", "v1", "--new", "v2", "--json")
+    drift = invoke_cli("drift", "scorer", "--evidence", str(log), "--old", "v1", "--new", "v2", "--json")
     assert json.loads(drift.stdout)["total"] == 2
     assert f"{log}: corrupt line 2: Unterminated string starting at: column 26" in caplog.messages
     scored = json.loads(invoke_cli("distill", "score", "--evidence", str(log), "--json").stdout)
@@ -38,7 +38,7 @@ def test_a_torn_evidence_line_costs_one_record_not_every_nightly_run(rating_home
 
     copy = tmp_path / "history.jsonl"  # the same bytes as a file the user hands in: an input, checked
     shutil.copy(log, copy)
-    refused = invoke_cli("drift", "scorer", "--history", str(copy), "--old", "v1", code=1)
+    refused = invoke_cli("drift", "scorer", "--evidence", str(copy), "--old", "v1", code=1)
     assert f"{copy} line 2, column" in " ".join(refused.stderr.split())
 
 

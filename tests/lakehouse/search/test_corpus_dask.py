@@ -100,7 +100,7 @@ def test_unreachable_scheduler_fails_the_cli_build(lakehouse, monkeypatch, tmp_p
     monkeypatch.chdir(tmp_path)
     lakehouse.tables.write_arrow("health", health_table(), mode="overwrite")
     out = invoke_cli(
-        "corpus", "build", "health", "--table", "health", "--text", "Title", "--id", "O*NET-SOC Code",
+        "corpus", "build", "health", "--table", "health", "--text", "Title", "--id-column", "O*NET-SOC Code",
         "--model", HEALTH_MODEL, "--dask", "tcp://127.0.0.1:9", code=2,
     )  # fmt: skip
     assert "dask_address='tcp://127.0.0.1:9'" in out.output + out.stderr

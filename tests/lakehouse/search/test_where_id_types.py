@@ -41,7 +41,7 @@ def _ids(cli, corpus: str, *where: str) -> list[str]:
 @pytest.mark.parametrize("kind", sorted(IDS))
 def test_where_keeps_every_matching_row_whatever_the_id_type(cli, lakehouse, kind):
     lakehouse.tables.write_arrow(kind, pa.table({"id": IDS[kind], "text": TEXTS}), mode="overwrite")
-    cli("corpus", "build", f"{kind}c", "--table", kind, "--text", "text", "--id", "id")
+    cli("corpus", "build", f"{kind}c", "--table", kind, "--text", "text", "--id-column", "id")
     every = _ids(cli, f"{kind}c")
     assert len(every) == 2
     assert _ids(cli, f"{kind}c", "--where", "1=1") == every
@@ -51,7 +51,7 @@ def test_where_keeps_every_matching_row_whatever_the_id_type(cli, lakehouse, kin
     assert len(_ids(cli, f"{kind}c", "--where", "text = 'beta nurse'")) == 1
     out = json.loads(
         cli(
-            "corpus", "build", f"{kind}w", "--table", kind, "--text", "text", "--id", "id", "--where", "1=1", "--json"
+            "corpus", "build", f"{kind}w", "--table", kind, "--text", "text", "--id-column", "id", "--where", "1=1", "--json"
         ).stdout
     )
     assert out["count"] == 2

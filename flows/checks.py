@@ -144,6 +144,15 @@ def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter:
     return TypeAdapter(typing.Annotated[annotation, *field.metadata])  # type: ignore[arg-type]
 
 
+def field_value_problem(model: type[BaseModel], name: str, value: Any) -> str | None:
+    """What is wrong with `value` for the field `name` of `model` (one line), or None."""
+    try:
+        _field_adapter(model, name).validate_python(value)
+    except ValidationError as exc:
+        return problem_text(exc.errors()[0])
+    return None
+
+
 def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[tuple[str, str]]:
     """(field, message) for unknown, missing and ill-typed `with` values (references are skipped)."""
     problems: list[tuple[str, str]] = []
@@ -168,10 +177,9 @@ def check_node_payload(model: type[BaseModel], payload: dict[str, Any]) -> list[
         if _has_refs(value):
             literal_only = False
             continue
-        try:
-            _field_adapter(model, key).validate_python(value)
-        except ValidationError as exc:
-            problems.append((f"with.{key}", f"{problem_text(exc.errors()[0])} (got {short_repr(value)})"))
+        problem = field_value_problem(model, key, value)
+        if problem:
+            problems.append((f"with.{key}", f"{problem} (got {short_repr(value)})"))
     if literal_only and not problems:
         try:  # model-level rules (e.g. "exactly one of prompt or messages")
             model.model_validate(payload)

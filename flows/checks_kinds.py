@@ -21,6 +21,7 @@ from flows.checks import (
     check_node_payload,
     check_refs,
     coerce_input,
+    field_value_problem,
     model_tier_problem,
     short_repr,
     suggest,
@@ -90,6 +91,33 @@ def schema_problem(schema: Any) -> tuple[str, str] | None:
     except Exception as exc:  # noqa: BLE001 - a value jsonschema cannot even look at (non-text keys, …)
         return "output_schema", f"not a valid JSON Schema ({type(exc).__name__}: {str(exc)[:200]})"
     return None
+
+
+def with_input_problems(
+    spec: WorkflowSpec, nodes: Mapping[str, NodeSpec], resolved: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """(node, field, message) for each `with` value that is one whole `$inputs.NAME` whose run value
+    the mode's field refuses: known before any node runs, so said before the run starts."""
+    problems = []
+    for node in nodes.values():
+        if single_kind(node) not in ("mode", "prompt") or node.mode_name is None:
+            continue
+        try:
+            model = get_mode(node.mode_name).input_model
+        except UnknownModeError:  # reported by the body checks
+            continue
+        for key, value in node_payload(spec, node).items():
+            try:
+                ref = whole_ref(value)
+            except ReferenceSyntaxError:  # reported by the body checks
+                continue
+            if ref is None or not ref.is_input or len(ref.path) != 1 or key not in model.model_fields:
+                continue
+            given = resolved.get(ref.path[0])
+            problem = None if given is None else field_value_problem(model, key, given)
+            if problem:
+                problems.append((node.id, f"with.{key}", f"{problem} (got {short_repr(given)} from {ref.text})"))
+    return problems
 
 
 def node_problems(node: NodeSpec, raw_keys: Collection[str] = ()) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from flows.checks import coerce_input, find_cycles, short_repr, suggest, value_shape_problem
-from flows.checks_kinds import BodyChecks, SubWorkflows, node_payload, node_problems
+from flows.checks_kinds import BodyChecks, SubWorkflows, node_payload, node_problems, with_input_problems
 from flows.errors import WorkflowError
 from flows.shapes import Shape
 from flows.spec import NODE_KEYS, WORKFLOW_KEYS, NodeSpec, WorkflowSpec
@@ -271,6 +271,9 @@ class _Checker:
         shapes = body.run()
         self.check_defaults(spec)
         resolved = self.check_inputs(spec, inputs) if inputs is not None else {}
+        if inputs is not None and not self.issues:
+            for node_id, field_name, message in with_input_problems(spec, nodes, resolved):
+                self.add(node_id, field_name, message)
         self.fail()
         return LoadedWorkflow(spec, nodes, graph, self.file, text, resolved, shapes, body.subworkflows)
 

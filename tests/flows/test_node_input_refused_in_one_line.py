@@ -1,5 +1,6 @@
-"""A node whose `with:` the mode's input model refuses at run time (a workflow input out of the
-mode's range) failed with pydantic's raw pages: "1 validation error for SleepIn\\nseconds\\n  Input
+"""A node whose `with:` the mode's input model refuses at run time (an upstream output out of the
+mode's range; a run input is refused before the run, test_workflow_with_input_checked_before_run.py)
+failed with pydantic's raw pages: "1 validation error for SleepIn\\nseconds\\n  Input
 should be ... [type=less_than_equal, ...]\\n    For further information visit https://...". The run
 result says it in one line naming the field, as every other surface does."""
 
@@ -17,9 +18,11 @@ name: typed
 inputs:
   secs: {type: number, required: true}
 nodes:
+  - {id: given, mode: fixture.echo, with: {value: $inputs.secs}}
   - id: nap
     mode: fixture.sleep
-    with: {seconds: $inputs.secs}
+    with: {seconds: $given.output.value}
+    depends_on: [given]
 """
 
 

@@ -105,6 +105,14 @@ def corpus_build(
     with _embedding_progress(f"embedding {name}"):
         result = run_local("corpus.build", payload, lh)
     _print_build(result, json_out)
+    if result["count"] == 0 and result["status"] in ("created", "replaced"):  # a typo'd --where, most often
+        matched = f" matched --where {where!r}" if where else ""
+        err_console.print(
+            f"[yellow]note:[/] corpus {plain(name)} is empty: no row of table {plain(table)}{plain(matched)}; "
+            f"searches find nothing until `lakehouse corpus add {plain(name)}` indexes rows the table gains",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_build(result: dict[str, Any], json_out: bool) -> None:

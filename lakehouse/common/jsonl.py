@@ -110,11 +110,29 @@ class AppendLog:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     line = b"\n" + line  # after a torn fragment (or a write in progress): a line of our own
-                written = os.write(fd, line)
-                if written != len(line):
-                    raise LogWriteError(f"short write to {self.path}: {written} of {len(line)} bytes")
+                written = os.write(fd, line)  # raises with nothing written, or writes a part when the disk fills
+                while written < len(line):
+                    try:
+                        more = os.write(fd, line[written:])  # the rest, or the reason it cannot be written
+                    except OSError as exc:
+                        self._take_back(fd, size, written)
+                        raise LogWriteError(
+                            f"could not append to {self.path}: {exc.strerror or exc} after {written} of "
+                            f"{len(line)} bytes; the part written was taken back"
+                        ) from exc
+                    if more == 0:
+                        self._take_back(fd, size, written)
+                        raise LogWriteError(f"short write to {self.path}: {written} of {len(line)} bytes")
+                    written += more
             finally:
                 os.close(fd)
+
+    def _take_back(self, fd: int, size: int, written: int) -> None:
+        """A line cut by a full disk would stay a corrupt line in the middle of the log for good once
+        the next append lands after it: cut the file back to where the line began, unless another
+        writer has appended since (then the fragment stays, reported as a corrupt line)."""
+        if os.fstat(fd).st_size == size + written:
+            os.ftruncate(fd, size)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -91,6 +91,11 @@ class OutputContractError(NodeFailed):
     a valid JSON Schema): the attempt fails with this message and is retried if `retry` allows."""
 
 
+class StateFileUnwritable(UnavailableError):
+    """A server could not write the state file the CLI finds it by (a full disk, a read-only home):
+    refused before it announces itself."""
+
+
 class ServerStartFailed(UnavailableError):
     """The local Prefect server did not come up; the message says why and where its log is.
     `exited`: its process ended during start-up (e.g. the port was taken), rather than not answering."""

@@ -39,14 +39,14 @@ def register(app: typer.Typer) -> None:
         port = port or free_port(host)  # a known port: the CLI finds it in LH_HOME/api.json
         shown = f"[{host}]" if ":" in host else host
         refuse_port_in_use(host, port)
-        locked = "token required" if settings.api_token else "no token (loopback only)"
-        console.print(
-            f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
-        )
         exit_cleanly_on_sigterm()  # the `finally` below removes the state
         serve_untrusted()  # its callers' SQL runs in capped worker processes (sql_isolation)
-        before = write_state(settings.home_dir, host, port)
+        before = write_state(settings.home_dir, host, port)  # a home it cannot write is refused before the announcement
         try:
+            locked = "token required" if settings.api_token else "no token (loopback only)"
+            console.print(
+                f"Lakehouse API on http://{shown}:{port} ({locked}); docs at /docs", markup=False, highlight=False
+            )
             serve_http(
                 app_,
                 host=host,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.cli.common import err_console, fail
+from flows.errors import StateFileUnwritable
 
 API_HINT = " (a running `lakehouse api` makes this instant)"
 
@@ -41,8 +42,15 @@ def write_state(home: Path, host: str, port: int) -> dict[str, Any] | None:
     path = state_path(home)
     info = {"url": client_url(host, port), "host": host, "port": port, "pid": os.getpid(), "home": str(home)}
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(info))
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StateFileUnwritable(
+            f"cannot write {path} ({exc.strerror or exc}): the CLI finds the running API through it; "
+            f"free space under {home} (or make it writable) and start again"
+        ) from None
     return before
 
 

@@ -5,51 +5,18 @@ is taken back, and the error says why: no space left on device."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from lakehouse.common.errors import LogWriteError
 from lakehouse.common.jsonl import AppendLog
+from tests.fixtures.full_disk import fill
 
 
-@pytest.fixture
-def small_disk(tmp_path) -> Iterator[Path]:
-    """A 1 MiB tmpfs of its own (mounting needs root, as CI runs; skipped elsewhere)."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a small tmpfs needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
-
-
-def _fill(disk: Path) -> Path:
-    """Take every free block (the log's last block keeps its unused tail: a line longer than that is cut)."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:  # no space left
-        pass
-    finally:
-        os.close(fd)
-    return filler
-
-
-def test_a_line_cut_by_a_full_disk_is_taken_back(small_disk):
-    log = AppendLog(small_disk / "ops.jsonl")
+def test_a_line_cut_by_a_full_disk_is_taken_back(small_tmpfs):
+    log = AppendLog(small_tmpfs / "ops.jsonl")
     log.append({"n": 1})
     before = log.path.read_bytes()
-    filler = _fill(small_disk)
+    filler = fill(small_tmpfs)
     with pytest.raises(
         LogWriteError,
         match=r"could not append to .*ops\.jsonl: No space left on device after \d+ of "

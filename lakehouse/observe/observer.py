@@ -9,6 +9,7 @@ flushed ops plus this one's unflushed ones (`lakehouse.data.shared_log`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from lakehouse.common.errors import LogWriteError
 from lakehouse.common.jsonl import AppendLog, LogCursor
 from lakehouse.common.secrets import scrub  # noqa: F401 (re-exported: runner, HTTP)
 
@@ -190,6 +192,7 @@ class Observer:
         self.ring: deque[ObservedOp] = deque(maxlen=max(1, ring_size))
         self.write_failures = 0
         self.last_write_error: dict[str, str] | None = None
+        self._machine_warned = False  # a full or read-only disk is said once per process, not per op
         self._lock = threading.Lock()
         self._tally = _Tally()
         self._tally_lock = threading.Lock()
@@ -218,7 +221,16 @@ class Observer:
                 self.write_failures += 1
                 reason = _escape_surrogates(f"{type(exc).__name__}: {exc}")
                 self.last_write_error = {"error_id": error_id, "op_id": op.op_id, "error": reason}
-            log.error("error %s: could not write op %s to %s: %s", error_id, op.op_id, self.path, reason)
+            if not _machine_failure(exc):
+                log.error("error %s: could not write op %s to %s: %s", error_id, op.op_id, self.path, reason)
+            elif not self._machine_warned:
+                # a read on a read-only backup, or any command on a full disk, did its work: not an error of it
+                self._machine_warned = True
+                log.warning(
+                    "ops are not recorded: %s cannot be written (%s); the command itself goes on",
+                    self.path,
+                    getattr(exc, "strerror", None) or exc,
+                )
         return op
 
     # reading -----------------------------------------------------------------------------
@@ -351,6 +363,14 @@ _OP_KEYS: dict[str, type | tuple[type, ...]] = {
     "source": str,
     "status": str,
 }
+
+
+_MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _machine_failure(exc: Exception) -> bool:
+    """A write the machine refused (a full disk, a read-only file system), not a fault of the op."""
+    return isinstance(exc, LogWriteError) or (isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS)
 
 
 def _in(record: dict[str, Any], run_id: str | None, workflow: str | None) -> bool:

@@ -16,6 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -33,8 +34,12 @@ def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Any) -> None
     an out-of-memory error instead of growing the process), its worker threads (`sql_threads`) and
     its spill files (`sql_temp_max_size`, in a directory of its own under LH_HOME/tmp/duckdb, which
     DuckDB removes when the database closes). Run before `lock_configuration`."""
-    temp = settings.home_dir / "tmp" / "duckdb" / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    temp.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, on first spill
+    temp: Path | str = settings.home_dir / "tmp" / "duckdb" / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    try:
+        Path(temp).parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, on first spill
+    except OSError:
+        # a read-only home (a backup mounted to read) or a full disk: queries still run, in memory only
+        temp = ""  # DuckDB: no spill directory
     for name, setting, value in (
         ("memory_limit", "sql_memory_limit", settings.sql_memory_limit),
         ("threads", "sql_threads", settings.sql_threads),

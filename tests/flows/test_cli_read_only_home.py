@@ -1,0 +1,38 @@
+"""A home mounted read-only (a backup opened to look at): `sql` failed with "OSError: [Errno 30]
+Read-only file system" (it made a spill folder first), and every read printed "error <id>: could
+not write op ..." although it had done its work. Reads answer; the ops log that cannot be written
+is said once, as a warning; a write the machine refuses is named in words, exit 2."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+
+from flows.cli.common import report_error
+from tests.fixtures.cli import run_cli_process
+
+
+def test_reads_answer_from_a_read_only_home(small_tmpfs, tmp_path):
+    home = small_tmpfs / "home"
+    data = tmp_path / "t.csv"
+    data.write_text("code,title\n1,welder\n2,nurse\n")
+    env = {"LH_HOME": str(home)}
+    assert run_cli_process("ingest", str(data), "--table", "t", env=env).returncode == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    done = run_cli_process("sql", "select count(*) as n from t", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert '"rows": [[2]]' in done.stdout
+    assert done.stderr.strip() == (
+        f"ops are not recorded: {home}/ops.jsonl cannot be written (Read-only file system); the command itself goes on"
+    )
+
+
+def test_the_machine_refusing_a_write_is_said_in_words(capsys):
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/home/objects/x.bin")
+    assert report_error(full) == 2
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "error: the disk is full (No space left on device writing /data/home/objects/x.bin): free space or make it "
+        "writable, then retry"
+    )
+    assert report_error(MemoryError()) == 2
+    assert "error: out of memory: the command needs more memory than this process may use" in capsys.readouterr().err

@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     # storage and tables
     objects_url: str | None = None  # default: file://<home>/objects
     catalog_url: str | None = None  # default: sqlite:///<home>/catalog.db
-    warehouse_url: str | None = None  # Iceberg data + metadata; default: file://<home>/warehouse
+    warehouse_url: str | None = None  # Iceberg data + metadata; default: the folder <home>/warehouse
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
@@ -353,7 +353,9 @@ class Settings(BaseSettings):
 
     @property
     def catalog(self) -> str:
-        url = self.catalog_url or f"sqlite:///{self.home_dir / 'catalog.db'}"
+        # built, not pasted: a home path holding '?', '#' or '%' read as a URL's query or escapes put
+        # the catalog outside the home (`/data/q?1` and `/data/q?2` shared `/data/q`) or failed to open it
+        url = self.catalog_url or sqlite_url(self.home_dir / "catalog.db")
         if url.startswith(("postgresql", "postgres:")) and "connect_timeout=" not in url:
             # a server that takes connections but never answers (frozen, a network black hole) held
             # every command for psycopg's default 130 s
@@ -362,7 +364,9 @@ class Settings(BaseSettings):
 
     @property
     def warehouse(self) -> str:
-        return self.warehouse_url or (self.home_dir / "warehouse").as_uri()
+        # a plain path, not a file:// URI: pyiceberg takes a URI's path as written, never unquoted, so a
+        # home with a space or a non-ASCII letter kept its tables in a sibling folder named `a%20b`
+        return self.warehouse_url or str(self.home_dir / "warehouse")
 
     @property
     def shared_state_enabled(self) -> bool:
@@ -415,6 +419,13 @@ class Settings(BaseSettings):
             if data.get(key):
                 data[key] = "***"
         return data
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite file: its path quoted, which SQLAlchemy unquotes back."""
+    from urllib.parse import quote
+
+    return "sqlite:///" + quote(str(path), safe="/")
 
 
 def describe_settings_error(exc: Any) -> str:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import duckdb
 from pyiceberg.exceptions import NoSuchTableError
@@ -99,9 +98,12 @@ class SqlEngine:
         self._lock = threading.Lock()
         self._shared: duckdb.DuckDBPyConnection | None = None
         self._shared_views: dict[str, tuple] = {}  # view name (lower) -> source key it shows
-        warehouse = urlparse(settings.warehouse)
-        # DuckDB may read Parquet files under a local warehouse and nothing else.
-        self._local_root = Path(warehouse.path).resolve() if warehouse.scheme == "file" else None
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
+        # DuckDB may read Parquet files under a local warehouse and nothing else (a plain path, as the
+        # default is, or a file:// URL: read as pyiceberg reads it).
+        scheme, _, root = PyArrowFileIO.parse_location(settings.warehouse)
+        self._local_root = Path(root).resolve() if scheme == "file" else None
 
     def query(
         self,

@@ -9,7 +9,6 @@ exits 2. Never a traceback, unless `LH_DEBUG=1`. Messages are printed as text, n
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -27,6 +26,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from lakehouse.common.errors import KeyValueError
+from lakehouse.common.machine import machine_problem
 from lakehouse.common.text import key_value
 
 console = Console(emoji=False)
@@ -120,29 +120,6 @@ def command_flags(command: Any) -> dict[str, str]:
     return {p.name: max(p.opts, key=len) for p in params if p.param_type_name == "option" and p.name}
 
 
-_MACHINE_ERRNOS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is spent",
-    errno.EROFS: "the file system is read-only",
-}
-
-
-def machine_problem(exc: BaseException) -> str | None:
-    """The machine, not the input, stopped the command (a full disk, a read-only home, too little
-    memory), said in words with the way out; None for any other error."""
-    if isinstance(exc, MemoryError):
-        return (
-            "out of memory: the command needs more memory than this process may use (ulimit -v, a container's "
-            "limit, or the machine's): raise the limit or give it less work"
-        )
-    if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
-        where = f" writing {exc.filename}" if exc.filename else ""
-        return (
-            f"{_MACHINE_ERRNOS[exc.errno]} ({exc.strerror or exc}{where}): free space or make it writable, then retry"
-        )
-    return None
-
-
 def report_error(exc: Exception, flags: dict[str, str] | None = None) -> int:
     """Print `exc` as one `error:` line on stderr; the exit code the policy gives it. `flags`
     (a field name -> the command's flag) names a mode's fields as the flags they came from."""
@@ -158,7 +135,7 @@ def report_error(exc: Exception, flags: dict[str, str] | None = None) -> int:
         message, code = describe_settings_error(exc), 1
     elif isinstance(exc, ValidationError):
         message, code = describe_validation(exc), 1
-    elif (problem := machine_problem(exc)) is not None:
+    elif (problem := machine_problem(exc)) is not None:  # the machine, not the input
         message, code = problem, 2
     else:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)

@@ -9,7 +9,6 @@ flushed ops plus this one's unflushed ones (`lakehouse.data.shared_log`).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -29,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from lakehouse.common.errors import LogWriteError
 from lakehouse.common.jsonl import AppendLog, LogCursor
+from lakehouse.common.machine import machine_problem
 from lakehouse.common.secrets import scrub  # noqa: F401 (re-exported: runner, HTTP)
 
 if TYPE_CHECKING:
@@ -365,12 +365,9 @@ _OP_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-_MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
-
-
 def _machine_failure(exc: Exception) -> bool:
     """A write the machine refused (a full disk, a read-only file system), not a fault of the op."""
-    return isinstance(exc, LogWriteError) or (isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS)
+    return isinstance(exc, LogWriteError) or machine_problem(exc) is not None
 
 
 def _in(record: dict[str, Any], run_id: str | None, workflow: str | None) -> bool:

@@ -25,11 +25,12 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from flows.engine import NodeResult, RunResult, WorkflowRun
-from flows.errors import ResumeRefused, WorkflowCrashed
+from flows.errors import PrefectUnavailable, ResumeRefused, WorkflowCrashed
 from flows.loader import LoadedWorkflow, load_workflow, load_workflow_text
 from flows.outputs import RunManifest
 from flows.resume import resumed_already
 from flows.tasks import current_lakehouse
+from lakehouse.common.machine import machine_problem
 from lakehouse.data.shared_log import flush_quietly
 
 __all__ = ["NodeResult", "RunResult", "WorkflowCrashed", "current_lakehouse", "run_workflow", "run_workflow_flow"]
@@ -132,7 +133,41 @@ def _start_temporary_server_once() -> None:
     from prefect.server.api.server import SubprocessASGIServer
 
     with _temporary_server_lock:
-        SubprocessASGIServer().start()  # a no-op once it runs
+        _refuse_a_full_prefect_home(fresh_only=True)
+        try:
+            SubprocessASGIServer().start()  # a no-op once it runs
+        except RuntimeError:  # "Timed out while attempting to connect to ephemeral Prefect API server."
+            _refuse_a_full_prefect_home(fresh_only=False)
+            raise
+
+
+FRESH_DATABASE_MIN_FREE = 4 << 20  # a new database with its migrations takes 1-2 MiB, and a journal
+FULL_DISK_FREE = 1 << 20  # less than this free after a failed start: the disk is why
+
+
+def _refuse_a_full_prefect_home(*, fresh_only: bool) -> None:
+    """The temporary server keeps its database under PREFECT_HOME; on a full disk it never answers,
+    and Prefect gave up after two minutes with "Timed out while attempting to connect". A new
+    database is refused at once when it cannot fit; otherwise a failed start names the disk."""
+    import shutil
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_HOME
+
+    home = Path(PREFECT_HOME.value())
+    database = home / "prefect.db"
+    fresh = not database.exists() or database.stat().st_size == 0
+    if fresh_only and not fresh:
+        return
+    try:
+        free = shutil.disk_usage(home).free
+    except OSError:
+        return  # not made yet: Prefect makes it, or says why not
+    if free < (FRESH_DATABASE_MIN_FREE if fresh_only else FULL_DISK_FREE):
+        raise PrefectUnavailable(
+            f"Prefect's temporary server cannot start: its database is under {home}, where the disk has "
+            f"{free // 1024} KiB free: free space there, or run on a Prefect server elsewhere (PREFECT_API_URL)"
+        )
 
 
 def run_workflow(
@@ -172,5 +207,6 @@ def run_workflow(
     if isinstance(data, ResumeRefused):  # refused inside the flow, before any node ran: not a crash
         raise ResumeRefused(data.message, **data.fields) from None
     if isinstance(data, BaseException):
-        raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {type(data).__name__}: {data}") from data
+        reason = machine_problem(data) or f"{type(data).__name__}: {data}"
+        raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {reason}") from data
     return RunResult.model_validate(data)

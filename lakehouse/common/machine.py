@@ -1,5 +1,5 @@
 """When the machine, not the input, stopped the work: a full disk, a read-only file system, too
-little memory. Said in words with the way out (the CLI's errors, the ops log's one warning)."""
+little memory. Said in words with the way out (the CLI's errors, a crashed run, the ops log's one warning)."""
 
 from __future__ import annotations
 

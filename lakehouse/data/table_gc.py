@@ -75,18 +75,33 @@ def collect_garbage(
     report("listing files", 1, 1)
 
     names = tables.list()
+    warehouse_shown = tables.settings.warehouse.rstrip("/")
     referenced: set[str] = set()
     protected: list[str] = []  # table directories whose references could not be read
     errors: list[str] = []
     for done, name in enumerate(names):
         report("reading table metadata", done, len(names))
+        namespace, _, table = name.partition(".")  # list() gives qualified names
+        own_dirs = [f"{root.rstrip('/')}/{namespace}{suffix}/{table}/" for suffix in ("", ".db")]
         try:
             tbl = tables.catalog.load_table(tuple(name.split(".", 1)))
             referenced |= {_path_key(p) for p in _referenced_files(tbl)}
         except Exception as exc:  # noqa: BLE001 - keep everything of a table we cannot read
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            namespace, _, table = name.partition(".")  # list() gives qualified names
-            protected += [f"{root.rstrip('/')}/{namespace}{suffix}/{table}/" for suffix in ("", ".db")]
+            protected += own_dirs
+            continue
+        # only the home's own catalog: homes sharing a catalog server each name their own tables' places
+        elsewhere = _outside_warehouse(tbl.metadata_location, root) if tables.settings.catalog_url is None else None
+        if elsewhere:
+            # A home copied or restored elsewhere (cp -a, rsync, tar): its catalog still names the
+            # original's files, so nothing under this warehouse counted as referenced and gc removed
+            # every table file of the copy (a copy's files keep their old mtimes, so all were "old").
+            errors.append(
+                f"{name}: its metadata is {tbl.metadata_location}, outside this warehouse {warehouse_shown}: "
+                f"this home was copied or moved from the one whose warehouse is {elsewhere} (Iceberg records "
+                "absolute paths); every file of the table here was kept"
+            )
+            protected += own_dirs
     report("reading table metadata", len(names), len(names))
 
     result = GcReport(
@@ -276,6 +291,15 @@ def _path_key(location: str) -> str:
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
     return PyArrowFileIO.parse_location(location)[2]
+
+
+def _outside_warehouse(metadata_location: str, root: str) -> str | None:
+    """The warehouse a table's metadata lies in (the folder holding `<namespace>/<table>/metadata/`)
+    when that is not `root`, the warehouse gc sweeps; None when it is under `root`."""
+    path = _path_key(metadata_location)
+    if path.startswith(root.rstrip("/") + "/"):
+        return None
+    return path.rsplit("/", 4)[0] if path.count("/") > 4 else path
 
 
 def _referenced_files(tbl: Table) -> Iterable[str]:

@@ -37,11 +37,13 @@ from sqlalchemy.exc import OperationalError
 from lakehouse.common.progress import Progress
 from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
+from lakehouse.data import failed_writes
 from lakehouse.data.catalog_open import ensure_warehouse_bucket, open_catalog
 from lakehouse.data.errors import (
     CatalogBusy,
     CatalogUnavailable,
     SchemaConflict,
+    StorageWriteFailed,
     TableConflict,
     TableError,
     TableNotFound,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["Tables", "TableError", "TableNotFound", "TableConflict", "SchemaConflict", "Write", "Committed"]
 __all__ += ["DEFAULT_NAMESPACE", "split_name", "qualified"]
 log = logging.getLogger(__name__)
+Files = list[Any]  # pyiceberg DataFiles (`list` is a method's name inside Tables)
 
 # Test hook: seconds to sleep after a write's data files are written and before its catalog commit
 # (the crash-safety tests SIGKILL a writer there). Unset in normal use.
@@ -107,21 +110,6 @@ def _test_pause_before_commit() -> None:
     pause = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
     if pause:
         time.sleep(float(pause))
-
-
-def _delete_quietly(io, paths: list[str], producer) -> None:
-    """Remove the files of a commit that did not land (best effort: `lakehouse gc` finds the rest)."""
-    for path in paths:
-        try:
-            io.delete(path)
-        except Exception:
-            log.warning("could not delete uncommitted data file %s", path, exc_info=True)
-    clean = getattr(producer, "_clean_all_uncommitted", None)
-    if clean is not None:
-        try:
-            clean()
-        except Exception:
-            log.warning("could not delete uncommitted manifests", exc_info=True)
 
 
 def _iso(ms: int) -> str:
@@ -394,10 +382,7 @@ class Tables:
     def _commit_write(self, ident: tuple[str, str], tbl: Table | None, write: Write) -> tuple[int, Table]:
         """One attempt: write the data files, then commit one snapshot (with the table's creation
         when `tbl` is None). A definitely failed commit deletes the files it wrote."""
-        from pyiceberg.io.pyarrow import (
-            _check_pyarrow_schema_compatible,
-            _dataframe_to_data_files,
-        )
+        from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
 
         where = f"table {'.'.join(ident)!r}"
         props = {k: str(v) for k, v in write.properties.items()}
@@ -430,34 +415,49 @@ class Tables:
         # A replace is ONE overwrite snapshot (pyiceberg's `overwrite` commits a DELETE and then an
         # APPEND snapshot, so time travel would see an empty table in between).
         producer = snapshot.overwrite() if old_files else snapshot.merge_append()
-        with writing(io, tx.table_metadata.location):  # gc leaves the files of a write in flight alone
-            written = []
-            try:
-                if len(data):
-                    written = list(
-                        _dataframe_to_data_files(
-                            table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=data, io=io
-                        )
-                    )
-                with producer:
-                    for data_file in old_files:
-                        producer.delete_data_file(data_file)
-                    for data_file in written:
-                        producer.append_data_file(data_file)
-                _test_pause_before_commit()
-                committed = tx.commit_transaction()
-            except _DEFINITELY_NOT_COMMITTED:
-                _delete_quietly(io, [f.file_path for f in written], producer)
+        written: Files = []  # the data files once all are written: a failure removes them
+        try:
+            with writing(io, tx.table_metadata.location):  # gc leaves the files of a write in flight alone
+                return self._write_and_commit(ident, tx, io, producer, data, old_files, written)
+        except OSError as exc:
+            if not StorageWriteFailed.names(exc):
                 raise
-            except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
-                see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
-                raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
-            except _RETRYABLE:
-                # Outcome unknown (e.g. the catalog database was locked at its COMMIT): look.
-                if self._landed(ident, producer.snapshot_id):
-                    return producer.snapshot_id, self.catalog.load_table(ident)
-                _delete_quietly(io, [f.file_path for f in written], producer)
-                raise
+            # refused before the catalog was asked: a data, manifest or metadata file, or the marker
+            location = tx.table_metadata.location
+            torn = failed_writes.torn_data_files(io, location, producer.commit_uuid)
+            failed_writes.delete_quietly(io, [f.file_path for f in written] + torn, producer)
+            raise StorageWriteFailed(f"table {'.'.join(ident)!r}", failed_writes.place_of(location), exc) from None
+
+    def _write_and_commit(
+        self, ident: tuple[str, str], tx: Transaction, io, producer, data: pa.Table, old_files: Files, written: Files
+    ) -> tuple[int, Table]:
+        from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
+        where = f"table {'.'.join(ident)!r}"
+        try:
+            if len(data):
+                written += _dataframe_to_data_files(
+                    table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=data, io=io
+                )
+            with producer:
+                for data_file in old_files:
+                    producer.delete_data_file(data_file)
+                for data_file in written:
+                    producer.append_data_file(data_file)
+            _test_pause_before_commit()
+            committed = tx.commit_transaction()
+        except _DEFINITELY_NOT_COMMITTED:
+            failed_writes.delete_quietly(io, [f.file_path for f in written], producer)
+            raise
+        except CatalogUnavailable as exc:  # the database went: the commit may have landed, keep the files
+            see = f"look at its snapshots (`lakehouse table {'.'.join(ident)}`) before writing it again"
+            raise CatalogUnavailable(f"{exc}; whether this write to {where} landed is not known: {see}") from None
+        except _RETRYABLE:
+            # Outcome unknown (e.g. the catalog database was locked at its COMMIT): look.
+            if self._landed(ident, producer.snapshot_id):
+                return producer.snapshot_id, self.catalog.load_table(ident)
+            failed_writes.delete_quietly(io, [f.file_path for f in written], producer)
+            raise
         return producer.snapshot_id, committed
 
     def _landed(self, ident: tuple[str, str], snapshot_id: int) -> bool:

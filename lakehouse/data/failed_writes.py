@@ -1,0 +1,51 @@
+"""Cleaning up after a table write that did not land.
+
+pyarrow writes a data file as it goes. A disk that fills mid-file leaves a torn file the write
+never learns the name of (pyiceberg's generator raised before yielding it), and on a full disk
+that file holds exactly the space every later write needs: a 1.5 MB torn file left 4 KB free and
+the next one-row ingest into another table failed too. Such files are found by the write's uuid,
+which pyiceberg puts in every data file name (`00000-0-<uuid>.parquet`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+log = logging.getLogger(__name__)
+
+
+def delete_quietly(io: Any, paths: list[str], producer: Any) -> None:
+    """Remove the files of a commit that did not land (best effort: `lakehouse gc` finds the rest)."""
+    for path in dict.fromkeys(paths):
+        try:
+            io.delete(path)
+        except Exception:
+            log.warning("could not delete uncommitted data file %s", path, exc_info=True)
+    clean = getattr(producer, "_clean_all_uncommitted", None)
+    if clean is not None:
+        try:
+            clean()
+        except Exception:
+            log.warning("could not delete uncommitted manifests", exc_info=True)
+
+
+def torn_data_files(io: Any, table_location: str, write_uuid: UUID) -> list[str]:
+    """The data files under `table_location` a write named `write_uuid` started, listed whole or torn."""
+    from pyarrow import fs as pafs
+
+    try:
+        scheme, netloc, path = io.parse_location(f"{table_location.rstrip('/')}/data")
+        filesystem = io.fs_by_scheme(scheme, netloc)
+        found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    except Exception:  # noqa: BLE001 - an io without listing, a store that is down: gc finds them later
+        log.warning("could not list the data files of a failed write under %s", table_location, exc_info=True)
+        return []
+    tag = str(write_uuid)
+    return [f"{scheme}://{info.path}" for info in found if info.type == pafs.FileType.File and tag in info.base_name]
+
+
+def place_of(location: str) -> str:
+    """A table location as a person finds it: a local path without its `file://`."""
+    return location.removeprefix("file://")

@@ -1,4 +1,4 @@
-"""Cleaning up after a table write that did not land.
+"""Cleaning up after a table write that did not land, and naming a catalog that refused one.
 
 pyarrow writes a data file as it goes. A disk that fills mid-file leaves a torn file the write
 never learns the name of (pyiceberg's generator raised before yielding it), and on a full disk
@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 from uuid import UUID
+
+from lakehouse.data.errors import CatalogUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +51,24 @@ def torn_data_files(io: Any, table_location: str, write_uuid: UUID) -> list[str]
 def place_of(location: str) -> str:
     """A table location as a person finds it: a local path without its `file://`."""
     return location.removeprefix("file://")
+
+
+# SQLite's words for a write it refused for good, where "database is locked" is a race worth retrying
+_SQLITE_REFUSALS = (
+    "database or disk is full",
+    "unable to open database file",
+    "attempt to write a readonly database",
+)
+
+
+def refuse_when_catalog_refused(exc: BaseException, catalog: str) -> None:
+    """A SQLite catalog that refused a write for good (a full disk, a path it cannot open, a
+    read-only file) is named; anything else (a lost race, "database is locked") is left to retry:
+    all of them counted as races, and after 8 attempts and 14 s of back-off the write said another
+    writer had changed the table."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
+    if any(words in text.lower() for words in _SQLITE_REFUSALS):
+        raise CatalogUnavailable(
+            f"the catalog database {catalog} refused the write ({text}): nothing was written; free space "
+            "under it, or fix its path, then try again"
+        )

@@ -347,6 +347,7 @@ class Tables:
                 snapshot_id, committed = self._commit_write(ident, tbl, write)
                 return Committed(snapshot_id, committed, created=tbl is None, attempts=attempt)
             except _RETRYABLE as exc:
+                failed_writes.refuse_when_catalog_refused(exc, self.settings.catalog)  # a full disk is no lost race
                 last = exc
                 log.info("commit to %s lost a race (attempt %d of %d): %s", qualified(name), attempt, attempts, exc)
                 if attempt < attempts:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from lakehouse.data.errors import StorageWriteFailed
 from lakehouse.data.storage.base import (
     TEMP_MARKER,
     InvalidKey,
@@ -146,7 +147,11 @@ class LocalStore(ObjectStore):
         """Fill a temp file beside the key's path, fsync it, then `place` it there (a rename, or a
         link that refuses a taken name): a reader never sees a partial object."""
         path = self._path(key)
-        fd, tmp = self._temp_beside(key, path)
+        try:
+            fd, tmp = self._temp_beside(key, path)
+        except OSError as exc:
+            _name_refusal(exc, key, path)
+            raise
         try:
             with os.fdopen(fd, "wb") as dst:
                 fill(dst)
@@ -154,9 +159,11 @@ class LocalStore(ObjectStore):
                 os.fsync(dst.fileno())
                 written = _stat_of(key, os.fstat(dst.fileno()))
             place(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             self._prune_empty_parents(path.parent)
+            if isinstance(exc, OSError):
+                _name_refusal(exc, key, path)
             raise
         self._fsync_dir(path.parent)
         return written
@@ -253,6 +260,13 @@ class LocalStore(ObjectStore):
             except OSError:
                 return
             directory = directory.parent
+
+
+def _name_refusal(exc: OSError, key: str, path: Path) -> None:
+    """A full disk, a quota or a read-only mount said by name, with the key and the folder: the bare
+    "[Errno 28] No space left on device" of a corpus rebuild or an adapt named neither."""
+    if StorageWriteFailed.names(exc):
+        raise StorageWriteFailed(f"object {key!r}", str(path.parent), exc) from None
 
 
 def _is_valid_key(key: str) -> bool:

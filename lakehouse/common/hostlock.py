@@ -21,6 +21,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from lakehouse.common.errors import FolderUnusable
+from lakehouse.common.paths import make_folder
+
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +48,19 @@ class HostLocks:
         if lease is not None:
             lease.check()
 
+    def _open(self, name: str) -> int:
+        """The lock file of `name`, made if need be. A read-only home cannot hold one: said by name
+        (a corpus build there ended with a bare "OSError: [Errno 30] Read-only file system")."""
+        make_folder(self.folder, f"the lock of {name}")
+        path = self.folder / f"{name}.lock"
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise FolderUnusable(
+                f"the lock of {name}: cannot open {str(path)!r} to write ({exc.strerror or exc}): nothing was "
+                "written; a home on a read-only file system serves reads only"
+            ) from None
+
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
         with self.thread_lock(name):
@@ -54,8 +70,7 @@ class HostLocks:
                 if depth:
                     yield
                     return
-                self.folder.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                fd = self._open(name)
                 try:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

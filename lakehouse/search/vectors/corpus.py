@@ -20,6 +20,7 @@ instead of loading it again: the swap costs a manifest read.
 from __future__ import annotations
 
 import builtins
+import logging
 import secrets
 import tempfile
 import threading
@@ -62,6 +63,8 @@ from lakehouse.search.vectors.manifest import (
 from lakehouse.search.vectors.reading import CorpusReading
 from lakehouse.search.vectors.rows import read_rows, rows_table, vectors_of, write_rows
 from lakehouse.search.vectors.source import ID_MAX_CHARS, raise_long_id, read_source, row_vectors, source_changes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -263,12 +266,25 @@ class CorpusManager(CorpusReading):
                 index_key=index_key(name, version),
                 skipped=len(rows.skipped_ids),
             )
-            token = self._commit(manifest, index, old, "replace" if old else "build")
+            try:
+                token = self._commit(manifest, index, old, "replace" if old else "build")
+            except BaseException:
+                if old is None:  # no corpus names the table: it stayed, and no command removed it
+                    self._drop_unnamed_table(name)
+                raise
             loaded = LoadedCorpus(name, index, manifest, token)
             loaded.remember(labels, rows.ids, rows.texts, rows.metadata)
             self._set_loaded(name, loaded)
             status = "replaced" if old else "created"
             return BuildResult(name, status, len(labels), index.count, rows.skipped_ids, manifest.summary())
+
+    def _drop_unnamed_table(self, name: str) -> None:
+        """The corpus table of a first build whose index or manifest could not be stored (a full
+        disk): 2.4 MB that `corpus drop` could not remove ('not found'). Best effort."""
+        try:
+            self.tables.drop(corpus_table_name(name))
+        except Exception:  # noqa: BLE001 - the next build of the name overwrites it anyway
+            log.warning("could not drop the corpus table of the failed build of %s", name, exc_info=True)
 
     def add(self, name: str, progress: Progress | None = None) -> BuildResult:
         """Bring the corpus up to date with its source table (`source_changes`): embed the rows whose

@@ -148,9 +148,17 @@ class TableUnreadable(StorageError):
     hand, a storage failure); the other tables are unaffected. Its older metadata files, if any,
     are named: a copy of one under the current name brings the table back to that snapshot."""
 
-    def __init__(self, name: str, cause: BaseException, metadata: str | None, older: list[str]) -> None:
-        self.name, self.metadata, self.older = name, metadata, older
-        if metadata and isinstance(cause, FileNotFoundError):
+    def __init__(
+        self, name: str, cause: BaseException, metadata: str | None, older: list[str], gone: str | None = None
+    ) -> None:
+        self.name, self.metadata, self.older, self.gone = name, metadata, older, gone
+        if metadata and isinstance(cause, FileNotFoundError) and gone:
+            why = (
+                f"its metadata file {metadata} is missing, and so is its whole warehouse {gone}: a home moved or "
+                "restored to another path still names the old one (Iceberg records absolute paths); put the home "
+                f"back at its old path, or link that path to it (ln -s NEW_PATH {os.path.dirname(gone)})"
+            )
+        elif metadata and isinstance(cause, FileNotFoundError):
             why = f"its metadata file {metadata} is missing"
         else:
             first = str(cause).splitlines()[0] if str(cause) else ""
@@ -175,7 +183,10 @@ def table_unreadable(name: str, exc: BaseException, location: str | None = None)
         folder, current = os.path.dirname(metadata), os.path.basename(metadata)
         names = (f for f in os.listdir(folder) if f.endswith(".metadata.json") and f < current)
         older = sorted(os.path.join(folder, f) for f in names)
-    return TableUnreadable(name, exc, metadata, older)
+    # <warehouse>/<namespace>/<table>/metadata/<file>: a warehouse that is not there at all was moved
+    warehouse = metadata.rsplit("/", 4)[0] if metadata and metadata.count("/") > 4 else None
+    gone = warehouse if warehouse and not os.path.isdir(warehouse) else None
+    return TableUnreadable(name, exc, metadata, older, gone)
 
 
 class TableConflict(TableError, ConflictError):

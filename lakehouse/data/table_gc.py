@@ -159,7 +159,8 @@ def collect_garbage(
 
 def _writes_in_flight(root: str, files: list, now: float) -> tuple[dict[str, int], list]:
     """The table directories (`<root>/<ns>/<table>/`) holding a write marker younger than
-    MARKER_TRUSTED_S, with how many each, and the older markers (writers killed mid-write)."""
+    MARKER_TRUSTED_S, with how many each, and the others (writers killed mid-write, or markers dated
+    more than that ahead)."""
     prefix = root.rstrip("/") + "/"
     live: dict[str, int] = {}
     stale = []
@@ -167,7 +168,9 @@ def _writes_in_flight(root: str, files: list, now: float) -> tuple[dict[str, int
         table = marker_table(info.path[len(prefix) :]) if info.path.startswith(prefix) else None
         if table is None:
             continue
-        if info.mtime is not None and now - info.mtime.timestamp() >= MARKER_TRUSTED_S:
+        # a marker dated further ahead than the trust window never came from a live write (a clock
+        # stepped back, or a writer's clock far ahead): kept as live, it held the table's gc off for good
+        if info.mtime is not None and abs(now - info.mtime.timestamp()) >= MARKER_TRUSTED_S:
             stale.append(info)
         else:  # no time: trust it, as a file gc cannot date is never collected either
             live[f"{prefix}{table}/"] = live.get(f"{prefix}{table}/", 0) + 1

@@ -370,9 +370,14 @@ def record_ratings(
     failed = [r for r in stored["results"] if "error" in r and r.get("status") != "conflict"]
     if failed:  # a failed write: a re-run stores what is missing, once
         first = failed[0]
-        raise RatingError(
-            f"could not store {len(failed)} of {len(entries)} ratings as playbooks ({first['error']}); "
+        # "the others were stored" when there were none sent a user looking for ratings that are not there
+        rest = (
             "the others were stored: run it again to store the rest once"
+            if len(failed) < len(entries)
+            else "nothing was stored: run it again once that is fixed"
+        )
+        raise RatingError(
+            f"could not store {len(failed)} of {len(entries)} ratings as playbooks ({first['error']}); {rest}"
         )
     if conflicts:  # the others were stored: their evidence goes in before the conflict is raised
         lost = {r["index"] for r in conflicts}

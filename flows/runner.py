@@ -32,6 +32,7 @@ from flows.resume import resumed_already
 from flows.tasks import current_lakehouse
 from lakehouse.common.machine import machine_problem
 from lakehouse.data.shared_log import flush_quietly
+from lakehouse.errors import LakehouseError
 
 __all__ = ["NodeResult", "RunResult", "WorkflowCrashed", "current_lakehouse", "run_workflow", "run_workflow_flow"]
 
@@ -207,6 +208,9 @@ def run_workflow(
     if isinstance(data, ResumeRefused):  # refused inside the flow, before any node ran: not a crash
         raise ResumeRefused(data.message, **data.fields) from None
     if isinstance(data, BaseException):
-        reason = machine_problem(data) or f"{type(data).__name__}: {data}"
+        # a lakehouse error says what and where in its own words; a bare machine error is put in words
+        reason = (
+            str(data) if isinstance(data, LakehouseError) else machine_problem(data) or f"{type(data).__name__}: {data}"
+        )
         raise WorkflowCrashed(f"workflow {loaded.name!r} crashed: {reason}") from data
     return RunResult.model_validate(data)

@@ -48,7 +48,7 @@ pytest_plugins = [
     "tests.fixtures.vectors",
     "tests.fixtures.lift",
     "tests.fixtures.browser",
-    "tests.fixtures.full_disk",
+    "tests.fixtures.small_disk",
 ]
 
 

@@ -58,7 +58,19 @@ def test_an_unexpected_error_names_its_type_exits_2_and_shows_a_traceback_only_w
 
 def test_corpus_commands_run_through_invoke_mode_and_leave_an_observed_op(home):
     Lakehouse().tables.write_arrow("jobs", jobs_table(), mode="overwrite")
-    build = ["corpus", "build", "jobs", "--table", "jobs", "--text", "title", "--id-column", "job_id", "--model", "wordllama"]
+    build = [
+        "corpus",
+        "build",
+        "jobs",
+        "--table",
+        "jobs",
+        "--text",
+        "title",
+        "--id-column",
+        "job_id",
+        "--model",
+        "wordllama",
+    ]
     out = json.loads(run(*build, "--json", code=0).stdout)
     assert (out["corpus"], out["status"], out["count"]) == ("jobs", "created", 16)
     assert "already exists" in run(*build, code=1).stderr  # the CLI still refuses to build over a corpus

@@ -125,9 +125,12 @@ def test_drift_scorer_json_is_byte_identical_across_runs(cli, tmp_path):
     second = cli("drift", "scorer", "--evidence", str(history), "--old", "v1", "--new", "v2", "--json").stdout
     assert first.encode() == second.encode()
     assert json.loads(first)["drifted"] == 12
-    assert "12 of 30 records change category" in cli("drift", "scorer", "--evidence", str(history), "--old", "v1").stdout
     assert (
-        "unknown scorer version 'v7'" in cli("drift", "scorer", "--evidence", str(history), "--old", "v7", code=1).stderr
+        "12 of 30 records change category" in cli("drift", "scorer", "--evidence", str(history), "--old", "v1").stdout
+    )
+    assert (
+        "unknown scorer version 'v7'"
+        in cli("drift", "scorer", "--evidence", str(history), "--old", "v7", code=1).stderr
     )
 
 

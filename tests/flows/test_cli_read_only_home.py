@@ -6,19 +6,18 @@ is said once, as a warning; a write the machine refuses is named in words, exit 
 from __future__ import annotations
 
 import errno
-import subprocess
 
 from flows.cli.common import report_error
 from tests.fixtures.cli import run_cli_process
 
 
-def test_reads_answer_from_a_read_only_home(small_tmpfs, tmp_path):
-    home = small_tmpfs / "home"
+def test_reads_answer_from_a_read_only_home(small_disk, tmp_path):
+    home = small_disk.path / "home"
     data = tmp_path / "t.csv"
     data.write_text("code,title\n1,welder\n2,nurse\n")
     env = {"LH_HOME": str(home)}
     assert run_cli_process("ingest", str(data), "--table", "t", env=env).returncode == 0
-    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    small_disk.read_only()
     done = run_cli_process("sql", "select count(*) as n from t", "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert '"rows": [[2]]' in done.stdout

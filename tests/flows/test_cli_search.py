@@ -281,7 +281,17 @@ def test_corpus_build_takes_text_columns_comma_separated_or_repeated(tmp_path, m
     invoke_cli("ingest", str(source), "--table", "jobs", "--format", "csv")
     invoke_cli("corpus", "build", "rep", "--table", "jobs", "--id-column", "code", "--text", "title", "--text", "duty")
     invoke_cli(
-        "corpus", "build", "com", "--table", "jobs", "--id-column", "code", "--text", "title,duty", "--meta-cols", "title"
+        "corpus",
+        "build",
+        "com",
+        "--table",
+        "jobs",
+        "--id-column",
+        "code",
+        "--text",
+        "title,duty",
+        "--meta-cols",
+        "title",
     )
     lh = Lakehouse()
     for name in ("rep", "com"):

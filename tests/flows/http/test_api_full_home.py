@@ -5,16 +5,15 @@ not be written. It is refused before the announcement, naming the file and the w
 from __future__ import annotations
 
 from tests.fixtures.cli import run_cli_process
-from tests.fixtures.full_disk import fill
 from tests.fixtures.http import free_port, spawn_api
 
 
-def test_an_api_whose_state_cannot_be_written_is_refused_before_it_announces(small_tmpfs):
-    home = small_tmpfs / "home"
+def test_an_api_whose_state_cannot_be_written_is_refused_before_it_announces(small_disk):
+    home = small_disk.path / "home"
     assert (
         run_cli_process("tables", env={"LH_HOME": str(home)}).returncode == 0
     )  # the home as a first command leaves it
-    filler = fill(small_tmpfs)
+    small_disk.fill(0)
     api = spawn_api(home, free_port(), merged=False)
     out, err = api.communicate(timeout=120)
     assert api.returncode == 2, err
@@ -24,4 +23,4 @@ def test_an_api_whose_state_cannot_be_written_is_refused_before_it_announces(sma
     )
     assert "Lakehouse API on" not in out
     assert sorted(p.name for p in home.iterdir() if "api" in p.name) == []  # no state, no temporary file
-    filler.unlink()
+    small_disk.empty()

@@ -9,14 +9,13 @@ import pytest
 
 from lakehouse.common.errors import LogWriteError
 from lakehouse.common.jsonl import AppendLog
-from tests.fixtures.full_disk import fill
 
 
-def test_a_line_cut_by_a_full_disk_is_taken_back(small_tmpfs):
-    log = AppendLog(small_tmpfs / "ops.jsonl")
+def test_a_line_cut_by_a_full_disk_is_taken_back(small_disk):
+    log = AppendLog(small_disk.path / "ops.jsonl")
     log.append({"n": 1})
     before = log.path.read_bytes()
-    filler = fill(small_tmpfs)
+    small_disk.fill(0)
     with pytest.raises(
         LogWriteError,
         match=r"could not append to .*ops\.jsonl: No space left on device after \d+ of "
@@ -24,7 +23,7 @@ def test_a_line_cut_by_a_full_disk_is_taken_back(small_tmpfs):
     ):
         log.append({"n": 2, "text": "x" * 10_000})
     assert log.path.read_bytes() == before
-    filler.unlink()
+    small_disk.empty()
     log.append({"n": 3})
     assert [r["n"] for r in AppendLog(log.path).records()] == [1, 3]
     assert AppendLog(log.path).report.corrupt == []

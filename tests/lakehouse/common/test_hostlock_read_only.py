@@ -7,10 +7,10 @@ import pytest
 
 from lakehouse.common.errors import FolderUnusable
 from lakehouse.common.hostlock import HostLocks
-from tests.fixtures.small_disk import SmallDisk, small_disk  # noqa: F401 - the fixture
+from tests.fixtures.small_disk import SmallDisk
 
 
-def test_a_lock_in_a_read_only_home_is_refused_by_name(small_disk: SmallDisk):  # noqa: F811
+def test_a_lock_in_a_read_only_home_is_refused_by_name(small_disk: SmallDisk):
     locks = HostLocks(small_disk.path / "locks")
     with locks.hold("corpus-occupations"):  # its lock file exists, as in a home that was written before
         pass

@@ -9,12 +9,12 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import CatalogUnavailable
-from tests.fixtures.small_disk import SmallDisk, small_disk  # noqa: F401 - the fixture
+from tests.fixtures.small_disk import SmallDisk
 from tests.fixtures.tables import table_state
 
 
 def test_a_write_the_catalog_refuses_for_a_full_disk_is_named_not_retried_as_a_race(
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
     tmp_path,
 ):
     catalog = f"sqlite:///{small_disk.path / 'catalog.db'}"

@@ -12,14 +12,14 @@ from lakehouse.config import Settings, reset_settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import StorageWriteFailed
 from lakehouse.data.ingest import ingest_file
-from tests.fixtures.small_disk import SmallDisk, small_disk  # noqa: F401 - the fixture
+from tests.fixtures.small_disk import SmallDisk
 from tests.fixtures.tables import table_state
 
 LEFT = 1024 * 1024  # free bytes: less than the file's Parquet, more than a small write needs
 
 
 @pytest.fixture
-def full_home(small_disk: SmallDisk, monkeypatch) -> Iterator[tuple[Lakehouse, SmallDisk]]:  # noqa: F811
+def full_home(small_disk: SmallDisk, monkeypatch) -> Iterator[tuple[Lakehouse, SmallDisk]]:
     monkeypatch.setenv("LH_HOME", str(small_disk.path / "home"))
     reset_settings()
     lakehouse = Lakehouse(Settings())

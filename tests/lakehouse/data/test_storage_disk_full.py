@@ -8,10 +8,10 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.data.errors import StorageWriteFailed
 from lakehouse.data.storage import open_store
-from tests.fixtures.small_disk import SmallDisk, small_disk  # noqa: F401 - the fixture
+from tests.fixtures.small_disk import SmallDisk
 
 
-def test_a_put_out_of_space_names_the_key_and_the_folder_and_keeps_the_old_value(small_disk: SmallDisk):  # noqa: F811
+def test_a_put_out_of_space_names_the_key_and_the_folder_and_keeps_the_old_value(small_disk: SmallDisk):
     store = open_store((small_disk.path / "objects").as_uri(), Settings(home=small_disk.path / "home"))
     store.put("_vectors/c/index.hnsw", b"old")
     small_disk.fill(0)

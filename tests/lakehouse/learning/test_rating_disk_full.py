@@ -10,10 +10,10 @@ from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.learning.errors import RatingError
 from lakehouse.learning.ratings import record_ratings
-from tests.fixtures.small_disk import SmallDisk, small_disk  # noqa: F401 - the fixture
+from tests.fixtures.small_disk import SmallDisk
 
 
-def test_a_rating_that_cannot_be_stored_says_nothing_was_stored(small_disk: SmallDisk):  # noqa: F811
+def test_a_rating_that_cannot_be_stored_says_nothing_was_stored(small_disk: SmallDisk):
     lh = Lakehouse(Settings(home=small_disk.path / "home", embed_model="wordllama", hnsw_threads=1))
     try:
         lh.tables.write_arrow("t", pa.table({"id": ["n1", "w1"], "text": ["registered nurse", "welder"]}))

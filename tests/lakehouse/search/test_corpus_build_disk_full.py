@@ -9,10 +9,10 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.errors import StorageWriteFailed
-from tests.fixtures.small_disk import SmallDisk, small_disk  # noqa: F401 - the fixture
+from tests.fixtures.small_disk import SmallDisk
 
 
-def test_a_first_build_that_cannot_store_its_index_leaves_no_corpus_table(small_disk: SmallDisk, tmp_path):  # noqa: F811
+def test_a_first_build_that_cannot_store_its_index_leaves_no_corpus_table(small_disk: SmallDisk, tmp_path):
     objects = (small_disk.path / "objects").as_uri()
     lh = Lakehouse(Settings(home=tmp_path / "home", objects_url=objects, embed_model="wordllama", hnsw_threads=1))
     try:

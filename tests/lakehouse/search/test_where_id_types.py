@@ -51,7 +51,18 @@ def test_where_keeps_every_matching_row_whatever_the_id_type(cli, lakehouse, kin
     assert len(_ids(cli, f"{kind}c", "--where", "text = 'beta nurse'")) == 1
     out = json.loads(
         cli(
-            "corpus", "build", f"{kind}w", "--table", kind, "--text", "text", "--id-column", "id", "--where", "1=1", "--json"
+            "corpus",
+            "build",
+            f"{kind}w",
+            "--table",
+            kind,
+            "--text",
+            "text",
+            "--id-column",
+            "id",
+            "--where",
+            "1=1",
+            "--json",
         ).stdout
     )
     assert out["count"] == 2

@@ -1,14 +1,19 @@
-"""When the machine, not the input, stopped the work: a full disk, a read-only file system, too
-little memory. Said in words with the way out (the CLI's errors, a crashed run, the ops log's one warning)."""
+"""When the machine, not the input, stopped the work: a full disk, a spent quota, a read-only file
+system, too little memory. Said in words with the way out (the CLI's errors, a crashed run, the ops
+log's one warning, a storage write that failed)."""
 
 from __future__ import annotations
 
 import errno
 
-_MACHINE_ERRNOS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is spent",
-    errno.EROFS: "the file system is read-only",
+# The file-system refusals a person can act on, each with what to do; anything else shows its own words.
+WRITE_REFUSALS = {
+    errno.ENOSPC: ("no space left on device", "free space there, then try again"),
+    errno.EDQUOT: ("disk quota exceeded", "free space there or raise the quota, then try again"),
+    errno.EROFS: (
+        "read-only file system",
+        "it is mounted read-only: remount it read-write, or use a home that can be written",
+    ),
 }
 
 
@@ -20,9 +25,7 @@ def machine_problem(exc: BaseException) -> str | None:
             "out of memory: the command needs more memory than this process may use (ulimit -v, a container's "
             "limit, or the machine's): raise the limit or give it less work"
         )
-    if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
-        where = f" writing {exc.filename}" if exc.filename else ""
-        return (
-            f"{_MACHINE_ERRNOS[exc.errno]} ({exc.strerror or exc}{where}): free space or make it writable, then retry"
-        )
+    if isinstance(exc, OSError) and exc.errno in WRITE_REFUSALS:
+        why, fix = WRITE_REFUSALS[exc.errno]
+        return f"{why} writing {exc.filename}: {fix}" if exc.filename else f"{why} ({exc.strerror or exc}): {fix}"
     return None

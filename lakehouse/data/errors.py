@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 
+from lakehouse.common.machine import WRITE_REFUSALS
 from lakehouse.common.suggest import hint
 from lakehouse.errors import ConflictError, ErrorKind, LakehouseError, NotFoundError, UnavailableError, UserError
 
@@ -81,31 +81,20 @@ class InvalidPut(StorageError, UserError, TypeError):
     kind = ErrorKind.USER
 
 
-# The file-system refusals a person can act on, each with what to do; anything else shows its own words.
-_WRITE_REFUSALS = {
-    errno.ENOSPC: ("no space left on device", "free space there, then try again"),
-    errno.EDQUOT: ("disk quota exceeded", "free space there or raise the quota, then try again"),
-    errno.EROFS: (
-        "read-only file system",
-        "it is mounted read-only: remount it read-write, or use a home that can be written",
-    ),
-}
-
-
 class StorageWriteFailed(StorageError):
     """The file system refused a write part-way (no space left, a quota, a read-only mount); what the
     write had put down is removed. The message names what was written, where, and the fix."""
 
     def __init__(self, what: str, where: str, cause: OSError) -> None:
         self.what, self.where, self.errno = what, where, cause.errno
-        why, fix = _WRITE_REFUSALS.get(cause.errno or 0, (None, "try again once it is fixed"))
+        why, fix = WRITE_REFUSALS.get(cause.errno or 0, (None, "try again once it is fixed"))
         why = why or (os.strerror(cause.errno) if cause.errno else str(cause).splitlines()[0])
         super().__init__(f"{why} while writing {what} under {where}: nothing was written; {fix}")
 
     @staticmethod
     def names(exc: BaseException) -> bool:
         """Whether `exc` is a refusal of the file system this error names (not one of ours)."""
-        return isinstance(exc, OSError) and not isinstance(exc, LakehouseError) and exc.errno in _WRITE_REFUSALS
+        return isinstance(exc, OSError) and not isinstance(exc, LakehouseError) and exc.errno in WRITE_REFUSALS
 
 
 # tables --------------------------------------------------------------------------------------

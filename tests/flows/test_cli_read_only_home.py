@@ -30,8 +30,7 @@ def test_the_machine_refusing_a_write_is_said_in_words(capsys):
     full = OSError(errno.ENOSPC, "No space left on device", "/data/home/objects/x.bin")
     assert report_error(full) == 2
     assert " ".join(capsys.readouterr().err.split()) == (
-        "error: the disk is full (No space left on device writing /data/home/objects/x.bin): free space or make it "
-        "writable, then retry"
+        "error: no space left on device writing /data/home/objects/x.bin: free space there, then try again"
     )
     assert report_error(MemoryError()) == 2
     assert "error: out of memory: the command needs more memory than this process may use" in capsys.readouterr().err

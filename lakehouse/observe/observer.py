@@ -224,12 +224,16 @@ class Observer:
             if not _machine_failure(exc):
                 log.error("error %s: could not write op %s to %s: %s", error_id, op.op_id, self.path, reason)
             elif not self._machine_warned:
-                # a read on a read-only backup, or any command on a full disk, did its work: not an error of it
+                # a full disk or a read-only home fails every op alike: said once (each is counted), so
+                # a read on a read-only backup is not an error line per op
                 self._machine_warned = True
-                log.warning(
-                    "ops are not recorded: %s cannot be written (%s); the command itself goes on",
+                log.error(
+                    "error %s: could not write op %s to %s: %s; ops are not recorded while it cannot be written "
+                    "(the work itself goes on)",
+                    error_id,
+                    op.op_id,
                     self.path,
-                    getattr(exc, "strerror", None) or exc,
+                    reason,
                 )
         return op
 

@@ -1,13 +1,16 @@
 """A home mounted read-only (a backup opened to look at): `sql` failed with "OSError: [Errno 30]
 Read-only file system" (it made a spill folder first), and every read printed "error <id>: could
 not write op ..." although it had done its work. Reads answer; the ops log that cannot be written
-is said once, as a warning; a write the machine refuses is named in words, exit 2."""
+is said once (each op is counted); a write the machine refuses is named in words, exit 2."""
 
 from __future__ import annotations
 
 import errno
+import logging
+from datetime import UTC, datetime
 
 from flows.cli.common import report_error
+from lakehouse.observe.observer import ObservedOp, Observer
 from tests.fixtures.cli import run_cli_process
 
 
@@ -21,8 +24,21 @@ def test_reads_answer_from_a_read_only_home(small_disk, tmp_path):
     done = run_cli_process("sql", "select count(*) as n from t", "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert '"rows": [[2]]' in done.stdout
-    assert done.stderr.strip() == (
-        f"ops are not recorded: {home}/ops.jsonl cannot be written (Read-only file system); the command itself goes on"
+    [said] = done.stderr.strip().splitlines()
+    assert said.startswith("error ") and f"to {home}/ops.jsonl: " in said
+    assert said.endswith("; ops are not recorded while it cannot be written (the work itself goes on)")
+
+
+def test_an_unwritable_ops_log_is_said_once_and_every_op_counted(small_disk, caplog):
+    observer = Observer(small_disk.path / "ops.jsonl")
+    small_disk.read_only()
+    with caplog.at_level(logging.ERROR, logger="lakehouse.observe.observer"):
+        for n in range(3):
+            now = datetime.now(UTC)
+            observer.record(ObservedOp(ts_start=now, ts_end=now, duration_ms=n, source="mode", status="completed"))
+    assert observer.write_failures == 3
+    assert (
+        len(caplog.records) == 1 and "ops are not recorded while it cannot be written" in caplog.records[0].getMessage()
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "ObjectTooLarge",
     "InvalidPut",
     "StorageWriteFailed",
+    "TableInAnotherHome",
     "TableError",
     "TableNotFound",
     "TableUnreadable",
@@ -176,6 +177,20 @@ def table_unreadable(name: str, exc: BaseException, location: str | None = None)
     warehouse = metadata.rsplit("/", 4)[0] if metadata and metadata.count("/") > 4 else None
     gone = warehouse if warehouse and not os.path.isdir(warehouse) else None
     return TableUnreadable(name, exc, metadata, older, gone)
+
+
+class TableInAnotherHome(TableError):
+    """The catalog names table files in another warehouse than this home's: the home was copied or
+    moved (Iceberg records absolute paths). A write would land in the other home; refused."""
+
+    def __init__(self, name: str, location: str, warehouse: str) -> None:
+        self.name, self.location, self.warehouse = name, location, warehouse
+        super().__init__(
+            f"table {name!r} lives in another warehouse ({location}), not this home's ({warehouse}): this home "
+            "was copied or moved from there, and a write would land in that other home; nothing was written. "
+            "Put the home back at its old path (or link the old path to it), or ingest the data into this home "
+            "under a new table name"
+        )
 
 
 class TableConflict(TableError, ConflictError):

@@ -1,4 +1,5 @@
-"""Cleaning up after a table write that did not land, and naming a catalog that refused one.
+"""Cleaning up after a table write that did not land; refusing one that would land in another home;
+naming a catalog that refused one.
 
 pyarrow writes a data file as it goes. A disk that fills mid-file leaves a torn file the write
 never learns the name of (pyiceberg's generator raised before yielding it), and on a full disk
@@ -10,12 +11,22 @@ which pyiceberg puts in every data file name (`00000-0-<uuid>.parquet`).
 from __future__ import annotations
 
 import logging
-from typing import Any
+import random
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from lakehouse.data.errors import CatalogUnavailable
+from lakehouse.data.errors import CatalogUnavailable, TableInAnotherHome
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds before attempt `attempt + 1` of a write that lost a race: exponential from 50 ms,
+    capped at 2 s, jittered so two racing writers do not collide again."""
+    return min(0.05 * 2 ** (attempt - 1), 2.0) * random.uniform(0.5, 1.5)
 
 
 def delete_quietly(io: Any, paths: list[str], producer: Any) -> None:
@@ -51,6 +62,20 @@ def torn_data_files(io: Any, table_location: str, write_uuid: UUID) -> list[str]
 def place_of(location: str) -> str:
     """A table location as a person finds it: a local path without its `file://`."""
     return location.removeprefix("file://")
+
+
+def refuse_table_in_another_home(tbl: Any, settings: Settings) -> None:
+    """Refuse a write to a table whose files lie in another local warehouse than this home's, when
+    the catalog is the home's own: a home copied or moved keeps its catalog's absolute paths, and
+    its writes landed in the original home (whose gc then removed them, as files its own catalog
+    does not name). Homes sharing a catalog server each name their own tables' places, and a
+    warehouse set by hand (`warehouse_url`) may leave earlier tables where they were, on purpose."""
+    if settings.catalog_url is not None or settings.warehouse_url is not None:
+        return
+    scheme, _, here = tbl.io.parse_location(settings.warehouse)
+    table_scheme, _, there = tbl.io.parse_location(tbl.metadata.location)
+    if scheme == table_scheme == "file" and not there.startswith(here.rstrip("/") + "/"):
+        raise TableInAnotherHome(".".join(tbl.name()), there, here)
 
 
 # SQLite's words for a write it refused for good, where "database is locked" is a race worth retrying

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -98,12 +97,6 @@ class Committed:
 # "database is locked" (OperationalError, the outcome of which _commit_write checks).
 _RETRYABLE = (CommitFailedException, TableAlreadyExistsError, ValidationException, OperationalError)
 _DEFINITELY_NOT_COMMITTED = (CommitFailedException, TableAlreadyExistsError, ValidationException, CatalogBusy)
-
-
-def _backoff(attempt: int) -> float:
-    """Seconds before attempt `attempt + 1`: exponential from 50 ms, capped at 2 s, jittered so two
-    racing writers do not collide again."""
-    return min(0.05 * 2 ** (attempt - 1), 2.0) * random.uniform(0.5, 1.5)
 
 
 def _test_pause_before_commit() -> None:
@@ -351,7 +344,7 @@ class Tables:
                 last = exc
                 log.info("commit to %s lost a race (attempt %d of %d): %s", qualified(name), attempt, attempts, exc)
                 if attempt < attempts:
-                    time.sleep(_backoff(attempt))
+                    time.sleep(failed_writes.backoff_s(attempt))
         raise TableConflict(qualified(name), attempts, last)
 
     def _load_for_write(self, ident: tuple[str, str]) -> Table | None:
@@ -360,6 +353,7 @@ class Tables:
         except NoSuchTableError:
             refuse_case_twin(ident, self.list())  # a new table: its name must be new to SQL too
             return None
+        failed_writes.refuse_table_in_another_home(tbl, self.settings)
         # pyiceberg retries a conflicting commit itself by rebasing the same files on the new
         # snapshot: right for a blind append, wrong for an upsert (its merge read the old rows)
         # or an idempotent ingest (the other writer may have ingested the same content). Turn

@@ -30,10 +30,18 @@ for _key in [k for k in os.environ if k.startswith("LH_") and k not in ("LH_HOME
 # Tests start their Prefect servers themselves (fixtures); a CLI run must not leave one behind.
 os.environ["LH_PREFECT_AUTOSTART"] = "false"
 
+import hypothesis  # noqa: E402
 import pytest  # noqa: E402
 
 from lakehouse.config import Settings, reset_settings  # noqa: E402
 from lakehouse.core import Lakehouse  # noqa: E402
+
+# Tests never assert wall-clock time, and hypothesis's 200 ms deadline is one: on a loaded 2-core machine an
+# example that takes 4 ms alone took 300 ms and failed the suite.
+hypothesis.settings.register_profile(
+    "lakehouse", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("lakehouse")
 
 pytest_plugins = [
     "tests.fixtures.prefect",

@@ -249,11 +249,18 @@ class Observer:
         run_id: str | None = None,
         workflow: str | None = None,
         limit: int | None = None,
+        **fields: str | None,
     ) -> list[dict[str, Any]]:
-        """Ops from the shared log (all processes), oldest first; `limit` keeps the newest."""
+        """Ops from the shared log (all processes), oldest first; `limit` keeps the newest. `fields`
+        (source, mode, status...) must equal the op's own; None matches anything."""
+        wanted = {key: value for key, value in fields.items() if value is not None}
+
+        def matches(r: dict[str, Any]) -> bool:
+            return _in(r, run_id, workflow) and all(r.get(key) == value for key, value in wanted.items())
+
         if limit and self.shared is None:  # the newest few, read from the log's end
-            return self.log.tail(limit, lambda r: _is_op(r) and _in(r, run_id, workflow))
-        rows = [r for r in self._every_op() if _in(r, run_id, workflow)]
+            return self.log.tail(limit, lambda r: _is_op(r) and matches(r))
+        rows = [r for r in self._every_op() if matches(r)]
         return rows[-limit:] if limit else rows
 
     def _every_op(self) -> Iterator[dict[str, Any]]:

@@ -171,6 +171,26 @@ def _refuse_a_full_prefect_home(*, fresh_only: bool) -> None:
         )
 
 
+def _refuse_a_silent_prefect_server() -> None:
+    """A run needs the Prefect server it is pointed at. A long-running process (`lakehouse api`)
+    keeps the address it found at start: once that server stopped, every run was a bare 500
+    (ConnectError) until the API restarted. One `/health` call, answered in milliseconds."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise PrefectUnavailable(
+            f"the Prefect server at {url} does not answer ({type(problem).__name__}): start it "
+            "(`lakehouse server start`), or set PREFECT_API_URL to one that runs; a `lakehouse api` keeps "
+            "the address it started with, so restart it when the server comes back elsewhere"
+        )
+
+
 def run_workflow(
     loaded: LoadedWorkflow,
     inputs: dict[str, Any] | None = None,
@@ -194,6 +214,7 @@ def run_workflow(
 
     with RUNS_IN_FLIGHT.running(), tags(*([f"parent:{resume_from}"] if resume_from else [])):
         _start_temporary_server_once()
+        _refuse_a_silent_prefect_server()
         state = named(
             workflow=loaded.source,
             inputs=loaded.inputs,

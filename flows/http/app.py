@@ -6,8 +6,11 @@ FastAPI (validation, routers). Rejections happen before any body byte is read.
 
 from __future__ import annotations
 
+import logging
+import sys
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -36,8 +39,39 @@ def _version() -> str:
         return "0"
 
 
+class _ServerLogHandler(logging.StreamHandler):
+    """Our warnings and errors on the server's stderr (see `keep_our_log_lines`) when no handler of
+    the root logger takes them (one configured by the user, or a test's capture, still does, alone);
+    the stderr of the moment, as Python's own last-resort handler, not the one at start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        taken = any(record.levelno >= handler.level for handler in logging.getLogger().handlers)
+        return not taken and bool(super().filter(record))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def keep_our_log_lines() -> None:
+    """Warnings and errors of our loggers reach stderr whatever Prefect does to the root logger: its
+    logging config, applied when a first workflow run imports Prefect, gives the root a console
+    handler at CRITICAL, after which a 500's traceback ("the server log has the details") was dropped."""
+    for name in ("lakehouse", "flows"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, _ServerLogHandler) for handler in logger.handlers):
+            handler = _ServerLogHandler()
+            handler.setLevel(logging.WARNING)
+            logger.addHandler(handler)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    keep_our_log_lines()
     # Bad access settings fail here, at start-up, not on the first request.
     parse_networks(settings.api_allow, "LH_API_ALLOW")
     parse_networks(settings.api_trusted_proxies, "LH_API_TRUSTED_PROXIES")

@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.http.errors import ApiError
+from lakehouse.common.processes import process_alive, process_identity
 from lakehouse.observe.observer import now_utc
 
 
@@ -122,6 +123,7 @@ STOPPED_WHILE_RUNNING = (
     "POST /v1/observer/runs/{flow_run_id}/resume runs the rest"
 )
 log = logging.getLogger(__name__)
+HOLDER = process_identity(os.getpid())  # which process holds this API's runs (its pid may come round)
 
 
 @dataclass
@@ -266,13 +268,14 @@ class RunTracker:
         """What the store keeps of a run: its view without the result (ops come from the op log)
         and the process holding it (a record left queued or running by a process that is gone is a
         run that process dropped)."""
-        return {**run.view(), "result": None, "pid": os.getpid(), "instance": self.instance}
+        return {**run.view(), "result": None, "pid": os.getpid(), "holder": HOLDER, "instance": self.instance}
 
     def _holder_alive(self, record: dict[str, Any]) -> bool:
         if record.get("instance") == self.instance:
             return True
         pid = record.get("pid")
-        return pid != os.getpid() and _alive(pid)
+        # a pid alone: once reused by any process, a dead API's run read "running" for ever
+        return pid != os.getpid() and process_alive(pid, record.get("holder"))
 
     def recorded(self, run_id: str) -> dict[str, Any] | None:
         """A submission's view from its record, for an id the tracker no longer holds (forgotten,
@@ -287,6 +290,7 @@ class RunTracker:
         if record["status"] in ("queued", "running") and not self._holder_alive(record):
             record.update(self._ended(record["flow_run_id"]))
         record.pop("pid", None)
+        record.pop("holder", None)
         record.pop("instance", None)
         return record
 
@@ -349,17 +353,3 @@ class RunTracker:
         if running:
             log.warning("waiting up to %.0f s for %d workflow run(s) to finish", grace_s, len(running))
             wait(running, timeout=grace_s)
-
-
-def _alive(pid: Any) -> bool:
-    """Whether the process that recorded a run is still running (on this host: a store shared
-    across hosts would need the host too; then a gone process's run reads as still running)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True

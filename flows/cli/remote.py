@@ -1,10 +1,11 @@
 """One-shot CLI calls through a running `lakehouse api`, which has its embedding model loaded.
 
-`lakehouse api` writes LH_HOME/api.json (url, pid, home) while it serves and removes it on exit.
-`search`, `playbook record` and `playbook lookup` post their mode input to `/v1/modes/<name>` of
-that API when the file names a live process serving this LH_HOME and the setting `cli_use_api` is
-on (LH_CLI_USE_API=false turns it off). The API records the op with source `http`. No API, or one
-that cannot be reached: the command runs in-process, as before.
+`lakehouse api` writes LH_HOME/api.json (url, pid, its start time, home, version) while it serves and
+removes it on exit. `search`, `playbook record` and `playbook lookup` post their mode input to
+`/v1/modes/<name>` of that API when the file names the live process that wrote it, serving this
+LH_HOME with this CLI's version, and the setting `cli_use_api` is on (LH_CLI_USE_API=false turns it
+off). The API records the op with source `http`. No API, one that cannot be reached, or one of
+another version: the command runs in-process.
 """
 
 from __future__ import annotations
@@ -36,11 +37,27 @@ def client_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def lakehouse_version() -> str:
+    from importlib.metadata import version
+
+    return version("lakehouse")
+
+
 def write_state(home: Path, host: str, port: int) -> dict[str, Any] | None:
     """This process's state in `home`; returns the state of a live API it took the file from."""
+    from lakehouse.common.processes import process_identity
+
     before = running_api(home)
     path = state_path(home)
-    info = {"url": client_url(host, port), "host": host, "port": port, "pid": os.getpid(), "home": str(home)}
+    info = {
+        "url": client_url(host, port),
+        "host": host,
+        "port": port,
+        "pid": os.getpid(),
+        "started": process_identity(os.getpid()),
+        "home": str(home),
+        "version": lakehouse_version(),
+    }
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
     try:
         tmp.write_text(json.dumps(info))
@@ -80,10 +97,14 @@ def running_api(home: Path) -> dict[str, Any] | None:
     try:
         info = json.loads(state_path(home).read_text())
         pid = int(info["pid"])
-        os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if pid == os.getpid() or Path(str(info.get("home"))) != home or not isinstance(info.get("url"), str):
+    from lakehouse.common.processes import process_alive
+
+    # A SIGKILLed (or OOM-killed) API leaves its file, and a later process may get its pid: it is not
+    # that API, whatever listens on the old port. A file without a start time is taken on its pid.
+    alive = process_alive(pid, info.get("started"))
+    if not alive or pid == os.getpid() or Path(str(info.get("home"))) != home or not isinstance(info.get("url"), str):
         return None
     return info
 
@@ -100,6 +121,14 @@ def call(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     info = running_api(settings.home_dir)
     if info is None:
+        return None
+    if info.get("version") != lakehouse_version():  # its code may not read what this version wrote
+        err_console.print(
+            f"note: the running `lakehouse api` (pid {info['pid']}, version {info.get('version', 'unknown')}) is not "
+            f"this CLI's version ({lakehouse_version()}): running in this process; restart the API to serve this one",
+            markup=False,
+            highlight=False,
+        )
         return None
     import httpx
 

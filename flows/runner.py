@@ -16,6 +16,7 @@ not (the default), see `lakehouse/common/paths.py`.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -64,6 +65,26 @@ def _tag_parent(run_id: str, parent_run_id: str) -> None:
         client.update_flow_run(UUID(run_id), tags=[*(flow_run.tags or []), tag])
 
 
+def _crash_killed_parent(home: Path, parent_run_id: str, run_id: str) -> None:
+    """A run whose process was killed stays "Running" in Prefect's UI for ever: nobody was left to end
+    it. Its resume knows it ended (its lock file is left, unheld), so it says so there."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    from flows.run_lock import ended_here
+
+    if not ended_here(home, parent_run_id):
+        return
+    message = f"its process ended without finishing the run (killed); resumed as flow run {run_id}"
+    try:
+        with get_client(sync_client=True) as client:
+            parent = client.read_flow_run(UUID(parent_run_id))
+            if parent.state is None or not parent.state.is_final():
+                client.set_flow_run_state(parent.id, Crashed(message=message), force=True)
+    except Exception:  # noqa: BLE001 - another Prefect server ran it, or this one is busy: the resume goes on
+        return
+
+
 @flow(name="lakehouse-workflow", persist_result=False, log_prints=False)
 def run_workflow_flow(
     workflow: str,
@@ -110,6 +131,8 @@ def run_workflow_flow(
         )
         if resume_from and from_node is None and (first := run.runs.claim_resume(resume_from, run_id)) is not None:
             raise resumed_already(resume_from, first)  # a resume started at the same time claimed it
+        if resume_from:
+            _crash_killed_parent(lakehouse.settings.home_dir, resume_from, run_id)
         result = run.execute()
     attach_ops_artifact(run)
     flush_quietly(current_lakehouse().settings)  # shared state: this run's rows reach the _lh_* tables

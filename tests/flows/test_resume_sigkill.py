@@ -1,5 +1,5 @@
 """Resume after SIGKILL: `lakehouse workflow run` is killed while a node sleeps; the resume reuses
-the nodes that completed before the kill and runs the rest."""
+the nodes that completed before the kill, runs the rest, and ends the killed run in Prefect."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.prefect
@@ -84,3 +85,8 @@ def test_resume_after_sigkill_reuses_the_nodes_completed_before_the_kill(prefect
     completed = sorted(r["node_id"] for r in rows if r["status"] == "completed")
     assert completed == ["first", "last", "nap", "second"]  # each exactly once across both runs
     assert {r["parent_run_id"] for r in rows if r["run_id"] == child["run_id"]} == {parent}
+
+    # Prefect showed the killed run "Running" for ever; its resume says it ended
+    killed_run = httpx.get(f"{prefect_server}/flow_runs/{parent}", timeout=30).json()
+    assert killed_run["state"]["type"] == "CRASHED", killed_run["state"]
+    assert f"(killed); resumed as flow run {child['run_id']}" in killed_run["state"]["message"]

@@ -10,12 +10,14 @@ not registered (yet) still gets its endpoint, taking any JSON object; calling it
 from collections.abc import Callable
 from typing import Any
 
+import anyio.from_thread
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from flows.http.errors import ApiError, validation_details
 from lakehouse.core import Lakehouse
+from lakehouse.data.sql.workers import CALLER_GONE
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
 from modes.registry import UnknownModeError, get_mode
@@ -31,6 +33,7 @@ def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str,
     FastAPI's re-encoding."""
     spec = get_mode(name)
     ctx = ModeContext(lakehouse=lakehouse_of(request), source="http", trusted_paths=False)  # never the caller's files
+    gone = CALLER_GONE.set(_disconnected(request))  # a SQL query stops when its client goes
     try:
         return invoke_mode(name, payload, ctx)
     except ValidationError as exc:
@@ -38,6 +41,18 @@ def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str,
             raise  # the mode's output or internals, not the caller's input: a bug
         message, fields = validation_details(exc.errors(), spec.input_model, strip=())
         raise ApiError(422, "invalid_request", f"{name}: {message}", {"mode": name, "fields": fields}) from None
+    finally:
+        CALLER_GONE.reset(gone)
+
+
+def _disconnected(request: Request) -> Callable[[], bool]:
+    def gone() -> bool:
+        try:
+            return anyio.from_thread.run(request.is_disconnected)
+        except RuntimeError:  # not on one of the server's worker threads: it cannot be asked
+            return False
+
+    return gone
 
 
 def _input_model(name: str) -> type[BaseModel] | None:

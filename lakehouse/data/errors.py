@@ -264,6 +264,11 @@ class SqlTimeout(SqlError):
     pass
 
 
+class SqlCallerGone(SqlError):
+    """The HTTP client of a query closed its connection: its worker is ended, not left running for
+    nobody (recorded in the op; nobody hears the answer)."""
+
+
 class SqlResultTooLarge(SqlError):
     """The answer is larger than `sql_result_max_bytes`; refused while fetching (400, as before)."""
 

@@ -27,16 +27,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from lakehouse.data.errors import SqlBusy, SqlError, SqlSettingError, SqlTimeout, SqlWorkerFailed
+from lakehouse.data.errors import SqlBusy, SqlCallerGone, SqlError, SqlSettingError, SqlTimeout, SqlWorkerFailed
 from lakehouse.errors import LakehouseError
 
 _CODE_ROOT = str(Path(__file__).resolve().parents[3])  # the worker runs this same code
 _GRACE_S = 10.0  # past the query's own time limit (the worker interrupts DuckDB at it)
 _QUEUE_WAIT_S = 5.0  # the longest a query waits for a busy worker
+_CALLER_CHECK_S = 0.25  # how often a running query asks whether its caller is still there
+# Whether the caller of this query has gone (an HTTP client that closed its connection): set by the
+# HTTP layer. A worker left running for nobody held its slot to the time limit, and two impatient
+# clients made every other query wait, then fail, for half a minute.
+CALLER_GONE: ContextVar[Callable[[], bool] | None] = ContextVar("sql_caller_gone", default=None)
 _BUFFERED_BYTES = 64 * 1024  # a request the socket takes without the worker reading (its buffer: ~200 KB)
 RETIRE_SHARE = 0.5  # a worker holding more than this share of its cap after a query retires
 _serving_untrusted = False
@@ -100,6 +107,8 @@ class SqlWorkers:
         finally:
             self._release(worker, retiring=isinstance(outcome, tuple) and outcome[2])
         status, value, _ = outcome if isinstance(outcome, tuple) else ("", None, False)
+        if outcome is _CALLER_LEFT:
+            raise SqlCallerGone("query stopped: its caller went away before the answer (its worker was ended)")
         if outcome is _TIMED_OUT or (status == "error" and value[0] is SqlTimeout):  # its limit, not what was left
             raise SqlTimeout(
                 f"query stopped: it ran longer than the time limit of {timeout_s:g} s (sql_timeout_s, LH_SQL_TIMEOUT_S)"
@@ -180,6 +189,7 @@ def _check_cap(cap: int) -> None:
 
 _TIMED_OUT = object()
 _DIED = object()
+_CALLER_LEFT = object()
 
 
 class _Worker:
@@ -201,6 +211,7 @@ class _Worker:
             self._conn = Connection(os.dup(ours.fileno()))
         self._conn.send(settings)
         self._killed = False
+        self._caller_left = False
 
     def ask(self, request: tuple, timeout_s: float) -> Any:
         """The worker's answer, `_TIMED_OUT` (it is killed) or `_DIED`. A request larger than a
@@ -213,8 +224,11 @@ class _Worker:
             watchdog.start()
         try:
             self._conn.send_bytes(payload)
-            if self._conn.poll(timeout_s) and not self._killed:
+            if self._answered_within(timeout_s) and not self._killed:
                 return self._conn.recv()
+            if self._caller_left:
+                self.kill()
+                return _CALLER_LEFT
         except (EOFError, OSError):
             if not self._killed:
                 self._reap()
@@ -224,6 +238,20 @@ class _Worker:
                 watchdog.cancel()
         self.kill()
         return _TIMED_OUT
+
+    def _answered_within(self, timeout_s: float) -> bool:
+        self._caller_left = False
+        gone = CALLER_GONE.get()
+        if gone is None:
+            return self._conn.poll(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if self._conn.poll(min(left, _CALLER_CHECK_S)):
+                return True
+            if gone():
+                self._caller_left = True
+                return False
+        return False
 
     def _expire(self) -> None:
         self._killed = True

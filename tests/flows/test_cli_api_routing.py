@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from flows.cli.remote import running_api, state_path
-from lakehouse.config import reset_settings
+from lakehouse.config import Settings, reset_settings
+from lakehouse.core import Lakehouse
 from lakehouse.observe.observer import Observer
 from tests.fixtures.cli import invoke_cli
 from tests.fixtures.vectors import jobs_table
@@ -22,12 +23,30 @@ from tests.fixtures.vectors import jobs_table
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def api(lakehouse, minilm, lh_home):
-    """A real `lakehouse api` subprocess on 127.0.0.1 (a free port) serving this LH_HOME."""
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, minilm):
+    """One real `lakehouse api` subprocess on 127.0.0.1 (a free port) serving one LH_HOME for the
+    module (each start costs about 5 CPU s): tests that share it tell their ops and entries apart
+    by their own queries."""
+    home = tmp_path_factory.mktemp("routing") / "lh"
+    lakehouse = Lakehouse(Settings(home=home))
     lakehouse.tables.write_arrow("jobs", jobs_table(), mode="overwrite")
     lakehouse.corpora.build("jobs", "jobs", ["title", "description"], "job_id")
-    yield from _serve(lh_home, {})
+    try:
+        for info in _serve(home, {}):
+            yield info, lakehouse
+    finally:
+        lakehouse.close()
+
+
+@pytest.fixture
+def api(served, monkeypatch):
+    """The module's API and its home, which this test's CLI calls use."""
+    info, lakehouse = served
+    monkeypatch.setenv("LH_HOME", str(lakehouse.settings.home_dir))
+    reset_settings()
+    yield info, lakehouse
+    reset_settings()
 
 
 @pytest.fixture
@@ -65,55 +84,67 @@ def _serve(lh_home, extra):
     proc.communicate(timeout=60)
 
 
-def _search(*extra: str):
-    return invoke_cli("search", "forklift driver", "--corpus", "jobs", "--json", *extra)
+def _search(query: str, *extra: str):
+    return invoke_cli("search", query, "--corpus", "jobs", "--json", *extra)
 
 
-def test_search_goes_through_the_running_api_with_the_same_hits(api, lakehouse, lh_home, monkeypatch):
-    routed = _search()
+def _ops_of(lakehouse, query: str) -> list[dict]:
+    """This test's ops in the shared home: those whose input names its own query."""
+    return [op for op in Observer(lakehouse.settings.ops_log).ops() if query in json.dumps(op.get("input"))]
+
+
+def test_search_goes_through_the_running_api_with_the_same_hits(api, monkeypatch):
+    _, lakehouse = api
+    routed = _search("forklift driver at night")
     assert "loading the embedding model" not in routed.stderr
-    ops = Observer(lakehouse.settings.ops_log).ops(limit=10)
-    assert [(op["mode"], op["source"]) for op in ops if op["mode"] == "matrix.search"] == [("matrix.search", "http")]
+    ops = _ops_of(lakehouse, "forklift driver at night")
+    assert [(op["mode"], op["source"]) for op in ops] == [("matrix.search", "http")]
 
     monkeypatch.setenv("LH_CLI_USE_API", "false")
     reset_settings()
-    local = _search()
+    local = _search("forklift driver at night")
     assert json.loads(routed.stdout) == json.loads(local.stdout)
     assert json.loads(local.stdout)["hits"]
-    ops = Observer(lakehouse.settings.ops_log).ops(limit=10)
+    ops = _ops_of(lakehouse, "forklift driver at night")
     assert [op["source"] for op in ops if op["mode"] == "matrix.search"] == ["http", "mode"]
 
 
-def test_playbook_record_and_lookup_go_through_the_api(api, lakehouse):
-    record = ["--query", "forklift driver", "--answer", "J-101", "--corpus", "jobs", "--score", "1"]
+def test_playbook_record_and_lookup_go_through_the_api(api):
+    _, lakehouse = api
+    record = ["--query", "reach truck driver", "--answer", "J-101", "--corpus", "jobs", "--score", "1"]
     assert json.loads(invoke_cli("playbook", "record", *record, "--json").stdout)["recorded"] == 1
-    found = json.loads(invoke_cli("playbook", "lookup", "forklift driver", "--json").stdout)
-    assert [m["answer"] for m in found["matches"]] == ["J-101"]
-    sources = {op["mode"]: op["source"] for op in Observer(lakehouse.settings.ops_log).ops(limit=10)}
+    found = json.loads(invoke_cli("playbook", "lookup", "reach truck driver", "--json").stdout)
+    assert [m["answer"] for m in found["matches"] if m["query"] == "reach truck driver"] == ["J-101"]
+    sources = {op["mode"]: op["source"] for op in _ops_of(lakehouse, "reach truck driver")}
     assert sources["playbook.record"] == sources["playbook.lookup"] == "http"
 
 
-def test_a_rating_goes_through_the_api_and_lands_as_playbook_and_evidence(api, lakehouse):
-    rated = invoke_cli("rate", "forklift driver", "--corpus", "jobs", "--good", "J-101", "--json")
+def test_a_rating_goes_through_the_api_and_lands_as_playbook_and_evidence(api):
+    _, lakehouse = api
+    rated = invoke_cli("rate", "order picker", "--corpus", "jobs", "--good", "J-101", "--json")
     assert "loading the embedding model" not in rated.stderr
     assert json.loads(rated.stdout)["recorded"] == 1
-    sources = {op["mode"]: op["source"] for op in Observer(lakehouse.settings.ops_log).ops(limit=10)}
+    sources = {op["mode"]: op["source"] for op in _ops_of(lakehouse, "order picker")}
     assert sources["matrix.feedback"] == "http"
-    assert [e.answer for e in lakehouse.playbooks.entries()] == ["J-101"]
+    assert [e.answer for e in lakehouse.playbooks.entries() if e.query == "order picker"] == ["J-101"]
     evidence = (lakehouse.settings.home_dir / lakehouse.settings.drift_evidence).read_text().splitlines()
-    assert len(evidence) == 1 and json.loads(evidence[0])["answer"].startswith("J-101")
+    mine = [json.loads(line) for line in evidence if "order picker" in line]
+    assert len(mine) == 1 and mine[0]["answer"].startswith("J-101")
 
 
-def test_a_file_entry_that_is_not_unicode_is_named_as_without_the_api(api, lakehouse, tmp_path):
+def test_a_file_entry_that_is_not_unicode_is_named_as_without_the_api(api, tmp_path):
     """Sent to the API it was a raw UnicodeEncodeError (exit 2); it runs in-process instead, where
     each entry is answered on its own."""
+    _, lakehouse = api
     entries = tmp_path / "entries.jsonl"
-    good = {"query": "forklift driver", "answer": "J-101", "corpus": "jobs", "score": 1}
+    good = {"query": "pallet jack driver", "answer": "J-101", "corpus": "jobs", "score": 1}
     entries.write_text(json.dumps(good) + "\n" + json.dumps({**good, "query": "bad \udc80 text"}) + "\n")
     result = invoke_cli("playbook", "import", str(entries), "--json", code=1)
     assert "UnicodeEncodeError" not in result.stderr + result.stdout
     assert "field 'query'" in result.stdout + result.stderr
-    assert [e.query for e in lakehouse.playbooks.entries()] == ["forklift driver"]
+    assert [e.query for e in lakehouse.playbooks.entries() if "text" in e.query or "pallet" in e.query] == [
+        "pallet jack driver"
+    ]
 
 
 def test_a_command_the_token_protected_api_refuses_says_how_to_run_it(api_with_token):

@@ -145,7 +145,7 @@ def test_a_run_paused_for_an_approval_does_not_hold_a_stopping_api(prefect_serve
         proc.terminate()
         assert proc.wait(timeout=120) == 143  # SystemExit(128 + SIGTERM), within the grace
 
-    with api_process(tmp_path, env=env) as (url, _), httpx.Client(base_url=url, timeout=60) as c:
+    with serve(Settings(home=tmp_path / "home")) as live, live.client(timeout=60) as c:  # a new API
         view = c.get(f"/v1/observer/runs/{run_id}").json()
     assert (view["status"], view["flow_run_id"]) == ("crashed", flow_run_id), view
     assert f"POST /v1/observer/runs/{flow_run_id}/resume runs the rest" in view["error"]

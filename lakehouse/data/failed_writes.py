@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -74,8 +75,19 @@ def refuse_table_in_another_home(tbl: Any, settings: Settings) -> None:
         return
     scheme, _, here = tbl.io.parse_location(settings.warehouse)
     table_scheme, _, there = tbl.io.parse_location(tbl.metadata.location)
-    if scheme == table_scheme == "file" and not there.startswith(here.rstrip("/") + "/"):
+    own = (here, warehouse_before_plain_paths(here))
+    if scheme == table_scheme == "file" and not any(there.startswith(root.rstrip("/") + "/") for root in own):
         raise TableInAnotherHome(".".join(tbl.name()), there, here)
+
+
+def warehouse_before_plain_paths(warehouse: str) -> str:
+    """Where versions before 2026-12-07 kept the tables of the local warehouse `warehouse` (a path):
+    they gave pyiceberg its file:// URI, which pyiceberg never unquotes, so a home whose path holds a
+    space or a non-ASCII letter has them in the sibling the quoted path names (`lake%20house/...`).
+    That folder is still this home's own: its catalog names it, and no other home writes there."""
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    return PyArrowFileIO.parse_location(Path(warehouse).as_uri())[2]
 
 
 # SQLite's words for a write it refused for good, where "database is locked" is a race worth retrying

@@ -24,6 +24,7 @@ from pyiceberg.table import Table
 from lakehouse.common.paths import UPLOAD_PREFIX
 from lakehouse.common.progress import Progress, no_progress
 from lakehouse.data.errors import StorageError, TableError
+from lakehouse.data.failed_writes import warehouse_before_plain_paths
 from lakehouse.data.storage import Sweep
 from lakehouse.data.write_markers import MARKER_TRUSTED_S, marker_table
 
@@ -75,6 +76,8 @@ def collect_garbage(
     report("listing files", 1, 1)
 
     names = tables.list()
+    default_warehouse = tables.settings.warehouse_url is None  # a path of this home's, made absolute
+    older_root = warehouse_before_plain_paths(root) if default_warehouse else None
     warehouse_shown = tables.settings.warehouse.rstrip("/")
     referenced: set[str] = set()
     protected: list[str] = []  # table directories whose references could not be read
@@ -92,6 +95,8 @@ def collect_garbage(
             continue
         # only the home's own catalog: homes sharing a catalog server each name their own tables' places
         elsewhere = _outside_warehouse(tbl.metadata_location, root) if tables.settings.catalog_url is None else None
+        if elsewhere and elsewhere == older_root:
+            continue  # this home's own tables as an older version placed them: gc sweeps only `root`
         if elsewhere:
             # A home copied or restored elsewhere (cp -a, rsync, tar): its catalog still names the
             # original's files, so nothing under this warehouse counted as referenced and gc removed

@@ -154,10 +154,11 @@ class Manifest:
     def from_json(cls, data: bytes, where: str) -> Manifest:
         try:
             raw = json.loads(data)
-            raw["source"] = SourceSpec(**raw["source"])
-            known = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in known})  # fields of a later release: ignored
-        except (ValueError, TypeError, KeyError) as exc:
+            # fields of a later release are ignored, the source's too: one of those made every
+            # corpus it wrote unreadable to an earlier release (a downgrade after a bad upgrade)
+            raw["source"] = SourceSpec(**_known(SourceSpec, raw["source"]))
+            return cls(**_known(cls, raw))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # AttributeError: a source not an object
             raise CorpusError(f"{where}: unreadable corpus manifest ({type(exc).__name__}: {exc})") from exc
 
     def summary(self) -> dict[str, Any]:
@@ -165,3 +166,9 @@ class Manifest:
         out = asdict(self)
         out["deleted"] = len(out.pop("deleted_labels"))
         return out
+
+
+def _known(kind: type, raw: dict[str, Any]) -> dict[str, Any]:
+    """The items of `raw` that are fields of the dataclass `kind`."""
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in raw.items() if k in names}

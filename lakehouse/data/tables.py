@@ -491,3 +491,4 @@ class Tables:
 
 
 SOURCE_SHA_KEY = "lakehouse.source-sha256"
+SOURCE_FORMAT_KEY = "lakehouse.source-format"

@@ -2,10 +2,12 @@
 
 Create or append; with `key`, upsert (incoming rows win) as one overwrite snapshot. The source
 content's sha256 is kept in the summary of the snapshot that holds its rows (never in a separate
-commit): the same content again is reported as `already_ingested` and writes nothing, while that
-snapshot is among the table's kept ones (setting table_snapshots_kept; older ones expire). Every check
-runs before the single commit, so a bad file leaves the table at the snapshot it had; a commit that
-loses a race with another writer is planned again on the new snapshot (see Tables.write_planned).
+commit): the same content again is reported as `already_ingested` and writes nothing, while its
+rows are in the table (once the snapshot expires, setting table_snapshots_kept, its hash is kept in
+a table property, see snapshot_expiry; an upsert runs again, with nothing to write when its rows are
+unchanged). Every check runs before the single commit, so a bad file leaves the table at the
+snapshot it had; a commit that loses a race with another writer is planned again on the new
+snapshot (see Tables.write_planned).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pydantic import BaseModel
 from lakehouse.data.errors import SnapshotFilesMissing, missing_path
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
-from lakehouse.data.snapshot_expiry import expire_old_snapshots
+from lakehouse.data.snapshot_expiry import expire_old_snapshots, ingested_before_expiry
 from lakehouse.data.table_names import caller_writable
 from lakehouse.data.table_schema import (
     SchemaConflict,
@@ -35,7 +37,7 @@ from lakehouse.data.table_schema import (
     plain_arrow_schema,
     to_storable,
 )
-from lakehouse.data.tables import SOURCE_SHA_KEY, Tables, Write
+from lakehouse.data.tables import SOURCE_FORMAT_KEY, SOURCE_SHA_KEY, Tables, Write
 
 __all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
 
@@ -167,7 +169,12 @@ def ingest_file(
         planned.clear()
         earlier = Tables.ingested_snapshot(tbl, sha, upsert=bool(key)) if tbl is not None else None
         if earlier is not None:
-            _same_format(name, str(path), tbl.metadata.snapshot_by_id(earlier), fmt)
+            summary = tbl.metadata.snapshot_by_id(earlier).summary
+            before = (summary.additional_properties if summary else {}).get(SOURCE_FORMAT_KEY)
+            _same_format(name, str(path), before, f"snapshot {earlier}", fmt)
+            return None
+        if tbl is not None and not key and (before := ingested_before_expiry(tbl, sha)) is not None:
+            _same_format(name, str(path), before, "a snapshot since expired", fmt)
             return None
         iceberg_schema = tbl.schema() if tbl is not None else None
         source = parse(iceberg_schema)
@@ -178,7 +185,7 @@ def ingest_file(
             planned.update(empty=True)
             return None
         report("writing", 0.7)
-        props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, "lakehouse.source-format": fmt}
+        props = {SOURCE_SHA_KEY: sha, "lakehouse.source-file": path.name, SOURCE_FORMAT_KEY: fmt}
         planned.update(rows_in=len(incoming), updated=0, upsert=bool(key and tbl is not None))
         if not key or not planned["upsert"]:
             return Write(incoming, properties=props)
@@ -276,14 +283,13 @@ def _json_line_of_row(data: memoryview, row: int) -> int | None:
     return None
 
 
-def _same_format(name: str, path: str, snapshot, fmt: str) -> None:
+def _same_format(name: str, path: str, before: str | None, where: str, fmt: str) -> None:
     """The same content again is already ingested, unless it is now read another way: a file read
     with the wrong --format could not be read again with the right one (a silent "already ingested")."""
-    before = (snapshot.summary.additional_properties if snapshot.summary else {}).get("lakehouse.source-format")
     if before and before != fmt:
         raise IngestError(
             path,
-            f"this content was ingested into {name!r} read as {before} (snapshot {snapshot.snapshot_id}); read "
+            f"this content was ingested into {name!r} read as {before} ({where}); read "
             f"as {fmt} its rows would stand beside those: ingest it into a new table",
         )
 

@@ -7,7 +7,8 @@ not registered (yet) still gets its endpoint, taking any JSON object; calling it
 
 # No `from __future__ import annotations` here: a route's body annotation must be the mode's real
 # input model class, which FastAPI cannot resolve from a string naming a local variable.
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio.from_thread
@@ -33,26 +34,32 @@ def call_mode(request: Request, name: str, payload: dict[str, Any]) -> dict[str,
     FastAPI's re-encoding."""
     spec = get_mode(name)
     ctx = ModeContext(lakehouse=lakehouse_of(request), source="http", trusted_paths=False)  # never the caller's files
-    gone = CALLER_GONE.set(_disconnected(request))  # a SQL query stops when its client goes
     try:
-        return invoke_mode(name, payload, ctx)
+        with until_client_leaves(request):
+            return invoke_mode(name, payload, ctx)
     except ValidationError as exc:
         if exc.title != spec.input_model.__name__:
             raise  # the mode's output or internals, not the caller's input: a bug
         message, fields = validation_details(exc.errors(), spec.input_model, strip=())
         raise ApiError(422, "invalid_request", f"{name}: {message}", {"mode": name, "fields": fields}) from None
-    finally:
-        CALLER_GONE.reset(gone)
 
 
-def _disconnected(request: Request) -> Callable[[], bool]:
+@contextmanager
+def until_client_leaves(request: Request) -> Iterator[None]:
+    """A SQL query run inside stops when this request's client closes its connection: left running
+    for nobody, it held a worker to the time limit (two impatient clients blocked every query)."""
+
     def gone() -> bool:
         try:
             return anyio.from_thread.run(request.is_disconnected)
         except RuntimeError:  # not on one of the server's worker threads: it cannot be asked
             return False
 
-    return gone
+    token = CALLER_GONE.set(gone)
+    try:
+        yield
+    finally:
+        CALLER_GONE.reset(token)
 
 
 def _input_model(name: str) -> type[BaseModel] | None:

@@ -19,7 +19,7 @@ import duckdb
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from flows.http.calls import lakehouse_of
+from flows.http.calls import lakehouse_of, until_client_leaves
 from flows.http.ui import render
 from flows.http.ui.explore import cell, is_internal, table_parts
 from flows.http.ui.session import verify_csrf
@@ -40,7 +40,8 @@ def run(request: Request, sql: str, row_cap: int | None) -> dict[str, Any]:
     """The mode's answer for `sql` (LakehouseError for a refused or failing query)."""
     ctx = ModeContext(lakehouse=lakehouse_of(request), source="ui", trusted_paths=False)
     payload: dict[str, Any] = {"sql": sql} if row_cap is None else {"sql": sql, "row_cap": row_cap}
-    return invoke_mode("sql.query", payload, ctx)
+    with until_client_leaves(request):
+        return invoke_mode("sql.query", payload, ctx)
 
 
 def count_rows(request: Request, sql: str) -> int | None:
@@ -48,7 +49,8 @@ def count_rows(request: Request, sql: str) -> int | None:
     (the count runs the query again, under the same guard and time limit)."""
     body = sql.strip().rstrip(";").strip()
     try:
-        result = lakehouse_of(request).sql.query(f"SELECT count(*) FROM (\n{body}\n) AS counted", row_cap=1)
+        with until_client_leaves(request):
+            result = lakehouse_of(request).sql.query(f"SELECT count(*) FROM (\n{body}\n) AS counted", row_cap=1)
     except LakehouseError:
         return None
     return int(result.rows[0][0]) if result.rows else None

@@ -212,6 +212,7 @@ class _Worker:
         self._conn.send(settings)
         self._killed = False
         self._caller_left = False
+        self._kill_lock = threading.Lock()
 
     def ask(self, request: tuple, timeout_s: float) -> Any:
         """The worker's answer, `_TIMED_OUT` (it is killed) or `_DIED`. A request larger than a
@@ -275,10 +276,13 @@ class _Worker:
         self.kill()
 
     def kill(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait(5)
-        self._conn.close()
+        # A stopping server's close_all and the query's own thread (which saw the pipe end) both kill
+        # it: two unserialized closes of one pipe closed its descriptor twice (EBADF in that thread).
+        with self._kill_lock:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait(5)
+            self._conn.close()
         # DuckDB removes its spill directory when its database closes; a killed worker's stays
         for spill in (self._home / "tmp" / "duckdb").glob(f"{self._process.pid}-*"):
             shutil.rmtree(spill, ignore_errors=True)

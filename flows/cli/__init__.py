@@ -25,9 +25,9 @@ app = typer.Typer(
 
 def _print_version(asked: bool) -> None:
     if asked:
-        from importlib.metadata import version
+        from flows.version import installed_version
 
-        typer.echo(f"lakehouse {version('lakehouse')}")
+        typer.echo(f"lakehouse {installed_version()}")
         raise typer.Exit()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from flows.cli.common import err_console, fail
 from flows.errors import StateFileUnwritable
+from flows.version import installed_version
 
 API_HINT = " (a running `lakehouse api` makes this instant)"
 
@@ -37,12 +38,6 @@ def client_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def lakehouse_version() -> str:
-    from importlib.metadata import version
-
-    return version("lakehouse")
-
-
 def write_state(home: Path, host: str, port: int) -> dict[str, Any] | None:
     """This process's state in `home`; returns the state of a live API it took the file from."""
     from lakehouse.common.processes import process_identity
@@ -56,7 +51,7 @@ def write_state(home: Path, host: str, port: int) -> dict[str, Any] | None:
         "pid": os.getpid(),
         "started": process_identity(os.getpid()),
         "home": str(home),
-        "version": lakehouse_version(),
+        "version": installed_version(),
     }
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
     try:
@@ -122,10 +117,10 @@ def call(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     info = running_api(settings.home_dir)
     if info is None:
         return None
-    if info.get("version") != lakehouse_version():  # its code may not read what this version wrote
+    if info.get("version") != (ours := installed_version()):  # its code may not read what this version wrote
         err_console.print(
             f"note: the running `lakehouse api` (pid {info['pid']}, version {info.get('version', 'unknown')}) is not "
-            f"this CLI's version ({lakehouse_version()}): running in this process; restart the API to serve this one",
+            f"this CLI's version ({ours}): running in this process; restart the API to serve this one",
             markup=False,
             highlight=False,
         )

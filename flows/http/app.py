@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -25,18 +24,12 @@ from flows.http.errors import (
 from flows.http.limits import BodyLimit, check_body
 from flows.http.runs import RunTracker
 from flows.outputs import RunStore
+from flows.version import installed_version
 from lakehouse.config import Settings, get_settings
 from lakehouse.core import Lakehouse
 from lakehouse.data.shared_log import FlushTimer
 from lakehouse.data.sql.workers import close_all as close_sql_workers
 from modes.registry import load_modes
-
-
-def _version() -> str:
-    try:
-        return version("lakehouse")
-    except PackageNotFoundError:
-        return "0"
 
 
 class _ServerLogHandler(logging.StreamHandler):
@@ -90,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Lakehouse",
-        version=_version(),
+        version=installed_version(),
         description="Workflows, modes, matrix search, SQL, ingest, chat and pathway memory over HTTP. "
         'Every error answers `{"error": {"type", "message", "details"}}`. Text must be valid '
         "Unicode (a lone surrogate is a 422 naming the field); strings are capped (a search `query` at "

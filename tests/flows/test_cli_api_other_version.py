@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import os
 
-from flows.cli.remote import lakehouse_version, state_path
+from flows.cli.remote import state_path
+from flows.version import installed_version
 from lakehouse.common.processes import process_identity
 from tests.fixtures.cli import invoke_cli
 
@@ -21,5 +22,5 @@ def test_an_api_of_another_version_is_not_used(lakehouse, minilm, lh_home):
     found = invoke_cli("playbook", "lookup", "forklift driver", "--json")
     said = " ".join(found.stderr.split())
     assert f"note: the running `lakehouse api` (pid {api}, version 0.0.1) is not this CLI's version" in said
-    assert f"({lakehouse_version()}): running in this process; restart the API to serve this one" in said
+    assert f"({installed_version()}): running in this process; restart the API to serve this one" in said
     assert json.loads(found.stdout)["matches"] == []

@@ -190,6 +190,7 @@ def _check_cap(cap: int) -> None:
 _TIMED_OUT = object()
 _DIED = object()
 _CALLER_LEFT = object()
+_ANSWERED = object()
 
 
 class _Worker:
@@ -211,7 +212,6 @@ class _Worker:
             self._conn = Connection(os.dup(ours.fileno()))
         self._conn.send(settings)
         self._killed = False
-        self._caller_left = False
         self._kill_lock = threading.Lock()
 
     def ask(self, request: tuple, timeout_s: float) -> Any:
@@ -225,9 +225,10 @@ class _Worker:
             watchdog.start()
         try:
             self._conn.send_bytes(payload)
-            if self._answered_within(timeout_s) and not self._killed:
+            waited = self._wait_for_answer(timeout_s)
+            if waited is _ANSWERED and not self._killed:
                 return self._conn.recv()
-            if self._caller_left:
+            if waited is _CALLER_LEFT:
                 self.kill()
                 return _CALLER_LEFT
         except (EOFError, OSError):
@@ -240,19 +241,18 @@ class _Worker:
         self.kill()
         return _TIMED_OUT
 
-    def _answered_within(self, timeout_s: float) -> bool:
-        self._caller_left = False
+    def _wait_for_answer(self, timeout_s: float) -> object:
+        """`_ANSWERED`, `_CALLER_LEFT` or `_TIMED_OUT`."""
         gone = CALLER_GONE.get()
         if gone is None:
-            return self._conn.poll(timeout_s)
+            return _ANSWERED if self._conn.poll(timeout_s) else _TIMED_OUT
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if self._conn.poll(min(left, _CALLER_CHECK_S)):
-                return True
+                return _ANSWERED
             if gone():
-                self._caller_left = True
-                return False
-        return False
+                return _CALLER_LEFT
+        return _TIMED_OUT
 
     def _expire(self) -> None:
         self._killed = True

@@ -199,10 +199,11 @@ def _refuse_a_silent_prefect_server() -> None:
     keeps the address it found at start: once that server stopped, every run was a bare 500
     (ConnectError) until the API restarted. One `/health` call, answered in milliseconds."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value()
-    if not url:
+    from flows.approval import prefect_api_url
+
+    url = prefect_api_url()
+    if url is None:
         return
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()

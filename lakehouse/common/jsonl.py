@@ -16,10 +16,14 @@
   was replaced (another inode) or shrank below what was read is read again from the start (`reset`).
 - `exclusive()` holds an advisory lock (`flock`) on the log across processes, for writers that
   must check the log and append as one step (idempotent imports).
+- A `trimmable` log (the op log) can drop old records (`trim`): its appends hold a shared `flock`
+  while they write and the trim an exclusive one while it swaps in the shorter file, so no append
+  lands in the file being replaced; an append that waited for the swap reopens the new file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -36,6 +40,27 @@ from lakehouse.common.paths import make_folder
 from lakehouse.common.text import loads_json
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Trim:
+    """What `AppendLog.trim` kept and dropped (complete, well-formed records dropped only)."""
+
+    kept: int = 0
+    dropped: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
+def _record_or_none(raw: bytes) -> dict[str, Any] | None:
+    """The record of a complete line; None for a corrupt or unfinished one (which a trim keeps)."""
+    if not raw.endswith(b"\n"):
+        return None
+    try:
+        record = loads_json(raw.decode("utf-8", errors="replace").strip() or "null")
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 @dataclass
@@ -93,8 +118,9 @@ def _lines_backward(fh: BinaryIO, end: int) -> Iterator[bytes]:
 
 
 class AppendLog:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, trimmable: bool = False) -> None:
         self.path = Path(path)
+        self.trimmable = trimmable
         self.report = LogReport()
         self._lock = threading.RLock()
         self.bytes_read = 0  # by read_since: how much a long-running reader re-reads
@@ -105,7 +131,10 @@ class AppendLog:
         """Append one record as one line. Raises OSError on failure (callers decide if it is fatal)."""
         line = (json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            if self.trimmable:
+                fd = self._open_locked(os.O_RDWR | os.O_APPEND, fcntl.LOCK_SH)
+            else:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -139,12 +168,68 @@ class AppendLog:
         """Hold the log's advisory lock (threads of this process and other processes that ask for
         it): check-then-append inside stays one step. Plain `append` does not wait for it."""
         with self._lock:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+            fd = self._open_locked(os.O_RDONLY, fcntl.LOCK_EX)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)  # releases the lock
+
+    def _open_locked(self, flags: int, lock: int) -> int:
+        """A descriptor of the log holding `flock(lock)`. A lock taken on a file that a trim replaced
+        meanwhile guards nothing (and a write to it is lost): the new file is opened instead."""
+        while True:
+            fd = os.open(self.path, flags | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, lock)
+                held = os.fstat(fd)
+                now = os.stat(self.path)
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                return fd
+            os.close(fd)
+
+    def trim(self, keep: Callable[[dict[str, Any]], bool], *, dry_run: bool = False) -> Trim:
+        """Drop the records `keep` refuses: the kept lines (corrupt ones and an unfinished last line
+        too, byte for byte) go to a new file that replaces the log in one rename, while no append
+        writes (a `trimmable` log's appends wait for it). Readers see the old file or the new one."""
+        if not self.trimmable:
+            raise LogWriteError(f"{self.path} is not a trimmable log: its appends do not wait for a trim")
+        result = Trim()
+        if not self.path.exists():
+            return result
+        with self._lock:
+            fd = self._open_locked(os.O_RDONLY, fcntl.LOCK_EX)
+            temp = self.path.with_name(f".{self.path.name}.trim-{os.getpid()}")
+            try:
+                with os.fdopen(os.dup(fd), "rb") as old, open(temp, "wb") as new:
+                    for raw in old:
+                        result.bytes_before += len(raw)
+                        record = _record_or_none(raw)
+                        if record is not None and not keep(record):
+                            result.dropped += 1
+                            continue
+                        result.kept += 1
+                        result.bytes_after += len(raw)
+                        new.write(raw)
+                    new.flush()
+                    os.fsync(new.fileno())
+                if dry_run or not result.dropped:
+                    temp.unlink()
+                else:
+                    os.chmod(temp, os.fstat(fd).st_mode & 0o777)
+                    os.replace(temp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+                raise
+            finally:
+                os.close(fd)
+        return result
 
     def _parse(self, number: int, raw: bytes, seen_corrupt: set[int]) -> dict[str, Any] | None:
         text = raw.decode("utf-8", errors="replace").strip()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from lakehouse.common.errors import LogWriteError
-from lakehouse.common.jsonl import AppendLog, LogCursor
+from lakehouse.common.jsonl import AppendLog, LogCursor, Trim
 from lakehouse.common.machine import machine_problem
 from lakehouse.common.secrets import scrub  # noqa: F401 (re-exported: runner, HTTP)
 
@@ -187,7 +187,7 @@ class _Tally:
 
 class Observer:
     def __init__(self, log_path: Path | str, ring_size: int = 10_000, shared: SharedLog | None = None) -> None:
-        self.log = AppendLog(log_path)
+        self.log = AppendLog(log_path, trimmable=True)  # `forget_before` drops old ops
         self.shared = shared
         self.ring: deque[ObservedOp] = deque(maxlen=max(1, ring_size))
         self.write_failures = 0
@@ -236,6 +236,19 @@ class Observer:
                     reason,
                 )
         return op
+
+    def forget_before(self, cutoff: datetime, *, dry_run: bool = False) -> Trim:
+        """Drop from the log the ops that ended before `cutoff` (the history's retention); what
+        is not an op, or has no readable end time, stays. The ring (this process's newest) stays."""
+
+        def keep(record: dict[str, Any]) -> bool:
+            try:
+                ended = datetime.fromisoformat(str(record["ts_end"]))
+            except (KeyError, ValueError):
+                return True
+            return not _is_op(record) or (ended if ended.tzinfo else ended.replace(tzinfo=UTC)) >= cutoff
+
+        return self.log.trim(keep, dry_run=dry_run)
 
     # reading -----------------------------------------------------------------------------
     def ring_ops(self, run_id: str) -> list[dict[str, Any]]:

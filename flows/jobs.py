@@ -7,8 +7,7 @@
 - `adapt_weekly_flow`: `lakehouse adapt` + gate (`corpus.adapt`) for every corpus with positive
   playbook entries recorded since its last adapter was trained; a Markdown report and a PNG chart
   of current vs adapted recall per corpus, attached as artifacts.
-- `tables_gc_flow`: the `tables.gc` mode (warehouse files no table references, older than a
-  window); summary artifact.
+- `tables_gc_flow` (flows/maintenance.py): the `tables.gc` mode and the history's retention.
 
 All are module-level flows (a flow built by a factory cannot be deployed) and return the report
 dict. `DEPLOYMENTS` is the one description of the deployments: `prefect.yaml` mirrors it
@@ -66,7 +65,7 @@ class CorpusSource(BaseModel):
     format: str | None = None
 
 
-def _context(node_id: str, workflow: str) -> ModeContext:
+def job_context(node_id: str, workflow: str) -> ModeContext:
     return ModeContext(
         lakehouse=current_lakehouse(),
         workflow=workflow,
@@ -85,7 +84,7 @@ def _artifact_key(text: str) -> str:
 @task(name="ensure-corpus", cache_policy=NO_CACHE, persist_result=False)
 def ensure_corpus(source: CorpusSource) -> dict[str, Any]:
     """Ingest the source (a no-op when already ingested) and build the corpus if it is missing."""
-    ctx = _context("ensure-corpus", "playbook-lift")
+    ctx = job_context("ensure-corpus", "playbook-lift")
     if ctx.lakehouse.corpora.exists(source.corpus):
         return {"corpus": source.corpus, "status": "exists"}
     ingest = {"path": resolve_path(source.path), "table": source.table, "format": source.format}
@@ -102,7 +101,7 @@ def ensure_corpus(source: CorpusSource) -> dict[str, Any]:
 
 @task(name="lift", cache_policy=NO_CACHE, persist_result=False)
 def lift_task(payload: dict[str, Any]) -> dict[str, Any]:
-    return invoke_mode("lift.run", payload, _context("lift", "playbook-lift"))
+    return invoke_mode("lift.run", payload, job_context("lift", "playbook-lift"))
 
 
 def attach_lift_artifacts(out: dict[str, Any]) -> None:
@@ -154,7 +153,7 @@ def playbook_lift_flow(
 def drift_check(planned: PlannedCheck) -> CheckResult:
     from modes.catalog.drift_nightly import run_check
 
-    return run_check(planned, _context(f"drift-{planned.check}", "drift-nightly"))
+    return run_check(planned, job_context(f"drift-{planned.check}", "drift-nightly"))
 
 
 def drift_markdown(report, saved: Path) -> str:
@@ -193,7 +192,7 @@ def drift_nightly_flow(
     inp = NightlyIn(
         evidence_path=evidence_path, old_scorer=old_scorer, new_scorer=new_scorer, corpora=corpora, top_k=top_k
     )
-    ctx = _context("drift-plan", "drift-nightly")
+    ctx = job_context("drift-plan", "drift-nightly")
     plan = plan_checks(inp, ctx)
     report = assemble(
         [
@@ -267,7 +266,7 @@ def plan_adaptations(lakehouse, corpora: list[str] | None = None) -> list[dict[s
 
 @task(name="adapt-corpus", cache_policy=NO_CACHE, persist_result=False)
 def adapt_task(payload: dict[str, Any]) -> dict[str, Any]:
-    return invoke_mode("corpus.adapt", payload, _context(f"adapt-{payload['corpus']}", "adapt-weekly"))
+    return invoke_mode("corpus.adapt", payload, job_context(f"adapt-{payload['corpus']}", "adapt-weekly"))
 
 
 def _reranker_verdict(rerank: dict[str, Any]) -> str | None:
@@ -359,7 +358,7 @@ def adapt_weekly_flow(
         AdaptIn.model_validate({"corpus": "*", "holdout": holdout, "seed": seed, "promote": promote})
     except ValidationError as exc:
         raise AdaptError(f"adapt-weekly parameters: {format_validation_error(exc)}") from None
-    ctx = _context("adapt-plan", "adapt-weekly")
+    ctx = job_context("adapt-plan", "adapt-weekly")
     rows: list[dict[str, Any]] = []
     for planned in plan_adaptations(ctx.lakehouse, corpora):
         row: dict[str, Any] = {"corpus": planned["corpus"], "status": "skipped", "why": planned["why"]}
@@ -408,26 +407,6 @@ def adapt_weekly_flow(
     if failed:
         return Failed(message=f"adapt-weekly: {len(failed)} corpus(es) failed: {failed[0]['why']}", data=data)
     return data
-
-
-# table garbage collection --------------------------------------------------------------------
-@task(name="tables-gc", cache_policy=NO_CACHE, persist_result=False)
-def tables_gc_task(payload: dict[str, Any]) -> dict[str, Any]:
-    return invoke_mode("tables.gc", payload, _context("tables-gc", "tables-gc"))
-
-
-@flow(name="tables-gc", persist_result=False, log_prints=False)
-def tables_gc_flow(older_than: str = "1h", dry_run: bool = False) -> dict[str, Any] | State:
-    """Remove warehouse files no table references (crashed or lost writes) older than `older_than`;
-    the summary is attached as a Markdown artifact."""
-    out = tables_gc_task({"older_than": older_than, "dry_run": dry_run})
-    lines = ["# Table garbage collection", "", out["summary"], ""]
-    lines += [f"- `{f['path']}` ({f['bytes']} bytes)" for f in out["removed"][:100]]
-    lines += [f"- error: {e}" for e in out["errors"]]
-    create_markdown_artifact("\n".join(lines) + "\n", key="tables-gc", description=out["summary"])
-    if out["errors"]:
-        return Failed(message=f"tables-gc: {len(out['errors'])} error(s): {out['errors'][0]}", data=out)
-    return out
 
 
 # deployments ---------------------------------------------------------------------------------
@@ -492,8 +471,9 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         "tables-gc",
-        "flows/jobs.py:tables_gc_flow",
-        "Remove table files no snapshot references, older than 1 hour, every night.",
+        "flows/maintenance.py:tables_gc_flow",
+        "Remove table files no snapshot references, older than 1 hour, and the history older than "
+        "history_kept_days (90 days), every night.",
         cron="30 4 * * *",
     ),
 )

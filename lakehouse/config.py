@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     # files `lakehouse gc` then removes: without it every small append grew each metadata file and commit.
     # A file is known as already ingested by its snapshot: once that expired, the same file appends again.
     table_snapshots_kept: int = Field(default=100, ge=1)
+    # `lakehouse gc` (and the nightly tables-gc job) drop the ops, run records and reports older than this;
+    # the Prefect server lakehouse starts deletes flow runs that ended that long ago (Prefect's default: 90)
+    history_kept_days: float = Field(default=90.0, ge=1 / 24, allow_inf_nan=False)  # at least an hour
 
     # sql
     sql_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)

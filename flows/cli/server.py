@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,6 +32,7 @@ server_app = typer.Typer(
 
 DEFAULT_PORT = 4200
 LOG_NAME = "prefect-server.log"  # under LH_HOME
+LOG_ROTATE_BYTES = 16 * 1024 * 1024
 START_TIMEOUT_S = 120.0  # a cold start takes ~10 s on an idle 2-core machine, several times that when loaded
 
 
@@ -123,8 +124,10 @@ def _launch(home: Path, port: int, timeout: float) -> str:
     """Start `prefect server start` on 127.0.0.1:`port` in its own session (it outlives this
     process) and wait until it answers; its API URL. Call under `_start_lock`."""
     log_path = home / LOG_NAME
+    _rotate(log_path)
     # The server must not talk to itself or to the user's server: no PREFECT_API_URL.
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = _retention() | env  # the user's own Prefect settings win
     prefect = Path(sys.executable).with_name("prefect")
     command = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "ab") as log:
@@ -138,6 +141,25 @@ def _launch(home: Path, port: int, timeout: float) -> str:
     server_file(home).write_text(json.dumps(info))
     _wait_healthy(home, process.pid, api_url, str(log_path), timeout, alive=lambda: process.poll() is None)
     return api_url
+
+
+def _rotate(log_path: Path) -> None:
+    """Every start appends to the server's log: past LOG_ROTATE_BYTES it becomes `<log>.1` (the one
+    before that goes), so years of nightly starts do not fill the home."""
+    with suppress(OSError):
+        if log_path.stat().st_size > LOG_ROTATE_BYTES:
+            log_path.replace(log_path.with_name(log_path.name + ".1"))
+
+
+def _retention() -> dict[str, str]:
+    """Prefect deletes old flow runs only when told to: after history_kept_days, like our history."""
+    from lakehouse.config import get_settings
+
+    days = get_settings().history_kept_days
+    return {
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(int(days * 86400)),
+    }
 
 
 def _adopt_or_clear(home: Path, timeout: float) -> str | None:

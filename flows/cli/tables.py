@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Optional
@@ -319,19 +320,34 @@ def gc(
     force: bool = typer.Option(
         False, "--force", help="Allow --older-than under 10m: only when no write is running (its files would go)."
     ),
+    keep_history: Optional[str] = typer.Option(
+        None,
+        "--keep-history",
+        help="Keep the history (ops, run records, lift / drift / adapt reports) this long (1h at least; "
+        "default 90d, or LH_HISTORY_KEPT_DAYS days); older history is dropped.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the gc report as JSON."),
 ) -> None:
     """Remove table data and metadata files under the warehouse that no table references any more
     (left by crashed or lost writes), and what killed uploads left in the object store (temp files
     of a file:// store, incomplete multipart uploads on S3) and in the inbox (the folder of an HTTP
-    upload whose API was killed; your own files there stay), older than --older-than."""
+    upload whose API was killed; your own files there stay), older than --older-than. Then drop the
+    history older than --keep-history: ops in the op log, records of workflow runs (which can then no
+    longer be resumed) and the report files of lift, drift and adapt runs."""
+    from flows.retention import trim_history
     from lakehouse.data.table_gc import parse_duration
 
+    keep_s = None if keep_history is None else _history_window(parse_duration(keep_history))
     with _lakehouse() as lh:
         window = None if older_than is None else parse_duration(older_than)
         payload = {"older_than": window, "dry_run": dry_run, "force": force}
         with _gc_progress(enabled=not json_out):
             result = invoke_mode("tables.gc", payload, _context(lh))
+            keep_s = keep_s if keep_s is not None else lh.settings.history_kept_days * 86400
+            outputs_window = lh.settings.table_gc_older_than_s if window is None else window
+            history = trim_history(lh, keep_s, outputs_window_s=outputs_window, dry_run=dry_run)
+    result["history"] = asdict(history) | {"summary": history.summary()}
+    result["errors"] += history.errors
     if json_out:
         print_json(result)
     else:
@@ -345,10 +361,19 @@ def gc(
         if len(shown) < len(result["removed"]):
             console.print(f"... and {len(result['removed']) - len(shown)} more", highlight=False)
         console.print(result["summary"], highlight=False, soft_wrap=True)
+        console.print(history.summary(), highlight=False, soft_wrap=True)
     for error in result["errors"]:
         err_console.print(f"[yellow]gc:[/] {error}", highlight=False, soft_wrap=True)
     if result["errors"]:
         raise typer.Exit(1)
+
+
+def _history_window(seconds: float) -> float:
+    from lakehouse.data.errors import TableError
+
+    if seconds < 3600:
+        raise TableError(f"--keep-history {seconds:g}s is under an hour: the history of runs in flight would go")
+    return seconds
 
 
 @contextlib.contextmanager

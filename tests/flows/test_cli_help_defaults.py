@@ -42,6 +42,8 @@ def test_the_defaults_the_helps_state_are_the_settings_defaults():
     fields = Settings.model_fields
     assert fields["table_gc_older_than_s"].default == 3600
     assert "(90s, 30m, 1h, 2d, or seconds; default 1h)" in rendered["gc"]
+    assert fields["history_kept_days"].default == 90
+    assert "(1h at least; default 90d, or LH_HISTORY_KEPT_DAYS days)" in rendered["gc"]
     assert f"Return at most N rows (default {fields['sql_row_cap'].default:,})" in rendered["sql"]
     assert f"weight for this run, in (0, 5] (default {fields['playbook_boost'].default})" in rendered["lift run"]
     assert f"never vote, in [-1, 1) (default {fields['playbook_min_similarity'].default})" in rendered["lift run"]

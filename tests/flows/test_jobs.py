@@ -45,7 +45,7 @@ def test_serve_builds_the_same_deployments():
     built = {d.name: d for d in build_deployments()}
     assert set(built) == {"drift-nightly", "playbook-lift-weekly", "run-workflow", "tables-gc", "adapt-weekly"}
     assert built["adapt-weekly"].entrypoint == "flows.jobs.adapt_weekly_flow"
-    assert built["tables-gc"].entrypoint == "flows.jobs.tables_gc_flow"
+    assert built["tables-gc"].entrypoint == "flows.maintenance.tables_gc_flow"
     assert built["drift-nightly"].entrypoint == "flows.jobs.drift_nightly_flow"
     assert built["run-workflow"].entrypoint == "flows.runner.run_workflow_flow"
     assert built["playbook-lift-weekly"].schedules[0].schedule.cron == "0 3 * * 1"
@@ -255,3 +255,27 @@ def test_a_broken_drift_check_fails_the_flow_run_but_keeps_the_artifact(prefect_
     with get_client(sync_client=True) as client:
         artifacts = _artifacts(client, state.state_details.flow_run_id)
     assert "| scorer |" in artifacts["drift-nightly"].data and "| failed |" in artifacts["drift-nightly"].data
+
+
+def test_the_nightly_tables_gc_also_trims_the_history(prefect_server, job_settings, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+
+    from flows.maintenance import tables_gc_flow
+    from lakehouse.config import Settings
+    from lakehouse.core import Lakehouse
+    from lakehouse.observe.observer import ObservedOp
+
+    home = job_settings(tmp_path / "home")
+    lh = Lakehouse(Settings(home=home))
+    old = datetime.now(UTC) - timedelta(days=100)
+    lh.observer.record(ObservedOp(ts_start=old, ts_end=old, duration_ms=1, source="workflow", status="completed"))
+    lh.close()
+    state = tables_gc_flow(return_state=True)
+    assert state.is_completed(), state
+    assert state.result()["history"]["ops"] == 1
+    with get_client(sync_client=True) as client:
+        artifacts = _artifacts(client, state.state_details.flow_run_id)
+    assert "history before" in artifacts["tables-gc"].data and "dropped 1 op(s)" in artifacts["tables-gc"].data
+    assert old.isoformat()[:19] not in (home / "ops.jsonl").read_text()

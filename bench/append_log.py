@@ -7,6 +7,10 @@ Since stop 37 an append checks the file's last byte first (`fstat` + a 1-byte `p
 torn fragment is closed off instead of cut at open. Against the append as it was before the check
 (encode, lock, `open`, `write`, `close`) and a bare write of a line encoded once. Medians of
 --repeat runs, the methods taking turns.
+
+Since stop 48 the op log is `trimmable` (its appends hold a shared `flock`, so a trim can swap the
+file): that append is measured beside the plain one, and then one trim of a log of --trim-records
+records of which half are dropped (what `lakehouse gc` does to the op log).
 """
 
 from __future__ import annotations
@@ -53,12 +57,34 @@ def logged(path: Path, count: int) -> None:
         log.append(RECORD)
 
 
+def trimmable(path: Path, count: int) -> None:
+    log = AppendLog(path, trimmable=True)
+    for _ in range(count):
+        log.append(RECORD)
+
+
+def trim_once(work: Path, count: int) -> tuple[float, int, int]:
+    path = work / "trim.jsonl"
+    with open(path, "wb") as fh:
+        for n in range(count):
+            fh.write((json.dumps(RECORD | {"n": n}, separators=(",", ":")) + "\n").encode())
+    start = time.perf_counter()
+    result = AppendLog(path, trimmable=True).trim(lambda r: r["n"] % 2 == 0)
+    return time.perf_counter() - start, result.bytes_before, result.dropped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--trim-records", type=int, default=200_000)
     args, _ = parser.parse_known_args()
-    methods = {"a bare O_APPEND write": bare, "AppendLog.append before the check": before, "AppendLog.append": logged}
+    methods = {
+        "a bare O_APPEND write": bare,
+        "AppendLog.append before the check": before,
+        "AppendLog.append": logged,
+        "AppendLog.append, trimmable (the op log: + a shared flock)": trimmable,
+    }
     times: dict[str, list[float]] = {label: [] for label in methods}
     with tempfile.TemporaryDirectory() as work:
         for run in range(args.repeat):
@@ -67,12 +93,14 @@ def main() -> None:
                 start = time.perf_counter()
                 fn(path, args.records)
                 times[label].append(time.perf_counter() - start)
+        took, size, dropped = trim_once(Path(work), args.trim_records)
     print(f"{args.records:,} appends of a {len(json.dumps(RECORD))}-byte record, median of {args.repeat}\n")
     print("| method | total | per append |")
     print("|---|---:|---:|")
     for label, runs in times.items():
         median = statistics.median(runs)
         print(f"| {label} | {median * 1000:.0f} ms | {median / args.records * 1e6:.1f} us |")
+    print(f"\ntrim of a {size / 1e6:.0f} MB log of {args.trim_records:,} records, {dropped:,} dropped: {took:.2f} s")
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ class RunStore:
         if not self.store.exists(key):
             raise RunRecordNotFound(
                 f"no record of run {run_id!r}: it was not started by this lakehouse (LH_HOME) or its "
-                f"records were removed (see `lakehouse ops list` for run ids)"
+                f"records were removed (`lakehouse gc` drops those of runs older than history_kept_days, 90 by "
+                f"default; see `lakehouse ops list` for run ids)"
             )
         return RunManifest.model_validate_json(self.store.get(key))
 

@@ -230,7 +230,11 @@ def test_unknown_from_node_suggests_a_name(lakehouse):
 
 def test_unknown_run_names_the_run_and_how_to_list_runs(lakehouse):
     loaded = load_workflow_text(CHAIN, "chain.yaml")
-    with pytest.raises(RunRecordNotFound, match=r"no record of run 'nope'.*lakehouse ops list"):
+    with pytest.raises(
+        RunRecordNotFound,
+        match=r"no record of run 'nope'.*records were removed .`lakehouse gc` drops those of runs older than "
+        r"history_kept_days.*lakehouse ops list",
+    ):
         plan_resume(lakehouse, "nope", loaded)
 
 

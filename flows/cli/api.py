@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from flows.cli.common import console, err_console, exit_cleanly_on_sigterm, fail, refuse_port_in_use, serve_http
@@ -41,6 +43,11 @@ def register(app: typer.Typer) -> None:
         refuse_port_in_use(host, port)
         exit_cleanly_on_sigterm()  # the `finally` below removes the state
         serve_untrusted()  # its callers' SQL runs in capped worker processes (sql_isolation)
+        # Prefect's logging config, applied when the first workflow run imports Prefect, hands
+        # uvicorn's loggers to its console handler, which our CLI setting keeps at CRITICAL: uvicorn's
+        # warnings, errors and shutdown lines were dropped from then on. Its stderr handler instead.
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_UVICORN_HANDLERS", "debug")
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_UVICORN_LEVEL", log_level.value.upper())
         before = write_state(settings.home_dir, host, port)  # a home it cannot write is refused before the announcement
         try:
             locked = "token required" if settings.api_token else "no token (loopback only)"

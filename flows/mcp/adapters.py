@@ -208,8 +208,8 @@ class OpsQueryIn(PageIn):
 class OpsQueryOut(PageOut):
     ops: list[dict[str, Any]] | None = Field(
         default=None,
-        description="the op list (no `sql`), oldest first: the log only grows, so a page stays put; "
-        "the newest ops: offset = total - limit",
+        description="the op list (no `sql`), oldest first: a page stays put until `lakehouse gc` drops the "
+        "ops older than the history's retention (90 days); the newest ops: offset = total - limit",
     )
     columns: list[str] | None = Field(default=None, description="the query's columns (`sql`)")
     rows: list[list[Any]] | None = Field(default=None, description="the query's rows (`sql`)")

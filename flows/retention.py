@@ -3,7 +3,8 @@ it is older than `history_kept_days` (90 by default, Prefect's own default for f
 Prefect server `lakehouse` starts deletes its flow runs after the same time). `lakehouse gc` and
 the nightly `tables-gc` deployment apply it:
 
-- ops in the op log that ended before the cutoff (the log is rewritten without them);
+- ops in the op log that ended before the cutoff (the log is rewritten without them), and with
+  shared state on the shared op table's rows that started before it;
 - run records `_runs/<run_id>/` whose newest object is older than the cutoff and that no process
   on this host is running (a run killed that long ago can no longer be resumed);
 - records of runs submitted over HTTP (`_runs/submissions/`) older than the cutoff;
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from flows import run_lock
 from flows.outputs import PREFIX, NodeRecord
+from lakehouse.errors import LakehouseError
+from lakehouse.observe.retention import forget_shared_ops_before
 
 if TYPE_CHECKING:
     from lakehouse.core import Lakehouse
@@ -40,6 +43,7 @@ class HistoryTrim:
     dry_run: bool
     ops: int = 0
     op_log_bytes: int = 0  # how much shorter the op log is
+    shared_ops: int = 0  # rows of the shared op table (shared state on)
     runs: int = 0
     submissions: int = 0
     outputs: int = 0
@@ -51,9 +55,12 @@ class HistoryTrim:
         verb = "would drop" if self.dry_run else "dropped"
         return (
             f"history before {self.cutoff[:10]}: {verb} {self.ops} op(s) ({self.op_log_bytes} bytes of the op "
-            f"log), {self.runs} run record(s), {self.submissions} submission(s), {self.outputs} stored "
+            f"log{self._shared()}), {self.runs} run record(s), {self.submissions} submission(s), {self.outputs} stored "
             f"output(s) and {self.reports} report file(s) ({self.bytes} bytes)"
         )
+
+    def _shared(self) -> str:
+        return f"; {self.shared_ops} row(s) of the shared op table" if self.shared_ops else ""
 
 
 def trim_history(lh: Lakehouse, keep_s: float, *, outputs_window_s: float, dry_run: bool = False) -> HistoryTrim:
@@ -67,6 +74,11 @@ def trim_history(lh: Lakehouse, keep_s: float, *, outputs_window_s: float, dry_r
         report.ops, report.op_log_bytes = trimmed.dropped, trimmed.bytes_before - trimmed.bytes_after
     except OSError as exc:
         report.errors.append(f"op log {lh.observer.path}: {exc}")
+    if lh.observer.shared is not None:
+        try:
+            report.shared_ops = forget_shared_ops_before(lh.observer.shared, cutoff, dry_run=dry_run)
+        except LakehouseError as exc:  # the catalog or the warehouse cannot be reached
+            report.errors.append(f"shared op table {lh.observer.shared.table}: {exc}")
     try:
         _trim_runs(lh, cutoff, now - timedelta(seconds=outputs_window_s), report)
     except Exception as exc:  # noqa: BLE001 - an unreachable store must not stop the reports' trim

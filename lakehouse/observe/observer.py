@@ -239,7 +239,8 @@ class Observer:
 
     def forget_before(self, cutoff: datetime, *, dry_run: bool = False) -> Trim:
         """Drop from the log the ops that ended before `cutoff` (the history's retention); what
-        is not an op, or has no readable end time, stays. The ring (this process's newest) stays."""
+        is not an op, or has no readable end time, stays. The ring (this process's newest) stays.
+        The shared op table (shared state on) is `lakehouse.observe.retention`'s."""
 
         def keep(record: dict[str, Any]) -> bool:
             try:

@@ -116,3 +116,25 @@ def test_an_old_output_that_a_new_run_stores_again_counts_as_new(settings):
     assert runs.put_output({"rows": 1}) == sha
     assert lh.store.stat(key).modified > datetime.now(UTC) - timedelta(hours=1)
     lh.close()
+
+
+def test_with_shared_state_on_gc_trims_the_shared_op_table_too(lh_home, monkeypatch):
+    from lakehouse.config import Settings, reset_settings
+    from lakehouse.data.shared_log import flush_all
+
+    monkeypatch.setenv("LH_SHARED_STATE", "on")
+    reset_settings()
+    settings = Settings()
+    lh = Lakehouse(settings)
+    now = datetime.now(UTC)
+    for ended in (now - timedelta(days=200), now - timedelta(days=100), now - timedelta(days=1)):
+        lh.observer.record(_op(ended, "shared"))
+    flush_all(settings)
+    lh.close()
+    done = runner.invoke(app, ["gc", "--json"])
+    assert done.exit_code == 0, done.output
+    history = json.loads(done.stdout)["history"]
+    assert (history["ops"], history["shared_ops"]) == (2, 2)
+    assert "2 row(s) of the shared op table" in history["summary"]
+    listed = runner.invoke(app, ["ops", "list", "--run", "shared", "--json"])
+    assert len(json.loads(listed.stdout)) == 1, listed.output

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from flows import run_lock
 from flows.outputs import PREFIX, NodeRecord
+from lakehouse.data.errors import ObjectNotFound
+from lakehouse.data.storage.base import ObjectStat
 from lakehouse.errors import LakehouseError
 from lakehouse.observe.retention import forget_shared_ops_before
 
@@ -104,31 +106,45 @@ def _trim_runs(lh: Lakehouse, cutoff: datetime, outputs_cutoff: datetime, report
             by_run.setdefault(part[1], []).append(key)
     named: set[str] = set()  # outputs that the kept runs' node records name
     for run_id, keys in by_run.items():
-        stats = [store.stat(key) for key in keys]
+        stats = [stat for key in keys if (stat := _stat(store, key)) is not None]
+        if not stats:
+            continue  # removed meanwhile (another gc)
         if max(s.modified for s in stats) < cutoff and not run_lock.is_running(home, run_id):
             report.runs += 1
             report.bytes += sum(s.size for s in stats)
             if not report.dry_run:  # the manifest first: a half-removed run must not look resumable
                 for key in sorted(keys, key=lambda k: not k.endswith("/manifest.json")):
-                    store.delete(key)
+                    with contextlib.suppress(ObjectNotFound):
+                        store.delete(key)
             continue
         for key in keys:
             if "/nodes/" in key:
-                with contextlib.suppress(ValueError):
+                with contextlib.suppress(ValueError, ObjectNotFound):
                     named.add(NodeRecord.model_validate_json(store.get(key)).output_sha256 or "")
     for key in outputs:
         if key.rsplit("/", 1)[-1].removesuffix(".json") not in named:
             _remove_if_older(store, key, outputs_cutoff, report, "outputs")
 
 
+def _stat(store: Any, key: str) -> ObjectStat | None:
+    try:
+        return store.stat(key)
+    except ObjectNotFound:
+        return None
+
+
 def _remove_if_older(store: Any, key: str, cutoff: datetime, report: HistoryTrim, kind: str) -> None:
-    stat = store.stat(key)
-    if stat.modified >= cutoff:
+    """Count (and remove) one object older than `cutoff`; one another gc removed first is not counted."""
+    stat = _stat(store, key)
+    if stat is None or stat.modified >= cutoff:
         return
+    if not report.dry_run:
+        try:
+            store.delete(key)
+        except ObjectNotFound:
+            return
     setattr(report, kind, getattr(report, kind) + 1)
     report.bytes += stat.size
-    if not report.dry_run:
-        store.delete(key)
 
 
 def _trim_reports(folder: Path, cutoff: datetime, report: HistoryTrim) -> None:
@@ -142,9 +158,11 @@ def _trim_reports(folder: Path, cutoff: datetime, report: HistoryTrim) -> None:
             stats = [p.stat() for p in files]
             if not stats or max(s.st_mtime for s in stats) >= limit:
                 continue
-            report.reports += len(files)
-            report.bytes += sum(s.st_size for s in stats)
             if not report.dry_run:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            report.reports += len(files)
+            report.bytes += sum(s.st_size for s in stats)
+        except FileNotFoundError:
+            continue  # removed meanwhile (another gc)
         except OSError as exc:
             report.errors.append(f"report {entry}: {exc}")

@@ -138,3 +138,29 @@ def test_with_shared_state_on_gc_trims_the_shared_op_table_too(lh_home, monkeypa
     assert "2 row(s) of the shared op table" in history["summary"]
     listed = runner.invoke(app, ["ops", "list", "--run", "shared", "--json"])
     assert len(json.loads(listed.stdout)) == 1, listed.output
+
+
+def test_two_trims_at_once_each_finish_and_together_drop_it_all(home):
+    import threading
+
+    from flows.retention import trim_history
+
+    settings, root, sha = home
+    reports = []
+
+    def trim() -> None:
+        lh = Lakehouse(settings)
+        try:
+            reports.append(trim_history(lh, 90 * 86400, outputs_window_s=3600))
+        finally:
+            lh.close()
+
+    threads = [threading.Thread(target=trim) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.errors for r in reports] == [[], []]
+    assert sum(r.ops for r in reports) == 2 and sum(r.reports for r in reports) == 1
+    assert sum(r.submissions for r in reports) == 1 and sum(r.outputs for r in reports) == 2
+    assert "_runs/oldrun/manifest.json" not in _keys(root) and "_runs/newrun/manifest.json" in _keys(root)

@@ -70,19 +70,19 @@ def remove_state(home: Path, before: dict[str, Any] | None = None) -> None:
     """Remove the state file if it is still ours (another `lakehouse api` may have taken over), or
     give it back to the live API whose file `write_state` replaced (a second API of the same home
     that stops, or could not start, took the first one's file with it: CLI calls stopped reaching it)."""
+    from lakehouse.common.processes import process_alive
+
     path = state_path(home)
     try:
         if json.loads(path.read_text()).get("pid") != os.getpid():
             return
-        if before is not None:
-            os.kill(int(before["pid"]), 0)
+        # the one before may have gone meanwhile, and its pid come round to another process
+        if before is not None and process_alive(before.get("pid"), before.get("started")):
             tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
             tmp.write_text(json.dumps(before))
             tmp.replace(path)
         else:
             path.unlink()
-    except ProcessLookupError:  # the one before has gone meanwhile
-        path.unlink(missing_ok=True)
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         pass
 

@@ -367,8 +367,9 @@ def test_gc_of_the_tables_goes_on_when_the_s3_object_store_is_unreachable(s3_obj
 
     out = json.loads(result.stdout)
     assert [f["path"] for f in out["removed"]] == [orphan.as_uri()] and not orphan.exists()
-    (error,) = out["errors"]
+    error, history = out["errors"]  # the history's run records live in that store too
     assert error.startswith(f"object store {s3_objects.url}: cannot reach S3 endpoint 127.0.0.1:9")
+    assert history.startswith(f"run records in {s3_objects.url}: ") and "127.0.0.1:9" in history
     assert "gc: object store" in result.stderr
     assert sorted(lakehouse.tables.read_arrow("kept").column("id").to_pylist()) == [1, 2]
 

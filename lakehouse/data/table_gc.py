@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pyiceberg.table import Table
+from pyiceberg.table import StaticTable, Table
 
 from lakehouse.common.paths import UPLOAD_PREFIX
 from lakehouse.common.progress import Progress, no_progress
@@ -75,19 +75,26 @@ def collect_garbage(
     in_flight, stale_markers = _writes_in_flight(root, files, now)
     report("listing files", 1, 1)
 
-    names = tables.list()
+    catalogued = _catalogued_tables(tables)
     default_warehouse = tables.settings.warehouse_url is None  # a path of this home's, made absolute
     older_root = warehouse_before_plain_paths(root) if default_warehouse else None
     warehouse_shown = tables.settings.warehouse.rstrip("/")
     referenced: set[str] = set()
     protected: list[str] = []  # table directories whose references could not be read
     errors: list[str] = []
-    for done, name in enumerate(names):
-        report("reading table metadata", done, len(names))
-        namespace, _, table = name.partition(".")  # list() gives qualified names
-        own_dirs = [f"{root.rstrip('/')}/{namespace}{suffix}/{table}/" for suffix in ("", ".db")]
+    for done, entry in enumerate(catalogued):
+        report("reading table metadata", done, len(catalogued))
+        name = entry.shown
+        own_dirs = [f"{root.rstrip('/')}/{entry.namespace}{suffix}/{entry.table}/" for suffix in ("", ".db")]
+        if entry.metadata_location:
+            own_dirs.append(_path_key(entry.metadata_location).rsplit("/metadata/", 1)[0] + "/")
+        foreign = entry.catalog != tables.catalog.name
+        if foreign and (not entry.metadata_location or _outside_warehouse(entry.metadata_location, root)):
+            # another tool's catalog may well keep its tables in another warehouse, on another store
+            protected += own_dirs
+            continue
         try:
-            tbl = tables.catalog.load_table(tuple(name.split(".", 1)))
+            tbl = _load(tables, entry)
             referenced |= {_path_key(p) for p in _referenced_files(tbl)}
         except Exception as exc:  # noqa: BLE001 - keep everything of a table we cannot read
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
@@ -107,12 +114,12 @@ def collect_garbage(
                 "absolute paths); every file of the table here was kept"
             )
             protected += own_dirs
-    report("reading table metadata", len(names), len(names))
+    report("reading table metadata", len(catalogued), len(catalogued))
 
     result = GcReport(
         older_than_s=window,
         dry_run=dry_run,
-        tables=len(names),
+        tables=len(catalogued),
         files_seen=len(candidates),
         referenced=len(referenced),
         errors=errors,
@@ -160,6 +167,47 @@ def collect_garbage(
         result.errors += [f"inbox {inbox}: {error}" for error in swept.errors]
     result.removed_bytes = sum(f.bytes for f in result.removed)
     return result
+
+
+@dataclass(frozen=True)
+class _Catalogued:
+    shown: str  # `namespace.table`, with its catalog's name when that is not ours
+    catalog: str
+    namespace: str  # dotted when nested
+    table: str
+    metadata_location: str | None
+
+
+def _catalogued_tables(tables: Tables) -> list[_Catalogued]:
+    """Every table the catalog database holds. Other Iceberg tools share it: a table under another
+    catalog name (pyiceberg's usual `default`, a Spark JDBC catalog) or in a nested namespace is not
+    in `Tables.list`, yet its files lie in this warehouse, and gc removed every one of them."""
+    from sqlalchemy import text
+
+    ours = tables.catalog.name
+    with tables.catalog.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT catalog_name, table_namespace, table_name, metadata_location FROM iceberg_tables")
+        ).all()
+    found = [
+        _Catalogued(
+            f"{namespace}.{table}" if catalog == ours else f"{namespace}.{table} (catalog {catalog!r})",
+            catalog,
+            namespace,
+            table,
+            location,
+        )
+        for catalog, namespace, table, location in rows
+    ]
+    return sorted(found, key=lambda entry: (entry.catalog != ours, entry.shown))
+
+
+def _load(tables: Tables, entry: _Catalogued) -> Table:
+    if entry.catalog == tables.catalog.name:
+        return tables.catalog.load_table((*entry.namespace.split("."), entry.table))
+    if not entry.metadata_location:
+        raise TableError(f"the catalog database names no metadata file for {entry.shown}")
+    return StaticTable.from_metadata(entry.metadata_location, tables.catalog.properties)
 
 
 def _writes_in_flight(root: str, files: list, now: float) -> tuple[dict[str, int], list]:

@@ -193,8 +193,10 @@ def ingest_file(
         current_snapshot = tbl.current_snapshot()
         if current_snapshot is None:
             current = plain_arrow_schema(tbl.schema()).empty_table()
-        else:  # the rows of the very snapshot this write commits on top of
-            current = to_storable(tbl.scan(snapshot_id=current_snapshot.snapshot_id).to_arrow(), name)
+        else:  # the rows of the very snapshot this write commits on top of, by the table's current
+            # column names: given the snapshot's id, pyiceberg reads by the schema that snapshot was
+            # written with, and a column another tool renamed since came back under its old name
+            current = to_storable(tbl.scan().to_arrow(), name)
         replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
         _one_row_a_key(name, str(path), current.filter(replaced), key)
         incoming = _kept_where_unsent(incoming, set(source.column_names), current.filter(replaced), key)

@@ -271,7 +271,7 @@ class Tables:
         scan = tbl.scan(
             row_filter=row_filter if row_filter is not None else AlwaysTrue(),
             selected_fields=selected,
-            snapshot_id=snap.snapshot_id,
+            snapshot_id=snapshot_id,  # None: the current snapshot by the current schema, not the snapshot's
         )
         return scan.to_arrow()
 

@@ -200,16 +200,18 @@ class SqlEngine:
 
     def _source(self, tbl, snapshot_id: int | None) -> tuple[tuple, ScanSource]:
         snap = self.tables.snapshot(tbl, snapshot_id)
-        schema_id = (
-            snap.schema_id if snap is not None and snap.schema_id is not None else tbl.metadata.current_schema_id
-        )
+        # Iceberg reads the current table by its current schema (a rename, an added or dropped column
+        # makes no snapshot) and only time travel by the schema the snapshot was written with.
+        travel = snapshot_id is not None and snap is not None and snap.schema_id is not None
+        schema_id = snap.schema_id if travel else tbl.metadata.current_schema_id
         key = (tbl.metadata.table_uuid, snap.snapshot_id if snap else None, schema_id)
         with self._lock:
             if key in self._sources:
                 self._sources.move_to_end(key)
                 return key, self._sources[key]
         try:
-            source = snapshot_source(tbl, snap, tbl.metadata.schema_by_id(schema_id) or tbl.schema(), self._local_root)
+            schema = tbl.metadata.schema_by_id(schema_id) or tbl.schema()
+            source = snapshot_source(tbl, snap, schema, self._local_root, time_travel=travel)
         except FileNotFoundError as exc:
             if snap is None:
                 raise

@@ -82,11 +82,13 @@ def _duckdb_type(field_type: IcebergType) -> str | None:
     return _DUCKDB_TYPES.get(type(field_type))
 
 
-def snapshot_source(tbl, snap, iceberg_schema, local_root: Path | None) -> ScanSource:
+def snapshot_source(tbl, snap, iceberg_schema, local_root: Path | None, time_travel: bool = False) -> ScanSource:
+    """`snap` read by `iceberg_schema`: the snapshot's own schema when `time_travel`, else the table's
+    current one (pyiceberg's scan, given a snapshot id, reads by the snapshot's schema)."""
     logical = plain_arrow_schema(iceberg_schema)
     if snap is None:
         return _arrow(logical.empty_table(), logical.names)
-    scan = tbl.scan(snapshot_id=snap.snapshot_id)
+    scan = tbl.scan(snapshot_id=snap.snapshot_id) if time_travel else tbl.scan()
     tasks = list(scan.plan_files())
     if not tasks:
         return _arrow(logical.empty_table(), logical.names)

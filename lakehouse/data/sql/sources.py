@@ -7,8 +7,8 @@
   reader scans row groups in parallel: about 2x faster than a pyarrow dataset on 2 cores.
 - Anything else (an `s3://` warehouse — DuckDB's httpfs is never loaded —, nested types): a
   pyarrow dataset over the same files, through pyiceberg's FileIO filesystem.
-- A snapshot with delete files: pyiceberg's own scan, materialised (Parquet readers would ignore
-  the deletes).
+- A snapshot with delete files, or a table whose files may lack field ids (a name mapping): pyiceberg's
+  own scan, materialised (Parquet readers would ignore the deletes, and read such columns as NULL).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 from pyiceberg.schema import sanitize_column_names
+from pyiceberg.table import TableProperties
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -92,7 +93,9 @@ def snapshot_source(tbl, snap, iceberg_schema, local_root: Path | None, time_tra
     tasks = list(scan.plan_files())
     if not tasks:
         return _arrow(logical.empty_table(), logical.names)
-    if any(task.delete_files for task in tasks):
+    if any(task.delete_files for task in tasks) or TableProperties.DEFAULT_NAME_MAPPING in tbl.properties:
+        # the Parquet readers would ignore the deletes, or read as NULL the columns of files that carry
+        # no field ids (pyiceberg's and Spark's add_files): the table's name mapping says which is which
         return _arrow(scan.to_arrow(), logical.names)
     locations = [tbl.io.parse_location(task.file.file_path) for task in tasks]
     native = _native_parquet(iceberg_schema, locations, local_root)

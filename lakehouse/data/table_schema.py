@@ -246,8 +246,16 @@ def fit_to_table(data: pa.Table, iceberg_schema, where: str) -> Fitted:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise SchemaConflict(where, f"{conflict} ({exc})", f.name) from None
             f = pa.field(f.name, want)
+        required = f.name in table_fields and table_fields[f.name].required
+        if required and column.null_count:
+            raise SchemaConflict(
+                where,
+                f"required by the table, but {column.null_count} of the {len(column)} row(s) have no value",
+                f.name,
+            )
         columns.append(column)
-        fields.append(pa.field(f.name, column.type))
+        # a required column must arrive as a non-nullable field (pyiceberg refuses a nullable one)
+        fields.append(pa.field(f.name, column.type, nullable=not required))
     for name, tf in table_fields.items():
         if name in data.column_names:
             continue

@@ -133,6 +133,20 @@ def missing_path(exc: OSError) -> str | None:
     return exc.filename or (named.group(1) if named else None)
 
 
+class EqualityDeletesUnsupported(TableError):
+    """A snapshot holds equality delete files, which other engines write in merge-on-read mode (Spark,
+    Flink, Trino) and pyiceberg cannot apply: the table can be neither read nor rewritten here."""
+
+    def __init__(self, table: str, snapshot_id: int, rows: str) -> None:
+        self.table, self.snapshot_id = table, snapshot_id
+        super().__init__(
+            f"table {table!r} at snapshot {snapshot_id} has {rows} row(s) deleted by equality delete files, which "
+            "another engine wrote (merge-on-read) and this one cannot apply, so the table can be neither read nor "
+            "rewritten here; compact the deletes away with that engine (Spark: CALL system.rewrite_data_files with "
+            "options => map('delete-file-threshold', '1')) and try again"
+        )
+
+
 class TableUnreadable(StorageError):
     """A table whose metadata the catalog points at cannot be read (a file removed or damaged by
     hand, a storage failure); the other tables are unaffected. Its older metadata files, if any,

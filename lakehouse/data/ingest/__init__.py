@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
+from lakehouse.data.delete_files import refuse_equality_deletes
 from lakehouse.data.errors import SnapshotFilesMissing, missing_path
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
@@ -193,9 +194,11 @@ def ingest_file(
         current_snapshot = tbl.current_snapshot()
         if current_snapshot is None:
             current = plain_arrow_schema(tbl.schema()).empty_table()
-        else:  # the rows of the very snapshot this write commits on top of, by the table's current
-            # column names: given the snapshot's id, pyiceberg reads by the schema that snapshot was
-            # written with, and a column another tool renamed since came back under its old name
+        else:
+            refuse_equality_deletes(name, current_snapshot)
+            # the rows of the very snapshot this write commits on top of, by the table's current column
+            # names: given the snapshot's id, pyiceberg reads by the schema that snapshot was written
+            # with, and a column another tool renamed since came back under its old name
             current = to_storable(tbl.scan().to_arrow(), name)
         replaced = pc.is_in(current.column(key), value_set=incoming.column(key))
         _one_row_a_key(name, str(path), current.filter(replaced), key)

@@ -40,6 +40,7 @@ from pyiceberg.types import (
     UUIDType,
 )
 
+from lakehouse.data.delete_files import refuse_equality_deletes
 from lakehouse.data.table_schema import plain_arrow_schema
 
 PLACEHOLDER = "__ARROW_SOURCE__"
@@ -90,6 +91,7 @@ def snapshot_source(tbl, snap, iceberg_schema, local_root: Path | None, time_tra
     logical = plain_arrow_schema(iceberg_schema)
     if snap is None:
         return _arrow(logical.empty_table(), logical.names)
+    refuse_equality_deletes(".".join(tbl.name()), snap)
     scan = tbl.scan(snapshot_id=snap.snapshot_id) if time_travel else tbl.scan()
     tasks = list(scan.plan_files())
     if not tasks:

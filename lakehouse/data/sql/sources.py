@@ -109,14 +109,13 @@ def snapshot_source(tbl, snap, iceberg_schema, local_root: Path | None, time_tra
         # and a column dropped and added again by the name of the new one
         return _arrow(scan.to_arrow(), logical.names)
     scheme, netloc, _ = locations[0]
+    filesystem = tbl.io.fs_by_scheme(scheme, netloc)
     physical = [f.name for f in sanitize_column_names(iceberg_schema).fields]
+    if physical != logical.names and _named_otherwise(filesystem, locations, iceberg_schema, physical):
+        # pyiceberg writes `O*NET` as `O_x2ANET`; Spark and other engines keep the name as it is
+        return _arrow(scan.to_arrow(), logical.names)
     schema = pa.schema([f.with_name(p) for f, p in zip(logical, physical, strict=False)])
-    dataset = ds.dataset(
-        [path for _, _, path in locations],
-        schema=schema,
-        format="parquet",
-        filesystem=tbl.io.fs_by_scheme(scheme, netloc),
-    )
+    dataset = ds.dataset([path for _, _, path in locations], schema=schema, format="parquet", filesystem=filesystem)
     select = ", ".join(f"{quote(p)} AS {quote(n)}" for p, n in zip(physical, logical.names, strict=False))
     return ScanSource(f"SELECT {select} FROM {PLACEHOLDER}", dataset)
 
@@ -131,6 +130,20 @@ def _names_moved(schemas, schema) -> bool:
         for older in schemas
         for field_id, name in index_name_by_id(older).items()
     )
+
+
+def _named_otherwise(filesystem, locations, iceberg_schema, physical: list[str]) -> bool:
+    """Whether a data file names a column (by its field id) otherwise than `physical` does: one
+    footer read per file, only for tables whose names pyiceberg rewrites when it writes them."""
+    import pyarrow.parquet as pq
+
+    expected = {str(f.field_id): name for f, name in zip(iceberg_schema.fields, physical, strict=False)}
+    for _, _, path in locations:
+        for field in pq.read_schema(path, filesystem=filesystem):
+            field_id = (field.metadata or {}).get(b"PARQUET:field_id", b"").decode()
+            if expected.get(field_id, field.name) != field.name:
+                return True
+    return False
 
 
 def _arrow(data, names: list[str]) -> ScanSource:

@@ -340,9 +340,22 @@ def _holds_line_break(table: pa.Table) -> bool:
     return False
 
 
+def _holds_map(kind: pa.DataType) -> bool:
+    if pa.types.is_map(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_holds_map(field.type) for field in kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _holds_map(kind.value_type)
+    return False
+
+
 def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa.Table:
     if _text_head(data)[:1] == b"[":
         return _read_json_array(path, data)
+    # pyarrow's JSON reader cannot build a map (other engines' tables have them): such a column is read
+    # as JSON gives it (an object is a struct), for the fit to the table to refuse by name.
+    typed = {k: v for k, v in typed.items() if not _holds_map(v)}
     # JSON has no dates: such columns are read as text and cast, like CSV does.
     as_read = {k: v if diagnose.json_native(v) else pa.string() for k, v in typed.items()}
     nesting.check_json_lines(path, data)

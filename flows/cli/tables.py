@@ -199,7 +199,7 @@ def _landed_since(lh: Lakehouse, table: str, file: Path, before: set[int] | None
 def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON list of tables.")) -> None:
     """List the tables with their row counts and current snapshots (a table that cannot be read is
     listed as unreadable, with why, and the exit code is 1)."""
-    from lakehouse.data.errors import TableUnreadable
+    from lakehouse.data.errors import TableError, TableUnreadable
 
     with _lakehouse() as lh:
         rows = []
@@ -208,6 +208,9 @@ def tables(json_out: bool = typer.Option(False, "--json", help="Print a JSON lis
                 info = lh.tables.describe(name)
             except TableUnreadable as exc:  # one broken table does not hide the others
                 rows.append({"name": name, "error": str(exc)})
+                continue
+            except TableError as exc:  # another tool's name (`Sales-2026`) that our commands refuse
+                rows.append({"name": name, "error": f"{exc} (the tool that made it can rename it)"})
                 continue
             last = info["snapshots"][-1]["timestamp"] if info["snapshots"] else None
             rows.append(

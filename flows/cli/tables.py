@@ -180,7 +180,7 @@ def _landed_since(lh: Lakehouse, table: str, file: Path, before: set[int] | None
     ingest); None when the table cannot tell."""
     import hashlib
 
-    from lakehouse.data.tables import SOURCE_SHA_KEY
+    from lakehouse.data.ingested import SOURCE_SHA_KEY
 
     if before is None:
         return None

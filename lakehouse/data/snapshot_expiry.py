@@ -19,7 +19,7 @@ import logging
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import ancestors_of
 
-from lakehouse.data.tables import SOURCE_FORMAT_KEY, SOURCE_SHA_KEY
+from lakehouse.data.ingested import SOURCE_FORMAT_KEY, SOURCE_SHA_KEY
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ from pyiceberg.exceptions import (
 from pyiceberg.exceptions import ValidationError as IcebergValidationError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import Table, TableProperties, Transaction
-from pyiceberg.table.snapshots import ancestors_of
 from sqlalchemy.exc import OperationalError
 
 from lakehouse.common.progress import Progress
@@ -38,6 +37,7 @@ from lakehouse.common.suggest import close_matches
 from lakehouse.config import Settings
 from lakehouse.data import failed_writes
 from lakehouse.data.catalog_open import ensure_warehouse_bucket, open_catalog
+from lakehouse.data.delete_files import refuse_equality_deletes
 from lakehouse.data.errors import (
     CatalogBusy,
     CatalogUnavailable,
@@ -264,6 +264,7 @@ class Tables:
         unknown = [c for c in columns if c not in tbl.schema().column_names]
         if unknown:
             raise TableError(f"table {qualified(name)!r} has no column(s) {unknown}")
+        refuse_equality_deletes(qualified(name), snap)  # pyiceberg's scan fails on them with a bare ValueError
         if snap is None:
             empty = plain_arrow_schema(tbl.schema()).empty_table()
             return empty.select(columns) if columns else empty
@@ -274,28 +275,6 @@ class Tables:
             snapshot_id=snapshot_id,  # None: the current snapshot by the current schema, not the snapshot's
         )
         return scan.to_arrow()
-
-    def source_already_ingested(self, name: str, sha256: str, upsert: bool = False) -> int | None:
-        """The snapshot id that ingested content `sha256` and whose data is still in the table.
-
-        Walks back from the current snapshot; a replace that did not come from ingest (an
-        overwrite by `write_arrow`) ends the walk, since the older data is gone. For an `upsert`,
-        so does any later replace, another file's upsert too: it may have changed the rows this
-        content set, and upserting it again puts them back (re-appending would add rows twice)."""
-        return self.ingested_snapshot(self.load(name), sha256, upsert)
-
-    @staticmethod
-    def ingested_snapshot(tbl: Table, sha256: str, upsert: bool = False) -> int | None:
-        """`source_already_ingested` on an already loaded table (the state a write is planned on)."""
-        for snap in ancestors_of(tbl.current_snapshot(), tbl.metadata):
-            if snap.summary is None:
-                continue
-            source = snap.summary.additional_properties.get(SOURCE_SHA_KEY)
-            if source == sha256:
-                return snap.snapshot_id
-            if (source is None or upsert) and snap.summary.operation.value in ("overwrite", "delete"):
-                return None
-        return None
 
     # writing -----------------------------------------------------------------------------
     def write_arrow(
@@ -488,7 +467,3 @@ class Tables:
             engine.dispose()
         self._catalog = None
         self._current.clear()
-
-
-SOURCE_SHA_KEY = "lakehouse.source-sha256"
-SOURCE_FORMAT_KEY = "lakehouse.source-format"

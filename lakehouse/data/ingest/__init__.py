@@ -30,6 +30,7 @@ from lakehouse.data.delete_files import refuse_equality_deletes
 from lakehouse.data.errors import SnapshotFilesMissing, missing_path
 from lakehouse.data.ingest.errors import IngestError
 from lakehouse.data.ingest.readers import FORMATS, detect_format, read_source
+from lakehouse.data.ingested import SOURCE_FORMAT_KEY, SOURCE_SHA_KEY, ingested_snapshot
 from lakehouse.data.snapshot_expiry import expire_old_snapshots, ingested_before_expiry
 from lakehouse.data.table_names import caller_writable
 from lakehouse.data.table_schema import (
@@ -38,7 +39,7 @@ from lakehouse.data.table_schema import (
     plain_arrow_schema,
     to_storable,
 )
-from lakehouse.data.tables import SOURCE_FORMAT_KEY, SOURCE_SHA_KEY, Tables, Write
+from lakehouse.data.tables import Tables, Write
 
 __all__ = ["IngestError", "IngestResult", "ingest_file", "FORMATS", "PROGRESS", "PROGRESS_MIN_BYTES"]
 
@@ -168,7 +169,7 @@ def ingest_file(
 
     def plan(tbl) -> Write | None:
         planned.clear()
-        earlier = Tables.ingested_snapshot(tbl, sha, upsert=bool(key)) if tbl is not None else None
+        earlier = ingested_snapshot(tbl, sha, upsert=bool(key)) if tbl is not None else None
         if earlier is not None:
             summary = tbl.metadata.snapshot_by_id(earlier).summary
             before = (summary.additional_properties if summary else {}).get(SOURCE_FORMAT_KEY)

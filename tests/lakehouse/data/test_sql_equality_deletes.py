@@ -62,3 +62,11 @@ def test_a_table_with_equality_deletes_is_refused_by_name(lakehouse, tmp_path, m
     change.write_text("id,state\n2,WA\n")
     with pytest.raises(EqualityDeletesUnsupported, match=refused):
         ingest_file(lakehouse.tables, change, "cities", key="id")
+
+
+def test_read_arrow_refuses_such_a_table_by_name_too(lakehouse, monkeypatch):
+    """What `corpus build` / `corpus add` read a table through: pyiceberg's bare ValueError before."""
+    lakehouse.tables.write_arrow("cities", pa.table({"id": [1, 2], "state": ["CA", "IL"]}))
+    _commit_equality_delete(lakehouse.tables.load("cities"), "state", "CA", monkeypatch)
+    with pytest.raises(EqualityDeletesUnsupported, match=r"table 'lakehouse.cities' at snapshot \d+ has 1 row"):
+        lakehouse.tables.read_arrow("cities", columns=["state"])

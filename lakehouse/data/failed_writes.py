@@ -11,7 +11,6 @@ which pyiceberg puts in every data file name (`00000-0-<uuid>.parquet`).
 from __future__ import annotations
 
 import logging
-import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -22,12 +21,6 @@ if TYPE_CHECKING:
     from lakehouse.config import Settings
 
 log = logging.getLogger(__name__)
-
-
-def backoff_s(attempt: int) -> float:
-    """Seconds before attempt `attempt + 1` of a write that lost a race: exponential from 50 ms,
-    capped at 2 s, jittered so two racing writers do not collide again."""
-    return min(0.05 * 2 ** (attempt - 1), 2.0) * random.uniform(0.5, 1.5)
 
 
 def delete_quietly(io: Any, paths: list[str], producer: Any) -> None:

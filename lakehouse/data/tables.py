@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -68,6 +69,12 @@ Files = list[Any]  # pyiceberg DataFiles (`list` is a method's name inside Table
 # Test hook: seconds to sleep after a write's data files are written and before its catalog commit
 # (the crash-safety tests SIGKILL a writer there). Unset in normal use.
 PAUSE_BEFORE_COMMIT_ENV = "LAKEHOUSE_TEST_PAUSE_BEFORE_COMMIT"
+
+
+def _backoff_s(attempt: int) -> float:
+    """Seconds before attempt `attempt + 1` of a write that lost a race: exponential from 50 ms,
+    capped at 2 s, jittered so two racing writers do not collide again."""
+    return min(0.05 * 2 ** (attempt - 1), 2.0) * random.uniform(0.5, 1.5)
 
 
 @dataclass
@@ -323,7 +330,7 @@ class Tables:
                 last = exc
                 log.info("commit to %s lost a race (attempt %d of %d): %s", qualified(name), attempt, attempts, exc)
                 if attempt < attempts:
-                    time.sleep(failed_writes.backoff_s(attempt))
+                    time.sleep(_backoff_s(attempt))
         raise TableConflict(qualified(name), attempts, last)
 
     def _load_for_write(self, ident: tuple[str, str]) -> Table | None:

@@ -134,16 +134,31 @@ def _names_moved(schemas, schema) -> bool:
 
 def _named_otherwise(filesystem, locations, iceberg_schema, physical: list[str]) -> bool:
     """Whether a data file names a column (by its field id) otherwise than `physical` does: one
-    footer read per file, only for tables whose names pyiceberg rewrites when it writes them."""
+    footer read per file the first time it is queried, only for tables whose names pyiceberg
+    rewrites when it writes them."""
+    expected = {str(f.field_id): name for f, name in zip(iceberg_schema.fields, physical, strict=False)}
+    return any(
+        expected.get(field_id, name) != name
+        for _, _, path in locations
+        for field_id, name in _footer_names(filesystem, path).items()
+    )
+
+
+_FOOTER_NAMES: dict[str, dict[str, str]] = {}  # data file -> field id -> its column's name there
+_FOOTER_NAMES_KEPT = 20_000  # a data file never changes: read once (on S3 a GET per file and query)
+
+
+def _footer_names(filesystem, path: str) -> dict[str, str]:
     import pyarrow.parquet as pq
 
-    expected = {str(f.field_id): name for f, name in zip(iceberg_schema.fields, physical, strict=False)}
-    for _, _, path in locations:
-        for field in pq.read_schema(path, filesystem=filesystem):
-            field_id = (field.metadata or {}).get(b"PARQUET:field_id", b"").decode()
-            if expected.get(field_id, field.name) != field.name:
-                return True
-    return False
+    names = _FOOTER_NAMES.get(path)
+    if names is None:
+        fields = pq.read_schema(path, filesystem=filesystem)
+        names = {(f.metadata or {}).get(b"PARQUET:field_id", b"").decode(): f.name for f in fields}
+        if len(_FOOTER_NAMES) >= _FOOTER_NAMES_KEPT:
+            _FOOTER_NAMES.clear()
+        _FOOTER_NAMES[path] = names
+    return names
 
 
 def _arrow(data, names: list[str]) -> ScanSource:

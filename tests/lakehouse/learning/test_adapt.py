@@ -129,15 +129,16 @@ def test_an_adapter_that_went_live_while_another_trained_is_not_replaced_by_it(t
     own = onet_lakehouse(tmp_path / "home")
     try:
         store = _store(own, tmp_path / "pb.jsonl")
-        store.record_many(entries(titles("titles_train")))
-        other = adapt_corpus(own, "onet", playbooks=store, rerank=False, promote=False)
+        # a share of the titles and fewer epochs: the point is the race, any passing adapter will do
+        store.record_many(entries(titles("titles_train", 500)))
+        other = adapt_corpus(own, "onet", playbooks=store, rerank=False, promote=False, epochs=30)
         assert other.passed and other.generation == 2 and own.corpora.manifest("onet").generation == 1
 
         def other_goes_live_meanwhile(stage: str, done: int, total: int) -> None:
             if stage == "gate: current state" and done == 0:  # another adapt finishing, say
                 own.corpora.promote("onet", 2)
 
-        report = adapt_corpus(own, "onet", playbooks=store, rerank=False, progress=other_goes_live_meanwhile)
+        report = adapt_corpus(own, "onet", playbooks=store, rerank=False, epochs=30, progress=other_goes_live_meanwhile)
         assert report.passed and not report.promoted, report.decision
         assert (report.generation, report.live_before, report.live_after) == (3, 2, 2)
         assert "passed the gate against generation 1, but generation 2 went live while this adapt trained" in (

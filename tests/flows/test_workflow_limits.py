@@ -23,7 +23,6 @@ import pytest
 from flows.checks import find_cycles
 from flows.loader import WorkflowError, load_workflow, load_workflow_text
 from lakehouse.config import reset_settings
-from tests.fixtures.http import api_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -295,10 +294,9 @@ def test_rendering_amplification_fails_the_node_naming_the_field(prefect_server,
 
 # ------------------------------------------------------------------------------------ over HTTP
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory):
+def api_server(shared_api):
     """`lakehouse api` in its own process: if a request crashes it, the tests see it die."""
-    with api_process(tmp_path_factory.mktemp("limits-api")) as running:
-        yield running
+    return shared_api.url, shared_api.process
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.fixtures.http import api_process, free_port
+from tests.fixtures.http import free_port
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    with api_process(tmp_path_factory.mktemp("framing")) as (url, _proc):
-        yield url
+def api(shared_api):
+    return shared_api.url
 
 
 @pytest.fixture

@@ -8,13 +8,11 @@ from playwright.sync_api import expect
 
 from flows.http.ui import NAV
 from tests.fixtures.browser import shoot
-from tests.fixtures.http import api_process
 
 
 @pytest.fixture(scope="module")
-def console_url(tmp_path_factory):
-    with api_process(tmp_path_factory.mktemp("console-smoke")) as (url, _proc):
-        yield url
+def console_url(shared_api):
+    return shared_api.url
 
 
 @pytest.mark.parametrize(("path", "label", "key"), NAV)

@@ -8,16 +8,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.fixtures.browser import shoot
-from tests.fixtures.http import api_process
 
 # the server builds the OpenAPI document on its first request: slow on a busy machine
 SPEC_WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def api_url(tmp_path_factory):
-    with api_process(tmp_path_factory.mktemp("docs-offline")) as (url, _proc):
-        yield url
+def api_url(shared_api):
+    return shared_api.url
 
 
 def test_swagger_ui_renders_the_operations_offline(console, api_url):

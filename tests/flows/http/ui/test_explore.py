@@ -12,19 +12,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.fixtures.browser import shoot
-from tests.fixtures.http import api_process
-from tests.flows.http.ui.explore_home import FIRST_ROWS, MORE_ROWS, build_home, live_generation
+from tests.fixtures.console_home import FIRST_ROWS, MORE_ROWS, live_generation
 
 TOTAL = FIRST_ROWS + MORE_ROWS
 
 
 @pytest.fixture(scope="module")
-def explore(tmp_path_factory):
+def explore(shared_api):
     """(url, LH_HOME root, snapshot ids): `cities` with 2 snapshots, corpus `notes` with 2 generations."""
-    root = tmp_path_factory.mktemp("explore")
-    snapshots = build_home(root, corpus=True)
-    with api_process(root) as (url, _proc):
-        yield url, root, snapshots
+    return shared_api.url, shared_api.root, shared_api.snapshots
 
 
 def test_tables_list_schema_snapshots_and_paged_rows(console, explore):

@@ -17,19 +17,15 @@ from playwright.sync_api import expect
 from lakehouse.config import Settings
 from lakehouse.core import Lakehouse
 from tests.fixtures.browser import shoot
-from tests.fixtures.http import api_process
-from tests.flows.http.ui.explore_home import FIRST_ROWS, MORE_ROWS, build_home
+from tests.fixtures.console_home import FIRST_ROWS, MORE_ROWS
 
 TOTAL = FIRST_ROWS + MORE_ROWS
 
 
 @pytest.fixture(scope="module")
-def sql_api(tmp_path_factory):
+def sql_api(shared_api):
     """(url, LH_HOME root): table `cities` (65 rows in 2 snapshots)."""
-    root = tmp_path_factory.mktemp("sql")
-    build_home(root, corpus=False)
-    with api_process(root) as (url, _proc):
-        yield url, root
+    return shared_api.url, shared_api.root
 
 
 def run(page, sql: str) -> None:

@@ -30,9 +30,9 @@ pytestmark = pytest.mark.prefect
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-RUNS = 6
+RUNS = 4
 MACHINES = ("machine-a", "machine-b")
-WORKER_LIMIT = 3
+WORKER_LIMIT = 2
 IDLE_SERVICES: tuple[str, ...] = (
     "SCHEDULER",
     "LATE_RUNS",

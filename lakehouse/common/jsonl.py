@@ -204,6 +204,8 @@ class AppendLog:
             return result
         with self._lock:
             fd = self._open_locked(os.O_RDONLY, fcntl.LOCK_EX)
+            for left in self.path.parent.glob(f".{self.path.name}.trim-*"):  # a trim killed mid-way
+                left.unlink(missing_ok=True)  # (none runs now: this one holds the lock)
             temp = self.path.with_name(f".{self.path.name}.trim-{os.getpid()}")
             try:
                 with os.fdopen(os.dup(fd), "rb") as old, open(temp, "wb") as new:

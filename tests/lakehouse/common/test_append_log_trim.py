@@ -71,3 +71,12 @@ def test_appends_in_other_processes_lose_nothing_while_trims_swap_the_file(tmp_p
     assert sorted((r["writer"], r["n"]) for r in kept) == [(w, n) for w in range(2) for n in range(1500)]
     assert dropped >= 200 and trims >= 3
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".ops.jsonl.trim")]
+
+
+def test_a_trim_removes_what_a_killed_trim_left(tmp_path):
+    path = tmp_path / "ops.jsonl"
+    log = AppendLog(path, trimmable=True)
+    log.append({"n": 1, "old": True})
+    (tmp_path / ".ops.jsonl.trim-4242").write_bytes(b'{"n": 0}\n' * 1000)  # SIGKILLed mid-trim
+    assert log.trim(lambda r: not r["old"]).dropped == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ops.jsonl"]

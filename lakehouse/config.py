@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     table_snapshots_kept: int = Field(default=100, ge=1)
     # `lakehouse gc` (and the nightly tables-gc job) drop the ops, run records and reports older than this;
     # the Prefect server lakehouse starts deletes flow runs that ended that long ago (Prefect's default: 90)
-    history_kept_days: float = Field(default=90.0, ge=1 / 24, allow_inf_nan=False)  # at least an hour
+    history_kept_days: float = Field(default=90.0, ge=1, allow_inf_nan=False)  # a day at least (Prefect: over 1 h)
 
     # sql
     sql_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)

@@ -23,6 +23,8 @@ from lakehouse.config import Settings, describe_settings_error
         ("LH_PLAYBOOK_HALF_LIFE_DAYS", "0", "Input should be greater than 0"),
         ("LH_DRIFT_ALPHA", "5", "Input should be less than 1"),
         ("LH_PUT_CAP_BYTES", "-1", "Input should be greater than or equal to 1"),
+        # the Prefect server we start is given it as its flow-run retention, which must be over an hour
+        ("LH_HISTORY_KEPT_DAYS", "0.04", "Input should be greater than or equal to 1"),
     ],
 )
 def test_a_number_out_of_range_is_refused_naming_the_variable(lh_home, monkeypatch, variable, value, problem):

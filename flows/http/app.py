@@ -6,6 +6,7 @@ FastAPI (validation, routers). Rejections happen before any body byte is read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -60,6 +61,16 @@ def keep_our_log_lines() -> None:
             handler = _ServerLogHandler()
             handler.setLevel(logging.WARNING)
             logger.addHandler(handler)
+    uvicorn_errors = logging.getLogger("uvicorn.error")  # logging configs replace handlers, not filters
+    if _not_a_cancelled_request not in uvicorn_errors.filters:
+        uvicorn_errors.addFilter(_not_a_cancelled_request)
+
+
+def _not_a_cancelled_request(record: logging.LogRecord) -> bool:
+    """uvicorn cancels the requests still running when a stop's grace ends and logs each as
+    "Exception in ASGI application" with the CancelledError's traceback: a stop going as planned (it
+    has just said "Cancel N running task(s), timeout graceful shutdown exceeded")."""
+    return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

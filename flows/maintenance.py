@@ -27,8 +27,7 @@ def tables_gc_task(payload: dict[str, Any]) -> dict[str, Any]:
 @task(name="history-trim", cache_policy=NO_CACHE, persist_result=False)
 def history_trim_task(older_than: str, dry_run: bool) -> dict[str, Any]:
     lh = job_context("history-trim", "tables-gc").lakehouse
-    keep_s = lh.settings.history_kept_days * 86400
-    report = trim_history(lh, keep_s, outputs_window_s=parse_duration(older_than), dry_run=dry_run)
+    report = trim_history(lh, outputs_window_s=parse_duration(older_than), dry_run=dry_run)
     return asdict(report) | {"summary": report.summary()}
 
 

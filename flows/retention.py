@@ -65,9 +65,16 @@ class HistoryTrim:
         return f"; {self.shared_ops} row(s) of the shared op table" if self.shared_ops else ""
 
 
-def trim_history(lh: Lakehouse, keep_s: float, *, outputs_window_s: float, dry_run: bool = False) -> HistoryTrim:
-    """Drop what is older than `keep_s` seconds (see the module's docstring); one part that fails
-    (an unreachable store) is reported in `errors` and the others go on."""
+def trim_history(
+    lh: Lakehouse, keep_s: float | None = None, *, outputs_window_s: float | None = None, dry_run: bool = False
+) -> HistoryTrim:
+    """Drop what is older than `keep_s` seconds (default: the setting history_kept_days; see the
+    module's docstring), and outputs no kept run names once older than `outputs_window_s` (default:
+    gc's window, table_gc_older_than_s). One part that fails (an unreachable store) is reported in
+    `errors` and the others go on."""
+    settings = lh.settings
+    keep_s = settings.history_kept_days * 86400 if keep_s is None else keep_s
+    outputs_window_s = settings.table_gc_older_than_s if outputs_window_s is None else outputs_window_s
     now = datetime.now(UTC)
     cutoff = now - timedelta(seconds=keep_s)
     report = HistoryTrim(cutoff=cutoff.isoformat(timespec="seconds"), dry_run=dry_run)

@@ -346,9 +346,7 @@ def gc(
         payload = {"older_than": window, "dry_run": dry_run, "force": force}
         with _gc_progress(enabled=not json_out):
             result = invoke_mode("tables.gc", payload, _context(lh))
-            keep_s = keep_s if keep_s is not None else lh.settings.history_kept_days * 86400
-            outputs_window = lh.settings.table_gc_older_than_s if window is None else window
-            history = trim_history(lh, keep_s, outputs_window_s=outputs_window, dry_run=dry_run)
+            history = trim_history(lh, keep_s, outputs_window_s=window, dry_run=dry_run)
     result["history"] = asdict(history) | {"summary": history.summary()}
     result["errors"] += history.errors
     if json_out:

@@ -341,13 +341,9 @@ def _holds_line_break(table: pa.Table) -> bool:
 
 
 def _holds_map(kind: pa.DataType) -> bool:
-    if pa.types.is_map(kind):
-        return True
-    if pa.types.is_struct(kind):
-        return any(_holds_map(field.type) for field in kind)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        return _holds_map(kind.value_type)
-    return False
+    return pa.types.is_map(kind) or (
+        pa.types.is_nested(kind) and any(_holds_map(kind.field(i).type) for i in range(kind.num_fields))
+    )
 
 
 def read_jsonl(path: str, data: memoryview, typed: dict[str, pa.DataType]) -> pa.Table:

@@ -121,15 +121,16 @@ def _wait_healthy(
 
 
 def _launch(home: Path, port: int, timeout: float) -> str:
-    """Start `prefect server start` on 127.0.0.1:`port` in its own session (it outlives this
+    """Start Prefect's `prefect server start` on 127.0.0.1:`port` in its own session (it outlives this
     process) and wait until it answers; its API URL. Call under `_start_lock`."""
     log_path = home / LOG_NAME
     _rotate(log_path)
     # The server must not talk to itself or to the user's server: no PREFECT_API_URL.
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env = _retention() | env  # the user's own Prefect settings win
-    prefect = Path(sys.executable).with_name("prefect")
-    command = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    # Prefect's CLI with a mend its scheduler needs on SQLAlchemy 2.1 (flows/prefect_server.py)
+    command = [sys.executable, "-m", "flows.prefect_server", "server", "start"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True

@@ -1,0 +1,47 @@
+"""`python -m flows.prefect_server server start ...`: Prefect's own CLI, for the server that
+`lakehouse server start` runs, with one mend to Prefect's server models applied first.
+
+Prefect 3.8's scheduler inserts its scheduled runs in one bulk INSERT whose rows carry a `state`
+key, which names a hybrid property of `FlowRun`, not a column; the run's state rows are inserted
+by the same function right after. SQLAlchemy 2.0 ignored that key; 2.1 asks such a property for a
+`bulk_dml` function and, finding none, fails the whole INSERT ("Can't evaluate bulk DML
+statement"), so no scheduled deployment ever got a run. The function given here keeps 2.0's
+meaning: the key sets nothing. Both packages are pinned (constraints.txt); a Prefect that mends
+this itself (a `bulk_dml` function already there) is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+
+def _state_sets_no_column(cls: type, mapping: MutableMapping[str, Any], value: Any) -> None:
+    """The row's state is written by the caller as a state row of its own, as with SQLAlchemy 2.0."""
+
+
+def mend_run_state_for_bulk_inserts() -> list[str]:
+    """Give the `state` hybrid of Prefect's FlowRun and TaskRun models a `bulk_dml` function where
+    SQLAlchemy has the hook and none is set; the names of the models mended."""
+    from prefect.server.database import orm_models
+
+    mended = []
+    for model in (orm_models.FlowRun, orm_models.TaskRun):
+        hybrid = model.__dict__.get("state")
+        if hybrid is not None and getattr(hybrid, "bulk_dml_setter", "absent") is None:
+            hybrid.bulk_dml_setter = _state_sets_no_column
+            mended.append(model.__name__)
+    return mended
+
+
+def main() -> None:
+    os.environ.pop("PREFECT_API_URL", None)  # importing `flows` may point at a server; this one is it
+    mend_run_state_for_bulk_inserts()
+    from prefect.cli import app
+
+    app()  # exits with Prefect's own code
+
+
+if __name__ == "__main__":
+    main()

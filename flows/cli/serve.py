@@ -1,8 +1,9 @@
 """`lakehouse serve`: every deployment of `prefect.yaml` (`flows/jobs.py` DEPLOYMENTS), served from one process.
 
 `flow.to_deployment(...)` + `prefect.serve(...)`: no work pool or worker needed; scheduled and
-triggered runs execute here until the process stops (Ctrl-C pauses the schedules). Against a
-server from `lakehouse server start` (or `PREFECT_API_URL`) the runs show up in its UI.
+triggered runs execute here until the process stops (Ctrl-C pauses the schedules). They need a
+Prefect server whose scheduler makes the scheduled runs: the home's (`lakehouse server start`,
+started here when none runs, as for `workflow run`) or `PREFECT_API_URL`'s; the runs show in its UI.
 """
 
 from __future__ import annotations
@@ -43,27 +44,13 @@ def serve(
     as_json: bool = typer.Option(False, "--json", help="With --list: print the deployments as JSON."),
 ) -> None:
     """Serve the scheduled deployments and run-workflow in this process (Ctrl-C stops); --list names them."""
-    from flows.jobs import DEPLOYMENTS
-
     limit = renamed(limit, limit_old, "--limit", "--concurrency")
     if as_json and not list_only:  # a script asking for the list got a server that never returned
         raise typer.BadParameter("--json needs --list: serving prints no JSON", param_hint="'--json'")
-
     if list_only:
-        rows: list[dict[str, Any]] = [
-            {"name": s.name, "entrypoint": s.entrypoint, "cron": s.cron, "parameters": s.parameters}
-            for s in DEPLOYMENTS
-        ]
-        if as_json:
-            print_json(rows)
-            return
-        table = Table(title="deployments", title_justify="left")
-        for column in ("name", "entrypoint", "cron", "parameters"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(row["name"], row["entrypoint"], row["cron"] or "-", str(row["parameters"] or "-"))
-        console.print(table)
+        _print_deployments(as_json)
         return
+    _point_at_a_server()
     from prefect import serve as prefect_serve
 
     try:
@@ -71,6 +58,45 @@ def serve(
     except Exception as exc:  # a flow that cannot be loaded is a setup problem, not a traceback
         fail(f"could not build the deployments: {type(exc).__name__}: {exc}")
     prefect_serve(*deployments, limit=limit)
+
+
+def _print_deployments(as_json: bool) -> None:
+    from flows.jobs import DEPLOYMENTS
+
+    rows: list[dict[str, Any]] = [
+        {"name": s.name, "entrypoint": s.entrypoint, "cron": s.cron, "parameters": s.parameters} for s in DEPLOYMENTS
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="deployments", title_justify="left")
+    for column in ("name", "entrypoint", "cron", "parameters"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["entrypoint"], row["cron"] or "-", str(row["parameters"] or "-"))
+    console.print(table)
+
+
+def _point_at_a_server() -> None:
+    """The home's Prefect server (started when none runs) or PREFECT_API_URL's; before anything
+    imports prefect, which reads PREFECT_API_URL once. Prefect's temporary server runs no
+    scheduler, and no other process can reach it to trigger a run: serving there does nothing."""
+    from flows.cli.server import ensure_server
+
+    if ensure_server() is not None:
+        return
+    from lakehouse.config import get_settings
+
+    why = (
+        "the local server could not start (see the warning above)"
+        if get_settings().prefect_autostart
+        else "none runs for this home and starting one is off (LH_PREFECT_AUTOSTART=false)"
+    )
+    fail(
+        f"`lakehouse serve` needs a Prefect server, and {why}: Prefect's temporary server makes no "
+        "scheduled runs, and no other process can trigger one on it. Start one with "
+        "`lakehouse server start`, or set PREFECT_API_URL"
+    )
 
 
 def register(app: typer.Typer) -> None:

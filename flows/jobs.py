@@ -29,6 +29,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.missed_slots import skip_if_a_later_slot_covers
 from flows.runner import current_lakehouse
 from modes.context import ModeContext
 from modes.invoke import invoke_mode
@@ -130,8 +131,10 @@ def playbook_lift_flow(
     top_k: int | None = None,
     out_dir: str | None = None,
     source: CorpusSource | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Playbook-lift test: verbatim replay (`queries`) or paraphrase pass (`train` + `test`)."""
+    if (skipped := skip_if_a_later_slot_covers()) is not None:
+        return skipped
     if source is not None:
         ensure_corpus(source)
     payload = {
@@ -181,6 +184,8 @@ def drift_nightly_flow(
 ):
     """Scorer drift on the evidence history, playbook drift per corpus, embedding drift between
     the two newest snapshots of each corpus table; a report artifact either way."""
+    if (skipped := skip_if_a_later_slot_covers()) is not None:
+        return skipped
     from modes.catalog.drift_nightly import (
         CheckResult,
         NightlyIn,
@@ -347,6 +352,8 @@ def adapt_weekly_flow(
 ) -> dict[str, Any] | State:
     """`lakehouse adapt` + gate for each corpus (all, or `corpora`) with positive playbook entries
     recorded since its last adapter was trained; a report artifact (Markdown + PNG chart) either way."""
+    if (skipped := skip_if_a_later_slot_covers()) is not None:
+        return skipped
     from pydantic import ValidationError
 
     from lakehouse.common.validation import format_validation_error

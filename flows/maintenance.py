@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed, State
 
 from flows.jobs import job_context
+from flows.missed_slots import skip_if_a_later_slot_covers
 from flows.retention import trim_history
 from lakehouse.data.table_gc import parse_duration
 from modes.invoke import invoke_mode
@@ -36,6 +37,8 @@ def tables_gc_flow(older_than: str = "1h", dry_run: bool = False) -> dict[str, A
     """Remove warehouse files no table references (crashed or lost writes) older than `older_than`,
     then the history older than the setting history_kept_days; the summaries are attached as a
     Markdown artifact."""
+    if (skipped := skip_if_a_later_slot_covers()) is not None:
+        return skipped
     out = tables_gc_task({"older_than": older_than, "dry_run": dry_run})
     out["history"] = history_trim_task(older_than, dry_run)
     out["errors"] += out["history"]["errors"]

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,8 +18,7 @@ import pytest
 
 from flows.cli.server import DEFAULT_PORT
 from flows.prefect_env import server_file
-
-LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
+from tests.fixtures.serve import LAKEHOUSE, Serving, lakehouse_serve
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -43,24 +40,14 @@ def test_serve_without_a_server_and_no_automatic_start_says_what_it_needs(tmp_pa
 def test_serve_starts_the_home_server_whose_scheduler_makes_the_nightly_runs(tmp_path):
     home = tmp_path / "home"
     env = _env(home, PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
-    log = tmp_path / "serve.log"
-    with _holding_the_default_port(), open(log, "wb") as out:
-        serving = subprocess.Popen(
-            [LAKEHOUSE, "serve"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    with _holding_the_default_port(), lakehouse_serve(env, tmp_path, tmp_path / "serve.log") as serving:
         try:
-            api_url = _started_server(home, serving, log)
-            runs = _scheduled_runs(api_url, "drift-nightly", serving)
-            assert runs, f"no scheduled drift-nightly run on the home's server\n{log.read_text()[-3000:]}"
+            api_url = _started_server(home, serving)
+            runs = _scheduled_runs(api_url, "drift-nightly", serving.process)
+            assert runs, f"no scheduled drift-nightly run on the home's server\n{serving.tail()}"
             assert {run.state.type.value for run in runs} == {"SCHEDULED"}
-            assert "started a local Prefect server" in log.read_text()
+            assert "started a local Prefect server" in serving.log.read_text()
         finally:
-            os.killpg(serving.pid, signal.SIGINT)
-            try:
-                serving.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(serving.pid, signal.SIGKILL)
-                serving.wait()
             subprocess.run([LAKEHOUSE, "server", "stop"], env=env, capture_output=True, text=True)
 
 
@@ -74,14 +61,14 @@ def _holding_the_default_port() -> Iterator[None]:
         yield
 
 
-def _started_server(home: Path, serving: subprocess.Popen, log: Path) -> str:
+def _started_server(home: Path, serving: Serving) -> str:
     for _ in range(360):  # bounded poll, not timed
         info = json.loads(server_file(home).read_text()) if server_file(home).exists() else {}
         if info.get("api_url") and not info.get("starting"):
             return info["api_url"]
-        assert serving.poll() is None, log.read_text()[-3000:]
+        assert serving.process.poll() is None, serving.tail()
         time.sleep(0.5)
-    pytest.fail(f"serve started no server for the home\n{log.read_text()[-3000:]}")
+    pytest.fail(f"serve started no server for the home\n{serving.tail()}")
 
 
 def _scheduled_runs(api_url: str, deployment: str, serving: subprocess.Popen) -> list:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from flows.jobs import DEPLOYMENTS, WORK_POOL
+from tests.fixtures.serve import forget_deployment, lakehouse_serve
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import Artifact
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.prefect
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -132,39 +131,13 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_drift_nightly(prefect_se
 def test_lakehouse_serve_runs_a_triggered_drift_nightly(prefect_server, jobs_home):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
 
-    env = _env(prefect_server, jobs_home)
-    with get_client(sync_client=True) as client:  # a deployment left by `prefect deploy` is not the served one
-        try:
-            client.delete_deployment(client.read_deployment_by_name("drift-nightly/drift-nightly").id)
-        except ObjectNotFound:
-            pass
-    log = jobs_home / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [LAKEHOUSE, "serve"], cwd=jobs_home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        with get_client(sync_client=True) as client:
-            deadline = time.monotonic() + 180
-            deployment = None
-            while deployment is None and time.monotonic() < deadline and server.poll() is None:
-                try:
-                    deployment = client.read_deployment_by_name("drift-nightly/drift-nightly")
-                except ObjectNotFound:
-                    pass
-                time.sleep(1)
-            assert deployment is not None, log.read_text()[-3000:]
+    with get_client(sync_client=True) as client:
+        forget_deployment(client, "drift-nightly/drift-nightly")
+        with lakehouse_serve(_env(prefect_server, jobs_home), jobs_home, jobs_home / "serve.log") as serving:
+            serving.deployment(client, "drift-nightly/drift-nightly")
             flow_run = run_deployment("drift-nightly/drift-nightly", timeout=0)
             _check_drift_run(client, flow_run.id, jobs_home)
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 # the flows in process, against the same server ------------------------------------------------

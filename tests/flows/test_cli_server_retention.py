@@ -3,12 +3,22 @@ every start appends to, does not grow without end."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from prefect.settings.models.server.services import ServerServicesDBVacuumSettings
 
 from flows.cli import server
 from lakehouse.config import reset_settings
+from tests.fixtures.http import free_port
+
+LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 
 
 def test_the_server_vacuums_flow_runs_after_history_kept_days(lh_home, monkeypatch):
@@ -32,3 +42,42 @@ def test_a_long_server_log_is_rotated_at_the_next_start(tmp_path):
     log.write_text("short")
     server._rotate(log)
     assert log.read_text() == "short"
+
+
+@pytest.mark.prefect
+def test_the_running_server_deletes_a_flow_run_that_ended_before_history_kept_days(tmp_path):
+    """Prefect's vacuum, as the server `lakehouse server start` runs it, on its own database. A run
+    cannot be made to end in the past through the API, so one run's end is moved back 3 days in
+    the database; the vacuum passes every 2 s here (default: hourly)."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Completed, Running
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
+    env |= {"LH_HOME": str(home), "LH_CONFIG": os.devnull, "LH_HISTORY_KEPT_DAYS": "1"}
+    env["PREFECT_SERVER_SERVICES_DB_VACUUM_LOOP_SECONDS"] = "2"
+    started = subprocess.run(
+        [LAKEHOUSE, "server", "start", "--port", str(free_port())], env=env, capture_output=True, text=True
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        api_url = started.stdout.split("(API ")[1].split(";")[0]
+        with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+            probe = flow(name="vacuum-probe")(lambda: None)
+            runs = {name: client.create_flow_run(probe, name=name) for name in ("old", "recent")}
+            for run in runs.values():
+                client.set_flow_run_state(run.id, Running(), force=True)
+                client.set_flow_run_state(run.id, Completed(), force=True)
+            with sqlite3.connect(home / "prefect" / "prefect.db") as db:
+                db.execute("UPDATE flow_run SET end_time = datetime('now', '-3 days') WHERE name = 'old'")
+            left = {"old"}
+            for _ in range(60):  # bounded poll, not timed
+                left = {run.name for run in client.read_flow_runs()}
+                if "old" not in left:
+                    break
+                time.sleep(1)
+        assert left == {"recent"}, (home / server.LOG_NAME).read_text()[-3000:]
+    finally:
+        subprocess.run([LAKEHOUSE, "server", "stop"], env=env, capture_output=True, text=True)

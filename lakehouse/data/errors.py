@@ -116,14 +116,17 @@ class TableNotFound(TableError, NotFoundError):
 
 class SnapshotFilesMissing(StorageError):
     """A file a table's snapshot lists (its manifest list or a manifest) is gone from the store:
-    removed by `lakehouse gc --force` while a write ran, or by hand. The snapshot before it may read."""
+    removed by `lakehouse gc` while a write ran (with --force, or another engine's write that took
+    longer than gc's age window: gc sees only our own writes in flight), or by hand. The snapshot
+    before it may read."""
 
     def __init__(self, table: str, snapshot_id: int, parent_id: int | None, path: str | None) -> None:
         self.table, self.snapshot_id, self.parent_id, self.path = table, snapshot_id, parent_id, path
         before = f"; `lakehouse sql --snapshot {parent_id}` reads the snapshot before it" if parent_id else ""
         super().__init__(
             f"table {table!r} cannot be read at snapshot {snapshot_id}: a file it lists is missing from its store "
-            f"({path or 'a manifest'}), removed by `lakehouse gc --force` while a write ran, or by hand{before}"
+            f"({path or 'a manifest'}), removed by `lakehouse gc` while a write ran (with --force, or another "
+            f"engine's write that took longer than gc's age window), or by hand{before}"
         )
 
 
@@ -195,15 +198,16 @@ def table_unreadable(name: str, exc: BaseException, location: str | None = None)
 
 class TableInAnotherHome(TableError):
     """The catalog names table files in another warehouse than this home's: the home was copied or
-    moved (Iceberg records absolute paths). A write would land in the other home; refused."""
+    moved (Iceberg records absolute paths), or another tool placed the table there (a legal
+    `location`). A write would land outside this home, in the other home's files; refused."""
 
     def __init__(self, name: str, location: str, warehouse: str) -> None:
         self.name, self.location, self.warehouse = name, location, warehouse
         super().__init__(
             f"table {name!r} lives in another warehouse ({location}), not this home's ({warehouse}): this home "
-            "was copied or moved from there, and a write would land in that other home; nothing was written. "
-            "Put the home back at its old path (or link the old path to it), or ingest the data into this home "
-            "under a new table name"
+            "was copied or moved from there, or another tool placed the table there, and a write would land "
+            "outside this home; nothing was written. A copied or moved home: put it back at its old path (or "
+            "link the old path to it); either way, ingest the data into this home under a new table name"
         )
 
 

@@ -111,7 +111,7 @@ def collect_garbage(
             errors.append(
                 f"{name}: its metadata is {tbl.metadata_location}, outside this warehouse {warehouse_shown}: "
                 f"this home was copied or moved from the one whose warehouse is {elsewhere} (Iceberg records "
-                "absolute paths); every file of the table here was kept"
+                "absolute paths), or another tool placed the table there; every file of the table here was kept"
             )
             protected += own_dirs
     report("reading table metadata", len(catalogued), len(catalogued))

@@ -37,9 +37,10 @@ def test_a_write_to_a_table_whose_files_lie_in_the_original_home_is_refused_by_n
         with pytest.raises(
             TableInAnotherHome,
             match=rf"^table 'lakehouse\.t' lives in another warehouse \({lh_home}/warehouse/lakehouse/t\), not this "
-            rf"home's \({copy}/warehouse\): this home was copied or moved from there, and a write would land in "
-            r"that other home; nothing was written\. Put the home back at its old path \(or link the old path to "
-            r"it\), or ingest the data into this home under a new table name$",
+            rf"home's \({copy}/warehouse\): this home was copied or moved from there, or another tool placed the "
+            r"table there, and a write would land outside this home; nothing was written\. A copied or moved home: "
+            r"put it back at its old path \(or link the old path to it\); either way, ingest the data into this "
+            r"home under a new table name$",
         ):
             restored.tables.write_arrow("t", pa.table({"id": [3]}))
 

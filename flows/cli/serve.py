@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.common import console, fail, print_json
+from flows.cli.common import console, err_console, fail, print_json
 from flows.cli.flags import renamed
 
 
@@ -81,11 +81,15 @@ def _point_at_a_server() -> None:
     """The home's Prefect server (started when none runs) or PREFECT_API_URL's; before anything
     imports prefect, which reads PREFECT_API_URL once. Prefect's temporary server runs no
     scheduler, and no other process can reach it to trigger a run: serving there does nothing."""
-    from flows.cli.server import ensure_server
-
-    if ensure_server() is not None:
-        return
+    from flows.cli.server import ensure_server, outdated_server_warning
+    from flows.prefect_env import running_server_url
     from lakehouse.config import get_settings
+
+    if (url := ensure_server()) is not None:
+        home = get_settings().home_dir
+        if url == running_server_url(home) and (outdated := outdated_server_warning(home)):
+            err_console.print(outdated, markup=False, highlight=False, soft_wrap=True)
+        return
 
     why = (
         "the local server could not start (see the warning above)"

@@ -58,6 +58,27 @@ def _info(home: Path) -> dict | None:
         return None
 
 
+LAUNCHER = "flows.prefect_server"  # the module our servers run: Prefect's CLI with its scheduler mended
+
+
+def outdated_server_warning(home: Path) -> str | None:
+    """A line to show when the home's running server was started by a lakehouse before the
+    scheduler mend (its command line runs `prefect` itself): such a server never makes scheduled
+    runs, and it runs on until stopped, across upgrades. None when it is ours, or cannot be told."""
+    info = _info(home) or {}
+    try:
+        pid = int(info["pid"])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (KeyError, TypeError, ValueError, OSError):
+        return None
+    if not cmdline or LAUNCHER.encode() in cmdline or not server_process_alive(pid):
+        return None
+    return (
+        f"warning: the home's Prefect server (pid {pid}) was started by an older lakehouse, whose server "
+        "makes no scheduled runs: restart it (`lakehouse server stop`, then `lakehouse server start`)"
+    )
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -129,7 +150,7 @@ def _launch(home: Path, port: int, timeout: float) -> str:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env = _retention() | env  # the user's own Prefect settings win
     # Prefect's CLI with a mend its scheduler needs on SQLAlchemy 2.1 (flows/prefect_server.py)
-    command = [sys.executable, "-m", "flows.prefect_server", "server", "start"]
+    command = [sys.executable, "-m", LAUNCHER, "server", "start"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -255,6 +276,8 @@ def start(
             console.print(f"Prefect UI: {ui_url}  (API {api_url}; log {log})")
         else:
             console.print(f"already running: {ui_url}")
+        if not started and (outdated := outdated_server_warning(home)):
+            err_console.print(outdated, markup=False, highlight=False, soft_wrap=True)
         if not started and not ui_url.endswith(f":{port}"):  # running, but not where it was asked to
             err_console.print(
                 f"note: it runs on {ui_url}, not on port {port}: `lakehouse server stop`, then start it again "
@@ -332,13 +355,17 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print the status
     starting = None if url else _starting(home)
     healthy = bool(url and _healthy(url))
     shown = url or (str(starting["api_url"]) if starting else None)
+    outdated = outdated_server_warning(home) if url else None
     data = {
         "running": bool(url),
         "starting": starting is not None,
         "healthy": healthy,
         "api_url": shown,
         "ui_url": shown.removesuffix("/api") if shown else None,
+        "makes_scheduled_runs": None if not url else outdated is None,
     }
+    if outdated:
+        err_console.print(outdated, markup=False, highlight=False, soft_wrap=True)
     if json_out:
         print_json(data)
     elif starting:

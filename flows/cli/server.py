@@ -148,7 +148,7 @@ def _launch(home: Path, port: int, timeout: float) -> str:
     _rotate(log_path)
     # The server must not talk to itself or to the user's server: no PREFECT_API_URL.
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env = _retention() | env  # the user's own Prefect settings win
+    env = _retention() | _ui_reaches(port) | env  # the user's own Prefect settings win
     # Prefect's CLI with a mend its scheduler needs on SQLAlchemy 2.1 (flows/prefect_server.py)
     command = [sys.executable, "-m", LAUNCHER, "server", "start"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
@@ -182,6 +182,15 @@ def _retention() -> dict[str, str]:
         "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
         "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(int(days * 86400)),
     }
+
+
+def _ui_reaches(port: int) -> dict[str, str]:
+    """The UI's API address. Prefect derives it from its port setting (4200), not from `--port`:
+    on any other port the UI said "Can't connect to Server API at http://127.0.0.1:4200/api", or
+    showed the runs of whatever server has 4200 (another home's). A UI address the user set wins."""
+    if {"PREFECT_UI_API_URL", "PREFECT_SERVER_UI_API_URL"} & set(os.environ):
+        return {}
+    return {"PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
 
 
 def _adopt_or_clear(home: Path, timeout: float) -> str | None:

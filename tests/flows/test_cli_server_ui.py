@@ -1,0 +1,54 @@
+"""The Prefect UI of the server `lakehouse server start` runs shows the home's runs, offline, on
+whatever port the server has. Prefect's UI takes its API address from Prefect's port setting (4200),
+not from `--port`: on any other port (`--port N`, or the free port a run's auto-start takes when
+4200 is busy) it said "Can't connect to Server API at http://127.0.0.1:4200/api" and listed no run,
+or listed another server's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.fixtures.browser import shoot
+from tests.fixtures.http import free_port
+from tests.fixtures.serve import LAKEHOUSE
+
+pytestmark = pytest.mark.prefect
+
+
+def test_the_prefect_ui_on_another_port_lists_the_home_runs(tmp_path, console):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
+    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull}
+    port = free_port()
+
+    def lakehouse(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([LAKEHOUSE, *args], env=env, capture_output=True, text=True, timeout=300)
+
+    try:
+        started = lakehouse("server", "start", "--port", str(port), "--json")
+        assert started.returncode == 0, started.stderr
+        ran = lakehouse("workflow", "run", "hello-lakehouse", "--input", "text=hi", "--json")
+        assert ran.returncode == 0, ran.stderr
+        assert json.loads(ran.stdout)["status"] == "completed"
+
+        console.goto(f"http://127.0.0.1:{port}/runs")
+        expect(console.get_by_text("hello-lakehouse").first).to_be_visible()
+        expect(console.get_by_text("Completed").first).to_be_visible()
+        shoot(console, "prefect-ui-runs")
+        assert "Can't connect to Server API" not in console.inner_text("body")
+    finally:
+        lakehouse("server", "stop")
+
+
+def test_a_ui_api_address_the_user_set_wins(monkeypatch):
+    from flows.cli.server import _ui_reaches
+
+    monkeypatch.delenv("PREFECT_UI_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_SERVER_UI_API_URL", raising=False)
+    assert _ui_reaches(19999) == {"PREFECT_UI_API_URL": "http://127.0.0.1:19999/api"}
+    monkeypatch.setenv("PREFECT_SERVER_UI_API_URL", "https://prefect.example.org/api")  # behind a proxy
+    assert _ui_reaches(19999) == {}

@@ -80,7 +80,11 @@ def outdated_server_warning(home: Path) -> str | None:
 
 
 def _port_free(port: int) -> bool:
+    """Can a server listen on `port`? Probed as uvicorn (and Prefect's own check) binds, with
+    SO_REUSEADDR: without it, the connections a stopped server closed (a browser's open UI) kept
+    the port "in use" for a minute after `server stop`, and the next start was refused."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

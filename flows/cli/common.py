@@ -308,16 +308,17 @@ def refuse_port_in_use(host: str, port: int) -> None:
     """Before a server announces itself or writes its state file (a second `lakehouse api` then
     removed the running one's); uvicorn found it only after start-up and exited 3, a code of no
     error kind, with its own bind error."""
-    if port and not _can_listen(host, port):
+    if port and not can_listen(host, port):
         fail(
             f"port {port} on {host} is in use (another `lakehouse api` or `lakehouse mcp --http`, or another "
             "program): use --port N (0 picks a free one)"
         )
 
 
-def _can_listen(host: str, port: int) -> bool:
-    """Would uvicorn's bind succeed? Same family and SO_REUSEADDR as uvicorn's own socket, so a port
-    left in TIME_WAIT by a stopped server counts as free, as it is for uvicorn."""
+def can_listen(host: str, port: int) -> bool:
+    """Would uvicorn's bind succeed? Same family and SO_REUSEADDR as uvicorn's own socket (and
+    Prefect's server check), so a port whose connections a stopped server closed (TIME_WAIT, or
+    FIN_WAIT_2 while a browser keeps the UI open) counts as free, as it is for uvicorn."""
     import socket
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:

@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import typer
 
-from flows.cli.common import LakehouseGroup, console, err_console, fail, print_json
+from flows.cli.common import LakehouseGroup, can_listen, console, err_console, fail, print_json
 from flows.errors import ServerStartFailed
 from flows.prefect_env import running_server_url, server_file, server_process_alive
 
@@ -77,19 +77,6 @@ def outdated_server_warning(home: Path) -> str | None:
         f"warning: the home's Prefect server (pid {pid}) was started by an older lakehouse, whose server "
         "makes no scheduled runs: restart it (`lakehouse server stop`, then `lakehouse server start`)"
     )
-
-
-def _port_free(port: int) -> bool:
-    """Can a server listen on `port`? Probed as uvicorn (and Prefect's own check) binds, with
-    SO_REUSEADDR: without it, the connections a stopped server closed (a browser's open UI) kept
-    the port "in use" for a minute after `server stop`, and the next start was refused."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _free_port() -> int:
@@ -244,7 +231,7 @@ def ensure_server(timeout: float = START_TIMEOUT_S) -> str | None:
         with _start_lock(home):
             url = running_server_url(home) or _adopt_or_clear(home, timeout)  # another run may have started it
             if url is None:
-                port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else _free_port()
+                port = DEFAULT_PORT if can_listen("127.0.0.1", DEFAULT_PORT) else _free_port()
                 try:
                     url = _launch(home, port, timeout)
                 except ServerStartFailed as exc:
@@ -304,7 +291,7 @@ def start(
         with _start_lock(home), err_console.status("starting the Prefect server…"):
             if url := running_server_url(home) or _adopt_or_clear(home, timeout):
                 return said(url, started=False)
-            if not _port_free(port):  # another server answering there would pass for ours
+            if not can_listen("127.0.0.1", port):  # another server answering there would pass for ours
                 fail(
                     f"port {port} on 127.0.0.1 is in use (another LH_HOME's Prefect server, or another program): "
                     "start this one with --port N"

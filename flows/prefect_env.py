@@ -109,3 +109,10 @@ def configure_prefect_environment() -> None:
         url = running_server_url(home)
         if url:
             os.environ["PREFECT_API_URL"] = url
+            global home_server_url_set
+            home_server_url_set = url
+
+
+# The home's server URL this process was pointed at by the function above (not by the user):
+# a Prefect server process must not take it for its own address.
+home_server_url_set: str | None = None

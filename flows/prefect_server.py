@@ -36,7 +36,12 @@ def mend_run_state_for_bulk_inserts() -> list[str]:
 
 
 def main() -> None:
-    os.environ.pop("PREFECT_API_URL", None)  # importing `flows` may point at a server; this one is it
+    from flows import prefect_env
+
+    # Importing `flows` points a process at the home's running server; this process is a server.
+    # A PREFECT_API_URL the user set stays: Prefect's UI takes its API address from it (production).
+    if prefect_env.home_server_url_set is not None:
+        os.environ.pop("PREFECT_API_URL", None)
     mend_run_state_for_bulk_inserts()
     from prefect.cli import app
 

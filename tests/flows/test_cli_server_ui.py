@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -52,3 +55,35 @@ def test_a_ui_api_address_the_user_set_wins(monkeypatch):
     assert _ui_reaches(19999) == {"PREFECT_UI_API_URL": "http://127.0.0.1:19999/api"}
     monkeypatch.setenv("PREFECT_SERVER_UI_API_URL", "https://prefect.example.org/api")  # behind a proxy
     assert _ui_reaches(19999) == {}
+
+
+def test_the_production_server_ui_takes_its_api_address_from_prefect_api_url(tmp_path):
+    """deployments/README.md's server (`python -m flows.prefect_server server start`) on a machine
+    whose PREFECT_API_URL names it, as every machine's does there: the UI must use that address
+    (browsers on other machines reach it), not Prefect's port default."""
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"  # stands for http://prefect-host:4200/api
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
+    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull, "PREFECT_API_URL": api_url}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_UI_ENABLED": "true"}
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "flows.prefect_server", "server", "start", "--host", "127.0.0.1", f"--port={port}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        settings = None
+        for _ in range(360):  # bounded poll, not timed
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                settings = httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=2).json()
+                break
+            except (httpx.HTTPError, ValueError):
+                time.sleep(0.5)
+        assert settings is not None and settings["api_url"] == api_url, settings
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

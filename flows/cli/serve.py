@@ -43,7 +43,8 @@ def serve(
     limit_old: Optional[int] = typer.Option(None, "--limit", min=1, hidden=True, help="Deprecated: --concurrency."),
     as_json: bool = typer.Option(False, "--json", help="With --list: print the deployments as JSON."),
 ) -> None:
-    """Serve the scheduled deployments and run-workflow in this process (Ctrl-C stops); --list names them."""
+    """Serve the scheduled deployments and run-workflow in this process, on the home's Prefect server
+    (started when none runs) or PREFECT_API_URL's; Ctrl-C stops; --list names them."""
     limit = renamed(limit, limit_old, "--limit", "--concurrency")
     if as_json and not list_only:  # a script asking for the list got a server that never returned
         raise typer.BadParameter("--json needs --list: serving prints no JSON", param_hint="'--json'")

@@ -85,7 +85,7 @@ def prefect_defaults(home: Path) -> dict[str, str]:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
         # Our CLI reports node errors itself; Prefect still ships every log line to its API (UI).
-        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+        QUIET_CONSOLE: "CRITICAL",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
 
@@ -98,7 +98,9 @@ def _only_help(args: list[str]) -> bool:
 def configure_prefect_environment() -> None:
     home = home_dir()
     for key, value in prefect_defaults(home).items():
-        os.environ.setdefault(key, value)
+        if key not in os.environ:
+            os.environ[key] = value
+            applied_defaults.add(key)
     if not _only_help(sys.argv[1:]):  # asking for help leaves no state directory behind
         # Prefect makes its home at import, but not the LH_HOME above it (a first command's). One
         # that cannot be made (LH_HOME a file, a folder we may not write) is left for the command's
@@ -113,6 +115,8 @@ def configure_prefect_environment() -> None:
             home_server_url_set = url
 
 
-# The home's server URL this process was pointed at by the function above (not by the user):
-# a Prefect server process must not take it for its own address.
+# What the function above set, not the user: a Prefect server process must not take the home's
+# server URL for its own address, nor keep the CLI's quiet console (its console is its log file).
 home_server_url_set: str | None = None
+applied_defaults: set[str] = set()
+QUIET_CONSOLE = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"

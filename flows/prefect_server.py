@@ -35,13 +35,21 @@ def mend_run_state_for_bulk_inserts() -> list[str]:
     return mended
 
 
-def main() -> None:
+def prepare_server_process() -> None:
+    """Before Prefect is imported. Importing `flows` points a process at the home's running server
+    and quiets Prefect's console for the CLI; this process is a server, whose console is its log:
+    without this its errors (the scheduler's failing INSERT among them) never reached the log. What
+    the user set stays: a PREFECT_API_URL gives Prefect's UI its API address (production)."""
     from flows import prefect_env
 
-    # Importing `flows` points a process at the home's running server; this process is a server.
-    # A PREFECT_API_URL the user set stays: Prefect's UI takes its API address from it (production).
     if prefect_env.home_server_url_set is not None:
         os.environ.pop("PREFECT_API_URL", None)
+    if prefect_env.QUIET_CONSOLE in prefect_env.applied_defaults:
+        os.environ.pop(prefect_env.QUIET_CONSOLE, None)
+
+
+def main() -> None:
+    prepare_server_process()
     mend_run_state_for_bulk_inserts()
     from prefect.cli import app
 

@@ -24,7 +24,7 @@ import typer
 
 from flows.cli.common import LakehouseGroup, can_listen, console, err_console, fail, print_json
 from flows.errors import ServerStartFailed
-from flows.prefect_env import running_server_url, server_file, server_process_alive
+from flows.prefect_env import QUIET_CONSOLE, applied_defaults, running_server_url, server_file, server_process_alive
 
 server_app = typer.Typer(
     cls=LakehouseGroup, help="A local Prefect server for the UI, state under LH_HOME.", no_args_is_help=True
@@ -139,6 +139,8 @@ def _launch(home: Path, port: int, timeout: float) -> str:
     _rotate(log_path)
     # The server must not talk to itself or to the user's server: no PREFECT_API_URL.
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    if QUIET_CONSOLE in applied_defaults:  # our CLI's default, not the user's: the server's log shows errors
+        env.pop(QUIET_CONSOLE, None)
     env = _retention() | _ui_reaches(port) | env  # the user's own Prefect settings win
     # Prefect's CLI with a mend its scheduler needs on SQLAlchemy 2.1 (flows/prefect_server.py)
     command = [sys.executable, "-m", LAUNCHER, "server", "start"]

@@ -84,7 +84,8 @@ def prefect_defaults(home: Path) -> dict[str, str]:
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
-        # Our CLI reports node errors itself; Prefect still ships every log line to its API (UI).
+        # Our CLI reports node errors itself; Prefect still ships its warnings and errors (the level
+        # above) to its API, where the UI shows them with the run.
         QUIET_CONSOLE: "CRITICAL",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }

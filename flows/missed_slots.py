@@ -47,15 +47,17 @@ def covering_slot(client: Any, run: Any, now: datetime) -> datetime | None:
 
 def skip_if_a_later_slot_covers() -> State | None:
     """In a scheduled job's flow: a Cancelled state to return when a later due slot covers this
-    run's; None to go on."""
+    run's; None to go on. The run is the one the flow's context holds (no read of it); the server
+    is asked only for a run its scheduler made."""
     from prefect.client.orchestration import get_client
-    from prefect.runtime import flow_run
+    from prefect.context import FlowRunContext
 
-    if not flow_run.id:
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None or AUTO_SCHEDULED not in (run.tags or []):
         return None
     try:
         with get_client(sync_client=True) as client:
-            run = client.read_flow_run(flow_run.id)
             covering = covering_slot(client, run, datetime.now(UTC))
     except Exception:  # noqa: BLE001 (a server that cannot answer this never costs a night's run)
         return None

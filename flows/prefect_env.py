@@ -112,12 +112,10 @@ def configure_prefect_environment() -> None:
         url = running_server_url(home)
         if url:
             os.environ["PREFECT_API_URL"] = url
-            global home_server_url_set
-            home_server_url_set = url
+            applied_defaults.add("PREFECT_API_URL")
 
 
 # What the function above set, not the user: a Prefect server process must not take the home's
 # server URL for its own address, nor keep the CLI's quiet console (its console is its log file).
-home_server_url_set: str | None = None
 applied_defaults: set[str] = set()
 QUIET_CONSOLE = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"

@@ -21,18 +21,15 @@ def _state_sets_no_column(cls: type, mapping: MutableMapping[str, Any], value: A
     """The row's state is written by the caller as a state row of its own, as with SQLAlchemy 2.0."""
 
 
-def mend_run_state_for_bulk_inserts() -> list[str]:
+def mend_run_state_for_bulk_inserts() -> None:
     """Give the `state` hybrid of Prefect's FlowRun and TaskRun models a `bulk_dml` function where
-    SQLAlchemy has the hook and none is set; the names of the models mended."""
+    SQLAlchemy has the hook and none is set."""
     from prefect.server.database import orm_models
 
-    mended = []
     for model in (orm_models.FlowRun, orm_models.TaskRun):
         hybrid = model.__dict__.get("state")
         if hybrid is not None and getattr(hybrid, "bulk_dml_setter", "absent") is None:
             hybrid.bulk_dml_setter = _state_sets_no_column
-            mended.append(model.__name__)
-    return mended
 
 
 def prepare_server_process() -> None:
@@ -42,10 +39,8 @@ def prepare_server_process() -> None:
     the user set stays: a PREFECT_API_URL gives Prefect's UI its API address (production)."""
     from flows import prefect_env
 
-    if prefect_env.home_server_url_set is not None:
-        os.environ.pop("PREFECT_API_URL", None)
-    if prefect_env.QUIET_CONSOLE in prefect_env.applied_defaults:
-        os.environ.pop(prefect_env.QUIET_CONSOLE, None)
+    for ours in {"PREFECT_API_URL", prefect_env.QUIET_CONSOLE} & prefect_env.applied_defaults:
+        os.environ.pop(ours, None)
 
 
 def main() -> None:

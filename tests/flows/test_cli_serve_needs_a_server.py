@@ -6,7 +6,6 @@ has neither."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -18,12 +17,12 @@ import pytest
 
 from flows.cli.server import DEFAULT_PORT
 from flows.prefect_env import server_file
-from tests.fixtures.serve import LAKEHOUSE, Serving, lakehouse_serve
+from tests.fixtures.cli import LAKEHOUSE, own_home_env
+from tests.fixtures.serve import Serving, lakehouse_serve
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    return env | {"LH_HOME": str(home), "LH_CONFIG": os.devnull, "LH_EMBED_MODEL": "wordllama"} | extra
+    return own_home_env(home, LH_EMBED_MODEL="wordllama", **extra)
 
 
 def test_serve_without_a_server_and_no_automatic_start_says_what_it_needs(tmp_path):

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from flows.prefect_env import server_file
+from tests.fixtures.cli import LAKEHOUSE, own_home_env
 from tests.fixtures.http import free_port
-from tests.fixtures.serve import LAKEHOUSE, lakehouse_serve
+from tests.fixtures.serve import lakehouse_serve
 
 pytestmark = pytest.mark.prefect
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -31,8 +32,7 @@ def _run(env, *args):
 
 def test_an_outdated_server_is_named_with_how_to_restart_it(tmp_path):
     home = (tmp_path / "home").resolve()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(home), "LH_CONFIG": os.devnull, "PREFECT_HOME": str(home / "prefect")}
+    env = own_home_env(home, PREFECT_HOME=str(home / "prefect"))
     port = free_port()
     home.mkdir()
     with open(tmp_path / "old-server.log", "wb") as log:  # as a lakehouse before the mend started it

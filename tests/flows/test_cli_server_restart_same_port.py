@@ -5,21 +5,19 @@ live server listens on is still refused."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import httpx
 import pytest
 
+from tests.fixtures.cli import LAKEHOUSE, own_home_env
 from tests.fixtures.http import free_port
-from tests.fixtures.serve import LAKEHOUSE
 
 pytestmark = pytest.mark.prefect
 
 
 def test_a_stopped_server_port_with_a_client_still_connected_starts_again(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull}
+    env = own_home_env(tmp_path / "home")
     port = free_port()
 
     def lakehouse(*args: str, home: str | None = None) -> subprocess.CompletedProcess:

@@ -3,22 +3,18 @@ every start appends to, does not grow without end."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from prefect.settings.models.server.services import ServerServicesDBVacuumSettings
 
 from flows.cli import server
 from lakehouse.config import reset_settings
+from tests.fixtures.cli import LAKEHOUSE, own_home_env
 from tests.fixtures.http import free_port
-
-LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 
 
 def test_the_server_vacuums_flow_runs_after_history_kept_days(lh_home, monkeypatch):
@@ -55,8 +51,7 @@ def test_the_running_server_deletes_a_flow_run_that_ended_before_history_kept_da
     from prefect.states import Completed, Running
 
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(home), "LH_CONFIG": os.devnull, "LH_HISTORY_KEPT_DAYS": "1"}
+    env = own_home_env(home, LH_HISTORY_KEPT_DAYS="1")
     env["PREFECT_SERVER_SERVICES_DB_VACUUM_LOOP_SECONDS"] = "2"
     started = subprocess.run(
         [LAKEHOUSE, "server", "start", "--port", str(free_port())], env=env, capture_output=True, text=True

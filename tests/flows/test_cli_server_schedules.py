@@ -9,10 +9,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures.cli import LAKEHOUSE
 from tests.fixtures.http import free_port
 
 SCHEDULED = textwrap.dedent(
@@ -43,7 +43,7 @@ SCHEDULED = textwrap.dedent(
 def test_the_server_makes_the_runs_of_a_scheduled_deployment(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     env |= {"LH_HOME": str(tmp_path / "home"), "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
-    cli = str(Path(sys.executable).with_name("lakehouse"))
+    cli = LAKEHOUSE
     port = free_port()
     try:
         started = subprocess.run([cli, "server", "start", "--port", str(port)], env=env, capture_output=True, text=True)

@@ -17,15 +17,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.fixtures.browser import shoot
+from tests.fixtures.cli import LAKEHOUSE, own_home_env
 from tests.fixtures.http import free_port
-from tests.fixtures.serve import LAKEHOUSE
 
 pytestmark = pytest.mark.prefect
 
 
 def test_the_prefect_ui_on_another_port_lists_the_home_runs(tmp_path, console):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull}
+    env = own_home_env(tmp_path / "home")
     port = free_port()
 
     def lakehouse(*args: str) -> subprocess.CompletedProcess:
@@ -63,8 +62,7 @@ def test_the_production_server_ui_takes_its_api_address_from_prefect_api_url(tmp
     (browsers on other machines reach it), not Prefect's port default."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"  # stands for http://prefect-host:4200/api
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull, "PREFECT_API_URL": api_url}
+    env = own_home_env(tmp_path / "home", PREFECT_API_URL=api_url)
     env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_UI_ENABLED": "true"}
     with open(tmp_path / "server.log", "wb") as log:
         server = subprocess.Popen(

@@ -5,9 +5,10 @@ empty `prefect-server.log`. A level the user set stays theirs."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+
+from tests.fixtures.cli import own_home_env
 
 PROBE = """
 import sys
@@ -23,8 +24,7 @@ get_logger("prefect.server.services.scheduler").error("probe: the scheduler fail
 
 
 def _server_process(tmp_path, **extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull} | extra
+    env = own_home_env(tmp_path / "home", **extra)
     return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -43,8 +43,7 @@ def test_a_console_level_the_user_set_stays(tmp_path):
 def test_the_cli_stays_quiet(tmp_path):
     quiet = PROBE.replace('sys.argv = ["prefect", "server", "start"]', 'sys.argv = ["lakehouse", "tables"]')
     quiet = quiet.replace("prepare_server_process()\n", "")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LH_", "PREFECT_"))}
-    env |= {"LH_HOME": str(tmp_path / "home"), "LH_CONFIG": os.devnull}
+    env = own_home_env(tmp_path / "home")
     done = subprocess.run([sys.executable, "-c", quiet], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "probe: the scheduler failed" not in done.stdout + done.stderr

@@ -61,9 +61,8 @@ def keep_our_log_lines() -> None:
             handler = _ServerLogHandler()
             handler.setLevel(logging.WARNING)
             logger.addHandler(handler)
-    uvicorn_errors = logging.getLogger("uvicorn.error")  # logging configs replace handlers, not filters
-    if _not_a_cancelled_request not in uvicorn_errors.filters:
-        uvicorn_errors.addFilter(_not_a_cancelled_request)
+    # logging configs replace handlers, not filters; addFilter adds one filter once
+    logging.getLogger("uvicorn.error").addFilter(_not_a_cancelled_request)
 
 
 def _not_a_cancelled_request(record: logging.LogRecord) -> bool:
